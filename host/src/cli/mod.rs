@@ -1,0 +1,90 @@
+//! The command line: `mcpod serve`, `mcpod plugins …`. The only place that
+//! turns errors into exit codes.
+
+mod plugins;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// mcpod: MCP servers on demand, as pods or local processes, served over every MCP transport.
+#[derive(Debug, Parser)]
+#[command(name = "mcpod", version, about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the host config comes from.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// The host config file (TOML).
+    #[arg(long, short, env = "MCPOD_CONFIG", default_value = "config/mcpod.toml")]
+    pub config: PathBuf,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the host: load plugins, serve the management API and the MCP front.
+    Serve(serve::ServeArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Plugins(cmd) => plugins::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs the process-wide TLS provider (ring) once; reqwest and kube share it.
+pub(crate) fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Prints rows as an aligned table with `headers`.
+pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:<width$}", c, width = widths.get(i).copied().unwrap_or(0)))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,484 @@
+//! The host's TOML configuration: serde structs with defaults, strict about
+//! unknown keys, plus the seed's environment variable overrides.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema; the message points at the key and line.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line, column and the offending key.
+        message: String,
+    },
+    /// An environment variable override holds a value of the wrong shape.
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// The values parse but contradict each other or a rule.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The whole host configuration (`mcpod.toml`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The management API and MCP front.
+    pub server: ServerSection,
+    /// Logging.
+    pub log: LogSection,
+    /// Where and how plugins run.
+    pub plugin_runtime: PluginRuntimeSection,
+    /// Which servers may be started.
+    pub policy: PolicySection,
+    /// Default resources for servers.
+    pub resources: ResourcesSection,
+    /// The Kubernetes runtime.
+    pub kubernetes: KubernetesSection,
+    /// Plugins to load besides (or instead of) the built-in ones.
+    pub plugins: Vec<PluginEntry>,
+    /// The directory relative plugin paths are resolved against (the config file's).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// Plugin config values set through the environment for built-in plugins
+    /// that `[[plugins]]` does not list.
+    #[serde(skip)]
+    pub builtin_overrides: EnvPluginConfig,
+}
+
+/// Which runtime starts servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeKind {
+    /// Local processes.
+    #[default]
+    Local,
+    /// Kubernetes pods.
+    Kubernetes,
+}
+
+/// `[server]`: where the host listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// The address of the management API and MCP front.
+    pub listen: SocketAddr,
+    /// A file holding the API bearer token (the env var MCPOD_API_TOKEN wins).
+    pub api_token_file: Option<PathBuf>,
+    /// Which runtime starts servers.
+    pub runtime: RuntimeKind,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7460)),
+            api_token_file: None,
+            runtime: RuntimeKind::Local,
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// Human or JSON lines.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `mcpod=debug`); RUST_LOG wins.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { format: LogFormat::Human, level: "info".to_string() }
+    }
+}
+
+/// `[plugin_runtime]`: the WebAssembly engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginRuntimeSection {
+    /// Where compiled plugins are cached; empty means `$XDG_CACHE_HOME/mcpod`
+    /// or `~/.cache/mcpod`.
+    pub cache_dir: Option<PathBuf>,
+    /// Whether to cache compiled plugins at all.
+    pub cache: bool,
+    /// Use the pooling instance allocator (faster instantiation).
+    pub pooling: bool,
+    /// The most plugin instances alive at once (sessions hold one adapter instance each).
+    pub max_instances: u32,
+    /// Load every built-in plugin that `[[plugins]]` does not name.
+    pub builtins: bool,
+}
+
+impl Default for PluginRuntimeSection {
+    fn default() -> Self {
+        PluginRuntimeSection {
+            cache_dir: None,
+            cache: true,
+            pooling: true,
+            max_instances: 1000,
+            builtins: true,
+        }
+    }
+}
+
+/// `[policy]`: what the host allows, applied after every plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Allow the `npx` server type (MCP_ALLOW_NPX).
+    pub allow_npx: bool,
+    /// Allow the `uv` server type (MCP_ALLOW_UV).
+    pub allow_uv: bool,
+    /// Allow arbitrary container images (MCP_ALLOW_CUSTOM_IMAGES).
+    pub allow_custom_images: bool,
+    /// If not empty, only packages matching one of these globs may run.
+    pub packages_allow: Vec<String>,
+    /// Packages matching one of these globs may never run.
+    pub packages_block: Vec<String>,
+    /// Env names (globs) whose values are secrets: never logged, never shown,
+    /// kept in a Kubernetes Secret.
+    pub secret_env: Vec<String>,
+    /// Whether servers may reach the internet (their NetworkPolicy egress).
+    pub internet_access: bool,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            allow_npx: true,
+            allow_uv: true,
+            allow_custom_images: false,
+            packages_allow: Vec::new(),
+            packages_block: Vec::new(),
+            secret_env: ["*_KEY", "*_TOKEN", "*_SECRET", "*PASSWORD*", "*_CREDENTIALS"]
+                .map(String::from)
+                .to_vec(),
+            internet_access: true,
+        }
+    }
+}
+
+/// `[resources]`: default requests and limits for every server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourcesSection {
+    /// CPU request.
+    pub cpu_request: String,
+    /// CPU limit (MCP_SERVER_CPU_LIMIT).
+    pub cpu_limit: String,
+    /// Memory request.
+    pub memory_request: String,
+    /// Memory limit (MCP_SERVER_MEMORY_LIMIT).
+    pub memory_limit: String,
+}
+
+impl Default for ResourcesSection {
+    fn default() -> Self {
+        ResourcesSection {
+            cpu_request: "250m".to_string(),
+            cpu_limit: "500m".to_string(),
+            memory_request: "256Mi".to_string(),
+            memory_limit: "512Mi".to_string(),
+        }
+    }
+}
+
+/// `[kubernetes]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSection {
+    /// The namespace servers run in (KUBERNETES_NAMESPACE).
+    pub namespace: String,
+}
+
+impl Default for KubernetesSection {
+    fn default() -> Self {
+        KubernetesSection { namespace: "mcpod".to_string() }
+    }
+}
+
+/// The four plugin kinds; each implements one WIT world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    /// World `server-type`.
+    ServerType,
+    /// World `template-catalog`.
+    TemplateCatalog,
+    /// World `package-registry`.
+    PackageRegistry,
+    /// World `protocol-adapter`.
+    ProtocolAdapter,
+}
+
+impl PluginKind {
+    /// Every kind.
+    pub const ALL: [PluginKind; 4] = [
+        PluginKind::ServerType,
+        PluginKind::TemplateCatalog,
+        PluginKind::PackageRegistry,
+        PluginKind::ProtocolAdapter,
+    ];
+
+    /// The kind's name as written in config (`server-type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::ServerType => "server-type",
+            PluginKind::TemplateCatalog => "template-catalog",
+            PluginKind::PackageRegistry => "package-registry",
+            PluginKind::ProtocolAdapter => "protocol-adapter",
+        }
+    }
+
+    /// The kind named `s`, if any.
+    pub fn parse(s: &str) -> Option<PluginKind> {
+        PluginKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// The name the host knows it by (unique).
+    pub name: String,
+    /// Which world it implements.
+    pub kind: PluginKind,
+    /// `builtin:NAME` or a path to a `.wasm` component (relative to the config file).
+    pub source: String,
+    /// Hosts the plugin may reach through the HTTP import (`registry.npmjs.org`,
+    /// `127.0.0.1:8080`, `*.example.com`); empty means no HTTP at all. `None`
+    /// keeps a built-in plugin's default.
+    pub allow_hosts: Option<Vec<String>>,
+    /// Per-call limits; unset fields keep the defaults.
+    #[serde(default)]
+    pub limits: LimitsEntry,
+    /// A free table handed to the plugin through the `config` import.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// For template catalogs: a folder of MCP Registry `server.json` documents
+    /// handed to the plugin as config key `documents`.
+    pub documents_dir: Option<PathBuf>,
+}
+
+/// Per-call limits of one plugin; `None` keeps the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsEntry {
+    /// Linear memory cap, in MiB (default 64).
+    pub memory_mib: Option<u32>,
+    /// CPU time the guest may use per call, in milliseconds (default 100).
+    pub cpu_ms: Option<u64>,
+    /// Wall-clock time per call including host calls such as HTTP, in milliseconds (default 30000).
+    pub timeout_ms: Option<u64>,
+    /// Cap on the size of one call's result, in KiB (default 4096).
+    pub output_kib: Option<u32>,
+    /// Cap on one HTTP response body, in KiB (default 8192).
+    pub http_response_kib: Option<u32>,
+    /// Timeout of one HTTP request, in milliseconds (default 10000).
+    pub http_timeout_ms: Option<u64>,
+    /// How long a cached HTTP response is fresh, in seconds (default 300; 0 disables caching).
+    pub http_cache_secs: Option<u64>,
+}
+
+/// The environment variables the seed documented, and the keys they override.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("KUBERNETES_NAMESPACE", "kubernetes.namespace"),
+    ("ARCHON_MCP_IMAGE", "plugins.archon.config.image"),
+    ("MCP_SERVER_CPU_LIMIT", "resources.cpu_limit"),
+    ("MCP_SERVER_MEMORY_LIMIT", "resources.memory_limit"),
+    ("MCP_ALLOW_NPX", "policy.allow_npx"),
+    ("MCP_ALLOW_UV", "policy.allow_uv"),
+    ("MCP_ALLOW_CUSTOM_IMAGES", "policy.allow_custom_images"),
+];
+
+impl Config {
+    /// Reads `path`, then applies the environment overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::parse(&text, path)?;
+        config.apply_env(|var| std::env::var(var).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML `text`; `path` names the file in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
+    }
+
+    /// Applies the seed's environment variables, read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let non_empty = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(var) {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Err(ConfigError::Env {
+                    var,
+                    value: v,
+                    reason: "it is set but empty; unset it or give a value".to_string(),
+                }),
+                Some(v) => Ok(Some(v.trim().to_string())),
+            }
+        };
+        if let Some(ns) = non_empty("KUBERNETES_NAMESPACE")? {
+            self.kubernetes.namespace = ns;
+        }
+        if let Some(cpu) = non_empty("MCP_SERVER_CPU_LIMIT")? {
+            check_quantity("MCP_SERVER_CPU_LIMIT", &cpu)?;
+            self.resources.cpu_limit = cpu;
+        }
+        if let Some(mem) = non_empty("MCP_SERVER_MEMORY_LIMIT")? {
+            check_quantity("MCP_SERVER_MEMORY_LIMIT", &mem)?;
+            self.resources.memory_limit = mem;
+        }
+        for (var, slot) in [
+            ("MCP_ALLOW_NPX", &mut self.policy.allow_npx),
+            ("MCP_ALLOW_UV", &mut self.policy.allow_uv),
+            ("MCP_ALLOW_CUSTOM_IMAGES", &mut self.policy.allow_custom_images),
+        ] {
+            if let Some(v) = non_empty(var)? {
+                *slot = parse_bool(var, &v)?;
+            }
+        }
+        if let Some(image) = non_empty("ARCHON_MCP_IMAGE")? {
+            self.plugin_config_override("archon", "image", toml::Value::String(image));
+        }
+        Ok(())
+    }
+
+    /// Sets `key` in the `config` table of plugin `name`, adding an entry
+    /// for the built-in plugin of that name if the file has none.
+    fn plugin_config_override(&mut self, name: &str, key: &str, value: toml::Value) {
+        if let Some(entry) = self.plugins.iter_mut().find(|p| p.name == name) {
+            entry.config.insert(key.to_string(), value);
+        } else {
+            self.builtin_overrides
+                .entry(name.to_string())
+                .or_default()
+                .insert(key.to_string(), value);
+        }
+    }
+
+    /// Checks rules that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.plugins {
+            if p.name.is_empty()
+                || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "plugin name {:?} must be non-empty and use only letters, digits, `-` and `_`",
+                    p.name
+                )));
+            }
+            if !seen.insert(p.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "two [[plugins]] entries are named `{}`; plugin names must be unique",
+                    p.name
+                )));
+            }
+        }
+        for (name, q) in [
+            ("resources.cpu_request", &self.resources.cpu_request),
+            ("resources.cpu_limit", &self.resources.cpu_limit),
+            ("resources.memory_request", &self.resources.memory_request),
+            ("resources.memory_limit", &self.resources.memory_limit),
+        ] {
+            if !is_quantity(q) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} = {q:?} is not a Kubernetes quantity (like `500m`, `1`, `512Mi`)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Env {
+            var,
+            value: v.to_string(),
+            reason: "expected true or false".to_string(),
+        }),
+    }
+}
+
+fn check_quantity(var: &'static str, v: &str) -> Result<(), ConfigError> {
+    if is_quantity(v) {
+        Ok(())
+    } else {
+        Err(ConfigError::Env {
+            var,
+            value: v.to_string(),
+            reason: "expected a Kubernetes quantity such as `500m`, `1`, `512Mi` or `1Gi`".to_string(),
+        })
+    }
+}
+
+/// True for Kubernetes resource quantities: a decimal number with an optional
+/// SI or binary suffix (`250m`, `0.5`, `512Mi`, `1G`).
+pub fn is_quantity(v: &str) -> bool {
+    const SUFFIXES: [&str; 14] =
+        ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", ""];
+    SUFFIXES.iter().any(|s| {
+        v.strip_suffix(s).is_some_and(|num| {
+            !num.is_empty()
+                && num.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && num.chars().filter(|c| *c == '.').count() <= 1
+                && num.chars().any(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+/// A map from plugin name to config values set through the environment.
+pub type EnvPluginConfig = BTreeMap<String, toml::Table>;

@@ -1,0 +1,12 @@
+//! mcpod: runs MCP servers on demand, as Kubernetes pods or local processes,
+//! and serves them to MCP clients over every MCP transport. Everything that
+//! varies from server to server is a WebAssembly plugin.
+//!
+//! The map of the modules, and the path one MCP message takes, is in
+//! `docs/architecture.md`.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod plugin;
+pub mod telemetry;

@@ -1,0 +1,79 @@
+//! Host-side bindings for the WIT worlds in `wit/`: one `bindgen!` per
+//! world, sharing the types and host interfaces generated once for
+//! `host-services`.
+
+#![allow(missing_docs)]
+
+/// The host interfaces (`log`, `config`, `http`) and the shared `types`.
+pub mod services {
+    wasmtime::component::bindgen!({
+        world: "host-services",
+        path: "../wit",
+        imports: {
+            "mcpod:plugin/http": async,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+/// World `server-type`.
+pub mod server_type {
+    wasmtime::component::bindgen!({
+        world: "server-type",
+        path: "../wit",
+        exports: { default: async },
+        with: {
+            "mcpod:plugin/types": super::services::mcpod::plugin::types,
+            "mcpod:plugin/log": super::services::mcpod::plugin::log,
+            "mcpod:plugin/config": super::services::mcpod::plugin::config,
+            "mcpod:plugin/http": super::services::mcpod::plugin::http,
+        },
+    });
+}
+
+/// World `template-catalog`.
+pub mod template_catalog {
+    wasmtime::component::bindgen!({
+        world: "template-catalog",
+        path: "../wit",
+        exports: { default: async },
+        with: {
+            "mcpod:plugin/types": super::services::mcpod::plugin::types,
+            "mcpod:plugin/log": super::services::mcpod::plugin::log,
+            "mcpod:plugin/config": super::services::mcpod::plugin::config,
+            "mcpod:plugin/http": super::services::mcpod::plugin::http,
+        },
+    });
+}
+
+/// World `package-registry`.
+pub mod package_registry {
+    wasmtime::component::bindgen!({
+        world: "package-registry",
+        path: "../wit",
+        exports: { default: async },
+        with: {
+            "mcpod:plugin/types": super::services::mcpod::plugin::types,
+            "mcpod:plugin/log": super::services::mcpod::plugin::log,
+            "mcpod:plugin/config": super::services::mcpod::plugin::config,
+            "mcpod:plugin/http": super::services::mcpod::plugin::http,
+        },
+    });
+}
+
+/// World `protocol-adapter`.
+pub mod protocol_adapter {
+    wasmtime::component::bindgen!({
+        world: "protocol-adapter",
+        path: "../wit",
+        exports: { default: async },
+        with: {
+            "mcpod:plugin/types": super::services::mcpod::plugin::types,
+            "mcpod:plugin/log": super::services::mcpod::plugin::log,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+pub use services::mcpod::plugin::types::*;
+pub use protocol_adapter::exports::mcpod::plugin::codec::Frame;

@@ -1,0 +1,155 @@
+//! Protocol-adapter sessions: one store and one framer per connection or
+//! stream, kept warm across messages (a call costs a few microseconds), and
+//! rebuilt from the `InstancePre` after a fault.
+
+use crate::plugin::bindings::protocol_adapter::ProtocolAdapter;
+use crate::plugin::bindings::{Frame, PluginError, Transport};
+use crate::plugin::error::CallError;
+use crate::plugin::host::{KindPre, LoadedPlugin};
+use crate::plugin::instance::{guarded, plugin_result};
+use crate::plugin::state::PluginState;
+use std::sync::Arc;
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+/// What `decode` and `finish` return: frames in order, with per-frame errors.
+pub type Decoded = Vec<Result<Frame, PluginError>>;
+
+/// A live instance and its framer.
+struct Live {
+    store: Store<PluginState>,
+    instance: ProtocolAdapter,
+    framer: ResourceAny,
+}
+
+/// The framing state of one connection, inside one adapter instance.
+pub struct AdapterSession {
+    plugin: Arc<LoadedPlugin>,
+    max_message_bytes: u32,
+    live: Option<Live>,
+}
+
+impl AdapterSession {
+    /// A session of adapter `plugin` refusing messages over `max_message_bytes`.
+    pub async fn open(plugin: Arc<LoadedPlugin>, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
+        let mut session = AdapterSession { plugin, max_message_bytes, live: None };
+        session.live().await?;
+        Ok(session)
+    }
+
+    /// The adapter's name.
+    pub fn plugin(&self) -> &str {
+        &self.plugin.name
+    }
+
+    /// The live instance, instantiating it (again, after a fault) if needed.
+    async fn live(&mut self) -> Result<&mut Live, CallError> {
+        if self.live.is_none() {
+            let KindPre::ProtocolAdapter(pre) = &self.plugin.pre else {
+                return Err(CallError::Unknown { name: self.plugin.name.clone(), kind: self.plugin.kind });
+            };
+            let mut store = self.plugin.store();
+            let max = self.max_message_bytes;
+            let (instance, framer) = guarded(&mut store, "framer.constructor", async |s| {
+                let instance = pre.instantiate_async(&mut *s).await?;
+                let framer = instance.mcpod_plugin_codec().framer().call_constructor(&mut *s, max).await?;
+                Ok((instance, framer))
+            })
+            .await?;
+            self.live = Some(Live { store, instance, framer });
+        }
+        match self.live.as_mut() {
+            Some(live) => Ok(live),
+            None => Err(CallError::Unknown { name: self.plugin.name.clone(), kind: self.plugin.kind }),
+        }
+    }
+
+    /// Drops the instance after a fault, so that the next call starts afresh.
+    fn after<T>(&mut self, r: Result<T, CallError>) -> Result<T, CallError> {
+        if let Err(e) = &r {
+            if e.is_fault() {
+                tracing::warn!(plugin = %self.plugin.name, error = %e, "adapter instance faulted; it will be rebuilt");
+                self.live = None;
+            }
+        }
+        r
+    }
+
+    /// Feeds bytes from the peer; returns the frames they complete.
+    pub async fn decode(&mut self, input: &[u8]) -> Result<Decoded, CallError> {
+        let r = self.decode_inner(input, false).await;
+        self.after(r)
+    }
+
+    /// Ends the stream; returns what was still buffered.
+    pub async fn finish(&mut self) -> Result<Decoded, CallError> {
+        let r = self.decode_inner(&[], true).await;
+        self.after(r)
+    }
+
+    async fn decode_inner(&mut self, input: &[u8], finish: bool) -> Result<Decoded, CallError> {
+        let plugin = self.plugin.clone();
+        let live = self.live().await?;
+        let framer = live.framer;
+        let instance = &live.instance;
+        let function = if finish { "framer.finish" } else { "framer.decode" };
+        let out = guarded(&mut live.store, function, async |s| {
+            let codec = instance.mcpod_plugin_codec().framer();
+            if finish { codec.call_finish(s, framer).await } else { codec.call_decode(s, framer, input).await }
+        })
+        .await?;
+        let frames = plugin_result(&plugin.ctx, out)?;
+        let size: usize = frames
+            .iter()
+            .map(|f| match f {
+                Ok(f) => f.data.len() + f.event.as_ref().map_or(0, String::len) + f.id.as_ref().map_or(0, String::len),
+                Err(e) => e.message.len(),
+            })
+            .sum();
+        if size > plugin.ctx.limits.output_bytes {
+            return Err(CallError::OutputTooLarge {
+                plugin: plugin.name.clone(),
+                function,
+                size,
+                limit: plugin.ctx.limits.output_bytes,
+            });
+        }
+        Ok(frames)
+    }
+
+    /// The bytes that carry `frame` to the peer.
+    pub async fn encode(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
+        let r = self.encode_inner(frame).await;
+        self.after(r)
+    }
+
+    async fn encode_inner(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
+        let plugin = self.plugin.clone();
+        let live = self.live().await?;
+        let framer = live.framer;
+        let instance = &live.instance;
+        let out = guarded(&mut live.store, "framer.encode", async |s| {
+            instance.mcpod_plugin_codec().framer().call_encode(s, framer, frame).await
+        })
+        .await?;
+        let bytes = plugin_result(&plugin.ctx, out)?;
+        if bytes.len() > plugin.ctx.limits.output_bytes {
+            return Err(CallError::OutputTooLarge {
+                plugin: plugin.name.clone(),
+                function: "framer.encode",
+                size: bytes.len(),
+                limit: plugin.ctx.limits.output_bytes,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+impl LoadedPlugin {
+    /// The transport this adapter frames.
+    pub async fn transport_kind(&self) -> Result<Transport, CallError> {
+        Ok(super::fresh_call!(self, ProtocolAdapter, "transport-kind", |inst, s| inst
+            .mcpod_plugin_codec()
+            .call_transport_kind(s)))
+    }
+}

@@ -1,0 +1,236 @@
+//! The guest-side SDK for mcpod plugins.
+//!
+//! A plugin is one small crate built for `wasm32-wasip2` as a `cdylib`. It
+//! enables the SDK feature of its kind, implements [`Plugin`](server_type::Plugin)
+//! plus the kind's trait, and calls the kind's export macro:
+//!
+//! ```ignore
+//! use mcpod_plugin_sdk::server_type::*;
+//!
+//! struct Hello;
+//! impl Plugin for Hello {
+//!     fn info() -> PluginInfo { plugin_info("hello", env!("CARGO_PKG_VERSION"), "says hello") }
+//! }
+//! impl ServerType for Hello { /* validate, launch */ }
+//! mcpod_plugin_sdk::export_server_type!(Hello);
+//! ```
+//!
+//! Each kind's module re-exports the WIT types (`ServerConfig`, `LaunchSpec`,
+//! `PluginError`, ...) and adds the host imports as plain functions: `log`,
+//! `config_value` and, outside protocol adapters, `http_fetch`. See
+//! `docs/plugins.md` for the whole contract.
+
+// The generated export macros name this crate by its public name, from
+// inside and outside the crate alike.
+extern crate self as mcpod_plugin_sdk;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// Helpers shared by every kind's module; expanded once per module because
+/// each kind's bindings carry their own copy of the WIT types.
+macro_rules! common_helpers {
+    () => {
+        pub use bindings::exports::mcpod::plugin::plugin::Guest as Plugin;
+        pub use bindings::mcpod::plugin::log::Level;
+        pub use bindings::mcpod::plugin::types::*;
+
+        /// Builds the [`PluginInfo`] a plugin returns from `Plugin::info`.
+        pub fn plugin_info(name: &str, version: &str, description: &str) -> PluginInfo {
+            PluginInfo {
+                name: name.to_string(),
+                version: version.to_string(),
+                description: description.to_string(),
+            }
+        }
+
+        impl PluginError {
+            /// An error of `code` with `message`, about no field in particular.
+            pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+                PluginError { code, message: message.into(), field: None }
+            }
+
+            /// An `invalid-input` error about `field`.
+            pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+                PluginError {
+                    code: ErrorCode::InvalidInput,
+                    message: message.into(),
+                    field: Some(field.into()),
+                }
+            }
+
+            /// A `not-found` error.
+            pub fn not_found(message: impl Into<String>) -> Self {
+                Self::new(ErrorCode::NotFound, message)
+            }
+
+            /// An `unavailable` error: a dependency failed, retrying may help.
+            pub fn unavailable(message: impl Into<String>) -> Self {
+                Self::new(ErrorCode::Unavailable, message)
+            }
+
+            /// An `internal` error: a bug in the plugin.
+            pub fn internal(message: impl Into<String>) -> Self {
+                Self::new(ErrorCode::Internal, message)
+            }
+
+            /// A `too-large` error.
+            pub fn too_large(message: impl Into<String>) -> Self {
+                Self::new(ErrorCode::TooLarge, message)
+            }
+        }
+
+        impl core::fmt::Display for ErrorCode {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(match self {
+                    ErrorCode::InvalidInput => "invalid-input",
+                    ErrorCode::NotFound => "not-found",
+                    ErrorCode::Denied => "denied",
+                    ErrorCode::Unavailable => "unavailable",
+                    ErrorCode::TooLarge => "too-large",
+                    ErrorCode::Internal => "internal",
+                })
+            }
+        }
+
+        /// Writes a record to the host's log, tagged with this plugin's name.
+        pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
+            let fields: Vec<(String, String)> =
+                fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            bindings::mcpod::plugin::log::log(level, message, &fields);
+        }
+    };
+}
+
+/// Helpers for kinds that import `config` and `http`.
+#[allow(unused_macros)]
+macro_rules! service_helpers {
+    () => {
+        pub use bindings::mcpod::plugin::http::{Request as HttpRequest, Response as HttpResponse};
+
+        /// The value of `key` in this plugin's `config` table: strings as they
+        /// are, other TOML values as JSON text.
+        pub fn config_value(key: &str) -> Option<String> {
+            bindings::mcpod::plugin::config::get(key)
+        }
+
+        /// Every key set in this plugin's `config` table.
+        pub fn config_keys() -> Vec<String> {
+            bindings::mcpod::plugin::config::keys()
+        }
+
+        /// Performs an HTTP request through the host, which checks the URL
+        /// against this plugin's `allow_hosts`.
+        pub fn http_fetch(request: &HttpRequest) -> Result<HttpResponse, PluginError> {
+            bindings::mcpod::plugin::http::fetch(request)
+        }
+
+        /// A `GET` of `url` with `headers`.
+        pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, PluginError> {
+            http_fetch(&HttpRequest {
+                method: "GET".to_string(),
+                url: url.to_string(),
+                headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                body: None,
+            })
+        }
+    };
+}
+
+/// Server-type plugins: turn a server config into a launch spec.
+#[cfg(feature = "server-type")]
+pub mod server_type {
+    #[doc(hidden)]
+    #[allow(missing_docs)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "server-type",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_server_type",
+            default_bindings_module: "mcpod_plugin_sdk::server_type::bindings",
+            runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+        });
+    }
+    pub use bindings::exports::mcpod::plugin::launcher::Guest as ServerType;
+    common_helpers!();
+    service_helpers!();
+}
+
+/// Template-catalog plugins: ready-made server configs.
+#[cfg(feature = "template-catalog")]
+pub mod template_catalog {
+    #[doc(hidden)]
+    #[allow(missing_docs)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "template-catalog",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_template_catalog",
+            default_bindings_module: "mcpod_plugin_sdk::template_catalog::bindings",
+            runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+        });
+    }
+    pub use bindings::exports::mcpod::plugin::catalog::Guest as TemplateCatalog;
+    common_helpers!();
+    service_helpers!();
+}
+
+/// Package-registry plugins: search and describe packages.
+#[cfg(feature = "package-registry")]
+pub mod package_registry {
+    #[doc(hidden)]
+    #[allow(missing_docs)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "package-registry",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_package_registry",
+            default_bindings_module: "mcpod_plugin_sdk::package_registry::bindings",
+            runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+        });
+    }
+    pub use bindings::exports::mcpod::plugin::registry::Guest as PackageRegistry;
+    common_helpers!();
+    service_helpers!();
+}
+
+/// Protocol-adapter plugins: sans-IO codecs for one MCP transport.
+#[cfg(feature = "protocol-adapter")]
+pub mod protocol_adapter {
+    #[doc(hidden)]
+    #[allow(missing_docs)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "protocol-adapter",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_protocol_adapter",
+            default_bindings_module: "mcpod_plugin_sdk::protocol_adapter::bindings",
+            runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+        });
+    }
+    pub use bindings::exports::mcpod::plugin::codec::{
+        Frame, Guest as ProtocolAdapter, GuestFramer as Framer, Framer as FramerHandle,
+    };
+    common_helpers!();
+
+    pub use crate::jsonrpc::{Kind as MessageKind, check as check_message};
+
+    /// What `Framer::decode` and `Framer::finish` return.
+    pub type Decoded = Result<Vec<Result<Frame, PluginError>>, PluginError>;
+}
+
+#[cfg(feature = "protocol-adapter")]
+mod jsonrpc;
+
+#[cfg(feature = "server-type")]
+pub use server_type::bindings::export_server_type;
+#[cfg(feature = "template-catalog")]
+pub use template_catalog::bindings::export_template_catalog;
+#[cfg(feature = "package-registry")]
+pub use package_registry::bindings::export_package_registry;
+#[cfg(feature = "protocol-adapter")]
+pub use protocol_adapter::bindings::export_protocol_adapter;
