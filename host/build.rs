@@ -8,8 +8,10 @@
 //! does not wait on the outer build's lock), sharing the outer jobserver.
 
 use std::fmt::Write as _;
+#[path = "build/wasm.rs"]
+mod wasm;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Plugin {
     package: String,
@@ -27,13 +29,16 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
 
     let plugins = discover(&root.join("plugins"));
-    let target_dir = wasm_target_dir(&root);
-    build(&root, &target_dir, &plugins);
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let target_dir = wasm::target_dir(&root, &out_dir);
+    let packages: Vec<&str> = plugins.iter().map(|p| p.package.as_str()).collect();
+    if let Err(e) = wasm::build(&root, &target_dir, &packages) {
+        panic!("{e}");
+    }
 
-    let out_dir = target_dir.join("wasm32-wasip2").join("plugin");
     let mut code = String::from("/// Every built-in plugin, sorted by name.\npub static BUILTINS: &[Builtin] = &[\n");
     for p in &plugins {
-        let wasm = out_dir.join(format!("{}.wasm", p.package.replace('-', "_")));
+        let wasm = wasm::artifact(&target_dir, &p.package);
         let limits: String = p.limits.iter().map(|(k, v)| format!("{k}: Some({v}), ")).collect();
         writeln!(
             code,
@@ -46,7 +51,7 @@ fn main() {
         .expect("writing to a String cannot fail");
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtins.rs");
+    let out = out_dir.join("builtins.rs");
     std::fs::write(&out, code).expect("cannot write builtins.rs into OUT_DIR");
 }
 
@@ -98,64 +103,3 @@ fn discover(plugins_dir: &Path) -> Vec<Plugin> {
     found
 }
 
-/// `target/wasm` beside the outer build's target directory.
-fn wasm_target_dir(root: &Path) -> PathBuf {
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    // OUT_DIR is <target>/<profile>/build/mcpod-<hash>/out (or with a target triple).
-    out.ancestors()
-        .find(|p| p.join("CACHEDIR.TAG").exists())
-        .map(|t| t.join("wasm"))
-        .unwrap_or_else(|| root.join("target").join("wasm"))
-}
-
-fn build(root: &Path, target_dir: &Path, plugins: &[Plugin]) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    ensure_wasm_target();
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(root)
-        .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
-        .arg(target_dir);
-    for p in plugins {
-        cmd.args(["-p", &p.package]);
-    }
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
-    if !status.success() {
-        panic!("building the built-in plugins for wasm32-wasip2 failed (see the errors above)");
-    }
-}
-
-/// Adds the `wasm32-wasip2` target with rustup when the toolchain lacks it,
-/// so that a fresh checkout builds with no manual step.
-fn ensure_wasm_target() {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok();
-    let has_target = sysroot
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| PathBuf::from(s.trim()).join("lib/rustlib/wasm32-wasip2").exists())
-        .unwrap_or(false);
-    if has_target {
-        return;
-    }
-    let mut cmd = Command::new("rustup");
-    cmd.args(["target", "add", "wasm32-wasip2"]);
-    if let Ok(tc) = std::env::var("RUSTUP_TOOLCHAIN") {
-        cmd.args(["--toolchain", &tc]);
-    }
-    match cmd.status() {
-        Ok(s) if s.success() => {}
-        _ => panic!(
-            "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed; install it and build again"
-        ),
-    }
-}

@@ -60,9 +60,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Installs the process-wide TLS provider (ring) once; reqwest and kube share it.
+/// Installs the process-wide TLS provider before any client is built.
 pub(crate) fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::plugin::imports::http::install_tls_provider();
 }
 
 /// Prints rows as an aligned table with `headers`.

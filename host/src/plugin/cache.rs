@@ -94,14 +94,17 @@ impl CompileCache {
     }
 }
 
+/// Reads a cached artifact into memory (not mmap: a file truncated under a
+/// running host must not fault it) and loads it.
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    let bytes = std::fs::read(path)?;
     // SAFETY: the cache directory is created by mcpod with mode 0700 and
     // files enter it only by atomic rename after `precompile_component`; the
     // key includes the engine's compatibility hash, and wasmtime checks the
     // artifact's header against the engine on load.
     #[allow(unsafe_code)]
     unsafe {
-        Component::deserialize_file(engine, path)
+        Component::deserialize(engine, &bytes)
     }
 }
 

@@ -193,16 +193,16 @@ impl LoadedPlugin {
         let mut store = self.store();
         let info = match &self.pre {
             KindPre::ServerType(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_plugin().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_launcher().call_info(s).await).await?
             }
             KindPre::TemplateCatalog(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_plugin().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_catalog().call_info(s).await).await?
             }
             KindPre::PackageRegistry(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_plugin().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_registry().call_info(s).await).await?
             }
             KindPre::ProtocolAdapter(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_plugin().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_codec().call_info(s).await).await?
             }
         };
         crate::plugin::instance::check_output(&self.ctx, "info", &info)?;

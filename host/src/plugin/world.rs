@@ -19,15 +19,16 @@ pub fn world_name(kind: PluginKind) -> String {
     interface_name(kind.as_str())
 }
 
-/// The interfaces (and their functions) a kind must export.
-fn required_exports(kind: PluginKind) -> Vec<(&'static str, &'static [&'static str])> {
-    let own: (&str, &[&str]) = match kind {
-        PluginKind::ServerType => ("launcher", &["validate", "launch"]),
-        PluginKind::TemplateCatalog => ("catalog", &["list-templates", "describe", "render"]),
-        PluginKind::PackageRegistry => ("registry", &["search", "versions", "describe", "exists"]),
+/// The interface (and its functions) a kind must export.
+fn required_export(kind: PluginKind) -> (&'static str, &'static [&'static str]) {
+    match kind {
+        PluginKind::ServerType => ("launcher", &["info", "validate", "launch"]),
+        PluginKind::TemplateCatalog => ("catalog", &["info", "list-templates", "describe", "render"]),
+        PluginKind::PackageRegistry => ("registry", &["info", "search", "versions", "describe", "exists"]),
         PluginKind::ProtocolAdapter => (
             "codec",
             &[
+                "info",
                 "transport-kind",
                 "[constructor]framer",
                 "[method]framer.decode",
@@ -35,15 +36,14 @@ fn required_exports(kind: PluginKind) -> Vec<(&'static str, &'static [&'static s
                 "[method]framer.encode",
             ],
         ),
-    };
-    vec![("plugin", &["info"]), own]
+    }
 }
 
 /// The kind whose own interface this export name is, if any.
 fn kind_of_interface(short: &str) -> Option<PluginKind> {
     PluginKind::ALL
         .into_iter()
-        .find(|k| required_exports(*k).get(1).is_some_and(|(name, _)| *name == short))
+        .find(|k| required_export(*k).0 == short)
 }
 
 /// `Ok` if `component` exports everything `kind` requires; otherwise a
@@ -53,7 +53,8 @@ pub fn check(engine: &Engine, component: &Component, kind: PluginKind) -> Result
     let exports: Vec<(String, ComponentItem)> =
         ty.exports(engine).map(|(name, ext)| (name.to_string(), ext.ty)).collect();
     let mut problems = Vec::new();
-    for (short, functions) in required_exports(kind) {
+    {
+        let (short, functions) = required_export(kind);
         let full = interface_name(short);
         match exports.iter().find(|(name, _)| *name == full) {
             Some((_, ComponentItem::ComponentInstance(instance))) => {

@@ -31,8 +31,13 @@ pub use wit_bindgen as __wit_bindgen;
 /// each kind's bindings carry their own copy of the WIT types.
 macro_rules! common_helpers {
     () => {
-        pub use bindings::exports::mcpod::plugin::plugin::Guest as Plugin;
         pub use bindings::mcpod::plugin::log::Level;
+
+        /// Facts every plugin reports about itself.
+        pub trait Plugin {
+            /// Name, version and description (`plugin_info` builds one).
+            fn info() -> PluginInfo;
+        }
         pub use bindings::mcpod::plugin::types::*;
 
         /// Builds the [`PluginInfo`] a plugin returns from `Plugin::info`.
@@ -152,9 +157,28 @@ pub mod server_type {
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
         });
     }
-    pub use bindings::exports::mcpod::plugin::launcher::Guest as ServerType;
     common_helpers!();
     service_helpers!();
+
+    /// A server type: checks server configs and turns them into launch specs.
+    pub trait ServerType {
+        /// Every problem with `config`, each naming its field; empty when valid.
+        fn validate(config: ServerConfig) -> Vec<PluginError>;
+        /// The launch spec for a valid `config`.
+        fn launch(config: ServerConfig) -> Result<LaunchSpec, PluginError>;
+    }
+
+    impl<T: Plugin + ServerType> bindings::exports::mcpod::plugin::launcher::Guest for T {
+        fn info() -> PluginInfo {
+            <T as Plugin>::info()
+        }
+        fn validate(config: ServerConfig) -> Vec<PluginError> {
+            <T as ServerType>::validate(config)
+        }
+        fn launch(config: ServerConfig) -> Result<LaunchSpec, PluginError> {
+            <T as ServerType>::launch(config)
+        }
+    }
 }
 
 /// Template-catalog plugins: ready-made server configs.
@@ -172,9 +196,33 @@ pub mod template_catalog {
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
         });
     }
-    pub use bindings::exports::mcpod::plugin::catalog::Guest as TemplateCatalog;
     common_helpers!();
     service_helpers!();
+
+    /// A catalog of templates.
+    pub trait TemplateCatalog {
+        /// Every template, sorted by name.
+        fn list_templates() -> Vec<Template>;
+        /// One template by name.
+        fn describe(name: String) -> Result<Template, PluginError>;
+        /// A template filled in with params and secrets.
+        fn render(name: String, params: Vec<KeyValue>, secrets: Vec<KeyValue>) -> Result<ServerConfig, PluginError>;
+    }
+
+    impl<T: Plugin + TemplateCatalog> bindings::exports::mcpod::plugin::catalog::Guest for T {
+        fn info() -> PluginInfo {
+            <T as Plugin>::info()
+        }
+        fn list_templates() -> Vec<Template> {
+            <T as TemplateCatalog>::list_templates()
+        }
+        fn describe(name: String) -> Result<Template, PluginError> {
+            <T as TemplateCatalog>::describe(name)
+        }
+        fn render(name: String, params: Vec<KeyValue>, secrets: Vec<KeyValue>) -> Result<ServerConfig, PluginError> {
+            <T as TemplateCatalog>::render(name, params, secrets)
+        }
+    }
 }
 
 /// Package-registry plugins: search and describe packages.
@@ -192,9 +240,38 @@ pub mod package_registry {
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
         });
     }
-    pub use bindings::exports::mcpod::plugin::registry::Guest as PackageRegistry;
     common_helpers!();
     service_helpers!();
+
+    /// A package registry client.
+    pub trait PackageRegistry {
+        /// Packages matching `query`, best first, at most `limit`.
+        fn search(query: String, limit: u32) -> Result<Vec<PackageSummary>, PluginError>;
+        /// Every version of `name`, and its tags.
+        fn versions(name: String) -> Result<PackageVersions, PluginError>;
+        /// Facts about one version of `name` (the newest when `None`).
+        fn describe(name: String, version: Option<String>) -> Result<PackageInfo, PluginError>;
+        /// Whether `name` (at `version`) is published.
+        fn exists(name: String, version: Option<String>) -> Result<bool, PluginError>;
+    }
+
+    impl<T: Plugin + PackageRegistry> bindings::exports::mcpod::plugin::registry::Guest for T {
+        fn info() -> PluginInfo {
+            <T as Plugin>::info()
+        }
+        fn search(query: String, limit: u32) -> Result<Vec<PackageSummary>, PluginError> {
+            <T as PackageRegistry>::search(query, limit)
+        }
+        fn versions(name: String) -> Result<PackageVersions, PluginError> {
+            <T as PackageRegistry>::versions(name)
+        }
+        fn describe(name: String, version: Option<String>) -> Result<PackageInfo, PluginError> {
+            <T as PackageRegistry>::describe(name, version)
+        }
+        fn exists(name: String, version: Option<String>) -> Result<bool, PluginError> {
+            <T as PackageRegistry>::exists(name, version)
+        }
+    }
 }
 
 /// Protocol-adapter plugins: sans-IO codecs for one MCP transport.
@@ -212,10 +289,26 @@ pub mod protocol_adapter {
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
         });
     }
-    pub use bindings::exports::mcpod::plugin::codec::{
-        Frame, Guest as ProtocolAdapter, GuestFramer as Framer, Framer as FramerHandle,
-    };
+    pub use bindings::exports::mcpod::plugin::codec::{Frame, GuestFramer as Framer};
     common_helpers!();
+
+    /// A protocol adapter: names its transport and its framer type.
+    pub trait ProtocolAdapter {
+        /// The framing state of one connection; implements [`Framer`].
+        type Framer: Framer;
+        /// The transport this adapter frames.
+        fn transport_kind() -> Transport;
+    }
+
+    impl<T: Plugin + ProtocolAdapter> bindings::exports::mcpod::plugin::codec::Guest for T {
+        type Framer = <T as ProtocolAdapter>::Framer;
+        fn info() -> PluginInfo {
+            <T as Plugin>::info()
+        }
+        fn transport_kind() -> Transport {
+            <T as ProtocolAdapter>::transport_kind()
+        }
+    }
 
     pub use crate::jsonrpc::{Kind as MessageKind, check as check_message};
 

@@ -99,6 +99,13 @@ impl AdapterSession {
         })
         .await?;
         let frames = plugin_result(&plugin.ctx, out)?;
+        if let Some(bad) = frames.iter().flatten().find(|f| f.event.is_none() && !is_json(&f.data)) {
+            return Err(CallError::BadOutput {
+                plugin: plugin.name.clone(),
+                function,
+                reason: format!("a message frame is not JSON: {:?}", truncate(&bad.data, 80)),
+            });
+        }
         let size: usize = frames
             .iter()
             .map(|f| match f {
@@ -152,4 +159,17 @@ impl LoadedPlugin {
             .mcpod_plugin_codec()
             .call_transport_kind(s)))
     }
+}
+
+/// True if `text` is one JSON value.
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

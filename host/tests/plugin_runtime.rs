@@ -1,0 +1,263 @@
+//! The plugin runtime seen from outside: loading, world checks, limits on
+//! misbehaving plugins, the HTTP grant, the compile cache, adapter sessions.
+
+mod support;
+
+use mcpod::config::{LimitsEntry, PluginKind};
+use mcpod::plugin::bindings::{ErrorCode, Frame};
+use mcpod::plugin::cache::CacheOutcome;
+use mcpod::plugin::{AdapterSession, CallError, PluginHost};
+use std::sync::atomic::Ordering;
+use support::*;
+
+const MISBEHAVE: &str = "mcpod-test-misbehave-registry";
+
+async fn host_with(entries: Vec<mcpod::config::PluginEntry>) -> PluginHost {
+    let mut config = bare_config();
+    config.plugins = entries;
+    PluginHost::load(&config).await.expect("the engine starts")
+}
+
+async fn misbehave_host(limits: LimitsEntry, allow_hosts: Option<Vec<String>>) -> PluginHost {
+    let mut entry = file_entry("misbehave", PluginKind::PackageRegistry, &fixture(MISBEHAVE));
+    entry.limits = limits;
+    entry.allow_hosts = allow_hosts;
+    entry.config.insert("greeting".to_string(), toml::Value::String("hi".to_string()));
+    host_with(vec![entry]).await
+}
+
+async fn search(host: &PluginHost, query: &str) -> Result<String, CallError> {
+    let p = host.get("misbehave", PluginKind::PackageRegistry)?;
+    let hits = p.search(query, 10).await?;
+    Ok(hits.first().and_then(|h| h.description.clone()).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_builtin_loads_from_the_binary_and_reports_itself() {
+    let mut config = bare_config();
+    config.plugin_runtime.builtins = true;
+    let host = PluginHost::load(&config).await.expect("engine");
+    assert!(host.failures().is_empty(), "built-ins failed: {:?}", host.failures());
+    let stdio = host.get("stdio", PluginKind::ProtocolAdapter).expect("stdio adapter is built in");
+    assert_eq!(stdio.source, "builtin:stdio");
+    assert_eq!(stdio.info.name, "stdio");
+    assert_eq!(stdio.world(), "mcpod:plugin/protocol-adapter@0.1.0");
+    for kind in PluginKind::ALL {
+        assert!(host.of_kind(kind).count() >= 1, "no built-in {kind} plugin");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_of_another_world_is_refused_with_what_is_missing_and_the_rest_load() {
+    let stdio = builtin_artifact("mcpod-adapter-stdio");
+    let host = host_with(vec![
+        file_entry("wrong", PluginKind::ServerType, &stdio),
+        file_entry("right", PluginKind::ProtocolAdapter, &stdio),
+    ])
+    .await;
+    assert!(host.get("right", PluginKind::ProtocolAdapter).is_ok(), "the good plugin still loads");
+    let err = &host.failures()[0];
+    assert_eq!(err.name, "wrong");
+    let msg = err.to_string();
+    assert!(msg.contains(&stdio.display().to_string()), "names the file: {msg}");
+    assert!(msg.contains("does not implement world `mcpod:plugin/server-type@0.1.0`"), "{msg}");
+    assert!(msg.contains("missing export `mcpod:plugin/launcher@0.1.0`"), "{msg}");
+    assert!(msg.contains("looks like a protocol-adapter plugin"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_is_not_a_component_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm\x01\0\0\0 definitely not a component").expect("write");
+    let missing = dir.path().join("missing.wasm");
+    let host = host_with(vec![
+        file_entry("junk", PluginKind::ServerType, &junk),
+        file_entry("missing", PluginKind::ServerType, &missing),
+    ])
+    .await;
+    let msgs: Vec<String> = host.failures().iter().map(|f| f.to_string()).collect();
+    assert_eq!(msgs.len(), 2);
+    assert!(msgs[0].contains("junk.wasm") && msgs[0].contains("not a WebAssembly component"), "{}", msgs[0]);
+    assert!(msgs[1].contains("missing.wasm") && msgs[1].contains("cannot read"), "{}", msgs[1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adapter_that_imports_http_is_refused() {
+    let host = host_with(vec![file_entry(
+        "sneaky",
+        PluginKind::ProtocolAdapter,
+        &fixture("mcpod-test-sneaky-adapter"),
+    )])
+    .await;
+    let msg = host.failures()[0].to_string();
+    assert!(msg.contains("imports something this host does not provide to protocol-adapter plugins"), "{msg}");
+    assert!(msg.contains("mcpod:plugin/http"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_loop_is_stopped_by_the_cpu_budget_and_the_plugin_keeps_serving() {
+    let host = misbehave_host(LimitsEntry { cpu_ms: Some(50), ..Default::default() }, None).await;
+    let err = search(&host, "loop").await.expect_err("a loop must not run forever");
+    assert!(matches!(err, CallError::Cpu { budget_ms: 50, .. }), "{err}");
+    assert!(err.to_string().contains("CPU budget"), "{err}");
+    assert_eq!(search(&host, "ok").await.expect("next call works"), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn work_within_the_budget_completes() {
+    let host = misbehave_host(LimitsEntry { cpu_ms: Some(200), ..Default::default() }, None).await;
+    assert_eq!(search(&host, "spin:20").await.expect("20 ms of work fits in 200 ms"), "20 ms");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausting_memory_fails_the_call_not_the_host() {
+    let host = misbehave_host(LimitsEntry { memory_mib: Some(16), ..Default::default() }, None).await;
+    let err = search(&host, "oom").await.expect_err("the hoard must hit the cap");
+    assert!(matches!(err, CallError::Memory { limit_mib: 16, .. }), "{err}");
+    assert_eq!(search(&host, "ok").await.expect("next call works"), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_and_a_trap_are_errors_with_their_cause() {
+    let host = misbehave_host(LimitsEntry::default(), None).await;
+    let err = search(&host, "panic").await.expect_err("panics");
+    assert!(matches!(err, CallError::Panic { .. }), "{err}");
+    assert!(err.to_string().contains("deliberate panic for the test suite"), "{err}");
+    let err = search(&host, "trap").await.expect_err("aborts");
+    assert!(matches!(err, CallError::Trap { .. }), "{err}");
+    assert_eq!(search(&host, "ok").await.expect("next call works"), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_result_is_refused() {
+    let host = misbehave_host(LimitsEntry { output_kib: Some(1024), ..Default::default() }, None).await;
+    let err = search(&host, "big").await.expect_err("10 MB of output");
+    assert!(matches!(err, CallError::OutputTooLarge { limit: 1_048_576, .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_error_is_passed_on_with_its_code() {
+    let host = misbehave_host(LimitsEntry::default(), None).await;
+    let err = search(&host, "nonsense").await.expect_err("unknown behaviour");
+    assert_eq!(err.code(), Some(ErrorCode::InvalidInput));
+    assert!(!err.is_fault());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_values_reach_the_plugin() {
+    let host = misbehave_host(LimitsEntry::default(), None).await;
+    assert_eq!(search(&host, "config:greeting").await.unwrap(), "hi");
+    assert_eq!(search(&host, "config:absent").await.unwrap(), "<unset>");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_reaches_allowed_hosts_only_and_refuses_before_connecting() {
+    let (allowed, allowed_seen) = http_server().await;
+    let (other, other_seen) = http_server().await;
+    let host = misbehave_host(LimitsEntry::default(), Some(vec![allowed.to_string()])).await;
+
+    let ok = search(&host, &format!("fetch:http://{allowed}/x")).await.expect("allowed host");
+    assert_eq!(ok, "200 hello /x");
+
+    let err = search(&host, &format!("fetch:http://{other}/y")).await.expect_err("not allowed");
+    assert_eq!(err.code(), Some(ErrorCode::Denied));
+    assert!(err.to_string().contains("not in this plugin's allow_hosts"), "{err}");
+    let err = search(&host, &format!("fetch:http://localhost:{}/y", allowed.port())).await.expect_err("other name");
+    assert_eq!(err.code(), Some(ErrorCode::Denied));
+
+    let redirect = format!("fetch:http://{allowed}/redirect?to=http://{other}/z");
+    let err = search(&host, &redirect).await.expect_err("redirect to a host not allowed");
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable));
+    assert!(err.to_string().contains("not in allow_hosts"), "{err}");
+
+    assert_eq!(other_seen.connections.load(Ordering::SeqCst), 0, "no connection to the refused host");
+    assert!(allowed_seen.connections.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_allow_hosts_http_is_not_granted() {
+    let (addr, seen) = http_server().await;
+    let host = misbehave_host(LimitsEntry::default(), None).await;
+    let err = search(&host, &format!("fetch:http://{addr}/")).await.expect_err("no grant");
+    assert_eq!(err.code(), Some(ErrorCode::Denied));
+    assert!(err.to_string().contains("no HTTP grant"), "{err}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_outlives_its_timeout_is_stopped() {
+    let (addr, _) = http_server().await;
+    let host = misbehave_host(LimitsEntry { timeout_ms: Some(300), ..Default::default() }, Some(vec![addr.to_string()])).await;
+    let err = search(&host, &format!("fetch:http://{addr}/hang")).await.expect_err("hangs");
+    assert!(matches!(err, CallError::Timeout { timeout_ms: 300, .. }), "{err}");
+    assert_eq!(search(&host, "ok").await.expect("next call works"), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_responses_are_cached_then_revalidated_with_their_etag() {
+    let (addr, seen) = http_server().await;
+    let host = misbehave_host(LimitsEntry { http_cache_secs: Some(1), ..Default::default() }, Some(vec![addr.to_string()])).await;
+    let q = format!("fetch:http://{addr}/etag");
+    assert_eq!(search(&host, &q).await.unwrap(), "200 version");
+    assert_eq!(search(&host, &q).await.unwrap(), "200 version");
+    assert_eq!(seen.requests.lock().unwrap().len(), 1, "the second GET is answered from the cache");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(search(&host, &q).await.unwrap(), "200 version", "a 304 gives the cached body");
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].1.as_deref(), Some("\"v1\""), "revalidated with If-None-Match");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_compile_cache_is_used_on_the_second_load_and_survives_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = bare_config();
+    config.plugin_runtime.cache = true;
+    config.plugin_runtime.cache_dir = Some(dir.path().to_path_buf());
+    config.plugins = vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))];
+    let first = PluginHost::load(&config).await.unwrap();
+    assert_eq!(first.get("stdio", PluginKind::ProtocolAdapter).unwrap().cache, CacheOutcome::Compiled);
+    let second = PluginHost::load(&config).await.unwrap();
+    assert_eq!(second.get("stdio", PluginKind::ProtocolAdapter).unwrap().cache, CacheOutcome::Hit);
+
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
+    assert_eq!(files.len(), 1, "one artifact per component");
+    std::fs::write(files[0].path(), b"garbage").unwrap();
+    let third = PluginHost::load(&config).await.unwrap();
+    let p = third.get("stdio", PluginKind::ProtocolAdapter).expect("a corrupt cache entry is recompiled");
+    assert_eq!(p.cache, CacheOutcome::Compiled);
+}
+
+fn msg(data: &str) -> Frame {
+    Frame { event: None, id: None, data: data.to_string() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stdio_adapter_session_frames_both_ways() {
+    let host = host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))]).await;
+    let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
+    let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    assert!(session.decode(&ping.as_bytes()[..7]).await.unwrap().is_empty());
+    let frames = session.decode(format!("{}\nnot json\n", &ping[7..]).as_bytes()).await.unwrap();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].as_ref().unwrap().data, ping);
+    let bad = frames[1].as_ref().expect_err("a bad line is an error item");
+    assert_eq!(bad.code, ErrorCode::InvalidInput);
+    assert_eq!(session.encode(&msg(ping)).await.unwrap(), format!("{ping}\n").into_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adapter_session_survives_its_plugin_faulting() {
+    let host = host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
+    let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
+    let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
+    let err = session.decode(b"panic").await.expect_err("panics");
+    assert!(matches!(err, CallError::Panic { .. }), "{err}");
+    let err = session.decode(b"garbage").await.expect_err("not JSON");
+    assert!(matches!(err, CallError::BadOutput { .. }), "{err}");
+    assert!(err.to_string().contains("not JSON"), "{err}");
+    let ok = session.decode(br#"{"jsonrpc":"2.0","method":"x"}"#).await.expect("rebuilt after the faults");
+    assert_eq!(ok.len(), 1);
+}

@@ -1,0 +1,50 @@
+//! A deliberately bad protocol adapter: each `decode` input is one frame,
+//! except `panic`, `loop` and `garbage` (a frame that is not JSON).
+
+use mcpod_plugin_sdk::protocol_adapter::*;
+
+struct Misbehave;
+
+impl Plugin for Misbehave {
+    fn info() -> PluginInfo {
+        plugin_info("misbehave-adapter", "0.0.1", "misbehaves on request")
+    }
+}
+
+impl ProtocolAdapter for Misbehave {
+    type Framer = Echo;
+
+    fn transport_kind() -> Transport {
+        Transport::Stdio
+    }
+}
+
+struct Echo;
+
+impl Framer for Echo {
+    fn new(_max: u32) -> Self {
+        Echo
+    }
+
+    fn decode(&self, input: Vec<u8>) -> Decoded {
+        let text = String::from_utf8_lossy(&input).to_string();
+        match text.as_str() {
+            "panic" => panic!("deliberate adapter panic"),
+            "loop" => loop {
+                std::hint::black_box(&text);
+            },
+            "garbage" => Ok(vec![Ok(Frame { event: None, id: None, data: "this is not json".to_string() })]),
+            _ => Ok(vec![Ok(Frame { event: None, id: None, data: text })]),
+        }
+    }
+
+    fn finish(&self) -> Decoded {
+        Ok(Vec::new())
+    }
+
+    fn encode(&self, frame: Frame) -> Result<Vec<u8>, PluginError> {
+        Ok(frame.data.into_bytes())
+    }
+}
+
+mcpod_plugin_sdk::export_protocol_adapter!(Misbehave);
