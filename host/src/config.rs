@@ -482,3 +482,109 @@ pub fn is_quantity(v: &str) -> bool {
 
 /// A map from plugin name to config values set through the environment.
 pub type EnvPluginConfig = BTreeMap<String, toml::Table>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/mcpod/mcpod.toml"))
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:7460");
+        assert_eq!(c.resources.cpu_request, "250m");
+        assert_eq!(c.resources.cpu_limit, "500m");
+        assert_eq!(c.resources.memory_request, "256Mi");
+        assert_eq!(c.resources.memory_limit, "512Mi");
+        assert!(c.policy.allow_npx && c.policy.allow_uv && !c.policy.allow_custom_images);
+        assert_eq!(c.kubernetes.namespace, "mcpod");
+        assert_eq!(c.base_dir, Path::new("/etc/mcpod"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_key_and_line() {
+        let err = parse("[server]\nlisten = \"127.0.0.1:1\"\nlistn = 3\n").unwrap_err().to_string();
+        assert!(err.contains("/etc/mcpod/mcpod.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("listn"), "{err}");
+        let err = parse("[[plugins]]\nname = \"x\"\nkind = \"server-typ\"\nsource = \"a.wasm\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server-typ") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_their_keys() {
+        let mut c = parse("[policy]\nallow_npx = true\n").unwrap();
+        let env: BTreeMap<&str, &str> = [
+            ("KUBERNETES_NAMESPACE", "archon"),
+            ("MCP_SERVER_CPU_LIMIT", "750m"),
+            ("MCP_SERVER_MEMORY_LIMIT", "1Gi"),
+            ("MCP_ALLOW_NPX", "false"),
+            ("MCP_ALLOW_UV", "0"),
+            ("MCP_ALLOW_CUSTOM_IMAGES", "yes"),
+            ("ARCHON_MCP_IMAGE", "registry.example/archon-mcp:1.2"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.kubernetes.namespace, "archon");
+        assert_eq!(c.resources.cpu_limit, "750m");
+        assert_eq!(c.resources.memory_limit, "1Gi");
+        assert!(!c.policy.allow_npx && !c.policy.allow_uv && c.policy.allow_custom_images);
+        assert_eq!(
+            c.builtin_overrides["archon"]["image"].as_str(),
+            Some("registry.example/archon-mcp:1.2")
+        );
+    }
+
+    #[test]
+    fn archon_image_goes_to_a_listed_archon_entry() {
+        let mut c = parse("[[plugins]]\nname = \"archon\"\nkind = \"server-type\"\nsource = \"builtin:archon\"\n").unwrap();
+        c.apply_env(|k| (k == "ARCHON_MCP_IMAGE").then(|| "a:1".to_string())).unwrap();
+        assert_eq!(c.plugins[0].config["image"].as_str(), Some("a:1"));
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        let mut c = Config::default();
+        let err = c.apply_env(|k| (k == "MCP_ALLOW_UV").then(|| "maybe".to_string())).unwrap_err();
+        assert!(err.to_string().contains("MCP_ALLOW_UV") && err.to_string().contains("true or false"), "{err}");
+        let err = c.apply_env(|k| (k == "MCP_SERVER_MEMORY_LIMIT").then(|| "lots".to_string())).unwrap_err();
+        assert!(err.to_string().contains("MCP_SERVER_MEMORY_LIMIT"), "{err}");
+        let err = c.apply_env(|k| (k == "KUBERNETES_NAMESPACE").then(|| " ".to_string())).unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_plugin_names_and_bad_quantities_are_refused() {
+        let two = "[[plugins]]\nname = \"a\"\nkind = \"server-type\"\nsource = \"x.wasm\"\n";
+        let c = parse(&format!("{two}{two}")).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("named `a`"));
+        let c = parse("[resources]\ncpu_limit = \"half\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("resources.cpu_limit"));
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["250m", "1", "0.5", "512Mi", "1Gi", "2G", "100k"] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["", "m", "1.2.3", "12Qi", "-1", "1 Gi", "Mi"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_configs_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        for name in ["mcpod.toml"] {
+            let path = root.join(name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let c = Config::parse(&text, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            c.validate().unwrap();
+        }
+    }
+}
