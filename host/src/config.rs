@@ -56,6 +56,8 @@ pub struct Config {
     pub resources: ResourcesSection,
     /// The Kubernetes runtime.
     pub kubernetes: KubernetesSection,
+    /// Message, session and restart limits.
+    pub limits: LimitsSection,
     /// Plugins to load besides (or instead of) the built-in ones.
     pub plugins: Vec<PluginEntry>,
     /// The directory relative plugin paths are resolved against (the config file's).
@@ -86,6 +88,10 @@ pub struct ServerSection {
     pub listen: SocketAddr,
     /// A file holding the API bearer token (the env var MCPOD_API_TOKEN wins).
     pub api_token_file: Option<PathBuf>,
+    /// Browser origins allowed besides loopback ones (`https://app.example`).
+    pub allowed_origins: Vec<String>,
+    /// Host names clients may use besides loopback ones (DNS-rebinding guard).
+    pub allowed_hosts: Vec<String>,
     /// Which runtime starts servers.
     pub runtime: RuntimeKind,
 }
@@ -95,6 +101,8 @@ impl Default for ServerSection {
         ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 7460)),
             api_token_file: None,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             runtime: RuntimeKind::Local,
         }
     }
@@ -214,6 +222,46 @@ impl Default for ResourcesSection {
             cpu_limit: "500m".to_string(),
             memory_request: "256Mi".to_string(),
             memory_limit: "512Mi".to_string(),
+        }
+    }
+}
+
+/// `[limits]`: messages, sessions, start-up and restarts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// The largest JSON-RPC message or HTTP body, in KiB.
+    pub max_message_kib: u32,
+    /// Most client sessions per server.
+    pub max_sessions_per_server: usize,
+    /// Seconds a client session may stay idle before it is closed.
+    pub session_idle_secs: u64,
+    /// Seconds `servers start` waits for a server to be ready.
+    pub start_timeout_secs: u64,
+    /// Consecutive failed starts before a server is marked failed.
+    pub max_restarts: u32,
+    /// The first restart backoff, doubled per consecutive failure.
+    pub restart_backoff_ms: u64,
+    /// The longest restart backoff.
+    pub restart_max_backoff_ms: u64,
+    /// Address-space cap of local server processes, in MiB (unset: none).
+    pub local_memory_mib: Option<u64>,
+    /// CPU-seconds cap of local server processes (unset: none).
+    pub local_cpu_secs: Option<u64>,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_message_kib: 4096,
+            max_sessions_per_server: 256,
+            session_idle_secs: 1800,
+            start_timeout_secs: 120,
+            max_restarts: 5,
+            restart_backoff_ms: 500,
+            restart_max_backoff_ms: 30_000,
+            local_memory_mib: None,
+            local_cpu_secs: None,
         }
     }
 }

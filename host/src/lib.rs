@@ -6,7 +6,16 @@
 //! `docs/architecture.md`.
 
 pub mod api;
+pub mod app;
+pub mod bridge;
+pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod front;
+pub mod jsonrpc;
+pub mod metrics;
 pub mod plugin;
+pub mod policy;
+pub mod runtime;
+pub mod servers;
 pub mod telemetry;

@@ -1,12 +1,19 @@
-//! The management API: health, readiness and plugin listing for now; the
-//! server routes join it as the runtimes land.
+//! The management API: servers, templates, packages and plugins under
+//! `/api/v1`, plus `/healthz`, `/readyz` and `/metrics`. Bearer-token
+//! protected when a token is configured.
 
 pub mod error;
 
-use crate::plugin::PluginHost;
-use axum::extract::State;
+use crate::catalog;
+use crate::plugin::{CallError, PluginHost};
+use crate::servers::{Manager, ManagerError, StartRequest};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use error::ApiError;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -15,15 +22,61 @@ use std::sync::Arc;
 pub struct AppState {
     /// The loaded plugins.
     pub plugins: Arc<PluginHost>,
+    /// The server manager.
+    pub manager: Arc<Manager>,
+    /// The bearer token API calls must carry, if any.
+    pub token: Option<Arc<String>>,
+    /// Metrics, rendered by `/metrics`.
+    pub metrics: &'static crate::metrics::Metrics,
 }
 
-/// The API's routes.
-pub fn router(state: AppState) -> Router {
+/// The API's routes; `protected` routes are behind the bearer token.
+pub fn router(state: AppState, protected: Router) -> Router {
+    let api = Router::new()
+        .route("/api/v1/servers", get(list_servers).post(start_server))
+        .route("/api/v1/servers/{id}", get(server_status).delete(stop_server))
+        .route("/api/v1/servers/{id}/logs", get(server_logs))
+        .route("/api/v1/templates", get(list_templates))
+        .route("/api/v1/templates/{name}", get(show_template))
+        .route("/api/v1/packages/search", get(search_packages))
+        .route("/api/v1/packages/info", get(package_info))
+        .route("/api/v1/plugins", get(list_plugins))
+        .with_state(state.clone())
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v1/plugins", get(list_plugins))
+        .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(api)
+}
+
+/// Refuses requests without the configured bearer token.
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+        if !ok {
+            let mut resp = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token; send `Authorization: Bearer <token>` (the CLI reads MCPOD_API_TOKEN)",
+            )
+            .into_response();
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz() -> &'static str {
@@ -33,9 +86,99 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "ready": true,
+        "runtime": state.manager.runtime_name(),
         "plugins": state.plugins.plugins().count(),
         "plugin_failures": state.plugins.failures().len(),
+        "servers": state.manager.list().len(),
     }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render(&state.manager);
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        match &e {
+            ManagerError::BadRequest { details, .. } if !details.is_empty() => ApiError::with_details(
+                StatusCode::BAD_REQUEST,
+                "invalid_config",
+                e.to_string(),
+                serde_json::to_value(details).unwrap_or_default(),
+            ),
+            ManagerError::BadRequest { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+            ManagerError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden_by_policy", e.to_string()),
+            ManagerError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            ManagerError::Limit(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", e.to_string()),
+            ManagerError::Failed(_) => ApiError::new(StatusCode::BAD_GATEWAY, "failed", e.to_string()),
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        ManagerError::from(e).into()
+    }
+}
+
+async fn start_server(State(state): State<AppState>, body: axum::body::Bytes) -> Result<(StatusCode, Json<crate::servers::ServerStatus>), ApiError> {
+    let req: StartRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid request body: {e}")))?;
+    let status = state.manager.start(req).await?;
+    Ok((StatusCode::CREATED, Json(status)))
+}
+
+async fn list_servers(State(state): State<AppState>) -> Json<Vec<crate::servers::ServerStatus>> {
+    Json(state.manager.list())
+}
+
+async fn server_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
+    Ok(Json(state.manager.status(&id)?))
+}
+
+async fn stop_server(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
+    Ok(Json(state.manager.stop(&id).await?))
+}
+
+async fn server_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(state.manager.logs(&id)?))
+}
+
+async fn list_templates(State(state): State<AppState>) -> Result<Json<Vec<catalog::CatalogTemplate>>, ApiError> {
+    Ok(Json(catalog::list_templates(&state.plugins).await?))
+}
+
+async fn show_template(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<catalog::CatalogTemplate>, ApiError> {
+    Ok(Json(catalog::find_template(&state.plugins, &name).await?))
+}
+
+/// Query of the package endpoints.
+#[derive(serde::Deserialize)]
+struct PackageQuery {
+    registry: Option<String>,
+    q: Option<String>,
+    name: Option<String>,
+    version: Option<String>,
+    limit: Option<u32>,
+}
+
+fn need<'a>(v: &'a Option<String>, what: &str) -> Result<&'a str, ApiError> {
+    v.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("the `{what}` query parameter is required"))
+    })
+}
+
+async fn search_packages(State(state): State<AppState>, Query(q): Query<PackageQuery>) -> Result<Json<Vec<crate::plugin::bindings::PackageSummary>>, ApiError> {
+    let registry = need(&q.registry, "registry")?;
+    let query = need(&q.q, "q")?;
+    Ok(Json(catalog::search_packages(&state.plugins, registry, query, q.limit.unwrap_or(20).min(100)).await?))
+}
+
+async fn package_info(State(state): State<AppState>, Query(q): Query<PackageQuery>) -> Result<Json<crate::plugin::bindings::PackageInfo>, ApiError> {
+    let registry = need(&q.registry, "registry")?;
+    let name = need(&q.name, "name")?;
+    Ok(Json(catalog::package_info(&state.plugins, registry, name, q.version.as_deref()).await?))
 }
 
 /// One row of `GET /api/v1/plugins` and `mcpod plugins list`.

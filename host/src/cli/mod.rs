@@ -1,8 +1,10 @@
 //! The command line: `mcpod serve`, `mcpod plugins …`. The only place that
 //! turns errors into exit codes.
 
+mod catalog;
 mod plugins;
 mod serve;
+mod servers;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +35,14 @@ pub enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Start, list, inspect and stop servers on a running host.
+    Servers(servers::ServersArgs),
+    /// Browse the template catalog.
+    #[command(subcommand)]
+    Templates(catalog::TemplatesCommand),
+    /// Search and describe npm and PyPI packages.
+    #[command(subcommand)]
+    Packages(catalog::PackagesCommand),
 }
 
 /// Parses the command line and runs it.
@@ -49,6 +59,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Plugins(cmd) => plugins::run(cmd).await,
+            Command::Servers(args) => servers::run(args).await,
+            Command::Templates(cmd) => catalog::templates(cmd).await,
+            Command::Packages(cmd) => catalog::packages(cmd).await,
         }
     });
     match result {

@@ -1,13 +1,10 @@
 //! `mcpod serve`: the host itself.
 
 use super::ConfigArg;
-use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::plugin::PluginHost;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Arguments of `mcpod serve`.
 #[derive(Debug, clap::Args)]
@@ -26,21 +23,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.server.listen = listen;
     }
     crate::telemetry::init(&config.log);
-    super::install_crypto();
-    let plugins = PluginHost::load(&config).await?;
-    let failures = plugins.failures().len();
-    tracing::info!(loaded = plugins.plugins().count(), failed = failures, pooling = plugins.pooling(), "plugins ready");
-    let state = AppState { plugins: Arc::new(plugins) };
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; is another mcpod running? pick another with --listen", config.server.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
+        format!("cannot listen on {}; is another mcpod running? pick another address with --listen", config.server.listen)
+    })?;
     let addr = listener.local_addr()?;
+    config.server.listen = addr;
+    let app = crate::app::build(&config, None).await?;
+    tracing::info!(
+        loaded = app.plugins.plugins().count(),
+        failed = app.plugins.failures().len(),
+        pooling = app.plugins.pooling(),
+        runtime = app.manager.runtime_name(),
+        "plugins ready"
+    );
     tracing::info!(%addr, "mcpod listening");
     println!("mcpod listening on http://{addr}");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("the HTTP server failed")?;
+    let manager = app.manager.clone();
+    axum::serve(listener, app.router).with_graceful_shutdown(shutdown()).await.context("the HTTP server failed")?;
+    manager.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -48,7 +48,6 @@ async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    #[cfg(unix)]
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -57,8 +56,6 @@ async fn shutdown() {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},

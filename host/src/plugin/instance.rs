@@ -33,7 +33,10 @@ pub async fn guarded<T>(
     let ctx = store.data().ctx.clone();
     store.data_mut().budget.start_call();
     store.set_epoch_deadline(1);
-    match tokio::time::timeout(ctx.limits.timeout, f(store)).await {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(ctx.limits.timeout, f(store)).await;
+    crate::metrics::global().plugin_call(&ctx.name, function, started.elapsed());
+    match result {
         Err(_) => Err(CallError::Timeout {
             plugin: ctx.name.clone(),
             function,

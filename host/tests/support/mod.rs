@@ -21,10 +21,11 @@ pub fn wasm_target() -> PathBuf {
     wasm::target_dir(&root(), Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
-const FIXTURES: [&str; 3] = [
+const FIXTURES: [&str; 4] = [
     "mcpod-test-misbehave-registry",
     "mcpod-test-misbehave-adapter",
     "mcpod-test-sneaky-adapter",
+    "mcpod-test-fixture-command",
 ];
 
 /// The component file of fixture `package` (from tests/plugins/), built once per test process.
@@ -124,4 +125,167 @@ pub async fn http_server() -> (std::net::SocketAddr, Arc<Seen>) {
         }
     });
     (addr, seen)
+}
+
+/// The Rust fixture MCP server binary, built once per test process.
+pub fn fixture_server() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let status = std::process::Command::new(cargo)
+            .current_dir(root())
+            .args(["build", "-p", "mcpod-fixture-server"])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("building mcpod-fixture-server failed".to_string());
+        }
+        let target = wasm_target().parent().map(Path::to_path_buf).unwrap_or_else(|| root().join("target"));
+        Ok(target.join("debug").join("mcp-fixture"))
+    });
+    match built {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A host serving on 127.0.0.1 for a test.
+pub struct TestHost {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The address.
+    pub addr: std::net::SocketAddr,
+    /// The assembled app.
+    pub app_manager: Arc<mcpod::servers::Manager>,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// Starts a host with every built-in plugin plus the fixture server type.
+pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
+    let mut config = Config::default();
+    config.plugin_runtime.cache = false;
+    config.plugin_runtime.max_instances = 400;
+    let mut entry = file_entry("fixture-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
+    entry.config.insert("program".into(), toml::Value::String(fixture_server().display().to_string()));
+    config.plugins.push(entry);
+    config.limits.restart_backoff_ms = 50;
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    config.server.listen = addr;
+    let app = mcpod::app::build(&config, None).await.expect("host builds");
+    let manager = app.manager.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.router).await;
+    });
+    mcpod::plugin::imports::http::install_tls_provider();
+    TestHost { base: format!("http://{addr}"), addr, app_manager: manager, http: reqwest::Client::new() }
+}
+
+impl TestHost {
+    /// Starts a server through the API; returns its id.
+    pub async fn start_server(&self, body: serde_json::Value) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/servers", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST /api/v1/servers");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status.as_u16(), 201, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(v["status"], "ready", "{text}");
+        v["server_id"].as_str().expect("server_id").to_string()
+    }
+}
+
+/// The data of each event in a `text/event-stream` body.
+pub fn sse_data(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut data: Vec<&str> = Vec::new();
+    for line in body.lines() {
+        if line.is_empty() {
+            if !data.is_empty() {
+                out.push(data.join("\n"));
+                data.clear();
+            }
+        } else if let Some(d) = line.strip_prefix("data:") {
+            data.push(d.strip_prefix(' ').unwrap_or(d));
+        }
+    }
+    if !data.is_empty() {
+        out.push(data.join("\n"));
+    }
+    out
+}
+
+/// A Streamable HTTP client session for tests.
+pub struct McpSession {
+    /// The endpoint.
+    pub url: String,
+    /// The session id.
+    pub id: Option<String>,
+    client: reqwest::Client,
+}
+
+impl McpSession {
+    /// Initializes a session at `url`.
+    pub async fn open(url: &str) -> McpSession {
+        let mut s = McpSession { url: url.to_string(), id: None, client: reqwest::Client::new() };
+        let (status, headers, msgs) = s
+            .post(serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "test", "version": "1"}}}))
+            .await;
+        assert_eq!(status, 200, "{msgs:?}");
+        s.id = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert!(s.id.is_some(), "initialize answers with Mcp-Session-Id");
+        assert_eq!(msgs[0]["result"]["serverInfo"]["name"], "mcpod-fixture");
+        let (status, _, _) = s.post(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        assert_eq!(status, 202);
+        s
+    }
+
+    /// POSTs one message; returns the status, headers and the JSON messages of the (SSE or JSON) body.
+    pub async fn post(&self, msg: serde_json::Value) -> (u16, reqwest::header::HeaderMap, Vec<serde_json::Value>) {
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(msg.to_string());
+        if let Some(id) = &self.id {
+            req = req.header("mcp-session-id", id);
+        }
+        let resp = req.send().await.expect("POST");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let sse = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let body = resp.text().await.unwrap_or_default();
+        let msgs = if sse {
+            sse_data(&body).iter().filter_map(|d| serde_json::from_str(d).ok()).collect()
+        } else if body.is_empty() {
+            Vec::new()
+        } else {
+            vec![serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))]
+        };
+        (status, headers, msgs)
+    }
+
+    /// Calls a tool and returns the final response.
+    pub async fn call(&self, id: u64, tool: &str, args: serde_json::Value) -> serde_json::Value {
+        let (status, _, msgs) = self
+            .post(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}))
+            .await;
+        assert_eq!(status, 200, "{msgs:?}");
+        msgs.into_iter().find(|m| m.get("id").is_some()).expect("a response")
+    }
+}
+
+/// The text of the first content item of a tools/call response.
+pub fn tool_text(resp: &serde_json::Value) -> String {
+    resp["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string()
 }

@@ -1,0 +1,137 @@
+//! mcpod's benchmarks. Each prints the command that produced it and a
+//! table; docs/benchmarks.md records the results.
+//!
+//! `mcpod-bench plugins`: host→plugin call overhead and instantiation.
+//! `mcpod-bench startup MCPOD_BIN`: `mcpod serve` start to ready, cache cold and warm.
+
+mod stats;
+
+use mcpod::config::{Config, PluginKind};
+use mcpod::plugin::bindings::Frame;
+use mcpod::plugin::{AdapterSession, PluginHost};
+use stats::Samples;
+use std::time::{Duration, Instant};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("plugins") => plugins().await,
+        Some("startup") => {
+            let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench startup PATH/TO/mcpod"))?;
+            startup(bin).await
+        }
+        _ => anyhow::bail!("usage: mcpod-bench plugins | mcpod-bench startup PATH/TO/mcpod"),
+    }
+}
+
+/// A JSON-RPC request of exactly 1 KiB plus its newline.
+fn one_kib_message() -> String {
+    let head = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"message":""#;
+    let tail = r#""}}}"#;
+    let pad = 1024 - head.len() - tail.len();
+    format!("{head}{}{tail}", "x".repeat(pad))
+}
+
+async fn plugins() -> anyhow::Result<()> {
+    let mut config = Config::default();
+    config.plugin_runtime.cache = false;
+    let host = PluginHost::load(&config).await?;
+    let stdio = host.get("stdio", PluginKind::ProtocolAdapter)?.clone();
+    let msg = one_kib_message();
+    let line = format!("{msg}\n");
+    assert_eq!(msg.len(), 1024);
+
+    let mut session = AdapterSession::open(stdio.clone(), 1 << 20).await?;
+    for _ in 0..2_000 {
+        session.decode(line.as_bytes()).await?;
+    }
+    let mut decode = Samples::default();
+    for _ in 0..20_000 {
+        let t = Instant::now();
+        let frames = session.decode(line.as_bytes()).await?;
+        decode.push(t.elapsed());
+        assert_eq!(frames.len(), 1);
+    }
+    let frame = Frame { event: None, id: None, data: msg.clone() };
+    let mut encode = Samples::default();
+    for _ in 0..20_000 {
+        let t = Instant::now();
+        session.encode(&frame).await?;
+        encode.push(t.elapsed());
+    }
+    let mut open = Samples::default();
+    for _ in 0..500 {
+        let t = Instant::now();
+        let _s = AdapterSession::open(stdio.clone(), 1 << 20).await?;
+        open.push(t.elapsed());
+    }
+    let mut info = Samples::default();
+    for _ in 0..500 {
+        let t = Instant::now();
+        stdio.call_info().await?;
+        info.push(t.elapsed());
+    }
+    println!("command: cargo run --release -p mcpod-bench -- plugins   (pooling allocator: {})", host.pooling());
+    println!("{}", Samples::header());
+    println!("{}", decode.row("adapter decode, 1 KiB JSON-RPC (warm session)"));
+    println!("{}", encode.row("adapter encode, 1 KiB JSON-RPC (warm session)"));
+    println!("{}", open.row("adapter session open (store + instance + framer)"));
+    println!("{}", info.row("fresh store + instantiate + one call (info)"));
+    Ok(())
+}
+
+async fn startup(bin: &str) -> anyhow::Result<()> {
+    let cache = tempfile::tempdir()?;
+    let mut cold = Samples::default();
+    let mut warm = Samples::default();
+    for round in 0..10 {
+        let dir = cache.path().join(format!("cold{round}"));
+        cold.push(ready_time(bin, &dir).await?);
+        warm.push(ready_time(bin, &dir).await?);
+    }
+    println!("command: cargo run --release -p mcpod-bench -- startup target/release/mcpod");
+    println!("{}", Samples::header());
+    println!("{}", cold.row("mcpod serve to /readyz, compile cache cold"));
+    println!("{}", warm.row("mcpod serve to /readyz, compile cache warm"));
+    Ok(())
+}
+
+/// Starts `mcpod serve` with the default config and cache in `cache`, and
+/// times until `/readyz` answers 200.
+async fn ready_time(bin: &str, cache: &std::path::Path) -> anyhow::Result<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("mcpod.toml");
+    std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n"))?;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("XDG_CACHE_HOME", cache)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = started + Duration::from_secs(30);
+    loop {
+        if Instant::now() > deadline {
+            anyhow::bail!("mcpod did not become ready within 30 s");
+        }
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            s.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await?;
+            if buf.starts_with(b"HTTP/1.1 200") {
+                let took = started.elapsed();
+                child.kill().await?;
+                return Ok(took);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

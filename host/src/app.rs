@@ -1,0 +1,111 @@
+//! Assembles the host from a config: plugins, runtime, manager, the MCP
+//! front and the management API, as one router. `mcpod serve` and the
+//! tests both start the host through here.
+
+use crate::api::{self, AppState};
+use crate::config::{Config, RuntimeKind};
+use crate::front::{self, FrontState};
+use crate::plugin::PluginHost;
+use crate::policy::Policy;
+use crate::runtime::Runtime;
+use crate::runtime::local::{LocalLimits, LocalRuntime};
+use crate::servers::{Manager, ManagerSettings};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the host could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The plugin engine failed.
+    #[error(transparent)]
+    Plugins(#[from] crate::plugin::LoadError),
+    /// The API token is missing where it is required, or unreadable.
+    #[error("{0}")]
+    Token(String),
+    /// The runtime could not be set up.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// The assembled host.
+pub struct App {
+    /// The loaded plugins.
+    pub plugins: Arc<PluginHost>,
+    /// The server manager.
+    pub manager: Arc<Manager>,
+    /// Every route: API, front, health, metrics.
+    pub router: Router,
+}
+
+/// The API token: `MCPOD_API_TOKEN`, else the file `server.api_token_file`.
+pub fn api_token(config: &Config, env: Option<String>) -> Result<Option<String>, AppError> {
+    if let Some(t) = env.filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(t.trim().to_string()));
+    }
+    match &config.server.api_token_file {
+        Some(path) => {
+            let t = std::fs::read_to_string(path)
+                .map_err(|e| AppError::Token(format!("cannot read server.api_token_file {}: {e}", path.display())))?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                return Err(AppError::Token(format!("server.api_token_file {} is empty", path.display())));
+            }
+            Ok(Some(t))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Builds the host for `config`, with `runtime` (or the one the config names).
+pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
+    crate::plugin::imports::http::install_tls_provider();
+    let token = api_token(config, std::env::var("MCPOD_API_TOKEN").ok())?;
+    if token.is_none() && !config.server.listen.ip().is_loopback() {
+        return Err(AppError::Token(format!(
+            "refusing to listen on {} without an API token: set MCPOD_API_TOKEN or server.api_token_file, or listen on 127.0.0.1",
+            config.server.listen
+        )));
+    }
+    let plugins = Arc::new(PluginHost::load(config).await?);
+    let runtime: Arc<dyn Runtime> = match runtime {
+        Some(r) => r,
+        None => match config.server.runtime {
+            RuntimeKind::Local => Arc::new(LocalRuntime::new(
+                LocalLimits {
+                    memory_bytes: config.limits.local_memory_mib.map(|m| m << 20),
+                    cpu_seconds: config.limits.local_cpu_secs,
+                },
+                Duration::from_secs(5),
+            )),
+            RuntimeKind::Kubernetes => {
+                return Err(AppError::Runtime(
+                    "the kubernetes runtime is not part of this build yet; use server.runtime = \"local\"".to_string(),
+                ));
+            }
+        },
+    };
+    let manager = Arc::new(Manager::new(
+        plugins.clone(),
+        runtime,
+        Policy::new(config.policy.clone()),
+        ManagerSettings::from_config(config),
+    ));
+    let max = (config.limits.max_message_kib as usize) << 10;
+    let front_state = FrontState {
+        manager: manager.clone(),
+        http_sessions: front::streamable::HttpSessions::new(Duration::from_secs(config.limits.session_idle_secs)),
+        sse_sessions: front::legacy_sse::SseSessions::new(),
+        guard: Arc::new(front::guard::Guard::new(config.server.allowed_origins.clone(), config.server.allowed_hosts.clone())),
+        max_message_bytes: max,
+    };
+    let state = AppState {
+        plugins: plugins.clone(),
+        manager: manager.clone(),
+        token: token.map(Arc::new),
+        metrics: crate::metrics::global(),
+    };
+    let router = api::router(state, front::router(front_state))
+        .layer(axum::extract::DefaultBodyLimit::max(max + 1024));
+    Ok(App { plugins, manager, router })
+}

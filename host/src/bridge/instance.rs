@@ -1,0 +1,374 @@
+//! One running instance of a server: starts it through a runtime, connects
+//! its upstream, performs the handshake, routes messages through the mux
+//! and restarts it with backoff when it dies.
+
+use super::mux::{Action, Mux, SessionId};
+use super::stdio;
+use crate::jsonrpc::{Id, Message};
+use crate::plugin::{AdapterSession, LoadedPlugin};
+use crate::runtime::{Connection, LaunchRequest, Runtime};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+/// A message for a client session, and the client request it belongs to.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message.
+    pub msg: Message,
+    /// The client's request this answers or reports progress on.
+    pub related: Option<Id>,
+}
+
+/// Where an instance is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum InstanceState {
+    /// Launching or handshaking for the first time.
+    Starting,
+    /// Handshake done; serving.
+    Ready,
+    /// Died; coming back after a backoff.
+    Restarting(String),
+    /// Gave up (too many failures, or it cannot start at all).
+    Failed(String),
+    /// Stopped on request.
+    Stopped,
+}
+
+/// How restarts are paced.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartPolicy {
+    /// Consecutive failed starts before giving up.
+    pub max_restarts: u32,
+    /// The first backoff; it doubles per consecutive failure.
+    pub backoff: Duration,
+    /// The longest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy { max_restarts: 5, backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30) }
+    }
+}
+
+/// How many deliveries may wait for a slow client before it is cut off.
+const SESSION_BUFFER: usize = 4096;
+
+struct Inner {
+    mux: Mux,
+    sinks: HashMap<SessionId, mpsc::Sender<Delivery>>,
+    upstream: Option<mpsc::UnboundedSender<Message>>,
+    host_waiters: HashMap<i64, oneshot::Sender<Message>>,
+}
+
+/// A running (or restarting) server instance.
+pub struct Instance {
+    /// The instance id.
+    pub id: String,
+    /// Its server.
+    pub server_id: String,
+    inner: Mutex<Inner>,
+    state: watch::Sender<InstanceState>,
+    restarts: std::sync::atomic::AtomicU32,
+    stop: Notify,
+}
+
+/// What an instance needs to run.
+pub struct InstanceSetup {
+    /// The runtime that starts it.
+    pub runtime: Arc<dyn Runtime>,
+    /// What to start.
+    pub request: LaunchRequest,
+    /// The adapter that frames its stdio.
+    pub adapter: Arc<LoadedPlugin>,
+    /// The largest message accepted from it.
+    pub max_message_bytes: u32,
+    /// The `initialize` params mcpod sends it.
+    pub init_params: Box<RawValue>,
+    /// Restart pacing.
+    pub restart: RestartPolicy,
+    /// Where the server's stderr lines are kept for `servers logs`.
+    pub logs: stdio::LogBuffer,
+}
+
+impl Instance {
+    /// Starts an instance; it keeps running (and restarting) until `stop`.
+    pub fn spawn(setup: InstanceSetup) -> Arc<Instance> {
+        let (state, _) = watch::channel(InstanceState::Starting);
+        let instance = Arc::new(Instance {
+            id: setup.request.instance_id.clone(),
+            server_id: setup.request.server_id.clone(),
+            inner: Mutex::new(Inner { mux: Mux::new(), sinks: HashMap::new(), upstream: None, host_waiters: HashMap::new() }),
+            state,
+            restarts: Default::default(),
+            stop: Notify::new(),
+        });
+        tokio::spawn(instance.clone().supervise(setup));
+        instance
+    }
+
+    /// An instance that never started, for a server that cannot run.
+    pub fn failed(request: &LaunchRequest, reason: String) -> Arc<Instance> {
+        let (state, _) = watch::channel(InstanceState::Failed(reason));
+        Arc::new(Instance {
+            id: request.instance_id.clone(),
+            server_id: request.server_id.clone(),
+            inner: Mutex::new(Inner { mux: Mux::new(), sinks: HashMap::new(), upstream: None, host_waiters: HashMap::new() }),
+            state,
+            restarts: Default::default(),
+            stop: Notify::new(),
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> InstanceState {
+        self.state.borrow().clone()
+    }
+
+    /// How many times it was restarted.
+    pub fn restarts(&self) -> u32 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Open client sessions.
+    pub fn session_count(&self) -> usize {
+        self.lock().map(|i| i.mux.session_count()).unwrap_or(0)
+    }
+
+    /// The server's `initialize` result, once known.
+    pub fn initialize_result(&self) -> Option<serde_json::Value> {
+        let inner = self.lock().ok()?;
+        serde_json::from_str(inner.mux.initialize_result()?.get()).ok()
+    }
+
+    /// Waits until ready, failed or stopped, at most `timeout`.
+    pub async fn wait_settled(&self, timeout: Duration) -> InstanceState {
+        let mut rx = self.state.subscribe();
+        let settled = |s: &InstanceState| !matches!(s, InstanceState::Starting | InstanceState::Restarting(_));
+        let _ = tokio::time::timeout(timeout, rx.wait_for(settled)).await;
+        self.state()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, ()> {
+        self.inner.lock().map_err(|_| ())
+    }
+
+    /// Opens a client session; deliveries arrive on the receiver.
+    pub fn attach(&self) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+        let mut inner = self.lock().ok()?;
+        let id = inner.mux.open_session();
+        let (tx, rx) = mpsc::channel(SESSION_BUFFER);
+        inner.sinks.insert(id, tx);
+        Some((id, rx))
+    }
+
+    /// Routes one message from client `session`.
+    pub fn send(&self, session: SessionId, msg: Message) {
+        let Ok(mut inner) = self.lock() else { return };
+        let actions = inner.mux.from_client(session, msg);
+        self.apply(&mut inner, actions);
+    }
+
+    /// Closes a client session.
+    pub fn detach(&self, session: SessionId) {
+        let Ok(mut inner) = self.lock() else { return };
+        inner.sinks.remove(&session);
+        let actions = inner.mux.close_session(session);
+        self.apply(&mut inner, actions);
+    }
+
+    /// Makes a request of the host's own and waits for the answer.
+    pub async fn host_call(&self, method: &str, params: Option<Box<RawValue>>, timeout: Duration) -> Result<Message, String> {
+        let rx = {
+            let mut inner = self.lock().map_err(|_| "instance state poisoned".to_string())?;
+            let (id, action) = inner.mux.host_request(method, params);
+            let (tx, rx) = oneshot::channel();
+            inner.host_waiters.insert(id, tx);
+            self.apply(&mut inner, vec![action]);
+            rx
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(_)) => Err("the instance went away".to_string()),
+            Err(_) => Err(format!("no answer to {method} within {} s", timeout.as_secs())),
+        }
+    }
+
+    /// Stops the instance for good.
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+
+    fn deliver_from_server(&self, msg: Message) {
+        let Ok(mut inner) = self.lock() else { return };
+        let actions = inner.mux.from_server(msg);
+        self.apply(&mut inner, actions);
+    }
+
+    fn apply(&self, inner: &mut Inner, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::ToServer(msg) => match &inner.upstream {
+                    Some(tx) => {
+                        crate::metrics::global().message(&self.server_id, true);
+                        let _ = tx.send(msg);
+                    }
+                    None => tracing::debug!(server = %self.server_id, "no upstream; message dropped"),
+                },
+                Action::ToClient { session, msg, related } => {
+                    let metrics = crate::metrics::global();
+                    metrics.message(&self.server_id, false);
+                    if msg.error.is_some() {
+                        metrics.errors.get_or_create(&crate::metrics::ServerLabel { server: self.server_id.clone() }).inc();
+                    }
+                    let full = match inner.sinks.get(&session) {
+                        Some(tx) => tx.try_send(Delivery { msg, related }).is_err(),
+                        None => false,
+                    };
+                    if full {
+                        tracing::warn!(server = %self.server_id, session, "client is not reading; closing its session");
+                        inner.sinks.remove(&session);
+                        let more = inner.mux.close_session(session);
+                        self.apply(inner, more);
+                    }
+                }
+                Action::RoundTrip(d) => crate::metrics::global().round_trip(&self.server_id, d),
+                Action::Ready => {
+                    self.state.send_replace(InstanceState::Ready);
+                }
+                Action::HandshakeFailed(why) => {
+                    tracing::warn!(server = %self.server_id, instance = %self.id, "handshake failed: {why}");
+                }
+                Action::HostResponse { id, msg } => {
+                    if let Some(tx) = inner.host_waiters.remove(&id) {
+                        let _ = tx.send(msg);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn supervise(self: Arc<Self>, setup: InstanceSetup) {
+        let mut failures: u32 = 0;
+        let mut first = true;
+        loop {
+            let started = tokio::time::Instant::now();
+            let outcome = self.run_once(&setup, first).await;
+            first = false;
+            let reason = match outcome {
+                RunOutcome::Stopped => {
+                    self.state.send_replace(InstanceState::Stopped);
+                    return;
+                }
+                RunOutcome::Exited(how) => how,
+            };
+            if started.elapsed() > Duration::from_secs(60) {
+                failures = 0;
+            }
+            failures += 1;
+            if failures > setup.restart.max_restarts {
+                tracing::error!(server = %self.server_id, instance = %self.id, "giving up after {} failed starts: {reason}", failures - 1);
+                self.state.send_replace(InstanceState::Failed(reason));
+                self.fail_waiting();
+                return;
+            }
+            self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let backoff = setup.restart.backoff.saturating_mul(1 << (failures - 1).min(16)).min(setup.restart.max_backoff);
+            tracing::warn!(server = %self.server_id, instance = %self.id, backoff_ms = backoff.as_millis() as u64, "server stopped ({reason}); restarting");
+            self.state.send_replace(InstanceState::Restarting(reason));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.stop.notified() => {
+                    self.state.send_replace(InstanceState::Stopped);
+                    self.fail_waiting();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers everything still waiting once the instance gives up.
+    fn fail_waiting(&self) {
+        let Ok(mut inner) = self.lock() else { return };
+        let actions = inner.mux.server_lost("the server could not be started");
+        self.apply(&mut inner, actions);
+        // Dropping the sinks ends every client stream.
+        inner.sinks.clear();
+    }
+
+    async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool) -> RunOutcome {
+        let launched = tokio::select! {
+            r = setup.runtime.launch(&setup.request) => r,
+            _ = self.stop.notified() => return RunOutcome::Stopped,
+        };
+        let launched = match launched {
+            Ok(l) => l,
+            Err(e) => return RunOutcome::Exited(e.to_string()),
+        };
+        let reader_done = match launched.connection {
+            Connection::Stdio { stdin, stdout, stderr } => {
+                let (enc, dec) = match (
+                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes).await,
+                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes).await,
+                ) {
+                    (Ok(e), Ok(d)) => (e, d),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = setup.runtime.stop(&self.id).await;
+                        return RunOutcome::Exited(format!("cannot open the stdio adapter: {e}"));
+                    }
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                if let Ok(mut inner) = self.lock() {
+                    inner.upstream = Some(tx);
+                }
+                tokio::spawn(stdio::write_loop(self.server_id.clone(), rx, stdin, enc));
+                tokio::spawn(stdio::log_stderr(self.server_id.clone(), stderr, setup.logs.clone()));
+                let me = self.clone();
+                let server = self.server_id.clone();
+                tokio::spawn(async move {
+                    let deliver = |msg| me.deliver_from_server(msg);
+                    stdio::read_loop(server, stdout, dec, deliver).await;
+                })
+            }
+            Connection::Network { base_url } => {
+                let _ = setup.runtime.stop(&self.id).await;
+                return RunOutcome::Exited(format!(
+                    "network upstreams ({base_url}) are not supported by this build yet"
+                ));
+            }
+        };
+        if let Ok(mut inner) = self.lock() {
+            let actions = inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None });
+            self.apply(&mut inner, actions);
+        }
+        let how = tokio::select! {
+            how = launched.exited => how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
+            _ = self.stop.notified() => {
+                let _ = setup.runtime.stop(&self.id).await;
+                reader_done.abort();
+                self.lose("stopped on request");
+                return RunOutcome::Stopped;
+            }
+        };
+        let _ = reader_done.await;
+        self.lose(&how);
+        RunOutcome::Exited(how)
+    }
+
+    /// The upstream is gone: in-flight requests fail now.
+    fn lose(&self, how: &str) {
+        let Ok(mut inner) = self.lock() else { return };
+        inner.upstream = None;
+        let actions = inner.mux.server_lost(how);
+        self.apply(&mut inner, actions);
+    }
+}
+
+enum RunOutcome {
+    Stopped,
+    Exited(String),
+}

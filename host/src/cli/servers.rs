@@ -1,0 +1,245 @@
+//! `mcpod servers …`: a client of the management API.
+
+use super::print_table;
+use crate::servers::{ServerStatus, Sharing, StartRequest};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+/// Where the API is.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// The management API's base URL.
+    #[arg(long, env = "MCPOD_API", default_value = "http://127.0.0.1:7460", global = true)]
+    api: String,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// `mcpod servers …`.
+#[derive(Debug, clap::Args)]
+pub struct ServersArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: ServersCommand,
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServersCommand {
+    /// Start a server from a template or a raw config.
+    Start {
+        /// A template name (see `mcpod templates list`).
+        #[arg(long, conflicts_with_all = ["server_type", "package"])]
+        template: Option<String>,
+        /// A template param, KEY=VALUE (repeatable).
+        #[arg(long = "param", value_parser = key_value)]
+        params: Vec<(String, String)>,
+        /// An environment variable or template secret, KEY=VALUE (repeatable).
+        #[arg(long = "env", value_parser = key_value)]
+        env: Vec<(String, String)>,
+        /// Raw config: the server type (npx, uv, archon, image).
+        #[arg(long = "type")]
+        server_type: Option<String>,
+        /// Raw config: the package.
+        #[arg(long)]
+        package: Option<String>,
+        /// Raw config: the package version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Raw config: the image.
+        #[arg(long)]
+        image: Option<String>,
+        /// Raw config: the transport (stdio, streamable-http, sse, websocket).
+        #[arg(long)]
+        transport: Option<String>,
+        /// Raw config: the port of a network server.
+        #[arg(long)]
+        port: Option<u16>,
+        /// An argument passed to the server (repeatable).
+        #[arg(long = "arg")]
+        args: Vec<String>,
+        /// per-session or shared.
+        #[arg(long)]
+        sharing: Option<String>,
+    },
+    /// List servers.
+    List,
+    /// Show one server: status, health, capabilities, restarts.
+    Status {
+        /// The server id.
+        id: String,
+    },
+    /// Stop a server.
+    Stop {
+        /// The server id.
+        id: String,
+    },
+    /// Show a server's recent log lines.
+    Logs {
+        /// The server id.
+        id: String,
+    },
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+/// A small client of the management API.
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(base: &str) -> anyhow::Result<Self> {
+        crate::plugin::imports::http::install_tls_provider();
+        Ok(Api {
+            base: base.trim_end_matches('/').to_string(),
+            client: reqwest::Client::builder().build()?,
+            token: std::env::var("MCPOD_API_TOKEN").ok().filter(|t| !t.is_empty()),
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<serde_json::Value> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(serde_json::to_vec(&b)?);
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach the mcpod API at {}; is `mcpod serve` running? (--api / MCPOD_API)", self.base))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let msg = value.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("no detail");
+            let mut text = format!("{status}: {msg}");
+            if let Some(details) = value.pointer("/error/details").and_then(|d| d.as_array()) {
+                for d in details {
+                    text.push_str(&format!("\n  {}: {}", d["field"].as_str().unwrap_or("-"), d["message"].as_str().unwrap_or("")));
+                }
+            }
+            anyhow::bail!(text);
+        }
+        Ok(value)
+    }
+}
+
+fn row(s: &ServerStatus) -> Vec<String> {
+    vec![
+        s.server_id.clone(),
+        s.status.clone(),
+        s.template.clone().unwrap_or_else(|| "-".into()),
+        s.server_type.clone(),
+        s.package.clone().unwrap_or_else(|| "-".into()),
+        s.transport.clone(),
+        s.sessions.to_string(),
+        s.restarts.to_string(),
+    ]
+}
+
+const HEADERS: [&str; 8] = ["ID", "STATUS", "TEMPLATE", "TYPE", "PACKAGE", "TRANSPORT", "SESSIONS", "RESTARTS"];
+
+fn show(status: &ServerStatus, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(status)?);
+        return Ok(());
+    }
+    print_table(&HEADERS, &[row(status)]);
+    if let Some(d) = &status.detail {
+        println!("\ndetail: {d}");
+    }
+    println!();
+    for (name, url) in &status.endpoints {
+        println!("{name:<16} {url}");
+    }
+    if let Some(caps) = &status.capabilities {
+        let info = &caps.initialize["serverInfo"];
+        println!("\nserver: {} {}  protocol {}", info["name"].as_str().unwrap_or("?"), info["version"].as_str().unwrap_or(""), caps.initialize["protocolVersion"].as_str().unwrap_or("?"));
+        if let Some(tools) = caps.tools.as_ref().and_then(|t| t["tools"].as_array()) {
+            let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+            println!("tools:  {}", names.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `servers` subcommand.
+pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
+    let api = Api::new(&args.api.api)?;
+    let json = args.api.json;
+    match args.command {
+        ServersCommand::Start { template, params, env, server_type, package, version, image, transport, port, args: extra, sharing } => {
+            let sharing = match sharing.as_deref() {
+                None => None,
+                Some("per-session") => Some(Sharing::PerSession),
+                Some("shared") => Some(Sharing::Shared),
+                Some(other) => anyhow::bail!("--sharing must be per-session or shared, not {other:?}"),
+            };
+            let req = StartRequest {
+                template,
+                params: params.into_iter().collect::<BTreeMap<_, _>>(),
+                env: env.into_iter().collect(),
+                server_type,
+                package,
+                version,
+                image,
+                transport,
+                port,
+                args: extra,
+                sharing,
+                ..Default::default()
+            };
+            let v = api.call(reqwest::Method::POST, "/api/v1/servers", Some(serde_json::to_value(&req)?)).await?;
+            let status: ServerStatus = serde_json::from_value(v)?;
+            show(&status, json)?;
+            Ok(if status.status == "failed" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        ServersCommand::List => {
+            let v = api.call(reqwest::Method::GET, "/api/v1/servers", None).await?;
+            let list: Vec<ServerStatus> = serde_json::from_value(v)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print_table(&HEADERS, &list.iter().map(row).collect::<Vec<_>>());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::Status { id } => {
+            let v = api.call(reqwest::Method::GET, &format!("/api/v1/servers/{id}"), None).await?;
+            show(&serde_json::from_value(v)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::Stop { id } => {
+            let v = api.call(reqwest::Method::DELETE, &format!("/api/v1/servers/{id}"), None).await?;
+            let status: ServerStatus = serde_json::from_value(v)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("stopped {}", status.server_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::Logs { id } => {
+            let v = api.call(reqwest::Method::GET, &format!("/api/v1/servers/{id}/logs"), None).await?;
+            let lines: Vec<String> = serde_json::from_value(v)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                for l in lines {
+                    println!("{l}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

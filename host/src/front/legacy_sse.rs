@@ -1,0 +1,120 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05): `GET /servers/{id}/sse`
+//! opens the event stream, whose first event names the endpoint to POST
+//! client messages to (`/servers/{id}/messages?sessionId=…`).
+
+use super::{FrontState, accepts, adapter, manager_error, rpc_error};
+use crate::jsonrpc::code;
+use crate::plugin::bindings::Frame;
+use crate::servers::ClientSession;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Open legacy SSE sessions, by `sessionId`.
+#[derive(Default)]
+pub struct SseSessions {
+    map: Mutex<HashMap<String, (String, Arc<Mutex<ClientSession>>)>>,
+}
+
+impl SseSessions {
+    /// An empty table.
+    pub fn new() -> Arc<Self> {
+        Arc::new(SseSessions::default())
+    }
+}
+
+/// Query of `POST /messages`.
+#[derive(serde::Deserialize)]
+pub struct MessagesQuery {
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+}
+
+/// `GET /servers/{id}/sse`.
+pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(why) = st.guard.check(&headers) {
+        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    if headers.contains_key(axum::http::header::ACCEPT) && !accepts(&headers, "text/event-stream") {
+        return rpc_error(StatusCode::NOT_ACCEPTABLE, code::INVALID_REQUEST, "Not Acceptable: the client must accept text/event-stream");
+    }
+    let mut client = match st.manager.open_session(&server_id).await {
+        Ok(c) => c,
+        Err(e) => return manager_error(&e),
+    };
+    let encoder = match adapter(st.manager.plugins(), "sse", st.max_message_bytes).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let token = super::streamable::new_token();
+    let mut deliveries = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
+    let client = Arc::new(Mutex::new(client));
+    if let Ok(mut map) = st.sse_sessions.map.lock() {
+        map.insert(token.clone(), (server_id.clone(), client.clone()));
+    }
+    let (tx, rx) = mpsc::channel(1024);
+    let endpoint = format!("/servers/{server_id}/messages?sessionId={token}");
+    let _ = tx.try_send(Frame { event: Some("endpoint".to_string()), id: None, data: endpoint });
+    let sessions = st.sse_sessions.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                d = deliveries.recv() => match d {
+                    Some(d) => {
+                        let frame = Frame { event: None, id: None, data: d.msg.to_text() };
+                        if tx.send(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tx.closed() => break,
+            }
+        }
+        // The client went away (or the server did): end the session.
+        if let Ok(mut map) = sessions.map.lock() {
+            map.remove(&token);
+        }
+        if let Ok(mut c) = client.lock() {
+            c.close();
+        }
+    });
+    super::sse::response(encoder, rx)
+}
+
+/// `POST /servers/{id}/messages?sessionId=…`.
+pub async fn post(
+    State(st): State<FrontState>,
+    Path(server_id): Path<String>,
+    Query(q): Query<MessagesQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(why) = st.guard.check(&headers) {
+        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    let Some(token) = q.session_id else {
+        return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: the sessionId query parameter is required");
+    };
+    let client = match st.sse_sessions.map.lock().ok().and_then(|m| m.get(&token).cloned()) {
+        Some((sid, c)) if sid == server_id => c,
+        _ => return rpc_error(StatusCode::NOT_FOUND, code::INVALID_REQUEST, "Session not found: open a new stream at /sse"),
+    };
+    if body.len() > st.max_message_bytes {
+        return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, "Payload Too Large");
+    }
+    let msgs = match super::streamable::decode_body(&st, &body).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Ok(c) = client.lock() {
+        for m in msgs {
+            c.send(m);
+        }
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}

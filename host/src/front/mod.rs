@@ -1,0 +1,86 @@
+//! The MCP front: every server served over Streamable HTTP
+//! (`/servers/{id}/mcp`), legacy HTTP+SSE (`/servers/{id}/sse` and
+//! `/servers/{id}/messages`) and WebSocket (`/servers/{id}/ws`), with the
+//! Origin and Host checks the MCP specification asks for.
+
+pub mod guard;
+pub mod legacy_sse;
+pub mod sse;
+pub mod streamable;
+pub mod websocket;
+
+use crate::config::PluginKind;
+use crate::jsonrpc::{Message, code};
+use crate::plugin::{AdapterSession, PluginHost};
+use crate::servers::{Manager, ManagerError};
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Everything the front's handlers share.
+#[derive(Clone)]
+pub struct FrontState {
+    /// The server manager.
+    pub manager: Arc<Manager>,
+    /// Streamable HTTP sessions.
+    pub http_sessions: Arc<streamable::HttpSessions>,
+    /// Legacy SSE sessions.
+    pub sse_sessions: Arc<legacy_sse::SseSessions>,
+    /// Origin and Host rules.
+    pub guard: Arc<guard::Guard>,
+    /// The largest body or message accepted.
+    pub max_message_bytes: usize,
+}
+
+/// The front's routes.
+pub fn router(state: FrontState) -> Router {
+    Router::new()
+        .route(
+            "/servers/{id}/mcp",
+            post(streamable::post).get(streamable::get).delete(streamable::delete),
+        )
+        .route("/servers/{id}/sse", get(legacy_sse::stream))
+        .route("/servers/{id}/messages", post(legacy_sse::post))
+        .route("/servers/{id}/ws", get(websocket::upgrade))
+        .with_state(state)
+}
+
+/// A JSON-RPC error as an HTTP response with `status`.
+pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = Message::error_response(None, code, message).to_text();
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// The HTTP status and JSON-RPC error for a manager error.
+pub fn manager_error(e: &ManagerError) -> Response {
+    let status = match e {
+        ManagerError::NotFound(_) => StatusCode::NOT_FOUND,
+        ManagerError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+        ManagerError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ManagerError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        ManagerError::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let code = if status == StatusCode::TOO_MANY_REQUESTS { code::LIMIT_EXCEEDED } else { code::SERVER_UNAVAILABLE };
+    rpc_error(status, code, &e.to_string())
+}
+
+/// Opens a session of the built-in adapter `name` (`http`, `sse`, `websocket`).
+pub async fn adapter(plugins: &PluginHost, name: &str, max: usize) -> Result<AdapterSession, Response> {
+    let plugin = plugins.get(name, PluginKind::ProtocolAdapter).map_err(|e| {
+        rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, &format!("the `{name}` adapter is not loaded: {e}"))
+    })?;
+    AdapterSession::open(plugin.clone(), max.min(u32::MAX as usize) as u32)
+        .await
+        .map_err(|e| rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, &e.to_string()))
+}
+
+/// True if the `Accept` header lists `mime` (or a wildcard covering it).
+pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
+    let (kind, _) = mime.split_once('/').unwrap_or((mime, ""));
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let m = item.split(';').next().unwrap_or("").trim();
+        m == mime || m == "*/*" || m == format!("{kind}/*")
+    })
+}

@@ -1,0 +1,30 @@
+//! Server-sent event responses: frames from a channel, encoded by the
+//! `sse` protocol-adapter plugin, as a streaming HTTP body.
+
+use crate::plugin::AdapterSession;
+use crate::plugin::bindings::Frame;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tokio::sync::mpsc;
+
+/// A `text/event-stream` response carrying every frame sent on `rx`,
+/// until the channel closes.
+pub fn response(adapter: AdapterSession, rx: mpsc::Receiver<Frame>) -> Response {
+    let stream = futures_util::stream::unfold((adapter, rx), |(mut adapter, mut rx)| async move {
+        loop {
+            let frame = rx.recv().await?;
+            match adapter.encode(&frame).await {
+                Ok(bytes) => return Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), (adapter, rx))),
+                Err(e) => tracing::warn!(error = %e, "dropped an event the sse adapter refused to encode"),
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}

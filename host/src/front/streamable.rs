@@ -1,0 +1,431 @@
+//! MCP Streamable HTTP at `/servers/{id}/mcp`: POST carries client
+//! messages (answered as JSON or as an SSE stream), GET opens the stream of
+//! server-initiated messages (resumable with `Last-Event-ID`), DELETE ends
+//! the session. Sessions are named by `Mcp-Session-Id`.
+
+use super::{FrontState, accepts, adapter, manager_error, rpc_error};
+use crate::bridge::Delivery;
+use crate::jsonrpc::{Id, Kind, Message, code};
+use crate::plugin::bindings::Frame;
+use crate::servers::ClientSession;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The protocol revisions this endpoint speaks with a session.
+pub const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// Events kept per session for replay after a dropped stream.
+const EVENT_LOG: usize = 1024;
+
+/// Which stream an event was meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamKey {
+    /// The GET stream.
+    Standalone,
+    /// The response stream of one POST.
+    Post(u64),
+}
+
+struct LoggedEvent {
+    id: u64,
+    key: StreamKey,
+    frame: Frame,
+    delivered: bool,
+}
+
+struct Routes {
+    waiters: HashMap<Id, (StreamKey, mpsc::Sender<Frame>)>,
+    standalone: Option<mpsc::Sender<Frame>>,
+    log: VecDeque<LoggedEvent>,
+    next_event: u64,
+    next_stream: u64,
+}
+
+/// One Streamable HTTP session.
+pub struct HttpSession {
+    token: String,
+    server_id: String,
+    client: Mutex<ClientSession>,
+    routes: Mutex<Routes>,
+    last_seen: Mutex<Instant>,
+}
+
+impl HttpSession {
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_seen.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    fn send(&self, msg: Message) {
+        if let Ok(c) = self.client.lock() {
+            c.send(msg);
+        }
+    }
+
+    /// Puts one delivery on the stream it belongs to, logging it for replay.
+    fn route(&self, d: Delivery) {
+        let Ok(mut r) = self.routes.lock() else { return };
+        let id = r.next_event;
+        r.next_event += 1;
+        let frame = Frame { event: None, id: Some(id.to_string()), data: d.msg.to_text() };
+        let is_response = d.msg.kind() == Kind::Response;
+        let waiter = d.related.as_ref().and_then(|rel| r.waiters.get(rel).cloned());
+        let (key, delivered) = match waiter {
+            Some((key, tx)) => {
+                let ok = tx.try_send(frame.clone()).is_ok();
+                if is_response {
+                    if let Some(rel) = &d.related {
+                        r.waiters.remove(rel);
+                    }
+                }
+                (key, ok)
+            }
+            None => {
+                let ok = r.standalone.as_ref().is_some_and(|tx| tx.try_send(frame.clone()).is_ok());
+                (StreamKey::Standalone, ok)
+            }
+        };
+        if r.log.len() >= EVENT_LOG {
+            r.log.pop_front();
+        }
+        r.log.push_back(LoggedEvent { id, key, frame, delivered });
+    }
+}
+
+/// Every Streamable HTTP session, by `Mcp-Session-Id`.
+pub struct HttpSessions {
+    map: Mutex<HashMap<String, Arc<HttpSession>>>,
+    idle: Duration,
+}
+
+impl HttpSessions {
+    /// A table whose sessions close after `idle` without requests.
+    pub fn new(idle: Duration) -> Arc<Self> {
+        let table = Arc::new(HttpSessions { map: Mutex::new(HashMap::new()), idle });
+        let weak = Arc::downgrade(&table);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15).min(idle));
+            loop {
+                tick.tick().await;
+                let Some(table) = weak.upgrade() else { return };
+                table.reap();
+            }
+        });
+        table
+    }
+
+    fn get(&self, token: &str) -> Option<Arc<HttpSession>> {
+        self.map.lock().ok()?.get(token).cloned()
+    }
+
+    fn remove(&self, token: &str) -> Option<Arc<HttpSession>> {
+        let s = self.map.lock().ok()?.remove(token)?;
+        if let Ok(mut c) = s.client.lock() {
+            c.close();
+        }
+        Some(s)
+    }
+
+    /// Closes sessions idle for longer than the limit.
+    fn reap(&self) {
+        let idle: Vec<String> = match self.map.lock() {
+            Ok(map) => map
+                .values()
+                .filter(|s| {
+                    let stale = s.last_seen.lock().map(|t| t.elapsed() > self.idle).unwrap_or(true);
+                    let streaming = s.routes.lock().map(|r| r.standalone.as_ref().is_some_and(|t| !t.is_closed())).unwrap_or(false);
+                    stale && !streaming
+                })
+                .map(|s| s.token.clone())
+                .collect(),
+            Err(_) => return,
+        };
+        for token in idle {
+            tracing::info!(session = %token, "closing idle session");
+            self.remove(&token);
+        }
+    }
+
+    /// Open sessions.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// True when no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn create(self: &Arc<Self>, server_id: &str, mut client: ClientSession) -> Arc<HttpSession> {
+        let token = new_token();
+        let mut rx = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
+        let session = Arc::new(HttpSession {
+            token: token.clone(),
+            server_id: server_id.to_string(),
+            client: Mutex::new(client),
+            routes: Mutex::new(Routes {
+                waiters: HashMap::new(),
+                standalone: None,
+                log: VecDeque::new(),
+                next_event: 1,
+                next_stream: 1,
+            }),
+            last_seen: Mutex::new(Instant::now()),
+        });
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(token.clone(), session.clone());
+        }
+        let table = Arc::downgrade(self);
+        let s = session.clone();
+        tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                s.route(d);
+            }
+            // The server side ended: close the session's streams.
+            if let Some(table) = table.upgrade() {
+                table.remove(&s.token);
+            }
+            if let Ok(mut r) = s.routes.lock() {
+                r.waiters.clear();
+                r.standalone = None;
+            }
+        });
+        session
+    }
+}
+
+/// A fresh unguessable session id: 128 bits from a CSPRNG, as hex.
+pub fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn session_header(headers: &HeaderMap) -> Option<String> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Checks `MCP-Protocol-Version` when the client sends one.
+fn check_version(headers: &HeaderMap) -> Result<(), Response> {
+    match headers.get("mcp-protocol-version").map(|v| v.to_str().unwrap_or("")) {
+        None => Ok(()),
+        Some(v) if HANDSHAKE_VERSIONS.contains(&v) => Ok(()),
+        Some(v) => Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            &format!("Bad Request: unsupported MCP-Protocol-Version {v:?}; supported: {}", HANDSHAKE_VERSIONS.join(", ")),
+        )),
+    }
+}
+
+fn find_session(st: &FrontState, server_id: &str, headers: &HeaderMap) -> Result<Arc<HttpSession>, Response> {
+    let Some(token) = session_header(headers) else {
+        return Err(rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
+    };
+    match st.http_sessions.get(&token) {
+        Some(s) if s.server_id == server_id => Ok(s),
+        _ => Err(rpc_error(
+            StatusCode::NOT_FOUND,
+            code::INVALID_REQUEST,
+            "Session not found: it expired or was closed; start a new one with initialize",
+        )),
+    }
+}
+
+/// `POST /servers/{id}/mcp`.
+pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(why) = st.guard.check(&headers) {
+        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+        return rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json");
+    }
+    let sse_ok = accepts(&headers, "text/event-stream");
+    if !sse_ok && !accepts(&headers, "application/json") {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Not Acceptable: the client must accept application/json and text/event-stream",
+        );
+    }
+    if let Err(r) = check_version(&headers) {
+        return r;
+    }
+    if body.len() > st.max_message_bytes {
+        return rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::INVALID_REQUEST,
+            &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
+        );
+    }
+    let msgs = match decode_body(&st, &body).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let is_init = msgs.iter().any(|m| m.method() == "initialize" && m.kind() == Kind::Request);
+    let session = match session_header(&headers) {
+        Some(_) if is_init => {
+            return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id");
+        }
+        Some(_) => match find_session(&st, &server_id, &headers) {
+            Ok(s) => s,
+            Err(r) => return r,
+        },
+        None if is_init => {
+            if msgs.len() > 1 {
+                return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: initialize must be sent alone");
+            }
+            match st.manager.open_session(&server_id).await {
+                Ok(client) => st.http_sessions.create(&server_id, client),
+                Err(e) => return manager_error(&e),
+            }
+        }
+        None => {
+            return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+        }
+    };
+    session.touch();
+    let requests: Vec<Id> = msgs.iter().filter(|m| m.kind() == Kind::Request).filter_map(|m| m.id.value().cloned()).collect();
+    if requests.is_empty() {
+        for m in msgs {
+            session.send(m);
+        }
+        return with_session(StatusCode::ACCEPTED.into_response(), &session, is_init);
+    }
+    let (tx, mut rx) = mpsc::channel(256);
+    {
+        let Ok(mut r) = session.routes.lock() else {
+            return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, "session state poisoned");
+        };
+        if let Some(dup) = requests.iter().find(|id| r.waiters.contains_key(*id)) {
+            return rpc_error(
+                StatusCode::CONFLICT,
+                code::INVALID_REQUEST,
+                &format!("request id {dup} is already in flight in this session; use a new id"),
+            );
+        }
+        let key = StreamKey::Post(r.next_stream);
+        r.next_stream += 1;
+        for id in &requests {
+            r.waiters.insert(id.clone(), (key, tx.clone()));
+        }
+    }
+    drop(tx);
+    let batch = msgs.len() > 1;
+    for m in msgs {
+        session.send(m);
+    }
+    if sse_ok {
+        let sse = match adapter(st.manager.plugins(), "sse", st.max_message_bytes).await {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        return with_session(super::sse::response(sse, rx), &session, is_init);
+    }
+    let mut responses = Vec::new();
+    while responses.len() < requests.len() {
+        match rx.recv().await {
+            Some(frame) => {
+                if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) {
+                    responses.push(frame.data);
+                }
+            }
+            None => break,
+        }
+    }
+    let body = if batch { format!("[{}]", responses.join(",")) } else { responses.pop().unwrap_or_default() };
+    let resp = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    with_session(resp, &session, is_init)
+}
+
+fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Response {
+    if include {
+        if let Ok(v) = HeaderValue::from_str(&session.token) {
+            resp.headers_mut().insert("mcp-session-id", v);
+        }
+    }
+    resp
+}
+
+/// Decodes a POST body with the `http` adapter into messages.
+pub(super) async fn decode_body(st: &FrontState, body: &[u8]) -> Result<Vec<Message>, Response> {
+    let mut http = adapter(st.manager.plugins(), "http", st.max_message_bytes).await?;
+    let mut frames = http
+        .decode(body)
+        .await
+        .map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?;
+    frames.extend(http.finish().await.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?);
+    let mut msgs = Vec::new();
+    for frame in frames {
+        let frame = frame.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {}", e.message)))?;
+        let msg = Message::parse(&frame.data).map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &format!("Invalid Request: {e}")))?;
+        msgs.push(msg);
+    }
+    if msgs.is_empty() {
+        return Err(rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, "Parse error: the body holds no JSON-RPC message"));
+    }
+    Ok(msgs)
+}
+
+/// `GET /servers/{id}/mcp`: the stream of server-initiated messages.
+pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(why) = st.guard.check(&headers) {
+        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    if !accepts(&headers, "text/event-stream") {
+        return rpc_error(StatusCode::NOT_ACCEPTABLE, code::INVALID_REQUEST, "Not Acceptable: the client must accept text/event-stream");
+    }
+    if let Err(r) = check_version(&headers) {
+        return r;
+    }
+    let session = match find_session(&st, &server_id, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    session.touch();
+    let last: Option<u64> = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let (tx, rx) = mpsc::channel(1024);
+    {
+        let Ok(mut r) = session.routes.lock() else {
+            return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, "session state poisoned");
+        };
+        let replay: Vec<Frame> = match last {
+            Some(last) => {
+                let key = r.log.iter().find(|e| e.id == last).map(|e| e.key).unwrap_or(StreamKey::Standalone);
+                r.log.iter().filter(|e| e.id > last && e.key == key).map(|e| e.frame.clone()).collect()
+            }
+            None => r.log.iter_mut().filter(|e| !e.delivered && e.key == StreamKey::Standalone).map(|e| {
+                e.delivered = true;
+                e.frame.clone()
+            }).collect(),
+        };
+        for f in replay {
+            let _ = tx.try_send(f);
+        }
+        r.standalone = Some(tx);
+    }
+    let sse = match adapter(st.manager.plugins(), "sse", st.max_message_bytes).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    super::sse::response(sse, rx)
+}
+
+/// `DELETE /servers/{id}/mcp`: ends the session.
+pub async fn delete(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(why) = st.guard.check(&headers) {
+        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    let session = match find_session(&st, &server_id, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    st.http_sessions.remove(&session.token);
+    StatusCode::OK.into_response()
+}

@@ -1,0 +1,267 @@
+//! JSON-RPC 2.0 messages as the bridge routes them: ids, method and the
+//! envelope are typed; params, result and error stay raw JSON, so that a
+//! message passes through unchanged except for what routing rewrites.
+
+use serde::de::Deserializer;
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A request id: a number or a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Id {
+    /// A numeric id.
+    Num(i64),
+    /// A string id.
+    Str(String),
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Num(n) => write!(f, "{n}"),
+            Id::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// The `id` member: absent (notifications), `null` (errors about
+/// unparseable requests), or a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum IdField {
+    /// No `id` member.
+    #[default]
+    Absent,
+    /// `"id": null`.
+    Null,
+    /// A real id.
+    Value(Id),
+}
+
+impl IdField {
+    fn is_absent(&self) -> bool {
+        matches!(self, IdField::Absent)
+    }
+
+    /// The id, if it has one.
+    pub fn value(&self) -> Option<&Id> {
+        match self {
+            IdField::Value(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for IdField {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IdField::Value(id) => id.serialize(s),
+            _ => s.serialize_none(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IdField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<Id>::deserialize(d)? {
+            Some(id) => IdField::Value(id),
+            None => IdField::Null,
+        })
+    }
+}
+
+fn version_2_0<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    if v == "2.0" {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}")))
+    }
+}
+
+/// One JSON-RPC message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    /// Always `"2.0"`.
+    #[serde(deserialize_with = "version_2_0")]
+    pub jsonrpc: String,
+    /// The id, for requests and responses.
+    #[serde(default, skip_serializing_if = "IdField::is_absent")]
+    pub id: IdField,
+    /// The method, for requests and notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Request or notification parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Box<RawValue>>,
+    /// A success response's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Box<RawValue>>,
+    /// An error response's error object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Box<RawValue>>,
+}
+
+/// The shape of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A request: `method` and `id`.
+    Request,
+    /// A notification: `method`, no `id`.
+    Notification,
+    /// A response: `result` or `error`.
+    Response,
+}
+
+/// Standard JSON-RPC error codes.
+pub mod code {
+    /// Invalid JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a valid request object.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// Method not found.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Invalid params.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal error.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// The server behind mcpod is gone or restarting (implementation-defined range).
+    pub const SERVER_UNAVAILABLE: i64 = -32001;
+    /// A request or session limit was hit.
+    pub const LIMIT_EXCEEDED: i64 = -32002;
+}
+
+/// Why a text is not a message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl Message {
+    /// Parses one message (not a batch).
+    pub fn parse(text: &str) -> Result<Message, ParseError> {
+        let msg: Message = serde_json::from_str(text).map_err(|e| ParseError(format!("invalid JSON-RPC message: {e}")))?;
+        if msg.method.is_none() && msg.result.is_none() && msg.error.is_none() {
+            return Err(ParseError("a message needs a `method` or a `result`/`error`".to_string()));
+        }
+        if msg.method.is_some() && (msg.result.is_some() || msg.error.is_some()) {
+            return Err(ParseError("a message cannot have both `method` and `result`/`error`".to_string()));
+        }
+        if msg.method.is_some() && msg.id == IdField::Null {
+            return Err(ParseError("a request id must not be null".to_string()));
+        }
+        Ok(msg)
+    }
+
+    /// Parses a body that holds one message or a batch (a JSON array).
+    pub fn parse_batch(text: &str) -> Result<(Vec<Message>, bool), ParseError> {
+        if text.trim_start().starts_with('[') {
+            let items: Vec<Box<RawValue>> =
+                serde_json::from_str(text).map_err(|e| ParseError(format!("invalid JSON: {e}")))?;
+            if items.is_empty() {
+                return Err(ParseError("an empty batch is not a valid request".to_string()));
+            }
+            let msgs = items.iter().map(|i| Message::parse(i.get())).collect::<Result<Vec<_>, _>>()?;
+            Ok((msgs, true))
+        } else {
+            Ok((vec![Message::parse(text)?], false))
+        }
+    }
+
+    /// Which shape this message has.
+    pub fn kind(&self) -> Kind {
+        match (&self.method, &self.id) {
+            (Some(_), IdField::Value(_)) => Kind::Request,
+            (Some(_), _) => Kind::Notification,
+            (None, _) => Kind::Response,
+        }
+    }
+
+    /// The method name, or `""` for responses.
+    pub fn method(&self) -> &str {
+        self.method.as_deref().unwrap_or("")
+    }
+
+    /// A request.
+    pub fn request(id: Id, method: &str, params: Option<Box<RawValue>>) -> Message {
+        Message { jsonrpc: "2.0".into(), id: IdField::Value(id), method: Some(method.into()), params, result: None, error: None }
+    }
+
+    /// A notification.
+    pub fn notification(method: &str, params: Option<Box<RawValue>>) -> Message {
+        Message { jsonrpc: "2.0".into(), id: IdField::Absent, method: Some(method.into()), params, result: None, error: None }
+    }
+
+    /// A success response.
+    pub fn response(id: Id, result: Box<RawValue>) -> Message {
+        Message { jsonrpc: "2.0".into(), id: IdField::Value(id), method: None, params: None, result: Some(result), error: None }
+    }
+
+    /// An error response; `id` `None` gives `"id": null`.
+    pub fn error_response(id: Option<Id>, code: i64, message: &str) -> Message {
+        let error = serde_json::json!({ "code": code, "message": message });
+        Message {
+            jsonrpc: "2.0".into(),
+            id: id.map_or(IdField::Null, IdField::Value),
+            method: None,
+            params: None,
+            result: None,
+            error: Some(raw(&error)),
+        }
+    }
+
+    /// The compact JSON text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"unserializable message"}}"#.to_string()
+        })
+    }
+
+    /// The params as a JSON value (`Null` when absent or unparseable).
+    pub fn params_value(&self) -> serde_json::Value {
+        self.params.as_ref().and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default()
+    }
+}
+
+/// A raw JSON value from a `serde_json::Value`.
+pub fn raw(v: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v).unwrap_or_else(|_| RawValue::from_string("null".to_string()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_keep_params_exactly() {
+        let text = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"x":[1,2.50]}}}"#;
+        let m = Message::parse(text).unwrap();
+        assert_eq!(m.kind(), Kind::Request);
+        assert_eq!(m.id, IdField::Value(Id::Num(7)));
+        assert_eq!(m.to_text(), text);
+    }
+
+    #[test]
+    fn shapes_and_null_ids() {
+        let n = Message::parse(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        assert_eq!(n.kind(), Kind::Notification);
+        let r = Message::parse(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
+        assert_eq!(r.kind(), Kind::Response);
+        let e = Message::error_response(None, code::PARSE_ERROR, "bad");
+        assert_eq!(e.to_text(), r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad"}}"#);
+        let back = Message::parse(&e.to_text()).unwrap();
+        assert_eq!(back.id, IdField::Null);
+    }
+
+    #[test]
+    fn invalid_messages_say_why() {
+        assert!(Message::parse(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).unwrap_err().0.contains("2.0"));
+        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":1}"#).unwrap_err().0.contains("method"));
+        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).unwrap_err().0.contains("null"));
+        assert!(Message::parse("[1,").is_err());
+        assert!(Message::parse_batch("[]").unwrap_err().0.contains("empty"));
+        let (b, is_batch) = Message::parse_batch(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":1,"method":"b"}]"#).unwrap();
+        assert!(is_batch);
+        assert_eq!(b.len(), 2);
+    }
+}

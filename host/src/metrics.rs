@@ -1,0 +1,139 @@
+//! Prometheus metrics, in one place: counters and histograms updated where
+//! things happen, gauges computed from the manager at scrape time.
+
+use crate::servers::Manager;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Labels naming a server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabel {
+    /// The server id.
+    pub server: String,
+}
+
+/// Labels of a message counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    /// The server id.
+    pub server: String,
+    /// `to_server` or `to_client`.
+    pub direction: String,
+}
+
+/// Labels of a plugin call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    /// The plugin.
+    pub plugin: String,
+    /// The function called.
+    pub function: String,
+}
+
+/// Labels of a state gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// The state.
+    pub state: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// Every metric mcpod exports.
+pub struct Metrics {
+    /// Servers started.
+    pub starts: Counter,
+    /// Servers stopped.
+    pub stops: Counter,
+    /// JSON-RPC messages routed.
+    pub messages: Family<MessageLabels, Counter>,
+    /// JSON-RPC error responses sent to clients.
+    pub errors: Family<ServerLabel, Counter>,
+    /// Client request → server response round trips.
+    pub round_trip: Family<ServerLabel, Histogram, fn() -> Histogram>,
+    /// Plugin call durations.
+    pub plugin_calls: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    servers: Family<StateLabel, Gauge>,
+    sessions: Family<ServerLabel, Gauge>,
+    restarts: Family<ServerLabel, Gauge>,
+    registry: Registry,
+}
+
+static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process-wide metrics.
+pub fn global() -> &'static Metrics {
+    &GLOBAL
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcpod");
+        let m = Metrics {
+            starts: Counter::default(),
+            stops: Counter::default(),
+            messages: Family::default(),
+            errors: Family::default(),
+            round_trip: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            plugin_calls: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            servers: Family::default(),
+            sessions: Family::default(),
+            restarts: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("server_starts", "Servers started", m.starts.clone());
+        registry.register("server_stops", "Servers stopped", m.stops.clone());
+        registry.register("messages", "JSON-RPC messages routed", m.messages.clone());
+        registry.register("errors", "JSON-RPC error responses sent to clients", m.errors.clone());
+        registry.register("round_trip_seconds", "Client request to server response", m.round_trip.clone());
+        registry.register("plugin_call_seconds", "Plugin call durations", m.plugin_calls.clone());
+        registry.register("servers", "Servers by state", m.servers.clone());
+        registry.register("sessions", "Open client sessions per server", m.sessions.clone());
+        registry.register("restarts", "Instance restarts per server", m.restarts.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one message.
+    pub fn message(&self, server: &str, to_server: bool) {
+        let direction = if to_server { "to_server" } else { "to_client" }.to_string();
+        self.messages.get_or_create(&MessageLabels { server: server.to_string(), direction }).inc();
+    }
+
+    /// Records one round trip.
+    pub fn round_trip(&self, server: &str, d: Duration) {
+        self.round_trip.get_or_create(&ServerLabel { server: server.to_string() }).observe(d.as_secs_f64());
+    }
+
+    /// Records one plugin call.
+    pub fn plugin_call(&self, plugin: &str, function: &str, d: Duration) {
+        self.plugin_calls
+            .get_or_create(&PluginLabels { plugin: plugin.to_string(), function: function.to_string() })
+            .observe(d.as_secs_f64());
+    }
+
+    /// The OpenMetrics text, with gauges refreshed from `manager`.
+    pub fn render(&self, manager: &Manager) -> String {
+        self.servers.clear();
+        self.sessions.clear();
+        self.restarts.clear();
+        for s in manager.list() {
+            self.servers.get_or_create(&StateLabel { state: s.status.clone() }).inc();
+            let label = ServerLabel { server: s.server_id.clone() };
+            self.sessions.get_or_create(&label).set(s.sessions as i64);
+            self.restarts.get_or_create(&label).set(s.restarts as i64);
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out = "# metrics could not be encoded\n".to_string();
+        }
+        out
+    }
+}

@@ -1,0 +1,206 @@
+//! The local runtime: each instance is a child process in its own process
+//! group, so that stopping it also stops what it spawned (npx → node,
+//! uvx → python). Children get a minimal environment plus the spec's, and
+//! are killed when the host exits.
+
+use super::{Connection, InstanceInfo, LaunchRequest, Launched, Runtime, RuntimeError};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+/// Host variables passed through to servers (nothing else of the host's
+/// environment reaches them).
+const PASSTHROUGH_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "TZ"];
+
+/// Optional resource limits on local servers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalLimits {
+    /// Address-space limit in bytes (RLIMIT_AS).
+    pub memory_bytes: Option<u64>,
+    /// CPU seconds (RLIMIT_CPU).
+    pub cpu_seconds: Option<u64>,
+}
+
+struct Child {
+    server_id: String,
+    pgid: i32,
+    state: Arc<Mutex<String>>,
+}
+
+/// Runs servers as local processes.
+pub struct LocalRuntime {
+    children: Mutex<BTreeMap<String, Child>>,
+    limits: LocalLimits,
+    grace: Duration,
+}
+
+impl LocalRuntime {
+    /// A runtime applying `limits`, giving children `grace` to exit on stop.
+    pub fn new(limits: LocalLimits, grace: Duration) -> Self {
+        LocalRuntime { children: Mutex::new(BTreeMap::new()), limits, grace }
+    }
+
+    fn signal_group(pgid: i32, signal: Signal) {
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for LocalRuntime {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError> {
+        let process = req.spec.process.as_ref().ok_or_else(|| RuntimeError::Unsupported {
+            runtime: "local",
+            reason: "its launch spec has no process command (it runs only as a container); use the kubernetes runtime".to_string(),
+        })?;
+        let (program, args) = process.command.split_first().ok_or_else(|| RuntimeError::Start {
+            what: req.instance_id.clone(),
+            reason: "the command is empty".to_string(),
+        })?;
+        let mut cmd = Command::new(program);
+        cmd.args(args).env_clear().kill_on_drop(true).process_group(0);
+        for var in PASSTHROUGH_ENV {
+            if let Ok(v) = std::env::var(var) {
+                cmd.env(var, v);
+            }
+        }
+        for e in &req.spec.env {
+            cmd.env(&e.name, &e.value);
+        }
+        if let Some(dir) = &req.spec.working_dir {
+            cmd.current_dir(dir);
+        }
+        let limits = self.limits;
+        if limits.memory_bytes.is_some() || limits.cpu_seconds.is_some() {
+            // SAFETY: between fork and exec only async-signal-safe calls are
+            // allowed; setrlimit is one.
+            #[allow(unsafe_code)]
+            unsafe {
+                cmd.pre_exec(move || {
+                    use nix::sys::resource::{Resource, setrlimit};
+                    if let Some(m) = limits.memory_bytes {
+                        setrlimit(Resource::RLIMIT_AS, m, m).map_err(std::io::Error::from)?;
+                    }
+                    if let Some(c) = limits.cpu_seconds {
+                        setrlimit(Resource::RLIMIT_CPU, c, c).map_err(std::io::Error::from)?;
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let network = req.spec.transport != crate::plugin::bindings::Transport::Stdio;
+        if network {
+            cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        } else {
+            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        }
+        cmd.stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| RuntimeError::Start {
+            what: format!("`{program}` for server {}", req.server_id),
+            reason: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("`{program}` is not installed or not on PATH ({e}); install it on this machine")
+            } else {
+                e.to_string()
+            },
+        })?;
+        let pid = child.id().map(|p| p as i32).unwrap_or_default();
+        tracing::info!(server = %req.server_id, instance = %req.instance_id, pid, program = %program, "started local server process");
+        let stderr = child.stderr.take().ok_or_else(|| RuntimeError::Other("no stderr pipe".into()))?;
+        let connection = if network {
+            let port = req.spec.port.unwrap_or_default();
+            let base_url = url::Url::parse(&format!("http://127.0.0.1:{port}"))
+                .map_err(|e| RuntimeError::Other(e.to_string()))?;
+            // Network servers log on stderr; drain it so the child never blocks.
+            let server = req.server_id.clone();
+            let logs = req.logs.clone();
+            tokio::spawn(async move { crate::bridge::stdio::log_stderr(server, Box::pin(stderr), logs).await });
+            Connection::Network { base_url }
+        } else {
+            let stdin = child.stdin.take().ok_or_else(|| RuntimeError::Other("no stdin pipe".into()))?;
+            let stdout = child.stdout.take().ok_or_else(|| RuntimeError::Other("no stdout pipe".into()))?;
+            Connection::Stdio { stdin: Box::pin(stdin), stdout: Box::pin(stdout), stderr: Box::pin(stderr) }
+        };
+        let state = Arc::new(Mutex::new("running".to_string()));
+        self.children.lock().map_err(|_| RuntimeError::Other("runtime state poisoned".into()))?.insert(
+            req.instance_id.clone(),
+            Child { server_id: req.server_id.clone(), pgid: pid, state: state.clone() },
+        );
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let how = match child.wait().await {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            // Whatever it left behind in its group goes too.
+            LocalRuntime::signal_group(pid, Signal::SIGKILL);
+            if let Ok(mut s) = state.lock() {
+                *s = format!("exited ({how})");
+            }
+            let _ = tx.send(how);
+        });
+        Ok(Launched { connection, exited: rx })
+    }
+
+    async fn stop(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        let child = self
+            .children
+            .lock()
+            .map_err(|_| RuntimeError::Other("runtime state poisoned".into()))?
+            .remove(instance_id)
+            .ok_or_else(|| RuntimeError::NotFound(instance_id.to_string()))?;
+        LocalRuntime::signal_group(child.pgid, Signal::SIGTERM);
+        let deadline = tokio::time::Instant::now() + self.grace;
+        while tokio::time::Instant::now() < deadline {
+            if child.state.lock().map(|s| s.starts_with("exited")).unwrap_or(true) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        LocalRuntime::signal_group(child.pgid, Signal::SIGKILL);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<InstanceInfo>, RuntimeError> {
+        let children = self.children.lock().map_err(|_| RuntimeError::Other("runtime state poisoned".into()))?;
+        Ok(children
+            .iter()
+            .map(|(id, c)| InstanceInfo {
+                instance_id: id.clone(),
+                server_id: c.server_id.clone(),
+                state: c.state.lock().map(|s| s.clone()).unwrap_or_default(),
+                detail: None,
+            })
+            .collect())
+    }
+
+    async fn shutdown(&self) {
+        let pgids: Vec<i32> = match self.children.lock() {
+            Ok(mut c) => std::mem::take(&mut *c).into_values().map(|c| c.pgid).collect(),
+            Err(_) => Vec::new(),
+        };
+        for pgid in &pgids {
+            LocalRuntime::signal_group(*pgid, Signal::SIGTERM);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for pgid in pgids {
+            LocalRuntime::signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        if let Ok(children) = self.children.lock() {
+            for c in children.values() {
+                LocalRuntime::signal_group(c.pgid, Signal::SIGKILL);
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Runtimes start and stop server instances from launch specs: local
+//! processes here, Kubernetes pods in `runtime::kube`. Both hand the bridge
+//! the same thing: the instance's stdio streams, or its network endpoint.
+
+pub mod local;
+
+use crate::plugin::bindings::LaunchSpec;
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+
+/// Why a runtime could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The launch spec cannot run on this runtime (no `process` for local, no `container` for Kubernetes).
+    #[error("server type cannot run on the {runtime} runtime: {reason}")]
+    Unsupported {
+        /// The runtime's name.
+        runtime: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Starting failed (a missing program, a refused pod).
+    #[error("cannot start {what}: {reason}")]
+    Start {
+        /// What was being started.
+        what: String,
+        /// Why it failed and what to do.
+        reason: String,
+    },
+    /// The instance is unknown to the runtime.
+    #[error("no instance {0}")]
+    NotFound(String),
+    /// Another failure, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a runtime needs to start one instance.
+#[derive(Clone)]
+pub struct LaunchRequest {
+    /// The server this instance belongs to.
+    pub server_id: String,
+    /// A name unique among this host's instances.
+    pub instance_id: String,
+    /// What to run.
+    pub spec: LaunchSpec,
+    /// Env names whose values are secret (never logged).
+    pub secret_env: Vec<String>,
+    /// Labels describing the instance (template, sharing, ...).
+    pub labels: BTreeMap<String, String>,
+    /// Where the instance's log lines are kept.
+    pub logs: crate::bridge::stdio::LogBuffer,
+}
+
+/// A byte stream to the instance.
+pub type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+/// A byte stream from the instance.
+pub type Reader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// How the bridge reaches a started instance.
+pub enum Connection {
+    /// Its stdin, stdout and stderr.
+    Stdio {
+        /// Bytes to the server.
+        stdin: Writer,
+        /// Bytes from the server.
+        stdout: Reader,
+        /// Its log output.
+        stderr: Reader,
+    },
+    /// A listening server's base URL (`http://127.0.0.1:8051`).
+    Network {
+        /// The base URL; the spec's `path` is added by the bridge.
+        base_url: url::Url,
+    },
+}
+
+/// A started instance.
+pub struct Launched {
+    /// How to reach it.
+    pub connection: Connection,
+    /// Resolves when the instance ends, with a description of how.
+    pub exited: oneshot::Receiver<String>,
+}
+
+/// The state of one instance as the runtime sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceInfo {
+    /// The instance id.
+    pub instance_id: String,
+    /// Its server.
+    pub server_id: String,
+    /// `running`, `exited`, `pending`, ...
+    pub state: String,
+    /// More detail (an exit status, a pod reason).
+    pub detail: Option<String>,
+}
+
+/// Starts and stops instances.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    /// The runtime's name (`local`, `kubernetes`).
+    fn name(&self) -> &'static str;
+
+    /// Starts one instance.
+    async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError>;
+
+    /// Stops an instance and everything it started.
+    async fn stop(&self, instance_id: &str) -> Result<(), RuntimeError>;
+
+    /// Every instance this runtime runs for this host.
+    async fn list(&self) -> Result<Vec<InstanceInfo>, RuntimeError>;
+
+    /// Stops every instance (host shutdown).
+    async fn shutdown(&self);
+}

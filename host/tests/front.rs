@@ -1,0 +1,319 @@
+//! The local runtime and the MCP front, end to end against the Rust fixture
+//! server: sessions, sharing, recovery, every downstream transport, and
+//! every kind of bad request.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn mcp_url(host: &TestHost, id: &str) -> String {
+    format!("{}/servers/{id}/mcp", host.base)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_lists_and_calls_tools_reads_resources_and_gets_prompts() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command"})).await;
+    let status: Value = host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["capabilities"]["initialize"]["serverInfo"]["name"], "mcpod-fixture");
+    let tools: Vec<&str> = status["capabilities"]["tools"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(tools.contains(&"echo"), "{tools:?}");
+
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "hello"})).await), "hello");
+    assert_eq!(tool_text(&s.call(2, "add", json!({"a": 2, "b": 40})).await), "42");
+    let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "fixture://hello"}})).await;
+    assert_eq!(msgs[0]["result"]["contents"][0]["text"], "hello");
+    let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "greet", "arguments": {"name": "Ada"}}})).await;
+    assert_eq!(msgs[0]["result"]["messages"][0]["content"]["text"], "Hello, Ada!");
+    let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 5, "method": "nonsense/method"})).await;
+    assert_eq!(msgs[0]["error"]["code"], -32601);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_and_sampling_flow_on_the_request_stream() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let (_, _, msgs) = s
+        .post(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 3}, "_meta": {"progressToken": "tok"}}}))
+        .await;
+    let progress: Vec<&Value> = msgs.iter().filter(|m| m["method"] == "notifications/progress").collect();
+    assert_eq!(progress.len(), 3, "{msgs:?}");
+    assert!(progress.iter().all(|p| p["params"]["progressToken"] == "tok"), "the client's own token comes back");
+    assert_eq!(tool_text(msgs.last().unwrap()), "done in 3 steps");
+
+    // Sampling: the server's request arrives on the tools/call stream; the answer goes back by POST.
+    let url = mcp_url(&host, &id);
+    let sid = s.id.clone().unwrap();
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &sid)
+        .body(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "sample", "arguments": {"prompt": "2+2?"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let request = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("sampling request in time").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(req) = sse_data(&text).iter().filter_map(|d| serde_json::from_str::<Value>(d).ok()).find(|m| m["method"] == "sampling/createMessage") {
+            break req;
+        }
+    };
+    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "four"}, "model": "test"}});
+    let (status, _, _) = s.post(answer).await;
+    assert_eq!(status, 202);
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(10), body.next()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
+    assert_eq!(tool_text(&last), "model said: four");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_sessions_never_see_each_others_answers() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = mcp_url(&host, &id);
+    let mut tasks = Vec::new();
+    for n in 0..16u64 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = McpSession::open(&url).await;
+            for i in 0..10u64 {
+                // Every session uses the same request ids.
+                let text = tool_text(&s.call(i + 1, "echo", json!({"message": format!("session {n} call {i}")})).await);
+                assert_eq!(text, format!("session {n} call {i}"));
+            }
+            tool_text(&s.call(99, "whoami", json!({})).await)
+        }));
+    }
+    let mut pids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let who = t.await.unwrap();
+        pids.insert(who.split_whitespace().next().unwrap().to_string());
+    }
+    assert_eq!(pids.len(), 1, "one shared process: {pids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_session_servers_get_their_own_process_which_ends_with_the_session() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command"})).await;
+    let a = McpSession::open(&mcp_url(&host, &id)).await;
+    let b = McpSession::open(&mcp_url(&host, &id)).await;
+    let pa = tool_text(&a.call(1, "whoami", json!({})).await);
+    let pb = tool_text(&b.call(1, "whoami", json!({})).await);
+    assert_ne!(pa.split_whitespace().next(), pb.split_whitespace().next(), "{pa} vs {pb}");
+    assert!(pa.ends_with("calls=1") && pb.ends_with("calls=1"));
+    let pid: i32 = pa.split_whitespace().next().unwrap().trim_start_matches("pid=").parse().unwrap();
+    let resp = reqwest::Client::new().delete(&a.url).header("mcp-session-id", a.id.clone().unwrap()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the session's process is gone");
+    let (status, _, _) = a.post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).await;
+    assert_eq!(status, 404, "a deleted session is unknown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_fails_in_flight_requests_at_once_and_the_next_request_reaches_a_restarted_server() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let before = tool_text(&s.call(1, "whoami", json!({})).await);
+    let started = Instant::now();
+    let crash = s.call(2, "crash", json!({})).await;
+    assert_eq!(crash["error"]["code"], -32001, "{crash}");
+    assert!(started.elapsed() < Duration::from_secs(5), "no hang");
+    let mut after = String::new();
+    for i in 0..100 {
+        let r = s.call(10 + i, "whoami", json!({})).await;
+        if r.get("result").is_some() {
+            after = tool_text(&r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(after.starts_with("pid="), "a restarted server answers: {after}");
+    assert_ne!(before.split_whitespace().next(), after.split_whitespace().next());
+    let status: Value = host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    assert!(status["restarts"].as_u64().unwrap() >= 1, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_get_stream_carries_server_notifications_and_resumes_with_last_event_id() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    // No GET stream yet: the notifications wait for one.
+    assert_eq!(tool_text(&s.call(1, "notify", json!({})).await), "notified");
+    let get = |last: Option<&str>| {
+        let mut req = reqwest::Client::new().get(&s.url).header("accept", "text/event-stream").header("mcp-session-id", s.id.clone().unwrap());
+        if let Some(l) = last {
+            req = req.header("last-event-id", l);
+        }
+        req.send()
+    };
+    let resp = get(None).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    while sse_data(&text).len() < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("events").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = sse_data(&text);
+    assert!(events[0].contains("notifications/message"), "{events:?}");
+    assert!(events[1].contains("notifications/tools/list_changed"), "{events:?}");
+    let first_id = text.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().to_string();
+    drop(stream);
+    let resp = get(Some(&first_id)).await.unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut replay = String::new();
+    while sse_data(&replay).is_empty() {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("replay").unwrap().unwrap();
+        replay.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(sse_data(&replay)[0].contains("list_changed"), "replays what came after event {first_id}: {replay}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_sse_and_websocket_serve_the_same_server() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+
+    let resp = reqwest::Client::new().get(format!("{}/servers/{id}/sse", host.base)).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
+    }
+    assert!(text.starts_with("event: endpoint\n"), "{text}");
+    let endpoint = sse_data(&text)[0].clone();
+    assert!(endpoint.starts_with(&format!("/servers/{id}/messages?sessionId=")));
+    let post = |body: Value| {
+        reqwest::Client::new().post(format!("{}{endpoint}", host.base)).header("content-type", "application/json").body(body.to_string()).send()
+    };
+    assert_eq!(post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})).await.unwrap().status(), 202);
+    assert_eq!(post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "via sse"}}})).await.unwrap().status(), 202);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        text.push_str(&String::from_utf8_lossy(&tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap()));
+        seen = sse_data(&text);
+    }
+    assert!(seen[1].contains("mcpod-fixture"), "{seen:?}");
+    assert!(seen[2].contains("via sse"), "{seen:?}");
+
+    let ws_url = format!("ws://{}/servers/{id}/ws", host.addr);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), "mcp");
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string().into())).await.unwrap();
+    ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "via ws"}}}).to_string().into())).await.unwrap();
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        if let Some(Ok(Ws::Text(t))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+            replies.push(serde_json::from_str::<Value>(&t).unwrap());
+        }
+    }
+    assert_eq!(replies[0]["id"], 1);
+    assert_eq!(tool_text(&replies[1]), "via ws");
+}
+
+/// Sends a raw POST to the MCP endpoint and returns status and body.
+async fn raw_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(url).body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_the_right_status_and_a_json_rpc_error() {
+    let host = start_host(|c| c.limits.max_message_kib = 16).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = mcp_url(&host, &id);
+    let json_ct = ("content-type", "application/json");
+    let accept = ("accept", "application/json, text/event-stream");
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+
+    let (st, body) = raw_post(&url, &[json_ct, accept], "{not json").await;
+    assert_eq!((st, body["error"]["code"].as_i64()), (400, Some(-32700)), "{body}");
+    let (st, body) = raw_post(&url, &[json_ct, accept], ping).await;
+    assert_eq!(st, 400, "missing session: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("Mcp-Session-Id"));
+    let (st, _) = raw_post(&url, &[json_ct, accept, ("mcp-session-id", "no-such-session")], ping).await;
+    assert_eq!(st, 404);
+    let (st, _) = raw_post(&format!("{}/servers/nope/mcp", host.base), &[json_ct, accept], r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).await;
+    assert_eq!(st, 404, "unknown server");
+    let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"x":"{}"}}}}"#, "a".repeat(20_000));
+    let (st, _) = raw_post(&url, &[json_ct, accept], &big).await;
+    assert_eq!(st, 413, "oversized body");
+    let (st, _) = raw_post(&url, &[("content-type", "text/plain"), accept], ping).await;
+    assert_eq!(st, 415);
+    let (st, body) = raw_post(&url, &[json_ct, accept, ("origin", "http://evil.example")], ping).await;
+    assert_eq!(st, 403, "foreign Origin: {body}");
+    let (st, _) = raw_post(&url, &[json_ct, accept, ("host", "evil.example")], ping).await;
+    assert_eq!(st, 403, "foreign Host (DNS rebinding)");
+    let (st, body) = raw_post(&url, &[json_ct, accept, ("mcp-protocol-version", "1999-01-01")], ping).await;
+    assert_eq!(st, 400, "unsupported protocol version: {body}");
+    let (st, _) = raw_post(&url, &[json_ct, ("accept", "text/html")], ping).await;
+    assert_eq!(st, 406);
+
+    // The host and the server still serve.
+    let s = McpSession::open(&url).await;
+    assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "still here"})).await), "still here");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_requires_the_token_when_one_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let host = start_host(|c| c.server.api_token_file = Some(token_file.clone())).await;
+    let url = format!("{}/api/v1/servers", host.base);
+    let resp = host.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(host.http.get(&url).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    assert_eq!(host.http.get(&url).bearer_auth("s3cret").send().await.unwrap().status(), 200);
+    assert_eq!(host.http.get(format!("{}/healthz", host.base)).send().await.unwrap().status(), 200, "health stays open");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_explains_bad_server_requests() {
+    let host = start_host(|c| c.policy.allow_custom_images = false).await;
+    let post = |body: Value| host.http.post(format!("{}/api/v1/servers", host.base)).header("content-type", "application/json").body(body.to_string()).send();
+    let resp = post(json!({"server_type": "nope"})).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("unknown server type `nope`"), "{body}");
+    let resp = post(json!({"server_typo": "npx"})).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("server_typo"));
+    let resp = post(json!({"template": "no-such-template"})).await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = host.http.get(format!("{}/api/v1/servers/none", host.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let metrics = host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("mcpod_plugin_call_seconds"), "{metrics}");
+}

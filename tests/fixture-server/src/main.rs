@@ -1,0 +1,159 @@
+//! A small MCP server on stdio for fast, deterministic tests. Tools:
+//! `echo`, `add`, `whoami` (this process's id and call count), `slow`
+//! (progress notifications), `sample` (asks the client to sample and
+//! returns its answer), `notify` (logs and a list_changed), `crash`
+//! (exits). One resource, one prompt, logging.
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+
+const VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+struct Server {
+    out: std::io::Stdout,
+    calls: u64,
+    next_id: u64,
+    /// Our sampling request id → the tools/call id waiting for it.
+    waiting: HashMap<u64, Value>,
+}
+
+impl Server {
+    fn send(&mut self, v: Value) {
+        let mut out = self.out.lock();
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
+
+    fn reply(&mut self, id: &Value, result: Value) {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "result": result}));
+    }
+
+    fn error(&mut self, id: &Value, code: i64, message: &str) {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}));
+    }
+
+    fn text(t: impl Into<String>) -> Value {
+        json!({"content": [{"type": "text", "text": t.into()}]})
+    }
+
+    fn tools() -> Value {
+        let schema = |props: Value, req: Value| json!({"type": "object", "properties": props, "required": req});
+        json!({"tools": [
+            {"name": "echo", "description": "Echoes a message", "inputSchema": schema(json!({"message": {"type": "string"}}), json!(["message"]))},
+            {"name": "add", "description": "Adds two numbers", "inputSchema": schema(json!({"a": {"type": "number"}, "b": {"type": "number"}}), json!(["a", "b"]))},
+            {"name": "whoami", "description": "This process's id and how many calls it served", "inputSchema": schema(json!({}), json!([]))},
+            {"name": "slow", "description": "Reports progress in steps", "inputSchema": schema(json!({"steps": {"type": "number"}}), json!([]))},
+            {"name": "sample", "description": "Asks the client's model", "inputSchema": schema(json!({"prompt": {"type": "string"}}), json!(["prompt"]))},
+            {"name": "notify", "description": "Sends a log message and a tools/list_changed", "inputSchema": schema(json!({}), json!([]))},
+            {"name": "crash", "description": "Exits the process", "inputSchema": schema(json!({}), json!([]))}
+        ]})
+    }
+
+    fn call_tool(&mut self, id: &Value, params: &Value) {
+        self.calls += 1;
+        let args = &params["arguments"];
+        match params["name"].as_str().unwrap_or("") {
+            "echo" => self.reply(id, Self::text(args["message"].as_str().unwrap_or(""))),
+            "add" => {
+                let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
+                self.reply(id, Self::text(format!("{sum}")))
+            }
+            "whoami" => self.reply(id, Self::text(format!("pid={} calls={}", std::process::id(), self.calls))),
+            "slow" => {
+                let steps = args["steps"].as_u64().unwrap_or(3);
+                if let Some(token) = params.pointer("/_meta/progressToken").cloned() {
+                    for i in 1..=steps {
+                        self.send(json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                            "params": {"progressToken": token, "progress": i, "total": steps}}));
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+                self.reply(id, Self::text(format!("done in {steps} steps")))
+            }
+            "sample" => {
+                self.next_id += 1;
+                let sid = self.next_id;
+                self.waiting.insert(sid, id.clone());
+                self.send(json!({"jsonrpc": "2.0", "id": format!("sample-{sid}"), "method": "sampling/createMessage",
+                    "params": {"messages": [{"role": "user", "content": {"type": "text", "text": args["prompt"]}}], "maxTokens": 50}}));
+            }
+            "notify" => {
+                self.send(json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "logger": "fixture", "data": "hello from the fixture"}}));
+                self.send(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+                self.reply(id, Self::text("notified"))
+            }
+            "crash" => std::process::exit(3),
+            other => self.error(id, -32602, &format!("unknown tool {other}")),
+        }
+    }
+
+    fn handle(&mut self, msg: Value) {
+        let id = msg.get("id").cloned();
+        let method = msg["method"].as_str().map(str::to_string);
+        match (method.as_deref(), id) {
+            (None, Some(Value::String(s))) if s.starts_with("sample-") => {
+                let n: u64 = s["sample-".len()..].parse().unwrap_or(0);
+                if let Some(call) = self.waiting.remove(&n) {
+                    let text = msg.pointer("/result/content/text").and_then(Value::as_str).unwrap_or("<no text>").to_string();
+                    match msg.get("error") {
+                        Some(e) => self.reply(&call, Self::text(format!("sampling failed: {e}"))),
+                        None => self.reply(&call, Self::text(format!("model said: {text}"))),
+                    }
+                }
+            }
+            (Some("initialize"), Some(id)) => {
+                let asked = msg.pointer("/params/protocolVersion").and_then(Value::as_str).unwrap_or("");
+                let version = if VERSIONS.contains(&asked) { asked } else { "2025-11-25" };
+                self.reply(&id, json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": true}, "resources": {"subscribe": true}, "prompts": {}, "logging": {}},
+                    "serverInfo": {"name": "mcpod-fixture", "version": "1.0.0"}
+                }));
+            }
+            (Some("ping"), Some(id)) => self.reply(&id, json!({})),
+            (Some("tools/list"), Some(id)) => self.reply(&id, Self::tools()),
+            (Some("tools/call"), Some(id)) => {
+                let params = msg["params"].clone();
+                self.call_tool(&id, &params)
+            }
+            (Some("resources/list"), Some(id)) => {
+                self.reply(&id, json!({"resources": [{"uri": "fixture://hello", "name": "hello", "mimeType": "text/plain"}]}))
+            }
+            (Some("resources/read"), Some(id)) => {
+                let uri = msg.pointer("/params/uri").and_then(Value::as_str).unwrap_or("");
+                if uri == "fixture://hello" {
+                    self.reply(&id, json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": "hello"}]}))
+                } else {
+                    self.error(&id, -32002, &format!("resource not found: {uri}"))
+                }
+            }
+            (Some("resources/subscribe"), Some(id)) => self.reply(&id, json!({})),
+            (Some("prompts/list"), Some(id)) => {
+                self.reply(&id, json!({"prompts": [{"name": "greet", "description": "Greets someone", "arguments": [{"name": "name", "required": true}]}]}))
+            }
+            (Some("prompts/get"), Some(id)) => {
+                let name = msg.pointer("/params/arguments/name").and_then(Value::as_str).unwrap_or("you");
+                self.reply(&id, json!({"messages": [{"role": "user", "content": {"type": "text", "text": format!("Hello, {name}!")}}]}))
+            }
+            (Some("logging/setLevel"), Some(id)) => self.reply(&id, json!({})),
+            (Some(m), Some(id)) => self.error(&id, -32601, &format!("Method not found: {m}")),
+            _ => {}
+        }
+    }
+}
+
+fn main() {
+    let mut server = Server { out: std::io::stdout(), calls: 0, next_id: 0, waiting: HashMap::new() };
+    eprintln!("mcp-fixture {} ready", std::process::id());
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(msg) => server.handle(msg),
+            Err(e) => eprintln!("bad line: {e}"),
+        }
+    }
+}
