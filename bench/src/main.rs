@@ -3,7 +3,9 @@
 //!
 //! `mcpod-bench plugins`: host→plugin call overhead and instantiation.
 //! `mcpod-bench startup MCPOD_BIN`: `mcpod serve` start to ready, cache cold and warm.
+//! `mcpod-bench peers MCPOD_BIN`: mcpod beside supergateway and mcp-proxy.
 
+mod peers;
 mod stats;
 
 use mcpod::config::{Config, PluginKind};
@@ -21,7 +23,13 @@ async fn main() -> anyhow::Result<()> {
             let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench startup PATH/TO/mcpod"))?;
             startup(bin).await
         }
-        _ => anyhow::bail!("usage: mcpod-bench plugins | mcpod-bench startup PATH/TO/mcpod"),
+        Some("peers") => {
+            let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench peers PATH/TO/mcpod"))?;
+            let root = std::env::current_dir()?;
+            mcpod::plugin::imports::http::install_tls_provider();
+            peers::run(root, std::path::PathBuf::from(bin)).await
+        }
+        _ => anyhow::bail!("usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod"),
     }
 }
 

@@ -40,7 +40,8 @@ impl Samples {
     }
 }
 
-fn fmt(d: Duration) -> String {
+/// A duration in µs or ms, for tables.
+pub fn fmt(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns < 10_000 {
         format!("{:.2} µs", ns as f64 / 1000.0)

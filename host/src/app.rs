@@ -98,6 +98,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         sse_sessions: front::legacy_sse::SseSessions::new(),
         guard: Arc::new(front::guard::Guard::new(config.server.allowed_origins.clone(), config.server.allowed_hosts.clone())),
         max_message_bytes: max,
+        adapters: front::AdapterPool::new(),
     };
     let state = AppState {
         plugins: plugins.clone(),

@@ -39,6 +39,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, "mcpod listening");
     println!("mcpod listening on http://{addr}");
     let manager = app.manager.clone();
+    // Streamed responses are written in small pieces; Nagle would hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app.router).with_graceful_shutdown(shutdown()).await.context("the HTTP server failed")?;
     manager.shutdown().await;
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 //! opens the event stream, whose first event names the endpoint to POST
 //! client messages to (`/servers/{id}/messages?sessionId=…`).
 
-use super::{FrontState, accepts, adapter, manager_error, rpc_error};
+use super::{FrontState, accepts, manager_error, rpc_error};
 use crate::jsonrpc::code;
 use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
@@ -46,7 +46,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
         Ok(c) => c,
         Err(e) => return manager_error(&e),
     };
-    let encoder = match adapter(st.manager.plugins(), "sse", st.max_message_bytes).await {
+    let encoder = match st.adapter("sse").await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -83,7 +83,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
             c.close();
         }
     });
-    super::sse::response(encoder, rx)
+    super::sse::response(encoder, rx, st.adapters.clone())
 }
 
 /// `POST /servers/{id}/messages?sessionId=…`.

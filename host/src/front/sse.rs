@@ -6,16 +6,33 @@ use crate::plugin::bindings::Frame;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use super::AdapterPool;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// Gives the encoder back to the pool when the response body is dropped.
+struct Returning {
+    adapter: Option<AdapterSession>,
+    pool: Arc<AdapterPool>,
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if let Some(a) = self.adapter.take() {
+            self.pool.put(a);
+        }
+    }
+}
+
 /// A `text/event-stream` response carrying every frame sent on `rx`,
-/// until the channel closes.
-pub fn response(adapter: AdapterSession, rx: mpsc::Receiver<Frame>) -> Response {
-    let stream = futures_util::stream::unfold((adapter, rx), |(mut adapter, mut rx)| async move {
+/// until the channel closes; the encoder goes back to `pool` afterwards.
+pub fn response(adapter: AdapterSession, rx: mpsc::Receiver<Frame>, pool: Arc<AdapterPool>) -> Response {
+    let stream = futures_util::stream::unfold((Returning { adapter: Some(adapter), pool }, rx), |(mut ret, mut rx)| async move {
         loop {
             let frame = rx.recv().await?;
+            let adapter = ret.adapter.as_mut()?;
             match adapter.encode(&frame).await {
-                Ok(bytes) => return Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), (adapter, rx))),
+                Ok(bytes) => return Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), (ret, rx))),
                 Err(e) => tracing::warn!(error = %e, "dropped an event the sse adapter refused to encode"),
             }
         }

@@ -3,7 +3,7 @@
 //! server-initiated messages (resumable with `Last-Event-ID`), DELETE ends
 //! the session. Sessions are named by `Mcp-Session-Id`.
 
-use super::{FrontState, accepts, adapter, manager_error, rpc_error};
+use super::{FrontState, accepts, manager_error, rpc_error};
 use crate::bridge::Delivery;
 use crate::jsonrpc::{Id, Kind, Message, code};
 use crate::plugin::bindings::Frame;
@@ -322,11 +322,11 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
         session.send(m);
     }
     if sse_ok {
-        let sse = match adapter(st.manager.plugins(), "sse", st.max_message_bytes).await {
+        let sse = match st.adapter("sse").await {
             Ok(a) => a,
             Err(r) => return r,
         };
-        return with_session(super::sse::response(sse, rx), &session, is_init);
+        return with_session(super::sse::response(sse, rx, st.adapters.clone()), &session, is_init);
     }
     let mut responses = Vec::new();
     while responses.len() < requests.len() {
@@ -355,12 +355,12 @@ fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Res
 
 /// Decodes a POST body with the `http` adapter into messages.
 pub(super) async fn decode_body(st: &FrontState, body: &[u8]) -> Result<Vec<Message>, Response> {
-    let mut http = adapter(st.manager.plugins(), "http", st.max_message_bytes).await?;
-    let mut frames = http
-        .decode(body)
-        .await
-        .map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?;
-    frames.extend(http.finish().await.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?);
+    let mut http = st.adapter("http").await?;
+    let decoded = http.decode(body).await;
+    let finished = http.finish().await;
+    st.adapters.put(http);
+    let mut frames = decoded.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?;
+    frames.extend(finished.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?);
     let mut msgs = Vec::new();
     for frame in frames {
         let frame = frame.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {}", e.message)))?;
@@ -410,11 +410,11 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         }
         r.standalone = Some(tx);
     }
-    let sse = match adapter(st.manager.plugins(), "sse", st.max_message_bytes).await {
+    let sse = match st.adapter("sse").await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    super::sse::response(sse, rx)
+    super::sse::response(sse, rx, st.adapters.clone())
 }
 
 /// `DELETE /servers/{id}/mcp`: ends the session.

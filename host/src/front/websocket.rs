@@ -2,7 +2,7 @@
 //! JSON-RPC message per text frame, both ways, framed by the `websocket`
 //! protocol-adapter plugin.
 
-use super::{FrontState, adapter, manager_error, rpc_error};
+use super::{FrontState, manager_error, rpc_error};
 use crate::jsonrpc::{Message, code};
 use crate::plugin::bindings::Frame;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -24,7 +24,7 @@ pub async fn upgrade(
         Ok(c) => c,
         Err(e) => return manager_error(&e),
     };
-    let codec = match adapter(st.manager.plugins(), "websocket", st.max_message_bytes).await {
+    let codec = match st.adapter("websocket").await {
         Ok(a) => a,
         Err(r) => return r,
     };

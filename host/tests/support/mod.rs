@@ -176,6 +176,9 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     config.server.listen = addr;
     let app = mcpod::app::build(&config, None).await.expect("host builds");
     let manager = app.manager.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.router).await;
     });

@@ -1,0 +1,296 @@
+//! mcpod beside supergateway and mcp-proxy, all over Streamable HTTP, in
+//! front of the same upstream (the Rust fixture server on stdio), driven by
+//! the same client code; plus the floor: the same client talking to the
+//! server over stdio directly.
+
+use crate::stats::Samples;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// One Streamable HTTP session (the bench's client).
+pub struct HttpClient {
+    url: String,
+    session: Option<String>,
+    http: reqwest::Client,
+    next: u64,
+}
+
+impl HttpClient {
+    /// Initializes a session at `url`.
+    pub async fn open(url: &str) -> anyhow::Result<HttpClient> {
+        let mut c = HttpClient { url: url.to_string(), session: None, http: reqwest::Client::new(), next: 1 };
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
+        let resp = c.post(&init).await?;
+        anyhow::ensure!(resp.get("result").is_some(), "initialize failed at {url}: {resp}");
+        c.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
+        Ok(c)
+    }
+
+    async fn post(&mut self, msg: &Value) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(msg.to_string());
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        let resp = req.send().await?;
+        if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+            self.session = Some(s.to_string());
+        }
+        let sse = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let body = resp.text().await?;
+        if body.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        if sse {
+            for line in body.lines().rev() {
+                if let Some(d) = line.strip_prefix("data:") {
+                    let v: Value = serde_json::from_str(d.trim())?;
+                    if v.get("id").is_some() {
+                        return Ok(v);
+                    }
+                }
+            }
+            anyhow::bail!("no response in the event stream");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// One `tools/call` of `echo`; errors unless the echo comes back.
+    pub async fn echo(&mut self) -> anyhow::Result<()> {
+        let id = self.next;
+        self.next += 1;
+        let resp = self
+            .post(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}}))
+            .await?;
+        anyhow::ensure!(resp.pointer("/result/content/0/text").and_then(Value::as_str) == Some("ping"), "bad echo: {resp}");
+        Ok(())
+    }
+}
+
+/// The floor: the fixture server over stdio, no proxy.
+async fn floor(fixture: &Path, n: usize) -> anyhow::Result<Samples> {
+    let mut child = tokio::process::Command::new(fixture)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
+    stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{}}\n").await?;
+    lines.next_line().await?;
+    let mut samples = Samples::default();
+    for i in 0..n {
+        let t = Instant::now();
+        let msg = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}});
+        stdin.write_all(format!("{msg}\n").as_bytes()).await?;
+        let line = lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server closed"))?;
+        samples.push(t.elapsed());
+        anyhow::ensure!(line.contains("ping"), "bad echo: {line}");
+    }
+    Ok(samples)
+}
+
+/// Sequential round trips through a proxy.
+async fn sequential(url: &str, n: usize) -> anyhow::Result<Samples> {
+    let mut c = HttpClient::open(url).await?;
+    for _ in 0..50 {
+        c.echo().await?;
+    }
+    let mut samples = Samples::default();
+    for _ in 0..n {
+        let t = Instant::now();
+        c.echo().await?;
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
+}
+
+/// Calls per second with `clients` concurrent sessions for `secs`, and errors.
+async fn throughput(url: &str, clients: usize, secs: u64) -> (f64, usize) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err) = (0usize, 0usize);
+            let mut c = match HttpClient::open(&url).await {
+                Ok(c) => c,
+                Err(_) => return (0, 1),
+            };
+            while Instant::now() < deadline {
+                match c.echo().await {
+                    Ok(()) => ok += 1,
+                    Err(_) => err += 1,
+                }
+            }
+            (ok, err)
+        }));
+    }
+    let started = Instant::now();
+    let (mut ok, mut err) = (0, 0);
+    for t in tasks {
+        let (o, e) = t.await.unwrap_or((0, 1));
+        ok += o;
+        err += e;
+    }
+    (ok as f64 / started.elapsed().as_secs_f64(), err)
+}
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// RSS of the proxy with `n` idle sessions open.
+async fn idle_memory(url: &str, pid: u32, counts: &[usize]) -> anyhow::Result<Vec<u64>> {
+    let mut held = Vec::new();
+    let mut out = Vec::new();
+    for &n in counts {
+        while held.len() < n {
+            held.push(HttpClient::open(url).await?);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        out.push(rss_kib(pid));
+    }
+    Ok(out)
+}
+
+/// A proxy under test: its name, endpoint and process.
+struct Peer {
+    name: &'static str,
+    url: String,
+    child: tokio::process::Child,
+}
+
+async fn wait_port(port: u16) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("nothing listens on {port}")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Result<Peer> {
+    let port = free_port()?;
+    let dir = tempfile::tempdir()?.keep();
+    let plugin = root.join("target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm");
+    anyhow::ensure!(plugin.exists(), "build the fixture plugin first: cargo test -p mcpod --test front (it builds {})", plugin.display());
+    let config = dir.join("mcpod.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n[limits]\nmax_sessions_per_server = 1000\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = \"{}\"\n[plugins.config]\nprogram = \"{}\"\n",
+            plugin.display(),
+            fixture.display()
+        ),
+    )?;
+    let child = tokio::process::Command::new(mcpod)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("XDG_CACHE_HOME", &dir)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    wait_port(port).await?;
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/servers"))
+        .header("content-type", "application/json")
+        .body(json!({"server_type": "fixture-command", "sharing": "shared"}).to_string())
+        .send()
+        .await?
+        .text()
+        .await?;
+    let v: Value = serde_json::from_str(&resp)?;
+    let id = v["server_id"].as_str().ok_or_else(|| anyhow::anyhow!("start failed: {resp}"))?;
+    Ok(Peer { name: "mcpod", url: format!("http://127.0.0.1:{port}/servers/{id}/mcp"), child })
+}
+
+async fn start_supergateway(peers: &Path, fixture: &Path) -> anyhow::Result<Peer> {
+    let port = free_port()?;
+    let child = tokio::process::Command::new(peers.join("node_modules/.bin/supergateway"))
+        .args(["--stdio", &fixture.display().to_string(), "--outputTransport", "streamableHttp", "--stateful", "--port", &port.to_string(), "--logLevel", "none"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    wait_port(port).await?;
+    Ok(Peer { name: "supergateway", url: format!("http://127.0.0.1:{port}/mcp"), child })
+}
+
+async fn start_mcp_proxy(peers: &Path, fixture: &Path) -> anyhow::Result<Peer> {
+    let port = free_port()?;
+    let child = tokio::process::Command::new(peers.join(".venv/bin/mcp-proxy"))
+        .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--"])
+        .arg(fixture)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    wait_port(port).await?;
+    Ok(Peer { name: "mcp-proxy", url: format!("http://127.0.0.1:{port}/mcp"), child })
+}
+
+/// Runs the comparison and prints markdown tables.
+pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
+    let fixture = root.join("target/release/mcp-fixture");
+    anyhow::ensure!(fixture.exists(), "build the fixture first: cargo build --release -p mcpod-fixture-server");
+    let peers_dir = root.join("bench/peers");
+    const N: usize = 2000;
+    let floor = floor(&fixture, N).await?;
+    println!("command: cargo run --release -p mcpod-bench -- peers target/release/mcpod");
+    println!("upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client\n");
+    println!("| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| floor (stdio, no proxy) | {} | {} | — | — | — | — | — | — |", crate::stats::fmt(floor.percentile(50.0)), crate::stats::fmt(floor.percentile(99.0)));
+    let mut peers = Vec::new();
+    peers.push(start_mcpod(&root, &mcpod, &fixture).await?);
+    match start_supergateway(&peers_dir, &fixture).await {
+        Ok(p) => peers.push(p),
+        Err(e) => eprintln!("supergateway skipped: {e} (npm install in bench/peers)"),
+    }
+    match start_mcp_proxy(&peers_dir, &fixture).await {
+        Ok(p) => peers.push(p),
+        Err(e) => eprintln!("mcp-proxy skipped: {e} (python3 -m venv bench/peers/.venv && bench/peers/.venv/bin/pip install -r bench/peers/requirements.txt)"),
+    }
+    for peer in &mut peers {
+        let seq = sequential(&peer.url, N).await?;
+        let added = seq.percentile(50.0).saturating_sub(floor.percentile(50.0));
+        let (t1, _) = throughput(&peer.url, 1, 5).await;
+        let (t16, _) = throughput(&peer.url, 16, 5).await;
+        let (t64, e64) = throughput(&peer.url, 64, 5).await;
+        let pid = peer.child.id().unwrap_or(0);
+        let mem = idle_memory(&peer.url, pid, &[1, 10, 100]).await.unwrap_or_default();
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            peer.name,
+            crate::stats::fmt(seq.percentile(50.0)),
+            crate::stats::fmt(seq.percentile(99.0)),
+            crate::stats::fmt(added),
+            t1,
+            t16,
+            t64,
+            e64,
+            mem.iter().map(|k| format!("{:.1} MiB", *k as f64 / 1024.0)).collect::<Vec<_>>().join(" / ")
+        );
+    }
+    Ok(())
+}
