@@ -410,3 +410,39 @@ pub fn check_common(args: &[String], env_names: &[&str], path: Option<&str>) -> 
     }
     out
 }
+
+/// What an HTTP status from a package registry means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryStatus {
+    /// 2xx: use the body.
+    Ok,
+    /// 404: the package or version does not exist.
+    NotFound,
+    /// 429: the registry rate-limits us; retry later.
+    RateLimited,
+    /// Anything else: the registry failed.
+    Failed,
+}
+
+/// Classifies a registry response status.
+pub fn registry_status(status: u16) -> RegistryStatus {
+    match status {
+        200..=299 => RegistryStatus::Ok,
+        404 | 410 => RegistryStatus::NotFound,
+        429 => RegistryStatus::RateLimited,
+        _ => RegistryStatus::Failed,
+    }
+}
+
+/// Percent-encodes `s` for a URL path segment or query value (RFC 3986 unreserved kept).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
