@@ -13,8 +13,31 @@ use tokio::process::Command;
 use tokio::sync::oneshot;
 
 /// Host variables passed through to servers (nothing else of the host's
-/// environment reaches them).
-const PASSTHROUGH_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "TZ"];
+/// environment reaches them): the basics, plus TLS trust and proxy settings
+/// so that `npx` and `uvx` can reach their registries.
+const PASSTHROUGH_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "USER",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "UV_INDEX_URL",
+    "UV_NATIVE_TLS",
+    "npm_config_registry",
+];
 
 /// Optional resource limits on local servers.
 #[derive(Debug, Clone, Copy, Default)]

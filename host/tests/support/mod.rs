@@ -317,7 +317,7 @@ pub fn ensure_clients() -> String {
             run(std::process::Command::new("python3").args(["-m", "venv", ".venv"]))?;
         }
         let has_deps = std::process::Command::new(venv.join("bin/python"))
-            .args(["-c", "import mcp, uv"])
+            .args(["-c", "import mcp, uv, websockets"])
             .status()
             .is_ok_and(|s| s.success());
         if !has_deps {
