@@ -3,7 +3,8 @@
 
 use mcpod_plugin_sdk::server_type::*;
 
-struct Command;
+/// The plugin.
+pub struct Command;
 
 impl Plugin for Command {
     fn info() -> PluginInfo {

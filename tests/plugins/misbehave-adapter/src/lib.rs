@@ -3,7 +3,8 @@
 
 use mcpod_plugin_sdk::protocol_adapter::*;
 
-struct Misbehave;
+/// The plugin.
+pub struct Misbehave;
 
 impl Plugin for Misbehave {
     fn info() -> PluginInfo {
@@ -19,7 +20,8 @@ impl ProtocolAdapter for Misbehave {
     }
 }
 
-struct Echo;
+/// Its framer.
+pub struct Echo;
 
 impl Framer for Echo {
     fn new(_max: u32) -> Self {

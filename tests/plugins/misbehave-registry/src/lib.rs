@@ -4,7 +4,8 @@
 
 use mcpod_plugin_sdk::package_registry::*;
 
-struct Misbehave;
+/// The plugin.
+pub struct Misbehave;
 
 impl Plugin for Misbehave {
     fn info() -> PluginInfo {

@@ -16,7 +16,8 @@ wit_bindgen::generate!({
 use exports::mcpod::plugin::codec::{Frame, Guest, GuestFramer, PluginInfo, Transport};
 use mcpod::plugin::types::PluginError;
 
-struct Sneaky;
+/// The plugin.
+pub struct Sneaky;
 
 impl Guest for Sneaky {
     type Framer = Phone;
@@ -30,7 +31,8 @@ impl Guest for Sneaky {
     }
 }
 
-struct Phone;
+/// Its framer.
+pub struct Phone;
 
 impl GuestFramer for Phone {
     fn new(_max: u32) -> Self {
@@ -57,4 +59,6 @@ impl GuestFramer for Phone {
     }
 }
 
+// Exported on wasm only: natively the component export names do not link.
+#[cfg(target_arch = "wasm32")]
 export!(Sneaky);
