@@ -337,3 +337,73 @@ pub fn ensure_clients() -> String {
         Err(e) => panic!("installing the test clients failed: {e}"),
     }
 }
+
+/// A registry fixture server on 127.0.0.1 serving the recorded responses of
+/// `tests/fixtures/registries/<registry>/` (see the README there). Paths
+/// containing `rate-limited` answer 429, `broken` a 200 that is not JSON,
+/// `hang` never; everything else without a file is a 404.
+pub async fn registry_server(registry: &str) -> (std::net::SocketAddr, Arc<Seen>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = root().join("tests/fixtures/registries").join(registry);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            s.connections.fetch_add(1, Ordering::SeqCst);
+            let dir = dir.clone();
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let mut len = 0;
+                while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf[len..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => len += n,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..len]).to_string();
+                let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                s.requests.lock().expect("lock").push((target.clone(), None));
+                let path = target.split('?').next().unwrap_or("/").replace("%2F", "/").replace("%2f", "/");
+                let (status, body) = if path.contains("hang") {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    return;
+                } else if path.contains("rate-limited") {
+                    ("429 Too Many Requests", "slow down".to_string())
+                } else if path.contains("broken") {
+                    ("200 OK", "<html>not json</html>".to_string())
+                } else {
+                    let file = if path.ends_with('/') { format!("{path}index.json") } else { format!("{path}.json") };
+                    match std::fs::read_to_string(dir.join(file.trim_start_matches('/'))) {
+                        Ok(b) => ("200 OK", b),
+                        Err(_) => ("404 Not Found", "{\"error\":\"Not found\"}".to_string()),
+                    }
+                };
+                let resp = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// `[[plugins]]` entries pointing the built-in npm and PyPI plugins at fixture servers.
+pub fn registry_entries(npm: std::net::SocketAddr, pypi: std::net::SocketAddr) -> Vec<PluginEntry> {
+    let entry = |name: &str, addr: std::net::SocketAddr| {
+        let mut e = PluginEntry {
+            name: name.to_string(),
+            kind: PluginKind::PackageRegistry,
+            source: format!("builtin:{name}"),
+            allow_hosts: Some(vec![addr.to_string()]),
+            limits: LimitsEntry { http_timeout_ms: Some(1000), ..Default::default() },
+            config: Default::default(),
+            documents_dir: None,
+        };
+        e.config.insert("registry_url".into(), toml::Value::String(format!("http://{addr}")));
+        e
+    };
+    vec![entry("npm", npm), entry("pypi", pypi)]
+}

@@ -1,0 +1,209 @@
+//! Templates, registries and policy seen from outside: the built-in catalog,
+//! documents handed in from a folder, the npm and PyPI plugins against
+//! recorded registry responses (and once against the real ones), the CLI,
+//! and the policy the API applies after every plugin.
+
+mod support;
+
+use mcpod::catalog;
+use mcpod::config::{PluginEntry, PluginKind};
+use mcpod::plugin::PluginHost;
+use mcpod::plugin::bindings::ErrorCode;
+use serde_json::{Value, json};
+use support::*;
+
+async fn registries() -> PluginHost {
+    let (npm, _) = registry_server("npm").await;
+    let (pypi, _) = registry_server("pypi").await;
+    let mut config = bare_config();
+    config.plugins = registry_entries(npm, pypi);
+    let host = PluginHost::load(&config).await.unwrap();
+    assert!(host.failures().is_empty(), "{:?}", host.failures());
+    host
+}
+
+async fn with_catalog(entry: Option<PluginEntry>) -> PluginHost {
+    let mut config = bare_config();
+    config.plugin_runtime.builtins = true;
+    config.plugins = entry.into_iter().collect();
+    PluginHost::load(&config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn npm_search_versions_info_and_existence_from_recorded_responses() {
+    let host = registries().await;
+    let hits = catalog::search_packages(&host, "npm", "mcp", 50).await.unwrap();
+    assert!(hits.iter().any(|h| h.name == "@modelcontextprotocol/server-everything"), "{hits:?}");
+    let v = catalog::package_versions(&host, "npm", "@modelcontextprotocol/server-everything").await.unwrap();
+    assert!(v.tags.iter().any(|t| t.key == "latest" && t.value == "2026.8.31"), "{:?}", v.tags);
+    let info = catalog::package_info(&host, "npm", "@playwright/mcp", None).await.unwrap();
+    assert_eq!(info.name, "@playwright/mcp");
+    assert!(!info.executables.is_empty(), "bin entries: {info:?}");
+    let npm = host.get("npm", PluginKind::PackageRegistry).unwrap();
+    assert!(npm.exists("@modelcontextprotocol/server-memory", None).await.unwrap());
+    assert!(npm.exists("@modelcontextprotocol/server-memory", Some("latest")).await.unwrap());
+    assert!(!npm.exists("@modelcontextprotocol/server-memory", Some("0.0.0-nope")).await.unwrap());
+    assert!(!npm.exists("@modelcontextprotocol/server-playwright", None).await.unwrap(), "the seed's package does not exist");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pypi_search_over_the_simple_api_versions_and_info() {
+    let host = registries().await;
+    let hits = catalog::search_packages(&host, "pypi", "mcp-server", 5).await.unwrap();
+    let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+    assert!(names.contains(&"mcp-server-time") && names.contains(&"mcp-server-git"), "{names:?}");
+    let time = hits.iter().find(|h| h.name == "mcp-server-time").unwrap();
+    assert!(!time.version.is_empty() && time.description.is_some(), "enriched from the JSON API: {time:?}");
+    let info = catalog::package_info(&host, "pypi", "mcp-server-time", None).await.unwrap();
+    assert_eq!(info.version, "2026.10.19");
+    let v = catalog::package_versions(&host, "pypi", "mcp").await.unwrap();
+    assert!(v.versions.len() > 10);
+    let pypi = host.get("pypi", PluginKind::PackageRegistry).unwrap();
+    assert!(!pypi.exists("no-such-project-here", None).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_template_package_exists_on_its_registry() {
+    let registries = registries().await;
+    let catalog_host = with_catalog(None).await;
+    let templates = catalog::list_templates(&catalog_host).await.unwrap();
+    assert!(templates.len() >= 15);
+    for t in templates {
+        let t = t.template;
+        let registry = match t.server_type.as_str() {
+            "npx" => "npm",
+            "uv" => "pypi",
+            other => panic!("template {} has server type {other}", t.name),
+        };
+        let package = t.package.clone().unwrap();
+        let plugin = registries.get(registry, PluginKind::PackageRegistry).unwrap();
+        assert!(plugin.exists(&package, None).await.unwrap(), "template {}: {package} is not on {registry}", t.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_failures_are_clear_errors() {
+    let host = registries().await;
+    let err = catalog::package_info(&host, "npm", "left-pad-but-missing", None).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    let err = catalog::package_info(&host, "npm", "rate-limited", None).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable));
+    assert!(err.to_string().contains("rate-limited") && err.to_string().contains("retry later"), "{err}");
+    let err = catalog::package_info(&host, "pypi", "broken", None).await.unwrap_err();
+    assert!(err.to_string().contains("malformed"), "{err}");
+    let err = catalog::package_info(&host, "npm", "hang", None).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unavailable));
+    assert!(err.to_string().contains("timed out"), "{err}");
+    let err = catalog::package_info(&host, "npm", "$(id)", None).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidInput), "{err}");
+    let err = catalog::search_packages(&host, "crates", "x", 1).await.unwrap_err();
+    assert!(err.to_string().contains("no package-registry plugin named `crates`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_registries_answer_for_a_template_package() {
+    // A smoke test against the real metadata endpoints (the recorded ones above are the real tests).
+    let mut config = bare_config();
+    config.plugin_runtime.builtins = true;
+    let host = PluginHost::load(&config).await.unwrap();
+    let info = catalog::package_info(&host, "pypi", "mcp-server-time", None).await.unwrap();
+    assert_eq!(info.name, "mcp-server-time");
+    let npm = host.get("npm", PluginKind::PackageRegistry).unwrap();
+    assert!(npm.exists("@modelcontextprotocol/server-everything", None).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_json_documents_from_a_folder_join_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weather.json"),
+        json!({"name": "io.example/weather", "description": "Forecasts", "packages": [{"registryType": "pypi", "identifier": "mcp-weather",
+            "transport": {"type": "stdio"}, "environmentVariables": [{"name": "WEATHER_API_KEY", "isSecret": true, "isRequired": true}]}]}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{not json").unwrap();
+    let entry = PluginEntry {
+        name: "builtin".into(),
+        kind: PluginKind::TemplateCatalog,
+        source: "builtin:builtin".into(),
+        allow_hosts: None,
+        limits: Default::default(),
+        config: Default::default(),
+        documents_dir: Some(dir.path().to_path_buf()),
+    };
+    let host = with_catalog(Some(entry)).await;
+    let list = catalog::list_templates(&host).await.unwrap();
+    let weather = list.iter().find(|t| t.template.name == "weather").expect("the handed-in template");
+    assert_eq!(weather.template.secrets[0].name, "WEATHER_API_KEY");
+    assert!(list.iter().any(|t| t.template.name == "time"), "built-ins stay");
+    let err = catalog::render_template(&host, "weather", &[], &[]).await.unwrap_err();
+    assert!(err.to_string().contains("WEATHER_API_KEY"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_policy_applies_after_every_plugin() {
+    let host = start_host(|c| {
+        c.policy.allow_npx = false;
+        c.policy.packages_block = vec!["mcp-server-git".into()];
+    })
+    .await;
+    let post = |body: Value| {
+        host.http.post(format!("{}/api/v1/servers", host.base)).header("content-type", "application/json").body(body.to_string()).send()
+    };
+    let resp = post(json!({"template": "everything"})).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden_by_policy");
+    assert!(body["error"]["message"].as_str().unwrap().contains("MCP_ALLOW_NPX=true"), "{body}");
+    let resp = post(json!({"template": "git"})).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("packages_block"));
+    let resp = post(json!({"server_type": "uv", "package": "pkg; rm -rf /"})).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["details"][0]["field"], "package", "{body}");
+    let resp = post(json!({"template": "brave-search"})).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("BRAVE_API_KEY"));
+}
+
+#[test]
+fn the_cli_lists_shows_and_searches() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(args)
+            .env("XDG_CACHE_HOME", cache.path())
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let list: Vec<Value> = serde_json::from_str(&run(&["templates", "list", "--json"])).unwrap();
+    assert!(list.len() >= 15);
+    let table = run(&["templates", "list"]);
+    assert!(table.starts_with("NAME") && table.contains("brave-search") && table.contains("BRAVE_API_KEY"), "{table}");
+    let show = run(&["templates", "show", "filesystem"]);
+    assert!(show.contains("allowed-paths") && show.contains("required"), "{show}");
+
+    // Packages, against the recorded registry responses.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (npm, _) = rt.block_on(registry_server("npm"));
+    let (pypi, _) = rt.block_on(registry_server("pypi"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mcpod.toml");
+    let mut text = String::new();
+    for (name, addr) in [("npm", npm), ("pypi", pypi)] {
+        text.push_str(&format!(
+            "[[plugins]]\nname = \"{name}\"\nkind = \"package-registry\"\nsource = \"builtin:{name}\"\nallow_hosts = [\"{addr}\"]\n[plugins.config]\nregistry_url = \"http://{addr}\"\n\n"
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let cfg = config.to_str().unwrap();
+    let info: Value = serde_json::from_str(&run(&["packages", "info", "--registry", "pypi", "mcp-server-time", "--json", "--config", cfg])).unwrap();
+    assert_eq!(info["name"], "mcp-server-time");
+    let found = run(&["packages", "search", "--registry", "npm", "server", "--config", cfg]);
+    assert!(found.starts_with("NAME") && found.contains("@modelcontextprotocol/server-memory"), "{found}");
+    drop(rt);
+}
