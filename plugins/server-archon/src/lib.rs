@@ -1,112 +1,44 @@
 //! Server type `archon`: the Archon core MCP server, a FastMCP server that
-//! speaks Streamable HTTP at `/mcp` on port 8051 (legacy SSE at `/sse` on
-//! request). Its image comes from config key `image` (ARCHON_MCP_IMAGE).
+//! serves Streamable HTTP at `/mcp` (and legacy SSE at `/sse`) on the port
+//! in `ARCHON_MCP_PORT`, 8051 by default.
+//!
+//! Config keys (the operator's, never the user's):
+//! - `image`: the Archon MCP image (default [`DEFAULT_IMAGE`]; the host maps
+//!   env `ARCHON_MCP_IMAGE` to it);
+//! - `command`: the container command as a list of strings (default
+//!   [`DEFAULT_COMMAND`]; `[]` runs the image's own entrypoint);
+//! - `local_command`: the command that runs Archon's MCP server on the host,
+//!   as a list of strings; without it the type runs on Kubernetes only.
+//!
+//! Options: none.
 
-use mcpod_package_names::{check_common, check_image};
+use mcpod_package_names::{check_arg, check_image};
 use mcpod_plugin_sdk::server_type::*;
+use mcpod_server_common as common;
 
-/// The default image; config key `image` (env ARCHON_MCP_IMAGE) overrides it.
+/// The default image; config key `image` (env `ARCHON_MCP_IMAGE`) overrides it.
 pub const DEFAULT_IMAGE: &str = "archon-mcp:latest";
-/// The port Archon's MCP server listens on.
+
+/// The port Archon's MCP server listens on unless `port` says otherwise.
 pub const DEFAULT_PORT: u16 = 8051;
-/// The container command when config key `command` is unset.
+
+/// The container command when config key `command` is not set.
 pub const DEFAULT_COMMAND: [&str; 3] = ["python", "-m", "src.mcp_server.mcp_server"];
+
+/// The variable Archon reads its port from; the plugin sets it from `port`.
+const PORT_ENV: &str = "ARCHON_MCP_PORT";
 
 /// The plugin.
 pub struct Archon;
 
 impl Plugin for Archon {
     fn info() -> PluginInfo {
-        plugin_info("archon", env!("CARGO_PKG_VERSION"), "The Archon core MCP server (Streamable HTTP on 8051)")
+        plugin_info(
+            "archon",
+            env!("CARGO_PKG_VERSION"),
+            "The Archon core MCP server (FastMCP; streamable-http on port 8051, or sse)",
+        )
     }
-}
-
-/// What the plugin's own config says.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// The image.
-    pub image: String,
-    /// The container command.
-    pub command: Vec<String>,
-    /// The command that runs Archon on the host, if it can run there.
-    pub local_command: Option<Vec<String>>,
-}
-
-/// Reads a JSON array of strings from config value `text`.
-pub fn string_list(key: &str, text: &str) -> Result<Vec<String>, PluginError> {
-    serde_json::from_str::<Vec<String>>(text)
-        .map_err(|e| PluginError::invalid(key, format!("config `{key}` must be a list of strings: {e}")))
-}
-
-/// Every problem with `config`.
-pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
-    let mut out = Vec::new();
-    if config.package.is_some() {
-        out.push(PluginError::invalid("package", "the archon server type runs Archon's image; it takes no `package`"));
-    }
-    if let Some(image) = &config.image {
-        if let Err(e) = check_image(image) {
-            out.push(PluginError::invalid("image", e.message));
-        }
-    }
-    match config.transport {
-        None | Some(Transport::StreamableHttp) | Some(Transport::Sse) => {}
-        Some(_) => out.push(PluginError::invalid("transport", "Archon speaks streamable-http (default) or sse")),
-    }
-    if config.port == Some(0) {
-        out.push(PluginError::invalid("port", "port 0 is not a port"));
-    }
-    let env: Vec<&str> = config.env.iter().map(|e| e.key.as_str()).collect();
-    for (field, e) in check_common(&config.args, &env, config.path.as_deref()) {
-        out.push(PluginError::invalid(field, e.message));
-    }
-    for o in &config.options {
-        out.push(PluginError::invalid(format!("options.{}", o.key), format!("the archon server type has no option `{}`", o.key)));
-    }
-    out
-}
-
-/// The launch spec for a valid `config` under `settings`.
-pub fn plan(config: &ServerConfig, settings: &Settings) -> Result<LaunchSpec, PluginError> {
-    if let Some(first) = problems(config).into_iter().next() {
-        return Err(first);
-    }
-    let transport = config.transport.unwrap_or(Transport::StreamableHttp);
-    let port = config.port.unwrap_or(DEFAULT_PORT);
-    let path = config.path.clone().unwrap_or_else(|| if transport == Transport::Sse { "/sse".into() } else { "/mcp".into() });
-    let mut command = settings.command.clone();
-    command.extend(config.args.iter().cloned());
-    let mut env: Vec<EnvVar> =
-        config.env.iter().map(|kv| EnvVar { name: kv.key.clone(), value: kv.value.clone(), secret: false }).collect();
-    env.push(EnvVar { name: "ARCHON_MCP_PORT".into(), value: port.to_string(), secret: false });
-    env.push(EnvVar {
-        name: "TRANSPORT".into(),
-        value: if transport == Transport::Sse { "sse" } else { "streamable-http" }.into(),
-        secret: false,
-    });
-    Ok(LaunchSpec {
-        container: Some(ContainerLaunch { image: config.image.clone().unwrap_or_else(|| settings.image.clone()), command }),
-        process: settings.local_command.clone().map(|command| ProcessLaunch { command }),
-        env,
-        working_dir: None,
-        transport,
-        port: Some(port),
-        path: Some(path),
-        readiness: Readiness::TcpOpen,
-        resources: ResourceHints { cpu_request: None, cpu_limit: None, memory_request: None, memory_limit: None },
-        network_access: true,
-    })
-}
-
-fn settings() -> Result<Settings, PluginError> {
-    Ok(Settings {
-        image: config_value("image").unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
-        command: match config_value("command") {
-            Some(t) => string_list("command", &t)?,
-            None => DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect(),
-        },
-        local_command: config_value("local_command").map(|t| string_list("local_command", &t)).transpose()?,
-    })
 }
 
 impl ServerType for Archon {
@@ -115,53 +47,164 @@ impl ServerType for Archon {
     }
 
     fn launch(config: ServerConfig) -> Result<LaunchSpec, PluginError> {
-        plan(&config, &settings()?)
+        let settings = Settings::from_config(
+            config_value("image").as_deref(),
+            config_value("command").as_deref(),
+            config_value("local_command").as_deref(),
+        )?;
+        plan(&config, &settings)
     }
 }
 
 mcpod_plugin_sdk::export_server_type!(Archon);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What the operator's plugin config says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The image.
+    pub image: String,
+    /// The container command; empty runs the image's entrypoint.
+    pub command: Vec<String>,
+    /// The command that runs Archon's MCP server on the host, if it can run there.
+    pub local_command: Option<Vec<String>>,
+}
 
-    fn config() -> ServerConfig {
-        ServerConfig { server_type: "archon".into(), package: None, version: None, image: None, args: vec![], env: vec![], transport: None, port: None, path: None, options: vec![] }
-    }
-
-    fn settings() -> Settings {
-        Settings { image: "registry.example/archon-mcp:1.2".into(), command: DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect(), local_command: None }
-    }
-
-    #[test]
-    fn streamable_http_on_8051_by_default() {
-        let spec = plan(&config(), &settings()).unwrap();
-        assert_eq!(spec.transport, Transport::StreamableHttp);
-        assert_eq!((spec.port, spec.path.as_deref()), (Some(8051), Some("/mcp")));
-        assert_eq!(spec.container.unwrap().image, "registry.example/archon-mcp:1.2");
-        assert!(spec.process.is_none(), "no local command configured");
-    }
-
-    #[test]
-    fn sse_on_request_and_local_when_configured() {
-        let mut c = config();
-        c.transport = Some(Transport::Sse);
-        let mut s = settings();
-        s.local_command = Some(vec!["uv".into(), "run".into(), "python".into(), "-m".into(), "src.mcp_server.mcp_server".into()]);
-        let spec = plan(&c, &s).unwrap();
-        assert_eq!(spec.path.as_deref(), Some("/sse"));
-        assert!(spec.env.iter().any(|e| e.name == "TRANSPORT" && e.value == "sse"));
-        assert_eq!(spec.process.unwrap().command[0], "uv");
-    }
-
-    #[test]
-    fn refuses_what_it_cannot_serve() {
-        let mut c = config();
-        c.transport = Some(Transport::Stdio);
-        c.package = Some("x".into());
-        let fields: Vec<String> = problems(&c).into_iter().filter_map(|p| p.field).collect();
-        assert_eq!(fields, ["package", "transport"]);
-        assert!(string_list("command", "\"python\"").is_err());
-        assert_eq!(string_list("command", r#"["a","b"]"#).unwrap(), ["a", "b"]);
+impl Settings {
+    /// Settings from the values of config keys `image`, `command` and
+    /// `local_command` (lists as JSON text), with the defaults for unset keys.
+    pub fn from_config(
+        image: Option<&str>,
+        command: Option<&str>,
+        local_command: Option<&str>,
+    ) -> Result<Self, PluginError> {
+        let image = image.unwrap_or(DEFAULT_IMAGE).to_string();
+        check_image(&image).map_err(|e| common::config_error("archon", "image", &e.message))?;
+        let command = match command {
+            Some(text) => string_list("command", text)?,
+            None => DEFAULT_COMMAND.map(String::from).to_vec(),
+        };
+        let local_command = local_command
+            .map(|text| string_list("local_command", text))
+            .transpose()?;
+        if local_command
+            .as_ref()
+            .is_some_and(|c| c.first().is_none_or(|program| program.trim().is_empty()))
+        {
+            return Err(common::config_error(
+                "archon",
+                "local_command",
+                "it must name a program first",
+            ));
+        }
+        Ok(Settings {
+            image,
+            command,
+            local_command,
+        })
     }
 }
+
+/// Reads config key `key`'s value `text`: a JSON list of strings, each a
+/// valid argument.
+fn string_list(key: &str, text: &str) -> Result<Vec<String>, PluginError> {
+    let list: Vec<String> = serde_json::from_str(text).map_err(|e| {
+        common::config_error(
+            "archon",
+            key,
+            &format!("it must be a list of strings, like [\"python\", \"-m\", \"x\"] ({e})"),
+        )
+    })?;
+    for arg in &list {
+        check_arg(arg).map_err(|e| common::config_error("archon", key, &e.message))?;
+    }
+    Ok(list)
+}
+
+/// Every problem with `config`, each naming its field.
+pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
+    let mut out = Vec::new();
+    if config.package.is_some() {
+        out.push(common::refuse(
+            "package",
+            "the archon server type runs Archon's image; it takes no `package`",
+        ));
+    }
+    if config.version.is_some() {
+        out.push(common::refuse(
+            "version",
+            "the archon server type takes no `version`; the operator pins Archon's image (config key `image`)",
+        ));
+    }
+    if config.image.is_some() {
+        out.push(common::refuse(
+            "image",
+            "the archon server type takes no `image`; the operator sets Archon's image (config key `image`, env ARCHON_MCP_IMAGE)",
+        ));
+    }
+    out.extend(common::shared_problems("archon", config, &[]));
+    for kv in config.env.iter().take(mcpod_package_names::MAX_ENV) {
+        if kv.key.eq_ignore_ascii_case(PORT_ENV) {
+            out.push(common::refuse(
+                &format!("env.{}", kv.key),
+                "the plugin sets ARCHON_MCP_PORT from `port`; give `port` instead",
+            ));
+        }
+    }
+    if let Some(t @ (Transport::Stdio | Transport::Websocket)) = config.transport {
+        out.push(common::refuse(
+            "transport",
+            &format!(
+                "Archon's MCP server speaks streamable-http (the default) or sse, not {}",
+                common::transport_name(t)
+            ),
+        ));
+    }
+    out
+}
+
+/// The launch spec for a valid `config` under the operator's `settings`.
+pub fn plan(config: &ServerConfig, settings: &Settings) -> Result<LaunchSpec, PluginError> {
+    let mut problems = problems(config);
+    if settings.command.is_empty() && !config.args.is_empty() {
+        problems.push(common::refuse(
+            "args",
+            "Archon's image runs its own entrypoint here (config `command` is empty), so it takes no `args`",
+        ));
+    }
+    if let Some(refusal) = common::refusal(problems) {
+        return Err(refusal);
+    }
+    let transport = config.transport.unwrap_or(Transport::StreamableHttp);
+    let port = config.port.unwrap_or(DEFAULT_PORT);
+    let (path, readiness) = common::endpoint(transport, config.path.as_deref());
+    let with_args = |base: &[String]| {
+        base.iter()
+            .chain(&config.args)
+            .cloned()
+            .collect::<Vec<String>>()
+    };
+    let port_text = port.to_string();
+    Ok(LaunchSpec {
+        container: Some(ContainerLaunch {
+            image: settings.image.clone(),
+            command: with_args(&settings.command),
+        }),
+        process: settings
+            .local_command
+            .as_deref()
+            .map(|local| ProcessLaunch {
+                command: with_args(local),
+            }),
+        env: common::env_vars(&config.env, &[(PORT_ENV, port_text.as_str())]),
+        working_dir: None,
+        transport,
+        port: Some(port),
+        path,
+        readiness,
+        resources: common::host_default_resources(),
+        network_access: true,
+    })
+}
+
+#[cfg(test)]
+mod tests;

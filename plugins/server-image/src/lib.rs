@@ -1,72 +1,28 @@
-//! Server type `image`: any container image, on Kubernetes only. The host
-//! refuses it unless the policy allows custom images.
+//! Server type `image`: any container image, on Kubernetes only (the host
+//! refuses it unless its policy allows custom images). `args` is the whole
+//! container command (empty: the image's entrypoint).
+//!
+//! Config keys: none. Options: `network` (`true` or `false`, default
+//! `false`): whether the server may reach the internet.
 
-use mcpod_package_names::{check_common, check_image};
+use mcpod_package_names::check_image;
 use mcpod_plugin_sdk::server_type::*;
+use mcpod_server_common as common;
+
+/// The options this server type knows.
+const OPTIONS: [&str; 1] = ["network"];
 
 /// The plugin.
 pub struct Image;
 
 impl Plugin for Image {
     fn info() -> PluginInfo {
-        plugin_info("image", env!("CARGO_PKG_VERSION"), "Any container image (Kubernetes only; policy.allow_custom_images)")
+        plugin_info(
+            "image",
+            env!("CARGO_PKG_VERSION"),
+            "Any container image, on Kubernetes only (policy `allow_custom_images`)",
+        )
     }
-}
-
-/// Every problem with `config`.
-pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
-    let mut out = Vec::new();
-    match &config.image {
-        None => out.push(PluginError::invalid("image", "the image server type needs an `image`")),
-        Some(i) => {
-            if let Err(e) = check_image(i) {
-                out.push(PluginError::invalid("image", e.message));
-            }
-        }
-    }
-    if config.package.is_some() {
-        out.push(PluginError::invalid("package", "the image server type takes no `package`; give an `image`"));
-    }
-    let env: Vec<&str> = config.env.iter().map(|e| e.key.as_str()).collect();
-    for (field, e) in check_common(&config.args, &env, config.path.as_deref()) {
-        out.push(PluginError::invalid(field, e.message));
-    }
-    for o in &config.options {
-        match (o.key.as_str(), o.value.as_str()) {
-            ("network", "true" | "false") => {}
-            ("network", v) => out.push(PluginError::invalid("options.network", format!("`network` is true or false, not {v:?}"))),
-            (k, _) => out.push(PluginError::invalid(format!("options.{k}"), format!("the image server type has no option `{k}` (it has `network`)"))),
-        }
-    }
-    if config.transport.unwrap_or(Transport::Stdio) != Transport::Stdio && config.port.is_none() {
-        out.push(PluginError::invalid("port", "a server that listens (streamable-http, sse, websocket) needs its `port`"));
-    }
-    out
-}
-
-/// The launch spec for a valid `config`.
-pub fn plan(config: &ServerConfig) -> Result<LaunchSpec, PluginError> {
-    if let Some(first) = problems(config).into_iter().next() {
-        return Err(first);
-    }
-    let transport = config.transport.unwrap_or(Transport::Stdio);
-    let (path, readiness) = match transport {
-        Transport::Stdio => (None, Readiness::McpInitialize),
-        Transport::Sse => (Some(config.path.clone().unwrap_or_else(|| "/sse".into())), Readiness::TcpOpen),
-        _ => (Some(config.path.clone().unwrap_or_else(|| "/mcp".into())), Readiness::TcpOpen),
-    };
-    Ok(LaunchSpec {
-        container: Some(ContainerLaunch { image: config.image.clone().unwrap_or_default(), command: config.args.clone() }),
-        process: None,
-        env: config.env.iter().map(|kv| EnvVar { name: kv.key.clone(), value: kv.value.clone(), secret: false }).collect(),
-        working_dir: None,
-        transport,
-        port: config.port,
-        path,
-        readiness,
-        resources: ResourceHints { cpu_request: None, cpu_limit: None, memory_request: None, memory_limit: None },
-        network_access: config.options.iter().any(|o| o.key == "network" && o.value == "true"),
-    })
 }
 
 impl ServerType for Image {
@@ -81,31 +37,92 @@ impl ServerType for Image {
 
 mcpod_plugin_sdk::export_server_type!(Image);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(image: &str) -> ServerConfig {
-        ServerConfig { server_type: "image".into(), package: None, version: None, image: Some(image.into()), args: vec!["serve".into()], env: vec![], transport: None, port: None, path: None, options: vec![] }
+/// Every problem with `config`, each naming its field.
+pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
+    let mut out = Vec::new();
+    match config.image.as_deref() {
+        None => out.push(common::refuse(
+            "image",
+            "the image server type needs an `image`, like `ghcr.io/acme/mcp-server:1.0`",
+        )),
+        Some(image) => common::push(&mut out, "image", check_image(image)),
     }
-
-    #[test]
-    fn runs_the_image_on_kubernetes_only() {
-        let spec = plan(&config("ghcr.io/acme/mcp:1.0")).unwrap();
-        let c = spec.container.unwrap();
-        assert_eq!((c.image.as_str(), c.command.as_slice()), ("ghcr.io/acme/mcp:1.0", &["serve".to_string()][..]));
-        assert!(spec.process.is_none());
-        assert!(!spec.network_access, "no network unless asked");
+    if config.package.is_some() {
+        out.push(common::refuse(
+            "package",
+            "the image server type takes no `package`; give an `image`",
+        ));
     }
-
-    #[test]
-    fn bad_images_and_options_are_named() {
-        for bad in ["", "-x", "https://evil.example/x", "a;b", "UPPER"] {
-            assert_eq!(problems(&config(bad))[0].field.as_deref(), Some("image"), "{bad:?}");
+    if config.version.is_some() {
+        out.push(common::refuse(
+            "version",
+            "the image server type takes no `version`; pin the image by tag or digest instead",
+        ));
+    }
+    out.extend(common::shared_problems("image", config, &OPTIONS));
+    for kv in config.options.iter().filter(|kv| kv.key == "network") {
+        if network_value(&kv.value).is_none() {
+            out.push(common::refuse(
+                "options.network",
+                &format!("`network` is `true` or `false`, not {:?}", kv.value),
+            ));
         }
-        let mut c = config("busybox:1");
-        c.options = vec![KeyValue { key: "network".into(), value: "maybe".into() }, KeyValue { key: "privileged".into(), value: "true".into() }];
-        let fields: Vec<String> = problems(&c).into_iter().filter_map(|p| p.field).collect();
-        assert_eq!(fields, ["options.network", "options.privileged"]);
+    }
+    match config.transport.unwrap_or(Transport::Stdio) {
+        Transport::Stdio => out.extend(common::stdio_has_no_endpoint(config)),
+        t => {
+            if config.port.is_none() {
+                out.push(common::refuse(
+                    "port",
+                    &format!(
+                        "a server speaking {} listens on a port; give `port`, the port it listens on",
+                        common::transport_name(t)
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The value of option `network` as a flag; `None` if it is neither
+/// `true` nor `false`.
+fn network_value(value: &str) -> Option<bool> {
+    match value {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
     }
 }
+
+/// The launch spec for a valid `config`.
+pub fn plan(config: &ServerConfig) -> Result<LaunchSpec, PluginError> {
+    if let Some(refusal) = common::refusal(problems(config)) {
+        return Err(refusal);
+    }
+    let transport = config.transport.unwrap_or(Transport::Stdio);
+    let (path, readiness) = common::endpoint(transport, config.path.as_deref());
+    let network = config
+        .options
+        .iter()
+        .find(|kv| kv.key == "network")
+        .and_then(|kv| network_value(&kv.value));
+    Ok(LaunchSpec {
+        container: Some(ContainerLaunch {
+            image: config.image.clone().unwrap_or_default(),
+            command: config.args.clone(),
+        }),
+        process: None,
+        env: common::env_vars(&config.env, &[]),
+        working_dir: None,
+        transport,
+        port: config.port,
+        path,
+        readiness,
+        resources: common::host_default_resources(),
+        network_access: network.unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests;
