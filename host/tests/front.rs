@@ -317,3 +317,41 @@ async fn the_api_explains_bad_server_requests() {
     let metrics = host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("mcpod_plugin_call_seconds"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_answers_come_as_json_to_clients_that_prefer_it_and_as_streams_otherwise() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let call = json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "hi"}}});
+    for (accept, expected) in [
+        ("application/json, text/event-stream", "application/json"),
+        ("text/event-stream, application/json", "text/event-stream"),
+    ] {
+        let resp = reqwest::Client::new()
+            .post(&s.url)
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-session-id", s.id.clone().unwrap())
+            .body(call.to_string())
+            .send()
+            .await
+            .unwrap();
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+        let body = resp.text().await.unwrap();
+        assert!(content_type.starts_with(expected), "Accept: {accept} got {content_type}: {body}");
+        let answer: Value = if expected == "application/json" {
+            serde_json::from_str(&body).unwrap()
+        } else {
+            serde_json::from_str(sse_data(&body).last().unwrap()).unwrap()
+        };
+        assert_eq!(answer["id"], 41, "{body}");
+        assert!(tool_text(&answer).contains("hi"), "{body}");
+    }
+    // Progress before the answer: a stream even for a client that prefers JSON.
+    let (_, headers, msgs) = s
+        .post(json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 2}, "_meta": {"progressToken": "t"}}}))
+        .await;
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(msgs.iter().filter(|m| m["method"] == "notifications/progress").count(), 2, "{msgs:?}");
+}

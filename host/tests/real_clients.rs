@@ -25,10 +25,18 @@ impl Drop for Served {
 }
 
 fn serve() -> Served {
+    serve_with("")
+}
+
+/// `mcpod serve` with the default config plus `extra` TOML.
+fn serve_with(extra: &str) -> Served {
     let path = ensure_clients();
     let cache = tempfile::tempdir().unwrap();
+    let default = std::fs::read_to_string(root().join("config/mcpod.toml")).unwrap();
+    let config = cache.path().join("mcpod.toml");
+    std::fs::write(&config, format!("{default}\n{extra}")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env("PATH", &path)
         .env("XDG_CACHE_HOME", cache.path())
         .stdout(Stdio::piped())
@@ -120,6 +128,15 @@ fn server_everything_from_npm_serves_both_sdks_over_every_transport() {
         &["--call", "trigger-long-running-operation", r#"{"duration":1,"steps":3}"#],
     );
     assert!(progress["progress"].as_u64().unwrap() >= 3, "{progress}");
+    for transport in ["streamable-http", "sse", "websocket"] {
+        let url = host.endpoint(&status, transport);
+        let extra = ["--call", "toggle-simulated-logging", "{}", "--wait-logs", "1"];
+        let py = host.client(&python(), "py_client.py", &url, transport, &extra);
+        let ts = host.client(&node(), "ts_client.mjs", &url, transport, &extra);
+        for (sdk, out) in [("python", &py), ("typescript", &ts)] {
+            assert!(out["logs"].as_u64().unwrap() >= 1, "{sdk}/{transport}: no logging notification reached the client: {out}");
+        }
+    }
     let stopped = host.cli(&["servers", "stop", &id]);
     assert_eq!(stopped["status"], "stopped");
 }
@@ -139,4 +156,58 @@ fn mcp_server_time_from_pypi_runs_with_uvx() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let one = host.cli(&["servers", "status", status["server_id"].as_str().unwrap()]);
     assert!(one["capabilities"]["tools"]["tools"].as_array().unwrap().len() >= 2, "{one}");
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn servers_that_listen_on_a_port_are_bridged_over_streamable_http_sse_and_websocket() {
+    let python_type = format!(
+        "[[plugins]]\nname = \"fixture-python\"\nkind = \"server-type\"\nsource = {:?}\n[plugins.config]\nprogram = {:?}\n",
+        fixture("mcpod-test-fixture-command").display().to_string(),
+        python(),
+    );
+    let host = serve_with(&python_type);
+    // server-everything's own Streamable HTTP and legacy SSE servers, and
+    // a WebSocket server built on the Python SDK.
+    let ws_script = clients_dir().join("ws_server.py").display().to_string();
+    let upstreams = [
+        ("streamable-http", "npx", "streamableHttp", "echo", "trigger-sampling-request"),
+        ("sse", "npx", "sse", "echo", "trigger-sampling-request"),
+        ("websocket", "fixture-python", ws_script.as_str(), "echo", "ask"),
+    ];
+    for (upstream, server_type, arg, echo, sample) in upstreams {
+        let port = free_port().to_string();
+        let mut args = vec!["servers", "start", "--type", server_type, "--transport", upstream, "--port", &port, "--arg", arg];
+        let env = format!("PORT={port}");
+        if server_type == "npx" {
+            args.extend(["--package", "@modelcontextprotocol/server-everything", "--version", "2026.8.31", "--env", &env]);
+        } else {
+            args.extend(["--arg", &port]);
+        }
+        let status = host.cli(&args);
+        assert_eq!(status["status"], "ready", "{upstream}: {status}");
+        let sampling_args = if sample == "ask" {
+            r#"{"question":"what is 6*7?"}"#
+        } else {
+            r#"{"prompt":"what is 6*7?","maxTokens":20}"#
+        };
+        for transport in ["streamable-http", "sse", "websocket"] {
+            let url = host.endpoint(&status, transport);
+            let extra = ["--call", echo, r#"{"message":"over the network"}"#, "--sampling-tool", sample, sampling_args];
+            let out = host.client(&python(), "py_client.py", &url, transport, &extra);
+            assert!(out["call"].as_str().unwrap().contains("over the network"), "{upstream} upstream, {transport} client: {out}");
+            assert!(out["sampled"].as_str().unwrap().contains("6*7"), "{upstream} upstream, {transport} client: {out}");
+            assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{upstream} upstream, {transport} client: {out}");
+        }
+        let ts = host.client(&node(), "ts_client.mjs", &host.endpoint(&status, "streamable-http"), "streamable-http", &["--call", echo, r#"{"message":"ts"}"#]);
+        assert!(ts["call"].as_str().unwrap().contains("ts"), "{upstream}: {ts}");
+        host.cli(&["servers", "stop", status["server_id"].as_str().unwrap()]);
+        // Stopping the server stops its process: the port is free again.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err(), "{upstream}: the server still listens after stop");
+    }
 }

@@ -1,6 +1,6 @@
 """Drives an MCP server through mcpod with the official Python SDK (1.x).
 
-Usage: python3 py_client.py URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS]
+Usage: python3 py_client.py URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS] [--wait-logs N]
 TRANSPORT is streamable-http, sse or websocket. Prints one JSON object:
 tools, the call's text, resource and prompt counts, progress and log
 notifications seen, and the sampling round trip's text.
@@ -39,7 +39,11 @@ async def main() -> None:
     url, transport = sys.argv[1], sys.argv[2]
     rest = sys.argv[3:]
     call = sampling = None
+    wait_logs = 0
     while rest:
+        if rest[0] == "--wait-logs":
+            wait_logs, rest = int(rest[1]), rest[2:]
+            continue
         flag, tool, args = rest[0], rest[1], json.loads(rest[2])
         rest = rest[3:]
         if flag == "--call":
@@ -78,6 +82,11 @@ async def main() -> None:
             if sampling:
                 result = await session.call_tool(sampling[0], sampling[1])
                 out["sampling_result"] = json.dumps([c.model_dump() for c in result.content])
+            # Logging notifications arrive on their own; give them 15 s.
+            for _ in range(150):
+                if out["logs"] >= wait_logs:
+                    break
+                await asyncio.sleep(0.1)
     print(json.dumps(out))
 
 

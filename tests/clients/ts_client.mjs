@@ -1,5 +1,5 @@
 // Drives an MCP server through mcpod with the official TypeScript SDK (1.x).
-// Usage: node ts_client.mjs URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS]
+// Usage: node ts_client.mjs URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS] [--wait-logs N]
 // TRANSPORT is streamable-http, sse or websocket. Prints one JSON object.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -10,7 +10,9 @@ import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from "@m
 const [url, transportName, ...rest] = process.argv.slice(2);
 let call = null;
 let sampling = null;
+let waitLogs = 0;
 for (let i = 0; i < rest.length; i += 3) {
+  if (rest[i] === "--wait-logs") { waitLogs = Number(rest[i + 1]); i -= 1; continue; }
   const entry = [rest[i + 1], JSON.parse(rest[i + 2])];
   if (rest[i] === "--call") call = entry;
   if (rest[i] === "--sampling-tool") sampling = entry;
@@ -48,6 +50,8 @@ if (sampling) {
   const result = await client.callTool({ name: sampling[0], arguments: sampling[1] });
   out.sampling_result = JSON.stringify(result.content);
 }
+// Logging notifications arrive on their own; give them 15 s.
+for (let i = 0; i < 150 && out.logs < waitLogs; i++) await new Promise((r) => setTimeout(r, 100));
 await client.close();
 console.log(JSON.stringify(out));
 process.exit(0);

@@ -3,6 +3,7 @@
 //! and restarts it with backoff when it dies.
 
 use super::mux::{Action, Mux, SessionId};
+use super::network::{self, Codecs, Link};
 use super::stdio;
 use crate::jsonrpc::{Id, Message};
 use crate::plugin::{AdapterSession, LoadedPlugin};
@@ -55,12 +56,45 @@ impl Default for RestartPolicy {
     }
 }
 
+/// A session's deliveries handed over in place, on the upstream reader's
+/// task: no channel, no extra task hop. Must not block, and must not call
+/// back into the instance.
+pub trait DirectSink: Send + Sync {
+    /// Takes one delivery; false if the client cannot take it (the session is then closed).
+    fn deliver(&self, d: Delivery) -> bool;
+    /// The instance ended the session (it gave up, or the client stopped reading).
+    fn closed(&self);
+}
+
+/// Where one session's deliveries go.
+enum Sink {
+    /// A bounded channel the client reads.
+    Channel(mpsc::Sender<Delivery>),
+    /// Handed over in place.
+    Direct(Arc<dyn DirectSink>),
+}
+
+impl Sink {
+    fn deliver(&self, d: Delivery) -> bool {
+        match self {
+            Sink::Channel(tx) => tx.try_send(d).is_ok(),
+            Sink::Direct(s) => s.deliver(d),
+        }
+    }
+
+    fn closed(self) {
+        if let Sink::Direct(s) = self {
+            s.closed();
+        }
+    }
+}
+
 /// How many deliveries may wait for a slow client before it is cut off.
 const SESSION_BUFFER: usize = 4096;
 
 struct Inner {
     mux: Mux,
-    sinks: HashMap<SessionId, mpsc::Sender<Delivery>>,
+    sinks: HashMap<SessionId, Sink>,
     upstream: Option<mpsc::UnboundedSender<Message>>,
     host_waiters: HashMap<i64, oneshot::Sender<Message>>,
 }
@@ -85,6 +119,8 @@ pub struct InstanceSetup {
     pub request: LaunchRequest,
     /// The adapter that frames its stdio.
     pub adapter: Arc<LoadedPlugin>,
+    /// The adapters of a network upstream (`None`: they are not loaded).
+    pub network: Option<Codecs>,
     /// The largest message accepted from it.
     pub max_message_bytes: u32,
     /// The `initialize` params mcpod sends it.
@@ -162,8 +198,17 @@ impl Instance {
         let mut inner = self.lock().ok()?;
         let id = inner.mux.open_session();
         let (tx, rx) = mpsc::channel(SESSION_BUFFER);
-        inner.sinks.insert(id, tx);
+        inner.sinks.insert(id, Sink::Channel(tx));
         Some((id, rx))
+    }
+
+    /// Hands `session`'s deliveries to `sink` in place from now on.
+    pub fn redirect(&self, session: SessionId, sink: Arc<dyn DirectSink>) {
+        if let Ok(mut inner) = self.lock()
+            && inner.sinks.contains_key(&session)
+        {
+            inner.sinks.insert(session, Sink::Direct(sink));
+        }
     }
 
     /// Routes one message from client `session`.
@@ -226,12 +271,14 @@ impl Instance {
                         metrics.errors.get_or_create(&crate::metrics::ServerLabel { server: self.server_id.clone() }).inc();
                     }
                     let full = match inner.sinks.get(&session) {
-                        Some(tx) => tx.try_send(Delivery { msg, related }).is_err(),
+                        Some(sink) => !sink.deliver(Delivery { msg, related }),
                         None => false,
                     };
                     if full {
                         tracing::warn!(server = %self.server_id, session, "client is not reading; closing its session");
-                        inner.sinks.remove(&session);
+                        if let Some(sink) = inner.sinks.remove(&session) {
+                            sink.closed();
+                        }
                         let more = inner.mux.close_session(session);
                         self.apply(inner, more);
                     }
@@ -297,7 +344,9 @@ impl Instance {
         let actions = inner.mux.server_lost("the server could not be started");
         self.apply(&mut inner, actions);
         // Dropping the sinks ends every client stream.
-        inner.sinks.clear();
+        for (_, sink) in inner.sinks.drain() {
+            sink.closed();
+        }
     }
 
     async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool) -> RunOutcome {
@@ -309,7 +358,8 @@ impl Instance {
             Ok(l) => l,
             Err(e) => return RunOutcome::Exited(e.to_string()),
         };
-        let reader_done = match launched.connection {
+        // Ends when the upstream is gone: stdout closed, or the network link lost.
+        let mut upstream_done: tokio::task::JoinHandle<String> = match launched.connection {
             Connection::Stdio { stdin, stdout, stderr } => {
                 let (enc, dec) = match (
                     AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes).await,
@@ -332,30 +382,65 @@ impl Instance {
                 tokio::spawn(async move {
                     let deliver = |msg| me.deliver_from_server(msg);
                     stdio::read_loop(server, stdout, dec, deliver).await;
+                    "the server closed its stdout".to_string()
                 })
             }
             Connection::Network { base_url } => {
-                let _ = setup.runtime.stop(&self.id).await;
-                return RunOutcome::Exited(format!(
-                    "network upstreams ({base_url}) are not supported by this build yet"
-                ));
+                let spec = &setup.request.spec;
+                let (Some(codecs), Ok(url)) = (setup.network.clone(), base_url.join(spec.path.as_deref().unwrap_or("/"))) else {
+                    let _ = setup.runtime.stop(&self.id).await;
+                    return RunOutcome::Exited(format!(
+                        "cannot reach {base_url}: the http, sse and websocket adapters must be loaded and `path` must be a URL path"
+                    ));
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                if let Ok(mut inner) = self.lock() {
+                    inner.upstream = Some(tx);
+                }
+                tracing::info!(server = %self.server_id, instance = %self.id, %url, "connecting to the server");
+                let me = self.clone();
+                let deliver: network::Deliver = Arc::new(move |msg| me.deliver_from_server(msg));
+                let link = Link {
+                    server: self.server_id.clone(),
+                    url,
+                    transport: spec.transport,
+                    codecs,
+                    max_message_bytes: setup.max_message_bytes,
+                };
+                tokio::spawn(network::run(link, rx, deliver))
             }
         };
         if let Ok(mut inner) = self.lock() {
             let actions = inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None });
             self.apply(&mut inner, actions);
         }
+        let network = !matches!(setup.request.spec.transport, crate::plugin::bindings::Transport::Stdio);
         let how = tokio::select! {
             how = launched.exited => how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
+            lost = &mut upstream_done, if network => {
+                // The process may live on; stop it so that the restart starts clean.
+                let _ = setup.runtime.stop(&self.id).await;
+                lost.unwrap_or_else(|e| format!("the upstream task failed: {e}"))
+            }
             _ = self.stop.notified() => {
                 let _ = setup.runtime.stop(&self.id).await;
-                reader_done.abort();
+                upstream_done.abort();
                 self.lose("stopped on request");
                 return RunOutcome::Stopped;
             }
         };
-        let _ = reader_done.await;
-        self.lose(&how);
+        if network {
+            // The link ends once `lose` drops its sender.
+            self.lose(&how);
+        }
+        if !upstream_done.is_finished() {
+            // What the server wrote before it exited is still delivered.
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut upstream_done).await;
+            upstream_done.abort();
+        }
+        if !network {
+            self.lose(&how);
+        }
         RunOutcome::Exited(how)
     }
 

@@ -4,7 +4,8 @@
 
 pub mod instance;
 pub mod mux;
+pub mod network;
 pub mod stdio;
 
-pub use instance::{Delivery, Instance, InstanceState};
+pub use instance::{Delivery, DirectSink, Instance, InstanceState};
 pub use mux::SessionId;

@@ -83,7 +83,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
             c.close();
         }
     });
-    super::sse::response(encoder, rx, st.adapters.clone())
+    super::sse::response(encoder, Vec::new(), rx, st.adapters.clone())
 }
 
 /// `POST /servers/{id}/messages?sessionId=…`.

@@ -24,15 +24,20 @@ impl Drop for Returning {
     }
 }
 
-/// A `text/event-stream` response carrying every frame sent on `rx`,
-/// until the channel closes; the encoder goes back to `pool` afterwards.
-pub fn response(adapter: AdapterSession, rx: mpsc::Receiver<Frame>, pool: Arc<AdapterPool>) -> Response {
-    let stream = futures_util::stream::unfold((Returning { adapter: Some(adapter), pool }, rx), |(mut ret, mut rx)| async move {
+/// A `text/event-stream` response carrying `first`, then every frame sent
+/// on `rx` until the channel closes; the encoder goes back to `pool` afterwards.
+pub fn response(adapter: AdapterSession, first: Vec<Frame>, rx: mpsc::Receiver<Frame>, pool: Arc<AdapterPool>) -> Response {
+    let first: std::collections::VecDeque<Frame> = first.into();
+    let state = (Returning { adapter: Some(adapter), pool }, first, rx);
+    let stream = futures_util::stream::unfold(state, |(mut ret, mut first, mut rx)| async move {
         loop {
-            let frame = rx.recv().await?;
+            let frame = match first.pop_front() {
+                Some(f) => f,
+                None => rx.recv().await?,
+            };
             let adapter = ret.adapter.as_mut()?;
             match adapter.encode(&frame).await {
-                Ok(bytes) => return Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), (ret, rx))),
+                Ok(bytes) => return Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), (ret, first, rx))),
                 Err(e) => tracing::warn!(error = %e, "dropped an event the sse adapter refused to encode"),
             }
         }

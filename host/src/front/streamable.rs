@@ -163,9 +163,8 @@ impl HttpSessions {
         self.len() == 0
     }
 
-    fn create(self: &Arc<Self>, server_id: &str, mut client: ClientSession) -> Arc<HttpSession> {
+    fn create(self: &Arc<Self>, server_id: &str, client: ClientSession) -> Arc<HttpSession> {
         let token = new_token();
-        let mut rx = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
         let session = Arc::new(HttpSession {
             token: token.clone(),
             server_id: server_id.to_string(),
@@ -182,24 +181,57 @@ impl HttpSessions {
         if let Ok(mut map) = self.map.lock() {
             map.insert(token.clone(), session.clone());
         }
-        let table = Arc::downgrade(self);
-        let s = session.clone();
-        tokio::spawn(async move {
-            while let Some(d) = rx.recv().await {
-                s.route(d);
-            }
-            // The server side ended: close the session's streams.
-            if let Some(table) = table.upgrade() {
-                table.remove(&s.token);
-            }
-            if let Ok(mut r) = s.routes.lock() {
-                r.waiters.clear();
-                r.standalone = None;
-            }
-        });
+        // Deliveries go straight from the upstream reader to the waiting
+        // response streams.
+        let sink = Arc::new(HttpSink { session: session.clone(), table: Arc::downgrade(self) });
+        if let Ok(mut c) = session.client.lock() {
+            c.redirect(sink);
+        }
         session
     }
 }
+
+/// Routes an HTTP session's deliveries in place.
+struct HttpSink {
+    session: Arc<HttpSession>,
+    table: std::sync::Weak<HttpSessions>,
+}
+
+impl crate::bridge::DirectSink for HttpSink {
+    fn deliver(&self, d: Delivery) -> bool {
+        self.session.route(d);
+        true
+    }
+
+    fn closed(&self) {
+        // The server side ended: close the session's streams. Not here,
+        // under the instance's lock: closing the session locks it again.
+        let (session, table) = (self.session.clone(), self.table.clone());
+        tokio::spawn(async move {
+            if let Ok(mut r) = session.routes.lock() {
+                r.waiters.clear();
+                r.standalone = None;
+            }
+            if let Some(table) = table.upgrade() {
+                table.remove(&session.token);
+            }
+        });
+    }
+}
+
+/// True if `Accept` names `application/json` before `text/event-stream`.
+fn prefers_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let position = |mime: &str| accept.split(',').position(|item| item.split(';').next().unwrap_or("").trim() == mime);
+    match (position("application/json"), position("text/event-stream")) {
+        (Some(j), Some(s)) => j < s,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// How long a POST waits for its answer before it starts streaming.
+const JSON_WINDOW: Duration = Duration::from_millis(20);
 
 /// A fresh unguessable session id: 128 bits from a CSPRNG, as hex.
 pub fn new_token() -> String {
@@ -322,11 +354,28 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
         session.send(m);
     }
     if sse_ok {
+        // For a client that prefers JSON (lists it first in `Accept`, as the
+        // official SDKs do), a single request answered at once, with nothing
+        // before its answer, goes back as plain JSON: cheaper for both
+        // sides. Anything slower (or preceded by progress, logs or a server
+        // request) streams, as it does for clients that prefer streams.
+        let mut first = Vec::new();
+        if requests.len() == 1 && prefers_json(&headers) {
+            match tokio::time::timeout(JSON_WINDOW, rx.recv()).await {
+                Ok(Some(frame)) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
+                    let resp = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], frame.data)
+                        .into_response();
+                    return with_session(resp, &session, is_init);
+                }
+                Ok(Some(frame)) => first.push(frame),
+                Ok(None) | Err(_) => {}
+            }
+        }
         let sse = match st.adapter("sse").await {
             Ok(a) => a,
             Err(r) => return r,
         };
-        return with_session(super::sse::response(sse, rx, st.adapters.clone()), &session, is_init);
+        return with_session(super::sse::response(sse, first, rx, st.adapters.clone()), &session, is_init);
     }
     let mut responses = Vec::new();
     while responses.len() < requests.len() {
@@ -414,7 +463,7 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         Ok(a) => a,
         Err(r) => return r,
     };
-    super::sse::response(sse, rx, st.adapters.clone())
+    super::sse::response(sse, Vec::new(), rx, st.adapters.clone())
 }
 
 /// `DELETE /servers/{id}/mcp`: ends the session.

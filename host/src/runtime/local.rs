@@ -119,6 +119,15 @@ impl Runtime for LocalRuntime {
             }
         }
         let network = req.spec.transport != crate::plugin::bindings::Transport::Stdio;
+        let port = req.spec.port.filter(|_| network);
+        if let Some(port) = port
+            && tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await.is_ok()
+        {
+            return Err(RuntimeError::Start {
+                what: format!("server {}", req.server_id),
+                reason: format!("port {port} is already in use on this machine; stop what listens there or give the server another `port`"),
+            });
+        }
         if network {
             cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
         } else {
@@ -156,6 +165,7 @@ impl Runtime for LocalRuntime {
             Child { server_id: req.server_id.clone(), pgid: pid, state: state.clone() },
         );
         let (tx, rx) = oneshot::channel();
+        let watched = state.clone();
         tokio::spawn(async move {
             let how = match child.wait().await {
                 Ok(status) => status.to_string(),
@@ -168,6 +178,12 @@ impl Runtime for LocalRuntime {
             }
             let _ = tx.send(how);
         });
+        if let Some(port) = port
+            && let Err(reason) = wait_listening(port, &watched, LISTEN_TIMEOUT).await
+        {
+            let _ = self.stop(&req.instance_id).await;
+            return Err(RuntimeError::Start { what: format!("server {}", req.server_id), reason });
+        }
         Ok(Launched { connection, exited: rx })
     }
 
@@ -215,6 +231,27 @@ impl Runtime for LocalRuntime {
         for pgid in pgids {
             LocalRuntime::signal_group(pgid, Signal::SIGKILL);
         }
+    }
+}
+
+/// How long a network server may take to listen (npx and uvx may download first).
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Waits until something accepts connections on `port` of 127.0.0.1, the
+/// process (whose state is `state`) exits, or `timeout` passes.
+async fn wait_listening(port: u16, state: &Mutex<String>, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await.is_ok() {
+            return Ok(());
+        }
+        if let Some(exited) = state.lock().ok().filter(|s| s.starts_with("exited")).map(|s| s.clone()) {
+            return Err(format!("it {exited} before listening on port {port}; `mcpod servers logs` shows why"));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("nothing listened on port {port} within {} s; check the server's `port`", timeout.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
