@@ -68,6 +68,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         )));
     }
     let plugins = Arc::new(PluginHost::load(config).await?);
+    let mut kube_client = None;
     let runtime: Arc<dyn Runtime> = match runtime {
         Some(r) => r,
         None => match config.server.runtime {
@@ -79,9 +80,9 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
                 Duration::from_secs(5),
             )),
             RuntimeKind::Kubernetes => {
-                return Err(AppError::Runtime(
-                    "the kubernetes runtime is not part of this build yet; use server.runtime = \"local\"".to_string(),
-                ));
+                let client = crate::runtime::kube::client(config).await.map_err(|e| AppError::Runtime(e.to_string()))?;
+                kube_client = Some(client.clone());
+                Arc::new(crate::runtime::kube::KubeRuntime::new(client, config))
             }
         },
     };
@@ -91,6 +92,14 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         Policy::new(config.policy.clone()),
         ManagerSettings::from_config(config),
     ));
+    let adopted = manager.adopt().await.map_err(|e| AppError::Runtime(format!("cannot adopt running servers: {e}")))?;
+    if !adopted.is_empty() {
+        tracing::info!(count = adopted.len(), servers = ?adopted, "adopted servers left running by an earlier host");
+    }
+    if let Some(client) = kube_client.filter(|_| config.kubernetes.watch_resources) {
+        let (manager, ns) = (manager.clone(), config.kubernetes.namespace.clone());
+        tokio::spawn(async move { crate::operator::run(client, &ns, manager).await });
+    }
     let max = (config.limits.max_message_kib as usize) << 10;
     let front_state = FrontState {
         manager: manager.clone(),

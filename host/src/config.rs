@@ -266,18 +266,97 @@ impl Default for LimitsSection {
     }
 }
 
-/// `[kubernetes]`.
+/// `[kubernetes]`: how the Kubernetes runtime reaches the cluster and
+/// shapes the pods it creates.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesSection {
     /// The namespace servers run in (KUBERNETES_NAMESPACE).
     pub namespace: String,
+    /// A kubeconfig file; unset: in-cluster config, else KUBECONFIG or ~/.kube/config.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; unset: its current context.
+    pub context: Option<String>,
+    /// This host's name on its pods (label `mcpod.dev/instance`); two hosts
+    /// sharing a namespace need different names.
+    pub instance: String,
+    /// How stdio servers are reached: `attach` to the container's own
+    /// process (default) or `exec` a new one.
+    pub stdio_bridge: StdioBridge,
+    /// How network servers are reached: at the pod IP, through the API's
+    /// port-forward, or `auto` (pod IP when the host runs in the cluster).
+    pub reach: Reach,
+    /// The non-root uid (and gid) server containers run as.
+    pub run_as_user: i64,
+    /// The pods' image pull policy.
+    pub image_pull_policy: String,
+    /// Whether each server pod gets a NetworkPolicy.
+    pub network_policy: bool,
+    /// Labels of the host's own pods: the only ingress a server pod's
+    /// NetworkPolicy allows.
+    pub host_pod_labels: std::collections::BTreeMap<String, String>,
+    /// What a starting host does with pods of its instance that it cannot
+    /// adopt: `delete` them or `keep` them.
+    pub orphans: Orphans,
+    /// Seconds a deleted pod gets to stop.
+    pub termination_grace_secs: i64,
+    /// Whether to serve the `McpServer` resources of the namespace.
+    pub watch_resources: bool,
 }
 
 impl Default for KubernetesSection {
     fn default() -> Self {
-        KubernetesSection { namespace: "mcpod".to_string() }
+        KubernetesSection {
+            namespace: "mcpod".to_string(),
+            kubeconfig: None,
+            context: None,
+            instance: "default".to_string(),
+            stdio_bridge: StdioBridge::Attach,
+            reach: Reach::Auto,
+            run_as_user: 10001,
+            image_pull_policy: "IfNotPresent".to_string(),
+            network_policy: true,
+            host_pod_labels: [("app.kubernetes.io/name".to_string(), "mcpod".to_string())].into(),
+            orphans: Orphans::Delete,
+            termination_grace_secs: 10,
+            watch_resources: true,
+        }
     }
+}
+
+/// How the host reaches a stdio server's stdin and stdout in its pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StdioBridge {
+    /// Attach to the container's main process (the MCP server is PID 1).
+    #[default]
+    Attach,
+    /// Exec the server's command in a container that idles.
+    Exec,
+}
+
+/// How the host reaches a network server in its pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reach {
+    /// The pod IP when running in a cluster, port-forward otherwise.
+    #[default]
+    Auto,
+    /// The pod IP.
+    PodIp,
+    /// The API server's port-forward.
+    PortForward,
+}
+
+/// What happens to pods of this host's instance that it cannot adopt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Orphans {
+    /// Delete them.
+    #[default]
+    Delete,
+    /// Leave them alone.
+    Keep,
 }
 
 /// The four plugin kinds; each implements one WIT world.

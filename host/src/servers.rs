@@ -171,6 +171,9 @@ pub struct Server {
     logs: crate::bridge::stdio::LogBuffer,
     sessions: AtomicU64,
     next_instance: AtomicU64,
+    /// The start request as JSON, secret values removed: recorded on
+    /// instances that outlive the host, so that it can adopt them.
+    start_request: String,
 }
 
 /// What the server declared: its `initialize` result and `tools/list`.
@@ -244,6 +247,15 @@ impl ClientSession {
         self.instance.send(self.session, msg);
     }
 
+    /// Hands this session's deliveries to `sink` in place instead of `rx`
+    /// (what already waits in `rx` goes first).
+    pub fn redirect(&mut self, sink: Arc<dyn crate::bridge::DirectSink>) {
+        self.instance.redirect(self.session, sink.clone());
+        while let Ok(d) = self.rx.try_recv() {
+            sink.deliver(d);
+        }
+    }
+
     /// The server's id.
     pub fn server_id(&self) -> &str {
         &self.server.id
@@ -302,6 +314,11 @@ fn parse_transport(s: &str) -> Result<Transport, ManagerError> {
             details: Vec::new(),
         }),
     }
+}
+
+/// The number an id ends with (`time-12` → 12; none → 0).
+fn trailing_number(id: &str) -> u64 {
+    id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn kv(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
@@ -377,6 +394,74 @@ impl Manager {
 
     /// Starts a server and waits (up to the start timeout) for it to be ready.
     pub async fn start(&self, req: StartRequest) -> Result<ServerStatus, ManagerError> {
+        self.start_as(req, None).await
+    }
+
+    /// Starts a server under id `id` (a declared resource's name).
+    pub async fn start_with_id(&self, req: StartRequest, id: &str) -> Result<ServerStatus, ManagerError> {
+        self.start_as(req, Some((id.to_string(), 1))).await
+    }
+
+    /// Replaces server `id` with one started from `req` under the same id,
+    /// so that its endpoints stay; instance numbers continue, so that the
+    /// new instances never collide with the old ones still going away.
+    pub async fn replace(&self, id: &str, req: StartRequest) -> Result<ServerStatus, ManagerError> {
+        let next = self.get(id)?.next_instance.load(Ordering::Relaxed);
+        self.stop(id).await?;
+        self.start_as(req, Some((id.to_string(), next))).await
+    }
+
+    /// Adopts the instances an earlier host left running (pods): each server
+    /// comes back under its id, on its first surviving instance; instances
+    /// that cannot be adopted (their server's record is unreadable, or they
+    /// served per-session clients who left with the old host) are stopped,
+    /// unless the runtime keeps orphans. Returns the adopted server ids.
+    pub async fn adopt(&self) -> Result<Vec<String>, ManagerError> {
+        let found = self.runtime.adoptable().await.map_err(|e| ManagerError::Failed(e.to_string()))?;
+        let mut by_server: BTreeMap<String, Vec<crate::runtime::Adoptable>> = BTreeMap::new();
+        for a in found {
+            by_server.entry(a.server_id.clone()).or_default().push(a);
+        }
+        let mut adopted = Vec::new();
+        for (server_id, mut instances) in by_server {
+            instances.sort_by_key(|a| trailing_number(&a.instance_id));
+            let first = instances.remove(0);
+            let req = first.start_request.as_deref().and_then(|j| serde_json::from_str::<StartRequest>(j).ok());
+            let mut orphans = instances;
+            match req {
+                Some(mut req) if !server_id.is_empty() => {
+                    req.env.extend(first.secret_env.clone());
+                    let n = trailing_number(&first.instance_id);
+                    self.next_server.fetch_max(trailing_number(&server_id) + 1, Ordering::Relaxed);
+                    match self.start_as(req, Some((server_id.clone(), n))).await {
+                        Ok(_) => {
+                            tracing::info!(server = %server_id, instance = %first.instance_id, "adopted");
+                            adopted.push(server_id);
+                        }
+                        Err(e) => {
+                            tracing::warn!(server = %server_id, "cannot adopt: {e}");
+                            orphans.push(first);
+                        }
+                    }
+                }
+                _ => orphans.push(first),
+            }
+            for orphan in orphans {
+                if self.runtime.keeps_orphans() {
+                    tracing::info!(instance = %orphan.instance_id, "leaving an orphan instance alone (kubernetes.orphans = keep)");
+                } else if let Err(e) = self.runtime.stop(&orphan.instance_id).await {
+                    tracing::warn!(instance = %orphan.instance_id, "cannot stop an orphan instance: {e}");
+                } else {
+                    tracing::info!(instance = %orphan.instance_id, "stopped an orphan instance");
+                }
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// Starts a server; `adopt` names the id and first instance number of a
+    /// server an earlier host left running.
+    async fn start_as(&self, req: StartRequest, adopt: Option<(String, u64)>) -> Result<ServerStatus, ManagerError> {
         let (config, template) = self.resolve(&req).await?;
         self.policy.check_config(&config)?;
         let plugin = self.plugins.get(&config.server_type, PluginKind::ServerType).map_err(|_| ManagerError::BadRequest {
@@ -415,7 +500,20 @@ impl Manager {
             });
         }
         let sharing = req.sharing.unwrap_or(if spec.transport == Transport::Stdio { Sharing::PerSession } else { Sharing::Shared });
-        let id = format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.next_server.fetch_add(1, Ordering::Relaxed));
+        let secret_names = Policy::secret_names(&spec);
+        let mut recorded = req.clone();
+        recorded.env.retain(|k, _| !secret_names.contains(k));
+        let start_request = serde_json::to_string(&recorded).unwrap_or_default();
+        let (id, first_instance) = match adopt {
+            Some((id, n)) => (id, n),
+            None => (
+                format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.next_server.fetch_add(1, Ordering::Relaxed)),
+                1,
+            ),
+        };
+        if self.servers.read().map(|s| s.contains_key(&id)).unwrap_or(false) {
+            return Err(ManagerError::BadRequest { message: format!("server `{id}` exists already"), details: Vec::new() });
+        }
         let server = Arc::new(Server {
             id: id.clone(),
             template,
@@ -428,7 +526,8 @@ impl Manager {
             capabilities: Mutex::new(None),
             logs: Default::default(),
             sessions: AtomicU64::new(0),
-            next_instance: AtomicU64::new(1),
+            next_instance: AtomicU64::new(first_instance),
+            start_request,
         });
         let first = self.spawn_instance(&server);
         if let Ok(mut spare) = server.spare.lock() {
@@ -455,6 +554,10 @@ impl Manager {
                 ("server".to_string(), server.id.clone()),
                 ("template".to_string(), server.template.clone().unwrap_or_default()),
             ]),
+            annotations: BTreeMap::from([(
+                crate::runtime::kube::START_ANNOTATION.to_string(),
+                server.start_request.clone(),
+            )]),
             logs: server.logs.clone(),
         };
         let adapter = self.plugins.get("stdio", PluginKind::ProtocolAdapter).cloned();
@@ -463,6 +566,7 @@ impl Manager {
                 runtime: self.runtime.clone(),
                 request,
                 adapter,
+                network: self.network_codecs(),
                 max_message_bytes: self.settings.max_message_bytes,
                 init_params: host_init_params(),
                 restart: self.settings.restart,
@@ -477,6 +581,12 @@ impl Manager {
             list.push(instance.clone());
         }
         instance
+    }
+
+    /// The adapters network upstreams use, if all of them are loaded.
+    fn network_codecs(&self) -> Option<crate::bridge::network::Codecs> {
+        let get = |name| self.plugins.get(name, PluginKind::ProtocolAdapter).ok().cloned();
+        Some(crate::bridge::network::Codecs { http: get("http")?, sse: get("sse")?, websocket: get("websocket")? })
     }
 
     /// Records what a ready instance declares.
@@ -578,8 +688,13 @@ impl Manager {
         Ok(status)
     }
 
-    /// Stops every server (host shutdown).
+    /// Stops every server (host shutdown), except where the runtime's
+    /// instances outlive the host to be adopted by the next one.
     pub async fn shutdown(&self) {
+        if self.runtime.outlives_host() {
+            self.runtime.shutdown().await;
+            return;
+        }
         let ids: Vec<String> = self.servers.read().map(|s| s.keys().cloned().collect()).unwrap_or_default();
         for id in ids {
             let _ = self.stop(&id).await;

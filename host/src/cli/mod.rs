@@ -43,6 +43,8 @@ pub enum Command {
     /// Search and describe npm and PyPI packages.
     #[command(subcommand)]
     Packages(catalog::PackagesCommand),
+    /// Print the `McpServer` CustomResourceDefinition (YAML), for `kubectl apply -f -`.
+    Crd,
 }
 
 /// Parses the command line and runs it.
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
             Command::Servers(args) => servers::run(args).await,
             Command::Templates(cmd) => catalog::templates(cmd).await,
             Command::Packages(cmd) => catalog::packages(cmd).await,
+            Command::Crd => crd(),
         }
     });
     match result {
@@ -71,6 +74,14 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the McpServer CRD as YAML.
+fn crd() -> anyhow::Result<ExitCode> {
+    use kube::CustomResourceExt;
+    let yaml = serde_saphyr::to_string(&crate::operator::McpServer::crd())?;
+    print!("{yaml}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Installs the process-wide TLS provider before any client is built.

@@ -2,6 +2,7 @@
 //! processes here, Kubernetes pods in `runtime::kube`. Both hand the bridge
 //! the same thing: the instance's stdio streams, or its network endpoint.
 
+pub mod kube;
 pub mod local;
 
 use crate::plugin::bindings::LaunchSpec;
@@ -50,6 +51,9 @@ pub struct LaunchRequest {
     pub secret_env: Vec<String>,
     /// Labels describing the instance (template, sharing, ...).
     pub labels: BTreeMap<String, String>,
+    /// What a runtime whose instances outlive the host records on each, so
+    /// that a restarted host can adopt it (never secret values).
+    pub annotations: BTreeMap<String, String>,
     /// Where the instance's log lines are kept.
     pub logs: crate::bridge::stdio::LogBuffer,
 }
@@ -98,6 +102,19 @@ pub struct InstanceInfo {
     pub detail: Option<String>,
 }
 
+/// An instance left running by an earlier host, found at start.
+#[derive(Debug, Clone)]
+pub struct Adoptable {
+    /// Its instance id.
+    pub instance_id: String,
+    /// Its server.
+    pub server_id: String,
+    /// The server's start request as recorded (JSON, secret values removed).
+    pub start_request: Option<String>,
+    /// The secret env values kept beside it.
+    pub secret_env: BTreeMap<String, String>,
+}
+
 /// Starts and stops instances.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync {
@@ -113,6 +130,22 @@ pub trait Runtime: Send + Sync {
     /// Every instance this runtime runs for this host.
     async fn list(&self) -> Result<Vec<InstanceInfo>, RuntimeError>;
 
-    /// Stops every instance (host shutdown).
+    /// Instances an earlier host left running, to adopt (none for runtimes
+    /// whose instances die with the host).
+    async fn adoptable(&self) -> Result<Vec<Adoptable>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
+    /// Whether instances keep running when the host exits, to be adopted.
+    fn outlives_host(&self) -> bool {
+        false
+    }
+
+    /// Whether instances that cannot be adopted are left alone (else stopped).
+    fn keeps_orphans(&self) -> bool {
+        false
+    }
+
+    /// Stops what must not outlive the host (host shutdown).
     async fn shutdown(&self);
 }
