@@ -102,4 +102,3 @@ fn discover(plugins_dir: &Path) -> Vec<Plugin> {
     found.sort_by(|a, b| a.name.cmp(&b.name));
     found
 }
-

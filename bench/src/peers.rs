@@ -45,7 +45,11 @@ impl HttpClient {
         if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             self.session = Some(s.to_string());
         }
-        let sse = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let sse = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
         let body = resp.text().await?;
         if body.trim().is_empty() {
             return Ok(Value::Null);
@@ -71,7 +75,10 @@ impl HttpClient {
         let resp = self
             .post(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}}))
             .await?;
-        anyhow::ensure!(resp.pointer("/result/content/0/text").and_then(Value::as_str) == Some("ping"), "bad echo: {resp}");
+        anyhow::ensure!(
+            resp.pointer("/result/content/0/text").and_then(Value::as_str) == Some("ping"),
+            "bad echo: {resp}"
+        );
         Ok(())
     }
 }
@@ -150,7 +157,9 @@ async fn throughput(url: &str, clients: usize, secs: u64) -> (f64, usize) {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -193,7 +202,11 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
     let port = free_port()?;
     let dir = tempfile::tempdir()?.keep();
     let plugin = root.join("target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm");
-    anyhow::ensure!(plugin.exists(), "build the fixture plugin first: cargo test -p mcpod --test front (it builds {})", plugin.display());
+    anyhow::ensure!(
+        plugin.exists(),
+        "build the fixture plugin first: cargo test -p mcpod --test front (it builds {})",
+        plugin.display()
+    );
     let config = dir.join("mcpod.toml");
     std::fs::write(
         &config,
@@ -227,7 +240,17 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
 async fn start_supergateway(peers: &Path, fixture: &Path) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let child = tokio::process::Command::new(peers.join("node_modules/.bin/supergateway"))
-        .args(["--stdio", &fixture.display().to_string(), "--outputTransport", "streamableHttp", "--stateful", "--port", &port.to_string(), "--logLevel", "none"])
+        .args([
+            "--stdio",
+            &fixture.display().to_string(),
+            "--outputTransport",
+            "streamableHttp",
+            "--stateful",
+            "--port",
+            &port.to_string(),
+            "--logLevel",
+            "none",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -257,10 +280,18 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     const N: usize = 2000;
     let floor = floor(&fixture, N).await?;
     println!("command: cargo run --release -p mcpod-bench -- peers target/release/mcpod");
-    println!("upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client\n");
-    println!("| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |");
+    println!(
+        "upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client\n"
+    );
+    println!(
+        "| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
-    println!("| floor (stdio, no proxy) | {} | {} | — | — | — | — | — | — |", crate::stats::fmt(floor.percentile(50.0)), crate::stats::fmt(floor.percentile(99.0)));
+    println!(
+        "| floor (stdio, no proxy) | {} | {} | — | — | — | — | — | — |",
+        crate::stats::fmt(floor.percentile(50.0)),
+        crate::stats::fmt(floor.percentile(99.0))
+    );
     let mut peers = Vec::new();
     peers.push(start_mcpod(&root, &mcpod, &fixture).await?);
     match start_supergateway(&peers_dir, &fixture).await {
@@ -269,7 +300,9 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     }
     match start_mcp_proxy(&peers_dir, &fixture).await {
         Ok(p) => peers.push(p),
-        Err(e) => eprintln!("mcp-proxy skipped: {e} (python3 -m venv bench/peers/.venv && bench/peers/.venv/bin/pip install -r bench/peers/requirements.txt)"),
+        Err(e) => eprintln!(
+            "mcp-proxy skipped: {e} (python3 -m venv bench/peers/.venv && bench/peers/.venv/bin/pip install -r bench/peers/requirements.txt)"
+        ),
     }
     for peer in &mut peers {
         let seq = sequential(&peer.url, N).await?;

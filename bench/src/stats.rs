@@ -25,7 +25,10 @@ impl Samples {
 
     /// The table header matching [`Samples::row`].
     pub fn header() -> String {
-        format!("| {:<52} | {:>7} | {:>10} | {:>10} |\n|{:-<54}|{:->9}|{:->12}|{:->12}|", "measurement", "n", "median", "p99", "", "", "", "")
+        format!(
+            "| {:<52} | {:>7} | {:>10} | {:>10} |\n|{:-<54}|{:->9}|{:->12}|{:->12}|",
+            "measurement", "n", "median", "p99", "", "", "", ""
+        )
     }
 
     /// A markdown table row.

@@ -80,7 +80,8 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
                 Duration::from_secs(5),
             )),
             RuntimeKind::Kubernetes => {
-                let client = crate::runtime::kube::client(config).await.map_err(|e| AppError::Runtime(e.to_string()))?;
+                let client =
+                    crate::runtime::kube::client(config).await.map_err(|e| AppError::Runtime(e.to_string()))?;
                 kube_client = Some(client.clone());
                 Arc::new(crate::runtime::kube::KubeRuntime::new(client, config))
             }
@@ -105,7 +106,10 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         manager: manager.clone(),
         http_sessions: front::streamable::HttpSessions::new(Duration::from_secs(config.limits.session_idle_secs)),
         sse_sessions: front::legacy_sse::SseSessions::new(),
-        guard: Arc::new(front::guard::Guard::new(config.server.allowed_origins.clone(), config.server.allowed_hosts.clone())),
+        guard: Arc::new(front::guard::Guard::new(
+            config.server.allowed_origins.clone(),
+            config.server.allowed_hosts.clone(),
+        )),
         max_message_bytes: max,
         adapters: front::AdapterPool::new(),
     };
@@ -115,7 +119,6 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         token: token.map(Arc::new),
         metrics: crate::metrics::global(),
     };
-    let router = api::router(state, front::router(front_state))
-        .layer(axum::extract::DefaultBodyLimit::max(max + 1024));
+    let router = api::router(state, front::router(front_state)).layer(axum::extract::DefaultBodyLimit::max(max + 1024));
     Ok(App { plugins, manager, router })
 }

@@ -55,17 +55,30 @@ pub async fn render_template(
 }
 
 /// The registry plugin `name` (`npm`, `pypi`).
-fn registry<'a>(plugins: &'a PluginHost, name: &str) -> Result<&'a std::sync::Arc<crate::plugin::LoadedPlugin>, CallError> {
+fn registry<'a>(
+    plugins: &'a PluginHost,
+    name: &str,
+) -> Result<&'a std::sync::Arc<crate::plugin::LoadedPlugin>, CallError> {
     plugins.get(name, PluginKind::PackageRegistry)
 }
 
 /// Searches registry `name`.
-pub async fn search_packages(plugins: &PluginHost, name: &str, query: &str, limit: u32) -> Result<Vec<PackageSummary>, CallError> {
+pub async fn search_packages(
+    plugins: &PluginHost,
+    name: &str,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<PackageSummary>, CallError> {
     registry(plugins, name)?.search(query, limit).await
 }
 
 /// Describes a package of registry `name`.
-pub async fn package_info(plugins: &PluginHost, name: &str, package: &str, version: Option<&str>) -> Result<PackageInfo, CallError> {
+pub async fn package_info(
+    plugins: &PluginHost,
+    name: &str,
+    package: &str,
+    version: Option<&str>,
+) -> Result<PackageInfo, CallError> {
     registry(plugins, name)?.describe_package(package, version).await
 }
 

@@ -154,13 +154,7 @@ pub struct PluginRuntimeSection {
 
 impl Default for PluginRuntimeSection {
     fn default() -> Self {
-        PluginRuntimeSection {
-            cache_dir: None,
-            cache: true,
-            pooling: true,
-            max_instances: 1000,
-            builtins: true,
-        }
+        PluginRuntimeSection { cache_dir: None, cache: true, pooling: true, max_instances: 1000, builtins: true }
     }
 }
 
@@ -193,9 +187,7 @@ impl Default for PolicySection {
             allow_custom_images: false,
             packages_allow: Vec::new(),
             packages_block: Vec::new(),
-            secret_env: ["*_KEY", "*_TOKEN", "*_SECRET", "*PASSWORD*", "*_CREDENTIALS"]
-                .map(String::from)
-                .to_vec(),
+            secret_env: ["*_KEY", "*_TOKEN", "*_SECRET", "*PASSWORD*", "*_CREDENTIALS"].map(String::from).to_vec(),
             internet_access: true,
         }
     }
@@ -375,12 +367,8 @@ pub enum PluginKind {
 
 impl PluginKind {
     /// Every kind.
-    pub const ALL: [PluginKind; 4] = [
-        PluginKind::ServerType,
-        PluginKind::TemplateCatalog,
-        PluginKind::PackageRegistry,
-        PluginKind::ProtocolAdapter,
-    ];
+    pub const ALL: [PluginKind; 4] =
+        [PluginKind::ServerType, PluginKind::TemplateCatalog, PluginKind::PackageRegistry, PluginKind::ProtocolAdapter];
 
     /// The kind's name as written in config (`server-type`).
     pub fn as_str(self) -> &'static str {
@@ -463,8 +451,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 impl Config {
     /// Reads `path`, then applies the environment overrides from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Config::parse(&text, path)?;
         config.apply_env(|var| std::env::var(var).ok())?;
         config.validate()?;
@@ -526,10 +514,7 @@ impl Config {
         if let Some(entry) = self.plugins.iter_mut().find(|p| p.name == name) {
             entry.config.insert(key.to_string(), value);
         } else {
-            self.builtin_overrides
-                .entry(name.to_string())
-                .or_default()
-                .insert(key.to_string(), value);
+            self.builtin_overrides.entry(name.to_string()).or_default().insert(key.to_string(), value);
         }
     }
 
@@ -537,9 +522,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.plugins {
-            if p.name.is_empty()
-                || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 return Err(ConfigError::Invalid(format!(
                     "plugin name {:?} must be non-empty and use only letters, digits, `-` and `_`",
                     p.name
@@ -572,11 +555,7 @@ fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::Env {
-            var,
-            value: v.to_string(),
-            reason: "expected true or false".to_string(),
-        }),
+        _ => Err(ConfigError::Env { var, value: v.to_string(), reason: "expected true or false".to_string() }),
     }
 }
 
@@ -595,8 +574,7 @@ fn check_quantity(var: &'static str, v: &str) -> Result<(), ConfigError> {
 /// True for Kubernetes resource quantities: a decimal number with an optional
 /// SI or binary suffix (`250m`, `0.5`, `512Mi`, `1G`).
 pub fn is_quantity(v: &str) -> bool {
-    const SUFFIXES: [&str; 14] =
-        ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", ""];
+    const SUFFIXES: [&str; 14] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", ""];
     SUFFIXES.iter().any(|s| {
         v.strip_suffix(s).is_some_and(|num| {
             !num.is_empty()
@@ -637,9 +615,8 @@ mod tests {
         assert!(err.contains("/etc/mcpod/mcpod.toml"), "{err}");
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("listn"), "{err}");
-        let err = parse("[[plugins]]\nname = \"x\"\nkind = \"server-typ\"\nsource = \"a.wasm\"\n")
-            .unwrap_err()
-            .to_string();
+        let err =
+            parse("[[plugins]]\nname = \"x\"\nkind = \"server-typ\"\nsource = \"a.wasm\"\n").unwrap_err().to_string();
         assert!(err.contains("server-typ") && err.contains("line 3"), "{err}");
     }
 
@@ -661,15 +638,13 @@ mod tests {
         assert_eq!(c.resources.cpu_limit, "750m");
         assert_eq!(c.resources.memory_limit, "1Gi");
         assert!(!c.policy.allow_npx && !c.policy.allow_uv && c.policy.allow_custom_images);
-        assert_eq!(
-            c.builtin_overrides["archon"]["image"].as_str(),
-            Some("registry.example/archon-mcp:1.2")
-        );
+        assert_eq!(c.builtin_overrides["archon"]["image"].as_str(), Some("registry.example/archon-mcp:1.2"));
     }
 
     #[test]
     fn archon_image_goes_to_a_listed_archon_entry() {
-        let mut c = parse("[[plugins]]\nname = \"archon\"\nkind = \"server-type\"\nsource = \"builtin:archon\"\n").unwrap();
+        let mut c =
+            parse("[[plugins]]\nname = \"archon\"\nkind = \"server-type\"\nsource = \"builtin:archon\"\n").unwrap();
         c.apply_env(|k| (k == "ARCHON_MCP_IMAGE").then(|| "a:1".to_string())).unwrap();
         assert_eq!(c.plugins[0].config["image"].as_str(), Some("a:1"));
     }

@@ -73,11 +73,7 @@ impl<'de> Deserialize<'de> for IdField {
 
 fn version_2_0<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = String::deserialize(d)?;
-    if v == "2.0" {
-        Ok(v)
-    } else {
-        Err(serde::de::Error::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}")))
-    }
+    if v == "2.0" { Ok(v) } else { Err(serde::de::Error::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}"))) }
 }
 
 /// One JSON-RPC message.
@@ -140,7 +136,8 @@ pub struct ParseError(pub String);
 impl Message {
     /// Parses one message (not a batch).
     pub fn parse(text: &str) -> Result<Message, ParseError> {
-        let msg: Message = serde_json::from_str(text).map_err(|e| ParseError(format!("invalid JSON-RPC message: {e}")))?;
+        let msg: Message =
+            serde_json::from_str(text).map_err(|e| ParseError(format!("invalid JSON-RPC message: {e}")))?;
         if msg.method.is_none() && msg.result.is_none() && msg.error.is_none() {
             return Err(ParseError("a message needs a `method` or a `result`/`error`".to_string()));
         }
@@ -184,17 +181,38 @@ impl Message {
 
     /// A request.
     pub fn request(id: Id, method: &str, params: Option<Box<RawValue>>) -> Message {
-        Message { jsonrpc: "2.0".into(), id: IdField::Value(id), method: Some(method.into()), params, result: None, error: None }
+        Message {
+            jsonrpc: "2.0".into(),
+            id: IdField::Value(id),
+            method: Some(method.into()),
+            params,
+            result: None,
+            error: None,
+        }
     }
 
     /// A notification.
     pub fn notification(method: &str, params: Option<Box<RawValue>>) -> Message {
-        Message { jsonrpc: "2.0".into(), id: IdField::Absent, method: Some(method.into()), params, result: None, error: None }
+        Message {
+            jsonrpc: "2.0".into(),
+            id: IdField::Absent,
+            method: Some(method.into()),
+            params,
+            result: None,
+            error: None,
+        }
     }
 
     /// A success response.
     pub fn response(id: Id, result: Box<RawValue>) -> Message {
-        Message { jsonrpc: "2.0".into(), id: IdField::Value(id), method: None, params: None, result: Some(result), error: None }
+        Message {
+            jsonrpc: "2.0".into(),
+            id: IdField::Value(id),
+            method: None,
+            params: None,
+            result: Some(result),
+            error: None,
+        }
     }
 
     /// An error response; `id` `None` gives `"id": null`.
@@ -234,7 +252,8 @@ mod tests {
 
     #[test]
     fn round_trips_keep_params_exactly() {
-        let text = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"x":[1,2.50]}}}"#;
+        let text =
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"x":[1,2.50]}}}"#;
         let m = Message::parse(text).unwrap();
         assert_eq!(m.kind(), Kind::Request);
         assert_eq!(m.id, IdField::Value(Id::Num(7)));
@@ -260,7 +279,8 @@ mod tests {
         assert!(Message::parse(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).unwrap_err().0.contains("null"));
         assert!(Message::parse("[1,").is_err());
         assert!(Message::parse_batch("[]").unwrap_err().0.contains("empty"));
-        let (b, is_batch) = Message::parse_batch(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":1,"method":"b"}]"#).unwrap();
+        let (b, is_batch) =
+            Message::parse_batch(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":1,"method":"b"}]"#).unwrap();
         assert!(is_batch);
         assert_eq!(b.len(), 2);
     }

@@ -69,7 +69,9 @@ impl Policy {
             if let Some(p) = self.section.packages_block.iter().find(|p| glob_match(p, package)) {
                 return Err(PolicyError(format!("package `{package}` is blocked by policy.packages_block (`{p}`)")));
             }
-            if !self.section.packages_allow.is_empty() && !self.section.packages_allow.iter().any(|p| glob_match(p, package)) {
+            if !self.section.packages_allow.is_empty()
+                && !self.section.packages_allow.iter().any(|p| glob_match(p, package))
+            {
                 return Err(PolicyError(format!(
                     "package `{package}` is not in policy.packages_allow; ask the operator to add it"
                 )));
@@ -156,7 +158,12 @@ mod tests {
         assert!(p.check_config(&config("npx", "@modelcontextprotocol/server-memory")).is_ok());
         assert!(p.check_config(&config("uv", "mcp-server-time")).is_ok());
         assert!(p.check_config(&config("npx", "left-pad")).unwrap_err().to_string().contains("packages_allow"));
-        assert!(p.check_config(&config("npx", "@modelcontextprotocol/server-github")).unwrap_err().to_string().contains("blocked"));
+        assert!(
+            p.check_config(&config("npx", "@modelcontextprotocol/server-github"))
+                .unwrap_err()
+                .to_string()
+                .contains("blocked")
+        );
     }
 
     #[test]

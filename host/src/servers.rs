@@ -328,7 +328,14 @@ fn kv(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
 impl Manager {
     /// A manager over loaded plugins and a runtime.
     pub fn new(plugins: Arc<PluginHost>, runtime: Arc<dyn Runtime>, policy: Policy, settings: ManagerSettings) -> Self {
-        Manager { plugins, runtime, policy, settings, servers: RwLock::new(BTreeMap::new()), next_server: AtomicU64::new(1) }
+        Manager {
+            plugins,
+            runtime,
+            policy,
+            settings,
+            servers: RwLock::new(BTreeMap::new()),
+            next_server: AtomicU64::new(1),
+        }
     }
 
     /// The loaded plugins.
@@ -464,14 +471,19 @@ impl Manager {
     async fn start_as(&self, req: StartRequest, adopt: Option<(String, u64)>) -> Result<ServerStatus, ManagerError> {
         let (config, template) = self.resolve(&req).await?;
         self.policy.check_config(&config)?;
-        let plugin = self.plugins.get(&config.server_type, PluginKind::ServerType).map_err(|_| ManagerError::BadRequest {
-            message: format!(
-                "unknown server type `{}`; loaded server types: {}",
-                config.server_type,
-                self.plugins.of_kind(PluginKind::ServerType).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-            details: Vec::new(),
-        })?;
+        let plugin =
+            self.plugins.get(&config.server_type, PluginKind::ServerType).map_err(|_| ManagerError::BadRequest {
+                message: format!(
+                    "unknown server type `{}`; loaded server types: {}",
+                    config.server_type,
+                    self.plugins
+                        .of_kind(PluginKind::ServerType)
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                details: Vec::new(),
+            })?;
         let problems = plugin.validate(&config).await?;
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest {
@@ -499,7 +511,11 @@ impl Manager {
                 details: Vec::new(),
             });
         }
-        let sharing = req.sharing.unwrap_or(if spec.transport == Transport::Stdio { Sharing::PerSession } else { Sharing::Shared });
+        let sharing = req.sharing.unwrap_or(if spec.transport == Transport::Stdio {
+            Sharing::PerSession
+        } else {
+            Sharing::Shared
+        });
         let secret_names = Policy::secret_names(&spec);
         let mut recorded = req.clone();
         recorded.env.retain(|k, _| !secret_names.contains(k));
@@ -507,12 +523,19 @@ impl Manager {
         let (id, first_instance) = match adopt {
             Some((id, n)) => (id, n),
             None => (
-                format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.next_server.fetch_add(1, Ordering::Relaxed)),
+                format!(
+                    "{}-{}",
+                    template.as_deref().unwrap_or(&config.server_type),
+                    self.next_server.fetch_add(1, Ordering::Relaxed)
+                ),
                 1,
             ),
         };
         if self.servers.read().map(|s| s.contains_key(&id)).unwrap_or(false) {
-            return Err(ManagerError::BadRequest { message: format!("server `{id}` exists already"), details: Vec::new() });
+            return Err(ManagerError::BadRequest {
+                message: format!("server `{id}` exists already"),
+                details: Vec::new(),
+            });
         }
         let server = Arc::new(Server {
             id: id.clone(),
@@ -533,7 +556,10 @@ impl Manager {
         if let Ok(mut spare) = server.spare.lock() {
             *spare = Some(first.clone());
         }
-        self.servers.write().map_err(|_| ManagerError::Failed("server table poisoned".into()))?.insert(id.clone(), server.clone());
+        self.servers
+            .write()
+            .map_err(|_| ManagerError::Failed("server table poisoned".into()))?
+            .insert(id.clone(), server.clone());
         crate::metrics::global().starts.inc();
         tracing::info!(server = %id, server_type = %server.config.server_type, sharing = ?sharing, "server starting");
         let state = first.wait_settled(self.settings.start_timeout).await;
@@ -643,7 +669,12 @@ impl Manager {
             package: server.config.package.clone(),
             transport: transport_name(server.spec.transport).to_string(),
             sharing: server.sharing,
-            env: server.spec.env.iter().map(|e| (e.name.clone(), if e.secret { "<secret>" } else { "<set>" }.to_string())).collect(),
+            env: server
+                .spec
+                .env
+                .iter()
+                .map(|e| (e.name.clone(), if e.secret { "<secret>" } else { "<set>" }.to_string()))
+                .collect(),
             instances: instances.len(),
             sessions: server.sessions.load(Ordering::Relaxed),
             restarts: instances.iter().map(|i| i.restarts()).sum(),
@@ -660,8 +691,7 @@ impl Manager {
 
     /// Every server.
     pub fn list(&self) -> Vec<ServerStatus> {
-        let servers: Vec<Arc<Server>> =
-            self.servers.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
+        let servers: Vec<Arc<Server>> = self.servers.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
         servers.iter().map(|s| self.describe(s)).collect()
     }
 

@@ -43,7 +43,10 @@ async fn npm_search_versions_info_and_existence_from_recorded_responses() {
     assert!(npm.exists("@modelcontextprotocol/server-memory", None).await.unwrap());
     assert!(npm.exists("@modelcontextprotocol/server-memory", Some("latest")).await.unwrap());
     assert!(!npm.exists("@modelcontextprotocol/server-memory", Some("0.0.0-nope")).await.unwrap());
-    assert!(!npm.exists("@modelcontextprotocol/server-playwright", None).await.unwrap(), "the seed's package does not exist");
+    assert!(
+        !npm.exists("@modelcontextprotocol/server-playwright", None).await.unwrap(),
+        "the seed's package does not exist"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,7 +151,11 @@ async fn the_policy_applies_after_every_plugin() {
     })
     .await;
     let post = |body: Value| {
-        host.http.post(format!("{}/api/v1/servers", host.base)).header("content-type", "application/json").body(body.to_string()).send()
+        host.http
+            .post(format!("{}/api/v1/servers", host.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
     };
     let resp = post(json!({"template": "everything"})).await.unwrap();
     assert_eq!(resp.status(), 403);
@@ -201,7 +208,17 @@ fn the_cli_lists_shows_and_searches() {
     }
     std::fs::write(&config, text).unwrap();
     let cfg = config.to_str().unwrap();
-    let info: Value = serde_json::from_str(&run(&["packages", "info", "--registry", "pypi", "mcp-server-time", "--json", "--config", cfg])).unwrap();
+    let info: Value = serde_json::from_str(&run(&[
+        "packages",
+        "info",
+        "--registry",
+        "pypi",
+        "mcp-server-time",
+        "--json",
+        "--config",
+        cfg,
+    ]))
+    .unwrap();
     assert_eq!(info["name"], "mcp-server-time");
     let found = run(&["packages", "search", "--registry", "npm", "server", "--config", cfg]);
     assert!(found.starts_with("NAME") && found.contains("@modelcontextprotocol/server-memory"), "{found}");

@@ -88,9 +88,16 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
 
     for (scenario, (passed, _)) in &baseline {
         let (ours, failed) = through.get(scenario).copied().unwrap_or((0, 1));
-        assert!(ours >= *passed && (failed == 0 || *passed == 0 || ours > 0), "{scenario}: own server passed {passed}, mcpod {ours} (failed {failed})");
+        assert!(
+            ours >= *passed && (failed == 0 || *passed == 0 || ours > 0),
+            "{scenario}: own server passed {passed}, mcpod {ours} (failed {failed})"
+        );
     }
-    assert_eq!(through.get("dns-rebinding-protection").map(|s| s.1), Some(0), "both DNS-rebinding checks pass: {through:?}");
+    assert_eq!(
+        through.get("dns-rebinding-protection").map(|s| s.1),
+        Some(0),
+        "both DNS-rebinding checks pass: {through:?}"
+    );
     let total = |s: &BTreeMap<String, (u32, u32)>| s.values().map(|v| v.0).sum::<u32>();
     assert!(total(&through) >= total(&baseline), "{through:?} vs {baseline:?}");
 }

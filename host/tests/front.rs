@@ -17,15 +17,23 @@ fn mcp_url(host: &TestHost, id: &str) -> String {
 async fn a_session_lists_and_calls_tools_reads_resources_and_gets_prompts() {
     let host = start_host(|_| {}).await;
     let id = host.start_server(json!({"server_type": "fixture-command"})).await;
-    let status: Value = host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["capabilities"]["initialize"]["serverInfo"]["name"], "mcpod-fixture");
-    let tools: Vec<&str> = status["capabilities"]["tools"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    let tools: Vec<&str> = status["capabilities"]["tools"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
     assert!(tools.contains(&"echo"), "{tools:?}");
 
     let s = McpSession::open(&mcp_url(&host, &id)).await;
     assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "hello"})).await), "hello");
     assert_eq!(tool_text(&s.call(2, "add", json!({"a": 2, "b": 40})).await), "42");
-    let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "fixture://hello"}})).await;
+    let (_, _, msgs) = s
+        .post(json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "fixture://hello"}}))
+        .await;
     assert_eq!(msgs[0]["result"]["contents"][0]["text"], "hello");
     let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "greet", "arguments": {"name": "Ada"}}})).await;
     assert_eq!(msgs[0]["result"]["messages"][0]["content"]["text"], "Hello, Ada!");
@@ -62,9 +70,17 @@ async fn progress_and_sampling_flow_on_the_request_stream() {
     let mut body = resp.bytes_stream();
     let mut text = String::new();
     let request = loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("sampling request in time").unwrap().unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("sampling request in time")
+            .unwrap()
+            .unwrap();
         text.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(req) = sse_data(&text).iter().filter_map(|d| serde_json::from_str::<Value>(d).ok()).find(|m| m["method"] == "sampling/createMessage") {
+        if let Some(req) = sse_data(&text)
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find(|m| m["method"] == "sampling/createMessage")
+        {
             break req;
         }
     };
@@ -115,7 +131,8 @@ async fn per_session_servers_get_their_own_process_which_ends_with_the_session()
     assert_ne!(pa.split_whitespace().next(), pb.split_whitespace().next(), "{pa} vs {pb}");
     assert!(pa.ends_with("calls=1") && pb.ends_with("calls=1"));
     let pid: i32 = pa.split_whitespace().next().unwrap().trim_start_matches("pid=").parse().unwrap();
-    let resp = reqwest::Client::new().delete(&a.url).header("mcp-session-id", a.id.clone().unwrap()).send().await.unwrap();
+    let resp =
+        reqwest::Client::new().delete(&a.url).header("mcp-session-id", a.id.clone().unwrap()).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
@@ -147,7 +164,8 @@ async fn a_crash_fails_in_flight_requests_at_once_and_the_next_request_reaches_a
     }
     assert!(after.starts_with("pid="), "a restarted server answers: {after}");
     assert_ne!(before.split_whitespace().next(), after.split_whitespace().next());
-    let status: Value = host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
     assert!(status["restarts"].as_u64().unwrap() >= 1, "{status}");
 }
 
@@ -159,7 +177,10 @@ async fn the_get_stream_carries_server_notifications_and_resumes_with_last_event
     // No GET stream yet: the notifications wait for one.
     assert_eq!(tool_text(&s.call(1, "notify", json!({})).await), "notified");
     let get = |last: Option<&str>| {
-        let mut req = reqwest::Client::new().get(&s.url).header("accept", "text/event-stream").header("mcp-session-id", s.id.clone().unwrap());
+        let mut req = reqwest::Client::new()
+            .get(&s.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", s.id.clone().unwrap());
         if let Some(l) = last {
             req = req.header("last-event-id", l);
         }
@@ -170,7 +191,8 @@ async fn the_get_stream_carries_server_notifications_and_resumes_with_last_event
     let mut stream = resp.bytes_stream();
     let mut text = String::new();
     while sse_data(&text).len() < 2 {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("events").unwrap().unwrap();
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("events").unwrap().unwrap();
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
     let events = sse_data(&text);
@@ -182,7 +204,8 @@ async fn the_get_stream_carries_server_notifications_and_resumes_with_last_event
     let mut stream = resp.bytes_stream();
     let mut replay = String::new();
     while sse_data(&replay).is_empty() {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("replay").unwrap().unwrap();
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("replay").unwrap().unwrap();
         replay.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(sse_data(&replay)[0].contains("list_changed"), "replays what came after event {first_id}: {replay}");
@@ -193,7 +216,12 @@ async fn legacy_sse_and_websocket_serve_the_same_server() {
     let host = start_host(|_| {}).await;
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
 
-    let resp = reqwest::Client::new().get(format!("{}/servers/{id}/sse", host.base)).header("accept", "text/event-stream").send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/servers/{id}/sse", host.base))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let mut stream = resp.bytes_stream();
     let mut text = String::new();
@@ -204,13 +232,22 @@ async fn legacy_sse_and_websocket_serve_the_same_server() {
     let endpoint = sse_data(&text)[0].clone();
     assert!(endpoint.starts_with(&format!("/servers/{id}/messages?sessionId=")));
     let post = |body: Value| {
-        reqwest::Client::new().post(format!("{}{endpoint}", host.base)).header("content-type", "application/json").body(body.to_string()).send()
+        reqwest::Client::new()
+            .post(format!("{}{endpoint}", host.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
     };
-    assert_eq!(post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})).await.unwrap().status(), 202);
+    assert_eq!(
+        post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})).await.unwrap().status(),
+        202
+    );
     assert_eq!(post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "via sse"}}})).await.unwrap().status(), 202);
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        text.push_str(&String::from_utf8_lossy(&tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap()));
+        text.push_str(&String::from_utf8_lossy(
+            &tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap(),
+        ));
         seen = sse_data(&text);
     }
     assert!(seen[1].contains("mcpod-fixture"), "{seen:?}");
@@ -222,7 +259,9 @@ async fn legacy_sse_and_websocket_serve_the_same_server() {
     let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), "mcp");
     use tokio_tungstenite::tungstenite::Message as Ws;
-    ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string().into())).await.unwrap();
+    ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string().into()))
+        .await
+        .unwrap();
     ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "via ws"}}}).to_string().into())).await.unwrap();
     let mut replies = Vec::new();
     while replies.len() < 2 {
@@ -262,7 +301,12 @@ async fn bad_requests_get_the_right_status_and_a_json_rpc_error() {
     assert!(body["error"]["message"].as_str().unwrap().contains("Mcp-Session-Id"));
     let (st, _) = raw_post(&url, &[json_ct, accept, ("mcp-session-id", "no-such-session")], ping).await;
     assert_eq!(st, 404);
-    let (st, _) = raw_post(&format!("{}/servers/nope/mcp", host.base), &[json_ct, accept], r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).await;
+    let (st, _) = raw_post(
+        &format!("{}/servers/nope/mcp", host.base),
+        &[json_ct, accept],
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+    )
+    .await;
     assert_eq!(st, 404, "unknown server");
     let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"x":"{}"}}}}"#, "a".repeat(20_000));
     let (st, _) = raw_post(&url, &[json_ct, accept], &big).await;
@@ -296,13 +340,23 @@ async fn the_api_requires_the_token_when_one_is_set() {
     assert_eq!(body["error"]["code"], "unauthorized");
     assert_eq!(host.http.get(&url).bearer_auth("wrong").send().await.unwrap().status(), 401);
     assert_eq!(host.http.get(&url).bearer_auth("s3cret").send().await.unwrap().status(), 200);
-    assert_eq!(host.http.get(format!("{}/healthz", host.base)).send().await.unwrap().status(), 200, "health stays open");
+    assert_eq!(
+        host.http.get(format!("{}/healthz", host.base)).send().await.unwrap().status(),
+        200,
+        "health stays open"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_explains_bad_server_requests() {
     let host = start_host(|c| c.policy.allow_custom_images = false).await;
-    let post = |body: Value| host.http.post(format!("{}/api/v1/servers", host.base)).header("content-type", "application/json").body(body.to_string()).send();
+    let post = |body: Value| {
+        host.http
+            .post(format!("{}/api/v1/servers", host.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
     let resp = post(json!({"server_type": "nope"})).await.unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();

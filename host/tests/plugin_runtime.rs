@@ -84,12 +84,8 @@ async fn a_file_that_is_not_a_component_is_refused_by_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_adapter_that_imports_http_is_refused() {
-    let host = host_with(vec![file_entry(
-        "sneaky",
-        PluginKind::ProtocolAdapter,
-        &fixture("mcpod-test-sneaky-adapter"),
-    )])
-    .await;
+    let host =
+        host_with(vec![file_entry("sneaky", PluginKind::ProtocolAdapter, &fixture("mcpod-test-sneaky-adapter"))]).await;
     let msg = host.failures()[0].to_string();
     assert!(msg.contains("imports something this host does not provide to protocol-adapter plugins"), "{msg}");
     assert!(msg.contains("mcpod:plugin/http"), "{msg}");
@@ -188,7 +184,8 @@ async fn without_allow_hosts_http_is_not_granted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_that_outlives_its_timeout_is_stopped() {
     let (addr, _) = http_server().await;
-    let host = misbehave_host(LimitsEntry { timeout_ms: Some(300), ..Default::default() }, Some(vec![addr.to_string()])).await;
+    let host =
+        misbehave_host(LimitsEntry { timeout_ms: Some(300), ..Default::default() }, Some(vec![addr.to_string()])).await;
     let err = search(&host, &format!("fetch:http://{addr}/hang")).await.expect_err("hangs");
     assert!(matches!(err, CallError::Timeout { timeout_ms: 300, .. }), "{err}");
     assert_eq!(search(&host, "ok").await.expect("next call works"), "fine");
@@ -197,7 +194,9 @@ async fn a_call_that_outlives_its_timeout_is_stopped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_responses_are_cached_then_revalidated_with_their_etag() {
     let (addr, seen) = http_server().await;
-    let host = misbehave_host(LimitsEntry { http_cache_secs: Some(1), ..Default::default() }, Some(vec![addr.to_string()])).await;
+    let host =
+        misbehave_host(LimitsEntry { http_cache_secs: Some(1), ..Default::default() }, Some(vec![addr.to_string()]))
+            .await;
     let q = format!("fetch:http://{addr}/etag");
     assert_eq!(search(&host, &q).await.unwrap(), "200 version");
     assert_eq!(search(&host, &q).await.unwrap(), "200 version");
@@ -235,7 +234,9 @@ fn msg(data: &str) -> Frame {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stdio_adapter_session_frames_both_ways() {
-    let host = host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))]).await;
+    let host =
+        host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))])
+            .await;
     let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
     let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
@@ -250,7 +251,8 @@ async fn a_stdio_adapter_session_frames_both_ways() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_adapter_session_survives_its_plugin_faulting() {
-    let host = host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
+    let host =
+        host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
     let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
     let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
     let err = session.decode(b"panic").await.expect_err("panics");

@@ -116,7 +116,10 @@ fn server_everything_from_npm_serves_both_sdks_over_every_transport() {
             assert!(out["call"].as_str().unwrap().contains("hi from mcpod"), "{sdk}/{transport}: {out}");
             assert!(out["resources"].as_u64().unwrap() > 0, "{sdk}/{transport}: {out}");
             assert!(out["prompts"].as_u64().unwrap() > 0, "{sdk}/{transport}: {out}");
-            assert!(out["sampled"].as_str().unwrap().contains("6*7"), "{sdk}/{transport}: the sampling request reached the client: {out}");
+            assert!(
+                out["sampled"].as_str().unwrap().contains("6*7"),
+                "{sdk}/{transport}: the sampling request reached the client: {out}"
+            );
             assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{sdk}/{transport}: {out}");
         }
     }
@@ -134,7 +137,10 @@ fn server_everything_from_npm_serves_both_sdks_over_every_transport() {
         let py = host.client(&python(), "py_client.py", &url, transport, &extra);
         let ts = host.client(&node(), "ts_client.mjs", &url, transport, &extra);
         for (sdk, out) in [("python", &py), ("typescript", &ts)] {
-            assert!(out["logs"].as_u64().unwrap() >= 1, "{sdk}/{transport}: no logging notification reached the client: {out}");
+            assert!(
+                out["logs"].as_u64().unwrap() >= 1,
+                "{sdk}/{transport}: no logging notification reached the client: {out}"
+            );
         }
     }
     let stopped = host.cli(&["servers", "stop", &id]);
@@ -147,10 +153,22 @@ fn mcp_server_time_from_pypi_runs_with_uvx() {
     let status = host.cli(&["servers", "start", "--template", "time"]);
     assert_eq!(status["status"], "ready", "{status}");
     let url = host.endpoint(&status, "streamable-http");
-    let out = host.client(&python(), "py_client.py", &url, "streamable-http", &["--call", "get_current_time", r#"{"timezone":"UTC"}"#]);
+    let out = host.client(
+        &python(),
+        "py_client.py",
+        &url,
+        "streamable-http",
+        &["--call", "get_current_time", r#"{"timezone":"UTC"}"#],
+    );
     assert!(out["tools"].as_array().unwrap().iter().any(|t| t == "get_current_time"), "{out}");
     assert!(out["call"].as_str().unwrap().contains("UTC"), "{out}");
-    let ts = host.client(&node(), "ts_client.mjs", &url, "streamable-http", &["--call", "convert_time", r#"{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}"#]);
+    let ts = host.client(
+        &node(),
+        "ts_client.mjs",
+        &url,
+        "streamable-http",
+        &["--call", "convert_time", r#"{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}"#],
+    );
     assert!(ts["call"].as_str().unwrap().contains("Asia/Tokyo"), "{ts}");
     let listed = host.cli(&["servers", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 1);
@@ -181,10 +199,18 @@ fn servers_that_listen_on_a_port_are_bridged_over_streamable_http_sse_and_websoc
     ];
     for (upstream, server_type, arg, echo, sample) in upstreams {
         let port = free_port().to_string();
-        let mut args = vec!["servers", "start", "--type", server_type, "--transport", upstream, "--port", &port, "--arg", arg];
+        let mut args =
+            vec!["servers", "start", "--type", server_type, "--transport", upstream, "--port", &port, "--arg", arg];
         let env = format!("PORT={port}");
         if server_type == "npx" {
-            args.extend(["--package", "@modelcontextprotocol/server-everything", "--version", "2026.8.31", "--env", &env]);
+            args.extend([
+                "--package",
+                "@modelcontextprotocol/server-everything",
+                "--version",
+                "2026.8.31",
+                "--env",
+                &env,
+            ]);
         } else {
             args.extend(["--arg", &port]);
         }
@@ -199,15 +225,30 @@ fn servers_that_listen_on_a_port_are_bridged_over_streamable_http_sse_and_websoc
             let url = host.endpoint(&status, transport);
             let extra = ["--call", echo, r#"{"message":"over the network"}"#, "--sampling-tool", sample, sampling_args];
             let out = host.client(&python(), "py_client.py", &url, transport, &extra);
-            assert!(out["call"].as_str().unwrap().contains("over the network"), "{upstream} upstream, {transport} client: {out}");
+            assert!(
+                out["call"].as_str().unwrap().contains("over the network"),
+                "{upstream} upstream, {transport} client: {out}"
+            );
             assert!(out["sampled"].as_str().unwrap().contains("6*7"), "{upstream} upstream, {transport} client: {out}");
-            assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{upstream} upstream, {transport} client: {out}");
+            assert!(
+                out["sampling_result"].as_str().unwrap().contains("forty-two"),
+                "{upstream} upstream, {transport} client: {out}"
+            );
         }
-        let ts = host.client(&node(), "ts_client.mjs", &host.endpoint(&status, "streamable-http"), "streamable-http", &["--call", echo, r#"{"message":"ts"}"#]);
+        let ts = host.client(
+            &node(),
+            "ts_client.mjs",
+            &host.endpoint(&status, "streamable-http"),
+            "streamable-http",
+            &["--call", echo, r#"{"message":"ts"}"#],
+        );
         assert!(ts["call"].as_str().unwrap().contains("ts"), "{upstream}: {ts}");
         host.cli(&["servers", "stop", status["server_id"].as_str().unwrap()]);
         // Stopping the server stops its process: the port is free again.
         std::thread::sleep(std::time::Duration::from_millis(500));
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err(), "{upstream}: the server still listens after stop");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err(),
+            "{upstream}: the server still listens after stop"
+        );
     }
 }

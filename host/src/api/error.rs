@@ -39,7 +39,12 @@ impl ApiError {
     }
 
     /// An error with structured `details`.
-    pub fn with_details(status: StatusCode, code: &'static str, message: impl Into<String>, details: serde_json::Value) -> Self {
+    pub fn with_details(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
         ApiError { status, code, message: message.into(), details: Some(details) }
     }
 }

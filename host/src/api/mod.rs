@@ -122,7 +122,10 @@ impl From<CallError> for ApiError {
     }
 }
 
-async fn start_server(State(state): State<AppState>, body: axum::body::Bytes) -> Result<(StatusCode, Json<crate::servers::ServerStatus>), ApiError> {
+async fn start_server(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<crate::servers::ServerStatus>), ApiError> {
     let req: StartRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid request body: {e}")))?;
     let status = state.manager.start(req).await?;
@@ -133,11 +136,17 @@ async fn list_servers(State(state): State<AppState>) -> Json<Vec<crate::servers:
     Json(state.manager.list())
 }
 
-async fn server_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
+async fn server_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
     Ok(Json(state.manager.status(&id)?))
 }
 
-async fn stop_server(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
+async fn stop_server(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
     Ok(Json(state.manager.stop(&id).await?))
 }
 
@@ -149,7 +158,10 @@ async fn list_templates(State(state): State<AppState>) -> Result<Json<Vec<catalo
     Ok(Json(catalog::list_templates(&state.plugins).await?))
 }
 
-async fn show_template(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<catalog::CatalogTemplate>, ApiError> {
+async fn show_template(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<catalog::CatalogTemplate>, ApiError> {
     Ok(Json(catalog::find_template(&state.plugins, &name).await?))
 }
 
@@ -169,13 +181,19 @@ fn need<'a>(v: &'a Option<String>, what: &str) -> Result<&'a str, ApiError> {
     })
 }
 
-async fn search_packages(State(state): State<AppState>, Query(q): Query<PackageQuery>) -> Result<Json<Vec<crate::plugin::bindings::PackageSummary>>, ApiError> {
+async fn search_packages(
+    State(state): State<AppState>,
+    Query(q): Query<PackageQuery>,
+) -> Result<Json<Vec<crate::plugin::bindings::PackageSummary>>, ApiError> {
     let registry = need(&q.registry, "registry")?;
     let query = need(&q.q, "q")?;
     Ok(Json(catalog::search_packages(&state.plugins, registry, query, q.limit.unwrap_or(20).min(100)).await?))
 }
 
-async fn package_info(State(state): State<AppState>, Query(q): Query<PackageQuery>) -> Result<Json<crate::plugin::bindings::PackageInfo>, ApiError> {
+async fn package_info(
+    State(state): State<AppState>,
+    Query(q): Query<PackageQuery>,
+) -> Result<Json<crate::plugin::bindings::PackageInfo>, ApiError> {
     let registry = need(&q.registry, "registry")?;
     let name = need(&q.name, "name")?;
     Ok(Json(catalog::package_info(&state.plugins, registry, name, q.version.as_deref()).await?))

@@ -138,7 +138,12 @@ impl Instance {
         let instance = Arc::new(Instance {
             id: setup.request.instance_id.clone(),
             server_id: setup.request.server_id.clone(),
-            inner: Mutex::new(Inner { mux: Mux::new(), sinks: HashMap::new(), upstream: None, host_waiters: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                mux: Mux::new(),
+                sinks: HashMap::new(),
+                upstream: None,
+                host_waiters: HashMap::new(),
+            }),
             state,
             restarts: Default::default(),
             stop: Notify::new(),
@@ -153,7 +158,12 @@ impl Instance {
         Arc::new(Instance {
             id: request.instance_id.clone(),
             server_id: request.server_id.clone(),
-            inner: Mutex::new(Inner { mux: Mux::new(), sinks: HashMap::new(), upstream: None, host_waiters: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                mux: Mux::new(),
+                sinks: HashMap::new(),
+                upstream: None,
+                host_waiters: HashMap::new(),
+            }),
             state,
             restarts: Default::default(),
             stop: Notify::new(),
@@ -227,7 +237,12 @@ impl Instance {
     }
 
     /// Makes a request of the host's own and waits for the answer.
-    pub async fn host_call(&self, method: &str, params: Option<Box<RawValue>>, timeout: Duration) -> Result<Message, String> {
+    pub async fn host_call(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        timeout: Duration,
+    ) -> Result<Message, String> {
         let rx = {
             let mut inner = self.lock().map_err(|_| "instance state poisoned".to_string())?;
             let (id, action) = inner.mux.host_request(method, params);
@@ -268,7 +283,10 @@ impl Instance {
                     let metrics = crate::metrics::global();
                     metrics.message(&self.server_id, false);
                     if msg.error.is_some() {
-                        metrics.errors.get_or_create(&crate::metrics::ServerLabel { server: self.server_id.clone() }).inc();
+                        metrics
+                            .errors
+                            .get_or_create(&crate::metrics::ServerLabel { server: self.server_id.clone() })
+                            .inc();
                     }
                     let full = match inner.sinks.get(&session) {
                         Some(sink) => !sink.deliver(Delivery { msg, related }),
@@ -324,7 +342,8 @@ impl Instance {
                 return;
             }
             self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let backoff = setup.restart.backoff.saturating_mul(1 << (failures - 1).min(16)).min(setup.restart.max_backoff);
+            let backoff =
+                setup.restart.backoff.saturating_mul(1 << (failures - 1).min(16)).min(setup.restart.max_backoff);
             tracing::warn!(server = %self.server_id, instance = %self.id, backoff_ms = backoff.as_millis() as u64, "server stopped ({reason}); restarting");
             self.state.send_replace(InstanceState::Restarting(reason));
             tokio::select! {
@@ -387,7 +406,9 @@ impl Instance {
             }
             Connection::Network { base_url } => {
                 let spec = &setup.request.spec;
-                let (Some(codecs), Ok(url)) = (setup.network.clone(), base_url.join(spec.path.as_deref().unwrap_or("/"))) else {
+                let (Some(codecs), Ok(url)) =
+                    (setup.network.clone(), base_url.join(spec.path.as_deref().unwrap_or("/")))
+                else {
                     let _ = setup.runtime.stop(&self.id).await;
                     return RunOutcome::Exited(format!(
                         "cannot reach {base_url}: the http, sse and websocket adapters must be loaded and `path` must be a URL path"

@@ -162,7 +162,10 @@ impl Mux {
     /// back as `Action::HostResponse` with the returned id.
     pub fn host_request(&mut self, method: &str, params: Option<Box<RawValue>>) -> (i64, Action) {
         let id = self.next_id();
-        self.pending.insert(id, Pending { session: None, client_id: Id::Num(id), token: None, sent: std::time::Instant::now() });
+        self.pending.insert(
+            id,
+            Pending { session: None, client_id: Id::Num(id), token: None, sent: std::time::Instant::now() },
+        );
         (id, Action::ToServer(Message::request(Id::Num(id), method, params)))
     }
 
@@ -179,7 +182,8 @@ impl Mux {
         if self.sessions.remove(&session).is_none() {
             return out;
         }
-        let ids: Vec<i64> = self.pending.iter().filter(|(_, p)| p.session == Some(session)).map(|(id, _)| *id).collect();
+        let ids: Vec<i64> =
+            self.pending.iter().filter(|(_, p)| p.session == Some(session)).map(|(id, _)| *id).collect();
         for id in ids {
             self.pending.remove(&id);
             let params = serde_json::json!({ "requestId": id, "reason": "the client session ended" });
@@ -280,7 +284,8 @@ impl Mux {
         let upstream = self.next_id();
         let token = self.map_progress_token(session, upstream, &mut msg);
         msg.id = IdField::Value(Id::Num(upstream));
-        self.pending.insert(upstream, Pending { session: Some(session), client_id, token, sent: std::time::Instant::now() });
+        self.pending
+            .insert(upstream, Pending { session: Some(session), client_id, token, sent: std::time::Instant::now() });
         vec![Action::ToServer(msg)]
     }
 
@@ -305,7 +310,8 @@ impl Mux {
             "notifications/initialized" => Vec::new(),
             "notifications/cancelled" => {
                 let params = msg.params_value();
-                let Some(request_id) = params.get("requestId").and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
+                let Some(request_id) =
+                    params.get("requestId").and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
                 else {
                     return Vec::new();
                 };
@@ -358,10 +364,9 @@ impl Mux {
         }
         msg.id = IdField::Value(p.client_id.clone());
         match p.session {
-            Some(session) => vec![
-                Action::RoundTrip(p.sent.elapsed()),
-                Action::ToClient { session, msg, related: Some(p.client_id) },
-            ],
+            Some(session) => {
+                vec![Action::RoundTrip(p.sent.elapsed()), Action::ToClient { session, msg, related: Some(p.client_id) }]
+            }
             None => vec![Action::HostResponse { id: upstream, msg }],
         }
     }
@@ -372,7 +377,11 @@ impl Mux {
             self.handshake = Handshake::Idle;
             let mut out = vec![Action::HandshakeFailed(format!("the server refused initialize: {why}"))];
             for (session, id) in std::mem::take(&mut self.waiting_init) {
-                let err = Message::error_response(Some(id.clone()), code::SERVER_UNAVAILABLE, "the MCP server refused to initialize");
+                let err = Message::error_response(
+                    Some(id.clone()),
+                    code::SERVER_UNAVAILABLE,
+                    "the MCP server refused to initialize",
+                );
                 out.push(Action::ToClient { session, msg: err, related: Some(id) });
             }
             return out;
@@ -380,7 +389,11 @@ impl Mux {
         self.handshake = Handshake::Ready(result.clone());
         let mut out = vec![Action::ToServer(Message::notification("notifications/initialized", None)), Action::Ready];
         for (session, id) in std::mem::take(&mut self.waiting_init) {
-            out.push(Action::ToClient { session, msg: Message::response(id.clone(), result.clone()), related: Some(id) });
+            out.push(Action::ToClient {
+                session,
+                msg: Message::response(id.clone(), result.clone()),
+                related: Some(id),
+            });
         }
         for (session, msg) in std::mem::take(&mut self.queued) {
             out.extend(self.from_client(session, msg));
@@ -484,7 +497,9 @@ mod tests {
     fn to_clients(actions: &[Action]) -> Vec<(SessionId, String)> {
         actions
             .iter()
-            .filter_map(|a| if let Action::ToClient { session, msg, .. } = a { Some((*session, msg.to_text())) } else { None })
+            .filter_map(|a| {
+                if let Action::ToClient { session, msg, .. } = a { Some((*session, msg.to_text())) } else { None }
+            })
             .collect()
     }
 
@@ -492,8 +507,12 @@ mod tests {
     fn ready() -> Mux {
         let mut mux = Mux::new();
         let out = mux.begin_handshake(Some(raw(&serde_json::json!({"protocolVersion": "2025-11-25"}))));
-        assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#]);
-        let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#));
+        assert_eq!(
+            to_server(&out),
+            [r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#]
+        );
+        let out = mux
+            .from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#));
         assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#]);
         assert!(mux.is_ready());
         mux
@@ -507,7 +526,11 @@ mod tests {
         assert!(to_server(&out).is_empty(), "initialize is not forwarded again");
         assert_eq!(
             to_clients(&out),
-            [(a, r#"{"jsonrpc":"2.0","id":"init-a","result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#.to_string())]
+            [(
+                a,
+                r#"{"jsonrpc":"2.0","id":"init-a","result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#
+                    .to_string()
+            )]
         );
         assert!(mux.from_client(a, m(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)).is_empty());
     }
@@ -530,15 +553,22 @@ mod tests {
         let mut mux = ready();
         let a = mux.open_session();
         let b = mux.open_session();
-        let ra = to_server(&mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}"#)));
-        let rb = to_server(&mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"b"}}"#)));
+        let ra = to_server(
+            &mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}"#)),
+        );
+        let rb = to_server(
+            &mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"b"}}"#)),
+        );
         assert_eq!(ra, [r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a"}}"#]);
         assert_eq!(rb, [r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"b"}}"#]);
         let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":3,"result":"for b"}"#));
         assert_eq!(to_clients(&out), [(b, r#"{"jsonrpc":"2.0","id":1,"result":"for b"}"#.to_string())]);
         let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":"for a"}"#));
         assert_eq!(to_clients(&out), [(a, r#"{"jsonrpc":"2.0","id":1,"result":"for a"}"#.to_string())]);
-        assert!(mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":"again"}"#)).is_empty(), "a duplicate answer goes nowhere");
+        assert!(
+            mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":"again"}"#)).is_empty(),
+            "a duplicate answer goes nowhere"
+        );
     }
 
     #[test]
@@ -546,13 +576,23 @@ mod tests {
         let mut mux = ready();
         let a = mux.open_session();
         let b = mux.open_session();
-        let req = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"progressToken":7},"name":"slow"}}"#;
+        let req =
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"progressToken":7},"name":"slow"}}"#;
         let ta = to_server(&mux.from_client(a, m(req)));
         let tb = to_server(&mux.from_client(b, m(req)));
         assert!(ta[0].contains(r#""progressToken":"mcpod-2""#), "{}", ta[0]);
         assert!(tb[0].contains(r#""progressToken":"mcpod-3""#), "{}", tb[0]);
-        let out = mux.from_server(m(r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcpod-3","progress":1}}"#));
-        assert_eq!(to_clients(&out), [(b, r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1,"progressToken":7}}"#.to_string())]);
+        let out = mux.from_server(m(
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcpod-3","progress":1}}"#,
+        ));
+        assert_eq!(
+            to_clients(&out),
+            [(
+                b,
+                r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1,"progressToken":7}}"#
+                    .to_string()
+            )]
+        );
         assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(9)), .. }));
     }
 
@@ -561,10 +601,17 @@ mod tests {
         let mut mux = ready();
         let a = mux.open_session();
         mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call"}"#));
-        let out = mux.from_client(a, m(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x","reason":"bored"}}"#));
-        assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"bored","requestId":2}}"#]);
+        let out = mux.from_client(
+            a,
+            m(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x","reason":"bored"}}"#),
+        );
+        assert_eq!(
+            to_server(&out),
+            [r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"bored","requestId":2}}"#]
+        );
         let b = mux.open_session();
-        let out = mux.from_client(b, m(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}}"#));
+        let out =
+            mux.from_client(b, m(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}}"#));
         assert!(out.is_empty(), "a session cannot cancel another session's request");
     }
 
@@ -579,7 +626,10 @@ mod tests {
         let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#));
         assert_eq!(to_clients(&out)[0].0, b);
         assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(1)), .. }));
-        assert!(mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"forged":true}}"#)).is_empty(), "only b may answer");
+        assert!(
+            mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"forged":true}}"#)).is_empty(),
+            "only b may answer"
+        );
         let out = mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#));
         assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#]);
     }
@@ -597,7 +647,10 @@ mod tests {
         assert!(!mux.is_ready());
         assert_eq!(mux.in_flight(), 0);
         let out = mux.begin_handshake(None);
-        assert!(to_server(&out)[0].contains(r#""params":{"protocolVersion":"2025-11-25"}"#), "re-initialized with the same params");
+        assert!(
+            to_server(&out)[0].contains(r#""params":{"protocolVersion":"2025-11-25"}"#),
+            "re-initialized with the same params"
+        );
     }
 
     #[test]
@@ -619,7 +672,9 @@ mod tests {
         let out = mux.from_server(m(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#));
         assert_eq!(to_clients(&out).len(), 2);
         mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"test://1"}}"#));
-        let out = mux.from_server(m(r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"test://1"}}"#));
+        let out = mux.from_server(m(
+            r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"test://1"}}"#,
+        ));
         assert_eq!(to_clients(&out).iter().map(|(s, _)| *s).collect::<Vec<_>>(), [b]);
         let _ = a;
     }

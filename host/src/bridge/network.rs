@@ -129,7 +129,9 @@ async fn read_events(
 }
 
 async fn open(plugin: &Arc<LoadedPlugin>, max: u32) -> Result<AdapterSession, String> {
-    AdapterSession::open(plugin.clone(), max).await.map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
+    AdapterSession::open(plugin.clone(), max)
+        .await
+        .map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
 }
 
 /// Streamable HTTP as a client: every message is a POST; answers come as a
@@ -162,7 +164,8 @@ async fn streamable(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, delive
             tokio::spawn(post);
         }
         if is_initialized && get_stream.is_none() {
-            get_stream = Some(tokio::spawn(listen_streamable(http.clone(), link.clone(), headers.clone(), deliver.clone())));
+            get_stream =
+                Some(tokio::spawn(listen_streamable(http.clone(), link.clone(), headers.clone(), deliver.clone())));
         }
     };
     if let Some(task) = get_stream {
@@ -171,7 +174,8 @@ async fn streamable(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, delive
     // Best effort: tell the server the session is over.
     let session = headers.lock().ok().and_then(|h| h.get(SESSION_HEADER).cloned());
     if let Some(session) = session {
-        let _ = http.delete(link.url.clone()).header(SESSION_HEADER, session).timeout(Duration::from_secs(2)).send().await;
+        let _ =
+            http.delete(link.url.clone()).header(SESSION_HEADER, session).timeout(Duration::from_secs(2)).send().await;
     }
     reason
 }
@@ -227,7 +231,11 @@ async fn post_streamable(
         {
             return deliver(reply);
         }
-        return refuse(&msg, &format!("the server answered HTTP {status}: {}", text.chars().take(200).collect::<String>()), &deliver);
+        return refuse(
+            &msg,
+            &format!("the server answered HTTP {status}: {}", text.chars().take(200).collect::<String>()),
+            &deliver,
+        );
     }
     let deliver = if msg.method.as_deref() == Some("initialize") {
         remember_session(&resp, &headers);
@@ -379,7 +387,14 @@ async fn legacy_sse(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, delive
     }
 }
 
-async fn post_legacy(http: reqwest::Client, url: url::Url, codec: Arc<LoadedPlugin>, max: u32, msg: Message, deliver: Deliver) {
+async fn post_legacy(
+    http: reqwest::Client,
+    url: url::Url,
+    codec: Arc<LoadedPlugin>,
+    max: u32,
+    msg: Message,
+    deliver: Deliver,
+) {
     let mut body = match open(&codec, max).await {
         Ok(c) => c,
         Err(e) => return refuse(&msg, &e, &deliver),

@@ -10,7 +10,12 @@ use tokio::sync::mpsc;
 
 /// Writes every message from `rx` to the server's stdin, encoded by `adapter`.
 /// Ends when `rx` closes or stdin fails.
-pub async fn write_loop(server: String, mut rx: mpsc::UnboundedReceiver<Message>, mut stdin: Writer, mut adapter: AdapterSession) {
+pub async fn write_loop(
+    server: String,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    mut stdin: Writer,
+    mut adapter: AdapterSession,
+) {
     while let Some(msg) = rx.recv().await {
         let mut batch = vec![msg];
         while let Ok(more) = rx.try_recv() {
@@ -21,7 +26,9 @@ pub async fn write_loop(server: String, mut rx: mpsc::UnboundedReceiver<Message>
             let frame = Frame { event: None, id: None, data: msg.to_text() };
             match adapter.encode(&frame).await {
                 Ok(b) => bytes.extend_from_slice(&b),
-                Err(e) => tracing::warn!(server = %server, error = %e, "dropped a message the adapter refused to encode"),
+                Err(e) => {
+                    tracing::warn!(server = %server, error = %e, "dropped a message the adapter refused to encode")
+                }
             }
         }
         if let Err(e) = async {

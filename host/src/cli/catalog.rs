@@ -145,7 +145,13 @@ pub async fn packages(cmd: PackagesCommand) -> anyhow::Result<ExitCode> {
             } else {
                 let rows: Vec<Vec<String>> = hits
                     .iter()
-                    .map(|h| vec![h.name.clone(), h.version.clone(), h.description.clone().unwrap_or_default().chars().take(70).collect()])
+                    .map(|h| {
+                        vec![
+                            h.name.clone(),
+                            h.version.clone(),
+                            h.description.clone().unwrap_or_default().chars().take(70).collect(),
+                        ]
+                    })
                     .collect();
                 print_table(&["NAME", "VERSION", "DESCRIPTION"], &rows);
             }
@@ -164,7 +170,14 @@ pub async fn packages(cmd: PackagesCommand) -> anyhow::Result<ExitCode> {
                 println!("repository:   {}", info.repository.clone().unwrap_or_default());
                 println!("homepage:     {}", info.homepage.clone().unwrap_or_default());
                 println!("executables:  {}", info.executables.join(", "));
-                println!("dependencies: {}", info.dependencies.iter().map(|d| format!("{} {}", d.name, d.requirement)).collect::<Vec<_>>().join(", "));
+                println!(
+                    "dependencies: {}",
+                    info.dependencies
+                        .iter()
+                        .map(|d| format!("{} {}", d.name, d.requirement))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             }
         }
     }

@@ -72,7 +72,9 @@ fn quiet(config: &Config) -> crate::config::LogSection {
 async fn check(file: PathBuf, kind: Option<String>) -> anyhow::Result<ExitCode> {
     let kinds: Vec<PluginKind> = match kind {
         Some(k) => vec![PluginKind::parse(&k).ok_or_else(|| {
-            anyhow::anyhow!("unknown kind {k:?}; use server-type, template-catalog, package-registry or protocol-adapter")
+            anyhow::anyhow!(
+                "unknown kind {k:?}; use server-type, template-catalog, package-registry or protocol-adapter"
+            )
         })?],
         None => PluginKind::ALL.to_vec(),
     };

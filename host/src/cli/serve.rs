@@ -24,7 +24,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     crate::telemetry::init(&config.log);
     let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
-        format!("cannot listen on {}; is another mcpod running? pick another address with --listen", config.server.listen)
+        format!(
+            "cannot listen on {}; is another mcpod running? pick another address with --listen",
+            config.server.listen
+        )
     })?;
     let addr = listener.local_addr()?;
     config.server.listen = addr;

@@ -108,7 +108,12 @@ impl Api {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<serde_json::Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -116,7 +121,9 @@ impl Api {
         if let Some(b) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(serde_json::to_vec(&b)?);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach the mcpod API at {}; is `mcpod serve` running? (--api / MCPOD_API)", self.base))?;
+        let resp = req.send().await.with_context(|| {
+            format!("cannot reach the mcpod API at {}; is `mcpod serve` running? (--api / MCPOD_API)", self.base)
+        })?;
         let status = resp.status();
         let bytes = resp.bytes().await.unwrap_or_default();
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
@@ -125,7 +132,11 @@ impl Api {
             let mut text = format!("{status}: {msg}");
             if let Some(details) = value.pointer("/error/details").and_then(|d| d.as_array()) {
                 for d in details {
-                    text.push_str(&format!("\n  {}: {}", d["field"].as_str().unwrap_or("-"), d["message"].as_str().unwrap_or("")));
+                    text.push_str(&format!(
+                        "\n  {}: {}",
+                        d["field"].as_str().unwrap_or("-"),
+                        d["message"].as_str().unwrap_or("")
+                    ));
                 }
             }
             anyhow::bail!(text);
@@ -164,7 +175,12 @@ fn show(status: &ServerStatus, json: bool) -> anyhow::Result<()> {
     }
     if let Some(caps) = &status.capabilities {
         let info = &caps.initialize["serverInfo"];
-        println!("\nserver: {} {}  protocol {}", info["name"].as_str().unwrap_or("?"), info["version"].as_str().unwrap_or(""), caps.initialize["protocolVersion"].as_str().unwrap_or("?"));
+        println!(
+            "\nserver: {} {}  protocol {}",
+            info["name"].as_str().unwrap_or("?"),
+            info["version"].as_str().unwrap_or(""),
+            caps.initialize["protocolVersion"].as_str().unwrap_or("?")
+        );
         if let Some(tools) = caps.tools.as_ref().and_then(|t| t["tools"].as_array()) {
             let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
             println!("tools:  {}", names.join(", "));
@@ -178,7 +194,19 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.api.api)?;
     let json = args.api.json;
     match args.command {
-        ServersCommand::Start { template, params, env, server_type, package, version, image, transport, port, args: extra, sharing } => {
+        ServersCommand::Start {
+            template,
+            params,
+            env,
+            server_type,
+            package,
+            version,
+            image,
+            transport,
+            port,
+            args: extra,
+            sharing,
+        } => {
             let sharing = match sharing.as_deref() {
                 None => None,
                 Some("per-session") => Some(Sharing::PerSession),

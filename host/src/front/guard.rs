@@ -44,7 +44,10 @@ impl Guard {
         }
         if let Some(host) = headers.get(header::HOST) {
             let host = host.to_str().unwrap_or("").to_ascii_lowercase();
-            let bare = host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(host.as_str(), |(n, _)| n);
+            let bare = host
+                .rsplit_once(':')
+                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+                .map_or(host.as_str(), |(n, _)| n);
             if !is_loopback_host(&host) && !self.hosts.iter().any(|h| *h == host || *h == bare) {
                 return Err(format!(
                     "Host {host:?} is not allowed; add it to server.allowed_hosts if clients reach mcpod under that name"

@@ -40,7 +40,11 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
     }
     if headers.contains_key(axum::http::header::ACCEPT) && !accepts(&headers, "text/event-stream") {
-        return rpc_error(StatusCode::NOT_ACCEPTABLE, code::INVALID_REQUEST, "Not Acceptable: the client must accept text/event-stream");
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Not Acceptable: the client must accept text/event-stream",
+        );
     }
     let mut client = match st.manager.open_session(&server_id).await {
         Ok(c) => c,
@@ -98,11 +102,21 @@ pub async fn post(
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
     }
     let Some(token) = q.session_id else {
-        return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: the sessionId query parameter is required");
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            "Bad Request: the sessionId query parameter is required",
+        );
     };
     let client = match st.sse_sessions.map.lock().ok().and_then(|m| m.get(&token).cloned()) {
         Some((sid, c)) if sid == server_id => c,
-        _ => return rpc_error(StatusCode::NOT_FOUND, code::INVALID_REQUEST, "Session not found: open a new stream at /sse"),
+        _ => {
+            return rpc_error(
+                StatusCode::NOT_FOUND,
+                code::INVALID_REQUEST,
+                "Session not found: open a new stream at /sse",
+            );
+        }
     };
     if body.len() > st.max_message_bytes {
         return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, "Payload Too Large");

@@ -47,10 +47,7 @@ impl FrontState {
 /// The front's routes.
 pub fn router(state: FrontState) -> Router {
     Router::new()
-        .route(
-            "/servers/{id}/mcp",
-            post(streamable::post).get(streamable::get).delete(streamable::delete),
-        )
+        .route("/servers/{id}/mcp", post(streamable::post).get(streamable::get).delete(streamable::delete))
         .route("/servers/{id}/sse", get(legacy_sse::stream))
         .route("/servers/{id}/messages", post(legacy_sse::post))
         .route("/servers/{id}/ws", get(websocket::upgrade))
@@ -97,7 +94,11 @@ impl AdapterPool {
             return Ok(s);
         }
         let plugin = plugins.get(name, PluginKind::ProtocolAdapter).map_err(|e| {
-            rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, &format!("the `{name}` adapter is not loaded: {e}"))
+            rpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL_ERROR,
+                &format!("the `{name}` adapter is not loaded: {e}"),
+            )
         })?;
         AdapterSession::open(plugin.clone(), max.min(u32::MAX as usize) as u32)
             .await

@@ -1,12 +1,12 @@
 //! Server-sent event responses: frames from a channel, encoded by the
 //! `sse` protocol-adapter plugin, as a streaming HTTP body.
 
+use super::AdapterPool;
 use crate::plugin::AdapterSession;
 use crate::plugin::bindings::Frame;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use super::AdapterPool;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -26,7 +26,12 @@ impl Drop for Returning {
 
 /// A `text/event-stream` response carrying `first`, then every frame sent
 /// on `rx` until the channel closes; the encoder goes back to `pool` afterwards.
-pub fn response(adapter: AdapterSession, first: Vec<Frame>, rx: mpsc::Receiver<Frame>, pool: Arc<AdapterPool>) -> Response {
+pub fn response(
+    adapter: AdapterSession,
+    first: Vec<Frame>,
+    rx: mpsc::Receiver<Frame>,
+    pool: Arc<AdapterPool>,
+) -> Response {
     let first: std::collections::VecDeque<Frame> = first.into();
     let state = (Returning { adapter: Some(adapter), pool }, first, rx);
     let stream = futures_util::stream::unfold(state, |(mut ret, mut first, mut rx)| async move {

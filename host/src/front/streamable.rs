@@ -140,7 +140,8 @@ impl HttpSessions {
                 .values()
                 .filter(|s| {
                     let stale = s.last_seen.lock().map(|t| t.elapsed() > self.idle).unwrap_or(true);
-                    let streaming = s.routes.lock().map(|r| r.standalone.as_ref().is_some_and(|t| !t.is_closed())).unwrap_or(false);
+                    let streaming =
+                        s.routes.lock().map(|r| r.standalone.as_ref().is_some_and(|t| !t.is_closed())).unwrap_or(false);
                     stale && !streaming
                 })
                 .map(|s| s.token.clone())
@@ -250,14 +251,21 @@ fn check_version(headers: &HeaderMap) -> Result<(), Response> {
         Some(v) => Err(rpc_error(
             StatusCode::BAD_REQUEST,
             code::INVALID_REQUEST,
-            &format!("Bad Request: unsupported MCP-Protocol-Version {v:?}; supported: {}", HANDSHAKE_VERSIONS.join(", ")),
+            &format!(
+                "Bad Request: unsupported MCP-Protocol-Version {v:?}; supported: {}",
+                HANDSHAKE_VERSIONS.join(", ")
+            ),
         )),
     }
 }
 
 fn find_session(st: &FrontState, server_id: &str, headers: &HeaderMap) -> Result<Arc<HttpSession>, Response> {
     let Some(token) = session_header(headers) else {
-        return Err(rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required",
+        ));
     };
     match st.http_sessions.get(&token) {
         Some(s) if s.server_id == server_id => Ok(s),
@@ -270,13 +278,22 @@ fn find_session(st: &FrontState, server_id: &str, headers: &HeaderMap) -> Result
 }
 
 /// `POST /servers/{id}/mcp`.
-pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(st): State<FrontState>,
+    Path(server_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(why) = st.guard.check(&headers) {
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.to_ascii_lowercase().starts_with("application/json") {
-        return rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json");
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::INVALID_REQUEST,
+            "Unsupported Media Type: send Content-Type: application/json",
+        );
     }
     let sse_ok = accepts(&headers, "text/event-stream");
     if !sse_ok && !accepts(&headers, "application/json") {
@@ -303,7 +320,11 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
     let is_init = msgs.iter().any(|m| m.method() == "initialize" && m.kind() == Kind::Request);
     let session = match session_header(&headers) {
         Some(_) if is_init => {
-            return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: initialize must not carry an Mcp-Session-Id");
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: initialize must not carry an Mcp-Session-Id",
+            );
         }
         Some(_) => match find_session(&st, &server_id, &headers) {
             Ok(s) => s,
@@ -311,7 +332,11 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
         },
         None if is_init => {
             if msgs.len() > 1 {
-                return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: initialize must be sent alone");
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_REQUEST,
+                    "Bad Request: initialize must be sent alone",
+                );
             }
             match st.manager.open_session(&server_id).await {
                 Ok(client) => st.http_sessions.create(&server_id, client),
@@ -319,11 +344,16 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
             }
         }
         None => {
-            return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required",
+            );
         }
     };
     session.touch();
-    let requests: Vec<Id> = msgs.iter().filter(|m| m.kind() == Kind::Request).filter_map(|m| m.id.value().cloned()).collect();
+    let requests: Vec<Id> =
+        msgs.iter().filter(|m| m.kind() == Kind::Request).filter_map(|m| m.id.value().cloned()).collect();
     if requests.is_empty() {
         for m in msgs {
             session.send(m);
@@ -363,7 +393,11 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
         if requests.len() == 1 && prefers_json(&headers) {
             match tokio::time::timeout(JSON_WINDOW, rx.recv()).await {
                 Ok(Some(frame)) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
-                    let resp = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], frame.data)
+                    let resp = (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        frame.data,
+                    )
                         .into_response();
                     return with_session(resp, &session, is_init);
                 }
@@ -389,7 +423,8 @@ pub async fn post(State(st): State<FrontState>, Path(server_id): Path<String>, h
         }
     }
     let body = if batch { format!("[{}]", responses.join(",")) } else { responses.pop().unwrap_or_default() };
-    let resp = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    let resp =
+        (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     with_session(resp, &session, is_init)
 }
 
@@ -408,16 +443,26 @@ pub(super) async fn decode_body(st: &FrontState, body: &[u8]) -> Result<Vec<Mess
     let decoded = http.decode(body).await;
     let finished = http.finish().await;
     st.adapters.put(http);
-    let mut frames = decoded.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?;
-    frames.extend(finished.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?);
+    let mut frames =
+        decoded.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?;
+    frames.extend(
+        finished.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?,
+    );
     let mut msgs = Vec::new();
     for frame in frames {
-        let frame = frame.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {}", e.message)))?;
-        let msg = Message::parse(&frame.data).map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &format!("Invalid Request: {e}")))?;
+        let frame = frame.map_err(|e| {
+            rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {}", e.message))
+        })?;
+        let msg = Message::parse(&frame.data)
+            .map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &format!("Invalid Request: {e}")))?;
         msgs.push(msg);
     }
     if msgs.is_empty() {
-        return Err(rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, "Parse error: the body holds no JSON-RPC message"));
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::PARSE_ERROR,
+            "Parse error: the body holds no JSON-RPC message",
+        ));
     }
     Ok(msgs)
 }
@@ -428,7 +473,11 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
     }
     if !accepts(&headers, "text/event-stream") {
-        return rpc_error(StatusCode::NOT_ACCEPTABLE, code::INVALID_REQUEST, "Not Acceptable: the client must accept text/event-stream");
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Not Acceptable: the client must accept text/event-stream",
+        );
     }
     if let Err(r) = check_version(&headers) {
         return r;
@@ -449,10 +498,15 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
                 let key = r.log.iter().find(|e| e.id == last).map(|e| e.key).unwrap_or(StreamKey::Standalone);
                 r.log.iter().filter(|e| e.id > last && e.key == key).map(|e| e.frame.clone()).collect()
             }
-            None => r.log.iter_mut().filter(|e| !e.delivered && e.key == StreamKey::Standalone).map(|e| {
-                e.delivered = true;
-                e.frame.clone()
-            }).collect(),
+            None => r
+                .log
+                .iter_mut()
+                .filter(|e| !e.delivered && e.key == StreamKey::Standalone)
+                .map(|e| {
+                    e.delivered = true;
+                    e.frame.clone()
+                })
+                .collect(),
         };
         for f in replay {
             let _ = tx.try_send(f);

@@ -28,12 +28,14 @@ pub async fn upgrade(
         Ok(a) => a,
         Err(r) => return r,
     };
-    ws.protocols(["mcp"])
-        .max_message_size(st.max_message_bytes)
-        .on_upgrade(move |socket| serve(socket, client, codec))
+    ws.protocols(["mcp"]).max_message_size(st.max_message_bytes).on_upgrade(move |socket| serve(socket, client, codec))
 }
 
-async fn serve(mut socket: WebSocket, mut client: crate::servers::ClientSession, mut codec: crate::plugin::AdapterSession) {
+async fn serve(
+    mut socket: WebSocket,
+    mut client: crate::servers::ClientSession,
+    mut codec: crate::plugin::AdapterSession,
+) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {

@@ -62,7 +62,10 @@ pub async fn run(client: Client, namespace: &str, manager: Arc<Manager>) {
 }
 
 /// Brings one McpServer and its server in line.
-async fn reconcile(obj: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
+async fn reconcile(
+    obj: Arc<McpServer>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::runtime::finalizer::Error<ReconcileError>> {
     let api = ctx.api.clone();
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
@@ -73,7 +76,11 @@ async fn reconcile(obj: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, kub
     .await
 }
 
-fn error_policy(obj: Arc<McpServer>, error: &kube::runtime::finalizer::Error<ReconcileError>, _: Arc<Context>) -> Action {
+fn error_policy(
+    obj: Arc<McpServer>,
+    error: &kube::runtime::finalizer::Error<ReconcileError>,
+    _: Arc<Context>,
+) -> Action {
     tracing::warn!(resource = %obj.name_any(), error = %error, "McpServer not reconciled; retrying in 15 s");
     Action::requeue(Duration::from_secs(15))
 }
@@ -151,7 +158,11 @@ async fn cleanup(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileErro
 }
 
 /// The status for a server's state (or the reason it could not start).
-fn status_of(outcome: &Result<ServerStatus, String>, generation: Option<i64>, old: Option<&McpServerStatus>) -> McpServerStatus {
+fn status_of(
+    outcome: &Result<ServerStatus, String>,
+    generation: Option<i64>,
+    old: Option<&McpServerStatus>,
+) -> McpServerStatus {
     let (phase, ready, reason, message) = match outcome {
         Ok(s) if s.healthy => ("Ready", "True", "ServerReady", "the server answers".to_string()),
         Ok(s) if s.status == "failed" => ("Failed", "False", "ServerFailed", s.detail.clone().unwrap_or_default()),

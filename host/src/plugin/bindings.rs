@@ -75,5 +75,5 @@ pub mod protocol_adapter {
     });
 }
 
-pub use services::mcpod::plugin::types::*;
 pub use protocol_adapter::exports::mcpod::plugin::codec::Frame;
+pub use services::mcpod::plugin::types::*;

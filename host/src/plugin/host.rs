@@ -85,19 +85,14 @@ impl PluginHost {
     /// in [`PluginHost::failures`]; the others load regardless.
     pub async fn load(config: &Config) -> Result<PluginHost, LoadError> {
         let resolved = resolve(config);
-        let max_memory = resolved
-            .iter()
-            .map(|r| limits_for(r).memory_bytes)
-            .max()
-            .unwrap_or(Limits::default().memory_bytes);
+        let max_memory =
+            resolved.iter().map(|r| limits_for(r).memory_bytes).max().unwrap_or(Limits::default().memory_bytes);
         let rt = &config.plugin_runtime;
-        let engine = PluginEngine::new(rt.pooling, rt.max_instances, max_memory).map_err(|e| {
-            LoadError {
-                name: "*".to_string(),
-                kind: PluginKind::ServerType,
-                source_desc: "engine".to_string(),
-                message: format!("cannot create the WebAssembly engine: {e}"),
-            }
+        let engine = PluginEngine::new(rt.pooling, rt.max_instances, max_memory).map_err(|e| LoadError {
+            name: "*".to_string(),
+            kind: PluginKind::ServerType,
+            source_desc: "engine".to_string(),
+            message: format!("cannot create the WebAssembly engine: {e}"),
         })?;
         let cache_dir = if rt.cache { rt.cache_dir.clone().or_else(CompileCache::default_dir) } else { None };
         let cache = CompileCache::new(cache_dir);
@@ -193,16 +188,28 @@ impl LoadedPlugin {
         let mut store = self.store();
         let info = match &self.pre {
             KindPre::ServerType(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_launcher().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| {
+                    pre.instantiate_async(&mut *s).await?.mcpod_plugin_launcher().call_info(s).await
+                })
+                .await?
             }
             KindPre::TemplateCatalog(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_catalog().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| {
+                    pre.instantiate_async(&mut *s).await?.mcpod_plugin_catalog().call_info(s).await
+                })
+                .await?
             }
             KindPre::PackageRegistry(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_registry().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| {
+                    pre.instantiate_async(&mut *s).await?.mcpod_plugin_registry().call_info(s).await
+                })
+                .await?
             }
             KindPre::ProtocolAdapter(pre) => {
-                guarded(&mut store, "info", async |s| pre.instantiate_async(&mut *s).await?.mcpod_plugin_codec().call_info(s).await).await?
+                guarded(&mut store, "info", async |s| {
+                    pre.instantiate_async(&mut *s).await?.mcpod_plugin_codec().call_info(s).await
+                })
+                .await?
             }
         };
         crate::plugin::instance::check_output(&self.ctx, "info", &info)?;
@@ -232,16 +239,17 @@ impl Linkers {
         bindings::server_type::ServerType::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut services, |s| s)?;
         let mut adapter = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut adapter)?;
-        bindings::protocol_adapter::ProtocolAdapter::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut adapter, |s| s)?;
+        bindings::protocol_adapter::ProtocolAdapter::add_to_linker::<PluginState, HasSelf<PluginState>>(
+            &mut adapter,
+            |s| s,
+        )?;
         Ok(Linkers { services, adapter })
     }
 
     fn pre(&self, component: &Component, kind: PluginKind) -> wasmtime::Result<KindPre> {
         let linker = if kind == PluginKind::ProtocolAdapter { &self.adapter } else { &self.services };
         let pre = linker.instantiate_pre(component).map_err(|e| {
-            wasmtime::Error::msg(format!(
-                "imports something this host does not provide to {kind} plugins: {e}"
-            ))
+            wasmtime::Error::msg(format!("imports something this host does not provide to {kind} plugins: {e}"))
         })?;
         let typed = |e: wasmtime::Error| {
             wasmtime::Error::msg(format!(
@@ -250,7 +258,9 @@ impl Linkers {
             ))
         };
         Ok(match kind {
-            PluginKind::ServerType => KindPre::ServerType(bindings::server_type::ServerTypePre::new(pre).map_err(typed)?),
+            PluginKind::ServerType => {
+                KindPre::ServerType(bindings::server_type::ServerTypePre::new(pre).map_err(typed)?)
+            }
             PluginKind::TemplateCatalog => {
                 KindPre::TemplateCatalog(bindings::template_catalog::TemplateCatalogPre::new(pre).map_err(typed)?)
             }
@@ -298,10 +308,9 @@ fn resolve_entry(config: &Config, entry: PluginEntry) -> Resolved {
         let builtin = builtin::find(name);
         let wasm = match builtin {
             Some(b) if b.kind == entry.kind => Ok(std::borrow::Cow::Borrowed(b.wasm)),
-            Some(b) => Err(format!(
-                "built-in `{name}` is a {} plugin, but the entry says kind = \"{}\"",
-                b.kind, entry.kind
-            )),
+            Some(b) => {
+                Err(format!("built-in `{name}` is a {} plugin, but the entry says kind = \"{}\"", b.kind, entry.kind))
+            }
             None => Err(format!(
                 "there is no built-in plugin `{name}`; built-ins are: {}",
                 builtin::BUILTINS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
@@ -338,11 +347,7 @@ fn context(r: &Resolved, limits: Limits) -> Result<PluginContext, String> {
     if r.entry.kind == PluginKind::ProtocolAdapter && !allow.is_empty() {
         return Err("protocol adapters never do I/O, so `allow_hosts` must be empty for them".to_string());
     }
-    let http = if allow.is_empty() {
-        None
-    } else {
-        Some(Arc::new(HttpGate::new(&r.entry.name, allow, &limits)?))
-    };
+    let http = if allow.is_empty() { None } else { Some(Arc::new(HttpGate::new(&r.entry.name, allow, &limits)?)) };
     let mut config = ConfigValues::from_table(&r.entry.config);
     if let Some(dir) = &r.entry.documents_dir {
         if r.entry.kind != PluginKind::TemplateCatalog {
@@ -355,8 +360,7 @@ fn context(r: &Resolved, limits: Limits) -> Result<PluginContext, String> {
 
 /// Reads every `*.json` file of `dir` into one JSON array (text).
 fn read_documents(dir: &Path) -> Result<String, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read documents_dir {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read documents_dir {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -364,11 +368,12 @@ fn read_documents(dir: &Path) -> Result<String, String> {
     paths.sort();
     let mut docs = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(doc) => docs.push(doc),
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping a server.json document that is not JSON"),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "skipping a server.json document that is not JSON")
+            }
         }
     }
     serde_json::to_string(&docs).map_err(|e| format!("cannot encode documents: {e}"))

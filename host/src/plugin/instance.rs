@@ -14,11 +14,7 @@ pub fn new_store(engine: &Engine, ctx: &Arc<PluginContext>) -> Store<PluginState
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut cx| {
-        if cx.data_mut().budget.check() {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
+        if cx.data_mut().budget.check() { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
     });
     store
 }
@@ -37,11 +33,9 @@ pub async fn guarded<T>(
     let result = tokio::time::timeout(ctx.limits.timeout, f(store)).await;
     crate::metrics::global().plugin_call(&ctx.name, function, started.elapsed());
     match result {
-        Err(_) => Err(CallError::Timeout {
-            plugin: ctx.name.clone(),
-            function,
-            timeout_ms: ctx.limits.timeout.as_millis(),
-        }),
+        Err(_) => {
+            Err(CallError::Timeout { plugin: ctx.name.clone(), function, timeout_ms: ctx.limits.timeout.as_millis() })
+        }
         Ok(Err(e)) => Err(classify(&e, store.data(), function)),
         Ok(Ok(v)) => Ok(v),
     }

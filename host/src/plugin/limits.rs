@@ -45,9 +45,7 @@ impl Limits {
             cpu: entry.cpu_ms.map_or(base.cpu, Duration::from_millis),
             timeout: entry.timeout_ms.map_or(base.timeout, Duration::from_millis),
             output_bytes: entry.output_kib.map_or(base.output_bytes, |k| (k as usize) << 10),
-            http_response_bytes: entry
-                .http_response_kib
-                .map_or(base.http_response_bytes, |k| (k as usize) << 10),
+            http_response_bytes: entry.http_response_kib.map_or(base.http_response_bytes, |k| (k as usize) << 10),
             http_timeout: entry.http_timeout_ms.map_or(base.http_timeout, Duration::from_millis),
             http_cache: entry.http_cache_secs.map_or(base.http_cache, Duration::from_secs),
         }
@@ -70,12 +68,7 @@ impl MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.cap {
             self.exceeded = true;
             return Ok(false);
@@ -83,12 +76,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }

@@ -43,10 +43,7 @@ impl PluginState {
     pub fn new(ctx: Arc<PluginContext>) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+        wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),

@@ -41,9 +41,7 @@ fn required_export(kind: PluginKind) -> (&'static str, &'static [&'static str]) 
 
 /// The kind whose own interface this export name is, if any.
 fn kind_of_interface(short: &str) -> Option<PluginKind> {
-    PluginKind::ALL
-        .into_iter()
-        .find(|k| required_export(*k).0 == short)
+    PluginKind::ALL.into_iter().find(|k| required_export(*k).0 == short)
 }
 
 /// `Ok` if `component` exports everything `kind` requires; otherwise a
@@ -58,8 +56,7 @@ pub fn check(engine: &Engine, component: &Component, kind: PluginKind) -> Result
         let full = interface_name(short);
         match exports.iter().find(|(name, _)| *name == full) {
             Some((_, ComponentItem::ComponentInstance(instance))) => {
-                let present: Vec<String> =
-                    instance.exports(engine).map(|(name, _)| name.to_string()).collect();
+                let present: Vec<String> = instance.exports(engine).map(|(name, _)| name.to_string()).collect();
                 let missing: Vec<&str> =
                     functions.iter().copied().filter(|f| !present.iter().any(|p| p == f)).collect();
                 if !missing.is_empty() {
@@ -94,11 +91,7 @@ pub fn check(engine: &Engine, component: &Component, kind: PluginKind) -> Result
             kind_of_interface(short).filter(|k| *k != kind).map(|k| k.to_string())
         })
         .collect();
-    let mut msg = format!(
-        "does not implement world `{}`: {}",
-        world_name(kind),
-        problems.join("; ")
-    );
+    let mut msg = format!("does not implement world `{}`: {}", world_name(kind), problems.join("; "));
     if !looks_like.is_empty() {
         msg.push_str(&format!(
             ". It looks like a {} plugin: check the `kind` in its [[plugins]] entry",

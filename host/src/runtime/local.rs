@@ -81,7 +81,8 @@ impl Runtime for LocalRuntime {
     async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError> {
         let process = req.spec.process.as_ref().ok_or_else(|| RuntimeError::Unsupported {
             runtime: "local",
-            reason: "its launch spec has no process command (it runs only as a container); use the kubernetes runtime".to_string(),
+            reason: "its launch spec has no process command (it runs only as a container); use the kubernetes runtime"
+                .to_string(),
         })?;
         let (program, args) = process.command.split_first().ok_or_else(|| RuntimeError::Start {
             what: req.instance_id.clone(),
@@ -125,7 +126,9 @@ impl Runtime for LocalRuntime {
         {
             return Err(RuntimeError::Start {
                 what: format!("server {}", req.server_id),
-                reason: format!("port {port} is already in use on this machine; stop what listens there or give the server another `port`"),
+                reason: format!(
+                    "port {port} is already in use on this machine; stop what listens there or give the server another `port`"
+                ),
             });
         }
         if network {
@@ -147,8 +150,8 @@ impl Runtime for LocalRuntime {
         let stderr = child.stderr.take().ok_or_else(|| RuntimeError::Other("no stderr pipe".into()))?;
         let connection = if network {
             let port = req.spec.port.unwrap_or_default();
-            let base_url = url::Url::parse(&format!("http://127.0.0.1:{port}"))
-                .map_err(|e| RuntimeError::Other(e.to_string()))?;
+            let base_url =
+                url::Url::parse(&format!("http://127.0.0.1:{port}")).map_err(|e| RuntimeError::Other(e.to_string()))?;
             // Network servers log on stderr; drain it so the child never blocks.
             let server = req.server_id.clone();
             let logs = req.logs.clone();
@@ -249,7 +252,10 @@ async fn wait_listening(port: u16, state: &Mutex<String>, timeout: Duration) -> 
             return Err(format!("it {exited} before listening on port {port}; `mcpod servers logs` shows why"));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!("nothing listened on port {port} within {} s; check the server's `port`", timeout.as_secs()));
+            return Err(format!(
+                "nothing listened on port {port} within {} s; check the server's `port`",
+                timeout.as_secs()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -115,7 +115,8 @@ pub async fn http_server() -> (std::net::SocketAddr, Arc<Seen>) {
                 } else if path == "/etag" && inm.as_deref() == Some("\"v1\"") {
                     "HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\nconnection: close\r\n\r\n".to_string()
                 } else if path == "/etag" {
-                    "HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-length: 7\r\nconnection: close\r\n\r\nversion".to_string()
+                    "HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-length: 7\r\nconnection: close\r\n\r\nversion"
+                        .to_string()
                 } else {
                     let body = format!("hello {path}");
                     format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
@@ -266,7 +267,10 @@ impl McpSession {
         let resp = req.send().await.expect("POST");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let sse = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let sse = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
         let body = resp.text().await.unwrap_or_default();
         let msgs = if sse {
             sse_data(&body).iter().filter_map(|d| serde_json::from_str(d).ok()).collect()
@@ -382,7 +386,10 @@ pub async fn registry_server(registry: &str) -> (std::net::SocketAddr, Arc<Seen>
                         Err(_) => ("404 Not Found", "{\"error\":\"Not found\"}".to_string()),
                     }
                 };
-                let resp = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = sock.write_all(resp.as_bytes()).await;
             });
         }

@@ -48,7 +48,9 @@ fn frames(body: &[u8]) -> Vec<Result<Frame, PluginError>> {
     };
     if text.trim_start().starts_with('[') {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) if items.is_empty() => vec![Err(PluginError::invalid("body", "an empty batch is not a valid request"))],
+            Ok(items) if items.is_empty() => {
+                vec![Err(PluginError::invalid("body", "an empty batch is not a valid request"))]
+            }
             Ok(items) => items.iter().map(|i| one(i.get())).collect(),
             Err(e) => vec![Err(PluginError::invalid("body", format!("not valid JSON: {e}")))],
         }
@@ -90,7 +92,11 @@ impl Framer for BodyFramer {
             return Err(PluginError::invalid("event", format!("a JSON body carries no named events (got `{event}`)")));
         }
         if frame.data.len() > self.max {
-            return Err(PluginError::too_large(format!("a {}-byte message exceeds the {}-byte limit", frame.data.len(), self.max)));
+            return Err(PluginError::too_large(format!(
+                "a {}-byte message exceeds the {}-byte limit",
+                frame.data.len(),
+                self.max
+            )));
         }
         Ok(frame.data.into_bytes())
     }

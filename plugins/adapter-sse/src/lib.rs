@@ -188,7 +188,10 @@ impl Framer for EventFramer {
     fn encode(&self, frame: Frame) -> Result<Vec<u8>, PluginError> {
         let max = self.state.borrow().max;
         if frame.data.len() > max {
-            return Err(PluginError::too_large(format!("a {}-byte event exceeds the {max}-byte limit", frame.data.len())));
+            return Err(PluginError::too_large(format!(
+                "a {}-byte event exceeds the {max}-byte limit",
+                frame.data.len()
+            )));
         }
         let mut out = String::with_capacity(frame.data.len() + 32);
         if let Some(id) = &frame.id {

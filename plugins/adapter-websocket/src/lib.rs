@@ -44,7 +44,9 @@ impl Framer for MessageFramer {
         }
         let text = match String::from_utf8(input) {
             Ok(t) => t,
-            Err(e) => return Ok(vec![Err(PluginError::invalid("message", format!("a text frame must be UTF-8: {e}")))]),
+            Err(e) => {
+                return Ok(vec![Err(PluginError::invalid("message", format!("a text frame must be UTF-8: {e}")))]);
+            }
         };
         Ok(vec![match check_message(&text) {
             Ok(_) => Ok(Frame { event: None, id: None, data: text }),
@@ -61,7 +63,11 @@ impl Framer for MessageFramer {
             return Err(PluginError::invalid("event", format!("WebSocket carries no named events (got `{event}`)")));
         }
         if frame.data.len() > self.max {
-            return Err(PluginError::too_large(format!("a {}-byte message exceeds the {}-byte limit", frame.data.len(), self.max)));
+            return Err(PluginError::too_large(format!(
+                "a {}-byte message exceeds the {}-byte limit",
+                frame.data.len(),
+                self.max
+            )));
         }
         Ok(frame.data.into_bytes())
     }

@@ -68,9 +68,10 @@ fn load() -> Vec<Entry> {
 }
 
 fn find(name: &str) -> Result<Entry, PluginError> {
-    load().into_iter().find(|e| e.template.name == name).ok_or_else(|| {
-        PluginError::not_found(format!("no template named `{name}`; `mcpod templates list` shows them"))
-    })
+    load()
+        .into_iter()
+        .find(|e| e.template.name == name)
+        .ok_or_else(|| PluginError::not_found(format!("no template named `{name}`; `mcpod templates list` shows them")))
 }
 
 /// The plugin.
@@ -78,7 +79,11 @@ pub struct Builtin;
 
 impl Plugin for Builtin {
     fn info() -> PluginInfo {
-        plugin_info("builtin", env!("CARGO_PKG_VERSION"), "Templates for popular MCP servers, as MCP Registry server.json documents")
+        plugin_info(
+            "builtin",
+            env!("CARGO_PKG_VERSION"),
+            "Templates for popular MCP servers, as MCP Registry server.json documents",
+        )
     }
 }
 
@@ -144,7 +149,8 @@ mod tests {
         assert!(err.message.contains("BRAVE_API_KEY"), "{}", err.message);
         let err = server_json::render(&entry("slack"), &[], &[]).unwrap_err();
         assert!(err.message.contains("SLACK_BOT_TOKEN") && err.message.contains("SLACK_TEAM_ID"), "{}", err.message);
-        let c = server_json::render(&entry("slack"), &[kv("SLACK_TEAM_ID", "T1")], &[kv("SLACK_BOT_TOKEN", "xoxb")]).unwrap();
+        let c = server_json::render(&entry("slack"), &[kv("SLACK_TEAM_ID", "T1")], &[kv("SLACK_BOT_TOKEN", "xoxb")])
+            .unwrap();
         assert_eq!(c.env.len(), 2);
     }
 

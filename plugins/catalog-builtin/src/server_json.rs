@@ -198,7 +198,11 @@ pub fn to_entry(doc: &ServerJson) -> Result<Entry, String> {
         let i = input(a.input_name(), a.description.clone(), a.is_required && a.default.is_none(), a.default.clone());
         if a.is_secret { secrets.push(i) } else { params.push(i) }
     }
-    let (pkg, image) = if server_type == "image" { (None, Some(package.identifier.clone())) } else { (Some(package.identifier.clone()), None) };
+    let (pkg, image) = if server_type == "image" {
+        (None, Some(package.identifier.clone()))
+    } else {
+        (Some(package.identifier.clone()), None)
+    };
     Ok(Entry {
         template: Template {
             name: short,
@@ -237,14 +241,21 @@ pub fn render(entry: &Entry, params: &[KeyValue], secrets: &[KeyValue]) -> Resul
         .iter()
         .filter(|p| !known_params.contains(&p.key.as_str()))
         .map(|p| format!("param `{}`", p.key))
-        .chain(secrets.iter().filter(|s| !known_secrets.contains(&s.key.as_str())).map(|s| format!("secret `{}`", s.key)))
+        .chain(
+            secrets.iter().filter(|s| !known_secrets.contains(&s.key.as_str())).map(|s| format!("secret `{}`", s.key)),
+        )
         .collect();
     if !unknown.is_empty() {
         let mut expected: Vec<&str> = known_params.iter().chain(known_secrets.iter()).copied().collect();
         expected.sort();
         return Err(PluginError::invalid(
             "params",
-            format!("template `{}` has no {}; it takes: {}", t.name, unknown.join(", "), if expected.is_empty() { "nothing".to_string() } else { expected.join(", ") }),
+            format!(
+                "template `{}` has no {}; it takes: {}",
+                t.name,
+                unknown.join(", "),
+                if expected.is_empty() { "nothing".to_string() } else { expected.join(", ") }
+            ),
         ));
     }
     let value_of = |name: &str| -> Option<String> {
@@ -259,10 +270,7 @@ pub fn render(entry: &Entry, params: &[KeyValue], secrets: &[KeyValue]) -> Resul
         .map(|(i, kind)| format!("{kind} {}", i.name))
         .collect();
     if !missing.is_empty() {
-        return Err(PluginError::invalid(
-            "params",
-            format!("template `{}` needs {}", t.name, missing.join(", ")),
-        ));
+        return Err(PluginError::invalid("params", format!("template `{}` needs {}", t.name, missing.join(", "))));
     }
     let mut args = Vec::new();
     for a in &entry.package.package_arguments {

@@ -15,12 +15,7 @@ const MAX_NAME: usize = 255;
 /// `@sha256:<64 hex>` digest. White space, shell metacharacters, URLs and
 /// leading `-` are refused.
 pub fn check_image(image: &str) -> Result<(), NameError> {
-    let bad = |why: String| {
-        Err(NameError::new(
-            "image",
-            format!("{} is not an image reference: {why}", shown(image)),
-        ))
-    };
+    let bad = |why: String| Err(NameError::new("image", format!("{} is not an image reference: {why}", shown(image))));
     if image.is_empty() {
         return Err(NameError::new("empty", "the image reference is empty"));
     }
@@ -37,36 +32,20 @@ pub fn check_image(image: &str) -> Result<(), NameError> {
     if image.starts_with('-') {
         return Err(NameError::new(
             "no-flag",
-            format!(
-                "the image reference {} starts with `-` and would be read as a flag",
-                shown(image)
-            ),
+            format!("the image reference {} starts with `-` and would be read as a flag", shown(image)),
         ));
     }
     if image.contains("://") {
         return Err(NameError::new(
             "no-url",
-            format!(
-                "the image reference {} is a URL; give `registry/path:tag` without a scheme",
-                shown(image)
-            ),
+            format!("the image reference {} is a URL; give `registry/path:tag` without a scheme", shown(image)),
         ));
     }
-    if let Some(c) = image
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-/:@".contains(*c)))
-    {
-        let rule = if c.is_whitespace() || c.is_control() {
-            "no-space"
-        } else {
-            "no-shell"
-        };
+    if let Some(c) = image.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-/:@".contains(*c))) {
+        let rule = if c.is_whitespace() || c.is_control() { "no-space" } else { "no-shell" };
         return Err(NameError::new(
             rule,
-            format!(
-                "the image reference {} contains {c:?}, which is not allowed",
-                shown(image)
-            ),
+            format!("the image reference {} contains {c:?}, which is not allowed", shown(image)),
         ));
     }
     let (name, digest) = match image.split_once('@') {
@@ -74,11 +53,9 @@ pub fn check_image(image: &str) -> Result<(), NameError> {
         None => (image, None),
     };
     if let Some(d) = digest {
-        let hex_ok = d.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64
-                && h.chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        });
+        let hex_ok = d
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
         if !hex_ok {
             return bad("the digest must be `@sha256:` and 64 lowercase hex digits".to_string());
         }
@@ -92,8 +69,7 @@ pub fn check_image(image: &str) -> Result<(), NameError> {
         let ok = !t.is_empty()
             && t.len() <= 128
             && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !ok {
             return bad(format!(
                 "the tag {t:?} must be letters, digits, `_`, `.` or `-` (at most 128, not starting with `.` or `-`)"
@@ -101,21 +77,13 @@ pub fn check_image(image: &str) -> Result<(), NameError> {
         }
     }
     if repository.len() > MAX_NAME {
-        return bad(format!(
-            "the repository name is longer than {MAX_NAME} bytes"
-        ));
+        return bad(format!("the repository name is longer than {MAX_NAME} bytes"));
     }
     let components: Vec<&str> = repository.split('/').collect();
-    let has_registry = components.len() > 1
-        && components
-            .first()
-            .is_some_and(|c| c.contains(['.', ':']) || *c == "localhost");
+    let has_registry =
+        components.len() > 1 && components.first().is_some_and(|c| c.contains(['.', ':']) || *c == "localhost");
     for (i, component) in components.iter().enumerate() {
-        let ok = if i == 0 && has_registry {
-            is_registry(component)
-        } else {
-            is_path_component(component)
-        };
+        let ok = if i == 0 && has_registry { is_registry(component) } else { is_path_component(component) };
         if !ok {
             let what = if i == 0 && has_registry {
                 "a registry is a host name with an optional `:port`"
@@ -142,9 +110,7 @@ fn is_registry(s: &str) -> bool {
             && !l.ends_with('-')
     };
     let port_ok = port.is_none_or(|p| {
-        (1..=5).contains(&p.len())
-            && p.chars().all(|c| c.is_ascii_digit())
-            && p.parse::<u16>().is_ok_and(|n| n > 0)
+        (1..=5).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
     });
     host.split('.').all(label_ok) && port_ok
 }

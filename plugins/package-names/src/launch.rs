@@ -71,25 +71,15 @@ const LOADER_PREFIXES: [&str; 2] = ["LD_", "DYLD_"];
 /// through a shell): no NUL byte, no line break, at most 4096 bytes.
 pub fn check_arg(arg: &str) -> Result<(), NameError> {
     if arg.contains('\0') {
-        return Err(NameError::new(
-            "no-nul",
-            format!("the argument {} contains a NUL byte", shown(arg)),
-        ));
+        return Err(NameError::new("no-nul", format!("the argument {} contains a NUL byte", shown(arg))));
     }
     if arg.contains(['\n', '\r']) {
-        return Err(NameError::new(
-            "no-newline",
-            format!("the argument {} contains a line break", shown(arg)),
-        ));
+        return Err(NameError::new("no-newline", format!("the argument {} contains a line break", shown(arg))));
     }
     if arg.len() > MAX_ARG_BYTES {
         return Err(NameError::new(
             "too-long",
-            format!(
-                "the argument {} is {} bytes long; at most {MAX_ARG_BYTES} are allowed",
-                shown(arg),
-                arg.len()
-            ),
+            format!("the argument {} is {} bytes long; at most {MAX_ARG_BYTES} are allowed", shown(arg), arg.len()),
         ));
     }
     Ok(())
@@ -114,20 +104,14 @@ pub fn check_env_name(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_ENV_NAME {
         return Err(NameError::new(
             "too-long",
-            format!(
-                "the environment variable name {} is longer than {MAX_ENV_NAME} bytes",
-                shown(name)
-            ),
+            format!("the environment variable name {} is longer than {MAX_ENV_NAME} bytes", shown(name)),
         ));
     }
     let upper = name.to_ascii_uppercase();
-    if LOADER_ENV.contains(&upper.as_str()) || LOADER_PREFIXES.iter().any(|p| upper.starts_with(p))
-    {
+    if LOADER_ENV.contains(&upper.as_str()) || LOADER_PREFIXES.iter().any(|p| upper.starts_with(p)) {
         return Err(NameError::new(
             "env-loader",
-            format!(
-                "{name} changes how programs are loaded or what code they run, so a server config cannot set it"
-            ),
+            format!("{name} changes how programs are loaded or what code they run, so a server config cannot set it"),
         ));
     }
     Ok(())
@@ -137,18 +121,12 @@ pub fn check_env_name(name: &str) -> Result<(), NameError> {
 /// breaks are fine: keys and certificates have them), at most 32 KiB.
 pub fn check_env_value(name: &str, value: &str) -> Result<(), NameError> {
     if value.contains('\0') {
-        return Err(NameError::new(
-            "no-nul",
-            format!("the value of {name} contains a NUL byte"),
-        ));
+        return Err(NameError::new("no-nul", format!("the value of {name} contains a NUL byte")));
     }
     if value.len() > MAX_ENV_VALUE_BYTES {
         return Err(NameError::new(
             "too-long",
-            format!(
-                "the value of {name} is {} bytes long; at most {MAX_ENV_VALUE_BYTES} are allowed",
-                value.len()
-            ),
+            format!("the value of {name} is {} bytes long; at most {MAX_ENV_VALUE_BYTES} are allowed", value.len()),
         ));
     }
     Ok(())
@@ -158,28 +136,17 @@ pub fn check_env_value(name: &str, value: &str) -> Result<(), NameError> {
 /// at most 256 bytes, printable ASCII without white space, `?`, `#`, `\` or
 /// `.`/`..` segments.
 pub fn check_path(path: &str) -> Result<(), NameError> {
-    let bad = |why: &str| {
-        Err(NameError::new(
-            "path",
-            format!("{} is not an endpoint path: {why}", shown(path)),
-        ))
-    };
+    let bad = |why: &str| Err(NameError::new("path", format!("{} is not an endpoint path: {why}", shown(path))));
     if !path.starts_with('/') {
         return bad("it must start with `/` (like `/mcp`)");
     }
     if path.len() > MAX_PATH {
         return bad("it is longer than 256 bytes");
     }
-    if let Some(c) = path
-        .chars()
-        .find(|c| !c.is_ascii_graphic() || "?#\\\"<>`{}|^".contains(*c))
-    {
+    if let Some(c) = path.chars().find(|c| !c.is_ascii_graphic() || "?#\\\"<>`{}|^".contains(*c)) {
         return bad(&format!("{c:?} is not allowed"));
     }
-    if path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
+    if path.split('/').any(|segment| segment == "." || segment == "..") {
         return bad("it must not have `.` or `..` segments");
     }
     Ok(())
@@ -200,13 +167,7 @@ pub fn check_common(
     if args.len() > MAX_ARGS {
         out.push((
             "args".to_string(),
-            NameError::new(
-                "too-many",
-                format!(
-                    "{} arguments are given; at most {MAX_ARGS} are allowed",
-                    args.len()
-                ),
-            ),
+            NameError::new("too-many", format!("{} arguments are given; at most {MAX_ARGS} are allowed", args.len())),
         ));
     }
     for (i, arg) in args.iter().take(MAX_ARGS).enumerate() {
@@ -219,10 +180,7 @@ pub fn check_common(
             "env".to_string(),
             NameError::new(
                 "too-many",
-                format!(
-                    "{} environment variables are set; at most {MAX_ENV} are allowed",
-                    env.len()
-                ),
+                format!("{} environment variables are set; at most {MAX_ENV} are allowed", env.len()),
             ),
         ));
     }
@@ -232,10 +190,7 @@ pub fn check_common(
         if let Err(e) = check_env_name(name).and_then(|()| check_env_value(name, value)) {
             out.push((field, e));
         } else if !seen.insert(*name) {
-            out.push((
-                field,
-                NameError::new("duplicate", format!("{name} is set more than once")),
-            ));
+            out.push((field, NameError::new("duplicate", format!("{name} is set more than once"))));
         }
     }
     if let Some(Err(e)) = path.map(check_path) {
@@ -244,10 +199,7 @@ pub fn check_common(
     if port == Some(0) {
         out.push((
             "port".to_string(),
-            NameError::new(
-                "port",
-                "port 0 is not a port; give the port the server listens on (1-65535)",
-            ),
+            NameError::new("port", "port 0 is not a port; give the port the server listens on (1-65535)"),
         ));
     }
     out
@@ -256,21 +208,14 @@ pub fn check_common(
 /// Problems with a server type's `options`, as `(field, error)`: each key
 /// that `server_type` does not know (`options.from`), and keys given twice
 /// (past 64 options, only the first 64 are looked at one by one).
-pub fn check_options(
-    server_type: &str,
-    options: &[(&str, &str)],
-    known: &[&str],
-) -> Vec<(String, NameError)> {
+pub fn check_options(server_type: &str, options: &[(&str, &str)], known: &[&str]) -> Vec<(String, NameError)> {
     let mut out = Vec::new();
     if options.len() > MAX_OPTIONS {
         out.push((
             "options".to_string(),
             NameError::new(
                 "too-many",
-                format!(
-                    "{} options are given; at most {MAX_OPTIONS} are allowed",
-                    options.len()
-                ),
+                format!("{} options are given; at most {MAX_OPTIONS} are allowed", options.len()),
             ),
         ));
     }
@@ -281,33 +226,17 @@ pub fn check_options(
             let offered = if known.is_empty() {
                 "it takes no options".to_string()
             } else {
-                format!(
-                    "its options are {}",
-                    known
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("its options are {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
             };
             out.push((
                 field,
                 NameError::new(
                     "unknown-option",
-                    format!(
-                        "the {server_type} server type has no option {}; {offered}",
-                        shown(key)
-                    ),
+                    format!("the {server_type} server type has no option {}; {offered}", shown(key)),
                 ),
             ));
         } else if !seen.insert(*key) {
-            out.push((
-                field,
-                NameError::new(
-                    "duplicate",
-                    format!("option `{key}` is given more than once"),
-                ),
-            ));
+            out.push((field, NameError::new("duplicate", format!("option `{key}` is given more than once"))));
         }
     }
     out

@@ -17,8 +17,8 @@ mod shape;
 
 pub use image::check_image;
 pub use launch::{
-    MAX_ARGS, MAX_ENV, MAX_ENV_VALUE_BYTES, check_arg, check_common, check_env_name,
-    check_env_value, check_options, check_path,
+    MAX_ARGS, MAX_ENV, MAX_ENV_VALUE_BYTES, check_arg, check_common, check_env_name, check_env_value, check_options,
+    check_path,
 };
 pub use npm::{check_npm_name, check_npm_version};
 pub use pep440::check_pep440;
@@ -37,10 +37,7 @@ pub struct NameError {
 impl NameError {
     /// A refusal under `rule`, explained by `message`.
     pub(crate) fn new(rule: &'static str, message: impl Into<String>) -> Self {
-        NameError {
-            rule,
-            message: message.into(),
-        }
+        NameError { rule, message: message.into() }
     }
 }
 

@@ -19,19 +19,9 @@ const RESERVED: [&str; 2] = ["node_modules", "favicon.ico"];
 /// characters. Unscoped names with a `/` (`user/repo`) are refused: npm
 /// reads them as GitHub repositories.
 pub fn check_npm_name(name: &str) -> Result<(), NameError> {
-    Shape {
-        what: "npm package name",
-        max: MAX_NAME,
-        spaces: false,
-        shell: SHELL_CHARS,
-    }
-    .check(name)?;
-    let refuse = |why: &str| {
-        Err(NameError::new(
-            "npm-name",
-            format!("{} is not an npm package name: {why}", shown(name)),
-        ))
-    };
+    Shape { what: "npm package name", max: MAX_NAME, spaces: false, shell: SHELL_CHARS }.check(name)?;
+    let refuse =
+        |why: &str| Err(NameError::new("npm-name", format!("{} is not an npm package name: {why}", shown(name))));
     let parts: Vec<&str> = match name.strip_prefix('@') {
         Some(scoped) => match scoped.split_once('/') {
             Some((scope, rest)) if !rest.contains('/') => vec![scope, rest],
@@ -54,19 +44,11 @@ pub fn check_npm_name(name: &str) -> Result<(), NameError> {
         if part.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(NameError::new(
                 "npm-lowercase",
-                format!(
-                    "{} is not an npm package name: new npm names are lowercase",
-                    shown(name)
-                ),
+                format!("{} is not an npm package name: new npm names are lowercase", shown(name)),
             ));
         }
-        if let Some(c) = part
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(*c)))
-        {
-            return refuse(&format!(
-                "`{c}` is not allowed (lowercase letters, digits, `-`, `.` and `_` are)"
-            ));
+        if let Some(c) = part.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(*c))) {
+            return refuse(&format!("`{c}` is not allowed (lowercase letters, digits, `-`, `.` and `_` are)"));
         }
     }
     if RESERVED.contains(&name) {
@@ -81,13 +63,7 @@ pub fn check_npm_name(name: &str) -> Result<(), NameError> {
 /// URLs, paths and git specs are refused.
 pub fn check_npm_version(spec: &str) -> Result<(), NameError> {
     let shell = ";&$`'\"(){}[]?!#\\";
-    Shape {
-        what: "npm version",
-        max: MAX_SPEC,
-        spaces: true,
-        shell,
-    }
-    .check(spec)?;
+    Shape { what: "npm version", max: MAX_SPEC, spaces: true, shell }.check(spec)?;
     if is_dist_tag(spec) || is_range_set(spec) {
         return Ok(());
     }
@@ -104,8 +80,7 @@ pub fn check_npm_version(spec: &str) -> Result<(), NameError> {
 fn is_dist_tag(s: &str) -> bool {
     s.len() <= 128
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
 }
 
 /// A semver range set: ranges joined by `||`.
@@ -148,10 +123,7 @@ const OPERATORS: [&str; 8] = ["~>", ">=", "<=", "~", "^", ">", "<", "="];
 
 /// One comparator: an optional operator and a partial version.
 fn is_comparator(c: &str) -> bool {
-    let rest = OPERATORS
-        .iter()
-        .find_map(|op| c.strip_prefix(op))
-        .unwrap_or(c);
+    let rest = OPERATORS.iter().find_map(|op| c.strip_prefix(op)).unwrap_or(c);
     is_partial(rest)
 }
 
@@ -181,10 +153,7 @@ fn is_x(n: &str) -> bool {
 /// A version number: `0` or digits without a leading zero, small enough
 /// for npm (at most 15 digits).
 fn is_number(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 15
-        && n.chars().all(|c| c.is_ascii_digit())
-        && (n == "0" || !n.starts_with('0'))
+    !n.is_empty() && n.len() <= 15 && n.chars().all(|c| c.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
 }
 
 /// `-pre.release` and/or `+build.meta`: dot-separated words of letters,
@@ -195,9 +164,7 @@ fn is_qualifier(q: &str) -> bool {
         None => (q, None),
     };
     let parts_ok = |s: &str| {
-        s.split('.').all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+        s.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     };
     let pre_ok = pre.is_empty() || pre.strip_prefix('-').is_some_and(parts_ok);
     pre_ok && build.is_none_or(parts_ok)

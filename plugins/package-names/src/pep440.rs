@@ -11,16 +11,9 @@ const MAX_SPEC: usize = 256;
 /// Checks a PEP 440 version or specifier set (clauses joined by `,`).
 pub fn check_pep440(spec: &str) -> Result<(), NameError> {
     let shell = ";|&$`'\"(){}[]?#\\";
-    Shape {
-        what: "PEP 440 version",
-        max: MAX_SPEC,
-        spaces: true,
-        shell,
-    }
-    .check(spec)?;
+    Shape { what: "PEP 440 version", max: MAX_SPEC, spaces: true, shell }.check(spec)?;
     let spec_trimmed = spec.trim();
-    let ok = parse_version(spec_trimmed, Wildcard::No, true).is_some()
-        || spec_trimmed.split(',').all(is_clause);
+    let ok = parse_version(spec_trimmed, Wildcard::No, true).is_some() || spec_trimmed.split(',').all(is_clause);
     if ok {
         return Ok(());
     }
@@ -39,17 +32,12 @@ const OPERATORS: [&str; 8] = ["===", "~=", "==", "!=", "<=", ">=", "<", ">"];
 /// One clause of a specifier set: an operator and a version it accepts.
 fn is_clause(clause: &str) -> bool {
     let clause = clause.trim();
-    let Some((op, version)) = OPERATORS
-        .iter()
-        .find_map(|op| clause.strip_prefix(op).map(|v| (*op, v.trim())))
-    else {
+    let Some((op, version)) = OPERATORS.iter().find_map(|op| clause.strip_prefix(op).map(|v| (*op, v.trim()))) else {
         return false;
     };
     match op {
         "===" => parse_version(version, Wildcard::No, true).is_some(),
-        "~=" => {
-            parse_version(version, Wildcard::No, false).is_some_and(|v| v.release_segments >= 2)
-        }
+        "~=" => parse_version(version, Wildcard::No, false).is_some_and(|v| v.release_segments >= 2),
         "==" | "!=" => parse_version(version, Wildcard::Allowed, true).is_some(),
         _ => parse_version(version, Wildcard::No, false).is_some(),
     }
@@ -72,10 +60,7 @@ struct Parsed {
 /// alternative spellings and separators PEP 440 normalizes.
 fn parse_version(s: &str, wildcard: Wildcard, local: bool) -> Option<Parsed> {
     let lower = s.to_ascii_lowercase();
-    let mut c = Cursor {
-        s: lower.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor { s: lower.as_bytes(), i: 0 };
     c.eat("v");
     let start = c.i;
     if !(c.digits() > 0 && c.eat("!")) {
@@ -130,10 +115,7 @@ impl Cursor<'_> {
 
     /// Consumes digits (at most 20, so that no number is absurd) and says how many.
     fn digits(&mut self) -> usize {
-        let n = self.s[self.i..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        let n = self.s[self.i..].iter().take_while(|b| b.is_ascii_digit()).count();
         if n > 20 {
             return 0;
         }
@@ -163,10 +145,7 @@ impl Cursor<'_> {
     /// Local version segments: `[a-z0-9]+` joined by `-`, `_` or `.`.
     fn local_segments(&mut self) -> bool {
         let segment = |c: &mut Self| {
-            let n = c.s[c.i..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric())
-                .count();
+            let n = c.s[c.i..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
             c.i += n;
             n > 0
         };

@@ -12,17 +12,8 @@ const MAX_NAME: usize = 128;
 /// `^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$` (case-insensitive), at most
 /// 128 bytes.
 pub fn check_pypi_name(name: &str) -> Result<(), NameError> {
-    Shape {
-        what: "PyPI project name",
-        max: MAX_NAME,
-        spaces: false,
-        shell: SHELL_CHARS,
-    }
-    .check(name)?;
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
-    {
+    Shape { what: "PyPI project name", max: MAX_NAME, spaces: false, shell: SHELL_CHARS }.check(name)?;
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c))) {
         return Err(NameError::new(
             "pypi-name",
             format!(
@@ -35,10 +26,7 @@ pub fn check_pypi_name(name: &str) -> Result<(), NameError> {
     if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
         return Err(NameError::new(
             "pypi-name",
-            format!(
-                "{} is not a PyPI project name: it must start and end with a letter or digit",
-                shown(name)
-            ),
+            format!("{} is not a PyPI project name: it must start and end with a letter or digit", shown(name)),
         ));
     }
     Ok(())

@@ -30,39 +30,22 @@ impl Shape {
         if s.len() > self.max {
             return Err(NameError::new(
                 "too-long",
-                format!(
-                    "the {what} {} is {} bytes long; at most {} are allowed",
-                    shown(s),
-                    s.len(),
-                    self.max
-                ),
+                format!("the {what} {} is {} bytes long; at most {} are allowed", shown(s), s.len(), self.max),
             ));
         }
         if s.contains('\0') {
-            return Err(NameError::new(
-                "no-nul",
-                format!("the {what} {} contains a NUL byte", shown(s)),
-            ));
+            return Err(NameError::new("no-nul", format!("the {what} {} contains a NUL byte", shown(s))));
         }
         if s.contains(['\n', '\r']) {
-            return Err(NameError::new(
-                "no-newline",
-                format!("the {what} {} contains a line break", shown(s)),
-            ));
+            return Err(NameError::new("no-newline", format!("the {what} {} contains a line break", shown(s))));
         }
         if s.chars().any(char::is_control) {
-            return Err(NameError::new(
-                "no-control",
-                format!("the {what} {} contains a control character", shown(s)),
-            ));
+            return Err(NameError::new("no-control", format!("the {what} {} contains a control character", shown(s))));
         }
         if s.trim_start().starts_with('-') {
             return Err(NameError::new(
                 "no-flag",
-                format!(
-                    "the {what} {} starts with `-` and would be read as a command-line flag",
-                    shown(s)
-                ),
+                format!("the {what} {} starts with `-` and would be read as a command-line flag", shown(s)),
             ));
         }
         if looks_like_url(s) {
@@ -77,27 +60,18 @@ impl Shape {
         if looks_like_path(s) {
             return Err(NameError::new(
                 "no-path",
-                format!(
-                    "the {what} {} looks like a file path; only registry names and versions are allowed",
-                    shown(s)
-                ),
+                format!("the {what} {} looks like a file path; only registry names and versions are allowed", shown(s)),
             ));
         }
         if let Some(c) = s.chars().find(|c| self.shell.contains(*c)) {
             return Err(NameError::new(
                 "no-shell",
-                format!(
-                    "the {what} {} contains `{c}`, a shell metacharacter, which is not allowed",
-                    shown(s)
-                ),
+                format!("the {what} {} contains `{c}`, a shell metacharacter, which is not allowed", shown(s)),
             ));
         }
         let bad_space = |c: char| c.is_whitespace() && !(self.spaces && c == ' ');
         if s.chars().any(bad_space) {
-            return Err(NameError::new(
-                "no-space",
-                format!("the {what} {} contains white space", shown(s)),
-            ));
+            return Err(NameError::new("no-space", format!("the {what} {} contains white space", shown(s))));
         }
         Ok(())
     }
@@ -122,9 +96,7 @@ fn looks_like_url(s: &str) -> bool {
         return false;
     };
     scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
 }
 
 /// True for absolute and home-relative paths (`~/x`, `~user/x`; a lone
@@ -135,6 +107,5 @@ fn looks_like_path(s: &str) -> bool {
         || s == "~"
         || (s.starts_with('~') && s.contains('/'))
         || s.contains('\\')
-        || s.split('/')
-            .any(|segment| segment == "." || segment == "..")
+        || s.split('/').any(|segment| segment == "." || segment == "..")
 }

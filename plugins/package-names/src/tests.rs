@@ -6,10 +6,7 @@ use super::*;
 /// npm check reports for it.
 fn injections() -> Vec<(String, &'static str)> {
     vec![
-        (
-            "--eval=require('child_process').execSync('id')".into(),
-            "no-flag",
-        ),
+        ("--eval=require('child_process').execSync('id')".into(), "no-flag"),
         ("-e".into(), "no-flag"),
         ("../x".into(), "no-path"),
         ("/etc/passwd".into(), "no-path"),
@@ -49,16 +46,10 @@ fn injections_are_refused_as_npm_and_pypi_names_with_their_rule() {
 #[test]
 fn messages_name_the_input_and_stay_short() {
     let e = check_npm_name("$(id)").unwrap_err();
-    assert!(
-        e.message.contains("\"$(id)\"") && e.message.contains("`$`"),
-        "{e}"
-    );
+    assert!(e.message.contains("\"$(id)\"") && e.message.contains("`$`"), "{e}");
     let long = "a".repeat(10_000);
     let e = check_pypi_name(&long).unwrap_err();
-    assert!(
-        e.message.len() < 200,
-        "the input is cut in the message: {e}"
-    );
+    assert!(e.message.len() < 200, "the input is cut in the message: {e}");
     assert!(e.message.contains("10000 bytes"), "{e}");
 }
 
@@ -76,10 +67,7 @@ fn real_npm_names_pass_and_npm_specific_rules_hold() {
         check_npm_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
     check_npm_name(&"a".repeat(214)).unwrap();
-    assert_eq!(
-        check_npm_name(&"a".repeat(215)).unwrap_err().rule,
-        "too-long"
-    );
+    assert_eq!(check_npm_name(&"a".repeat(215)).unwrap_err().rule, "too-long");
     for (bad, rule) in [
         ("user/repo", "npm-name"),
         ("@scope", "npm-name"),
@@ -94,38 +82,16 @@ fn real_npm_names_pass_and_npm_specific_rules_hold() {
         ("node_modules", "npm-name"),
         ("caf\u{e9}", "npm-name"),
     ] {
-        assert_eq!(
-            check_npm_name(bad).map_err(|e| e.rule),
-            Err(rule),
-            "{bad:?}"
-        );
+        assert_eq!(check_npm_name(bad).map_err(|e| e.rule), Err(rule), "{bad:?}");
     }
 }
 
 #[test]
 fn real_pypi_names_pass_and_the_core_metadata_rule_holds() {
-    for ok in [
-        "mcp-server-time",
-        "mcp_server.fetch",
-        "Django",
-        "mcp",
-        "a",
-        "A1",
-        "zope.interface",
-    ] {
+    for ok in ["mcp-server-time", "mcp_server.fetch", "Django", "mcp", "a", "A1", "zope.interface"] {
         check_pypi_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
-    for bad in [
-        "x-",
-        "_x",
-        ".x",
-        "x.",
-        "@scope/name",
-        "a/b",
-        "caf\u{e9}",
-        "a+b",
-        "a=b",
-    ] {
+    for bad in ["x-", "_x", ".x", "x.", "@scope/name", "a/b", "caf\u{e9}", "a+b", "a=b"] {
         assert!(check_pypi_name(bad).is_err(), "{bad:?}");
     }
     assert_eq!(check_pypi_name("a/b").unwrap_err().rule, "pypi-name");
@@ -184,31 +150,13 @@ fn npm_versions_tags_and_ranges() {
     for bad in BAD_VERSIONS {
         assert!(check_npm_version(bad).is_err(), "npm {bad:?}");
     }
-    for bad in [
-        "npm:other@1",
-        "1.2.3.4",
-        "01.2.3",
-        "1.2-rc",
-        "^",
-        "1 ||",
-        ">=",
-        "1.2.3-",
-        "1 - 2 - 3",
-        "a b",
-        "1@2",
-    ] {
+    for bad in ["npm:other@1", "1.2.3.4", "01.2.3", "1.2-rc", "^", "1 ||", ">=", "1.2.3-", "1 - 2 - 3", "a b", "1@2"] {
         assert!(check_npm_version(bad).is_err(), "npm {bad:?}");
     }
-    assert_eq!(
-        check_npm_version("--registry=x").unwrap_err().rule,
-        "no-flag"
-    );
+    assert_eq!(check_npm_version("--registry=x").unwrap_err().rule, "no-flag");
     assert_eq!(check_npm_version("1.0; id").unwrap_err().rule, "no-shell");
     assert_eq!(check_npm_version("../1").unwrap_err().rule, "no-path");
-    assert_eq!(
-        check_npm_version("1.2.3.4").unwrap_err().rule,
-        "npm-version"
-    );
+    assert_eq!(check_npm_version("1.2.3.4").unwrap_err().rule, "npm-version");
 }
 
 #[test]
@@ -275,23 +223,11 @@ fn arguments_allow_flags_but_not_line_breaks_or_nul() {
 
 #[test]
 fn env_names_follow_the_shell_rule_and_refuse_loader_variables() {
-    for ok in [
-        "BRAVE_API_KEY",
-        "_X",
-        "a1",
-        "HOME",
-        "LDAP_URL",
-        "NODE_ENV",
-        "PYTHONUNBUFFERED",
-    ] {
+    for ok in ["BRAVE_API_KEY", "_X", "a1", "HOME", "LDAP_URL", "NODE_ENV", "PYTHONUNBUFFERED"] {
         check_env_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
     for bad in ["", "1X", "A-B", "A B", "A=B", "A\nB", "é"] {
-        assert_eq!(
-            check_env_name(bad).map_err(|e| e.rule),
-            Err("env-name"),
-            "{bad:?}"
-        );
+        assert_eq!(check_env_name(bad).map_err(|e| e.rule), Err("env-name"), "{bad:?}");
     }
     for loader in [
         "LD_PRELOAD",
@@ -307,16 +243,9 @@ fn env_names_follow_the_shell_rule_and_refuse_loader_variables() {
         "BASH_ENV",
         "JAVA_TOOL_OPTIONS",
     ] {
-        assert_eq!(
-            check_env_name(loader).map_err(|e| e.rule),
-            Err("env-loader"),
-            "{loader:?}"
-        );
+        assert_eq!(check_env_name(loader).map_err(|e| e.rule), Err("env-loader"), "{loader:?}");
     }
-    assert_eq!(
-        check_env_name(&"A".repeat(257)).unwrap_err().rule,
-        "too-long"
-    );
+    assert_eq!(check_env_name(&"A".repeat(257)).unwrap_err().rule, "too-long");
     check_env_name(&"A".repeat(256)).unwrap();
 }
 
@@ -370,17 +299,7 @@ fn endpoint_paths() {
     for ok in ["/", "/mcp", "/sse", "/api/v1/mcp", "/a-b_c.d~e%20"] {
         check_path(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
-    for bad in [
-        "mcp",
-        "",
-        "/a b",
-        "/a?b",
-        "/a#b",
-        "/../etc",
-        "/a/./b",
-        "/a\nb",
-        "//evil\\x",
-    ] {
+    for bad in ["mcp", "", "/a b", "/a?b", "/a#b", "/../etc", "/a/./b", "/a\nb", "//evil\\x"] {
         assert_eq!(check_path(bad).map_err(|e| e.rule), Err("path"), "{bad:?}");
     }
 }
@@ -388,68 +307,25 @@ fn endpoint_paths() {
 #[test]
 fn common_checks_name_every_field() {
     let args = vec!["ok".to_string(), "bad\nline".to_string(), "x\0".to_string()];
-    let env = [
-        ("GOOD", "1"),
-        ("LD_PRELOAD", "/x.so"),
-        ("1BAD", ""),
-        ("GOOD", "2"),
-        ("NUL", "a\0"),
-    ];
-    let fields: Vec<String> = check_common(&args, &env, Some("mcp"), Some(0))
-        .into_iter()
-        .map(|(f, _)| f)
-        .collect();
-    assert_eq!(
-        fields,
-        [
-            "args[1]",
-            "args[2]",
-            "env.LD_PRELOAD",
-            "env.1BAD",
-            "env.GOOD",
-            "env.NUL",
-            "path",
-            "port"
-        ]
-    );
+    let env = [("GOOD", "1"), ("LD_PRELOAD", "/x.so"), ("1BAD", ""), ("GOOD", "2"), ("NUL", "a\0")];
+    let fields: Vec<String> = check_common(&args, &env, Some("mcp"), Some(0)).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["args[1]", "args[2]", "env.LD_PRELOAD", "env.1BAD", "env.GOOD", "env.NUL", "path", "port"]);
     assert!(check_common(&args[..1], &env[..1], Some("/mcp"), Some(8080)).is_empty());
 }
 
 #[test]
 fn common_checks_cap_the_lists_and_check_only_within_the_cap() {
-    let args: Vec<String> = (0..100)
-        .map(|i| {
-            if i == 90 {
-                "a\0".into()
-            } else {
-                format!("a{i}")
-            }
-        })
-        .collect();
+    let args: Vec<String> = (0..100).map(|i| if i == 90 { "a\0".into() } else { format!("a{i}") }).collect();
     let problems = check_common(&args, &[], None, None);
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(
-        (problems[0].0.as_str(), problems[0].1.rule),
-        ("args", "too-many")
-    );
+    assert_eq!((problems[0].0.as_str(), problems[0].1.rule), ("args", "too-many"));
     let names: Vec<String> = (0..129).map(|i| format!("V{i}")).collect();
     let env: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
     let problems = check_common(&[], &env, None, None);
-    assert_eq!(
-        problems
-            .iter()
-            .map(|(f, e)| (f.as_str(), e.rule))
-            .collect::<Vec<_>>(),
-        [("env", "too-many")]
-    );
+    assert_eq!(problems.iter().map(|(f, e)| (f.as_str(), e.rule)).collect::<Vec<_>>(), [("env", "too-many")]);
     assert!(check_common(&[], &env[..MAX_ENV], None, None).is_empty());
     let big = "v".repeat(MAX_ENV_VALUE_BYTES + 1);
-    assert_eq!(
-        check_common(&[], &[("BIG", big.as_str())], None, None)[0]
-            .1
-            .rule,
-        "too-long"
-    );
+    assert_eq!(check_common(&[], &[("BIG", big.as_str())], None, None)[0].1.rule, "too-long");
 }
 
 #[test]
@@ -457,30 +333,10 @@ fn options_are_refused_by_name_unless_known() {
     let problems = check_options("uv", &[("from", "git+https://x")], &[]);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].0, "options.from");
-    assert!(
-        problems[0]
-            .1
-            .message
-            .contains("uv server type has no option \"from\""),
-        "{}",
-        problems[0].1
-    );
-    let problems = check_options(
-        "image",
-        &[
-            ("network", "true"),
-            ("privileged", "true"),
-            ("network", "false"),
-        ],
-        &["network"],
-    );
+    assert!(problems[0].1.message.contains("uv server type has no option \"from\""), "{}", problems[0].1);
+    let problems =
+        check_options("image", &[("network", "true"), ("privileged", "true"), ("network", "false")], &["network"]);
     let got: Vec<(&str, &str)> = problems.iter().map(|(f, e)| (f.as_str(), e.rule)).collect();
-    assert_eq!(
-        got,
-        [
-            ("options.privileged", "unknown-option"),
-            ("options.network", "duplicate")
-        ]
-    );
+    assert_eq!(got, [("options.privileged", "unknown-option"), ("options.network", "duplicate")]);
     assert!(problems[0].1.message.contains("`network`"));
 }

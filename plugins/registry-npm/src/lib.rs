@@ -48,7 +48,11 @@ pub fn parse_search(body: &[u8]) -> Result<Vec<PackageSummary>, String> {
     let r: SearchResponse = serde_json::from_slice(body).map_err(|e| format!("not a search response: {e}"))?;
     Ok(r.objects
         .into_iter()
-        .map(|o| PackageSummary { name: o.package.name, version: o.package.version, description: o.package.description })
+        .map(|o| PackageSummary {
+            name: o.package.name,
+            version: o.package.version,
+            description: o.package.description,
+        })
         .collect())
 }
 
@@ -149,12 +153,17 @@ fn base() -> String {
 
 /// GETs `url`; `Ok(None)` for 404, errors for everything else that is not 2xx.
 fn get(url: &str, accept: &str, what: &str) -> Result<Option<Vec<u8>>, PluginError> {
-    let resp = http_get(url, &[("accept", accept)]).map_err(|e| PluginError { message: format!("npm registry: {}", e.message), ..e })?;
+    let resp = http_get(url, &[("accept", accept)])
+        .map_err(|e| PluginError { message: format!("npm registry: {}", e.message), ..e })?;
     match registry_status(resp.status) {
         RegistryStatus::Ok => Ok(Some(resp.body)),
         RegistryStatus::NotFound => Ok(None),
-        RegistryStatus::RateLimited => Err(PluginError::unavailable(format!("the npm registry rate-limited the request for {what}; retry later"))),
-        RegistryStatus::Failed => Err(PluginError::unavailable(format!("the npm registry answered {} for {what}", resp.status))),
+        RegistryStatus::RateLimited => {
+            Err(PluginError::unavailable(format!("the npm registry rate-limited the request for {what}; retry later")))
+        }
+        RegistryStatus::Failed => {
+            Err(PluginError::unavailable(format!("the npm registry answered {} for {what}", resp.status)))
+        }
     }
 }
 
@@ -249,7 +258,9 @@ mod tests {
         assert!(parse_versions(b"<html>").unwrap_err().contains("not a package document"));
         assert!(parse_manifest(b"{}").is_err());
         assert!(parse_search(b"[]").is_err());
-        let m = parse_manifest(br#"{"name":"x","version":"1.0.0","license":{"type":"MIT"},"bin":{"a":"a.js","b":"b.js"}}"#).unwrap();
+        let m =
+            parse_manifest(br#"{"name":"x","version":"1.0.0","license":{"type":"MIT"},"bin":{"a":"a.js","b":"b.js"}}"#)
+                .unwrap();
         assert_eq!((m.license.as_deref(), m.executables.len()), (Some("MIT"), 2));
     }
 }

@@ -3,7 +3,9 @@
 //! has no search API: names are filtered here, and the top hits enriched
 //! from the JSON API. Base URL from config `registry_url`.
 
-use mcpod_package_names::{RegistryStatus, check_pep440, check_pypi_name, normalize_pypi_name, percent_encode, registry_status};
+use mcpod_package_names::{
+    RegistryStatus, check_pep440, check_pypi_name, normalize_pypi_name, percent_encode, registry_status,
+};
 use mcpod_plugin_sdk::package_registry::*;
 use serde::Deserialize;
 use std::cmp::Ordering;
@@ -138,7 +140,11 @@ pub fn parse_versions(body: &[u8]) -> Result<PackageVersions, String> {
         .map(|(v, _)| v)
         .collect();
     sort_versions(&mut versions);
-    Ok(PackageVersions { name: p.info.name, versions, tags: vec![KeyValue { key: "latest".into(), value: p.info.version }] })
+    Ok(PackageVersions {
+        name: p.info.name,
+        versions,
+        tags: vec![KeyValue { key: "latest".into(), value: p.info.version }],
+    })
 }
 
 /// Facts of a JSON API body. PyPI's JSON has no console scripts, so
@@ -154,7 +160,9 @@ pub fn parse_info(body: &[u8]) -> Result<PackageInfo, String> {
             i.classifiers.iter().find_map(|c| c.strip_prefix("License :: OSI Approved :: ").map(str::to_string))
         });
     let urls = i.project_urls.unwrap_or_default();
-    let pick = |keys: &[&str]| urls.iter().find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w))).map(|(_, v)| v.clone());
+    let pick = |keys: &[&str]| {
+        urls.iter().find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w))).map(|(_, v)| v.clone())
+    };
     let dependencies = i
         .requires_dist
         .unwrap_or_default()
@@ -197,7 +205,15 @@ pub fn rank(body: &[u8], query: &str, limit: usize) -> Result<Vec<String>, Strin
         .into_iter()
         .filter_map(|p| {
             let n = normalize_pypi_name(&p.name);
-            let class = if n == q { 0 } else if n.starts_with(&q) { 1 } else if n.contains(&q) { 2 } else { return None };
+            let class = if n == q {
+                0
+            } else if n.starts_with(&q) {
+                1
+            } else if n.contains(&q) {
+                2
+            } else {
+                return None;
+            };
             Some((class, n.len(), p.name))
         })
         .collect();
@@ -210,11 +226,14 @@ fn base() -> String {
 }
 
 fn get(url: &str, accept: &str, what: &str) -> Result<Option<Vec<u8>>, PluginError> {
-    let resp = http_get(url, &[("accept", accept)]).map_err(|e| PluginError { message: format!("PyPI: {}", e.message), ..e })?;
+    let resp = http_get(url, &[("accept", accept)])
+        .map_err(|e| PluginError { message: format!("PyPI: {}", e.message), ..e })?;
     match registry_status(resp.status) {
         RegistryStatus::Ok => Ok(Some(resp.body)),
         RegistryStatus::NotFound => Ok(None),
-        RegistryStatus::RateLimited => Err(PluginError::unavailable(format!("PyPI rate-limited the request for {what}; retry later"))),
+        RegistryStatus::RateLimited => {
+            Err(PluginError::unavailable(format!("PyPI rate-limited the request for {what}; retry later")))
+        }
         RegistryStatus::Failed => Err(PluginError::unavailable(format!("PyPI answered {} for {what}", resp.status))),
     }
 }
@@ -245,8 +264,16 @@ impl PackageRegistry for Pypi {
         for name in names {
             match project(&name, None).and_then(|p| p.ok_or_else(|| PluginError::not_found(name.clone()))) {
                 Ok((url, body)) => match parse_info(&body) {
-                    Ok(info) => hits.push(PackageSummary { name: info.name, version: info.version, description: info.description }),
-                    Err(e) => log(Level::Warn, "skipped a search hit", &[("package", &name), ("error", &malformed(&url, e).message)]),
+                    Ok(info) => hits.push(PackageSummary {
+                        name: info.name,
+                        version: info.version,
+                        description: info.description,
+                    }),
+                    Err(e) => log(
+                        Level::Warn,
+                        "skipped a search hit",
+                        &[("package", &name), ("error", &malformed(&url, e).message)],
+                    ),
                 },
                 Err(e) => log(Level::Warn, "skipped a search hit", &[("package", &name), ("error", &e.message)]),
             }
@@ -255,7 +282,8 @@ impl PackageRegistry for Pypi {
     }
 
     fn versions(name: String) -> Result<PackageVersions, PluginError> {
-        let (url, body) = project(&name, None)?.ok_or_else(|| PluginError::not_found(format!("PyPI has no project `{name}`")))?;
+        let (url, body) =
+            project(&name, None)?.ok_or_else(|| PluginError::not_found(format!("PyPI has no project `{name}`")))?;
         parse_versions(&body).map_err(|e| malformed(&url, e))
     }
 
@@ -306,7 +334,10 @@ mod tests {
 
     #[test]
     fn pep440_order() {
-        let mut v: Vec<String> = ["1.0", "1.0.post1", "1.0rc1", "1.0a2", "1.0.dev3", "0.9", "1.0b1", "2!0.1", "1.0.1", "1.10"].map(String::from).to_vec();
+        let mut v: Vec<String> =
+            ["1.0", "1.0.post1", "1.0rc1", "1.0a2", "1.0.dev3", "0.9", "1.0b1", "2!0.1", "1.0.1", "1.10"]
+                .map(String::from)
+                .to_vec();
         sort_versions(&mut v);
         assert_eq!(v, ["0.9", "1.0.dev3", "1.0a2", "1.0b1", "1.0rc1", "1.0", "1.0.post1", "1.0.1", "1.10", "2!0.1"]);
         assert_eq!(compare("1.0", "1.0.0"), Ordering::Equal);

@@ -1,7 +1,7 @@
 //! A cheap structural check of JSON-RPC 2.0 messages, shared by adapters.
 
-use serde::de::{Deserializer, IgnoredAny};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny};
 use std::borrow::Cow;
 
 /// Which of the JSON-RPC message shapes a text holds.
@@ -63,8 +63,7 @@ pub fn check(text: &str) -> Result<Kind, String> {
     if !trimmed.starts_with('{') {
         return Err("a JSON-RPC message must be a JSON object or array".to_string());
     }
-    let env: Envelope<'_> =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON-RPC: {e}"))?;
+    let env: Envelope<'_> = serde_json::from_str(text).map_err(|e| format!("not valid JSON-RPC: {e}"))?;
     if env.jsonrpc.as_deref() != Some("2.0") {
         return Err("`jsonrpc` must be \"2.0\"".to_string());
     }

@@ -42,11 +42,7 @@ macro_rules! common_helpers {
 
         /// Builds the [`PluginInfo`] a plugin returns from `Plugin::info`.
         pub fn plugin_info(name: &str, version: &str, description: &str) -> PluginInfo {
-            PluginInfo {
-                name: name.to_string(),
-                version: version.to_string(),
-                description: description.to_string(),
-            }
+            PluginInfo { name: name.to_string(), version: version.to_string(), description: description.to_string() }
         }
 
         impl PluginError {
@@ -57,11 +53,7 @@ macro_rules! common_helpers {
 
             /// An `invalid-input` error about `field`.
             pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-                PluginError {
-                    code: ErrorCode::InvalidInput,
-                    message: message.into(),
-                    field: Some(field.into()),
-                }
+                PluginError { code: ErrorCode::InvalidInput, message: message.into(), field: Some(field.into()) }
             }
 
             /// A `not-found` error.
@@ -100,8 +92,7 @@ macro_rules! common_helpers {
 
         /// Writes a record to the host's log, tagged with this plugin's name.
         pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
-            let fields: Vec<(String, String)> =
-                fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             bindings::mcpod::plugin::log::log(level, message, &fields);
         }
     };

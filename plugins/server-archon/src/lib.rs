@@ -83,24 +83,11 @@ impl Settings {
             Some(text) => string_list("command", text)?,
             None => DEFAULT_COMMAND.map(String::from).to_vec(),
         };
-        let local_command = local_command
-            .map(|text| string_list("local_command", text))
-            .transpose()?;
-        if local_command
-            .as_ref()
-            .is_some_and(|c| c.first().is_none_or(|program| program.trim().is_empty()))
-        {
-            return Err(common::config_error(
-                "archon",
-                "local_command",
-                "it must name a program first",
-            ));
+        let local_command = local_command.map(|text| string_list("local_command", text)).transpose()?;
+        if local_command.as_ref().is_some_and(|c| c.first().is_none_or(|program| program.trim().is_empty())) {
+            return Err(common::config_error("archon", "local_command", "it must name a program first"));
         }
-        Ok(Settings {
-            image,
-            command,
-            local_command,
-        })
+        Ok(Settings { image, command, local_command })
     }
 }
 
@@ -124,10 +111,7 @@ fn string_list(key: &str, text: &str) -> Result<Vec<String>, PluginError> {
 pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
     let mut out = Vec::new();
     if config.package.is_some() {
-        out.push(common::refuse(
-            "package",
-            "the archon server type runs Archon's image; it takes no `package`",
-        ));
+        out.push(common::refuse("package", "the archon server type runs Archon's image; it takes no `package`"));
     }
     if config.version.is_some() {
         out.push(common::refuse(
@@ -177,24 +161,11 @@ pub fn plan(config: &ServerConfig, settings: &Settings) -> Result<LaunchSpec, Pl
     let transport = config.transport.unwrap_or(Transport::StreamableHttp);
     let port = config.port.unwrap_or(DEFAULT_PORT);
     let (path, readiness) = common::endpoint(transport, config.path.as_deref());
-    let with_args = |base: &[String]| {
-        base.iter()
-            .chain(&config.args)
-            .cloned()
-            .collect::<Vec<String>>()
-    };
+    let with_args = |base: &[String]| base.iter().chain(&config.args).cloned().collect::<Vec<String>>();
     let port_text = port.to_string();
     Ok(LaunchSpec {
-        container: Some(ContainerLaunch {
-            image: settings.image.clone(),
-            command: with_args(&settings.command),
-        }),
-        process: settings
-            .local_command
-            .as_deref()
-            .map(|local| ProcessLaunch {
-                command: with_args(local),
-            }),
+        container: Some(ContainerLaunch { image: settings.image.clone(), command: with_args(&settings.command) }),
+        process: settings.local_command.as_deref().map(|local| ProcessLaunch { command: with_args(local) }),
         env: common::env_vars(&config.env, &[(PORT_ENV, port_text.as_str())]),
         working_dir: None,
         transport,

@@ -33,11 +33,7 @@ pub fn push(out: &mut Vec<PluginError>, field: &str, result: Result<(), NameErro
 /// each a valid argument), `env` (at most 128, valid names that do not
 /// change how programs load, values without NUL, no name twice), `path`,
 /// `port`, and `options` keys outside `known_options`.
-pub fn shared_problems(
-    server_type: &str,
-    config: &ServerConfig,
-    known_options: &[&str],
-) -> Vec<PluginError> {
+pub fn shared_problems(server_type: &str, config: &ServerConfig, known_options: &[&str]) -> Vec<PluginError> {
     let env = pairs(&config.env);
     let options = pairs(&config.options);
     check_common(&config.args, &env, config.path.as_deref(), config.port)
@@ -98,30 +94,17 @@ pub fn endpoint(transport: Transport, path: Option<&str>) -> (Option<String>, Re
         Transport::Sse => "/sse",
         Transport::StreamableHttp | Transport::Websocket => "/mcp",
     };
-    (
-        Some(path.unwrap_or(default).to_string()),
-        Readiness::TcpOpen,
-    )
+    (Some(path.unwrap_or(default).to_string()), Readiness::TcpOpen)
 }
 
 /// The config's variables (not marked secret: the host marks secrets by
 /// its policy), then each default whose name the config does not set.
 pub fn env_vars(env: &[KeyValue], defaults: &[(&str, &str)]) -> Vec<EnvVar> {
-    let mut out: Vec<EnvVar> = env
-        .iter()
-        .map(|kv| EnvVar {
-            name: kv.key.clone(),
-            value: kv.value.clone(),
-            secret: false,
-        })
-        .collect();
+    let mut out: Vec<EnvVar> =
+        env.iter().map(|kv| EnvVar { name: kv.key.clone(), value: kv.value.clone(), secret: false }).collect();
     for (name, value) in defaults {
         if !env.iter().any(|kv| kv.key == *name) {
-            out.push(EnvVar {
-                name: name.to_string(),
-                value: value.to_string(),
-                secret: false,
-            });
+            out.push(EnvVar { name: name.to_string(), value: value.to_string(), secret: false });
         }
     }
     out
@@ -129,12 +112,7 @@ pub fn env_vars(env: &[KeyValue], defaults: &[(&str, &str)]) -> Vec<EnvVar> {
 
 /// No CPU or memory wishes: the host's defaults apply.
 pub fn host_default_resources() -> ResourceHints {
-    ResourceHints {
-        cpu_request: None,
-        cpu_limit: None,
-        memory_request: None,
-        memory_limit: None,
-    }
+    ResourceHints { cpu_request: None, cpu_limit: None, memory_request: None, memory_limit: None }
 }
 
 /// An error in the operator's config of plugin `plugin` (key `key`), not
@@ -142,9 +120,7 @@ pub fn host_default_resources() -> ResourceHints {
 pub fn config_error(plugin: &str, key: &str, why: &str) -> PluginError {
     PluginError {
         code: ErrorCode::Internal,
-        message: format!(
-            "the {plugin} plugin's config key `{key}` is invalid: {why}; fix the host's config"
-        ),
+        message: format!("the {plugin} plugin's config key `{key}` is invalid: {why}; fix the host's config"),
         field: Some(format!("config.{key}")),
     }
 }
@@ -168,9 +144,7 @@ pub fn refusal(mut problems: Vec<PluginError>) -> Option<PluginError> {
 
 /// `(key, value)` views of key-value pairs.
 fn pairs(kvs: &[KeyValue]) -> Vec<(&str, &str)> {
-    kvs.iter()
-        .map(|kv| (kv.key.as_str(), kv.value.as_str()))
-        .collect()
+    kvs.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())).collect()
 }
 
 #[cfg(test)]
@@ -178,10 +152,7 @@ mod tests {
     use super::*;
 
     fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: value.into(),
-        }
+        KeyValue { key: key.into(), value: value.into() }
     }
 
     fn config() -> ServerConfig {
@@ -200,10 +171,7 @@ mod tests {
     }
 
     fn fields(problems: &[PluginError]) -> Vec<&str> {
-        problems
-            .iter()
-            .map(|p| p.field.as_deref().unwrap_or("-"))
-            .collect()
+        problems.iter().map(|p| p.field.as_deref().unwrap_or("-")).collect()
     }
 
     #[test]
@@ -215,63 +183,26 @@ mod tests {
         c.port = Some(0);
         c.options = vec![kv("from", "x")];
         let problems = shared_problems("uv", &c, &[]);
-        assert_eq!(
-            fields(&problems),
-            [
-                "args[1]",
-                "env.LD_PRELOAD",
-                "env.OK",
-                "path",
-                "port",
-                "options.from"
-            ]
-        );
+        assert_eq!(fields(&problems), ["args[1]", "env.LD_PRELOAD", "env.OK", "path", "port", "options.from"]);
         assert!(problems.iter().all(|p| p.code == ErrorCode::InvalidInput));
-        assert!(
-            problems[0].message.starts_with("args[1]: "),
-            "{}",
-            problems[0].message
-        );
-        assert!(
-            problems[5].message.contains("uv server type has no option"),
-            "{}",
-            problems[5].message
-        );
+        assert!(problems[0].message.starts_with("args[1]: "), "{}", problems[0].message);
+        assert!(problems[5].message.contains("uv server type has no option"), "{}", problems[5].message);
     }
 
     #[test]
     fn env_prefixes_are_refused_case_insensitively() {
         let mut c = config();
-        c.env = vec![
-            kv("npm_config_registry", "x"),
-            kv("NPM_CONFIG_CACHE", "y"),
-            kv("NPMRC", "z"),
-        ];
+        c.env = vec![kv("npm_config_registry", "x"), kv("NPM_CONFIG_CACHE", "y"), kv("NPMRC", "z")];
         let problems = refuse_env_prefix(&c, "npm_config_", "no");
-        assert_eq!(
-            fields(&problems),
-            ["env.npm_config_registry", "env.NPM_CONFIG_CACHE"]
-        );
+        assert_eq!(fields(&problems), ["env.npm_config_registry", "env.NPM_CONFIG_CACHE"]);
     }
 
     #[test]
     fn endpoints_default_by_transport() {
-        assert_eq!(
-            endpoint(Transport::Stdio, Some("/x")),
-            (None, Readiness::McpInitialize)
-        );
-        assert_eq!(
-            endpoint(Transport::Sse, None),
-            (Some("/sse".into()), Readiness::TcpOpen)
-        );
-        assert_eq!(
-            endpoint(Transport::StreamableHttp, None),
-            (Some("/mcp".into()), Readiness::TcpOpen)
-        );
-        assert_eq!(
-            endpoint(Transport::StreamableHttp, Some("/api")),
-            (Some("/api".into()), Readiness::TcpOpen)
-        );
+        assert_eq!(endpoint(Transport::Stdio, Some("/x")), (None, Readiness::McpInitialize));
+        assert_eq!(endpoint(Transport::Sse, None), (Some("/sse".into()), Readiness::TcpOpen));
+        assert_eq!(endpoint(Transport::StreamableHttp, None), (Some("/mcp".into()), Readiness::TcpOpen));
+        assert_eq!(endpoint(Transport::StreamableHttp, Some("/api")), (Some("/api".into()), Readiness::TcpOpen));
         let mut c = config();
         c.port = Some(1);
         c.path = Some("/x".into());
@@ -280,22 +211,9 @@ mod tests {
 
     #[test]
     fn user_env_wins_over_defaults_and_nothing_is_marked_secret() {
-        let env = env_vars(
-            &[kv("HOME", "/srv"), kv("API_KEY", "k")],
-            &[("HOME", "/tmp"), ("X", "1")],
-        );
-        let got: Vec<(&str, &str, bool)> = env
-            .iter()
-            .map(|e| (e.name.as_str(), e.value.as_str(), e.secret))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("HOME", "/srv", false),
-                ("API_KEY", "k", false),
-                ("X", "1", false)
-            ]
-        );
+        let env = env_vars(&[kv("HOME", "/srv"), kv("API_KEY", "k")], &[("HOME", "/tmp"), ("X", "1")]);
+        let got: Vec<(&str, &str, bool)> = env.iter().map(|e| (e.name.as_str(), e.value.as_str(), e.secret)).collect();
+        assert_eq!(got, [("HOME", "/srv", false), ("API_KEY", "k", false), ("X", "1", false)]);
     }
 
     #[test]
@@ -314,10 +232,7 @@ mod tests {
     #[test]
     fn config_errors_blame_the_operator() {
         let e = config_error("npx", "image", "bad");
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            (ErrorCode::Internal, Some("config.image"))
-        );
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::Internal, Some("config.image")));
         assert!(e.message.contains("npx plugin's config key `image`"));
     }
 }

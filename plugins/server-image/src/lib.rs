@@ -48,10 +48,7 @@ pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
         Some(image) => common::push(&mut out, "image", check_image(image)),
     }
     if config.package.is_some() {
-        out.push(common::refuse(
-            "package",
-            "the image server type takes no `package`; give an `image`",
-        ));
+        out.push(common::refuse("package", "the image server type takes no `package`; give an `image`"));
     }
     if config.version.is_some() {
         out.push(common::refuse(
@@ -62,10 +59,7 @@ pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
     out.extend(common::shared_problems("image", config, &OPTIONS));
     for kv in config.options.iter().filter(|kv| kv.key == "network") {
         if network_value(&kv.value).is_none() {
-            out.push(common::refuse(
-                "options.network",
-                &format!("`network` is `true` or `false`, not {:?}", kv.value),
-            ));
+            out.push(common::refuse("options.network", &format!("`network` is `true` or `false`, not {:?}", kv.value)));
         }
     }
     match config.transport.unwrap_or(Transport::Stdio) {
@@ -102,11 +96,7 @@ pub fn plan(config: &ServerConfig) -> Result<LaunchSpec, PluginError> {
     }
     let transport = config.transport.unwrap_or(Transport::Stdio);
     let (path, readiness) = common::endpoint(transport, config.path.as_deref());
-    let network = config
-        .options
-        .iter()
-        .find(|kv| kv.key == "network")
-        .and_then(|kv| network_value(&kv.value));
+    let network = config.options.iter().find(|kv| kv.key == "network").and_then(|kv| network_value(&kv.value));
     Ok(LaunchSpec {
         container: Some(ContainerLaunch {
             image: config.image.clone().unwrap_or_default(),

@@ -19,17 +19,11 @@ fn config(image: &str) -> ServerConfig {
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: value.into(),
-    }
+    KeyValue { key: key.into(), value: value.into() }
 }
 
 fn fields(problems: &[PluginError]) -> Vec<String> {
-    problems
-        .iter()
-        .map(|p| p.field.clone().unwrap_or_default())
-        .collect()
+    problems.iter().map(|p| p.field.clone().unwrap_or_default()).collect()
 }
 
 #[test]
@@ -42,22 +36,11 @@ fn runs_the_image_on_kubernetes_only() {
     assert_eq!(container.image, "ghcr.io/acme/mcp:1.0");
     assert_eq!(container.command, ["/app/server", "--stdio"]);
     assert!(spec.process.is_none());
-    assert_eq!(
-        (spec.transport, spec.readiness),
-        (Transport::Stdio, Readiness::McpInitialize)
-    );
+    assert_eq!((spec.transport, spec.readiness), (Transport::Stdio, Readiness::McpInitialize));
     assert_eq!(spec.env.len(), 1);
     assert!(!spec.env[0].secret);
     assert!(!spec.network_access, "no network unless asked");
-    assert!(
-        plan(&config("busybox:1"))
-            .unwrap()
-            .container
-            .unwrap()
-            .command
-            .is_empty(),
-        "the image's entrypoint"
-    );
+    assert!(plan(&config("busybox:1")).unwrap().container.unwrap().command.is_empty(), "the image's entrypoint");
 }
 
 #[test]
@@ -67,20 +50,13 @@ fn network_option_and_network_transports() {
     assert!(plan(&c).unwrap().network_access);
     c.options = vec![kv("network", "false")];
     assert!(!plan(&c).unwrap().network_access);
-    for (t, path) in [
-        (Transport::StreamableHttp, "/mcp"),
-        (Transport::Sse, "/sse"),
-        (Transport::Websocket, "/mcp"),
-    ] {
+    for (t, path) in [(Transport::StreamableHttp, "/mcp"), (Transport::Sse, "/sse"), (Transport::Websocket, "/mcp")] {
         let mut c = config("busybox:1");
         c.transport = Some(t);
         assert_eq!(fields(&problems(&c)), ["port"], "{t:?}");
         c.port = Some(8080);
         let spec = plan(&c).unwrap();
-        assert_eq!(
-            (spec.transport, spec.port, spec.path.as_deref()),
-            (t, Some(8080), Some(path))
-        );
+        assert_eq!((spec.transport, spec.port, spec.path.as_deref()), (t, Some(8080), Some(path)));
         assert_eq!(spec.readiness, Readiness::TcpOpen);
     }
 }
@@ -95,15 +71,7 @@ fn each_refusal_names_its_field() {
     c.package = Some("p".into());
     c.version = Some("1".into());
     c.options = vec![kv("network", "maybe"), kv("privileged", "true")];
-    assert_eq!(
-        fields(&problems(&c)),
-        [
-            "package",
-            "version",
-            "options.privileged",
-            "options.network"
-        ]
-    );
+    assert_eq!(fields(&problems(&c)), ["package", "version", "options.privileged", "options.network"]);
 
     let mut c = config("busybox:1");
     c.port = Some(80);
@@ -117,15 +85,8 @@ fn each_refusal_names_its_field() {
 
     let mut c = config("busybox:1");
     c.args = (0..65).map(|i| i.to_string()).collect();
-    c.env = vec![
-        kv("DYLD_INSERT_LIBRARIES", "x"),
-        kv("OK", "1"),
-        kv("OK", "1"),
-    ];
-    assert_eq!(
-        fields(&problems(&c)),
-        ["args", "env.DYLD_INSERT_LIBRARIES", "env.OK"]
-    );
+    c.env = vec![kv("DYLD_INSERT_LIBRARIES", "x"), kv("OK", "1"), kv("OK", "1")];
+    assert_eq!(fields(&problems(&c)), ["args", "env.DYLD_INSERT_LIBRARIES", "env.OK"]);
 }
 
 #[test]
@@ -150,10 +111,6 @@ fn injection_is_refused_in_the_image_and_env_names() {
         assert!(plan(&config(bad)).is_err());
         let mut c = config("busybox:1");
         c.env = vec![kv(bad, "v")];
-        assert_eq!(
-            fields(&problems(&c)),
-            [format!("env.{bad}")],
-            "env name {bad:?}"
-        );
+        assert_eq!(fields(&problems(&c)), [format!("env.{bad}")], "env name {bad:?}");
     }
 }

@@ -22,11 +22,7 @@ pub struct Npx;
 
 impl Plugin for Npx {
     fn info() -> PluginInfo {
-        plugin_info(
-            "npx",
-            env!("CARGO_PKG_VERSION"),
-            "Node MCP servers from npm, run with `npx -y package@version`",
-        )
+        plugin_info("npx", env!("CARGO_PKG_VERSION"), "Node MCP servers from npm, run with `npx -y package@version`")
     }
 }
 
@@ -95,19 +91,12 @@ pub fn plan(config: &ServerConfig, image: Option<&str>) -> Result<LaunchSpec, Pl
     check_image(image).map_err(|e| common::config_error("npx", "image", &e.message))?;
     let package = config.package.as_deref().unwrap_or_default();
     let version = config.version.as_deref().unwrap_or("latest");
-    let mut command = vec![
-        "npx".to_string(),
-        "-y".to_string(),
-        format!("{package}@{version}"),
-    ];
+    let mut command = vec!["npx".to_string(), "-y".to_string(), format!("{package}@{version}")];
     command.extend(config.args.iter().cloned());
     let transport = config.transport.unwrap_or(Transport::Stdio);
     let (path, readiness) = common::endpoint(transport, config.path.as_deref());
     Ok(LaunchSpec {
-        container: Some(ContainerLaunch {
-            image: image.to_string(),
-            command: command.clone(),
-        }),
+        container: Some(ContainerLaunch { image: image.to_string(), command: command.clone() }),
         process: Some(ProcessLaunch { command }),
         env: common::env_vars(&config.env, &DEFAULT_ENV),
         working_dir: None,

@@ -19,17 +19,11 @@ fn config(package: &str) -> ServerConfig {
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: value.into(),
-    }
+    KeyValue { key: key.into(), value: value.into() }
 }
 
 fn fields(problems: &[PluginError]) -> Vec<String> {
-    problems
-        .iter()
-        .map(|p| p.field.clone().unwrap_or_default())
-        .collect()
+    problems.iter().map(|p| p.field.clone().unwrap_or_default()).collect()
 }
 
 /// Inputs that must never pass as a package, version or env name.
@@ -63,13 +57,7 @@ fn runs_the_package_with_npx_on_both_runtimes() {
     c.args = vec!["/tmp".into(), "--flag=x y".into()];
     c.env = vec![kv("DEBUG", "1")];
     let spec = plan(&c, None).unwrap();
-    let expected = [
-        "npx",
-        "-y",
-        "@modelcontextprotocol/server-filesystem@2025.8.21",
-        "/tmp",
-        "--flag=x y",
-    ];
+    let expected = ["npx", "-y", "@modelcontextprotocol/server-filesystem@2025.8.21", "/tmp", "--flag=x y"];
     assert_eq!(spec.process.unwrap().command, expected);
     let container = spec.container.unwrap();
     assert_eq!(container.image, DEFAULT_IMAGE);
@@ -77,18 +65,8 @@ fn runs_the_package_with_npx_on_both_runtimes() {
     assert_eq!(spec.transport, Transport::Stdio);
     assert_eq!((spec.port, spec.path), (None, None));
     assert_eq!(spec.readiness, Readiness::McpInitialize);
-    let env: Vec<(&str, &str, bool)> = spec
-        .env
-        .iter()
-        .map(|e| (e.name.as_str(), e.value.as_str(), e.secret))
-        .collect();
-    assert_eq!(
-        env,
-        [
-            ("DEBUG", "1", false),
-            ("npm_config_update_notifier", "false", false)
-        ]
-    );
+    let env: Vec<(&str, &str, bool)> = spec.env.iter().map(|e| (e.name.as_str(), e.value.as_str(), e.secret)).collect();
+    assert_eq!(env, [("DEBUG", "1", false), ("npm_config_update_notifier", "false", false)]);
     assert!(spec.network_access);
     assert_eq!(spec.resources, common::host_default_resources());
     assert_eq!(spec.working_dir, None);
@@ -97,26 +75,17 @@ fn runs_the_package_with_npx_on_both_runtimes() {
 #[test]
 fn latest_by_default_and_the_configured_image() {
     let spec = plan(&config("@playwright/mcp"), Some("registry.example/node:22")).unwrap();
-    assert_eq!(
-        spec.process.unwrap().command,
-        ["npx", "-y", "@playwright/mcp@latest"]
-    );
+    assert_eq!(spec.process.unwrap().command, ["npx", "-y", "@playwright/mcp@latest"]);
     assert_eq!(spec.container.unwrap().image, "registry.example/node:22");
     let mut c = config("mcp-server");
     c.version = Some(">=1.0.0 <2.0.0".into());
-    assert_eq!(
-        plan(&c, None).unwrap().process.unwrap().command[2],
-        "mcp-server@>=1.0.0 <2.0.0"
-    );
+    assert_eq!(plan(&c, None).unwrap().process.unwrap().command[2], "mcp-server@>=1.0.0 <2.0.0");
 }
 
 #[test]
 fn a_broken_image_config_blames_the_operator() {
     let e = plan(&config("x"), Some("not an image")).unwrap_err();
-    assert_eq!(
-        (e.code, e.field.as_deref()),
-        (ErrorCode::Internal, Some("config.image"))
-    );
+    assert_eq!((e.code, e.field.as_deref()), (ErrorCode::Internal, Some("config.image")));
 }
 
 #[test]
@@ -126,10 +95,7 @@ fn network_transports_need_a_port_and_get_a_default_path() {
     assert_eq!(fields(&problems(&c)), ["port"]);
     c.port = Some(3000);
     let spec = plan(&c, None).unwrap();
-    assert_eq!(
-        (spec.port, spec.path.as_deref(), spec.readiness),
-        (Some(3000), Some("/mcp"), Readiness::TcpOpen)
-    );
+    assert_eq!((spec.port, spec.path.as_deref(), spec.readiness), (Some(3000), Some("/mcp"), Readiness::TcpOpen));
     c.transport = Some(Transport::Sse);
     assert_eq!(plan(&c, None).unwrap().path.as_deref(), Some("/sse"));
     c.path = Some("/events".into());
@@ -154,11 +120,7 @@ fn each_refusal_names_its_field() {
     let mut c = config("x");
     c.port = Some(8080);
     c.path = Some("/mcp".into());
-    assert_eq!(
-        fields(&problems(&c)),
-        ["port", "path"],
-        "stdio has no endpoint"
-    );
+    assert_eq!(fields(&problems(&c)), ["port", "path"], "stdio has no endpoint");
 
     let mut c = config("x");
     c.transport = Some(Transport::Sse);
@@ -168,18 +130,8 @@ fn each_refusal_names_its_field() {
 
     let mut c = config("x");
     c.options = vec![kv("registry", "https://evil.example")];
-    c.env = vec![
-        kv("npm_config_registry", "https://evil.example"),
-        kv("NPM_CONFIG_IGNORE_SCRIPTS", "false"),
-    ];
-    assert_eq!(
-        fields(&problems(&c)),
-        [
-            "options.registry",
-            "env.npm_config_registry",
-            "env.NPM_CONFIG_IGNORE_SCRIPTS"
-        ]
-    );
+    c.env = vec![kv("npm_config_registry", "https://evil.example"), kv("NPM_CONFIG_IGNORE_SCRIPTS", "false")];
+    assert_eq!(fields(&problems(&c)), ["options.registry", "env.npm_config_registry", "env.NPM_CONFIG_IGNORE_SCRIPTS"]);
 
     let mut c = config("x");
     c.args = (0..65).map(|i| i.to_string()).collect();
@@ -205,11 +157,7 @@ fn injection_is_refused_in_package_version_and_env_names() {
 
         let mut c = config("ok");
         c.env = vec![kv(&bad, "v")];
-        assert_eq!(
-            fields(&problems(&c)),
-            [format!("env.{bad}")],
-            "env name {bad:?}"
-        );
+        assert_eq!(fields(&problems(&c)), [format!("env.{bad}")], "env name {bad:?}");
     }
 }
 
@@ -223,11 +171,7 @@ fn arguments_pass_verbatim_unless_they_break_the_argv() {
             assert_eq!(fields(&problems(&c)), ["args[1]"], "arg {bad:?}");
         } else {
             let command = plan(&c, None).unwrap().process.unwrap().command;
-            assert_eq!(
-                command[3..],
-                ["first".to_string(), bad],
-                "one argv element each, never split or quoted"
-            );
+            assert_eq!(command[3..], ["first".to_string(), bad], "one argv element each, never split or quoted");
         }
     }
 }
@@ -237,13 +181,6 @@ fn launch_reports_every_problem_at_once() {
     let mut c = config("-e");
     c.version = Some("1.0; id".into());
     let e = plan(&c, None).unwrap_err();
-    assert_eq!(
-        (e.code, e.field.as_deref()),
-        (ErrorCode::InvalidInput, None)
-    );
-    assert!(
-        e.message.starts_with("2 problems: package: ") && e.message.contains("; version: "),
-        "{}",
-        e.message
-    );
+    assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidInput, None));
+    assert!(e.message.starts_with("2 problems: package: ") && e.message.contains("; version: "), "{}", e.message);
 }

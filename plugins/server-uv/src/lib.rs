@@ -23,11 +23,7 @@ pub struct Uv;
 
 impl Plugin for Uv {
     fn info() -> PluginInfo {
-        plugin_info(
-            "uv",
-            env!("CARGO_PKG_VERSION"),
-            "Python MCP servers from PyPI, run with `uvx package==version`",
-        )
+        plugin_info("uv", env!("CARGO_PKG_VERSION"), "Python MCP servers from PyPI, run with `uvx package==version`")
     }
 }
 
@@ -110,18 +106,12 @@ pub fn plan(config: &ServerConfig, image: Option<&str>) -> Result<LaunchSpec, Pl
     let image = image.unwrap_or(DEFAULT_IMAGE);
     check_image(image).map_err(|e| common::config_error("uv", "image", &e.message))?;
     let package = config.package.as_deref().unwrap_or_default();
-    let mut command = vec![
-        "uvx".to_string(),
-        requirement(package, config.version.as_deref()),
-    ];
+    let mut command = vec!["uvx".to_string(), requirement(package, config.version.as_deref())];
     command.extend(config.args.iter().cloned());
     let transport = config.transport.unwrap_or(Transport::Stdio);
     let (path, readiness) = common::endpoint(transport, config.path.as_deref());
     Ok(LaunchSpec {
-        container: Some(ContainerLaunch {
-            image: image.to_string(),
-            command: command.clone(),
-        }),
+        container: Some(ContainerLaunch { image: image.to_string(), command: command.clone() }),
         process: Some(ProcessLaunch { command }),
         env: common::env_vars(&config.env, &DEFAULT_ENV),
         working_dir: None,

@@ -19,17 +19,11 @@ fn config(package: &str, version: Option<&str>) -> ServerConfig {
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: value.into(),
-    }
+    KeyValue { key: key.into(), value: value.into() }
 }
 
 fn fields(problems: &[PluginError]) -> Vec<String> {
-    problems
-        .iter()
-        .map(|p| p.field.clone().unwrap_or_default())
-        .collect()
+    problems.iter().map(|p| p.field.clone().unwrap_or_default()).collect()
 }
 
 /// Inputs that must never pass as a package, version or env name.
@@ -61,47 +55,23 @@ fn runs_with_uvx_on_both_runtimes() {
     c.args = vec!["--local-timezone".into(), "Europe/Paris".into()];
     c.env = vec![kv("TZ", "UTC")];
     let spec = plan(&c, None).unwrap();
-    let expected = [
-        "uvx",
-        "mcp-server-time==2025.1.1",
-        "--local-timezone",
-        "Europe/Paris",
-    ];
+    let expected = ["uvx", "mcp-server-time==2025.1.1", "--local-timezone", "Europe/Paris"];
     assert_eq!(spec.process.unwrap().command, expected);
     let container = spec.container.unwrap();
     assert_eq!(
         (container.image.as_str(), container.command.as_slice()),
         (DEFAULT_IMAGE, &expected.map(String::from)[..])
     );
-    assert_eq!(
-        (spec.transport, spec.readiness),
-        (Transport::Stdio, Readiness::McpInitialize)
-    );
-    let env: Vec<(&str, &str, bool)> = spec
-        .env
-        .iter()
-        .map(|e| (e.name.as_str(), e.value.as_str(), e.secret))
-        .collect();
-    assert_eq!(
-        env,
-        [
-            ("TZ", "UTC", false),
-            ("PYTHONUNBUFFERED", "1", false)
-        ]
-    );
+    assert_eq!((spec.transport, spec.readiness), (Transport::Stdio, Readiness::McpInitialize));
+    let env: Vec<(&str, &str, bool)> = spec.env.iter().map(|e| (e.name.as_str(), e.value.as_str(), e.secret)).collect();
+    assert_eq!(env, [("TZ", "UTC", false), ("PYTHONUNBUFFERED", "1", false)]);
     assert!(spec.network_access);
     assert_eq!(spec.resources, common::host_default_resources());
 }
 
 #[test]
 fn requirements_pin_bare_versions_and_keep_specifiers() {
-    let cmd = |version: Option<&str>| {
-        plan(&config("mcp-server-time", version), None)
-            .unwrap()
-            .process
-            .unwrap()
-            .command
-    };
+    let cmd = |version: Option<&str>| plan(&config("mcp-server-time", version), None).unwrap().process.unwrap().command;
     assert_eq!(cmd(None), ["uvx", "mcp-server-time"]);
     assert_eq!(cmd(Some("==2025.1.1"))[1], "mcp-server-time==2025.1.1");
     assert_eq!(cmd(Some(">=1.2,<2"))[1], "mcp-server-time>=1.2,<2");
@@ -114,17 +84,10 @@ fn requirements_pin_bare_versions_and_keep_specifiers() {
 
 #[test]
 fn the_configured_image_is_used_and_checked() {
-    let spec = plan(
-        &config("mcp_server.fetch", None),
-        Some("registry.example/uv:1"),
-    )
-    .unwrap();
+    let spec = plan(&config("mcp_server.fetch", None), Some("registry.example/uv:1")).unwrap();
     assert_eq!(spec.container.unwrap().image, "registry.example/uv:1");
     let e = plan(&config("x", None), Some("$(id)")).unwrap_err();
-    assert_eq!(
-        (e.code, e.field.as_deref()),
-        (ErrorCode::Internal, Some("config.image"))
-    );
+    assert_eq!((e.code, e.field.as_deref()), (ErrorCode::Internal, Some("config.image")));
 }
 
 #[test]
@@ -134,10 +97,7 @@ fn network_transports_need_a_port() {
     assert_eq!(fields(&problems(&c)), ["port"]);
     c.port = Some(8000);
     let spec = plan(&c, None).unwrap();
-    assert_eq!(
-        (spec.port, spec.path.as_deref(), spec.readiness),
-        (Some(8000), Some("/sse"), Readiness::TcpOpen)
-    );
+    assert_eq!((spec.port, spec.path.as_deref(), spec.readiness), (Some(8000), Some("/sse"), Readiness::TcpOpen));
     c.transport = Some(Transport::StreamableHttp);
     assert_eq!(plan(&c, None).unwrap().path.as_deref(), Some("/mcp"));
 }
@@ -156,22 +116,11 @@ fn each_refusal_names_its_field() {
     c.options = vec![kv("from", "git+https://evil.example/x")];
     let p = problems(&c);
     assert_eq!(fields(&p), ["options.from"]);
-    assert!(
-        p[0].message.contains("no option \"from\""),
-        "{}",
-        p[0].message
-    );
+    assert!(p[0].message.contains("no option \"from\""), "{}", p[0].message);
 
     let mut c = config("x", None);
-    c.env = vec![
-        kv("UV_INDEX_URL", "https://evil.example"),
-        kv("uv_python", "3.8"),
-        kv("PYTHONPATH", "/x"),
-    ];
-    assert_eq!(
-        fields(&problems(&c)),
-        ["env.PYTHONPATH", "env.UV_INDEX_URL", "env.uv_python"]
-    );
+    c.env = vec![kv("UV_INDEX_URL", "https://evil.example"), kv("uv_python", "3.8"), kv("PYTHONPATH", "/x")];
+    assert_eq!(fields(&problems(&c)), ["env.PYTHONPATH", "env.UV_INDEX_URL", "env.uv_python"]);
 
     let mut c = config("x", None);
     c.transport = Some(Transport::Websocket);
@@ -200,18 +149,10 @@ fn injection_is_refused_in_package_version_and_env_names() {
         let p = problems(&config(&bad, None));
         assert_eq!(fields(&p), ["package"], "package {bad:?}: {p:?}");
         assert!(plan(&config(&bad, None), None).is_err());
-        assert_eq!(
-            fields(&problems(&config("ok", Some(&bad)))),
-            ["version"],
-            "version {bad:?}"
-        );
+        assert_eq!(fields(&problems(&config("ok", Some(&bad)))), ["version"], "version {bad:?}");
         let mut c = config("ok", None);
         c.env = vec![kv(&bad, "v")];
-        assert_eq!(
-            fields(&problems(&c)),
-            [format!("env.{bad}")],
-            "env name {bad:?}"
-        );
+        assert_eq!(fields(&problems(&c)), [format!("env.{bad}")], "env name {bad:?}");
     }
 }
 
@@ -223,10 +164,7 @@ fn arguments_pass_verbatim_unless_they_break_the_argv() {
         if bad.contains(['\n', '\0']) || bad.len() > 4096 {
             assert_eq!(fields(&problems(&c)), ["args[0]"], "arg {bad:?}");
         } else {
-            assert_eq!(
-                plan(&c, None).unwrap().process.unwrap().command,
-                ["uvx".to_string(), "ok".into(), bad]
-            );
+            assert_eq!(plan(&c, None).unwrap().process.unwrap().command, ["uvx".to_string(), "ok".into(), bad]);
         }
     }
 }

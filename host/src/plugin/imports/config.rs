@@ -51,8 +51,7 @@ mod tests {
 
     #[test]
     fn strings_stay_and_other_values_become_json() {
-        let table: toml::Table =
-            toml::from_str("a = \"x\"\nb = 3\nc = [\"p\", \"q\"]\n[d]\ne = true\n").unwrap();
+        let table: toml::Table = toml::from_str("a = \"x\"\nb = 3\nc = [\"p\", \"q\"]\n[d]\ne = true\n").unwrap();
         let v = ConfigValues::from_table(&table);
         assert_eq!(v.get("a"), Some("x"));
         assert_eq!(v.get("b"), Some("3"));

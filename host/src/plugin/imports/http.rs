@@ -84,9 +84,7 @@ fn split_host_port(e: &str) -> Option<(&str, Option<u16>)> {
         };
     }
     match e.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            p.parse::<u16>().ok().filter(|p| *p != 0).map(|p| (h, Some(p)))
-        }
+        Some((h, p)) if !h.contains(':') => p.parse::<u16>().ok().filter(|p| *p != 0).map(|p| (h, Some(p))),
         _ => Some((e, None)),
     }
 }
@@ -221,7 +219,10 @@ impl HttpGate {
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
-            error(ErrorCode::Unavailable, format!("reading the response from {} failed: {}", redact(&url), error_chain(&e)))
+            error(
+                ErrorCode::Unavailable,
+                format!("reading the response from {} failed: {}", redact(&url), error_chain(&e)),
+            )
         })? {
             if body.len() + chunk.len() > self.max_body {
                 return Err(too_large(&url, self.max_body));
@@ -253,12 +254,8 @@ pub fn install_tls_provider() {
 }
 
 fn cache_key(req: &Request) -> String {
-    let accept = req
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("accept"))
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+    let accept =
+        req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("accept")).map(|(_, v)| v.as_str()).unwrap_or("");
     format!("{} {}", accept, req.url)
 }
 

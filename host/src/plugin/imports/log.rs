@@ -22,8 +22,7 @@ fn cut(s: &str) -> &str {
 impl Host for PluginState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         let plugin = self.ctx.name.as_str();
-        let fields: Vec<String> =
-            fields.iter().take(32).map(|(k, v)| format!("{}={}", cut(k), cut(v))).collect();
+        let fields: Vec<String> = fields.iter().take(32).map(|(k, v)| format!("{}={}", cut(k), cut(v))).collect();
         let fields = fields.join(" ");
         let message = cut(&message);
         match level {

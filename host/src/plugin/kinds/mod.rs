@@ -12,10 +12,7 @@ macro_rules! fresh_call {
     ($plugin:expr, $variant:ident, $function:literal, |$inst:ident, $store:ident| $call:expr) => {{
         let plugin: &crate::plugin::host::LoadedPlugin = $plugin;
         let crate::plugin::host::KindPre::$variant(pre) = &plugin.pre else {
-            return Err(crate::plugin::error::CallError::Unknown {
-                name: plugin.name.clone(),
-                kind: plugin.kind,
-            });
+            return Err(crate::plugin::error::CallError::Unknown { name: plugin.name.clone(), kind: plugin.kind });
         };
         let mut store = plugin.store();
         let out = crate::plugin::instance::guarded(&mut store, $function, async |$store| {

@@ -57,7 +57,10 @@ pub fn assess(pod: &Pod) -> Health {
     match status.phase.as_deref() {
         Some("Failed") | Some("Succeeded") => {
             let why = status.reason.clone().or_else(|| status.message.clone()).unwrap_or_default();
-            return Health::Failed(format!("the pod ended (phase {}) {why}", status.phase.as_deref().unwrap_or_default()));
+            return Health::Failed(format!(
+                "the pod ended (phase {}) {why}",
+                status.phase.as_deref().unwrap_or_default()
+            ));
         }
         _ => {}
     }
@@ -104,10 +107,13 @@ mod tests {
 
     #[test]
     fn image_pull_back_off_and_crash_loops_fail_with_the_reason() {
-        let p = pod(json!({"phase": "Pending", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
-            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}}}]}));
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
+            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}}}]}),
+        );
         assert_eq!(assess(&p), Health::Failed("ImagePullBackOff: Back-off pulling image \"x\"".to_string()));
-        let p = pod(json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 3,
+        let p =
+            pod(json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 3,
             "image": "i", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
             "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}));
         let Health::Failed(why) = assess(&p) else { panic!("{:?}", assess(&p)) };
@@ -119,12 +125,16 @@ mod tests {
     fn unschedulable_pods_wait_with_the_scheduler_message() {
         let p = pod(json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
             "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient memory."}]}));
-        assert_eq!(assess(&p), Health::Waiting("Unschedulable: 0/3 nodes are available: 3 Insufficient memory.".to_string()));
+        assert_eq!(
+            assess(&p),
+            Health::Waiting("Unschedulable: 0/3 nodes are available: 3 Insufficient memory.".to_string())
+        );
     }
 
     #[test]
     fn pulling_images_and_running_but_unready_containers_wait() {
-        let p = pod(json!({"phase": "Pending", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
+        let p =
+            pod(json!({"phase": "Pending", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
             "image": "i", "imageID": "", "state": {"waiting": {"reason": "ContainerCreating"}}}]}));
         assert_eq!(assess(&p), Health::Waiting("ContainerCreating".to_string()));
         let p = pod(json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
@@ -137,7 +147,8 @@ mod tests {
         let mut p = pod(json!({"phase": "Running"}));
         p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
         assert!(matches!(assess(&p), Health::Failed(_)));
-        let p = pod(json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
+        let p =
+            pod(json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
             "image": "i", "imageID": "", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}));
         assert_eq!(assess(&p), Health::Failed("Error: the container exited with code 1".to_string()));
     }

@@ -115,10 +115,8 @@ impl KubeRuntime {
     /// Creates the Secret, the Pod and the NetworkPolicy of `req`.
     async fn create(&self, req: &LaunchRequest, name: &str) -> Result<(), RuntimeError> {
         let start = |reason: String| RuntimeError::Start { what: format!("pod {name}"), reason };
-        let pod = spec::pod(req, &self.settings, req.annotations.clone()).map_err(|e| RuntimeError::Unsupported {
-            runtime: "kubernetes",
-            reason: e.to_string(),
-        })?;
+        let pod = spec::pod(req, &self.settings, req.annotations.clone())
+            .map_err(|e| RuntimeError::Unsupported { runtime: "kubernetes", reason: e.to_string() })?;
         let secret = spec::secret(req, &self.settings);
         if let Some(secret) = &secret {
             match self.secrets.create(&PostParams::default(), secret).await {
@@ -230,7 +228,11 @@ impl KubeRuntime {
 
     /// Connects to the stdio of pod `name`; the receiver fires when the
     /// stream ends (the process exited, the pod went, or the link dropped).
-    async fn stdio(&self, name: &str, req: &LaunchRequest) -> Result<(Connection, oneshot::Receiver<String>), RuntimeError> {
+    async fn stdio(
+        &self,
+        name: &str,
+        req: &LaunchRequest,
+    ) -> Result<(Connection, oneshot::Receiver<String>), RuntimeError> {
         let params = AttachParams {
             container: Some(spec::CONTAINER.to_string()),
             stdin: true,

@@ -7,8 +7,8 @@ use crate::runtime::LaunchRequest;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
-    PodSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext,
-    TCPSocketAction, Volume, VolumeMount,
+    PodSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, TCPSocketAction,
+    Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -59,11 +59,8 @@ pub struct PodSettings {
 /// DNS-1123 label, unique per host instance.
 pub fn pod_name(instance: &str, instance_id: &str) -> String {
     let raw = format!("mcpod-{instance}-{instance_id}");
-    let mut name: String = raw
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+    let mut name: String =
+        raw.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     if name.len() > 63 {
         let hash = fnv(&raw);
         name.truncate(63 - 9);
@@ -257,9 +254,8 @@ pub fn pod(req: &LaunchRequest, settings: &PodSettings, annotations: BTreeMap<St
         _ => None,
     };
     let liveness = probe.clone().map(|p| Probe { initial_delay_seconds: Some(10), period_seconds: Some(10), ..p });
-    let empty_dir = |limit: &str| {
-        Some(EmptyDirVolumeSource { medium: None, size_limit: Some(Quantity(limit.to_string())) })
-    };
+    let empty_dir =
+        |limit: &str| Some(EmptyDirVolumeSource { medium: None, size_limit: Some(Quantity(limit.to_string())) });
     let uid = settings.run_as_user;
     Ok(Pod {
         metadata: ObjectMeta {
@@ -293,7 +289,11 @@ pub fn pod(req: &LaunchRequest, settings: &PodSettings, annotations: BTreeMap<St
                 stdin_once: Some(false),
                 tty: Some(false),
                 ports: spec.port.filter(|_| !stdio).map(|p| {
-                    vec![ContainerPort { container_port: i32::from(p), name: Some("mcp".to_string()), ..Default::default() }]
+                    vec![ContainerPort {
+                        container_port: i32::from(p),
+                        name: Some("mcp".to_string()),
+                        ..Default::default()
+                    }]
                 }),
                 readiness_probe: probe,
                 liveness_probe: liveness,
