@@ -682,7 +682,7 @@ mod tests {
     #[test]
     fn the_shipped_configs_parse() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-        for name in ["mcpod.toml"] {
+        for name in ["mcpod.toml", "cluster.toml"] {
             let path = root.join(name);
             let text = std::fs::read_to_string(&path).unwrap();
             let c = Config::parse(&text, &path).unwrap_or_else(|e| panic!("{name}: {e}"));

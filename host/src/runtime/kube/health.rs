@@ -16,14 +16,12 @@ pub enum Health {
 }
 
 /// Waiting reasons that do not resolve by themselves.
-const FATAL_WAITING: [&str; 6] = [
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "CrashLoopBackOff",
-];
+const FATAL_WAITING: [&str; 5] =
+    ["ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError"];
+
+/// Restarts after which a crash-looping container counts as failed: fewer
+/// are a server coming back after a crash, which the kubelet restarts.
+pub const CRASH_LOOP_LIMIT: i32 = 3;
 
 /// Assesses `pod`.
 pub fn assess(pod: &Pod) -> Health {
@@ -32,6 +30,7 @@ pub fn assess(pod: &Pod) -> Health {
     }
     let Some(status) = &pod.status else { return Health::Waiting("Pending: not scheduled yet".to_string()) };
     let statuses = status.container_statuses.as_deref().unwrap_or_default();
+    let restarted_by_kubelet = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) != Some("Never");
     for cs in statuses {
         let last_oom = cs
             .last_state
@@ -44,14 +43,19 @@ pub fn assess(pod: &Pod) -> Health {
             let reason = w.reason.clone().unwrap_or_else(|| "Waiting".to_string());
             let message = w.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             let text = format!("{reason}{message}{last_oom}");
-            if FATAL_WAITING.contains(&reason.as_str()) {
+            let crash_loop = reason == "CrashLoopBackOff" && cs.restart_count >= CRASH_LOOP_LIMIT;
+            if FATAL_WAITING.contains(&reason.as_str()) || crash_loop {
                 return Health::Failed(text);
             }
             return Health::Waiting(text);
         }
         if let Some(t) = cs.state.as_ref().and_then(|s| s.terminated.as_ref()) {
             let reason = t.reason.clone().unwrap_or_else(|| "Terminated".to_string());
-            return Health::Failed(format!("{reason}: the container exited with code {}", t.exit_code));
+            let exited = format!("{reason}: the container exited with code {}", t.exit_code);
+            if restarted_by_kubelet && cs.restart_count < CRASH_LOOP_LIMIT {
+                return Health::Waiting(format!("{exited}; the kubelet restarts it"));
+            }
+            return Health::Failed(exited);
         }
     }
     match status.phase.as_deref() {
@@ -147,9 +151,27 @@ mod tests {
         let mut p = pod(json!({"phase": "Running"}));
         p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
         assert!(matches!(assess(&p), Health::Failed(_)));
-        let p =
-            pod(json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 0,
-            "image": "i", "imageID": "", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}));
-        assert_eq!(assess(&p), Health::Failed("Error: the container exited with code 1".to_string()));
+        let exited = |restarts: i32, policy: &str| {
+            let mut p = pod(json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false,
+                "restartCount": restarts, "image": "i", "imageID": "", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}));
+            p.spec = Some(serde_json::from_value(json!({"containers": [], "restartPolicy": policy})).unwrap());
+            assess(&p)
+        };
+        assert_eq!(exited(0, "Never"), Health::Failed("Error: the container exited with code 1".to_string()));
+        assert_eq!(
+            exited(0, "Always"),
+            Health::Waiting("Error: the container exited with code 1; the kubelet restarts it".to_string()),
+            "a crash is a restart, not a failure"
+        );
+        assert!(matches!(exited(CRASH_LOOP_LIMIT, "Always"), Health::Failed(_)), "until it keeps crashing");
+    }
+
+    #[test]
+    fn a_first_crash_loop_back_off_waits_for_the_restart() {
+        let p = pod(
+            json!({"phase": "Running", "containerStatuses": [{"name": "server", "ready": false, "restartCount": 1,
+            "image": "i", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}}}]}),
+        );
+        assert_eq!(assess(&p), Health::Waiting("CrashLoopBackOff: back-off 10s".to_string()));
     }
 }

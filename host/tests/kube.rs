@@ -1,0 +1,391 @@
+//! The Kubernetes runtime against the Kubernetes API emulator
+//! (`tests/kube-emulator`): mcpod talks to it only through `kube`, as to a
+//! cluster, and real `kubectl` checks what it created.
+
+mod support;
+
+use mcpod::config::{PluginKind, RuntimeKind};
+use mcpod_kube_emulator::Emulator;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::*;
+
+const NS: &str = "mcpod";
+
+/// An emulator whose pods find the test clients' programs, and its kubeconfig.
+async fn cluster() -> (Emulator, tempfile::TempDir, PathBuf, String) {
+    let path = ensure_clients();
+    let emu = Emulator::start().await.expect("emulator starts");
+    emu.set_path(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, NS).unwrap();
+    (emu, dir, kubeconfig, path)
+}
+
+/// Runs real kubectl against the emulator; returns stdout, or panics with stderr.
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = Command::new(clients_dir().join(".venv/bin/kubectl"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs (tests/clients/.venv, installed by .ci/run)");
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn pods(kubeconfig: &Path) -> Vec<Value> {
+    let text =
+        kubectl(kubeconfig, &["get", "pods", "-n", NS, "-l", "app.kubernetes.io/managed-by=mcpod", "-o", "json"]);
+    serde_json::from_str::<Value>(&text).unwrap()["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn kube_host(kubeconfig: &Path) -> TestHost {
+    let kubeconfig = kubeconfig.to_path_buf();
+    start_host(move |c| {
+        c.server.runtime = RuntimeKind::Kubernetes;
+        c.kubernetes.kubeconfig = Some(kubeconfig);
+        c.kubernetes.namespace = NS.to_string();
+        c.kubernetes.watch_resources = false;
+    })
+    .await
+}
+
+fn cli(base: &str, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod")).args(args).args(["--api", base, "--json"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "mcpod {args:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_time_template_runs_as_a_restricted_pod_and_answers_over_every_transport() {
+    let (_emu, _dir, kubeconfig, path) = cluster().await;
+    let host = kube_host(&kubeconfig).await;
+    let base = host.base.clone();
+    let status =
+        tokio::task::spawn_blocking(move || cli(&base, &["servers", "start", "--template", "time"])).await.unwrap();
+    assert_eq!(status["status"], "ready", "{status}");
+    let id = status["server_id"].as_str().unwrap().to_string();
+
+    let listed = pods(&kubeconfig);
+    assert_eq!(listed.len(), 1, "one warm pod: {listed:?}");
+    let pod = &listed[0];
+    assert_eq!(pod["metadata"]["labels"]["mcpod.dev/server"], id.as_str());
+    assert_eq!(pod["metadata"]["labels"]["mcpod.dev/template"], "time");
+    assert_eq!(pod["status"]["phase"], "Running");
+    let spec = &pod["spec"];
+    assert_eq!(spec["automountServiceAccountToken"], false);
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let c = &spec["containers"][0];
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert!(c["image"].as_str().unwrap().starts_with("ghcr.io/astral-sh/uv:"), "{c}");
+    assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+    let described = kubectl(&kubeconfig, &["describe", "pod", "-n", NS, pod["metadata"]["name"].as_str().unwrap()]);
+    assert!(described.contains("Started"), "kubectl describe shows the pod's events: {described}");
+
+    // Its tools answer through mcpod over each downstream transport.
+    for (transport, key) in [("streamable-http", "streamable_http"), ("sse", "sse"), ("websocket", "websocket")] {
+        let url = status["endpoints"][key].as_str().unwrap().to_string();
+        let out = Command::new(clients_dir().join(".venv/bin/python"))
+            .arg(clients_dir().join("py_client.py"))
+            .args([url.as_str(), transport, "--call", "get_current_time", r#"{"timezone":"UTC"}"#])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{transport}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert!(v["call"].as_str().unwrap().contains("UTC"), "{transport}: {v}");
+    }
+
+    let base = host.base.clone();
+    let stopped = tokio::task::spawn_blocking(move || cli(&base, &["servers", "stop", &id])).await.unwrap();
+    assert_eq!(stopped["status"], "stopped");
+    assert!(pods(&kubeconfig).is_empty(), "stop deletes the pods");
+}
+
+/// A host with the fixture server type, whose pods run the Rust fixture server.
+async fn fixture_host(kubeconfig: &Path) -> TestHost {
+    kube_host(kubeconfig).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_live_in_an_owned_secret_and_go_with_the_server() {
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
+    let host = fixture_host(&kubeconfig).await;
+    let id = host
+        .start_server(
+            json!({"server_type": "fixture-command", "env": {"SERVICE_API_KEY": "sk-never-shown", "MODE": "test"}}),
+        )
+        .await;
+    let pod = pods(&kubeconfig).remove(0);
+    let pod_name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let text = pod.to_string();
+    assert!(!text.contains("sk-never-shown"), "the value is not in the pod: {text}");
+    let env = pod["spec"]["containers"][0]["env"].as_array().unwrap().clone();
+    let key = env.iter().find(|e| e["name"] == "SERVICE_API_KEY").unwrap();
+    assert_eq!(key["valueFrom"]["secretKeyRef"]["name"], format!("{pod_name}-env"));
+    assert_eq!(env.iter().find(|e| e["name"] == "MODE").unwrap()["value"], "test");
+    let secret: Value = serde_json::from_str(&kubectl(
+        &kubeconfig,
+        &["get", "secret", "-n", NS, &format!("{pod_name}-env"), "-o", "json"],
+    ))
+    .unwrap();
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["name"], pod_name.as_str(), "the pod owns its Secret");
+    let policy: Value =
+        serde_json::from_str(&kubectl(&kubeconfig, &["get", "networkpolicy", "-n", NS, &pod_name, "-o", "json"]))
+            .unwrap();
+    assert_eq!(policy["spec"]["ingress"], json!([]), "a stdio server takes no connections");
+    // The API never shows the value either.
+    let status =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!status.contains("sk-never-shown"), "{status}");
+
+    host.app_manager.stop(&id).await.unwrap();
+    assert!(pods(&kubeconfig).is_empty());
+    let secrets: Value =
+        serde_json::from_str(&kubectl(&kubeconfig, &["get", "secrets", "-n", NS, "-o", "json"])).unwrap();
+    assert_eq!(secrets["items"], json!([]), "the Secret went with the pod");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cut_streams_crashes_and_api_server_restarts_are_survived() {
+    let (emu, _dir, kubeconfig, _) = cluster().await;
+    let host = fixture_host(&kubeconfig).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let s = McpSession::open(&url).await;
+    let pid = |v: &Value| tool_text(v).split_whitespace().find_map(|w| w.strip_prefix("pid=")).map(str::to_string);
+    let before = s.call(1, "whoami", json!({})).await;
+    let pod_name = pods(&kubeconfig)[0]["metadata"]["name"].as_str().unwrap().to_string();
+
+    // A stream cut mid-call: the call fails at once, the next one reaches
+    // the same process through a new attach.
+    let slow = s.post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 300}, "_meta": {"progressToken": "p"}}}));
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(emu.cut_streams(NS, &pod_name));
+    };
+    let ((_, _, msgs), ()) =
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(slow, cut) }).await.expect("no hang");
+    assert!(
+        msgs.iter().any(|m| m["id"] == 2 && m["error"]["code"] == -32001),
+        "the in-flight call fails fast: {msgs:?}"
+    );
+    let mut after = Value::Null;
+    for n in 3..60 {
+        let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})).await;
+        if let Some(ok) = msgs.into_iter().find(|m| m["result"].is_object()) {
+            after = ok;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(pid(&after), pid(&before), "re-attached to the same server process: {before} / {after}");
+    assert_eq!(pods(&kubeconfig)[0]["status"]["containerStatuses"][0]["restartCount"], 0);
+
+    // A crash: the container restarts, the host re-attaches and re-initializes.
+    assert!(emu.crash_pod(NS, &pod_name));
+    let mut restarted = Value::Null;
+    for n in 100..200 {
+        let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})).await;
+        if let Some(ok) = msgs.into_iter().find(|m| m["result"].is_object()) {
+            if pid(&ok) != pid(&before) {
+                restarted = ok;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(pid(&restarted).is_some(), "a restarted process answers");
+    assert_eq!(pods(&kubeconfig)[0]["status"]["containerStatuses"][0]["restartCount"], 1);
+
+    // The API server goes away and comes back: the host's watch recovers
+    // and a new server starts.
+    emu.stop_server();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    emu.restart_server().await.unwrap();
+    let second = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s2 = McpSession::open(&format!("{}/servers/{second}/mcp", host.base)).await;
+    assert_eq!(tool_text(&s2.call(1, "echo", json!({"message": "back"})).await), "back");
+    wait_until("two pods are listed", || pods(&kubeconfig).len() == 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_that_cannot_be_pulled_fails_with_the_reason_and_the_events() {
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
+    let host = start_host({
+        let kubeconfig = kubeconfig.clone();
+        move |c| {
+            c.server.runtime = RuntimeKind::Kubernetes;
+            c.kubernetes.kubeconfig = Some(kubeconfig);
+            c.kubernetes.namespace = NS.to_string();
+            c.kubernetes.watch_resources = false;
+            c.policy.allow_custom_images = true;
+            c.limits.max_restarts = 0;
+        }
+    })
+    .await;
+    let resp = host
+        .http
+        .post(format!("{}/api/v1/servers", host.base))
+        .header("content-type", "application/json")
+        .body(json!({"server_type": "image", "image": "registry.example/does-not-exist:1.0"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("ImagePullBackOff") && text.contains("Back-off pulling image"), "{text}");
+    wait_until("the failed pod is deleted", || pods(&kubeconfig).is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone() {
+    let (_emu, dir, kubeconfig, path) = cluster().await;
+    let wasm = fixture("mcpod-test-fixture-command");
+    let config = |instance: &str| {
+        let file = dir.path().join(format!("{instance}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "[server]\nruntime = \"kubernetes\"\n[kubernetes]\nkubeconfig = {:?}\nnamespace = \"{NS}\"\ninstance = \"{instance}\"\nwatch_resources = false\n\
+                 [[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = {:?}\n[plugins.config]\nprogram = {:?}\n",
+                kubeconfig.display().to_string(),
+                wasm.display().to_string(),
+                fixture_server().display().to_string()
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let serve = |file: &Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("PATH", &path)
+            .env("XDG_CACHE_HOME", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let base = line.trim().strip_prefix("mcpod listening on ").unwrap().to_string();
+        (child, base)
+    };
+    let blue = config("blue");
+    let (mut first, base) = serve(&blue);
+    let b = base.clone();
+    let shared = tokio::task::spawn_blocking(move || {
+        cli(&b, &["servers", "start", "--type", "fixture-command", "--sharing", "shared"])
+    })
+    .await
+    .unwrap();
+    let id = shared["server_id"].as_str().unwrap().to_string();
+    let before = pods(&kubeconfig);
+    assert_eq!(before.len(), 1);
+    let _ = PluginKind::ServerType;
+
+    // The host dies (no clean-up); a new one with the same instance adopts the pod.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut second, base) = serve(&blue);
+    let b = base.clone();
+    let listed = tokio::task::spawn_blocking(move || cli(&b, &["servers", "list"])).await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["server_id"], id.as_str());
+    assert_eq!(listed[0]["status"], "ready", "{listed}");
+    let after = pods(&kubeconfig);
+    assert_eq!(after.len(), 1, "no duplicate pod");
+    assert_eq!(after[0]["metadata"]["uid"], before[0]["metadata"]["uid"], "the same pod, adopted");
+    let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
+    assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "adopted"})).await), "adopted");
+
+    // Another host instance in the same namespace touches none of it.
+    let green = config("green");
+    let (mut other, other_base) = serve(&green);
+    let listed = tokio::task::spawn_blocking(move || cli(&other_base, &["servers", "list"])).await.unwrap();
+    assert_eq!(listed, json!([]));
+    assert_eq!(pods(&kubeconfig)[0]["metadata"]["uid"], before[0]["metadata"]["uid"]);
+    let _ = other.kill();
+    let _ = second.kill();
+    let _ = other.wait();
+    let _ = second.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_servers_started_at_once_all_become_ready_on_one_watch() {
+    const N: usize = 200;
+    let (emu, _dir, kubeconfig, _) = cluster().await;
+    let host = start_host({
+        let kubeconfig = kubeconfig.clone();
+        move |c| {
+            c.server.runtime = RuntimeKind::Kubernetes;
+            c.kubernetes.kubeconfig = Some(kubeconfig);
+            c.kubernetes.namespace = NS.to_string();
+            c.kubernetes.watch_resources = false;
+            c.plugin_runtime.max_instances = 2000;
+        }
+    })
+    .await;
+    let before = emu.requests();
+    let started = std::time::Instant::now();
+    let starts = (0..N).map(|_| {
+        let http = host.http.clone();
+        let url = format!("{}/api/v1/servers", host.base);
+        async move {
+            let resp = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(json!({"server_type": "fixture-command", "sharing": "shared"}).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(status, 201, "{body}");
+            body
+        }
+    });
+    let bodies = futures_util::future::join_all(starts).await;
+    let elapsed = started.elapsed();
+    let after = emu.requests();
+    assert!(bodies.iter().all(|b| b["status"] == "ready"), "every server is ready");
+    let listed: Vec<Value> =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed.len(), N);
+    assert!(listed.iter().all(|s| s["status"] == "ready"));
+    let running = pods(&kubeconfig);
+    assert_eq!(running.len(), N, "one pod per shared server");
+    assert!(running.iter().all(|p| p["status"]["phase"] == "Running"));
+
+    // What it cost the API server: creates and one watch, no polling.
+    let delta = |verb: &str| after.get(verb).copied().unwrap_or(0) - before.get(verb).copied().unwrap_or(0);
+    eprintln!(
+        "{N} servers ready in {:.2} s; API requests: {} POST, {} GET, {} WATCH, {} PATCH, {} DELETE",
+        elapsed.as_secs_f64(),
+        delta("POST"),
+        delta("GET"),
+        delta("WATCH"),
+        delta("PATCH"),
+        delta("DELETE")
+    );
+    assert_eq!(delta("POST"), 2 * N as u64, "a pod and a NetworkPolicy each");
+    assert_eq!(delta("WATCH"), 0, "the watch opened at start serves every launch");
+    assert!(delta("GET") <= 2 * N as u64, "a look-up and an attach per pod, no polling: {}", delta("GET"));
+}
