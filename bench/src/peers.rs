@@ -35,7 +35,10 @@ impl HttpClient {
             .http
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("accept", std::env::var("BENCH_ACCEPT").unwrap_or_else(|_| "application/json, text/event-stream".into()))
+            .header(
+                "accept",
+                std::env::var("BENCH_ACCEPT").unwrap_or_else(|_| "application/json, text/event-stream".into()),
+            )
             .header("mcp-protocol-version", "2025-06-18")
             .body(msg.to_string());
         if let Some(s) = &self.session {

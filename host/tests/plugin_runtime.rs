@@ -182,6 +182,47 @@ async fn without_allow_hosts_http_is_not_granted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_sees_no_environment_no_files_and_no_sockets() {
+    let (addr, seen) = http_server().await;
+    // Even with an HTTP grant for the address, the guest's own sockets stay closed.
+    let host = misbehave_host(LimitsEntry::default(), Some(vec![addr.to_string()])).await;
+    assert!(std::env::var_os("PATH").is_some(), "the host itself has an environment");
+    assert_eq!(search(&host, "env:PATH").await.unwrap(), "<unset> (0 vars)");
+    let file = search(&host, &format!("file:{}", root().join("Cargo.toml").display())).await.unwrap();
+    assert!(file.starts_with("denied:"), "no filesystem: {file}");
+    assert!(search(&host, "file:/etc/passwd").await.unwrap().starts_with("denied:"));
+    let connect = search(&host, &format!("connect:{addr}")).await.unwrap();
+    assert!(connect.starts_with("denied:"), "no sockets: {connect}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0, "nothing reached the listener");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_archon_image_from_the_environment_reaches_the_archon_plugin() {
+    let mut config = bare_config();
+    config.plugin_runtime.builtins = true;
+    config.apply_env(|var| (var == "ARCHON_MCP_IMAGE").then(|| "registry.example/archon-mcp:9.9".to_string())).unwrap();
+    let host = PluginHost::load(&config).await.unwrap();
+    let archon = host.get("archon", PluginKind::ServerType).unwrap();
+    let spec = archon
+        .launch(&mcpod::plugin::bindings::ServerConfig {
+            server_type: "archon".into(),
+            package: None,
+            version: None,
+            image: None,
+            args: vec![],
+            env: vec![],
+            transport: None,
+            port: None,
+            path: None,
+            options: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(spec.container.unwrap().image, "registry.example/archon-mcp:9.9");
+    assert_eq!(spec.port, Some(8051));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_call_that_outlives_its_timeout_is_stopped() {
     let (addr, _) = http_server().await;
     let host =

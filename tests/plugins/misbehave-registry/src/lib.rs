@@ -1,6 +1,8 @@
 //! A deliberately bad package-registry plugin. `search(query)` does what the
 //! query says: `ok`, `loop`, `oom`, `panic`, `trap`, `big`, `fetch:URL`,
-//! `config:KEY`, `spin:MS` (busy for MS milliseconds, then ok).
+//! `config:KEY`, `spin:MS` (busy for MS milliseconds, then ok), and the
+//! sandbox probes `env:NAME`, `file:PATH`, `connect:ADDR` (each reports what
+//! the guest saw: a value, or the error it got).
 
 use mcpod_plugin_sdk::package_registry::*;
 
@@ -52,6 +54,24 @@ impl PackageRegistry for Misbehave {
             }
             q if q.starts_with("config:") => {
                 Ok(vec![summary("config", config_value(&q[7..]).unwrap_or_else(|| "<unset>".to_string()))])
+            }
+            q if q.starts_with("env:") => {
+                let seen = std::env::var(&q[4..]).unwrap_or_else(|_| "<unset>".to_string());
+                Ok(vec![summary("env", format!("{seen} ({} vars)", std::env::vars().count()))])
+            }
+            q if q.starts_with("file:") => {
+                let seen = match std::fs::read(&q[5..]) {
+                    Ok(bytes) => format!("read {} bytes", bytes.len()),
+                    Err(e) => format!("denied: {e}"),
+                };
+                Ok(vec![summary("file", seen)])
+            }
+            q if q.starts_with("connect:") => {
+                let seen = match std::net::TcpStream::connect(&q[8..]) {
+                    Ok(_) => "connected".to_string(),
+                    Err(e) => format!("denied: {e}"),
+                };
+                Ok(vec![summary("connect", seen)])
             }
             other => Err(PluginError::invalid("query", format!("unknown behaviour {other:?}"))),
         }
