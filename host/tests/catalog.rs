@@ -78,10 +78,45 @@ async fn every_template_package_exists_on_its_registry() {
             "uv" => "pypi",
             other => panic!("template {} has server type {other}", t.name),
         };
+        for input in t.secrets.iter().chain(&t.params) {
+            assert!(input.description.len() > 10, "template {}: {} needs a description", t.name, input.name);
+        }
         let package = t.package.clone().unwrap();
         let plugin = registries.get(registry, PluginKind::PackageRegistry).unwrap();
         assert!(plugin.exists(&package, None).await.unwrap(), "template {}: {package} is not on {registry}", t.name);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pypi_search_caches_the_project_list_then_revalidates_it_with_its_etag() {
+    let (npm, _) = registry_server("npm").await;
+    let (pypi, seen) = registry_server("pypi").await;
+    let mut config = bare_config();
+    config.plugins = registry_entries(npm, pypi);
+    config.plugins[1].limits.http_cache_secs = Some(1);
+    let host = PluginHost::load(&config).await.unwrap();
+    let simple = || -> Vec<Option<String>> {
+        seen.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path == "/simple/")
+            .map(|(_, inm)| inm.clone())
+            .collect()
+    };
+    let first = catalog::search_packages(&host, "pypi", "mcp-server", 5).await.unwrap();
+    assert_eq!(simple(), [None], "the project list is fetched once");
+    let again = catalog::search_packages(&host, "pypi", "mcp-server", 5).await.unwrap();
+    assert_eq!(simple().len(), 1, "a fresh cached list is not fetched again");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let revalidated = catalog::search_packages(&host, "pypi", "mcp-server", 5).await.unwrap();
+    let requests = simple();
+    assert_eq!(requests.len(), 2, "a stale list is revalidated: {requests:?}");
+    assert!(requests[1].as_deref().is_some_and(|etag| etag.starts_with('"')), "with If-None-Match: {requests:?}");
+    let names =
+        |hits: &[mcpod::plugin::bindings::PackageSummary]| hits.iter().map(|h| h.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&first), names(&again));
+    assert_eq!(names(&first), names(&revalidated), "a 304 answers from the cached list");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,6 +209,69 @@ async fn the_policy_applies_after_every_plugin() {
     assert!(resp.text().await.unwrap().contains("BRAVE_API_KEY"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn uv_can_be_switched_off_and_the_allowlist_admits_only_its_packages() {
+    let host = start_host(|c| {
+        c.policy.allow_uv = false;
+        c.policy.packages_allow = vec!["@modelcontextprotocol/*".into()];
+    })
+    .await;
+    let post = |body: Value| {
+        host.http
+            .post(format!("{}/api/v1/servers", host.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let resp = post(json!({"template": "time"})).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden_by_policy");
+    assert!(body["error"]["message"].as_str().unwrap().contains("MCP_ALLOW_UV=true"), "{body}");
+    let resp = post(json!({"server_type": "npx", "package": "@playwright/mcp"})).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("packages_allow"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_lists_shows_and_searches_through_the_same_catalog() {
+    let (npm, _) = registry_server("npm").await;
+    let (pypi, _) = registry_server("pypi").await;
+    let host = start_host(|c| c.plugins.extend(registry_entries(npm, pypi))).await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", host.base);
+        let http = host.http.clone();
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, list) = get("/api/v1/templates").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.len() >= 15 && names.contains(&"time") && names.contains(&"everything"), "{names:?}");
+    let (status, fs) = get("/api/v1/templates/filesystem").await;
+    assert_eq!(status, 200);
+    assert_eq!(fs["params"][0]["name"], "allowed-paths", "{fs}");
+    let (status, missing) = get("/api/v1/templates/no-such-template").await;
+    assert_eq!(status, 404, "{missing}");
+    assert!(missing["error"]["message"].as_str().unwrap().contains("no-such-template"), "{missing}");
+    let (status, hits) = get("/api/v1/packages/search?registry=npm&q=server&limit=50").await;
+    assert_eq!(status, 200);
+    assert!(hits.as_array().unwrap().iter().any(|h| h["name"] == "@modelcontextprotocol/server-memory"), "{hits}");
+    let (status, hits) = get("/api/v1/packages/search?registry=pypi&q=mcp-server-time").await;
+    assert_eq!(status, 200);
+    assert_eq!(hits[0]["name"], "mcp-server-time", "{hits}");
+    let (status, info) = get("/api/v1/packages/info?registry=npm&name=@playwright/mcp").await;
+    assert_eq!(status, 200);
+    assert!(info["description"].as_str().is_some_and(|d| !d.is_empty()), "{info}");
+    let (status, bad) = get("/api/v1/packages/search?registry=npm").await;
+    assert_eq!(status, 400);
+    assert!(bad["error"]["message"].as_str().unwrap().contains("`q`"), "{bad}");
+    let (status, gone) = get("/api/v1/packages/info?registry=npm&name=left-pad-but-missing").await;
+    assert_eq!(status, 404, "{gone}");
+}
+
 #[test]
 fn the_cli_lists_shows_and_searches() {
     let cache = tempfile::tempdir().unwrap();
@@ -193,6 +291,8 @@ fn the_cli_lists_shows_and_searches() {
     assert!(table.starts_with("NAME") && table.contains("brave-search") && table.contains("BRAVE_API_KEY"), "{table}");
     let show = run(&["templates", "show", "filesystem"]);
     assert!(show.contains("allowed-paths") && show.contains("required"), "{show}");
+    let shown: Value = serde_json::from_str(&run(&["templates", "show", "brave-search", "--json"])).unwrap();
+    assert_eq!(shown["secrets"][0]["name"], "BRAVE_API_KEY", "{shown}");
 
     // Packages, against the recorded registry responses.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -222,5 +322,19 @@ fn the_cli_lists_shows_and_searches() {
     assert_eq!(info["name"], "mcp-server-time");
     let found = run(&["packages", "search", "--registry", "npm", "server", "--config", cfg]);
     assert!(found.starts_with("NAME") && found.contains("@modelcontextprotocol/server-memory"), "{found}");
+    let found: Vec<Value> = serde_json::from_str(&run(&[
+        "packages",
+        "search",
+        "--registry",
+        "pypi",
+        "mcp-server",
+        "--json",
+        "--config",
+        cfg,
+    ]))
+    .unwrap();
+    assert!(found.iter().any(|h| h["name"] == "mcp-server-git"), "{found:?}");
+    let info = run(&["packages", "info", "--registry", "npm", "@playwright/mcp", "--config", cfg]);
+    assert!(info.contains("@playwright/mcp") && info.contains("Apache-2.0"), "{info}");
     drop(rt);
 }

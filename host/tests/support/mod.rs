@@ -370,7 +370,11 @@ pub async fn registry_server(registry: &str) -> (std::net::SocketAddr, Arc<Seen>
                 }
                 let head = String::from_utf8_lossy(&buf[..len]).to_string();
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                s.requests.lock().expect("lock").push((target.clone(), None));
+                let if_none_match = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("if-none-match").then(|| v.trim().to_string())
+                });
+                s.requests.lock().expect("lock").push((target.clone(), if_none_match.clone()));
                 let path = target.split('?').next().unwrap_or("/").replace("%2F", "/").replace("%2f", "/");
                 let (status, body) = if path.contains("hang") {
                     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
@@ -386,10 +390,19 @@ pub async fn registry_server(registry: &str) -> (std::net::SocketAddr, Arc<Seen>
                         Err(_) => ("404 Not Found", "{\"error\":\"Not found\"}".to_string()),
                     }
                 };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                // Recorded documents carry an ETag (their length and checksum) and
+                // answer a matching If-None-Match with 304, as the registries do.
+                let etag = format!("\"{}-{}\"", body.len(), body.bytes().map(u64::from).sum::<u64>());
+                let resp = if status == "200 OK" && if_none_match.as_deref() == Some(etag.as_str()) {
+                    format!(
+                        "HTTP/1.1 304 Not Modified\r\netag: {etag}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\netag: {etag}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
                 let _ = sock.write_all(resp.as_bytes()).await;
             });
         }
