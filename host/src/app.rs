@@ -57,9 +57,9 @@ pub fn api_token(config: &Config, env: Option<String>) -> Result<Option<String>,
     }
 }
 
-/// Builds the host for `config`, with `runtime` (or the one the config names).
-pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
-    crate::plugin::imports::http::install_tls_provider();
+/// The API token for `config`, refusing a non-loopback `server.listen`
+/// without one; `mcpod serve` asks before it binds the address.
+pub fn listen_token(config: &Config) -> Result<Option<String>, AppError> {
     let token = api_token(config, std::env::var("MCPOD_API_TOKEN").ok())?;
     if token.is_none() && !config.server.listen.ip().is_loopback() {
         return Err(AppError::Token(format!(
@@ -67,6 +67,13 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
             config.server.listen
         )));
     }
+    Ok(token)
+}
+
+/// Builds the host for `config`, with `runtime` (or the one the config names).
+pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
+    crate::plugin::imports::http::install_tls_provider();
+    let token = listen_token(config)?;
     let plugins = Arc::new(PluginHost::load(config).await?);
     let mut kube_client = None;
     let runtime: Arc<dyn Runtime> = match runtime {

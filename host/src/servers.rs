@@ -185,6 +185,28 @@ pub struct Capabilities {
     pub tools: Option<serde_json::Value>,
 }
 
+/// The answer of [`Manager::health_check`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HealthReport {
+    /// The server.
+    pub server_id: String,
+    /// Whether every instance answered a ping.
+    pub healthy: bool,
+    /// Each instance's answer.
+    pub instances: Vec<InstanceHealth>,
+}
+
+/// One instance's answer to a health ping.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InstanceHealth {
+    /// The instance.
+    pub instance_id: String,
+    /// The ping's round trip, if it was answered.
+    pub ping_ms: Option<f64>,
+    /// Why it was not.
+    pub error: Option<String>,
+}
+
 /// A server as the API shows it (no secret values).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerStatus {
@@ -681,6 +703,30 @@ impl Manager {
             endpoints,
             capabilities: server.capabilities.lock().ok().and_then(|c| c.clone()),
         }
+    }
+
+    /// Pings every instance of server `id` through its upstream: an active
+    /// health check, beside the passive `healthy` of [`Manager::status`].
+    pub async fn health_check(&self, id: &str) -> Result<HealthReport, ManagerError> {
+        let server = self.get(id)?;
+        let instances: Vec<Arc<Instance>> = server.instances.lock().map(|l| l.clone()).unwrap_or_default();
+        let mut report =
+            HealthReport { server_id: server.id.clone(), healthy: !instances.is_empty(), instances: Vec::new() };
+        for instance in instances {
+            let started = std::time::Instant::now();
+            let answer = match instance.state() {
+                InstanceState::Ready => instance.host_call("ping", None, Duration::from_secs(5)).await,
+                other => Err(format!("not ready: {other:?}")),
+            };
+            let (ping_ms, error) = match answer {
+                Ok(msg) if msg.error.is_none() => (Some(started.elapsed().as_secs_f64() * 1000.0), None),
+                Ok(msg) => (None, Some(format!("ping answered with an error: {}", msg.to_text()))),
+                Err(why) => (None, Some(why)),
+            };
+            report.healthy &= error.is_none();
+            report.instances.push(InstanceHealth { instance_id: instance.id.clone(), ping_ms, error });
+        }
+        Ok(report)
     }
 
     /// The last lines server `id` wrote to stderr.

@@ -73,6 +73,8 @@ fn build_example() -> PathBuf {
     let docs = std::fs::read_to_string(root().join("docs/plugins.md")).expect("docs/plugins.md");
     assert!(docs.contains(DOCS_BUILD), "docs/plugins.md no longer shows `{DOCS_BUILD}`");
     let example = root().join("examples/deno-plugin");
+    let code = std::fs::read_to_string(example.join("src/lib.rs")).expect("the example's src/lib.rs");
+    assert!(docs.contains(&code), "docs/plugins.md must show examples/deno-plugin/src/lib.rs as it is");
     let target = wasm_target().with_file_name("example");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(cargo)
@@ -178,4 +180,190 @@ fn serve_answers_health_and_lists_plugins() {
     let _ = child.wait();
     assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok"), "{health}");
     assert!(plugins.contains("\"name\":\"stdio\"") && plugins.contains("\"status\":\"loaded\""), "{plugins}");
+}
+
+/// A config with the fixture server type, for `mcpod serve` in a child process.
+fn fixture_config(dir: &Path, extra: &str) -> PathBuf {
+    let file = dir.join("mcpod.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{extra}\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = {:?}\n[plugins.config]\nprogram = {:?}\n",
+            fixture("mcpod-test-fixture-command").display().to_string(),
+            fixture_server().display().to_string()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// Starts `mcpod serve`; returns the child and its base URL.
+fn serve(
+    config: &Path,
+    cache: &Path,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpod"));
+    cmd.args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("MCPOD_API_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start mcpod serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    (child, base)
+}
+
+/// Runs the CLI against `base`.
+fn client(base: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpod"));
+    cmd.args(args).env("MCPOD_API", base).env_remove("MCPOD_API_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run mcpod")
+}
+
+#[test]
+fn a_non_loopback_listen_address_needs_a_token() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap()])
+        .env("MCPOD_LISTEN", "0.0.0.0:0")
+        .env("XDG_CACHE_HOME", cache.path())
+        .env_remove("MCPOD_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out).1;
+    assert!(stderr.contains("refusing to listen on 0.0.0.0:0 without an API token"), "{stderr}");
+    assert!(stderr.contains("MCPOD_API_TOKEN"), "and says what to do: {stderr}");
+}
+
+#[test]
+fn the_cli_drives_a_host_with_a_token_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "");
+    let (mut host, base) = serve(&config, dir.path(), &[("MCPOD_API_TOKEN", "tok-123")], std::process::Stdio::null());
+    let token = [("MCPOD_API_TOKEN", "tok-123")];
+
+    let refused = client(&base, &["servers", "list"], &[]);
+    assert!(!refused.status.success(), "no token, no API");
+    assert!(text(&refused).1.contains("401") || text(&refused).1.contains("unauthorized"), "{}", text(&refused).1);
+    let refused = client(&base, &["servers", "list"], &[("MCPOD_API_TOKEN", "wrong")]);
+    assert!(!refused.status.success());
+
+    let started = client(
+        &base,
+        &["servers", "start", "--type", "fixture-command", "--env", "MODE=cli", "--env", "SERVICE_API_KEY=sk-hidden"],
+        &token,
+    );
+    let (stdout, stderr) = text(&started);
+    assert!(started.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("sk-hidden"), "a secret is never shown: {stdout}");
+    let id = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("fixture-command-"))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+
+    let table = text(&client(&base, &["servers", "list"], &token)).0;
+    assert!(table.starts_with("ID") || table.starts_with("SERVER"), "a table with a header: {table}");
+    assert!(table.contains(&id) && table.contains("ready"), "{table}");
+    let status = text(&client(&base, &["servers", "status", &id], &token)).0;
+    assert!(status.contains(&id) && status.contains("echo"), "status shows the tools: {status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&text(&client(&base, &["servers", "status", &id, "--json"], &token)).0).unwrap();
+    assert_eq!(json["server_id"], id.as_str());
+    assert!(!json.to_string().contains("sk-hidden"), "{json}");
+
+    // The fixture writes one line to stderr at start; `servers logs` shows it.
+    let logs = text(&client(&base, &["servers", "logs", &id], &token)).0;
+    assert!(logs.contains("mcp-fixture") && logs.contains("ready"), "{logs}");
+
+    let stopped = client(&base, &["servers", "stop", &id], &token);
+    assert!(text(&stopped).0.contains(&format!("stopped {id}")), "{}", text(&stopped).0);
+    let _ = host.kill();
+    let _ = host.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_processes_end_when_the_host_is_stopped() {
+    mcpod::plugin::imports::http::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "");
+    let (mut host, base) = serve(&config, dir.path(), &[], std::process::Stdio::null());
+    let http = reqwest::Client::new();
+    let mut pids = Vec::new();
+    for sharing in ["shared", "per-session"] {
+        let resp = http
+            .post(format!("{base}/api/v1/servers"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"server_type": "fixture-command", "sharing": sharing}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = resp.json().await.unwrap();
+        let id = v["server_id"].as_str().unwrap().to_string();
+        let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
+        let who = tool_text(&s.call(1, "whoami", serde_json::json!({})).await);
+        pids.push(who.split_whitespace().next().unwrap().trim_start_matches("pid=").parse::<i32>().unwrap());
+    }
+    assert!(pids.iter().all(|p| Path::new(&format!("/proc/{p}")).exists()));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(host.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let exited = tokio::task::spawn_blocking(move || host.wait()).await.unwrap().unwrap();
+    assert!(exited.success(), "a clean shutdown: {exited:?}");
+    for pid in pids {
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+        });
+        assert!(gone, "server process {pid} outlived the host");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_server_session_and_request_ids_and_never_a_secret() {
+    mcpod::plugin::imports::http::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "[log]\nformat = \"json\"\nlevel = \"mcpod=debug,info\"\n");
+    let log = dir.path().join("stderr.log");
+    let (mut host, base) = serve(&config, dir.path(), &[], std::fs::File::create(&log).unwrap().into());
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/servers"))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({"server_type": "fixture-command", "env": {"SERVICE_API_KEY": "sk-never-logged"}})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = resp.json::<serde_json::Value>().await.unwrap()["server_id"].as_str().unwrap().to_string();
+    let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
+    assert_eq!(tool_text(&s.call(41, "echo", serde_json::json!({"message": "logged"})).await), "logged");
+    let _ = host.kill();
+    let _ = host.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("sk-never-logged"), "a secret reached the logs");
+    let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty() && lines.len() == text.lines().count(), "every line is JSON: {text}");
+    let request =
+        lines.iter().find(|l| l["request"] == "41").unwrap_or_else(|| panic!("no log line for request 41: {text}"));
+    assert_eq!(request["server"], id.as_str(), "{request}");
+    assert_eq!(request["session"], s.id.clone().unwrap().as_str(), "{request}");
+    assert_eq!(request["method"], "tools/call", "{request}");
+    assert!(
+        lines.iter().any(|l| l["server"] == id.as_str() && l["target"] == "mcpod::server"),
+        "the server's stderr, with its id"
+    );
 }

@@ -167,6 +167,26 @@ async fn a_crash_fails_in_flight_requests_at_once_and_the_next_request_reaches_a
     let status: Value =
         host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
     assert!(status["restarts"].as_u64().unwrap() >= 1, "{status}");
+
+    // The metrics saw it all, per server.
+    let metrics = host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    let server = format!("server=\"{id}\"");
+    assert!(value(&format!("mcpod_restarts{{{server}}}")) >= 1.0);
+    assert_eq!(value(&format!("mcpod_sessions{{{server}}}")), 1.0);
+    assert!(value(&format!("mcpod_errors_total{{{server}}}")) >= 1.0, "the crash's -32001");
+    assert!(value(&format!("mcpod_messages_total{{{server},direction=\"to_server\"}}")) >= 3.0);
+    assert!(value(&format!("mcpod_messages_total{{{server},direction=\"to_client\"}}")) >= 3.0);
+    assert!(value(&format!("mcpod_round_trip_seconds_count{{{server}}}")) >= 2.0);
+    assert!(value("mcpod_servers{state=\"ready\"}") >= 1.0);
+    assert!(value("mcpod_server_starts_total") >= 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -408,4 +428,149 @@ async fn quick_answers_come_as_json_to_clients_that_prefer_it_and_as_streams_oth
         .await;
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     assert_eq!(msgs.iter().filter(|m| m["method"] == "notifications/progress").count(), 2, "{msgs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_per_server_idle_time_and_process_rlimits_are_enforced() {
+    let host = start_host(|c| {
+        c.limits.max_sessions_per_server = 2;
+        c.limits.session_idle_secs = 1;
+        c.limits.local_memory_mib = Some(4096);
+        c.limits.local_cpu_secs = Some(120);
+    })
+    .await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = mcp_url(&host, &id);
+    let a = McpSession::open(&url).await;
+    let limits = tool_text(&a.call(1, "limits", json!({})).await);
+    assert!(limits.contains(&(4096u64 << 20).to_string()), "RLIMIT_AS from limits.local_memory_mib: {limits}");
+    assert!(limits.lines().any(|l| l.starts_with("Max cpu time") && l.contains(" 120 ")), "RLIMIT_CPU: {limits}");
+
+    let _b = McpSession::open(&url).await;
+    let initialize = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"third","version":"1"}}}"#;
+    let (st, body) = raw_post(
+        &url,
+        &[("content-type", "application/json"), ("accept", "application/json, text/event-stream")],
+        initialize,
+    )
+    .await;
+    assert_eq!(st, 429, "a third session is refused: {body}");
+    assert!(body.to_string().contains("limits.max_sessions_per_server"), "the error names the limit: {body}");
+
+    // Idle sessions are closed; their ids are then unknown.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let (st, _, _) = a.post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).await;
+    assert_eq!(st, 404, "an expired session is unknown");
+    let c = McpSession::open(&url).await;
+    assert_eq!(tool_text(&c.call(1, "echo", json!({"message": "room again"})).await), "room again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_server_is_initialized_again_before_it_serves() {
+    // The fixture refuses everything but ping until it is initialized, as
+    // the SDKs' servers do: the answer after a crash proves re-initialization.
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let crash = s.call(1, "crash", json!({})).await;
+    assert_eq!(crash["error"]["code"], -32001, "{crash}");
+    let mut answers = Vec::new();
+    for i in 0..100 {
+        let r = s.call(10 + i, "echo", json!({"message": "after"})).await;
+        answers.push(r.clone());
+        if r.get("result").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        answers.iter().all(|r| r.pointer("/error/message").and_then(Value::as_str) != Some("Server not initialized")),
+        "no request reaches the new process before its initialize: {answers:?}"
+    );
+    assert_eq!(tool_text(answers.last().unwrap()), "after");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_on_legacy_sse_and_websocket_is_refused_and_the_connection_survives() {
+    let host = start_host(|c| c.limits.max_message_kib = 16).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    // A foreign Origin is refused on every transport.
+    let resp = host
+        .http
+        .get(format!("{}/servers/{id}/sse", host.base))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://{}/servers/{id}/ws",
+        host.addr
+    ))
+    .unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let mut evil = req.clone();
+    evil.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(evil).await;
+    assert!(refused.is_err(), "a foreign Origin gets no WebSocket");
+
+    // A malformed frame gets a JSON-RPC error and the socket goes on; an
+    // oversized one closes it with 1009 and the limit's name.
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req.clone()).await.unwrap();
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    assert_eq!(ws_json(&mut ws).await["error"]["code"], -32700);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "ws", "version": "1"}}});
+    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    assert_eq!(ws_json(&mut ws).await["result"]["serverInfo"]["name"], "mcpod-fixture", "the socket still serves");
+    let big = format!(r#"{{"jsonrpc":"2.0","id":5,"method":"ping","params":{{"x":"{}"}}}}"#, "a".repeat(20_000));
+    ws.send(Message::Text(big.into())).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 1009);
+            assert!(frame.reason.contains("limits.max_message_kib"), "{frame:?}");
+        }
+        other => panic!("an oversized message closes the socket with 1009: {other:?}"),
+    }
+    let (mut again, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    again.send(Message::Text(init.to_string().into())).await.unwrap();
+    assert_eq!(ws_json(&mut again).await["result"]["serverInfo"]["name"], "mcpod-fixture");
+}
+
+/// The next text frame of a WebSocket, as JSON.
+async fn ws_json<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin,
+{
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => serde_json::from_str(&t).unwrap(),
+        other => panic!("no text frame: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_library_facade_starts_lists_checks_and_stops_without_http() {
+    let host = start_host(|_| {}).await;
+    let manager = host.app_manager.clone();
+    let req: mcpod::servers::StartRequest =
+        serde_json::from_value(json!({"server_type": "fixture-command", "sharing": "shared", "env": {"MODE": "lib"}}))
+            .unwrap();
+    let started = manager.start(req).await.unwrap();
+    assert_eq!(started.status, "ready");
+    let id = started.server_id.clone();
+    assert!(manager.list().iter().any(|s| s.server_id == id));
+    assert_eq!(manager.status(&id).unwrap().env["MODE"], "<set>");
+    let health = manager.health_check(&id).await.unwrap();
+    assert!(health.healthy, "{health:?}");
+    assert!(health.instances[0].ping_ms.is_some(), "{health:?}");
+    let over_http: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}/health", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(over_http["healthy"], true, "{over_http}");
+
+    let stopped = manager.stop(&id).await.unwrap();
+    assert_eq!(stopped.status, "stopped");
+    let gone = manager.health_check(&id).await.unwrap_err();
+    assert!(gone.to_string().contains(&id), "a stopped server is gone: {gone}");
 }

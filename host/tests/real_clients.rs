@@ -116,6 +116,8 @@ fn server_everything_from_npm_serves_both_sdks_over_every_transport() {
             assert!(out["call"].as_str().unwrap().contains("hi from mcpod"), "{sdk}/{transport}: {out}");
             assert!(out["resources"].as_u64().unwrap() > 0, "{sdk}/{transport}: {out}");
             assert!(out["prompts"].as_u64().unwrap() > 0, "{sdk}/{transport}: {out}");
+            assert!(out["read"].as_u64().unwrap() > 0, "{sdk}/{transport}: a resource is read: {out}");
+            assert!(out["prompt_messages"].as_u64().unwrap() > 0, "{sdk}/{transport}: a prompt is got: {out}");
             assert!(
                 out["sampled"].as_str().unwrap().contains("6*7"),
                 "{sdk}/{transport}: the sampling request reached the client: {out}"
@@ -123,16 +125,17 @@ fn server_everything_from_npm_serves_both_sdks_over_every_transport() {
             assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{sdk}/{transport}: {out}");
         }
     }
-    let progress = host.client(
-        &python(),
-        "py_client.py",
-        &host.endpoint(&status, "streamable-http"),
-        "streamable-http",
-        &["--call", "trigger-long-running-operation", r#"{"duration":1,"steps":3}"#],
-    );
-    assert!(progress["progress"].as_u64().unwrap() >= 3, "{progress}");
     for transport in ["streamable-http", "sse", "websocket"] {
         let url = host.endpoint(&status, transport);
+        let extra = ["--call", "trigger-long-running-operation", r#"{"duration":1,"steps":3}"#];
+        let py = host.client(&python(), "py_client.py", &url, transport, &extra);
+        assert_eq!(py["progress"], 3, "python/{transport}: every progress notification reaches the client: {py}");
+        // The TypeScript SDK 1.x handles a response before a progress
+        // notification read in the same chunk, and drops that notification:
+        // against server-everything's own SSE server it sees 2 of 3, every
+        // time. Through mcpod it sees 2 or 3; the first two always arrive.
+        let ts = host.client(&node(), "ts_client.mjs", &url, transport, &extra);
+        assert!(ts["progress"].as_u64().unwrap() >= 2, "typescript/{transport}: progress reaches the client: {ts}");
         let extra = ["--call", "toggle-simulated-logging", "{}", "--wait-logs", "1"];
         let py = host.client(&python(), "py_client.py", &url, transport, &extra);
         let ts = host.client(&node(), "ts_client.mjs", &url, transport, &extra);

@@ -2,8 +2,9 @@
 
 Usage: python3 py_client.py URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS] [--wait-logs N]
 TRANSPORT is streamable-http, sse or websocket. Prints one JSON object:
-tools, the call's text, resource and prompt counts, progress and log
-notifications seen, and the sampling round trip's text.
+tools, the call's text, resource and prompt counts, the first resource's
+contents read and the first argument-free prompt's messages, progress and
+log notifications seen, and the sampling round trip's text.
 """
 
 import asyncio
@@ -69,9 +70,18 @@ async def main() -> None:
             tools = await session.list_tools()
             out["tools"] = sorted(t.name for t in tools.tools)
             if init.capabilities.resources:
-                out["resources"] = len((await session.list_resources()).resources)
+                resources = (await session.list_resources()).resources
+                out["resources"] = len(resources)
+                # Read the first resource: its contents, as the server sent them.
+                if resources:
+                    out["read"] = len((await session.read_resource(resources[0].uri)).contents)
             if init.capabilities.prompts:
-                out["prompts"] = len((await session.list_prompts()).prompts)
+                prompts = (await session.list_prompts()).prompts
+                out["prompts"] = len(prompts)
+                # Get the first prompt that needs no arguments.
+                plain = next((p for p in prompts if not any(a.required for a in (p.arguments or []))), None)
+                if plain:
+                    out["prompt_messages"] = len((await session.get_prompt(plain.name)).messages)
             if call:
 
                 async def on_progress(progress, total, message):

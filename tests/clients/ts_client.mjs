@@ -1,6 +1,9 @@
 // Drives an MCP server through mcpod with the official TypeScript SDK (1.x).
 // Usage: node ts_client.mjs URL TRANSPORT [--call TOOL JSON_ARGS] [--sampling-tool TOOL JSON_ARGS] [--wait-logs N]
-// TRANSPORT is streamable-http, sse or websocket. Prints one JSON object.
+// TRANSPORT is streamable-http, sse or websocket. Prints one JSON object:
+// tools, the call's text, resource and prompt counts, the first resource's
+// contents read and the first argument-free prompt's messages, progress and
+// log notifications seen, and the sampling round trip's text.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -38,8 +41,19 @@ const info = client.getServerVersion();
 out.server = info?.name;
 const caps = client.getServerCapabilities() ?? {};
 out.tools = (await client.listTools()).tools.map((t) => t.name).sort();
-if (caps.resources) out.resources = (await client.listResources()).resources.length;
-if (caps.prompts) out.prompts = (await client.listPrompts()).prompts.length;
+if (caps.resources) {
+  const { resources } = await client.listResources();
+  out.resources = resources.length;
+  // Read the first resource: its contents, as the server sent them.
+  if (resources.length) out.read = (await client.readResource({ uri: resources[0].uri })).contents.length;
+}
+if (caps.prompts) {
+  const { prompts } = await client.listPrompts();
+  out.prompts = prompts.length;
+  // Get the first prompt that needs no arguments.
+  const plain = prompts.find((p) => !(p.arguments ?? []).some((a) => a.required));
+  if (plain) out.prompt_messages = (await client.getPrompt({ name: plain.name })).messages.length;
+}
 if (call) {
   const result = await client.callTool({ name: call[0], arguments: call[1] }, undefined, {
     onprogress: () => { out.progress += 1; },

@@ -36,6 +36,7 @@ pub fn router(state: AppState, protected: Router) -> Router {
         .route("/api/v1/servers", get(list_servers).post(start_server))
         .route("/api/v1/servers/{id}", get(server_status).delete(stop_server))
         .route("/api/v1/servers/{id}/logs", get(server_logs))
+        .route("/api/v1/servers/{id}/health", get(server_health))
         .route("/api/v1/templates", get(list_templates))
         .route("/api/v1/templates/{name}", get(show_template))
         .route("/api/v1/packages/search", get(search_packages))
@@ -152,6 +153,13 @@ async fn stop_server(
 
 async fn server_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(state.manager.logs(&id)?))
+}
+
+async fn server_health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::servers::HealthReport>, ApiError> {
+    Ok(Json(state.manager.health_check(&id).await?))
 }
 
 async fn list_templates(State(state): State<AppState>) -> Result<Json<Vec<catalog::CatalogTemplate>>, ApiError> {

@@ -23,6 +23,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.server.listen = listen;
     }
     crate::telemetry::init(&config.log);
+    crate::app::listen_token(&config)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another mcpod running? pick another address with --listen",

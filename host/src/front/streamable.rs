@@ -64,6 +64,9 @@ impl HttpSession {
     }
 
     fn send(&self, msg: Message) {
+        if let Some(id) = msg.id.value() {
+            tracing::debug!(server = %self.server_id, session = %self.token, request = %id, method = msg.method(), "client message");
+        }
         if let Ok(c) = self.client.lock() {
             c.send(msg);
         }

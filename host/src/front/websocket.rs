@@ -47,7 +47,17 @@ async fn serve(
                         continue;
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(_)) | None => break,
+                    Some(Err(e)) => {
+                        // An oversized message ends the connection (the socket
+                        // cannot skip it); say which limit, as 1009 requires.
+                        if e.to_string().contains("Message too long") {
+                            let reason = "message exceeds limits.max_message_kib";
+                            let close = axum::extract::ws::CloseFrame { code: 1009, reason: reason.into() };
+                            let _ = socket.send(WsMessage::Close(Some(close))).await;
+                        }
+                        break;
+                    }
+                    None => break,
                 };
                 match codec.decode(text.as_bytes()).await {
                     Ok(frames) => {

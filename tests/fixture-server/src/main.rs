@@ -2,7 +2,10 @@
 //! `echo`, `add`, `whoami` (this process's id and call count), `slow`
 //! (progress notifications), `sample` (asks the client to sample and
 //! returns its answer), `notify` (logs and a list_changed), `crash`
-//! (exits). One resource, one prompt, logging.
+//! (exits), `limits` (this process's address-space and CPU rlimits). One
+//! resource, one prompt, logging. Like the SDKs' servers, it answers
+//! nothing but `ping` before `initialize`, so a proxy that restarts it must
+//! initialize it again.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -16,6 +19,8 @@ struct Server {
     next_id: u64,
     /// Our sampling request id → the tools/call id waiting for it.
     waiting: HashMap<u64, Value>,
+    /// Whether `initialize` was received.
+    initialized: bool,
 }
 
 impl Server {
@@ -46,7 +51,8 @@ impl Server {
             {"name": "slow", "description": "Reports progress in steps", "inputSchema": schema(json!({"steps": {"type": "number"}}), json!([]))},
             {"name": "sample", "description": "Asks the client's model", "inputSchema": schema(json!({"prompt": {"type": "string"}}), json!(["prompt"]))},
             {"name": "notify", "description": "Sends a log message and a tools/list_changed", "inputSchema": schema(json!({}), json!([]))},
-            {"name": "crash", "description": "Exits the process", "inputSchema": schema(json!({}), json!([]))}
+            {"name": "crash", "description": "Exits the process", "inputSchema": schema(json!({}), json!([]))},
+            {"name": "limits", "description": "This process's address-space and CPU rlimits", "inputSchema": schema(json!({}), json!([]))}
         ]})
     }
 
@@ -84,6 +90,14 @@ impl Server {
                 self.reply(id, Self::text("notified"))
             }
             "crash" => std::process::exit(3),
+            "limits" => {
+                let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+                let wanted: Vec<&str> = limits
+                    .lines()
+                    .filter(|l| l.starts_with("Max address space") || l.starts_with("Max cpu time"))
+                    .collect();
+                self.reply(id, Self::text(wanted.join("\n")))
+            }
             other => self.error(id, -32602, &format!("unknown tool {other}")),
         }
     }
@@ -102,7 +116,11 @@ impl Server {
                     }
                 }
             }
+            (Some(m), Some(id)) if !self.initialized && m != "initialize" && m != "ping" => {
+                self.error(&id, -32002, "Server not initialized")
+            }
             (Some("initialize"), Some(id)) => {
+                self.initialized = true;
                 let asked = msg.pointer("/params/protocolVersion").and_then(Value::as_str).unwrap_or("");
                 let version = if VERSIONS.contains(&asked) { asked } else { "2025-11-25" };
                 self.reply(&id, json!({
@@ -144,7 +162,8 @@ impl Server {
 }
 
 fn main() {
-    let mut server = Server { out: std::io::stdout(), calls: 0, next_id: 0, waiting: HashMap::new() };
+    let mut server =
+        Server { out: std::io::stdout(), calls: 0, next_id: 0, waiting: HashMap::new(), initialized: false };
     eprintln!("mcp-fixture {} ready", std::process::id());
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
