@@ -92,6 +92,9 @@ pub struct ServerSection {
     pub allowed_origins: Vec<String>,
     /// Host names clients may use besides loopback ones (DNS-rebinding guard).
     pub allowed_hosts: Vec<String>,
+    /// The base URL clients reach this host at, for the endpoints servers
+    /// report (`http://mcpod.mcpod.svc:7460`); unset: `http://` + `listen`.
+    pub public_url: Option<String>,
     /// Which runtime starts servers.
     pub runtime: RuntimeKind,
 }
@@ -103,6 +106,7 @@ impl Default for ServerSection {
             api_token_file: None,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            public_url: None,
             runtime: RuntimeKind::Local,
         }
     }

@@ -145,7 +145,10 @@ impl ManagerSettings {
                 max_backoff: Duration::from_millis(l.restart_max_backoff_ms),
             },
             resources: config.resources.clone(),
-            public_url: format!("http://{}", config.server.listen),
+            public_url: match &config.server.public_url {
+                Some(url) => url.trim_end_matches('/').to_string(),
+                None => format!("http://{}", config.server.listen),
+            },
         }
     }
 }

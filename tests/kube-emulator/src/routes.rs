@@ -383,6 +383,19 @@ fn patch(st: &Arc<State>, kind: &Kind, key: Key, headers: &HeaderMap, body: &Byt
         };
         return write(st, kind, &key, status_write, |old| {
             let mut next = old.clone();
+            // A `test` for null passes where the path is missing, as the API
+            // server's JSON patch does (kube's finalizer helper relies on it).
+            let ops: Vec<json_patch::PatchOperation> = ops
+                .0
+                .iter()
+                .filter(|op| match op {
+                    json_patch::PatchOperation::Test(t) => {
+                        !(t.value.is_null() && old.pointer(t.path.as_str()).is_none())
+                    }
+                    _ => true,
+                })
+                .cloned()
+                .collect();
             json_patch::patch(&mut next, &ops).map_err(|e| format!("the JSON patch does not apply: {e}"))?;
             Ok(next)
         });

@@ -126,10 +126,16 @@ impl Store {
     }
 
     /// Applies `change` to an existing object; `None` if it does not exist.
+    /// A change that changes nothing is no write: no new resourceVersion, no
+    /// watch event (as the API server does).
     pub fn update(&self, key: &Key, change: impl FnOnce(&mut Value)) -> Option<Value> {
         let mut objects = self.objects.lock().expect("objects");
         let obj = objects.get_mut(key)?;
+        let before = obj.clone();
         change(obj);
+        if *obj == before {
+            return Some(before);
+        }
         let rv = self.bump();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         let out = obj.clone();

@@ -1,0 +1,436 @@
+//! In-cluster deployment and declared servers: `config/k8s` rendered by real
+//! kubectl and applied to the Kubernetes API emulator, checkov on what it
+//! renders and on the pods mcpod creates (every exception justified in
+//! docs/security.md), the Helm chart's values, and McpServer resources
+//! applied with kubectl and reconciled by mcpod.
+
+mod support;
+
+use mcpod::config::RuntimeKind;
+use mcpod_kube_emulator::Emulator;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+fn kubectl_bin() -> PathBuf {
+    ensure_clients();
+    clients_dir().join(".venv/bin/kubectl")
+}
+
+/// Runs kubectl (against `kubeconfig`, if any) off the async runtime; returns stdout or panics with stderr.
+async fn kubectl(kubeconfig: Option<&Path>, args: &[&str], stdin: Option<String>) -> String {
+    let mut cmd = Command::new(kubectl_bin());
+    // A discovery cache of this test process's own: emulator ports are reused.
+    cmd.arg("--cache-dir").arg(std::env::temp_dir().join(format!("mcpod-kubectl-cache-{}", std::process::id())));
+    if let Some(k) = kubeconfig {
+        cmd.arg("--kubeconfig").arg(k);
+    }
+    cmd.args(args).current_dir(root());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl starts");
+        if let Some(text) = stdin {
+            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl ends");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "kubectl {args:?}: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    })
+    .await
+    .expect("the blocking task")
+}
+
+/// The check ids docs/security.md justifies, for `scope` (`manifests` or `pods`).
+fn justified(scope: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(root().join("docs/security.md")).expect("docs/security.md");
+    doc.lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells.len() > 3 && cells[1].starts_with("`CKV") && cells[2].contains(scope))
+                .then(|| cells[1].split('`').nth(1).unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// Runs checkov on the Kubernetes manifests in `yaml`; returns the ids of the failed checks.
+fn checkov_failures(yaml: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("manifests.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    // --skip-download: checkov would otherwise ask its vendor's platform for guidelines.
+    let out = Command::new(ensure_checkov())
+        .args(["--framework", "kubernetes", "--skip-download", "--quiet", "--compact", "-o", "json", "-f"])
+        .arg(&file)
+        .output()
+        .expect("checkov runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("checkov's report is not JSON ({e}): {text}"));
+    let passed = report["summary"]["passed"].as_u64().unwrap_or(0);
+    assert!(passed > 20, "checkov ran its Kubernetes checks: {}", report["summary"]);
+    let mut failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {}", c["check_id"].as_str().unwrap_or("?"), c["resource"].as_str().unwrap_or("?")))
+        .collect();
+    failed.sort();
+    failed.dedup();
+    failed
+}
+
+fn unjustified(failed: &[String], scope: &str) -> Vec<String> {
+    let ok = justified(scope);
+    failed.iter().filter(|f| !ok.iter().any(|id| f.split(' ').next() == Some(id.as_str()))).cloned().collect()
+}
+
+async fn render(dir: &str) -> String {
+    kubectl(None, &["kustomize", dir], None).await
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str::<Value>(d).expect("YAML"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
+    let yaml = render("config/k8s").await;
+    let docs = documents(&yaml);
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    for kind in [
+        "Namespace",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+    ] {
+        assert!(kinds.contains(&kind), "config/k8s renders a {kind}: {kinds:?}");
+    }
+    assert!(!kinds.iter().any(|k| k.starts_with("Cluster")), "no cluster-wide rights: {kinds:?}");
+    let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
+    let rules = role["rules"].as_array().unwrap();
+    assert!(rules.iter().all(|r| !r.to_string().contains('*')), "no wildcards: {role}");
+    for (resource, verb) in [
+        ("pods", "watch"),
+        ("pods/attach", "create"),
+        ("pods/exec", "create"),
+        ("pods/portforward", "create"),
+        ("pods/log", "get"),
+        ("secrets", "create"),
+        ("networkpolicies", "create"),
+        ("events", "list"),
+        ("mcpservers", "watch"),
+        ("mcpservers/status", "patch"),
+    ] {
+        assert!(
+            rules.iter().any(|r| r["resources"].as_array().unwrap().iter().any(|x| x == resource)
+                && r["verbs"].as_array().unwrap().iter().any(|v| v == verb)),
+            "the Role lets mcpod {verb} {resource}"
+        );
+    }
+    // The ConfigMap holds a config mcpod accepts.
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let toml = cm["data"]["mcpod.toml"].as_str().unwrap();
+    let config = mcpod::config::Config::parse(toml, Path::new("mcpod.toml")).unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.server.runtime, RuntimeKind::Kubernetes);
+    assert_eq!(config.server.public_url.as_deref(), Some("http://mcpod.mcpod.svc:7460"));
+    assert!(config.server.api_token_file.is_some(), "beyond loopback mcpod needs its token");
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "config").unwrap()["configMap"]["name"],
+        cm["metadata"]["name"]
+    );
+
+    // Applied to the emulator with kubectl, twice (the second is a no-op update).
+    let emu = Emulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "default").unwrap();
+    for _ in 0..2 {
+        let applied = kubectl(Some(&kubeconfig), &["apply", "-f", "-"], Some(yaml.clone())).await;
+        assert!(
+            applied.contains("deployment.apps/mcpod")
+                && applied.contains("customresourcedefinition.apiextensions.k8s.io/mcpservers.mcpod.dev"),
+            "{applied}"
+        );
+    }
+    let got = kubectl(
+        Some(&kubeconfig),
+        &[
+            "get",
+            "deployment,serviceaccount,role,rolebinding,service,networkpolicy,configmap",
+            "-n",
+            "mcpod",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(got.lines().count(), 7, "{got}");
+    let crds = kubectl(Some(&kubeconfig), &["get", "crd", "-o", "name"], None).await;
+    assert_eq!(crds.trim(), "customresourcedefinition.apiextensions.k8s.io/mcpservers.mcpod.dev");
+
+    // The example overlay moves everything to its namespace.
+    let overlay = documents(&render("config/k8s/overlays/example").await);
+    assert!(
+        overlay
+            .iter()
+            .filter(|d| d["kind"] != "CustomResourceDefinition" && d["kind"] != "Namespace")
+            .all(|d| d["metadata"]["namespace"] == "ai-tools")
+    );
+    let ocm = overlay.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let oconfig =
+        mcpod::config::Config::parse(ocm["data"]["mcpod.toml"].as_str().unwrap(), Path::new("mcpod.toml")).unwrap();
+    assert_eq!(oconfig.kubernetes.namespace, "ai-tools");
+    assert!(!oconfig.policy.internet_access);
+}
+
+#[test]
+fn the_crd_files_are_what_mcpod_serves() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod")).arg("crd").output().unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    for file in ["config/k8s/base/crd.yaml", "config/helm/mcpod/crds/mcpservers.yaml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        assert_eq!(text, generated, "{file} is stale: regenerate it with `mcpod crd > {file}`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkov_finds_nothing_unjustified_in_the_manifests_nor_in_the_pods_mcpod_creates() {
+    let failed = checkov_failures(&render("config/k8s").await);
+    assert_eq!(unjustified(&failed, "manifests"), Vec::<String>::new(), "every failed check: {failed:?}");
+    let overlay = checkov_failures(&render("config/k8s/overlays/example").await);
+    assert_eq!(unjustified(&overlay, "manifests"), Vec::<String>::new(), "every failed check: {overlay:?}");
+
+    // The pods mcpod creates: a stdio server with a secret, and a network server.
+    let path = ensure_clients();
+    let emu = Emulator::start().await.unwrap();
+    emu.set_path(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "mcpod").unwrap();
+    let host = start_host({
+        let kubeconfig = kubeconfig.clone();
+        move |c| {
+            c.server.runtime = RuntimeKind::Kubernetes;
+            c.kubernetes.kubeconfig = Some(kubeconfig);
+            c.kubernetes.namespace = "mcpod".to_string();
+            c.kubernetes.watch_resources = false;
+        }
+    })
+    .await;
+    host.start_server(json!({"server_type": "fixture-command", "env": {"SERVICE_API_KEY": "sk-1"}})).await;
+    let pods =
+        kubectl(Some(&kubeconfig), &["get", "pods,secrets,networkpolicies", "-n", "mcpod", "-o", "yaml"], None).await;
+    assert!(pods.contains("kind: Pod") && pods.contains("kind: NetworkPolicy"), "{pods}");
+    let failed = checkov_failures(&pods);
+    assert_eq!(unjustified(&failed, "pods"), Vec::<String>::new(), "every failed check: {failed:?}");
+}
+
+/// The `.Values` paths a template uses, with `$name := .Values.x` variables resolved.
+fn values_used(template: &str) -> Vec<String> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for cap in template.split("{{").skip(1).filter_map(|s| s.split("}}").next()) {
+        if let Some((var, path)) = cap.trim_start_matches('-').trim().split_once(":=") {
+            vars.push((var.trim().to_string(), path.trim().trim_end_matches('-').trim().to_string()));
+        }
+    }
+    let mut used = Vec::new();
+    for word in template.split(|c: char| c.is_whitespace() || "(){}|\"".contains(c)) {
+        let expanded = match vars.iter().find(|(v, _)| word.starts_with(&format!("{v}."))) {
+            Some((v, path)) => format!("{path}{}", &word[v.len()..]),
+            None => word.to_string(),
+        };
+        if let Some(rest) = expanded.strip_prefix(".Values.") {
+            used.push(rest.trim_end_matches('.').to_string());
+        }
+    }
+    used
+}
+
+#[test]
+fn the_helm_values_mirror_the_seed_and_every_value_a_template_uses_exists() {
+    let chart = root().join("config/helm/mcpod");
+    let values: Value = serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap()).unwrap();
+    for path in [
+        "config.mcp.servers.braveSearch.enabled",
+        "config.mcp.servers.filesystem.enabled",
+        "config.mcp.servers.filesystem.allowedPaths",
+        "config.mcp.security.allowNpx",
+        "config.mcp.security.allowUv",
+        "config.mcp.security.internetAccess",
+        "config.mcp.resources.limits.cpu",
+        "config.mcp.resources.limits.memory",
+    ] {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        assert!(values.pointer(&pointer).is_some(), "values.yaml has the seed's {path}");
+    }
+    let mut checked = 0;
+    for entry in std::fs::read_dir(chart.join("templates")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for used in values_used(&text) {
+            let pointer = format!("/{}", used.replace('.', "/"));
+            assert!(
+                values.pointer(&pointer).is_some(),
+                "{} uses .Values.{used}, which values.yaml lacks",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 15, "the templates were read ({checked} values)");
+    // The chart grants exactly the rights of the kustomize base.
+    let rules = |file: PathBuf| {
+        let text = std::fs::read_to_string(file).unwrap();
+        text[text.find("rules:").unwrap()..].to_string()
+    };
+    assert_eq!(rules(chart.join("templates/role.yaml")), rules(root().join("config/k8s/base/role.yaml")));
+}
+
+/// Waits until `probe` returns Some, for up to 60 s.
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcpserver_applied_with_kubectl_runs_is_replaced_on_update_and_cleaned_up_on_delete() {
+    let path = ensure_clients();
+    let emu = Emulator::start().await.unwrap();
+    emu.set_path(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "mcpod").unwrap();
+    let k = Some(kubeconfig.as_path());
+    kubectl(k, &["apply", "-f", "config/k8s/base/crd.yaml"], None).await;
+    let host = start_host({
+        let kubeconfig = kubeconfig.clone();
+        move |c| {
+            c.server.runtime = RuntimeKind::Kubernetes;
+            c.kubernetes.kubeconfig = Some(kubeconfig);
+            c.kubernetes.namespace = "mcpod".to_string();
+            c.kubernetes.watch_resources = true;
+            c.server.public_url = Some("http://mcpod.mcpod.svc:7460/".to_string());
+        }
+    })
+    .await;
+    let get = async || -> Value {
+        serde_json::from_str(&kubectl(k, &["get", "mcpserver", "time", "-n", "mcpod", "-o", "json"], None).await)
+            .unwrap()
+    };
+
+    // Created: a running server with endpoints, in the same list as API-started ones.
+    kubectl(k, &["apply", "-n", "mcpod", "-f", "config/examples/mcpserver-time.yaml"], None).await;
+    let ready = eventually("the McpServer is Ready", async || {
+        let obj = get().await;
+        (obj["status"]["phase"] == "Ready").then_some(obj)
+    })
+    .await;
+    assert_eq!(ready["status"]["observedGeneration"], 1);
+    assert!(ready["metadata"]["finalizers"].as_array().unwrap().iter().any(|f| f == "mcpod.dev/cleanup"));
+    let endpoint = ready["status"]["endpoints"]["streamableHttp"].as_str().unwrap().to_string();
+    assert_eq!(endpoint, "http://mcpod.mcpod.svc:7460/servers/time/mcp", "endpoints name server.public_url");
+    assert!(ready["status"]["capabilities"]["tools"]["tools"].as_array().is_some_and(|t| !t.is_empty()), "{ready}");
+    let api_started = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let listed: Vec<Value> =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = listed.iter().filter_map(|s| s["server_id"].as_str()).collect();
+    assert!(ids.contains(&"time") && ids.contains(&api_started.as_str()), "one list: {ids:?}");
+    let url = format!("{}/servers/time/mcp", host.base);
+    let s = McpSession::open_any(&url).await;
+    assert!(
+        tool_text(&s.call(1, "get_current_time", json!({"timezone": "Europe/Paris"})).await).contains("Europe/Paris")
+    );
+    let pod_uid = |pods: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(pods).unwrap();
+        v["items"].as_array().unwrap().iter().map(|p| p["metadata"]["uid"].as_str().unwrap().to_string()).collect()
+    };
+    let selector = "mcpod.dev/server=time";
+    let before = pod_uid(&kubectl(k, &["get", "pods", "-n", "mcpod", "-l", selector, "-o", "json"], None).await);
+    assert!(!before.is_empty());
+
+    // Updated: the server is replaced under the same id; the endpoint stays.
+    kubectl(
+        k,
+        &[
+            "patch",
+            "mcpserver",
+            "time",
+            "-n",
+            "mcpod",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"params":{"local-timezone":"Asia/Tokyo"}}}"#,
+        ],
+        None,
+    )
+    .await;
+    let updated = eventually("the update is reconciled", async || {
+        let obj = get().await;
+        (obj["status"]["observedGeneration"] == 2 && obj["status"]["phase"] == "Ready").then_some(obj)
+    })
+    .await;
+    assert_eq!(updated["status"]["endpoints"]["streamableHttp"], endpoint.as_str(), "the endpoint stays");
+    let after = pod_uid(&kubectl(k, &["get", "pods", "-n", "mcpod", "-l", selector, "-o", "json"], None).await);
+    assert!(after.iter().all(|u| !before.contains(u)), "new pods: {before:?} → {after:?}");
+    let s = McpSession::open_any(&url).await;
+    assert!(tool_text(&s.call(1, "get_current_time", json!({"timezone": "UTC"})).await).contains("UTC"));
+
+    // Deleted: the finalizer holds it until the server and its pods are gone.
+    kubectl(k, &["delete", "mcpserver", "time", "-n", "mcpod", "--wait=false"], None).await;
+    eventually("the McpServer is gone", async || {
+        let list: Value =
+            serde_json::from_str(&kubectl(k, &["get", "mcpservers", "-n", "mcpod", "-o", "json"], None).await).unwrap();
+        list["items"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    let left = kubectl(k, &["get", "pods", "-n", "mcpod", "-l", selector, "-o", "name"], None).await;
+    assert_eq!(left.trim(), "", "its pods went with it");
+    let listed: Vec<Value> =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert!(listed.iter().all(|s| s["server_id"] != "time"), "{listed:?}");
+
+    // A bad spec is reported in the status, not retried into the void.
+    let bad =
+        json!({"apiVersion": "mcpod.dev/v1alpha1", "kind": "McpServer", "metadata": {"name": "broken"}, "spec": {}})
+            .to_string();
+    kubectl(k, &["apply", "-n", "mcpod", "-f", "-"], Some(bad)).await;
+    let failed = eventually("the bad spec is reported", async || {
+        let obj: Value =
+            serde_json::from_str(&kubectl(k, &["get", "mcpserver", "broken", "-n", "mcpod", "-o", "json"], None).await)
+                .unwrap();
+        (obj["status"]["phase"] == "Failed").then_some(obj)
+    })
+    .await;
+    assert!(failed["status"]["message"].as_str().unwrap().contains("spec.template"), "{failed}");
+}
