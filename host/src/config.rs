@@ -209,6 +209,9 @@ pub struct ResourcesSection {
     pub memory_request: String,
     /// Memory limit (MCP_SERVER_MEMORY_LIMIT).
     pub memory_limit: String,
+    /// Per-template overrides, which win over the server type's hints and
+    /// the defaults above (`[resources.templates.playwright]`).
+    pub templates: std::collections::BTreeMap<String, ResourceOverride>,
 }
 
 impl Default for ResourcesSection {
@@ -218,8 +221,23 @@ impl Default for ResourcesSection {
             cpu_limit: "500m".to_string(),
             memory_request: "256Mi".to_string(),
             memory_limit: "512Mi".to_string(),
+            templates: Default::default(),
         }
     }
+}
+
+/// `[resources.templates.NAME]`: the requests and limits of one template's servers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceOverride {
+    /// CPU request.
+    pub cpu_request: Option<String>,
+    /// CPU limit.
+    pub cpu_limit: Option<String>,
+    /// Memory request.
+    pub memory_request: Option<String>,
+    /// Memory limit.
+    pub memory_limit: Option<String>,
 }
 
 /// `[limits]`: messages, sessions, start-up and restarts.
@@ -539,12 +557,26 @@ impl Config {
                 )));
             }
         }
-        for (name, q) in [
-            ("resources.cpu_request", &self.resources.cpu_request),
-            ("resources.cpu_limit", &self.resources.cpu_limit),
-            ("resources.memory_request", &self.resources.memory_request),
-            ("resources.memory_limit", &self.resources.memory_limit),
-        ] {
+        let r = &self.resources;
+        let mut quantities = vec![
+            ("resources.cpu_request".to_string(), &r.cpu_request),
+            ("resources.cpu_limit".to_string(), &r.cpu_limit),
+            ("resources.memory_request".to_string(), &r.memory_request),
+            ("resources.memory_limit".to_string(), &r.memory_limit),
+        ];
+        for (template, o) in &r.templates {
+            for (key, q) in [
+                ("cpu_request", &o.cpu_request),
+                ("cpu_limit", &o.cpu_limit),
+                ("memory_request", &o.memory_request),
+                ("memory_limit", &o.memory_limit),
+            ] {
+                if let Some(q) = q {
+                    quantities.push((format!("resources.templates.{template}.{key}"), q));
+                }
+            }
+        }
+        for (name, q) in quantities {
             if !is_quantity(q) {
                 return Err(ConfigError::Invalid(format!(
                     "{name} = {q:?} is not a Kubernetes quantity (like `500m`, `1`, `512Mi`)"
@@ -671,6 +703,11 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("named `a`"));
         let c = parse("[resources]\ncpu_limit = \"half\"\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("resources.cpu_limit"));
+        let c = parse("[resources.templates.playwright]\nmemory_limit = \"lots\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("resources.templates.playwright.memory_limit"));
+        let c = parse("[resources.templates.playwright]\nmemory_limit = \"2Gi\"\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.resources.templates["playwright"].memory_limit.as_deref(), Some("2Gi"));
     }
 
     #[test]

@@ -523,6 +523,18 @@ impl Manager {
         self.policy.apply(&config, &mut spec)?;
         let r = &self.settings.resources;
         let res = &mut spec.resources;
+        if let Some(o) = req.template.as_ref().and_then(|t| r.templates.get(t)) {
+            for (over, field) in [
+                (&o.cpu_request, &mut res.cpu_request),
+                (&o.cpu_limit, &mut res.cpu_limit),
+                (&o.memory_request, &mut res.memory_request),
+                (&o.memory_limit, &mut res.memory_limit),
+            ] {
+                if over.is_some() {
+                    field.clone_from(over);
+                }
+            }
+        }
         res.cpu_request.get_or_insert_with(|| r.cpu_request.clone());
         res.cpu_limit.get_or_insert_with(|| r.cpu_limit.clone());
         res.memory_request.get_or_insert_with(|| r.memory_request.clone());

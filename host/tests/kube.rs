@@ -74,7 +74,20 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_time_template_runs_as_a_restricted_pod_and_answers_over_every_transport() {
     let (_emu, _dir, kubeconfig, path) = cluster().await;
-    let host = kube_host(&kubeconfig).await;
+    let host = start_host({
+        let kubeconfig = kubeconfig.clone();
+        move |c| {
+            c.server.runtime = RuntimeKind::Kubernetes;
+            c.kubernetes.kubeconfig = Some(kubeconfig);
+            c.kubernetes.namespace = NS.to_string();
+            c.kubernetes.watch_resources = false;
+            c.resources.templates.insert(
+                "time".into(),
+                mcpod::config::ResourceOverride { memory_limit: Some("1Gi".into()), ..Default::default() },
+            );
+        }
+    })
+    .await;
     let base = host.base.clone();
     let status =
         tokio::task::spawn_blocking(move || cli(&base, &["servers", "start", "--template", "time"])).await.unwrap();
@@ -96,7 +109,9 @@ async fn the_time_template_runs_as_a_restricted_pod_and_answers_over_every_trans
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
     assert!(c["image"].as_str().unwrap().starts_with("ghcr.io/astral-sh/uv:"), "{c}");
-    assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+    assert_eq!(c["resources"]["limits"]["memory"], "1Gi", "the template's override");
+    assert_eq!(c["resources"]["limits"]["cpu"], "500m", "the default (MCP_SERVER_CPU_LIMIT)");
+    assert_eq!(c["resources"]["requests"]["memory"], "256Mi");
     let described = kubectl(&kubeconfig, &["describe", "pod", "-n", NS, pod["metadata"]["name"].as_str().unwrap()]);
     assert!(described.contains("Started"), "kubectl describe shows the pod's events: {described}");
 
@@ -496,4 +511,72 @@ async fn server_everything_in_a_pod_serves_both_sdks_over_every_transport_and_by
     .await
     .unwrap();
     assert!(out["call"].as_str().unwrap().contains("through port-forward"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_exec_bridge_and_reaching_network_servers_at_the_pod_ip_work_too() {
+    let (_emu, _dir, kubeconfig, path) = cluster().await;
+    let host = start_host({
+        let kubeconfig = kubeconfig.clone();
+        move |c| {
+            c.server.runtime = RuntimeKind::Kubernetes;
+            c.kubernetes.kubeconfig = Some(kubeconfig);
+            c.kubernetes.namespace = NS.to_string();
+            c.kubernetes.watch_resources = false;
+            c.kubernetes.stdio_bridge = mcpod::config::StdioBridge::Exec;
+            c.kubernetes.reach = mcpod::config::Reach::PodIp;
+        }
+    })
+    .await;
+    // stdio through exec: the container idles, each connection execs the server.
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let pod = pods(&kubeconfig).remove(0);
+    assert_eq!(pod["spec"]["containers"][0]["command"], json!(["sleep", "infinity"]), "{pod}");
+    assert_eq!(pod["spec"]["containers"][0]["stdin"], false);
+    let s = McpSession::open(&format!("{}/servers/{id}/mcp", host.base)).await;
+    assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "through exec"})).await), "through exec");
+
+    // A network server reached at its pod's IP (the emulator's pods live on 127.0.0.1).
+    let base = host.base.clone();
+    let network = tokio::task::spawn_blocking(move || {
+        cli(
+            &base,
+            &[
+                "servers",
+                "start",
+                "--type",
+                "npx",
+                "--package",
+                "@modelcontextprotocol/server-everything",
+                "--version",
+                "2026.8.31",
+                "--transport",
+                "streamable-http",
+                "--port",
+                "3932",
+                "--arg",
+                "streamableHttp",
+                "--env",
+                "PORT=3932",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(network["status"], "ready", "{network}");
+    let url = network["endpoints"]["streamable_http"].as_str().unwrap().to_string();
+    let python = clients_dir().join(".venv/bin/python");
+    let out = tokio::task::spawn_blocking(move || {
+        sdk_client(
+            &path,
+            &python,
+            "py_client.py",
+            &url,
+            "streamable-http",
+            &["--call", "echo", r#"{"message":"at the pod IP"}"#],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out["call"].as_str().unwrap().contains("at the pod IP"), "{out}");
 }

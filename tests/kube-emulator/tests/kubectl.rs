@@ -181,3 +181,35 @@ async fn kubectl_get_watch_streams_changes() {
     let served = c.emu.requests();
     assert!(served.get("WATCH").copied().unwrap_or(0) >= 1, "{served:?}");
 }
+
+#[test]
+fn the_kube_emulator_program_prints_its_address_and_writes_a_kubeconfig() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--namespace", "tools", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kube-emulator starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("kube-emulator listening on http://127.0.0.1:"), "{line}");
+    let out = Command::new(kubectl_bin())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "pods", "-o", "json"])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(list["items"].as_array().is_some_and(|i| i.is_empty()), "{list}");
+    assert!(std::fs::read_to_string(&kubeconfig).unwrap().contains("namespace: tools"));
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_kube-emulator")).args(["--listen", "0.0.0.0:0"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a loopback address"));
+}
