@@ -14,6 +14,7 @@ pub mod config;
 pub mod front;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod modern;
 pub mod operator;
 pub mod plugin;
 pub mod policy;

@@ -170,6 +170,13 @@ pub struct Server {
     instances: Mutex<Vec<Arc<Instance>>>,
     /// A started instance no session holds yet (per-session mode).
     spare: Mutex<Option<Arc<Instance>>>,
+    /// The instance 2026-07-28 clients share (per-session mode; shared
+    /// servers have one instance for everybody anyway).
+    stateless: Mutex<Option<Arc<Instance>>>,
+    /// Held by the one 2026-07-28 request at a time that may be asked for
+    /// input: a stdio server's request to its client names no request, so
+    /// only one such request in flight keeps every question with its asker.
+    interactive: Arc<tokio::sync::Mutex<()>>,
     capabilities: Mutex<Option<Capabilities>>,
     logs: crate::bridge::stdio::LogBuffer,
     sessions: AtomicU64,
@@ -583,6 +590,8 @@ impl Manager {
             created: SystemTime::now(),
             instances: Mutex::new(Vec::new()),
             spare: Mutex::new(None),
+            stateless: Mutex::new(None),
+            interactive: Arc::new(tokio::sync::Mutex::new(())),
             capabilities: Mutex::new(None),
             logs: Default::default(),
             sessions: AtomicU64::new(0),
@@ -744,6 +753,11 @@ impl Manager {
         Ok(report)
     }
 
+    /// What server `id` declared, once an instance ran.
+    pub fn capabilities(&self, id: &str) -> Option<Capabilities> {
+        self.get(id).ok()?.capabilities.lock().ok()?.clone()
+    }
+
     /// The last lines server `id` wrote to stderr.
     pub fn logs(&self, id: &str) -> Result<Vec<String>, ManagerError> {
         let server = self.get(id)?;
@@ -791,6 +805,59 @@ impl Manager {
             let _ = self.stop(&id).await;
         }
         self.runtime.shutdown().await;
+    }
+
+    /// Opens a session for one 2026-07-28 request. Those clients have no
+    /// session, so they share one instance of the server: the shared one,
+    /// or for a per-session server, one kept for them.
+    /// `askable`: whether the server's requests may be sent to it (only one
+    /// such request in flight per server: see [`Manager::interactive_turn`]).
+    pub async fn open_stateless(&self, id: &str, askable: bool) -> Result<ClientSession, ManagerError> {
+        let server = self.get(id)?;
+        let alive = |i: &Arc<Instance>| !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped);
+        let instance = match server.sharing {
+            Sharing::Shared => match server.instances.lock().ok().and_then(|l| l.first().cloned()) {
+                Some(i) if alive(&i) => i,
+                _ => self.spawn_instance(&server),
+            },
+            Sharing::PerSession => {
+                let kept = server.stateless.lock().ok().and_then(|s| s.clone());
+                match kept {
+                    Some(i) if alive(&i) => i,
+                    _ => {
+                        let fresh = self.spawn_instance(&server);
+                        if let Ok(mut slot) = server.stateless.lock() {
+                            *slot = Some(fresh.clone());
+                        }
+                        fresh
+                    }
+                }
+            }
+        };
+        let (session, rx) = instance
+            .attach_with(!askable)
+            .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take requests right now")))?;
+        server.sessions.fetch_add(1, Ordering::Relaxed);
+        Ok(ClientSession { server, instance, session, owns_instance: false, rx, closed: false })
+    }
+
+    /// Waits until no other 2026-07-28 request that may be asked for input
+    /// is in flight on server `id`; the guard holds the turn.
+    pub async fn interactive_turn(&self, id: &str) -> Result<tokio::sync::OwnedMutexGuard<()>, ManagerError> {
+        let lock = self.get(id)?.interactive.clone();
+        Ok(lock.lock_owned().await)
+    }
+
+    /// The `initialize` result of the instance 2026-07-28 clients of server
+    /// `id` use, once it is ready (waits up to the start timeout).
+    pub async fn stateless_initialize(&self, id: &str) -> Result<serde_json::Value, ManagerError> {
+        let session = self.open_stateless(id, false).await?;
+        let state = session.instance.wait_settled(self.settings.start_timeout).await;
+        session.instance.initialize_result().ok_or_else(|| {
+            ManagerError::Failed(format!(
+                "server `{id}` is not ready ({state:?}); `mcpod servers status {id}` says why"
+            ))
+        })
     }
 
     /// Opens a client session on server `id`.

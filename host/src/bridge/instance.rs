@@ -203,13 +203,19 @@ impl Instance {
         self.inner.lock().map_err(|_| ())
     }
 
-    /// Opens a client session; deliveries arrive on the receiver.
-    pub fn attach(&self) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+    /// Opens a client session; deliveries arrive on the receiver. A `deaf`
+    /// session is never sent the server's requests.
+    pub fn attach_with(&self, deaf: bool) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
         let mut inner = self.lock().ok()?;
-        let id = inner.mux.open_session();
+        let id = if deaf { inner.mux.open_deaf_session() } else { inner.mux.open_session() };
         let (tx, rx) = mpsc::channel(SESSION_BUFFER);
         inner.sinks.insert(id, Sink::Channel(tx));
         Some((id, rx))
+    }
+
+    /// Opens a client session that the server's requests may go to.
+    pub fn attach(&self) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+        self.attach_with(false)
     }
 
     /// Hands `session`'s deliveries to `sink` in place from now on.

@@ -71,6 +71,9 @@ struct Session {
     subscriptions: Vec<String>,
     /// When this session last sent a request (a sequence number).
     last_active: u64,
+    /// Whether the server's requests (sampling, elicitation, roots) may go
+    /// to this session; a 2026-07-28 request that cannot be asked opts out.
+    deaf: bool,
 }
 
 /// How many client requests may wait for a (re)starting server.
@@ -144,6 +147,15 @@ impl Mux {
         let id = self.next_session;
         self.next_session += 1;
         self.sessions.insert(id, Session::default());
+        id
+    }
+
+    /// Opens a session the server's requests never go to.
+    pub fn open_deaf_session(&mut self) -> SessionId {
+        let id = self.open_session();
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.deaf = true;
+        }
         id
     }
 
@@ -336,6 +348,11 @@ impl Mux {
         match self.server_requests.get(id) {
             Some(s) if *s == session => {
                 self.server_requests.remove(id);
+                // Answering the server makes the session the one it works for.
+                self.seq += 1;
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.last_active = self.seq;
+                }
                 vec![Action::ToServer(msg)]
             }
             _ => Vec::new(),
@@ -405,15 +422,16 @@ impl Mux {
     /// request the server is most likely working on (the most recently
     /// active session with a request in flight), else the most recent one.
     fn target_session(&self) -> Option<(SessionId, Option<Id>)> {
+        let hearing = |s: &SessionId| self.sessions.get(s).is_some_and(|x| !x.deaf);
         let busy = self
             .pending
             .values()
-            .filter_map(|p| p.session.map(|s| (s, p.client_id.clone())))
+            .filter_map(|p| p.session.filter(hearing).map(|s| (s, p.client_id.clone())))
             .max_by_key(|(s, _)| self.sessions.get(s).map_or(0, |x| x.last_active));
         if let Some((s, id)) = busy {
             return Some((s, Some(id)));
         }
-        self.sessions.iter().max_by_key(|(_, s)| s.last_active).map(|(id, _)| (*id, None))
+        self.sessions.iter().filter(|(_, s)| !s.deaf).max_by_key(|(_, s)| s.last_active).map(|(id, _)| (*id, None))
     }
 
     fn server_request(&mut self, msg: Message) -> Vec<Action> {
@@ -632,6 +650,21 @@ mod tests {
         );
         let out = mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#));
         assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#]);
+    }
+
+    #[test]
+    fn server_requests_never_go_to_a_deaf_session() {
+        let mut mux = ready();
+        let asker = mux.open_session();
+        let deaf = mux.open_deaf_session();
+        mux.from_client(asker, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
+        mux.from_client(deaf, m(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#));
+        let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"elicitation/create","params":{}}"#));
+        assert_eq!(to_clients(&out)[0].0, asker, "the more recent session is deaf");
+        mux.close_session(asker);
+        let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s2","method":"elicitation/create","params":{}}"#));
+        assert!(to_clients(&out).is_empty(), "no session can be asked");
+        assert!(to_server(&out)[0].contains("no client is connected"), "{out:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod guard;
 pub mod legacy_sse;
 pub mod sse;
+pub mod stateless;
 pub mod streamable;
 pub mod websocket;
 
@@ -35,6 +36,8 @@ pub struct FrontState {
     pub max_message_bytes: usize,
     /// Warm adapter sessions.
     pub adapters: Arc<AdapterPool>,
+    /// 2026-07-28 requests waiting for the client's input responses.
+    pub parked: Arc<stateless::ParkedRequests>,
 }
 
 impl FrontState {
@@ -123,4 +126,15 @@ pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
         let m = item.split(';').next().unwrap_or("").trim();
         m == mime || m == "*/*" || m == format!("{kind}/*")
     })
+}
+
+/// True if `Accept` names `application/json` before `text/event-stream`.
+pub(crate) fn prefers_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let position = |mime: &str| accept.split(',').position(|item| item.split(';').next().unwrap_or("").trim() == mime);
+    match (position("application/json"), position("text/event-stream")) {
+        (Some(j), Some(s)) => j < s,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }

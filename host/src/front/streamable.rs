@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// The protocol revisions this endpoint speaks with a session.
-pub const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+pub use crate::modern::HANDSHAKE_VERSIONS;
 
 /// Events kept per session for replay after a dropped stream.
 const EVENT_LOG: usize = 1024;
@@ -223,17 +223,6 @@ impl crate::bridge::DirectSink for HttpSink {
     }
 }
 
-/// True if `Accept` names `application/json` before `text/event-stream`.
-fn prefers_json(headers: &HeaderMap) -> bool {
-    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    let position = |mime: &str| accept.split(',').position(|item| item.split(';').next().unwrap_or("").trim() == mime);
-    match (position("application/json"), position("text/event-stream")) {
-        (Some(j), Some(s)) => j < s,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
-
 /// How long a POST waits for its answer before it starts streaming.
 const JSON_WINDOW: Duration = Duration::from_millis(20);
 
@@ -306,9 +295,6 @@ pub async fn post(
             "Not Acceptable: the client must accept application/json and text/event-stream",
         );
     }
-    if let Err(r) = check_version(&headers) {
-        return r;
-    }
     if body.len() > st.max_message_bytes {
         return rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -316,10 +302,18 @@ pub async fn post(
             &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
         );
     }
-    let msgs = match decode_body(&st, &body).await {
+    let mut msgs = match decode_body(&st, &body).await {
         Ok(m) => m,
         Err(r) => return r,
     };
+    // MCP 2026-07-28 requests stand alone: no session, their own rules.
+    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if msgs.len() == 1 && session_header(&headers).is_none() && crate::modern::is_modern(&msgs[0], version) {
+        return super::stateless::post(&st, &server_id, &headers, msgs.remove(0), sse_ok).await;
+    }
+    if let Err(r) = check_version(&headers) {
+        return r;
+    }
     let is_init = msgs.iter().any(|m| m.method() == "initialize" && m.kind() == Kind::Request);
     let session = match session_header(&headers) {
         Some(_) if is_init => {
@@ -393,7 +387,7 @@ pub async fn post(
         // sides. Anything slower (or preceded by progress, logs or a server
         // request) streams, as it does for clients that prefer streams.
         let mut first = Vec::new();
-        if requests.len() == 1 && prefers_json(&headers) {
+        if requests.len() == 1 && super::prefers_json(&headers) {
             match tokio::time::timeout(JSON_WINDOW, rx.recv()).await {
                 Ok(Some(frame)) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
                     let resp = (
@@ -470,10 +464,29 @@ pub(super) async fn decode_body(st: &FrontState, body: &[u8]) -> Result<Vec<Mess
     Ok(msgs)
 }
 
+/// 405 for GET and DELETE at 2026-07-28, which has no sessions to stream
+/// or end (`subscriptions/listen` replaces the GET stream).
+fn modern_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
+    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok())?;
+    if !crate::modern::MODERN_VERSIONS.contains(&version) {
+        return None;
+    }
+    let mut resp = rpc_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::INVALID_REQUEST,
+        "Method Not Allowed: MCP 2026-07-28 has no sessions; POST requests, and subscriptions/listen for notifications",
+    );
+    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    Some(resp)
+}
+
 /// `GET /servers/{id}/mcp`: the stream of server-initiated messages.
 pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
     if let Err(why) = st.guard.check(&headers) {
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    if let Some(r) = modern_method_not_allowed(&headers) {
+        return r;
     }
     if !accepts(&headers, "text/event-stream") {
         return rpc_error(
@@ -527,6 +540,9 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
 pub async fn delete(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
     if let Err(why) = st.guard.check(&headers) {
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
+    }
+    if let Some(r) = modern_method_not_allowed(&headers) {
+        return r;
     }
     let session = match find_session(&st, &server_id, &headers) {
         Ok(s) => s,

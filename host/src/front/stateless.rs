@@ -1,0 +1,364 @@
+//! Streamable HTTP at MCP 2026-07-28 on `/servers/{id}/mcp`, beside the
+//! handshake era: each request stands alone (no session), carries its
+//! version and client capabilities in `_meta`, and is checked against its
+//! routing headers. A handshake-era server behind it is initialized by
+//! mcpod; `server/discover` is answered from that; a request the server
+//! makes of the client mid-call (sampling, elicitation, roots) becomes an
+//! `input_required` result, and the client's retry completes it.
+
+use super::{FrontState, manager_error, prefers_json};
+use crate::jsonrpc::{Id, Kind, Message, code, raw};
+use crate::modern::{self, Refusal, RequestMeta, RoutingHeaders};
+use crate::plugin::bindings::Frame;
+use crate::servers::ClientSession;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long a parked request waits for the client's retry.
+const PARK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a request waits for its answer before it starts streaming.
+const JSON_WINDOW: Duration = Duration::from_millis(20);
+
+/// A request the server is waiting on the client for (an `input_required`).
+struct Parked {
+    server_id: String,
+    method: String,
+    session: ClientSession,
+    /// The input keys asked for, and the server's request ids they answer.
+    asked: Vec<(String, Id)>,
+    since: Instant,
+}
+
+/// Requests parked on an `input_required`, by their `requestState`.
+pub struct ParkedRequests {
+    map: Mutex<HashMap<String, Parked>>,
+}
+
+impl ParkedRequests {
+    /// An empty table whose entries expire unanswered after [`PARK_TIMEOUT`].
+    pub fn new() -> Arc<Self> {
+        let table = Arc::new(ParkedRequests { map: Mutex::new(HashMap::new()) });
+        let weak = Arc::downgrade(&table);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                let Some(table) = weak.upgrade() else { return };
+                if let Ok(mut map) = table.map.lock() {
+                    // Dropping a parked session cancels its request upstream.
+                    map.retain(|_, p| p.since.elapsed() < PARK_TIMEOUT);
+                }
+            }
+        });
+        table
+    }
+
+    fn park(&self, state: String, parked: Parked) {
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(state, parked);
+        }
+    }
+
+    /// The parked request `state` names, if it is for this server and method.
+    fn take(&self, state: &str, server_id: &str, method: &str) -> Option<Parked> {
+        let mut map = self.map.lock().ok()?;
+        match map.get(state) {
+            Some(p) if p.server_id == server_id && p.method == method => map.remove(state),
+            _ => None,
+        }
+    }
+
+    /// Requests waiting for a retry.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// True when none waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn refuse(r: &Refusal, id: Option<Id>) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(status, r.to_message(id).to_text())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+fn routing_headers(headers: &HeaderMap) -> RoutingHeaders<'_> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    RoutingHeaders { version: get("mcp-protocol-version"), method: get("mcp-method"), name: get("mcp-name") }
+}
+
+/// One 2026-07-28 POST holding `msg`.
+pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Message, sse_ok: bool) -> Response {
+    let id = msg.id.value().cloned();
+    let meta = match modern::request_meta(&msg) {
+        Ok(m) => m,
+        Err(r) => return refuse(&r, id),
+    };
+    if let Err(r) = modern::check_headers(&msg, &meta, &routing_headers(headers)) {
+        return refuse(&r, id);
+    }
+    if !modern::MODERN_VERSIONS.contains(&meta.version.as_str()) {
+        return refuse(&modern::unsupported_version(&meta.version), id);
+    }
+    let Some(id) = id.filter(|_| msg.kind() == Kind::Request) else {
+        // Notifications (and stray responses) have nothing to answer;
+        // cancelling is closing the request's stream.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let method = msg.method().to_string();
+    if modern::REMOVED_METHODS.contains(&method.as_str()) {
+        let r = Refusal {
+            status: 404,
+            code: code::METHOD_NOT_FOUND,
+            message: format!("Method not found: {method} is not part of MCP 2026-07-28"),
+            data: None,
+        };
+        return refuse(&r, Some(id));
+    }
+    if method == "server/discover" {
+        return match st.manager.stateless_initialize(server_id).await {
+            Ok(init) => {
+                json_response(StatusCode::OK, Message::response(id, raw(&modern::discover_result(&init))).to_text())
+            }
+            Err(e) => manager_error(&e),
+        };
+    }
+    let (responses, state) = modern::retry_fields(&msg);
+    // A request the server may ask for input waits its turn (see
+    // `Manager::interactive_turn`); the others run side by side.
+    let may_be_asked = modern::INTERACTIVE_METHODS.contains(&method.as_str())
+        && ["sampling", "elicitation", "roots"].iter().any(|c| meta.can(c));
+    let turn = if may_be_asked {
+        match st.manager.interactive_turn(server_id).await {
+            Ok(t) => Some(t),
+            Err(e) => return manager_error(&e),
+        }
+    } else {
+        None
+    };
+    let session = match state {
+        Some(state) => {
+            let Some(parked) = st.parked.take(&state, server_id, &method) else {
+                let r = Refusal {
+                    status: 400,
+                    code: code::INVALID_PARAMS,
+                    message: "Invalid params: requestState is unknown, expired or for another request; send the request again without it".into(),
+                    data: None,
+                };
+                return refuse(&r, Some(id));
+            };
+            let responses = responses.unwrap_or_default();
+            for (key, server_request) in &parked.asked {
+                let answer = match responses.get(key) {
+                    Some(result) => Message::response(server_request.clone(), raw(result)),
+                    None => Message::error_response(
+                        Some(server_request.clone()),
+                        code::INVALID_PARAMS,
+                        &format!("the client gave no input response for {key}"),
+                    ),
+                };
+                parked.session.send(answer);
+            }
+            parked.session
+        }
+        None if responses.is_some() => {
+            let r = Refusal {
+                status: 400,
+                code: code::INVALID_PARAMS,
+                message: "Invalid params: inputResponses need the requestState of the result that asked for them"
+                    .into(),
+                data: None,
+            };
+            return refuse(&r, Some(id));
+        }
+        None => match st.manager.open_stateless(server_id, turn.is_some()).await {
+            Ok(s) => {
+                s.send(modern::for_old_server(&msg));
+                s
+            }
+            Err(e) => return manager_error(&e),
+        },
+    };
+    let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
+    let (tx, mut rx) = mpsc::channel::<Frame>(256);
+    let call = Call { st: st.clone(), server_id: server_id.to_string(), method, id, meta, server_info };
+    tokio::spawn(call.drive(session, tx, turn));
+    // An answer that comes at once goes back as JSON to clients that prefer
+    // it; anything slower, or preceded by progress, streams.
+    let mut first = Vec::new();
+    if prefers_json(headers) || !sse_ok {
+        let wait = if sse_ok { JSON_WINDOW } else { Duration::from_secs(3600) };
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(frame)) if frame.event.as_deref() == Some("final") => {
+                return json_response(StatusCode::OK, frame.data);
+            }
+            Ok(Some(frame)) => first.push(frame),
+            Ok(None) => {
+                return json_response(
+                    StatusCode::BAD_GATEWAY,
+                    Message::error_response(None, code::SERVER_UNAVAILABLE, "the server went away").to_text(),
+                );
+            }
+            Err(_) => {}
+        }
+        if !sse_ok {
+            // A JSON-only client gets just the answer.
+            while let Some(frame) = rx.recv().await {
+                if frame.event.as_deref() == Some("final") {
+                    return json_response(StatusCode::OK, frame.data);
+                }
+            }
+            return json_response(
+                StatusCode::BAD_GATEWAY,
+                Message::error_response(None, code::SERVER_UNAVAILABLE, "the server went away").to_text(),
+            );
+        }
+    }
+    for f in &mut first {
+        f.event = None;
+    }
+    let (out_tx, out_rx) = mpsc::channel::<Frame>(256);
+    tokio::spawn(async move {
+        while let Some(mut frame) = rx.recv().await {
+            frame.event = None;
+            if out_tx.send(frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    let sse = match st.adapter("sse").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    super::sse::response(sse, first, out_rx, st.adapters.clone())
+}
+
+/// One client request on its way through the server.
+struct Call {
+    st: FrontState,
+    server_id: String,
+    method: String,
+    /// The id of this attempt (a retry has a new one).
+    id: Id,
+    meta: RequestMeta,
+    server_info: Option<Value>,
+}
+
+impl Call {
+    /// Moves the server's messages for this request to `tx` until it is
+    /// answered, or parks it when the server asks the client for input.
+    /// The last frame is tagged `final`.
+    async fn drive(
+        self,
+        mut session: ClientSession,
+        tx: mpsc::Sender<Frame>,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) {
+        // The turn is given up when the request is answered or parked.
+        let _turn = turn;
+        let frame = |msg: &Message, last: bool| Frame {
+            event: last.then(|| "final".to_string()),
+            id: None,
+            data: msg.to_text(),
+        };
+        let mut asked: Vec<(String, Id)> = Vec::new();
+        let mut input: Vec<(String, Message)> = Vec::new();
+        loop {
+            // Server requests that come together are asked for together.
+            let next = if input.is_empty() {
+                session.rx.recv().await
+            } else {
+                match tokio::time::timeout(Duration::from_millis(5), session.rx.recv()).await {
+                    Ok(d) => d,
+                    Err(_) => None,
+                }
+            };
+            let Some(delivery) = next else {
+                if !input.is_empty() {
+                    return self.park(session, asked, input, &tx).await;
+                }
+                let gone = Message::error_response(
+                    Some(self.id.clone()),
+                    code::SERVER_UNAVAILABLE,
+                    "the server went away; retry the request",
+                );
+                let _ = tx.send(frame(&gone, true)).await;
+                return;
+            };
+            let mut msg = delivery.msg;
+            match msg.kind() {
+                Kind::Response => {
+                    msg.id = crate::jsonrpc::IdField::Value(self.id.clone());
+                    if let Some(result) = &msg.result {
+                        msg.result = Some(modern::stamp_result(&self.method, result, self.server_info.as_ref()));
+                    }
+                    let _ = tx.send(frame(&msg, true)).await;
+                    return;
+                }
+                Kind::Request => {
+                    let Some(server_id) = msg.id.value().cloned() else { continue };
+                    match modern::capability_for(msg.method()) {
+                        Some(cap)
+                            if self.meta.can(cap) && modern::INTERACTIVE_METHODS.contains(&self.method.as_str()) =>
+                        {
+                            let key = format!("{cap}-{}", asked.len() + 1);
+                            asked.push((key.clone(), server_id));
+                            input.push((key, msg));
+                        }
+                        _ => {
+                            let why = format!(
+                                "the client of this request did not declare the capability {} needs (or cannot answer during {})",
+                                msg.method(),
+                                self.method
+                            );
+                            session.send(Message::error_response(Some(server_id), code::METHOD_NOT_FOUND, &why));
+                        }
+                    }
+                }
+                Kind::Notification => {
+                    let wanted = match msg.method() {
+                        "notifications/progress" => true,
+                        "notifications/message" => self.meta.log_level.is_some(),
+                        _ => false,
+                    };
+                    if wanted && tx.send(frame(&msg, false)).await.is_err() {
+                        // The client closed the stream: that cancels the request.
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the client with `input_required` and parks the request
+    /// until its retry.
+    async fn park(
+        self,
+        session: ClientSession,
+        asked: Vec<(String, Id)>,
+        input: Vec<(String, Message)>,
+        tx: &mpsc::Sender<Frame>,
+    ) {
+        let state = super::streamable::new_token();
+        let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
+        let result = modern::input_required(&requests, &state);
+        let answer = Message::response(self.id.clone(), raw(&result));
+        self.st.parked.park(
+            state,
+            Parked { server_id: self.server_id, method: self.method, session, asked, since: Instant::now() },
+        );
+        let _ = tx.send(Frame { event: Some("final".to_string()), id: None, data: answer.to_text() }).await;
+    }
+}

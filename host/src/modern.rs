@@ -1,0 +1,446 @@
+//! MCP 2026-07-28, the stateless revision, as pure rules: which era a
+//! request belongs to, what its `_meta` and routing headers must say, what
+//! an older server must not see, and how results are stamped on the way
+//! back. No I/O; `front::stateless` moves the bytes.
+
+use crate::jsonrpc::{Id, Message, raw};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+
+/// The stateless revisions mcpod serves.
+pub const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
+
+/// The handshake revisions mcpod serves (and speaks to servers).
+pub const HANDSHAKE_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// `_meta` key: the request's protocol version.
+pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key: the client's capabilities.
+pub const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// `_meta` key: the client's name and version.
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+/// `_meta` key: the lowest log level the client wants (`notifications/message`).
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+/// `_meta` key of results: the server's name and version.
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// `_meta` key of listen-stream messages: the listen request's id.
+pub const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// Error codes of the revision.
+pub mod code {
+    /// A routing header is missing or disagrees with the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// The request needs a client capability the request did not declare.
+    pub const MISSING_CAPABILITY: i64 = -32021;
+    /// The requested protocol version is not served.
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
+}
+
+/// Methods the revision removed: a request for one at 2026-07-28 is unknown.
+pub const REMOVED_METHODS: [&str; 5] =
+    ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
+
+/// Results that carry `ttlMs` and `cacheScope`.
+pub const CACHEABLE_METHODS: [&str; 6] =
+    ["server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"];
+
+/// Requests whose result may be `input_required`.
+pub const INTERACTIVE_METHODS: [&str; 3] = ["tools/call", "prompts/get", "resources/read"];
+
+/// Whether a request belongs to the 2026-07-28 era: its `_meta` claims a
+/// version, or its `MCP-Protocol-Version` header names one that is not a
+/// handshake version (an unknown version is answered by the modern rules).
+pub fn is_modern(msg: &Message, header_version: Option<&str>) -> bool {
+    let claimed = msg.params.as_ref().is_some_and(|p| p.get().contains(META_VERSION))
+        && msg.params_value().pointer("/_meta").and_then(|m| m.get(META_VERSION)).is_some();
+    claimed || header_version.is_some_and(|v| !HANDSHAKE_VERSIONS.contains(&v))
+}
+
+/// What a 2026-07-28 request says about its client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestMeta {
+    /// The protocol version.
+    pub version: String,
+    /// The client's capabilities (`{}` when none).
+    pub capabilities: Value,
+    /// The log level asked for, if any.
+    pub log_level: Option<String>,
+}
+
+impl RequestMeta {
+    /// Whether the client declared capability `name` (`sampling`, `elicitation`, `roots`).
+    pub fn can(&self, name: &str) -> bool {
+        self.capabilities.get(name).is_some_and(|v| !v.is_null())
+    }
+}
+
+/// Why a 2026-07-28 request is refused, as the revision's error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON-RPC error code.
+    pub code: i64,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The error's `data`, if any.
+    pub data: Option<Value>,
+}
+
+impl Refusal {
+    fn new(status: u16, code: i64, message: impl Into<String>) -> Refusal {
+        Refusal { status, code, message: message.into(), data: None }
+    }
+
+    /// The error response to request `id`.
+    pub fn to_message(&self, id: Option<Id>) -> Message {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.data {
+            error["data"] = d.clone();
+        }
+        let mut msg = Message::error_response(id, self.code, &self.message);
+        msg.error = Some(raw(&error));
+        msg
+    }
+}
+
+/// `UnsupportedProtocolVersion` for `requested`, listing every version served.
+pub fn unsupported_version(requested: &str) -> Refusal {
+    let supported: Vec<&str> = MODERN_VERSIONS.iter().chain(HANDSHAKE_VERSIONS.iter()).copied().collect();
+    Refusal {
+        data: Some(json!({"supported": supported, "requested": requested})),
+        ..Refusal::new(400, code::UNSUPPORTED_VERSION, format!("Unsupported protocol version {requested:?}"))
+    }
+}
+
+/// Reads the request's `_meta`; a missing required key is invalid params.
+pub fn request_meta(msg: &Message) -> Result<RequestMeta, Refusal> {
+    let params = msg.params_value();
+    let meta = params.get("_meta").and_then(Value::as_object);
+    let missing = |key: &str| {
+        Refusal::new(
+            400,
+            crate::jsonrpc::code::INVALID_PARAMS,
+            format!("Invalid params: _meta[{key:?}] is required at 2026-07-28"),
+        )
+    };
+    let version =
+        meta.and_then(|m| m.get(META_VERSION)).and_then(Value::as_str).ok_or_else(|| missing(META_VERSION))?;
+    let capabilities =
+        meta.and_then(|m| m.get(META_CAPABILITIES)).cloned().ok_or_else(|| missing(META_CAPABILITIES))?;
+    if !capabilities.is_object() {
+        return Err(Refusal::new(
+            400,
+            crate::jsonrpc::code::INVALID_PARAMS,
+            format!("Invalid params: _meta[{META_CAPABILITIES:?}] must be an object"),
+        ));
+    }
+    let log_level = meta.and_then(|m| m.get(META_LOG_LEVEL)).and_then(Value::as_str).map(str::to_string);
+    Ok(RequestMeta { version: version.to_string(), capabilities, log_level })
+}
+
+/// Decodes a header value sent as `=?base64?…?=` (for values that are not
+/// header-safe); other values are taken as they are.
+pub fn header_text(value: &str) -> Option<String> {
+    use base64::Engine;
+    match value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) {
+        Some(encoded) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+            String::from_utf8(bytes).ok()
+        }
+        None => Some(value.to_string()),
+    }
+}
+
+/// The routing headers of one request, as sent.
+#[derive(Debug, Default, Clone)]
+pub struct RoutingHeaders<'a> {
+    /// `MCP-Protocol-Version`.
+    pub version: Option<&'a str>,
+    /// `Mcp-Method`.
+    pub method: Option<&'a str>,
+    /// `Mcp-Name`.
+    pub name: Option<&'a str>,
+}
+
+/// The name a request's `Mcp-Name` header must carry, if its method has one.
+pub fn routed_name(msg: &Message) -> Option<String> {
+    let params = msg.params_value();
+    let key = match msg.method() {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" => "uri",
+        _ => return None,
+    };
+    params.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Checks that the routing headers agree with the body (`HeaderMismatch`).
+pub fn check_headers(msg: &Message, meta: &RequestMeta, h: &RoutingHeaders) -> Result<(), Refusal> {
+    let mismatch = |what: String| Refusal::new(400, code::HEADER_MISMATCH, format!("Header mismatch: {what}"));
+    match h.version {
+        None => return Err(mismatch("the MCP-Protocol-Version header is required".into())),
+        Some(v) if v != meta.version => {
+            return Err(mismatch(format!("MCP-Protocol-Version {v:?} differs from _meta's {:?}", meta.version)));
+        }
+        Some(_) => {}
+    }
+    match h.method.map(header_text) {
+        None => return Err(mismatch("the Mcp-Method header is required".into())),
+        Some(m) if m.as_deref() != Some(msg.method()) => {
+            return Err(mismatch(format!(
+                "Mcp-Method {:?} differs from the body's method {:?}",
+                h.method.unwrap_or(""),
+                msg.method()
+            )));
+        }
+        Some(_) => {}
+    }
+    if let Some(name) = routed_name(msg) {
+        match h.name.map(header_text) {
+            None => return Err(mismatch(format!("the Mcp-Name header is required for {}", msg.method()))),
+            Some(n) if n.as_deref() != Some(name.as_str()) => {
+                return Err(mismatch(format!("Mcp-Name {:?} differs from the body's {name:?}", h.name.unwrap_or(""))));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The request as a handshake-era server must see it: the revision's own
+/// `_meta` keys and the retry fields removed, everything else kept.
+pub fn for_old_server(msg: &Message) -> Message {
+    let mut out = msg.clone();
+    let Some(params) = &msg.params else { return out };
+    if !params.get().contains("io.modelcontextprotocol/")
+        && !params.get().contains("inputResponses")
+        && !params.get().contains("requestState")
+    {
+        return out;
+    }
+    let mut value = msg.params_value();
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("inputResponses");
+        obj.remove("requestState");
+        let empty = match obj.get_mut("_meta").and_then(Value::as_object_mut) {
+            Some(meta) => {
+                meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+                meta.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            obj.remove("_meta");
+        }
+    }
+    out.params = Some(raw(&value));
+    out
+}
+
+/// The retry fields of a request: its input responses and request state.
+pub fn retry_fields(msg: &Message) -> (Option<Map<String, Value>>, Option<String>) {
+    let params = msg.params_value();
+    let responses = params.get("inputResponses").and_then(Value::as_object).cloned();
+    let state = params.get("requestState").and_then(Value::as_str).map(str::to_string);
+    (responses, state)
+}
+
+/// How long a client may cache list results mcpod passes on, and for whom:
+/// mcpod cannot know when a server's lists change, so immediately stale and
+/// private (the revision's safe default).
+pub const CACHE: (u64, &str) = (0, "private");
+
+/// Stamps a server's result for a 2026-07-28 client: `resultType`, the
+/// caching fields on cacheable methods, and the server's info in `_meta`.
+pub fn stamp_result(method: &str, result: &RawValue, server_info: Option<&Value>) -> Box<RawValue> {
+    let mut value: Value = serde_json::from_str(result.get()).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("resultType").or_insert_with(|| json!("complete"));
+        if CACHEABLE_METHODS.contains(&method) {
+            obj.entry("ttlMs").or_insert_with(|| json!(CACHE.0));
+            obj.entry("cacheScope").or_insert_with(|| json!(CACHE.1));
+        }
+        if let Some(info) = server_info {
+            let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+            if let Some(m) = meta.as_object_mut() {
+                m.entry(META_SERVER_INFO).or_insert_with(|| info.clone());
+            }
+        }
+    }
+    raw(&value)
+}
+
+/// What mcpod can honour of a handshake-era server's capabilities for a
+/// 2026-07-28 client: resource subscriptions go through `subscriptions/listen`.
+pub fn modern_capabilities(server: &Value) -> Value {
+    let mut caps = server.clone();
+    if let Some(obj) = caps.as_object_mut() {
+        // Tasks left the core protocol in 2026-07-28.
+        obj.remove("tasks");
+    }
+    caps
+}
+
+/// The `server/discover` result for a server whose `initialize` result is `init`.
+pub fn discover_result(init: &Value) -> Value {
+    let mut out = json!({
+        "resultType": "complete",
+        "supportedVersions": MODERN_VERSIONS,
+        "capabilities": modern_capabilities(init.get("capabilities").unwrap_or(&json!({}))),
+        "ttlMs": CACHE.0,
+        "cacheScope": CACHE.1,
+    });
+    if let Some(i) = init.get("instructions").filter(|i| i.is_string()) {
+        out["instructions"] = i.clone();
+    }
+    if let Some(info) = init.get("serverInfo") {
+        out["_meta"] = json!({ META_SERVER_INFO: info });
+    }
+    out
+}
+
+/// An `input_required` result asking the client for `requests` (key → server request).
+pub fn input_required(requests: &[(String, &Message)], state: &str) -> Value {
+    let mut input = Map::new();
+    for (key, req) in requests {
+        let mut r = json!({"method": req.method()});
+        if req.params.is_some() {
+            r["params"] = req.params_value();
+        }
+        input.insert(key.clone(), r);
+    }
+    json!({"resultType": "input_required", "inputRequests": input, "requestState": state})
+}
+
+/// The client capability a server-to-client request needs.
+pub fn capability_for(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" => Some("sampling"),
+        "elicitation/create" => Some("elicitation"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, params: Value) -> Message {
+        Message::parse(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()).unwrap()
+    }
+
+    fn modern_meta() -> Value {
+        json!({META_VERSION: "2026-07-28", META_CAPABILITIES: {"sampling": {}}, META_CLIENT_INFO: {"name": "t", "version": "1"}})
+    }
+
+    #[test]
+    fn the_era_comes_from_the_body_claim_or_an_unknown_header_version() {
+        let modern = request("tools/list", json!({"_meta": modern_meta()}));
+        assert!(is_modern(&modern, None));
+        let old = request("tools/list", json!({}));
+        assert!(!is_modern(&old, None));
+        assert!(!is_modern(&old, Some("2025-11-25")));
+        assert!(is_modern(&old, Some("2026-07-28")));
+        assert!(is_modern(&old, Some("2031-01-01")), "unknown versions get the modern error");
+        let init = request(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}),
+        );
+        assert!(!is_modern(&init, None));
+    }
+
+    #[test]
+    fn meta_keys_are_required_and_read() {
+        let meta = request_meta(&request("tools/list", json!({"_meta": modern_meta()}))).unwrap();
+        assert_eq!(meta.version, "2026-07-28");
+        assert!(meta.can("sampling") && !meta.can("elicitation"));
+        let err = request_meta(&request("tools/list", json!({"_meta": {META_VERSION: "2026-07-28"}}))).unwrap_err();
+        assert_eq!((err.status, err.code), (400, -32602));
+        assert!(err.message.contains("clientCapabilities"), "{}", err.message);
+    }
+
+    #[test]
+    fn headers_must_agree_with_the_body() {
+        let msg = request("tools/call", json!({"name": "echo", "_meta": modern_meta()}));
+        let meta = request_meta(&msg).unwrap();
+        let ok = RoutingHeaders { version: Some("2026-07-28"), method: Some("tools/call"), name: Some("echo") };
+        assert_eq!(check_headers(&msg, &meta, &ok), Ok(()));
+        let encoded = RoutingHeaders { name: Some("=?base64?ZWNobw==?="), ..ok.clone() };
+        assert_eq!(check_headers(&msg, &meta, &encoded), Ok(()), "base64 header values are decoded");
+        for bad in [
+            RoutingHeaders { version: None, ..ok.clone() },
+            RoutingHeaders { version: Some("2025-11-25"), ..ok.clone() },
+            RoutingHeaders { method: None, ..ok.clone() },
+            RoutingHeaders { method: Some("tools/list"), ..ok.clone() },
+            RoutingHeaders { name: None, ..ok.clone() },
+            RoutingHeaders { name: Some("add"), ..ok.clone() },
+        ] {
+            let err = check_headers(&msg, &meta, &bad).unwrap_err();
+            assert_eq!((err.status, err.code), (400, code::HEADER_MISMATCH), "{bad:?}");
+        }
+        let list = request("tools/list", json!({"_meta": modern_meta()}));
+        let no_name = RoutingHeaders { version: Some("2026-07-28"), method: Some("tools/list"), name: None };
+        assert_eq!(check_headers(&list, &meta, &no_name), Ok(()), "tools/list has no Mcp-Name");
+    }
+
+    #[test]
+    fn an_old_server_sees_no_modern_meta_nor_retry_fields() {
+        let mut meta = modern_meta();
+        meta["progressToken"] = json!("p1");
+        let msg = request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"a": 1}, "_meta": meta, "inputResponses": {"k": {}}, "requestState": "s"}),
+        );
+        let old = for_old_server(&msg);
+        assert_eq!(
+            old.params_value(),
+            json!({"name": "echo", "arguments": {"a": 1}, "_meta": {"progressToken": "p1"}})
+        );
+        let bare = for_old_server(&request("tools/list", json!({"_meta": modern_meta()})));
+        assert_eq!(bare.params_value(), json!({}));
+        let (responses, state) = retry_fields(&msg);
+        assert_eq!((responses.map(|r| r.len()), state.as_deref()), (Some(1), Some("s")));
+    }
+
+    #[test]
+    fn results_are_stamped_and_discover_answers_from_initialize() {
+        let info = json!({"name": "srv", "version": "1"});
+        let tools = stamp_result("tools/list", &raw(&json!({"tools": []})), Some(&info));
+        let v: Value = serde_json::from_str(tools.get()).unwrap();
+        assert_eq!(
+            (v["resultType"].clone(), v["ttlMs"].clone(), v["cacheScope"].clone()),
+            (json!("complete"), json!(0), json!("private"))
+        );
+        assert_eq!(v["_meta"][META_SERVER_INFO], info);
+        let call = stamp_result("tools/call", &raw(&json!({"content": []})), None);
+        let v: Value = serde_json::from_str(call.get()).unwrap();
+        assert!(v.get("ttlMs").is_none() && v["resultType"] == "complete");
+        let d = discover_result(
+            &json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}, "tasks": {}}, "serverInfo": info, "instructions": "be kind"}),
+        );
+        assert_eq!(d["supportedVersions"], json!(["2026-07-28"]));
+        assert_eq!(d["capabilities"], json!({"tools": {}}));
+        assert_eq!(d["instructions"], "be kind");
+        assert_eq!(d["_meta"][META_SERVER_INFO]["name"], "srv");
+        let err = unsupported_version("1999-01-01");
+        assert_eq!(err.code, -32022);
+        assert_eq!(err.data.unwrap()["supported"][0], "2026-07-28");
+    }
+
+    #[test]
+    fn server_requests_become_input_requests() {
+        let sampling = Message::parse(
+            &json!({"jsonrpc": "2.0", "id": "s-1", "method": "sampling/createMessage", "params": {"maxTokens": 5}})
+                .to_string(),
+        )
+        .unwrap();
+        let v = input_required(&[("sampling-1".into(), &sampling)], "state-x");
+        assert_eq!(
+            v,
+            json!({"resultType": "input_required", "inputRequests": {"sampling-1": {"method": "sampling/createMessage", "params": {"maxTokens": 5}}}, "requestState": "state-x"})
+        );
+        assert_eq!(capability_for("elicitation/create"), Some("elicitation"));
+        assert_eq!(capability_for("ping"), None);
+    }
+}

