@@ -104,11 +104,15 @@ impl Refusal {
     }
 }
 
+/// Every version mcpod serves on one endpoint, newest first.
+pub fn supported_versions() -> Vec<&'static str> {
+    MODERN_VERSIONS.iter().chain(HANDSHAKE_VERSIONS.iter()).copied().collect()
+}
+
 /// `UnsupportedProtocolVersion` for `requested`, listing every version served.
 pub fn unsupported_version(requested: &str) -> Refusal {
-    let supported: Vec<&str> = MODERN_VERSIONS.iter().chain(HANDSHAKE_VERSIONS.iter()).copied().collect();
     Refusal {
-        data: Some(json!({"supported": supported, "requested": requested})),
+        data: Some(json!({"supported": supported_versions(), "requested": requested})),
         ..Refusal::new(400, code::UNSUPPORTED_VERSION, format!("Unsupported protocol version {requested:?}"))
     }
 }
@@ -285,7 +289,7 @@ pub fn modern_capabilities(server: &Value) -> Value {
 pub fn discover_result(init: &Value) -> Value {
     let mut out = json!({
         "resultType": "complete",
-        "supportedVersions": MODERN_VERSIONS,
+        "supportedVersions": supported_versions(),
         "capabilities": modern_capabilities(init.get("capabilities").unwrap_or(&json!({}))),
         "ttlMs": CACHE.0,
         "cacheScope": CACHE.1,
@@ -310,6 +314,57 @@ pub fn input_required(requests: &[(String, &Message)], state: &str) -> Value {
         input.insert(key.clone(), r);
     }
     json!({"resultType": "input_required", "inputRequests": input, "requestState": state})
+}
+
+/// What of `asked` (a `subscriptions/listen` filter) a server with
+/// capabilities `caps` can deliver.
+pub fn honored_filter(asked: &Value, caps: &Value) -> Value {
+    let mut out = Map::new();
+    for (flag, cap) in
+        [("toolsListChanged", "tools"), ("promptsListChanged", "prompts"), ("resourcesListChanged", "resources")]
+    {
+        if asked.get(flag) == Some(&Value::Bool(true))
+            && caps.pointer(&format!("/{cap}/listChanged")) == Some(&Value::Bool(true))
+        {
+            out.insert(flag.to_string(), Value::Bool(true));
+        }
+    }
+    if let Some(uris) = asked.get("resourceSubscriptions").and_then(Value::as_array) {
+        if caps.pointer("/resources/subscribe") == Some(&Value::Bool(true)) && !uris.is_empty() {
+            out.insert("resourceSubscriptions".to_string(), Value::Array(uris.clone()));
+        }
+    }
+    Value::Object(out)
+}
+
+/// Whether a server notification belongs on a listen stream with `filter`.
+pub fn wanted_on_listen(msg: &Message, filter: &Value) -> bool {
+    let flag = |f: &str| filter.get(f) == Some(&Value::Bool(true));
+    match msg.method() {
+        "notifications/tools/list_changed" => flag("toolsListChanged"),
+        "notifications/prompts/list_changed" => flag("promptsListChanged"),
+        "notifications/resources/list_changed" => flag("resourcesListChanged"),
+        "notifications/resources/updated" => {
+            let uri = msg.params_value().get("uri").cloned();
+            filter
+                .get("resourceSubscriptions")
+                .and_then(Value::as_array)
+                .is_some_and(|u| uri.is_some_and(|uri| u.contains(&uri)))
+        }
+        _ => false,
+    }
+}
+
+/// `msg` tagged with the listen request it is delivered for.
+pub fn tag_subscription(msg: &Message, listen_id: &Id) -> Message {
+    let mut params = msg.params_value();
+    if !params.is_object() {
+        params = json!({});
+    }
+    params["_meta"][META_SUBSCRIPTION] = serde_json::to_value(listen_id).unwrap_or(Value::Null);
+    let mut out = msg.clone();
+    out.params = Some(raw(&params));
+    out
 }
 
 /// The client capability a server-to-client request needs.
@@ -419,13 +474,41 @@ mod tests {
         let d = discover_result(
             &json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}, "tasks": {}}, "serverInfo": info, "instructions": "be kind"}),
         );
-        assert_eq!(d["supportedVersions"], json!(["2026-07-28"]));
+        assert_eq!(d["supportedVersions"], json!(supported_versions()), "what -32022 lists too");
+        assert_eq!(d["supportedVersions"][0], "2026-07-28");
         assert_eq!(d["capabilities"], json!({"tools": {}}));
         assert_eq!(d["instructions"], "be kind");
         assert_eq!(d["_meta"][META_SERVER_INFO]["name"], "srv");
         let err = unsupported_version("1999-01-01");
         assert_eq!(err.code, -32022);
         assert_eq!(err.data.unwrap()["supported"][0], "2026-07-28");
+    }
+
+    #[test]
+    fn listen_filters_are_honored_as_far_as_the_server_can() {
+        let caps = json!({"tools": {"listChanged": true}, "prompts": {}, "resources": {"subscribe": true}});
+        let asked =
+            json!({"toolsListChanged": true, "promptsListChanged": true, "resourceSubscriptions": ["file:///a"]});
+        let honored = honored_filter(&asked, &caps);
+        assert_eq!(honored, json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]}));
+        let n = |t: &str| Message::parse(t).unwrap();
+        assert!(wanted_on_listen(&n(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#), &honored));
+        assert!(!wanted_on_listen(&n(r#"{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}"#), &honored));
+        assert!(wanted_on_listen(
+            &n(r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///a"}}"#),
+            &honored
+        ));
+        assert!(!wanted_on_listen(
+            &n(r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///b"}}"#),
+            &honored
+        ));
+        assert!(
+            !wanted_on_listen(&n(r#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#), &honored),
+            "logs never go there"
+        );
+        let tagged =
+            tag_subscription(&n(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#), &Id::Num(7));
+        assert_eq!(tagged.params_value()["_meta"][META_SUBSCRIPTION], 7);
     }
 
     #[test]

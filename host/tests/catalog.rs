@@ -185,26 +185,19 @@ async fn the_policy_applies_after_every_plugin() {
         c.policy.packages_block = vec!["mcp-server-git".into()];
     })
     .await;
-    let post = |body: Value| {
-        host.http
-            .post(format!("{}/api/v1/servers", host.base))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-    };
-    let resp = post(json!({"template": "everything"})).await.unwrap();
+    let resp = host.post_server(json!({"template": "everything"})).await;
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "forbidden_by_policy");
     assert!(body["error"]["message"].as_str().unwrap().contains("MCP_ALLOW_NPX=true"), "{body}");
-    let resp = post(json!({"template": "git"})).await.unwrap();
+    let resp = host.post_server(json!({"template": "git"})).await;
     assert_eq!(resp.status(), 403);
     assert!(resp.text().await.unwrap().contains("packages_block"));
-    let resp = post(json!({"server_type": "uv", "package": "pkg; rm -rf /"})).await.unwrap();
+    let resp = host.post_server(json!({"server_type": "uv", "package": "pkg; rm -rf /"})).await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["details"][0]["field"], "package", "{body}");
-    let resp = post(json!({"template": "brave-search"})).await.unwrap();
+    let resp = host.post_server(json!({"template": "brave-search"})).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("BRAVE_API_KEY"));
 }
@@ -216,19 +209,12 @@ async fn uv_can_be_switched_off_and_the_allowlist_admits_only_its_packages() {
         c.policy.packages_allow = vec!["@modelcontextprotocol/*".into()];
     })
     .await;
-    let post = |body: Value| {
-        host.http
-            .post(format!("{}/api/v1/servers", host.base))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-    };
-    let resp = post(json!({"template": "time"})).await.unwrap();
+    let resp = host.post_server(json!({"template": "time"})).await;
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "forbidden_by_policy");
     assert!(body["error"]["message"].as_str().unwrap().contains("MCP_ALLOW_UV=true"), "{body}");
-    let resp = post(json!({"server_type": "npx", "package": "@playwright/mcp"})).await.unwrap();
+    let resp = host.post_server(json!({"server_type": "npx", "package": "@playwright/mcp"})).await;
     assert_eq!(resp.status(), 403);
     assert!(resp.text().await.unwrap().contains("packages_allow"));
 }

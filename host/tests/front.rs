@@ -370,21 +370,14 @@ async fn the_api_requires_the_token_when_one_is_set() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_explains_bad_server_requests() {
     let host = start_host(|c| c.policy.allow_custom_images = false).await;
-    let post = |body: Value| {
-        host.http
-            .post(format!("{}/api/v1/servers", host.base))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-    };
-    let resp = post(json!({"server_type": "nope"})).await.unwrap();
+    let resp = host.post_server(json!({"server_type": "nope"})).await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("unknown server type `nope`"), "{body}");
-    let resp = post(json!({"server_typo": "npx"})).await.unwrap();
+    let resp = host.post_server(json!({"server_typo": "npx"})).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("server_typo"));
-    let resp = post(json!({"template": "no-such-template"})).await.unwrap();
+    let resp = host.post_server(json!({"template": "no-such-template"})).await;
     assert_eq!(resp.status(), 404);
     let resp = host.http.get(format!("{}/api/v1/servers/none", host.base)).send().await.unwrap();
     assert_eq!(resp.status(), 404);

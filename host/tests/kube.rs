@@ -405,6 +405,31 @@ async fn two_hundred_servers_started_at_once_all_become_ready_on_one_watch() {
     assert!(delta("GET") <= 2 * N as u64, "a look-up and an attach per pod, no polling: {}", delta("GET"));
 }
 
+/// Starts server-everything from npm as a Streamable HTTP server on a free
+/// port, through the CLI; returns its status.
+async fn start_network_everything(base: &str) -> Value {
+    let base = base.to_string();
+    tokio::task::spawn_blocking(move || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let env = format!("PORT={port}");
+        let args = [
+            "servers",
+            "start",
+            "--type",
+            "npx",
+            "--package",
+            "@modelcontextprotocol/server-everything",
+            "--version",
+            "2026.8.31",
+        ];
+        let more = ["--transport", "streamable-http", "--port", &port, "--arg", "streamableHttp", "--env", &env];
+        let all: Vec<&str> = args.iter().chain(more.iter()).copied().collect();
+        cli(&base, &all)
+    })
+    .await
+    .unwrap()
+}
+
 /// Runs a client script of tests/clients against `url`; returns the JSON it prints.
 fn sdk_client(path: &str, program: &Path, script: &str, url: &str, transport: &str, extra: &[&str]) -> Value {
     let out = Command::new(program)
@@ -464,38 +489,18 @@ async fn server_everything_in_a_pod_serves_both_sdks_over_every_transport_and_by
 
     // A server that listens on a port, in a pod, reached through the API's
     // port-forward (the host runs outside the cluster).
-    let base = host.base.clone();
-    let network = tokio::task::spawn_blocking(move || {
-        cli(
-            &base,
-            &[
-                "servers",
-                "start",
-                "--type",
-                "npx",
-                "--package",
-                "@modelcontextprotocol/server-everything",
-                "--version",
-                "2026.8.31",
-                "--transport",
-                "streamable-http",
-                "--port",
-                "3931",
-                "--arg",
-                "streamableHttp",
-                "--env",
-                "PORT=3931",
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let network = start_network_everything(&host.base).await;
     assert_eq!(network["status"], "ready", "{network}");
     let pod = pods(&kubeconfig)
         .into_iter()
         .find(|p| p["metadata"]["labels"]["mcpod.dev/server"] == network["server_id"])
         .unwrap();
-    assert_eq!(pod["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"], 3931, "network servers get probes");
+    let container = &pod["spec"]["containers"][0];
+    assert!(container["ports"][0]["containerPort"].as_u64().is_some(), "{container}");
+    assert_eq!(
+        container["readinessProbe"]["tcpSocket"]["port"], container["ports"][0]["containerPort"],
+        "network servers get probes"
+    );
     let url = network["endpoints"]["streamable_http"].as_str().unwrap().to_string();
     let p = path.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -537,32 +542,7 @@ async fn the_exec_bridge_and_reaching_network_servers_at_the_pod_ip_work_too() {
     assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "through exec"})).await), "through exec");
 
     // A network server reached at its pod's IP (the emulator's pods live on 127.0.0.1).
-    let base = host.base.clone();
-    let network = tokio::task::spawn_blocking(move || {
-        cli(
-            &base,
-            &[
-                "servers",
-                "start",
-                "--type",
-                "npx",
-                "--package",
-                "@modelcontextprotocol/server-everything",
-                "--version",
-                "2026.8.31",
-                "--transport",
-                "streamable-http",
-                "--port",
-                "3932",
-                "--arg",
-                "streamableHttp",
-                "--env",
-                "PORT=3932",
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let network = start_network_everything(&host.base).await;
     assert_eq!(network["status"], "ready", "{network}");
     let url = network["endpoints"]["streamable_http"].as_str().unwrap().to_string();
     let python = clients_dir().join(".venv/bin/python");

@@ -82,7 +82,8 @@ async fn stateless_requests_are_checked_answered_and_stamped() {
     assert_eq!(st, 200, "{msgs:?}");
     assert!(h.get("mcp-session-id").is_none(), "no sessions at 2026-07-28");
     let d = &answer(&msgs)["result"];
-    assert_eq!(d["supportedVersions"], json!([V]));
+    assert_eq!(d["supportedVersions"][0], V, "newest first, then the handshake revisions the endpoint serves too");
+    assert!(d["supportedVersions"].as_array().unwrap().iter().any(|v| v == "2025-11-25"), "{d}");
     assert_eq!(d["capabilities"]["tools"]["listChanged"], true, "{d}");
     assert_eq!(d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcpod-fixture");
     assert_eq!(
@@ -341,4 +342,64 @@ async fn the_2_x_sdks_at_2026_07_28_and_the_1_x_sdks_share_server_everything() {
     }
     let auto = run_client(&path, &py2, "py2_client.py", &[&url, "auto"]);
     assert_eq!(auto["server"], "mcp-servers/everything", "auto mode discovers the server's info: {auto}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_listen_streams_the_changes_the_filter_asks_for() {
+    use futures_util::StreamExt;
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let listen = json!({"jsonrpc": "2.0", "id": 77, "method": "subscriptions/listen", "params": {
+        "notifications": {"toolsListChanged": true, "promptsListChanged": true, "resourceSubscriptions": ["fixture://hello"]},
+        "_meta": meta(json!({}))}});
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", V)
+        .header("mcp-method", "subscriptions/listen")
+        .body(listen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                if let Some(data) = sse_data(&event).first() {
+                    return serde_json::from_str(data).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+                .await
+                .expect("an event")
+                .unwrap()
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    let ack = next_event().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "the first message: {ack}");
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 77);
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["fixture://hello"]}),
+        "the fixture's prompts have no listChanged: that part of the filter is not honored"
+    );
+    // A tool call makes the server announce a changed tool list.
+    let notify = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "notify", "arguments": {}, "_meta": meta(json!({}))}});
+    let (_, _, msgs) = modern_post(&url, &notify, &[]).await;
+    assert_eq!(tool_text(&answer(&msgs)), "notified");
+    assert!(
+        msgs.iter().all(|m| m["method"] != "notifications/tools/list_changed"),
+        "list changes do not ride on the call: {msgs:?}"
+    );
+    let changed = next_event().await;
+    assert_eq!(changed["method"], "notifications/tools/list_changed", "{changed}");
+    assert_eq!(changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 77);
 }

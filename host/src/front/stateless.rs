@@ -135,6 +135,9 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
             Err(e) => manager_error(&e),
         };
     }
+    if method == "subscriptions/listen" {
+        return listen(st, server_id, id, &msg, sse_ok).await;
+    }
     let (responses, state) = modern::retry_fields(&msg);
     // A request the server may ask for input waits its turn (see
     // `Manager::interactive_turn`); the others run side by side.
@@ -202,7 +205,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
         let wait = if sse_ok { JSON_WINDOW } else { Duration::from_secs(3600) };
         match tokio::time::timeout(wait, rx.recv()).await {
             Ok(Some(frame)) if frame.event.as_deref() == Some("final") => {
-                return json_response(StatusCode::OK, frame.data);
+                return final_json(frame.data);
             }
             Ok(Some(frame)) => first.push(frame),
             Ok(None) => {
@@ -217,7 +220,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
             // A JSON-only client gets just the answer.
             while let Some(frame) = rx.recv().await {
                 if frame.event.as_deref() == Some("final") {
-                    return json_response(StatusCode::OK, frame.data);
+                    return final_json(frame.data);
                 }
             }
             return json_response(
@@ -243,6 +246,81 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
         Err(r) => return r,
     };
     super::sse::response(sse, first, out_rx, st.adapters.clone())
+}
+
+/// The answer as a JSON response: 404 when the server does not know the
+/// method, as the revision asks, else 200.
+fn final_json(text: String) -> Response {
+    let unknown = Message::parse(&text).ok().and_then(|m| m.error).is_some_and(|e| {
+        serde_json::from_str::<Value>(e.get()).ok().and_then(|v| v["code"].as_i64()) == Some(code::METHOD_NOT_FOUND)
+    });
+    json_response(if unknown { StatusCode::NOT_FOUND } else { StatusCode::OK }, text)
+}
+
+/// `subscriptions/listen`: a stream of the server's list changes and
+/// resource updates, as the filter asks and the server can, each tagged with
+/// the listen request's id; the server's subscriptions end with the stream.
+async fn listen(st: &FrontState, server_id: &str, id: Id, msg: &Message, sse_ok: bool) -> Response {
+    if !sse_ok {
+        let r = Refusal {
+            status: 406,
+            code: code::INVALID_REQUEST,
+            message: "Not Acceptable: subscriptions/listen answers with a stream; accept text/event-stream".into(),
+            data: None,
+        };
+        return refuse(&r, Some(id));
+    }
+    let init = match st.manager.stateless_initialize(server_id).await {
+        Ok(i) => i,
+        Err(e) => return manager_error(&e),
+    };
+    let asked = msg.params_value().get("notifications").cloned().unwrap_or_else(|| serde_json::json!({}));
+    let honored = modern::honored_filter(&asked, init.get("capabilities").unwrap_or(&Value::Null));
+    let mut session = match st.manager.open_stateless(server_id, false).await {
+        Ok(s) => s,
+        Err(e) => return manager_error(&e),
+    };
+    let uris: Vec<Value> = honored.get("resourceSubscriptions").and_then(Value::as_array).cloned().unwrap_or_default();
+    for (n, uri) in uris.iter().enumerate() {
+        let params = raw(&serde_json::json!({ "uri": uri }));
+        session.send(Message::request(Id::Str(format!("listen-subscribe-{n}")), "resources/subscribe", Some(params)));
+    }
+    let ack = Message::notification(
+        "notifications/subscriptions/acknowledged",
+        Some(raw(&serde_json::json!({ "notifications": honored }))),
+    );
+    let first = vec![Frame { event: None, id: None, data: modern::tag_subscription(&ack, &id).to_text() }];
+    let (tx, rx) = mpsc::channel::<Frame>(256);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                delivery = session.rx.recv() => {
+                    let Some(d) = delivery else { return };
+                    if d.msg.kind() == Kind::Notification && modern::wanted_on_listen(&d.msg, &honored) {
+                        let tagged = modern::tag_subscription(&d.msg, &id);
+                        if tx.send(Frame { event: None, id: None, data: tagged.to_text() }).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                _ = tx.closed() => break,
+            }
+        }
+        // The client closed the stream: the server's subscriptions end with it.
+        for (n, uri) in uris.iter().enumerate() {
+            let params = raw(&serde_json::json!({ "uri": uri }));
+            session.send(Message::request(
+                Id::Str(format!("listen-unsubscribe-{n}")),
+                "resources/unsubscribe",
+                Some(params),
+            ));
+        }
+    });
+    let sse = match st.adapter("sse").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    super::sse::response(sse, first, rx, st.adapters.clone())
 }
 
 /// One client request on its way through the server.

@@ -188,16 +188,20 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
 }
 
 impl TestHost {
-    /// Starts a server through the API; returns its id.
-    pub async fn start_server(&self, body: serde_json::Value) -> String {
-        let resp = self
-            .http
+    /// `POST /api/v1/servers` with `body`, as it answers.
+    pub async fn post_server(&self, body: serde_json::Value) -> reqwest::Response {
+        self.http
             .post(format!("{}/api/v1/servers", self.base))
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
-            .expect("POST /api/v1/servers");
+            .expect("POST /api/v1/servers")
+    }
+
+    /// Starts a server through the API; returns its id.
+    pub async fn start_server(&self, body: serde_json::Value) -> String {
+        let resp = self.post_server(body).await;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         assert_eq!(status.as_u16(), 201, "{text}");
