@@ -329,10 +329,11 @@ pub fn honored_filter(asked: &Value, caps: &Value) -> Value {
             out.insert(flag.to_string(), Value::Bool(true));
         }
     }
-    if let Some(uris) = asked.get("resourceSubscriptions").and_then(Value::as_array) {
-        if caps.pointer("/resources/subscribe") == Some(&Value::Bool(true)) && !uris.is_empty() {
-            out.insert("resourceSubscriptions".to_string(), Value::Array(uris.clone()));
-        }
+    if let Some(uris) = asked.get("resourceSubscriptions").and_then(Value::as_array)
+        && caps.pointer("/resources/subscribe") == Some(&Value::Bool(true))
+        && !uris.is_empty()
+    {
+        out.insert("resourceSubscriptions".to_string(), Value::Array(uris.clone()));
     }
     Value::Object(out)
 }

@@ -403,3 +403,42 @@ async fn subscriptions_listen_streams_the_changes_the_filter_asks_for() {
     assert_eq!(changed["method"], "notifications/tools/list_changed", "{changed}");
     assert_eq!(changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 77);
 }
+
+#[test]
+fn mcp_server_time_from_pypi_answers_a_pinned_2026_client() {
+    use std::io::BufRead;
+    let path = ensure_clients();
+    let py2 = python2();
+    // A host of its own with the clients' PATH, where `uvx` is.
+    let cache = tempfile::tempdir().unwrap();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("PATH", &path)
+        .env("XDG_CACHE_HOME", cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("mcpod listening on ").unwrap().to_string();
+    let started = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["servers", "start", "--template", "time", "--json", "--api", &base])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&started.stdout).unwrap_or(Value::Null);
+    let url = status["endpoints"]["streamable_http"].as_str().map(str::to_string);
+    let out = url.map(|url| {
+        run_client(
+            &path,
+            &py2,
+            "py2_client.py",
+            &[&url, V, "--call", "get_current_time", r#"{"timezone":"Asia/Tokyo"}"#],
+        )
+    });
+    let _ = host.kill();
+    let _ = host.wait();
+    let out = out.unwrap_or_else(|| panic!("the time server did not start: {status}"));
+    assert_eq!(out["protocol"], V, "{out}");
+    assert!(out["call"].as_str().unwrap().contains("Asia/Tokyo"), "{out}");
+}

@@ -358,10 +358,7 @@ impl Call {
             let next = if input.is_empty() {
                 session.rx.recv().await
             } else {
-                match tokio::time::timeout(Duration::from_millis(5), session.rx.recv()).await {
-                    Ok(d) => d,
-                    Err(_) => None,
-                }
+                tokio::time::timeout(Duration::from_millis(5), session.rx.recv()).await.unwrap_or_default()
             };
             let Some(delivery) = next else {
                 if !input.is_empty() {
