@@ -10,24 +10,42 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// One Streamable HTTP session (the bench's client).
+/// Which revision the bench's client speaks.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Era {
+    /// 2025-06-18: `initialize`, then a session.
+    Handshake,
+    /// 2026-07-28: no session; `_meta` and routing headers on every request.
+    Stateless,
+}
+
+/// One Streamable HTTP client (a session in the handshake era).
 pub struct HttpClient {
     url: String,
     session: Option<String>,
     http: reqwest::Client,
     next: u64,
+    era: Era,
 }
 
 impl HttpClient {
-    /// Initializes a session at `url`.
-    pub async fn open(url: &str) -> anyhow::Result<HttpClient> {
-        let mut c = HttpClient { url: url.to_string(), session: None, http: reqwest::Client::new(), next: 1 };
+    /// A client of `era` at `url`; in the handshake era, an initialized session.
+    pub async fn open_era(url: &str, era: Era) -> anyhow::Result<HttpClient> {
+        let mut c = HttpClient { url: url.to_string(), session: None, http: reqwest::Client::new(), next: 1, era };
+        if era == Era::Stateless {
+            return Ok(c);
+        }
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
         let resp = c.post(&init).await?;
         anyhow::ensure!(resp.get("result").is_some(), "initialize failed at {url}: {resp}");
         c.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
         Ok(c)
+    }
+
+    /// Initializes a handshake-era session at `url`.
+    pub async fn open(url: &str) -> anyhow::Result<HttpClient> {
+        HttpClient::open_era(url, Era::Handshake).await
     }
 
     async fn post(&mut self, msg: &Value) -> anyhow::Result<Value> {
@@ -39,8 +57,19 @@ impl HttpClient {
                 "accept",
                 std::env::var("BENCH_ACCEPT").unwrap_or_else(|_| "application/json, text/event-stream".into()),
             )
-            .header("mcp-protocol-version", "2025-06-18")
             .body(msg.to_string());
+        req = match self.era {
+            Era::Handshake => req.header("mcp-protocol-version", "2025-06-18"),
+            Era::Stateless => {
+                let method = msg["method"].as_str().unwrap_or_default().to_string();
+                let name = msg["params"]["name"].as_str().map(str::to_string);
+                let req = req.header("mcp-protocol-version", "2026-07-28").header("mcp-method", method);
+                match name {
+                    Some(n) => req.header("mcp-name", n),
+                    None => req,
+                }
+            }
+        };
         if let Some(s) = &self.session {
             req = req.header("mcp-session-id", s);
         }
@@ -75,9 +104,12 @@ impl HttpClient {
     pub async fn echo(&mut self) -> anyhow::Result<()> {
         let id = self.next;
         self.next += 1;
-        let resp = self
-            .post(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}}))
-            .await?;
+        let mut call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}});
+        if self.era == Era::Stateless {
+            call["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"}});
+        }
+        let resp = self.post(&call).await?;
         anyhow::ensure!(
             resp.pointer("/result/content/0/text").and_then(Value::as_str) == Some("ping"),
             "bad echo: {resp}"
@@ -111,8 +143,8 @@ async fn floor(fixture: &Path, n: usize) -> anyhow::Result<Samples> {
 }
 
 /// Sequential round trips through a proxy.
-async fn sequential(url: &str, n: usize) -> anyhow::Result<Samples> {
-    let mut c = HttpClient::open(url).await?;
+async fn sequential(url: &str, n: usize, era: Era) -> anyhow::Result<Samples> {
+    let mut c = HttpClient::open_era(url, era).await?;
     for _ in 0..50 {
         c.echo().await?;
     }
@@ -126,14 +158,14 @@ async fn sequential(url: &str, n: usize) -> anyhow::Result<Samples> {
 }
 
 /// Calls per second with `clients` concurrent sessions for `secs`, and errors.
-async fn throughput(url: &str, clients: usize, secs: u64) -> (f64, usize) {
+async fn throughput(url: &str, clients: usize, secs: u64, era: Era) -> (f64, usize) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let url = url.to_string();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut err) = (0usize, 0usize);
-            let mut c = match HttpClient::open(&url).await {
+            let mut c = match HttpClient::open_era(&url, era).await {
                 Ok(c) => c,
                 Err(_) => return (0, 1),
             };
@@ -308,11 +340,11 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
         ),
     }
     for peer in &mut peers {
-        let seq = sequential(&peer.url, N).await?;
+        let seq = sequential(&peer.url, N, Era::Handshake).await?;
         let added = seq.percentile(50.0).saturating_sub(floor.percentile(50.0));
-        let (t1, _) = throughput(&peer.url, 1, 5).await;
-        let (t16, _) = throughput(&peer.url, 16, 5).await;
-        let (t64, e64) = throughput(&peer.url, 64, 5).await;
+        let (t1, _) = throughput(&peer.url, 1, 5, Era::Handshake).await;
+        let (t16, _) = throughput(&peer.url, 16, 5, Era::Handshake).await;
+        let (t64, e64) = throughput(&peer.url, 64, 5, Era::Handshake).await;
         let pid = peer.child.id().unwrap_or(0);
         let mem = idle_memory(&peer.url, pid, &[1, 10, 100]).await.unwrap_or_default();
         println!(
@@ -327,6 +359,31 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
             e64,
             mem.iter().map(|k| format!("{:.1} MiB", *k as f64 / 1024.0)).collect::<Vec<_>>().join(" / ")
         );
+    }
+    // The same calls from a 2026-07-28 client (no session, `_meta` and
+    // routing headers on each request), where a peer can serve one at all.
+    println!("\n| path, 2026-07-28 client | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for peer in &peers {
+        match sequential(&peer.url, N, Era::Stateless).await {
+            Ok(seq) => {
+                let added = seq.percentile(50.0).saturating_sub(floor.percentile(50.0));
+                let (t1, _) = throughput(&peer.url, 1, 5, Era::Stateless).await;
+                let (t16, _) = throughput(&peer.url, 16, 5, Era::Stateless).await;
+                let (t64, e64) = throughput(&peer.url, 64, 5, Era::Stateless).await;
+                println!(
+                    "| {} | {} | {} | {} | {t1:.0} | {t16:.0} | {t64:.0} | {e64} |",
+                    peer.name,
+                    crate::stats::fmt(seq.percentile(50.0)),
+                    crate::stats::fmt(seq.percentile(99.0)),
+                    crate::stats::fmt(added)
+                );
+            }
+            Err(e) => {
+                let why = e.to_string().replace('|', "/").chars().take(120).collect::<String>();
+                println!("| {} | fails: {why} | — | — | — | — | — | — |", peer.name);
+            }
+        }
     }
     Ok(())
 }

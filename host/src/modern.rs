@@ -88,7 +88,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, code: i64, message: impl Into<String>) -> Refusal {
+    /// A refusal with no `data`.
+    pub fn new(status: u16, code: i64, message: impl Into<String>) -> Refusal {
         Refusal { status, code, message: message.into(), data: None }
     }
 

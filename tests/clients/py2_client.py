@@ -42,18 +42,23 @@ async def main() -> None:
         out["protocol"] = client.protocol_version
         out["server"] = client.server_info.name if client.server_info else None
         out["tools"] = sorted(t.name for t in (await client.list_tools()).tools)
-        caps = client.server_capabilities if hasattr(client, "server_capabilities") else None
-        if caps is None or caps.resources:
+        # A pinned client has not asked what the server offers: a server
+        # without resources or prompts answers their lists with an error.
+        try:
             resources = (await client.list_resources()).resources
             out["resources"] = len(resources)
             if resources:
                 out["read"] = len((await client.read_resource(resources[0].uri)).contents)
-        if caps is None or caps.prompts:
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            out["resources_error"] = str(e)
+        try:
             prompts = (await client.list_prompts()).prompts
             out["prompts"] = len(prompts)
             plain = next((p for p in prompts if not any(a.required for a in (p.arguments or []))), None)
             if plain:
                 out["prompt_messages"] = len((await client.get_prompt(plain.name)).messages)
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            out["prompts_error"] = str(e)
         for kind, (tool, args) in tools_to_call.items():
             result = await client.call_tool(tool, args)
             texts = [c.text for c in result.content if getattr(c, "type", "") == "text"]

@@ -119,12 +119,11 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
     };
     let method = msg.method().to_string();
     if modern::REMOVED_METHODS.contains(&method.as_str()) {
-        let r = Refusal {
-            status: 404,
-            code: code::METHOD_NOT_FOUND,
-            message: format!("Method not found: {method} is not part of MCP 2026-07-28"),
-            data: None,
-        };
+        let r = Refusal::new(
+            404,
+            code::METHOD_NOT_FOUND,
+            format!("Method not found: {method} is not part of MCP 2026-07-28"),
+        );
         return refuse(&r, Some(id));
     }
     if method == "server/discover" {
@@ -154,12 +153,11 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
     let session = match state {
         Some(state) => {
             let Some(parked) = st.parked.take(&state, server_id, &method) else {
-                let r = Refusal {
-                    status: 400,
-                    code: code::INVALID_PARAMS,
-                    message: "Invalid params: requestState is unknown, expired or for another request; send the request again without it".into(),
-                    data: None,
-                };
+                let r = Refusal::new(
+                    400,
+                    code::INVALID_PARAMS,
+                    "Invalid params: requestState is unknown, expired or for another request; send the request again without it",
+                );
                 return refuse(&r, Some(id));
             };
             let responses = responses.unwrap_or_default();
@@ -177,13 +175,11 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
             parked.session
         }
         None if responses.is_some() => {
-            let r = Refusal {
-                status: 400,
-                code: code::INVALID_PARAMS,
-                message: "Invalid params: inputResponses need the requestState of the result that asked for them"
-                    .into(),
-                data: None,
-            };
+            let r = Refusal::new(
+                400,
+                code::INVALID_PARAMS,
+                "Invalid params: inputResponses need the requestState of the result that asked for them",
+            );
             return refuse(&r, Some(id));
         }
         None => match st.manager.open_stateless(server_id, turn.is_some()).await {
@@ -262,12 +258,11 @@ fn final_json(text: String) -> Response {
 /// the listen request's id; the server's subscriptions end with the stream.
 async fn listen(st: &FrontState, server_id: &str, id: Id, msg: &Message, sse_ok: bool) -> Response {
     if !sse_ok {
-        let r = Refusal {
-            status: 406,
-            code: code::INVALID_REQUEST,
-            message: "Not Acceptable: subscriptions/listen answers with a stream; accept text/event-stream".into(),
-            data: None,
-        };
+        let r = Refusal::new(
+            406,
+            code::INVALID_REQUEST,
+            "Not Acceptable: subscriptions/listen answers with a stream; accept text/event-stream",
+        );
         return refuse(&r, Some(id));
     }
     let init = match st.manager.stateless_initialize(server_id).await {
