@@ -367,3 +367,28 @@ async fn json_logs_carry_server_session_and_request_ids_and_never_a_secret() {
         "the server's stderr, with its id"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    use std::io::Read;
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["templates", "list", "--json"])
+        .env("XDG_CACHE_HOME", cache.path())
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A pipe smaller than the output (about 10 KiB), so that the CLI is
+    // still writing when the reader goes: read one byte, then close it.
+    let mut stdout = child.stdout.take().unwrap();
+    nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let mut one = [0u8; 1];
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let _ = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "no panic on a closed pipe: {stderr}");
+}
