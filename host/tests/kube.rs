@@ -4,7 +4,7 @@
 
 mod support;
 
-use mcpod::config::{PluginKind, RuntimeKind};
+use mcpod::config::RuntimeKind;
 use mcpod_kube_emulator::Emulator;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -44,12 +44,18 @@ fn pods(kubeconfig: &Path) -> Vec<Value> {
 }
 
 async fn kube_host(kubeconfig: &Path) -> TestHost {
+    kube_host_with(kubeconfig, |_| {}).await
+}
+
+/// A host on the emulator at `kubeconfig`, with `tweak` applied to its config.
+async fn kube_host_with(kubeconfig: &Path, tweak: impl FnOnce(&mut mcpod::config::Config)) -> TestHost {
     let kubeconfig = kubeconfig.to_path_buf();
     start_host(move |c| {
         c.server.runtime = RuntimeKind::Kubernetes;
         c.kubernetes.kubeconfig = Some(kubeconfig);
         c.kubernetes.namespace = NS.to_string();
         c.kubernetes.watch_resources = false;
+        tweak(c);
     })
     .await
 }
@@ -74,18 +80,11 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_time_template_runs_as_a_restricted_pod_and_answers_over_every_transport() {
     let (_emu, _dir, kubeconfig, path) = cluster().await;
-    let host = start_host({
-        let kubeconfig = kubeconfig.clone();
-        move |c| {
-            c.server.runtime = RuntimeKind::Kubernetes;
-            c.kubernetes.kubeconfig = Some(kubeconfig);
-            c.kubernetes.namespace = NS.to_string();
-            c.kubernetes.watch_resources = false;
-            c.resources.templates.insert(
-                "time".into(),
-                mcpod::config::ResourceOverride { memory_limit: Some("1Gi".into()), ..Default::default() },
-            );
-        }
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.resources.templates.insert(
+            "time".into(),
+            mcpod::config::ResourceOverride { memory_limit: Some("1Gi".into()), ..Default::default() },
+        );
     })
     .await;
     let base = host.base.clone();
@@ -246,16 +245,9 @@ async fn cut_streams_crashes_and_api_server_restarts_are_survived() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_image_that_cannot_be_pulled_fails_with_the_reason_and_the_events() {
     let (_emu, _dir, kubeconfig, _) = cluster().await;
-    let host = start_host({
-        let kubeconfig = kubeconfig.clone();
-        move |c| {
-            c.server.runtime = RuntimeKind::Kubernetes;
-            c.kubernetes.kubeconfig = Some(kubeconfig);
-            c.kubernetes.namespace = NS.to_string();
-            c.kubernetes.watch_resources = false;
-            c.policy.allow_custom_images = true;
-            c.limits.max_restarts = 0;
-        }
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.policy.allow_custom_images = true;
+        c.limits.max_restarts = 0;
     })
     .await;
     let resp = host
@@ -314,7 +306,6 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
     let id = shared["server_id"].as_str().unwrap().to_string();
     let before = pods(&kubeconfig);
     assert_eq!(before.len(), 1);
-    let _ = PluginKind::ServerType;
 
     // The host dies (no clean-up); a new one with the same instance adopts the pod.
     first.kill().unwrap();
@@ -347,15 +338,8 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
 async fn two_hundred_servers_started_at_once_all_become_ready_on_one_watch() {
     const N: usize = 200;
     let (emu, _dir, kubeconfig, _) = cluster().await;
-    let host = start_host({
-        let kubeconfig = kubeconfig.clone();
-        move |c| {
-            c.server.runtime = RuntimeKind::Kubernetes;
-            c.kubernetes.kubeconfig = Some(kubeconfig);
-            c.kubernetes.namespace = NS.to_string();
-            c.kubernetes.watch_resources = false;
-            c.plugin_runtime.max_instances = 2000;
-        }
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.plugin_runtime.max_instances = 2000;
     })
     .await;
     let before = emu.requests();
@@ -521,16 +505,9 @@ async fn server_everything_in_a_pod_serves_both_sdks_over_every_transport_and_by
 #[tokio::test(flavor = "multi_thread")]
 async fn the_exec_bridge_and_reaching_network_servers_at_the_pod_ip_work_too() {
     let (_emu, _dir, kubeconfig, path) = cluster().await;
-    let host = start_host({
-        let kubeconfig = kubeconfig.clone();
-        move |c| {
-            c.server.runtime = RuntimeKind::Kubernetes;
-            c.kubernetes.kubeconfig = Some(kubeconfig);
-            c.kubernetes.namespace = NS.to_string();
-            c.kubernetes.watch_resources = false;
-            c.kubernetes.stdio_bridge = mcpod::config::StdioBridge::Exec;
-            c.kubernetes.reach = mcpod::config::Reach::PodIp;
-        }
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.kubernetes.stdio_bridge = mcpod::config::StdioBridge::Exec;
+        c.kubernetes.reach = mcpod::config::Reach::PodIp;
     })
     .await;
     // stdio through exec: the container idles, each connection execs the server.
