@@ -232,16 +232,7 @@ async fn checkov_finds_nothing_unjustified_in_the_manifests_nor_in_the_pods_mcpo
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     emu.write_kubeconfig(&kubeconfig, "mcpod").unwrap();
-    let host = start_host({
-        let kubeconfig = kubeconfig.clone();
-        move |c| {
-            c.server.runtime = RuntimeKind::Kubernetes;
-            c.kubernetes.kubeconfig = Some(kubeconfig);
-            c.kubernetes.namespace = "mcpod".to_string();
-            c.kubernetes.watch_resources = false;
-        }
-    })
-    .await;
+    let host = kube_host_with(&kubeconfig, |_| {}).await;
     host.start_server(json!({"server_type": "fixture-command", "env": {"SERVICE_API_KEY": "sk-1"}})).await;
     let pods =
         kubectl(Some(&kubeconfig), &["get", "pods,secrets,networkpolicies", "-n", "mcpod", "-o", "yaml"], None).await;
@@ -332,15 +323,9 @@ async fn an_mcpserver_applied_with_kubectl_runs_is_replaced_on_update_and_cleane
     emu.write_kubeconfig(&kubeconfig, "mcpod").unwrap();
     let k = Some(kubeconfig.as_path());
     kubectl(k, &["apply", "-f", "config/k8s/base/crd.yaml"], None).await;
-    let host = start_host({
-        let kubeconfig = kubeconfig.clone();
-        move |c| {
-            c.server.runtime = RuntimeKind::Kubernetes;
-            c.kubernetes.kubeconfig = Some(kubeconfig);
-            c.kubernetes.namespace = "mcpod".to_string();
-            c.kubernetes.watch_resources = true;
-            c.server.public_url = Some("http://mcpod.mcpod.svc:7460/".to_string());
-        }
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.kubernetes.watch_resources = true;
+        c.server.public_url = Some("http://mcpod.mcpod.svc:7460/".to_string());
     })
     .await;
     let get = async || -> Value {

@@ -4,7 +4,6 @@
 
 mod support;
 
-use mcpod::config::RuntimeKind;
 use mcpod_kube_emulator::Emulator;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -45,19 +44,6 @@ fn pods(kubeconfig: &Path) -> Vec<Value> {
 
 async fn kube_host(kubeconfig: &Path) -> TestHost {
     kube_host_with(kubeconfig, |_| {}).await
-}
-
-/// A host on the emulator at `kubeconfig`, with `tweak` applied to its config.
-async fn kube_host_with(kubeconfig: &Path, tweak: impl FnOnce(&mut mcpod::config::Config)) -> TestHost {
-    let kubeconfig = kubeconfig.to_path_buf();
-    start_host(move |c| {
-        c.server.runtime = RuntimeKind::Kubernetes;
-        c.kubernetes.kubeconfig = Some(kubeconfig);
-        c.kubernetes.namespace = NS.to_string();
-        c.kubernetes.watch_resources = false;
-        tweak(c);
-    })
-    .await
 }
 
 fn cli(base: &str, args: &[&str]) -> Value {

@@ -476,3 +476,17 @@ pub fn registry_entries(npm: std::net::SocketAddr, pypi: std::net::SocketAddr) -
     };
     vec![entry("npm", npm), entry("pypi", pypi)]
 }
+
+/// A host on the Kubernetes runtime against the cluster `kubeconfig` names
+/// (namespace `mcpod`, no McpServer watch), with `tweak` applied to its config.
+pub async fn kube_host_with(kubeconfig: &Path, tweak: impl FnOnce(&mut Config)) -> TestHost {
+    let kubeconfig = kubeconfig.to_path_buf();
+    start_host(move |c| {
+        c.server.runtime = mcpod::config::RuntimeKind::Kubernetes;
+        c.kubernetes.kubeconfig = Some(kubeconfig);
+        c.kubernetes.namespace = "mcpod".to_string();
+        c.kubernetes.watch_resources = false;
+        tweak(c);
+    })
+    .await
+}
