@@ -226,12 +226,7 @@ async fn checkov_finds_nothing_unjustified_in_the_manifests_nor_in_the_pods_mcpo
     assert_eq!(unjustified(&overlay, "manifests"), Vec::<String>::new(), "every failed check: {overlay:?}");
 
     // The pods mcpod creates: a stdio server with a secret, and a network server.
-    let path = ensure_clients();
-    let emu = Emulator::start().await.unwrap();
-    emu.set_path(&path);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig, "mcpod").unwrap();
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
     let host = kube_host_with(&kubeconfig, |_| {}).await;
     host.start_server(json!({"server_type": "fixture-command", "env": {"SERVICE_API_KEY": "sk-1"}})).await;
     let pods =
@@ -315,12 +310,7 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mcpserver_applied_with_kubectl_runs_is_replaced_on_update_and_cleaned_up_on_delete() {
-    let path = ensure_clients();
-    let emu = Emulator::start().await.unwrap();
-    emu.set_path(&path);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig, "mcpod").unwrap();
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
     let k = Some(kubeconfig.as_path());
     kubectl(k, &["apply", "-f", "config/k8s/base/crd.yaml"], None).await;
     let host = kube_host_with(&kubeconfig, |c| {

@@ -4,25 +4,13 @@
 
 mod support;
 
-use mcpod_kube_emulator::Emulator;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::*;
 
 const NS: &str = "mcpod";
-
-/// An emulator whose pods find the test clients' programs, and its kubeconfig.
-async fn cluster() -> (Emulator, tempfile::TempDir, PathBuf, String) {
-    let path = ensure_clients();
-    let emu = Emulator::start().await.expect("emulator starts");
-    emu.set_path(&path);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig, NS).unwrap();
-    (emu, dir, kubeconfig, path)
-}
 
 /// Runs real kubectl against the emulator; returns stdout, or panics with stderr.
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {

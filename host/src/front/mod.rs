@@ -57,10 +57,14 @@ pub fn router(state: FrontState) -> Router {
         .with_state(state)
 }
 
+/// A JSON body as an HTTP response with `status`.
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
 /// A JSON-RPC error as an HTTP response with `status`.
 pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body = Message::error_response(None, code, message).to_text();
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    json_response(status, Message::error_response(None, code, message).to_text())
 }
 
 /// The HTTP status and JSON-RPC error for a manager error.

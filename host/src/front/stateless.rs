@@ -6,12 +6,12 @@
 //! makes of the client mid-call (sampling, elicitation, roots) becomes an
 //! `input_required` result, and the client's retry completes it.
 
-use super::{FrontState, manager_error, prefers_json};
+use super::{FrontState, json_response, manager_error, prefers_json};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
 use crate::modern::{self, Refusal, RequestMeta, RoutingHeaders};
 use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -88,10 +88,6 @@ impl ParkedRequests {
 fn refuse(r: &Refusal, id: Option<Id>) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     json_response(status, r.to_message(id).to_text())
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 fn routing_headers(headers: &HeaderMap) -> RoutingHeaders<'_> {

@@ -390,13 +390,7 @@ pub async fn post(
         if requests.len() == 1 && super::prefers_json(&headers) {
             match tokio::time::timeout(JSON_WINDOW, rx.recv()).await {
                 Ok(Some(frame)) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
-                    let resp = (
-                        StatusCode::OK,
-                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                        frame.data,
-                    )
-                        .into_response();
-                    return with_session(resp, &session, is_init);
+                    return with_session(super::json_response(StatusCode::OK, frame.data), &session, is_init);
                 }
                 Ok(Some(frame)) => first.push(frame),
                 Ok(None) | Err(_) => {}
@@ -420,9 +414,7 @@ pub async fn post(
         }
     }
     let body = if batch { format!("[{}]", responses.join(",")) } else { responses.pop().unwrap_or_default() };
-    let resp =
-        (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
-    with_session(resp, &session, is_init)
+    with_session(super::json_response(StatusCode::OK, body), &session, is_init)
 }
 
 fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Response {

@@ -490,3 +490,15 @@ pub async fn kube_host_with(kubeconfig: &Path, tweak: impl FnOnce(&mut Config)) 
     })
     .await
 }
+
+/// A Kubernetes API emulator whose pods find the test clients' programs,
+/// its kubeconfig (namespace `mcpod`) in a folder of its own, and that PATH.
+pub async fn cluster() -> (mcpod_kube_emulator::Emulator, tempfile::TempDir, PathBuf, String) {
+    let path = ensure_clients();
+    let emu = mcpod_kube_emulator::Emulator::start().await.expect("emulator starts");
+    emu.set_path(&path);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "mcpod").expect("the kubeconfig is written");
+    (emu, dir, kubeconfig, path)
+}
