@@ -29,6 +29,12 @@ async fn main() -> anyhow::Result<()> {
             mcpod::plugin::imports::http::install_tls_provider();
             peers::run(root, std::path::PathBuf::from(bin)).await
         }
+        Some("pipe-proxy") => {
+            let (Some(fixture), Some(port)) = (args.get(2), args.get(3)) else {
+                anyhow::bail!("usage: mcpod-bench pipe-proxy PATH/TO/mcp-fixture PORT");
+            };
+            peers::pipe_proxy(std::path::Path::new(fixture), port.parse()?).await
+        }
         _ => anyhow::bail!("usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod"),
     }
 }

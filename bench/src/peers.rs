@@ -119,40 +119,71 @@ impl HttpClient {
 }
 
 /// The floor: the fixture server over stdio, no proxy.
-async fn floor(fixture: &Path, n: usize) -> anyhow::Result<Samples> {
-    let mut child = tokio::process::Command::new(fixture)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
-    stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{}}\n").await?;
-    lines.next_line().await?;
-    let mut samples = Samples::default();
-    for i in 0..n {
-        let t = Instant::now();
-        let msg = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}});
-        stdin.write_all(format!("{msg}\n").as_bytes()).await?;
-        let line = lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server closed"))?;
-        samples.push(t.elapsed());
-        anyhow::ensure!(line.contains("ping"), "bad echo: {line}");
-    }
-    Ok(samples)
+struct StdioClient {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    next: u64,
 }
 
-/// Sequential round trips through a proxy.
-async fn sequential(url: &str, n: usize, era: Era) -> anyhow::Result<Samples> {
-    let mut c = HttpClient::open_era(url, era).await?;
-    for _ in 0..50 {
-        c.echo().await?;
+impl StdioClient {
+    async fn open(fixture: &Path) -> anyhow::Result<StdioClient> {
+        let mut child = tokio::process::Command::new(fixture)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
+        let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
+        stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{}}\n").await?;
+        lines.next_line().await?;
+        Ok(StdioClient { _child: child, stdin, lines, next: 1 })
     }
-    let mut samples = Samples::default();
-    for _ in 0..n {
-        let t = Instant::now();
-        c.echo().await?;
-        samples.push(t.elapsed());
+
+    async fn echo(&mut self) -> anyhow::Result<()> {
+        let msg = json!({"jsonrpc": "2.0", "id": self.next, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}});
+        self.next += 1;
+        self.stdin.write_all(format!("{msg}\n").as_bytes()).await?;
+        let line = self.lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server closed"))?;
+        anyhow::ensure!(line.contains("ping"), "bad echo: {line}");
+        Ok(())
+    }
+}
+
+/// A client of any path under test: the floor or a proxy.
+enum Client {
+    Stdio(StdioClient),
+    Http(HttpClient),
+}
+
+impl Client {
+    async fn echo(&mut self) -> anyhow::Result<()> {
+        match self {
+            Client::Stdio(c) => c.echo().await,
+            Client::Http(c) => c.echo().await,
+        }
+    }
+}
+
+/// Sequential round trips through every client, interleaved: `rounds`
+/// rounds of `per_round` calls each, taking turns, so that the machine's
+/// drift (other load, frequency) falls on every path alike.
+async fn sequential(clients: &mut [Client], rounds: usize, per_round: usize) -> anyhow::Result<Vec<Samples>> {
+    for c in clients.iter_mut() {
+        for _ in 0..50 {
+            c.echo().await?;
+        }
+    }
+    let mut samples: Vec<Samples> = clients.iter().map(|_| Samples::default()).collect();
+    for _ in 0..rounds {
+        for (c, s) in clients.iter_mut().zip(samples.iter_mut()) {
+            for _ in 0..per_round {
+                let t = Instant::now();
+                c.echo().await?;
+                s.push(t.elapsed());
+            }
+        }
     }
     Ok(samples)
 }
@@ -312,22 +343,9 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     let fixture = root.join("target/release/mcp-fixture");
     anyhow::ensure!(fixture.exists(), "build the fixture first: cargo build --release -p mcpod-fixture-server");
     let peers_dir = root.join("bench/peers");
-    const N: usize = 2000;
-    let floor = floor(&fixture, N).await?;
-    println!("command: cargo run --release -p mcpod-bench -- peers target/release/mcpod");
-    println!(
-        "upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client\n"
-    );
-    println!(
-        "| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| floor (stdio, no proxy) | {} | {} | — | — | — | — | — | — |",
-        crate::stats::fmt(floor.percentile(50.0)),
-        crate::stats::fmt(floor.percentile(99.0))
-    );
-    let mut peers = Vec::new();
+    const ROUNDS: usize = 20;
+    const PER_ROUND: usize = 100;
+    let mut peers = vec![start_pipe_proxy(&fixture).await?];
     peers.push(start_mcpod(&root, &mcpod, &fixture).await?);
     match start_supergateway(&peers_dir, &fixture).await {
         Ok(p) => peers.push(p),
@@ -339,9 +357,31 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
             "mcp-proxy skipped: {e} (python3 -m venv bench/peers/.venv && bench/peers/.venv/bin/pip install -r bench/peers/requirements.txt)"
         ),
     }
-    for peer in &mut peers {
-        let seq = sequential(&peer.url, N, Era::Handshake).await?;
-        let added = seq.percentile(50.0).saturating_sub(floor.percentile(50.0));
+    let only = std::env::var("BENCH_ONLY").ok();
+    peers.retain(|p| only.as_deref().is_none_or(|o| o.split(',').any(|o| p.name.starts_with(o))));
+    println!("command: cargo run --release -p mcpod-bench -- peers target/release/mcpod");
+    println!(
+        "upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client; \
+         latency: {ROUNDS} rounds of {PER_ROUND} sequential calls per path, the paths taking turns\n"
+    );
+    let mut clients = vec![Client::Stdio(StdioClient::open(&fixture).await?)];
+    for peer in &peers {
+        clients.push(Client::Http(HttpClient::open(&peer.url).await?));
+    }
+    let latency = sequential(&mut clients, ROUNDS, PER_ROUND).await?;
+    drop(clients);
+    let floor = latency[0].percentile(50.0);
+    println!(
+        "| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| floor (stdio, no proxy) | {} | {} | — | — | — | — | — | — |",
+        crate::stats::fmt(floor),
+        crate::stats::fmt(latency[0].percentile(99.0))
+    );
+    for (peer, seq) in peers.iter_mut().zip(&latency[1..]) {
+        let added = seq.percentile(50.0).saturating_sub(floor);
         let (t1, _) = throughput(&peer.url, 1, 5, Era::Handshake).await;
         let (t16, _) = throughput(&peer.url, 16, 5, Era::Handshake).await;
         let (t64, e64) = throughput(&peer.url, 64, 5, Era::Handshake).await;
@@ -364,20 +404,14 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     // routing headers on each request), where a peer can serve one at all.
     println!("\n| path, 2026-07-28 client | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 |");
     println!("|---|---|---|---|---|---|---|---|");
-    for peer in &peers {
-        match sequential(&peer.url, N, Era::Stateless).await {
-            Ok(seq) => {
-                let added = seq.percentile(50.0).saturating_sub(floor.percentile(50.0));
-                let (t1, _) = throughput(&peer.url, 1, 5, Era::Stateless).await;
-                let (t16, _) = throughput(&peer.url, 16, 5, Era::Stateless).await;
-                let (t64, e64) = throughput(&peer.url, 64, 5, Era::Stateless).await;
-                println!(
-                    "| {} | {} | {} | {} | {t1:.0} | {t16:.0} | {t64:.0} | {e64} |",
-                    peer.name,
-                    crate::stats::fmt(seq.percentile(50.0)),
-                    crate::stats::fmt(seq.percentile(99.0)),
-                    crate::stats::fmt(added)
-                );
+    let mut modern = vec![Client::Stdio(StdioClient::open(&fixture).await?)];
+    let mut serving = Vec::new();
+    for peer in peers.iter().filter(|p| !p.name.starts_with("pipe")) {
+        let mut c = HttpClient::open_era(&peer.url, Era::Stateless).await?;
+        match c.echo().await {
+            Ok(()) => {
+                modern.push(Client::Http(c));
+                serving.push(peer);
             }
             Err(e) => {
                 let why = e.to_string().replace('|', "/").chars().take(120).collect::<String>();
@@ -385,5 +419,92 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
             }
         }
     }
+    let latency = sequential(&mut modern, ROUNDS, PER_ROUND).await?;
+    let floor = latency[0].percentile(50.0);
+    println!(
+        "| floor (stdio, no proxy) | {} | {} | — | — | — | — | — |",
+        crate::stats::fmt(floor),
+        crate::stats::fmt(latency[0].percentile(99.0))
+    );
+    for (peer, seq) in serving.iter().zip(&latency[1..]) {
+        let added = seq.percentile(50.0).saturating_sub(floor);
+        let (t1, _) = throughput(&peer.url, 1, 5, Era::Stateless).await;
+        let (t16, _) = throughput(&peer.url, 16, 5, Era::Stateless).await;
+        let (t64, e64) = throughput(&peer.url, 64, 5, Era::Stateless).await;
+        println!(
+            "| {} | {} | {} | {} | {t1:.0} | {t16:.0} | {t64:.0} | {e64} |",
+            peer.name,
+            crate::stats::fmt(seq.percentile(50.0)),
+            crate::stats::fmt(seq.percentile(99.0)),
+            crate::stats::fmt(added)
+        );
+    }
     Ok(())
+}
+
+/// The least a Streamable HTTP proxy can do, as a floor for proxies: each
+/// POST body goes to the server's stdin as a line and, for a request, the
+/// next stdout line comes back as the JSON answer. No sessions, no MCP
+/// rules, no plugins: what is left of mcpod's time above this is its own.
+pub async fn pipe_proxy(fixture: &Path, port: u16) -> anyhow::Result<()> {
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    use std::sync::Arc;
+    let mut child = tokio::process::Command::new(fixture)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
+    let lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
+    let pipe = Arc::new(tokio::sync::Mutex::new((stdin, lines)));
+    let handler = move |body: String| {
+        let pipe = pipe.clone();
+        async move {
+            let is_request = serde_json::from_str::<Value>(&body).is_ok_and(|v| v.get("id").is_some());
+            let mut guard = pipe.lock().await;
+            let (stdin, lines) = &mut *guard;
+            if stdin.write_all(format!("{body}\n").as_bytes()).await.is_err() {
+                return StatusCode::BAD_GATEWAY.into_response();
+            }
+            if !is_request {
+                return StatusCode::ACCEPTED.into_response();
+            }
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    let mut resp = line.into_response();
+                    let headers = resp.headers_mut();
+                    headers.insert("content-type", HeaderValue::from_static("application/json"));
+                    headers.insert("mcp-session-id", HeaderValue::from_static("pipe"));
+                    resp
+                }
+                _ => StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+    };
+    let app = axum::Router::new().route("/mcp", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn start_pipe_proxy(fixture: &Path) -> anyhow::Result<Peer> {
+    let port = free_port()?;
+    let child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("pipe-proxy")
+        .arg(fixture)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    wait_port(port).await?;
+    Ok(Peer {
+        name: "pipe proxy (axum + one stdio pipe, no MCP logic)",
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        child,
+    })
 }

@@ -22,9 +22,6 @@ use tokio::sync::mpsc;
 /// How long a parked request waits for the client's retry.
 const PARK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How long a request waits for its answer before it starts streaming.
-const JSON_WINDOW: Duration = Duration::from_millis(20);
-
 /// A request the server is waiting on the client for (an `input_required`).
 struct Parked {
     server_id: String,
@@ -190,23 +187,21 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
     let (tx, mut rx) = mpsc::channel::<Frame>(256);
     let call = Call { st: st.clone(), server_id: server_id.to_string(), method, id, meta, server_info };
     tokio::spawn(call.drive(session, tx, turn));
-    // An answer that comes at once goes back as JSON to clients that prefer
-    // it; anything slower, or preceded by progress, streams.
+    // An answer that comes first goes back as JSON to clients that prefer
+    // it; one preceded by progress, a log or a question streams.
     let mut first = Vec::new();
     if prefers_json(headers) || !sse_ok {
-        let wait = if sse_ok { JSON_WINDOW } else { Duration::from_secs(3600) };
-        match tokio::time::timeout(wait, rx.recv()).await {
-            Ok(Some(frame)) if frame.event.as_deref() == Some("final") => {
+        match rx.recv().await {
+            Some(frame) if frame.event.as_deref() == Some("final") => {
                 return final_json(frame.data);
             }
-            Ok(Some(frame)) => first.push(frame),
-            Ok(None) => {
+            Some(frame) => first.push(frame),
+            None => {
                 return json_response(
                     StatusCode::BAD_GATEWAY,
                     Message::error_response(None, code::SERVER_UNAVAILABLE, "the server went away").to_text(),
                 );
             }
-            Err(_) => {}
         }
         if !sse_ok {
             // A JSON-only client gets just the answer.

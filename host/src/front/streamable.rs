@@ -223,9 +223,6 @@ impl crate::bridge::DirectSink for HttpSink {
     }
 }
 
-/// How long a POST waits for its answer before it starts streaming.
-const JSON_WINDOW: Duration = Duration::from_millis(20);
-
 /// A fresh unguessable session id: 128 bits from a CSPRNG, as hex.
 pub fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -382,18 +379,19 @@ pub async fn post(
     }
     if sse_ok {
         // For a client that prefers JSON (lists it first in `Accept`, as the
-        // official SDKs do), a single request answered at once, with nothing
-        // before its answer, goes back as plain JSON: cheaper for both
-        // sides. Anything slower (or preceded by progress, logs or a server
-        // request) streams, as it does for clients that prefer streams.
+        // official SDKs do), a single request whose first message back is
+        // its answer gets plain JSON: cheaper for both sides, and no timer
+        // on the hot path. If progress, a log or a server request comes
+        // first, the answer streams, as it does for clients that prefer
+        // streams.
         let mut first = Vec::new();
         if requests.len() == 1 && super::prefers_json(&headers) {
-            match tokio::time::timeout(JSON_WINDOW, rx.recv()).await {
-                Ok(Some(frame)) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
+            match rx.recv().await {
+                Some(frame) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
                     return with_session(super::json_response(StatusCode::OK, frame.data), &session, is_init);
                 }
-                Ok(Some(frame)) => first.push(frame),
-                Ok(None) | Err(_) => {}
+                Some(frame) => first.push(frame),
+                None => {}
             }
         }
         let sse = match st.adapter("sse").await {
