@@ -257,9 +257,18 @@ pub const CACHE: (u64, &str) = (0, "private");
 
 /// Stamps a server's result for a 2026-07-28 client: `resultType`, the
 /// caching fields on cacheable methods, and the server's info in `_meta`.
+/// A tool whose `inputSchema` lacks its required `"type": "object"` (older
+/// servers built on a mismatched zod-to-json-schema emit only `$schema`)
+/// gets it, since the 2.x SDKs refuse the whole list otherwise.
 pub fn stamp_result(method: &str, result: &RawValue, server_info: Option<&Value>) -> Box<RawValue> {
     let mut value: Value = serde_json::from_str(result.get()).unwrap_or_else(|_| json!({}));
     if let Some(obj) = value.as_object_mut() {
+        if method == "tools/list" {
+            let tools = obj.get_mut("tools").and_then(Value::as_array_mut).into_iter().flatten();
+            for schema in tools.filter_map(|t| t.get_mut("inputSchema")?.as_object_mut()) {
+                schema.entry("type").or_insert_with(|| json!("object"));
+            }
+        }
         obj.entry("resultType").or_insert_with(|| json!("complete"));
         if CACHEABLE_METHODS.contains(&method) {
             obj.entry("ttlMs").or_insert_with(|| json!(CACHE.0));
@@ -470,6 +479,11 @@ mod tests {
             (json!("complete"), json!(0), json!("private"))
         );
         assert_eq!(v["_meta"][META_SERVER_INFO], info);
+        let broken = json!({"tools": [{"name": "a", "inputSchema": {"$schema": "http://json-schema.org/draft-07/schema#"}},
+            {"name": "b", "inputSchema": {"type": "object", "properties": {"x": {}}}}]});
+        let v: Value = serde_json::from_str(stamp_result("tools/list", &raw(&broken), None).get()).unwrap();
+        assert_eq!(v["tools"][0]["inputSchema"]["type"], "object", "the missing type is filled in");
+        assert_eq!(v["tools"][1]["inputSchema"], broken["tools"][1]["inputSchema"], "a whole schema is left as it is");
         let call = stamp_result("tools/call", &raw(&json!({"content": []})), None);
         let v: Value = serde_json::from_str(call.get()).unwrap();
         assert!(v.get("ttlMs").is_none() && v["resultType"] == "complete");

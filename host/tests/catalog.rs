@@ -156,7 +156,8 @@ async fn server_json_documents_from_a_folder_join_the_catalog() {
     std::fs::write(
         dir.path().join("weather.json"),
         json!({"name": "io.example/weather", "description": "Forecasts", "packages": [{"registryType": "pypi", "identifier": "mcp-weather",
-            "transport": {"type": "stdio"}, "environmentVariables": [{"name": "WEATHER_API_KEY", "isSecret": true, "isRequired": true}]}]}).to_string(),
+            "transport": {"type": "stdio"}, "environmentVariables": [{"name": "WEATHER_API_KEY", "isSecret": true, "isRequired": true}],
+            "runtimeArguments": [{"type": "named", "name": "--with", "value": "httpx<1"}]}]}).to_string(),
     )
     .unwrap();
     std::fs::write(dir.path().join("broken.json"), "{not json").unwrap();
@@ -176,6 +177,12 @@ async fn server_json_documents_from_a_folder_join_the_catalog() {
     assert!(list.iter().any(|t| t.template.name == "time"), "built-ins stay");
     let err = catalog::render_template(&host, "weather", &[], &[]).await.unwrap_err();
     assert!(err.to_string().contains("WEATHER_API_KEY"), "{err}");
+    let key = |k: &str, v: &str| mcpod::plugin::bindings::KeyValue { key: k.into(), value: v.into() };
+    let err = catalog::render_template(&host, "weather", &[key("WEATHER_API_KEY", "k")], &[]).await.unwrap_err();
+    assert!(err.to_string().contains("is a secret") && err.to_string().contains("--env WEATHER_API_KEY"), "{err}");
+    let config = catalog::render_template(&host, "weather", &[], &[key("WEATHER_API_KEY", "k")]).await.unwrap();
+    let options: Vec<(&str, &str)> = config.options.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())).collect();
+    assert_eq!(options, [("with", "httpx<1")], "a runtime argument becomes the server type's option");
 }
 
 #[tokio::test(flavor = "multi_thread")]

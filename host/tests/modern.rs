@@ -264,16 +264,23 @@ fn python2() -> String {
 }
 
 fn run_client(path: &str, program: &str, script: &str, args: &[&str]) -> Value {
+    try_client(path, program, script, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a client script; its last stdout line as JSON, or what went wrong.
+fn try_client(path: &str, program: &str, script: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(program)
         .arg(clients_dir().join(script))
         .args(args)
         .current_dir(clients_dir())
         .env("PATH", path)
         .output()
-        .unwrap();
+        .map_err(|e| format!("{program}: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{script} {args:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    if !out.status.success() {
+        return Err(format!("{script} {args:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).map_err(|e| format!("{e}: {stdout}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -404,41 +411,311 @@ async fn subscriptions_listen_streams_the_changes_the_filter_asks_for() {
     assert_eq!(changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 77);
 }
 
+/// An `mcpod serve` of its own, with the clients' PATH (where `uvx` is),
+/// killed on drop.
+struct Served {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(path: &str) -> Served {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("mcpod.toml");
+        std::fs::write(&config, "[plugin_runtime]\ncache = false\n[limits]\nmax_sessions_per_server = 100\n").unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("PATH", path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+        Served { child, base, _dir: dir }
+    }
+
+    /// Starts a server with the CLI; its Streamable HTTP endpoint, or the CLI's answer.
+    fn start_server(&self, args: &[&str]) -> Result<String, String> {
+        let started = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(["servers", "start", "--json", "--api", &self.base])
+            .args(args)
+            .output()
+            .unwrap();
+        let status: Value = serde_json::from_slice(&started.stdout).unwrap_or(Value::Null);
+        status["endpoints"]["streamable_http"].as_str().map(str::to_string).ok_or_else(|| {
+            format!("{}{}", String::from_utf8_lossy(&started.stdout), String::from_utf8_lossy(&started.stderr))
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn mcp_server_time_from_pypi_answers_a_pinned_2026_client() {
-    use std::io::BufRead;
     let path = ensure_clients();
     let py2 = python2();
-    // A host of its own with the clients' PATH, where `uvx` is.
-    let cache = tempfile::tempdir().unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .env("PATH", &path)
-        .env("XDG_CACHE_HOME", cache.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("mcpod listening on ").unwrap().to_string();
-    let started = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["servers", "start", "--template", "time", "--json", "--api", &base])
-        .output()
-        .unwrap();
-    let status: Value = serde_json::from_slice(&started.stdout).unwrap_or(Value::Null);
-    let url = status["endpoints"]["streamable_http"].as_str().map(str::to_string);
-    let out = url.map(|url| {
-        run_client(
-            &path,
-            &py2,
-            "py2_client.py",
-            &[&url, V, "--call", "get_current_time", r#"{"timezone":"Asia/Tokyo"}"#],
-        )
-    });
-    let _ = host.kill();
-    let _ = host.wait();
-    let out = out.unwrap_or_else(|| panic!("the time server did not start: {status}"));
+    let host = Served::start(&path);
+    let url =
+        host.start_server(&["--template", "time"]).unwrap_or_else(|e| panic!("the time server did not start: {e}"));
+    let out = run_client(
+        &path,
+        &py2,
+        "py2_client.py",
+        &[&url, V, "--call", "get_current_time", r#"{"timezone":"Asia/Tokyo"}"#],
+    );
     assert_eq!(out["protocol"], V, "{out}");
     assert!(out["call"].as_str().unwrap().contains("Asia/Tokyo"), "{out}");
+}
+
+/// A child process killed on drop (redis, a web server).
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// What a template's tool call must show.
+enum Expect {
+    /// The call's text contains this.
+    Text(&'static str),
+    /// The server reports the call failed (its outside service is not
+    /// reachable here): an error result or a JSON-RPC error, not a hang.
+    Failure,
+}
+
+/// Every built-in template, started by mcpod from its real package, serves a
+/// pinned 2026-07-28 client (the Python SDK 2.3): it lists the tools and
+/// makes one call, which reaches the server and comes back. A server whose
+/// service is elsewhere (GitHub, Slack, ...) gets fake credentials, so its
+/// call must come back as the server's own failure. A handshake-era client
+/// lists the same tools from the same server.
+#[test]
+fn a_2026_client_works_with_every_built_in_template() {
+    let path = ensure_clients();
+    let py2 = python2();
+    let work = tempfile::tempdir().unwrap();
+    let dir = |name: &str| {
+        let d = work.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    };
+    let files = dir("files");
+    std::fs::write(format!("{files}/hello.txt"), "hello").unwrap();
+    let repo = dir("repo");
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init"],
+    ] {
+        assert!(Command::new("git").args(args).current_dir(&repo).status().unwrap().success(), "git {args:?}");
+    }
+    std::fs::write(format!("{repo}/new.txt"), "x").unwrap();
+    let db = work.path().join("items.db").display().to_string();
+    let made = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table items(id integer)'); c.commit()", &db])
+        .status()
+        .unwrap();
+    assert!(made.success(), "sqlite3 database");
+    let site = dir("site");
+    std::fs::write(format!("{site}/robots.txt"), "User-agent: *\nAllow: /\n").unwrap();
+    std::fs::write(format!("{site}/index.html"), "<html><body><h2>Hello through mcpod</h2></body></html>").unwrap();
+    let web_port = free_port();
+    let _web = Daemon(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &web_port.to_string(), "--directory", &site])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let redis_port = free_port();
+    let _redis = Daemon(
+        Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; .ci/run installs it)"),
+    );
+    wait_port(web_port);
+    wait_port(redis_port);
+    let memory = work.path().join("memory.jsonl").display().to_string();
+    let page = format!("http://127.0.0.1:{web_port}/index.html");
+    let redis = format!("redis://127.0.0.1:{redis_port}");
+    let thought = r#"{"thought":"one","nextThoughtNeeded":false,"thoughtNumber":1,"totalThoughts":1}"#;
+    // (template, `servers start` arguments (secrets as --env), tool, its arguments, what it shows)
+    let cases: Vec<(&str, Vec<String>, &str, String, Expect)> = vec![
+        ("everything", vec![], "echo", r#"{"message":"hi"}"#.into(), Expect::Text("Echo: hi")),
+        (
+            "filesystem",
+            vec![format!("--param=allowed-paths={files}")],
+            "list_directory",
+            json!({"path": files}).to_string(),
+            Expect::Text("hello.txt"),
+        ),
+        (
+            "memory",
+            vec![format!("--param=MEMORY_FILE_PATH={memory}")],
+            "read_graph",
+            "{}".into(),
+            Expect::Text("entities"),
+        ),
+        ("sequential-thinking", vec![], "sequentialthinking", thought.into(), Expect::Text("thoughtNumber")),
+        (
+            "brave-search",
+            vec!["--env=BRAVE_API_KEY=fake".into()],
+            "brave_web_search",
+            r#"{"query":"mcp"}"#.into(),
+            Expect::Failure,
+        ),
+        (
+            "github",
+            vec!["--env=GITHUB_PERSONAL_ACCESS_TOKEN=ghp_fake".into()],
+            "search_repositories",
+            r#"{"query":"mcp"}"#.into(),
+            Expect::Failure,
+        ),
+        (
+            "gitlab",
+            vec!["--env=GITLAB_PERSONAL_ACCESS_TOKEN=glpat-fake".into()],
+            "search_repositories",
+            r#"{"search":"mcp"}"#.into(),
+            Expect::Failure,
+        ),
+        (
+            "google-maps",
+            vec!["--env=GOOGLE_MAPS_API_KEY=fake".into()],
+            "maps_geocode",
+            r#"{"address":"Paris"}"#.into(),
+            Expect::Failure,
+        ),
+        (
+            "slack",
+            vec!["--env=SLACK_BOT_TOKEN=xoxb-fake".into(), "--param=SLACK_TEAM_ID=T0".into()],
+            "slack_list_channels",
+            "{}".into(),
+            Expect::Text("fetch failed"),
+        ),
+        (
+            "postgres",
+            vec!["--env=database-url=postgresql://127.0.0.1:1/none".into()],
+            "query",
+            r#"{"sql":"select 1"}"#.into(),
+            Expect::Failure,
+        ),
+        (
+            "redis",
+            vec![format!("--param=redis-url={redis}")],
+            "set",
+            r#"{"key":"mcpod","value":"ok"}"#.into(),
+            Expect::Text("Successfully set key"),
+        ),
+        (
+            "playwright",
+            vec!["--param=headless=true".into()],
+            "browser_navigate",
+            json!({"url": page}).to_string(),
+            Expect::Failure,
+        ),
+        ("puppeteer", vec![], "puppeteer_navigate", json!({"url": page}).to_string(), Expect::Failure),
+        ("time", vec![], "get_current_time", r#"{"timezone":"Europe/Paris"}"#.into(), Expect::Text("Europe/Paris")),
+        (
+            "fetch",
+            vec!["--param=allow-private-ips=true".into()],
+            "fetch",
+            json!({"url": page}).to_string(),
+            Expect::Text("Hello through mcpod"),
+        ),
+        (
+            "git",
+            vec![format!("--param=repository={repo}")],
+            "git_status",
+            json!({"repo_path": repo}).to_string(),
+            Expect::Text("new.txt"),
+        ),
+        ("sqlite", vec![format!("--param=db-path={db}")], "list_tables", "{}".into(), Expect::Text("items")),
+    ];
+    let host = Served::start(&path);
+    let listed = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["templates", "list", "--json"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let all: Vec<Value> = serde_json::from_slice(&listed.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&listed.stdout)));
+    let mut names: Vec<&str> = all.iter().filter_map(|t| t["name"].as_str()).collect();
+    names.sort();
+    let mut covered: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    covered.sort();
+    assert_eq!(covered, names, "every built-in template has a case here");
+    let failures = std::sync::Mutex::new(Vec::new());
+    // A few at a time: each is a package manager, a server and a client.
+    for batch in cases.chunks(6) {
+        std::thread::scope(|scope| {
+            for (template, inputs, tool, args, expect) in batch {
+                let (host, path, py2, failures) = (&host, &path, &py2, &failures);
+                scope.spawn(move || {
+                    let mut start = vec!["--template", template];
+                    start.extend(inputs.iter().map(String::as_str));
+                    let url = match host.start_server(&start) {
+                        Ok(u) => u,
+                        Err(e) => return failures.lock().unwrap().push(format!("{template}: did not start: {e}")),
+                    };
+                    let out = match try_client(path, py2, "py2_client.py", &[&url, V, "--call", tool, args]) {
+                        Ok(out) => out,
+                        Err(e) => return failures.lock().unwrap().push(format!("{template}: {e}")),
+                    };
+                    let tools = out["tools"].as_array().map(Vec::len).unwrap_or(0);
+                    let text = out["call"].as_str().unwrap_or("");
+                    let failed = out.get("call_error").is_some() || out["call_is_error"] == true;
+                    let ok = out["protocol"] == V
+                        && out["tools"].as_array().is_some_and(|t| t.iter().any(|n| n == tool))
+                        && match expect {
+                            Expect::Text(want) => text.contains(want),
+                            Expect::Failure => failed,
+                        };
+                    if !ok {
+                        failures.lock().unwrap().push(format!("{template}: {out}"));
+                        return;
+                    }
+                    // A handshake-era client, on the same server at the same time.
+                    let py1 = clients_dir().join(".venv/bin/python").display().to_string();
+                    let old =
+                        try_client(path, &py1, "py_client.py", &[&url, "streamable-http"]).unwrap_or_else(|e| json!(e));
+                    if old["tools"].as_array().map(Vec::len) != Some(tools) {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{template}: the handshake-era client saw other tools: {old}"));
+                    }
+                });
+            }
+        });
+    }
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{} of {} templates failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }

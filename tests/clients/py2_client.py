@@ -6,7 +6,8 @@ MODE is 2026-07-28 (a pinned, stateless client), auto (probe with
 server/discover, fall back to the handshake) or legacy. Prints one JSON
 object: the negotiated protocol version, tools, the call's text, resource
 and prompt counts, a resource read and a prompt got, and what the sampling
-and elicitation round trips (input_required at 2026-07-28) saw.
+and elicitation round trips (input_required at 2026-07-28) saw. A call
+answered with a JSON-RPC error is reported as `<flag>_error`.
 """
 
 import asyncio
@@ -60,9 +61,14 @@ async def main() -> None:
         except Exception as e:  # noqa: BLE001 - reported, not hidden
             out["prompts_error"] = str(e)
         for kind, (tool, args) in tools_to_call.items():
-            result = await client.call_tool(tool, args)
+            try:
+                result = await client.call_tool(tool, args)
+            except Exception as e:  # noqa: BLE001 - a JSON-RPC error answer, reported
+                out[kind + "_error"] = str(e)
+                continue
             texts = [c.text for c in result.content if getattr(c, "type", "") == "text"]
             out[kind] = "".join(texts) if texts else json.dumps([c.model_dump() for c in result.content])
+            out[kind + "_is_error"] = bool(result.is_error)
     print(json.dumps(out))
 
 

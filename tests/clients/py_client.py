@@ -13,6 +13,7 @@ import sys
 from contextlib import asynccontextmanager
 
 from mcp import ClientSession, types
+from mcp.shared.exceptions import McpError
 
 
 @asynccontextmanager
@@ -69,19 +70,27 @@ async def main() -> None:
             out["protocol"] = init.protocolVersion
             tools = await session.list_tools()
             out["tools"] = sorted(t.name for t in tools.tools)
+            # A server may fail a list it declares (a database it cannot
+            # reach): that is reported, not fatal.
             if init.capabilities.resources:
-                resources = (await session.list_resources()).resources
-                out["resources"] = len(resources)
-                # Read the first resource: its contents, as the server sent them.
-                if resources:
-                    out["read"] = len((await session.read_resource(resources[0].uri)).contents)
+                try:
+                    resources = (await session.list_resources()).resources
+                    out["resources"] = len(resources)
+                    # Read the first resource: its contents, as the server sent them.
+                    if resources:
+                        out["read"] = len((await session.read_resource(resources[0].uri)).contents)
+                except McpError as e:
+                    out["resources_error"] = str(e)
             if init.capabilities.prompts:
-                prompts = (await session.list_prompts()).prompts
-                out["prompts"] = len(prompts)
-                # Get the first prompt that needs no arguments.
-                plain = next((p for p in prompts if not any(a.required for a in (p.arguments or []))), None)
-                if plain:
-                    out["prompt_messages"] = len((await session.get_prompt(plain.name)).messages)
+                try:
+                    prompts = (await session.list_prompts()).prompts
+                    out["prompts"] = len(prompts)
+                    # Get the first prompt that needs no arguments.
+                    plain = next((p for p in prompts if not any(a.required for a in (p.arguments or []))), None)
+                    if plain:
+                        out["prompt_messages"] = len((await session.get_prompt(plain.name)).messages)
+                except McpError as e:
+                    out["prompts_error"] = str(e)
             if call:
 
                 async def on_progress(progress, total, message):

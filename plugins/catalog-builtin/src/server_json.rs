@@ -58,6 +58,11 @@ pub struct Package {
     /// Arguments after the package.
     #[serde(default)]
     pub package_arguments: Vec<Argument>,
+    /// Arguments to the runtime (`uvx`, `npx`) before the package. Only named
+    /// ones with a fixed value are taken; each becomes a server-type option
+    /// named by its flag (`--with` → option `with`).
+    #[serde(default)]
+    pub runtime_arguments: Vec<Argument>,
     /// Environment variables.
     #[serde(default)]
     pub environment_variables: Vec<EnvVariable>,
@@ -185,6 +190,15 @@ pub fn to_entry(doc: &ServerJson) -> Result<Entry, String> {
         .and_then(|t| t.as_array())
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
+    if let Some(a) =
+        package.runtime_arguments.iter().find(|a| a.kind != "named" || a.name.is_none() || a.value.is_none())
+    {
+        return Err(format!(
+            "{}: runtime argument {:?} must be named and have a fixed `value` (it becomes a server-type option)",
+            doc.name,
+            a.name.as_deref().unwrap_or(&a.kind)
+        ));
+    }
     let mut secrets = Vec::new();
     let mut params = Vec::new();
     for e in &package.environment_variables {
@@ -245,6 +259,15 @@ pub fn render(entry: &Entry, params: &[KeyValue], secrets: &[KeyValue]) -> Resul
             secrets.iter().filter(|s| !known_secrets.contains(&s.key.as_str())).map(|s| format!("secret `{}`", s.key)),
         )
         .collect();
+    if let Some(p) = params.iter().find(|p| known_secrets.contains(&p.key.as_str())) {
+        return Err(PluginError::invalid(
+            "params",
+            format!(
+                "`{}` is a secret of template `{}`: give it in `env` (CLI: --env {}=...), not in `params`, so that it is stored as a secret",
+                p.key, t.name, p.key
+            ),
+        ));
+    }
     if !unknown.is_empty() {
         let mut expected: Vec<&str> = known_params.iter().chain(known_secrets.iter()).copied().collect();
         expected.sort();
@@ -308,6 +331,13 @@ pub fn render(entry: &Entry, params: &[KeyValue], secrets: &[KeyValue]) -> Resul
         transport: Some(t.transport),
         port: None,
         path: None,
-        options: Vec::new(),
+        options: entry
+            .package
+            .runtime_arguments
+            .iter()
+            .filter_map(|a| {
+                Some(KeyValue { key: a.name.as_deref()?.trim_start_matches('-').to_string(), value: a.value.clone()? })
+            })
+            .collect(),
     })
 }

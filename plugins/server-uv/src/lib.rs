@@ -3,7 +3,9 @@
 //! image on Kubernetes or with the host's `uvx` locally.
 //!
 //! Config keys: `image`, the Kubernetes image (default [`DEFAULT_IMAGE`]).
-//! Options: none (`from` is refused: the package is run by its own name).
+//! Options: `with`, a requirement uv installs beside the package
+//! (`uvx --with 'mcp<2' mcp-server-sqlite`), for packages whose own
+//! dependency bounds are too loose.
 
 use mcpod_package_names::{check_image, check_pep440, check_pypi_name};
 use mcpod_plugin_sdk::server_type::*;
@@ -58,7 +60,12 @@ pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
             "the uv server type takes no `image`; the operator chooses the uv image (config key `image`)",
         ));
     }
-    out.extend(common::shared_problems("uv", config, &[]));
+    out.extend(common::shared_problems("uv", config, &["with"]));
+    for kv in config.options.iter().filter(|kv| kv.key == "with") {
+        if let Err(e) = check_requirement(&kv.value) {
+            out.push(common::refuse("options.with", &e));
+        }
+    }
     out.extend(common::refuse_env_prefix(
         config,
         "UV_",
@@ -80,6 +87,22 @@ pub fn problems(config: &ServerConfig) -> Vec<PluginError> {
         )),
     }
     out
+}
+
+/// Checks an extra requirement for `uvx --with`: a PyPI name, then
+/// optional extras and a specifier set, without white space, so that it
+/// can never be read as another flag.
+pub fn check_requirement(req: &str) -> Result<(), String> {
+    let name_end =
+        req.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).unwrap_or(req.len());
+    check_pypi_name(&req[..name_end]).map_err(|e| format!("`{req}` must start with a PyPI project name: {e}"))?;
+    let rest = &req[name_end..];
+    if let Some(bad) = rest.chars().find(|c| !(c.is_ascii_alphanumeric() || "[],.<>=!~*_-".contains(*c))) {
+        return Err(format!(
+            "`{req}` has {bad:?}; a requirement is a project name, optional [extras] and a specifier such as `<2` or `>=1.2,<2`"
+        ));
+    }
+    Ok(())
 }
 
 /// The requirement `uvx` runs: the package alone, `pkg==1.2.3` for a bare
@@ -106,7 +129,11 @@ pub fn plan(config: &ServerConfig, image: Option<&str>) -> Result<LaunchSpec, Pl
     let image = image.unwrap_or(DEFAULT_IMAGE);
     check_image(image).map_err(|e| common::config_error("uv", "image", &e.message))?;
     let package = config.package.as_deref().unwrap_or_default();
-    let mut command = vec!["uvx".to_string(), requirement(package, config.version.as_deref())];
+    let mut command = vec!["uvx".to_string()];
+    for kv in config.options.iter().filter(|kv| kv.key == "with") {
+        command.extend(["--with".to_string(), kv.value.clone()]);
+    }
+    command.push(requirement(package, config.version.as_deref()));
     command.extend(config.args.iter().cloned());
     let transport = config.transport.unwrap_or(Transport::Stdio);
     let (path, readiness) = common::endpoint(transport, config.path.as_deref());

@@ -168,3 +168,20 @@ fn arguments_pass_verbatim_unless_they_break_the_argv() {
         }
     }
 }
+
+#[test]
+fn with_adds_requirements_before_the_package_and_refuses_flags() {
+    let mut c = config("mcp-server-sqlite", None);
+    c.options = vec![kv("with", "mcp[cli]>=1.2,<2")];
+    c.args = vec!["--db-path".into(), "/tmp/x.db".into()];
+    let spec = plan(&c, None).unwrap();
+    let expected = ["uvx", "--with", "mcp[cli]>=1.2,<2", "mcp-server-sqlite", "--db-path", "/tmp/x.db"];
+    assert_eq!(spec.process.unwrap().command, expected);
+    for bad in injections().into_iter().chain(["mcp <2".to_string(), "".to_string(), "mcp;python_version<'3'".into()]) {
+        let mut c = config("mcp-server-sqlite", None);
+        c.options = vec![kv("with", &bad)];
+        let p = problems(&c);
+        assert_eq!(fields(&p), ["options.with"], "{bad:?} must be refused");
+        assert!(p[0].message.contains("requirement") || p[0].message.contains("PyPI"), "{}", p[0].message);
+    }
+}
