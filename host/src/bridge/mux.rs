@@ -434,9 +434,13 @@ impl Mux {
         self.sessions.iter().filter(|(_, s)| !s.deaf).max_by_key(|(_, s)| s.last_active).map(|(id, _)| (*id, None))
     }
 
-    fn server_request(&mut self, msg: Message) -> Vec<Action> {
+    fn server_request(&mut self, mut msg: Message) -> Vec<Action> {
         let Some(id) = msg.id.value().cloned() else { return Vec::new() };
-        match self.target_session() {
+        // An upstream that knows which request this one serves says so.
+        let related = take_related(&mut msg)
+            .and_then(|n| self.pending.get(&n))
+            .and_then(|p| Some((p.session?, Some(p.client_id.clone()))));
+        match related.or_else(|| self.target_session()) {
             Some((session, related)) => {
                 self.server_requests.insert(id, session);
                 vec![Action::ToClient { session, msg, related }]
@@ -498,6 +502,24 @@ impl Mux {
     fn broadcast(&self, sessions: &[SessionId], msg: Message) -> Vec<Action> {
         sessions.iter().map(|s| Action::ToClient { session: *s, msg: msg.clone(), related: None }).collect()
     }
+}
+
+/// Removes the upstream's related-request hint
+/// (`bridge::modern_upstream::META_RELATED`) from a server request; the
+/// upstream id it names, if any.
+fn take_related(msg: &mut Message) -> Option<i64> {
+    let key = super::modern_upstream::META_RELATED;
+    if !msg.params.as_ref().is_some_and(|p| p.get().contains(key)) {
+        return None;
+    }
+    let mut params = msg.params_value();
+    let meta = params.get_mut("_meta")?.as_object_mut()?;
+    let related = meta.remove(key)?.as_i64();
+    if meta.is_empty() {
+        params.as_object_mut()?.remove("_meta");
+    }
+    msg.params = Some(raw(&params));
+    related
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub struct Link {
 
 /// Header names of Streamable HTTP.
 const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// Runs `link` until it is lost: messages from `rx` go to the server, the
 /// server's messages go to `deliver`. Returns why it ended.
@@ -56,7 +56,7 @@ pub async fn run(link: Link, rx: mpsc::UnboundedReceiver<Message>, deliver: Deli
 /// Where the server's messages go.
 pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 
-fn client() -> Result<reqwest::Client, String> {
+pub(super) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
@@ -82,7 +82,7 @@ fn hand_over(server: &str, frames: Decoded, deliver: &Deliver) -> Vec<Frame> {
 
 /// A JSON-RPC error answering `msg` if it is a request (the upstream could
 /// not take it), so that its client hears at once.
-fn refuse(msg: &Message, why: &str, deliver: &Deliver) {
+pub(super) fn refuse(msg: &Message, why: &str, deliver: &Deliver) {
     if msg.method.is_some()
         && let Some(id) = msg.id.value()
     {
@@ -128,7 +128,7 @@ async fn read_events(
     last_id
 }
 
-async fn open(plugin: &Arc<LoadedPlugin>, max: u32) -> Result<AdapterSession, String> {
+pub(super) async fn open(plugin: &Arc<LoadedPlugin>, max: u32) -> Result<AdapterSession, String> {
     AdapterSession::open(plugin.clone(), max)
         .await
         .map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
@@ -156,6 +156,10 @@ async fn streamable(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, delive
         };
         let is_initialize = msg.method.as_deref() == Some("initialize");
         let is_initialized = msg.method.as_deref() == Some("notifications/initialized");
+        if is_initialize && let Some(found) = super::modern_upstream::discover(&http, &link, &msg).await {
+            // A 2026-07-28 server: speak that revision to it from here on.
+            return super::modern_upstream::run(http, link, rx, deliver, msg, found).await;
+        }
         let post = post_streamable(http.clone(), link.clone(), headers.clone(), msg, deliver.clone(), lost_tx.clone());
         if is_initialize {
             // Later messages need the session id this answer carries.
@@ -188,91 +192,110 @@ async fn post_streamable(
     deliver: Deliver,
     lost: mpsc::Sender<String>,
 ) {
-    let mut body = match open(&link.codecs.http, link.max_message_bytes).await {
-        Ok(c) => c,
-        Err(e) => return refuse(&msg, &e, &deliver),
-    };
-    let encoded = match body.encode(&Frame { event: None, id: None, data: msg.to_text() }).await {
-        Ok(b) => b,
-        Err(e) => return refuse(&msg, &format!("the http adapter refused the message: {e}"), &deliver),
-    };
     let extra = headers.lock().map(|h| h.clone()).unwrap_or_default();
-    let sent = http
+    let is_initialize = msg.method.as_deref() == Some("initialize");
+    let answer_to = if is_initialize { noting_version(headers.clone(), deliver.clone()) } else { deliver.clone() };
+    match exchange(&http, &link, extra.clone(), &msg, &answer_to).await {
+        Ok(reply_headers) => {
+            if is_initialize {
+                remember_session(&reply_headers, &headers);
+            }
+        }
+        Err(PostError::Unreachable(why)) => {
+            refuse(&msg, &why, &deliver);
+            let _ = lost.try_send(why);
+        }
+        Err(PostError::Status(status, _))
+            if status == reqwest::StatusCode::NOT_FOUND && extra.contains_key(SESSION_HEADER) =>
+        {
+            // The server forgot our session: reconnect and re-initialize.
+            let why = "the server ended its session".to_string();
+            refuse(&msg, &why, &deliver);
+            let _ = lost.try_send(why);
+        }
+        Err(PostError::Status(status, text)) => match error_body(&text) {
+            // A JSON-RPC error body answers the request as the server meant it.
+            Some(reply) => deliver(reply),
+            None => refuse(
+                &msg,
+                &format!("the server answered HTTP {status}: {}", text.chars().take(200).collect::<String>()),
+                &deliver,
+            ),
+        },
+        Err(PostError::Codec(why)) => refuse(&msg, &why, &deliver),
+    }
+}
+
+/// Why a POST brought no answer.
+pub(super) enum PostError {
+    /// The server could not be reached (the link is lost).
+    Unreachable(String),
+    /// The server answered with this non-success status and body.
+    Status(reqwest::StatusCode, String),
+    /// An adapter refused the message or the answer.
+    Codec(String),
+}
+
+/// A JSON-RPC error response in a body, if that is what it holds.
+pub(super) fn error_body(text: &str) -> Option<Message> {
+    Message::parse(text).ok().filter(|m| m.error.is_some() && m.id.value().is_some())
+}
+
+/// POSTs `msg` to a Streamable HTTP endpoint with `extra` headers, encoded
+/// by the `http` adapter, and hands every message of a success answer (a
+/// JSON body or an event stream, read to its end) to `deliver`. Returns the
+/// answer's headers.
+pub(super) async fn exchange(
+    http: &reqwest::Client,
+    link: &Link,
+    extra: HeaderMap,
+    msg: &Message,
+    deliver: &Deliver,
+) -> Result<HeaderMap, PostError> {
+    let mut body = open(&link.codecs.http, link.max_message_bytes).await.map_err(PostError::Codec)?;
+    let encoded = body
+        .encode(&Frame { event: None, id: None, data: msg.to_text() })
+        .await
+        .map_err(|e| PostError::Codec(format!("the http adapter refused the message: {e}")))?;
+    let resp = http
         .post(link.url.clone())
-        .headers(extra.clone())
+        .headers(extra)
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json, text/event-stream")
         .body(encoded)
         .send()
-        .await;
-    let resp = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            let why = format!("the server at {} did not answer: {e}", link.url);
-            refuse(&msg, &why, &deliver);
-            let _ = lost.try_send(why);
-            return;
-        }
-    };
+        .await
+        .map_err(|e| PostError::Unreachable(format!("the server at {} did not answer: {e}", link.url)))?;
     let status = resp.status();
-    if status == reqwest::StatusCode::NOT_FOUND && extra.contains_key(SESSION_HEADER) {
-        // The server forgot our session: reconnect and re-initialize.
-        let why = "the server ended its session".to_string();
-        refuse(&msg, &why, &deliver);
-        let _ = lost.try_send(why);
-        return;
-    }
     if !status.is_success() {
-        let text = resp.text().await.unwrap_or_default();
-        // A JSON-RPC error body answers the request as the server meant it.
-        if let Ok(reply) = Message::parse(&text)
-            && reply.error.is_some()
-            && reply.id.value().is_some()
-        {
-            return deliver(reply);
-        }
-        return refuse(
-            &msg,
-            &format!("the server answered HTTP {status}: {}", text.chars().take(200).collect::<String>()),
-            &deliver,
-        );
+        return Err(PostError::Status(status, resp.text().await.unwrap_or_default()));
     }
-    let deliver = if msg.method.as_deref() == Some("initialize") {
-        remember_session(&resp, &headers);
-        noting_version(headers.clone(), deliver)
-    } else {
-        deliver
-    };
-    let is_events = resp
-        .headers()
+    let reply_headers = resp.headers().clone();
+    let is_events = reply_headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if is_events {
-        let mut codec = match open(&link.codecs.sse, link.max_message_bytes).await {
-            Ok(c) => c,
-            Err(e) => return refuse(&msg, &e, &deliver),
-        };
-        read_events(&link.server, resp.bytes_stream(), &mut codec, &deliver, |_| {}).await;
+        let mut codec = open(&link.codecs.sse, link.max_message_bytes).await.map_err(PostError::Codec)?;
+        read_events(&link.server, resp.bytes_stream(), &mut codec, deliver, |_| {}).await;
     } else if status != reqwest::StatusCode::ACCEPTED {
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return refuse(&msg, &format!("the server's answer was cut off: {e}"), &deliver),
-        };
-        let mut frames = match body.decode(&bytes).await {
-            Ok(f) => f,
-            Err(e) => return refuse(&msg, &format!("the http adapter refused the server's answer: {e}"), &deliver),
-        };
+        let bytes =
+            resp.bytes().await.map_err(|e| PostError::Codec(format!("the server's answer was cut off: {e}")))?;
+        let mut frames = body
+            .decode(&bytes)
+            .await
+            .map_err(|e| PostError::Codec(format!("the http adapter refused the server's answer: {e}")))?;
         if let Ok(rest) = body.finish().await {
             frames.extend(rest);
         }
-        hand_over(&link.server, frames, &deliver);
+        hand_over(&link.server, frames, deliver);
     }
+    Ok(reply_headers)
 }
 
 /// Keeps the session id an `initialize` answer carries.
-fn remember_session(resp: &reqwest::Response, headers: &Mutex<HeaderMap>) {
-    if let Some(session) = resp.headers().get(SESSION_HEADER).cloned()
+fn remember_session(reply: &HeaderMap, headers: &Mutex<HeaderMap>) {
+    if let Some(session) = reply.get(SESSION_HEADER).cloned()
         && let Ok(mut h) = headers.lock()
     {
         h.insert(SESSION_HEADER, session);

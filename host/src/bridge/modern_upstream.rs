@@ -1,0 +1,521 @@
+//! A 2026-07-28 server behind handshake-era sessions. The server has no
+//! `initialize` and no session; the mux and its clients still speak the
+//! handshake. This upstream stands between them: it answers the mux's
+//! `initialize` from `server/discover`, puts the revision's `_meta` and
+//! routing headers on every request, answers the methods the revision
+//! removed (`ping`, `logging/setLevel`, `resources/subscribe`) itself, turns
+//! an `input_required` result into requests to the asking client and
+//! retries with its answers, and carries `subscriptions/listen` events back
+//! as plain notifications.
+
+use super::network::{Deliver, Link, PostError, VERSION_HEADER, error_body, exchange, refuse};
+use crate::jsonrpc::{Id, Kind, Message, code, raw};
+use crate::modern::{
+    HANDSHAKE_VERSIONS, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION,
+    META_VERSION, MODERN_VERSIONS, routed_name,
+};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The revision spoken to the server.
+const VERSION: &str = MODERN_VERSIONS[0];
+
+/// `_meta` key of a server-to-client request this upstream makes for an
+/// `input_required` result: the upstream id of the request that needs the
+/// input, so that the mux asks the session that made it. The mux strips it.
+pub const META_RELATED: &str = "dev.mcpod/relatedRequest";
+
+/// How many `input_required` rounds one request may take.
+const MAX_ROUNDS: usize = 8;
+
+/// How long the client has to answer one round of input requests.
+const INPUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Asks the server what it is with `server/discover`, as a client of both
+/// eras does first. `Some` with the result if it speaks 2026-07-28; `None`
+/// for a handshake-era server (whatever it answered), which is then
+/// initialized as before.
+pub async fn discover(http: &reqwest::Client, link: &Link, initialize: &Message) -> Option<Value> {
+    let envelope = Envelope::from_initialize(initialize);
+    let probe = envelope.request(Id::Str("mcpod-discover".into()), "server/discover", json!({}));
+    let answer = round_trip(http, link, &probe, &noop()).await.ok()?;
+    let result: Value = serde_json::from_str(answer.result.as_ref()?.get()).ok()?;
+    let speaks = result
+        .get("supportedVersions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(VERSION)));
+    speaks.then_some(result)
+}
+
+/// Runs the link to a 2026-07-28 server until it is lost; returns why.
+pub async fn run(
+    http: reqwest::Client,
+    link: Arc<Link>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    deliver: Deliver,
+    initialize: Message,
+    discovered: Value,
+) -> String {
+    tracing::info!(server = %link.server, "the server speaks MCP {VERSION}; serving it to handshake-era sessions");
+    let (lost_tx, mut lost) = mpsc::channel::<String>(1);
+    let up = Arc::new(Upstream {
+        http,
+        link,
+        deliver: deliver.clone(),
+        envelope: Mutex::new(Envelope::from_initialize(&initialize)),
+        waiting: Mutex::new(HashMap::new()),
+        next: AtomicU64::new(1),
+        lost: lost_tx,
+    });
+    if let Some(id) = initialize.id.value() {
+        deliver(Message::response(id.clone(), raw(&initialize_result(&initialize, &discovered))));
+    }
+    let capabilities = discovered.get("capabilities").cloned().unwrap_or_else(|| json!({}));
+    let mut subscriptions = BTreeSet::new();
+    let mut listen: Option<tokio::task::JoinHandle<()>> = None;
+    let reason = loop {
+        let msg = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => break "the instance closed its upstream".to_string(),
+            },
+            Some(why) = lost.recv() => break why,
+        };
+        let ok = |msg: &Message| {
+            if let Some(id) = msg.id.value() {
+                deliver(Message::response(id.clone(), raw(&json!({}))));
+            }
+        };
+        match (msg.kind(), msg.method()) {
+            (Kind::Notification, "notifications/initialized") => {
+                listen = Some(up.clone().listen(&capabilities, &subscriptions, listen.take()));
+            }
+            // Removed by the revision; answered here.
+            (Kind::Request, "ping") => ok(&msg),
+            (Kind::Request, "logging/setLevel") => {
+                let level = msg.params_value().get("level").and_then(Value::as_str).map(str::to_string);
+                if let Ok(mut e) = up.envelope.lock() {
+                    e.log_level = level;
+                }
+                ok(&msg);
+            }
+            (Kind::Request, method @ ("resources/subscribe" | "resources/unsubscribe")) => {
+                if let Some(uri) = msg.params_value().get("uri").and_then(Value::as_str) {
+                    if method == "resources/subscribe" {
+                        subscriptions.insert(uri.to_string());
+                    } else {
+                        subscriptions.remove(uri);
+                    }
+                }
+                listen = Some(up.clone().listen(&capabilities, &subscriptions, listen.take()));
+                ok(&msg);
+            }
+            (Kind::Request, _) => {
+                tokio::spawn(up.clone().call(msg));
+            }
+            (Kind::Response, _) => up.answered(msg),
+            (Kind::Notification, _) => {
+                tokio::spawn(up.clone().notify(msg));
+            }
+        }
+    };
+    if let Some(task) = listen {
+        task.abort();
+    }
+    reason
+}
+
+/// What every request to the server carries in `_meta`, from the
+/// `initialize` mcpod sent on the mux's behalf.
+#[derive(Clone)]
+struct Envelope {
+    capabilities: Value,
+    client_info: Value,
+    log_level: Option<String>,
+}
+
+impl Envelope {
+    fn from_initialize(msg: &Message) -> Envelope {
+        let params = msg.params_value();
+        Envelope {
+            capabilities: params.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            client_info: params.get("clientInfo").cloned().unwrap_or_else(|| json!({"name": "mcpod", "version": "0"})),
+            log_level: None,
+        }
+    }
+
+    /// `params` with the envelope merged into its `_meta`.
+    fn wrap(&self, mut params: Value) -> Value {
+        if !params.is_object() {
+            params = json!({});
+        }
+        let mut meta = params.get("_meta").and_then(Value::as_object).cloned().unwrap_or_default();
+        meta.insert(META_VERSION.into(), json!(VERSION));
+        meta.insert(META_CAPABILITIES.into(), self.capabilities.clone());
+        meta.insert(META_CLIENT_INFO.into(), self.client_info.clone());
+        if let Some(level) = &self.log_level {
+            meta.insert(META_LOG_LEVEL.into(), json!(level));
+        }
+        params["_meta"] = Value::Object(meta);
+        params
+    }
+
+    fn request(&self, id: Id, method: &str, params: Value) -> Message {
+        Message::request(id, method, Some(raw(&self.wrap(params))))
+    }
+}
+
+/// The routing headers of a request to the server.
+fn routing_headers(msg: &Message) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
+    if let Ok(v) = HeaderValue::from_str(msg.method()) {
+        h.insert("mcp-method", v);
+    }
+    if let Some(name) = routed_name(msg) {
+        let safe = name.bytes().all(|b| (0x20..0x7f).contains(&b)) && !name.starts_with("=?");
+        let value = if safe {
+            HeaderValue::from_str(&name).ok()
+        } else {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+            HeaderValue::from_str(&format!("=?base64?{encoded}?=")).ok()
+        };
+        if let Some(v) = value {
+            h.insert("mcp-name", v);
+        }
+    }
+    h
+}
+
+fn noop() -> Deliver {
+    Arc::new(|_| {})
+}
+
+/// Sends one request and waits for its response; notifications that come
+/// with it go to `along`. A JSON-RPC error under a non-2xx status is the
+/// response too.
+async fn round_trip(http: &reqwest::Client, link: &Link, req: &Message, along: &Deliver) -> Result<Message, PostError> {
+    let answer: Arc<Mutex<Option<Message>>> = Arc::new(Mutex::new(None));
+    let id = req.id.value().cloned();
+    let (slot, along) = (answer.clone(), along.clone());
+    let deliver: Deliver = Arc::new(move |m: Message| {
+        if m.kind() == Kind::Response && m.id.value() == id.as_ref() {
+            if let Ok(mut a) = slot.lock() {
+                *a = Some(m);
+            }
+        } else {
+            along(m);
+        }
+    });
+    match exchange(http, link, routing_headers(req), req, &deliver).await {
+        Ok(_) => answer
+            .lock()
+            .ok()
+            .and_then(|mut a| a.take())
+            .ok_or_else(|| PostError::Codec("the server's answer held no response".into())),
+        Err(PostError::Status(status, text)) => error_body(&text).ok_or(PostError::Status(status, text)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `initialize` result the mux gets for a 2026-07-28 server.
+fn initialize_result(initialize: &Message, discovered: &Value) -> Value {
+    let asked = initialize.params_value().get("protocolVersion").and_then(Value::as_str).map(str::to_string);
+    let version = asked.filter(|v| HANDSHAKE_VERSIONS.contains(&v.as_str())).unwrap_or(HANDSHAKE_VERSIONS[0].into());
+    let info = discovered
+        .pointer(&format!("/_meta/{}", META_SERVER_INFO.replace('/', "~1")))
+        .cloned()
+        .unwrap_or_else(|| json!({"name": "unknown", "version": "0"}));
+    let mut result = json!({
+        "protocolVersion": version,
+        "capabilities": discovered.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+        "serverInfo": info,
+    });
+    if let Some(instructions) = discovered.get("instructions") {
+        result["instructions"] = instructions.clone();
+    }
+    result
+}
+
+/// A result as a handshake-era client expects it: without `resultType`.
+fn for_old_client(mut msg: Message, id: Id) -> Message {
+    msg.id = crate::jsonrpc::IdField::Value(id);
+    if let Some(result) = &msg.result
+        && result.get().contains("\"resultType\"")
+        && let Ok(mut v) = serde_json::from_str::<Value>(result.get())
+        && let Some(obj) = v.as_object_mut()
+    {
+        obj.remove("resultType");
+        msg.result = Some(raw(&v));
+    }
+    msg
+}
+
+/// The input requests of an `input_required` result, and its state.
+fn input_required(msg: &Message) -> Option<(Map<String, Value>, Option<String>)> {
+    let result: Value = serde_json::from_str(msg.result.as_ref()?.get()).ok()?;
+    if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+        return None;
+    }
+    let requests = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
+    let state = result.get("requestState").and_then(Value::as_str).map(str::to_string);
+    Some((requests, state))
+}
+
+/// The shared state of one link to a 2026-07-28 server.
+struct Upstream {
+    http: reqwest::Client,
+    link: Arc<Link>,
+    deliver: Deliver,
+    envelope: Mutex<Envelope>,
+    /// Input requests sent to clients, by the id mcpod gave them.
+    waiting: Mutex<HashMap<Id, oneshot::Sender<Message>>>,
+    next: AtomicU64,
+    lost: mpsc::Sender<String>,
+}
+
+impl Upstream {
+    fn envelope(&self) -> Envelope {
+        self.envelope.lock().map(|e| e.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn fresh_id(&self, what: &str) -> Id {
+        Id::Str(format!("mcpod-{what}-{}", self.next.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// One request of a session, with as many `input_required` rounds as
+    /// the server asks for; its response goes back under its own id.
+    async fn call(self: Arc<Self>, msg: Message) {
+        let Some(id) = msg.id.value().cloned() else { return };
+        let mut params = msg.params_value();
+        for round in 0..MAX_ROUNDS {
+            let upstream_id = if round == 0 { id.clone() } else { self.fresh_id("retry") };
+            let req = self.envelope().request(upstream_id, msg.method(), params.clone());
+            let answer = match round_trip(&self.http, &self.link, &req, &self.deliver).await {
+                Ok(a) => a,
+                Err(e) => return self.failed(&msg, e),
+            };
+            let Some((requests, state)) = input_required(&answer) else {
+                return (self.deliver)(for_old_client(answer, id));
+            };
+            match self.ask(&id, requests).await {
+                Ok(responses) => {
+                    params["inputResponses"] = Value::Object(responses);
+                    match state {
+                        Some(s) => params["requestState"] = json!(s),
+                        None => {
+                            if let Some(p) = params.as_object_mut() {
+                                p.remove("requestState");
+                            }
+                        }
+                    }
+                }
+                Err(why) => return (self.deliver)(Message::error_response(Some(id), code::INTERNAL_ERROR, &why)),
+            }
+        }
+        let why = format!("the server asked for input more than {MAX_ROUNDS} times for one request");
+        (self.deliver)(Message::error_response(Some(id), code::INTERNAL_ERROR, &why));
+    }
+
+    fn failed(&self, msg: &Message, e: PostError) {
+        let why = match e {
+            PostError::Unreachable(why) => {
+                let _ = self.lost.try_send(why.clone());
+                why
+            }
+            PostError::Status(status, text) => {
+                format!("the server answered HTTP {status}: {}", text.chars().take(200).collect::<String>())
+            }
+            PostError::Codec(why) => why,
+        };
+        refuse(msg, &why, &self.deliver);
+    }
+
+    /// Puts each input request to the client that made request `related`
+    /// and collects the answers, keyed as the server keyed the requests.
+    async fn ask(&self, related: &Id, requests: Map<String, Value>) -> Result<Map<String, Value>, String> {
+        let mut pending = Vec::new();
+        for (key, request) in requests {
+            let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
+            let mut params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+            if let Some(p) = params.as_object_mut() {
+                let meta = p.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(m) = meta.as_object_mut() {
+                    m.insert(META_RELATED.into(), serde_json::to_value(related).unwrap_or(Value::Null));
+                }
+            }
+            let id = self.fresh_id("input");
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = self.waiting.lock() {
+                w.insert(id.clone(), tx);
+            }
+            (self.deliver)(Message::request(id, &method, Some(raw(&params))));
+            pending.push((key, method, rx));
+        }
+        let mut responses = Map::new();
+        for (key, method, rx) in pending {
+            let answer = match tokio::time::timeout(INPUT_TIMEOUT, rx).await {
+                Ok(Ok(a)) => a,
+                Ok(Err(_)) => return Err(format!("the client went away before answering {method}")),
+                Err(_) => {
+                    return Err(format!("the client did not answer {method} within {} s", INPUT_TIMEOUT.as_secs()));
+                }
+            };
+            match (&answer.result, &answer.error) {
+                (Some(result), _) => {
+                    responses.insert(key, serde_json::from_str(result.get()).unwrap_or(Value::Null));
+                }
+                (None, Some(error)) => return Err(format!("the client refused {method}: {}", error.get())),
+                (None, None) => return Err(format!("the client's answer to {method} is empty")),
+            }
+        }
+        Ok(responses)
+    }
+
+    /// A client's answer to an input request.
+    fn answered(&self, msg: Message) {
+        let Some(id) = msg.id.value() else { return };
+        let waiter = self.waiting.lock().ok().and_then(|mut w| w.remove(id));
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(msg);
+            }
+            None => tracing::debug!(server = %self.link.server, %id, "an answer nobody waits for; dropped"),
+        }
+    }
+
+    /// A client notification (a cancellation, a roots change): passed on.
+    async fn notify(self: Arc<Self>, msg: Message) {
+        let mut headers = routing_headers(&msg);
+        headers.remove("mcp-name");
+        if let Err(PostError::Unreachable(why)) = exchange(&self.http, &self.link, headers, &msg, &noop()).await {
+            let _ = self.lost.try_send(why);
+        }
+    }
+
+    /// (Re)opens the `subscriptions/listen` stream for what the server can
+    /// announce and the resources the sessions subscribed to; its events go
+    /// to the mux as the notifications a handshake-era server would send.
+    fn listen(
+        self: Arc<Self>,
+        capabilities: &Value,
+        subscriptions: &BTreeSet<String>,
+        previous: Option<tokio::task::JoinHandle<()>>,
+    ) -> tokio::task::JoinHandle<()> {
+        if let Some(task) = previous {
+            task.abort();
+        }
+        let changed = |kind: &str| capabilities.pointer(&format!("/{kind}/listChanged")) == Some(&json!(true));
+        let filter = json!({
+            "toolsListChanged": changed("tools"),
+            "promptsListChanged": changed("prompts"),
+            "resourcesListChanged": changed("resources"),
+            "resourceSubscriptions": subscriptions.iter().collect::<Vec<_>>(),
+        });
+        let wanted =
+            filter.as_object().is_some_and(|f| f.values().any(|v| v == &json!(true))) || !subscriptions.is_empty();
+        tokio::spawn(async move {
+            if !wanted {
+                return;
+            }
+            let deliver = self.deliver.clone();
+            let events: Deliver = Arc::new(move |mut m: Message| {
+                if m.method() == "notifications/subscriptions/acknowledged" {
+                    return;
+                }
+                if let Some(p) = &m.params
+                    && p.get().contains(META_SUBSCRIPTION)
+                {
+                    let mut v = m.params_value();
+                    if let Some(meta) = v.get_mut("_meta").and_then(Value::as_object_mut) {
+                        meta.remove(META_SUBSCRIPTION);
+                    }
+                    m.params = Some(raw(&v));
+                }
+                deliver(m);
+            });
+            let mut failures = 0u64;
+            loop {
+                let req = self.envelope().request(
+                    self.fresh_id("listen"),
+                    "subscriptions/listen",
+                    json!({"notifications": filter}),
+                );
+                let opened = std::time::Instant::now();
+                let _ = round_trip(&self.http, &self.link, &req, &events).await;
+                // A stream that lasted is reopened at once; one that keeps
+                // failing is given up after a while (the calls still work).
+                failures = if opened.elapsed() > Duration::from_secs(30) { 0 } else { failures + 1 };
+                if failures > 20 {
+                    tracing::warn!(server = %self.link.server, "subscriptions/listen keeps failing; list changes will not be passed on");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250 * failures.min(8))).await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_rides_in_meta_beside_what_the_request_had() {
+        let init = Message::request(
+            Id::Num(0),
+            "initialize",
+            Some(raw(
+                &json!({"protocolVersion": "2025-06-18", "capabilities": {"sampling": {}}, "clientInfo": {"name": "mcpod", "version": "1"}}),
+            )),
+        );
+        let mut envelope = Envelope::from_initialize(&init);
+        envelope.log_level = Some("debug".into());
+        let req = envelope.request(Id::Num(7), "tools/call", json!({"name": "echo", "_meta": {"progressToken": "p"}}));
+        let meta = &req.params_value()["_meta"];
+        assert_eq!(meta["progressToken"], "p");
+        assert_eq!(meta[META_VERSION], VERSION);
+        assert_eq!(meta[META_CAPABILITIES], json!({"sampling": {}}));
+        assert_eq!(meta[META_CLIENT_INFO]["name"], "mcpod");
+        assert_eq!(meta[META_LOG_LEVEL], "debug");
+        let h = routing_headers(&req);
+        assert_eq!(
+            (h["mcp-protocol-version"].to_str().ok(), h["mcp-method"].to_str().ok()),
+            (Some(VERSION), Some("tools/call"))
+        );
+        assert_eq!(h["mcp-name"], "echo");
+        let odd = envelope.request(Id::Num(8), "resources/read", json!({"uri": "file:///tmp/é"}));
+        assert!(routing_headers(&odd)["mcp-name"].to_str().unwrap().starts_with("=?base64?"), "non-ASCII is encoded");
+        let discovered = json!({"supportedVersions": [VERSION], "capabilities": {"tools": {}},
+            "_meta": {META_SERVER_INFO: {"name": "srv", "version": "2"}}, "instructions": "hi"});
+        let result = initialize_result(&init, &discovered);
+        assert_eq!(result["protocolVersion"], "2025-06-18", "the version the mux asked for");
+        assert_eq!((result["serverInfo"]["name"].clone(), result["instructions"].clone()), (json!("srv"), json!("hi")));
+    }
+
+    #[test]
+    fn input_required_is_read_and_result_type_dropped_for_old_clients() {
+        let asked = Message::response(
+            Id::Num(3),
+            raw(&json!({"resultType": "input_required", "requestState": "s1",
+                "inputRequests": {"llm": {"method": "sampling/createMessage", "params": {"maxTokens": 5}}}})),
+        );
+        let (requests, state) = input_required(&asked).unwrap();
+        assert_eq!(
+            (requests["llm"]["method"].as_str(), state.as_deref()),
+            (Some("sampling/createMessage"), Some("s1"))
+        );
+        let done =
+            Message::response(Id::Str("mcpod-retry-1".into()), raw(&json!({"resultType": "complete", "content": []})));
+        assert!(input_required(&done).is_none());
+        let old = for_old_client(done, Id::Num(3));
+        assert_eq!(old.id.value(), Some(&Id::Num(3)), "answered under the client's id, not the retry's");
+        assert_eq!(old.result.map(|r| serde_json::from_str::<Value>(r.get()).unwrap()), Some(json!({"content": []})));
+    }
+}
