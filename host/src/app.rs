@@ -108,6 +108,8 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         let (manager, ns) = (manager.clone(), config.kubernetes.namespace.clone());
         tokio::spawn(async move { crate::operator::run(client, &ns, manager).await });
     }
+    let idle = Duration::from_secs(config.limits.session_idle_secs);
+    crate::servers::reap_every(&manager, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
     let max = (config.limits.max_message_kib as usize) << 10;
     let front_state = FrontState {
         manager: manager.clone(),

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
+mod handles;
+pub use handles::{HandleInfo, Target, reap_every};
+
 /// Why a manager operation failed; each maps to an HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -129,6 +132,8 @@ pub struct ManagerSettings {
     pub resources: crate::config::ResourcesSection,
     /// The base URL clients reach this host at, for endpoint URLs.
     pub public_url: String,
+    /// How long an instance handle may go unused before it is closed.
+    pub session_idle: Duration,
 }
 
 impl ManagerSettings {
@@ -145,6 +150,7 @@ impl ManagerSettings {
                 max_backoff: Duration::from_millis(l.restart_max_backoff_ms),
             },
             resources: config.resources.clone(),
+            session_idle: Duration::from_secs(l.session_idle_secs),
             public_url: match &config.server.public_url {
                 Some(url) => url.trim_end_matches('/').to_string(),
                 None => format!("http://{}", config.server.listen),
@@ -177,6 +183,8 @@ pub struct Server {
     /// input: a stdio server's request to its client names no request, so
     /// only one such request in flight keeps every question with its asker.
     interactive: Arc<tokio::sync::Mutex<()>>,
+    /// Instances of their own for 2026-07-28 clients, by handle.
+    handles: handles::Handles,
     capabilities: Mutex<Option<Capabilities>>,
     logs: crate::bridge::stdio::LogBuffer,
     sessions: AtomicU64,
@@ -592,6 +600,7 @@ impl Manager {
             spare: Mutex::new(None),
             stateless: Mutex::new(None),
             interactive: Arc::new(tokio::sync::Mutex::new(())),
+            handles: Default::default(),
             capabilities: Mutex::new(None),
             logs: Default::default(),
             sessions: AtomicU64::new(0),
@@ -809,18 +818,21 @@ impl Manager {
 
     /// Opens a session for one 2026-07-28 request. Those clients have no
     /// session, so they share one instance of the server: the shared one,
-    /// or for a per-session server, one kept for them.
+    /// or for a per-session server, one kept for them; or the instance of
+    /// the handle the target names.
     /// `askable`: whether the server's requests may be sent to it (only one
-    /// such request in flight per server: see [`Manager::interactive_turn`]).
-    pub async fn open_stateless(&self, id: &str, askable: bool) -> Result<ClientSession, ManagerError> {
+    /// such request in flight per instance: see [`Manager::interactive_turn`]).
+    pub async fn open_stateless(&self, target: &Target, askable: bool) -> Result<ClientSession, ManagerError> {
+        let id = target.server.as_str();
         let server = self.get(id)?;
         let alive = |i: &Arc<Instance>| !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped);
-        let instance = match server.sharing {
-            Sharing::Shared => match server.instances.lock().ok().and_then(|l| l.first().cloned()) {
+        let instance = match (&target.handle, server.sharing) {
+            (Some(token), _) => self.handle(&server, token)?.instance.clone(),
+            (None, Sharing::Shared) => match server.instances.lock().ok().and_then(|l| l.first().cloned()) {
                 Some(i) if alive(&i) => i,
                 _ => self.spawn_instance(&server),
             },
-            Sharing::PerSession => {
+            (None, Sharing::PerSession) => {
                 let kept = server.stateless.lock().ok().and_then(|s| s.clone());
                 match kept {
                     Some(i) if alive(&i) => i,
@@ -842,16 +854,21 @@ impl Manager {
     }
 
     /// Waits until no other 2026-07-28 request that may be asked for input
-    /// is in flight on server `id`; the guard holds the turn.
-    pub async fn interactive_turn(&self, id: &str) -> Result<tokio::sync::OwnedMutexGuard<()>, ManagerError> {
-        let lock = self.get(id)?.interactive.clone();
+    /// is in flight on the target's instance; the guard holds the turn.
+    pub async fn interactive_turn(&self, target: &Target) -> Result<tokio::sync::OwnedMutexGuard<()>, ManagerError> {
+        let server = self.get(&target.server)?;
+        let lock = match &target.handle {
+            Some(token) => self.handle(&server, token)?.interactive.clone(),
+            None => server.interactive.clone(),
+        };
         Ok(lock.lock_owned().await)
     }
 
-    /// The `initialize` result of the instance 2026-07-28 clients of server
-    /// `id` use, once it is ready (waits up to the start timeout).
-    pub async fn stateless_initialize(&self, id: &str) -> Result<serde_json::Value, ManagerError> {
-        let session = self.open_stateless(id, false).await?;
+    /// The `initialize` result of the instance 2026-07-28 requests to
+    /// `target` use, once it is ready (waits up to the start timeout).
+    pub async fn stateless_initialize(&self, target: &Target) -> Result<serde_json::Value, ManagerError> {
+        let id = target.server.as_str();
+        let session = self.open_stateless(target, false).await?;
         let state = session.instance.wait_settled(self.settings.start_timeout).await;
         session.instance.initialize_result().ok_or_else(|| {
             ManagerError::Failed(format!(

@@ -289,6 +289,18 @@ fn the_cli_drives_a_host_with_a_token_from_the_environment() {
     let logs = text(&client(&base, &["servers", "logs", &id], &token)).0;
     assert!(logs.contains("mcp-fixture") && logs.contains("ready"), "{logs}");
 
+    // An instance handle: its endpoint, then closed (the token guards both).
+    assert!(!client(&base, &["servers", "open-instance", &id], &[]).status.success(), "no token, no handle");
+    let endpoint = text(&client(&base, &["servers", "open-instance", &id], &token)).0.trim().to_string();
+    let prefix = format!("{base}/servers/{id}/instances/");
+    let handle =
+        endpoint.strip_prefix(&prefix).and_then(|h| h.strip_suffix("/mcp")).unwrap_or_else(|| panic!("{endpoint}"));
+    assert_eq!(handle.len(), 32, "{endpoint}");
+    let closed = client(&base, &["servers", "close-instance", &id, handle], &token);
+    assert!(closed.status.success(), "{}", text(&closed).1);
+    let again = client(&base, &["servers", "close-instance", &id, handle], &token);
+    assert!(!again.status.success() && text(&again).1.contains("no such instance handle"), "{}", text(&again).1);
+
     let stopped = client(&base, &["servers", "stop", &id], &token);
     assert!(text(&stopped).0.contains(&format!("stopped {id}")), "{}", text(&stopped).0);
     let _ = host.kill();

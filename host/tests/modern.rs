@@ -929,3 +929,93 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
         }
     }
 }
+
+/// Instance handles give 2026-07-28 clients a process of their own. Two
+/// handles reach two processes, neither of them the one the server keeps
+/// for stateless clients; a handle keeps its process across requests and
+/// works as a plain URL with the Python SDK 2.3; a closed, idle or made-up
+/// handle is refused with a message that says what to do; the handle's
+/// endpoint takes only 2026-07-28 requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_handles_give_2026_clients_a_process_of_their_own() {
+    let host = start_host(|c| c.limits.session_idle_secs = 2).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let open = || async {
+        let resp = host.http.post(format!("{}/api/v1/servers/{id}/instances", host.base)).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        resp.json::<Value>().await.unwrap()
+    };
+    let whoami = |url: String| async move {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}, "_meta": meta(json!({}))}});
+        let (status, _, msgs) = modern_post(&url, &call, &[]).await;
+        let text = tool_text(&answer(&msgs));
+        (status, text.split_whitespace().next().unwrap_or("").to_string(), msgs)
+    };
+    let (a, b) = (open().await, open().await);
+    assert_ne!(a["instance"], b["instance"]);
+    let (url_a, url_b) = (a["endpoint"].as_str().unwrap().to_string(), b["endpoint"].as_str().unwrap().to_string());
+    assert!(url_a.ends_with(&format!("/servers/{id}/instances/{}/mcp", a["instance"].as_str().unwrap())), "{a}");
+    let (_, pid_a, msgs) = whoami(url_a.clone()).await;
+    assert!(pid_a.starts_with("pid="), "{msgs:?}");
+    let (_, pid_b, _) = whoami(url_b.clone()).await;
+    let (_, pid_shared, _) = whoami(format!("{}/servers/{id}/mcp", host.base)).await;
+    assert!(pid_a != pid_b && pid_a != pid_shared && pid_b != pid_shared, "{pid_a} {pid_b} {pid_shared}");
+    assert_eq!(whoami(url_a.clone()).await.1, pid_a, "a handle keeps its process");
+
+    // The official SDK takes the handle's endpoint as it is.
+    let path = ensure_clients();
+    let py2 = python2();
+    let url = url_b.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run_client(&path, &py2, "py2_client.py", &[&url, V, "--call", "whoami", "{}"])
+    })
+    .await
+    .unwrap();
+    assert!(out["call"].as_str().unwrap_or("").starts_with(&format!("{pid_b} ")), "{out}");
+
+    // Only 2026-07-28 requests; GET has no stream.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}});
+    let resp = host
+        .http
+        .post(&url_a)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains(&format!("/servers/{id}/mcp")), "points to the session endpoint");
+    assert_eq!(host.http.get(&url_a).send().await.unwrap().status(), 405);
+
+    // Closed: refused, and its process gone; a made-up handle likewise.
+    let close = host
+        .http
+        .delete(format!("{}/api/v1/servers/{id}/instances/{}", host.base, a["instance"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(close.status(), 204);
+    let (status, _, msgs) = whoami(url_a.clone()).await;
+    assert_eq!(status, 404, "{msgs:?}");
+    assert!(msgs[0]["error"]["message"].as_str().unwrap().contains("POST /api/v1/servers/"), "{msgs:?}");
+    let pid: u32 = pid_a.trim_start_matches("pid=").parse().unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the closed handle's process {pid} is stopped");
+    let made_up = url_b.replace(b["instance"].as_str().unwrap(), &"0".repeat(32));
+    assert_eq!(whoami(made_up).await.0, 404);
+
+    // Idle past limits.session_idle_secs: closed by the host.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(whoami(url_b).await.0, 404, "the idle handle expired");
+    assert!(whoami(format!("{}/servers/{id}/mcp", host.base)).await.1 == pid_shared, "the shared instance stays");
+}

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use error::ApiError;
 use serde::Serialize;
@@ -37,6 +37,8 @@ pub fn router(state: AppState, protected: Router) -> Router {
         .route("/api/v1/servers/{id}", get(server_status).delete(stop_server))
         .route("/api/v1/servers/{id}/logs", get(server_logs))
         .route("/api/v1/servers/{id}/health", get(server_health))
+        .route("/api/v1/servers/{id}/instances", post(open_instance))
+        .route("/api/v1/servers/{id}/instances/{handle}", delete(close_instance))
         .route("/api/v1/templates", get(list_templates))
         .route("/api/v1/templates/{name}", get(show_template))
         .route("/api/v1/packages/search", get(search_packages))
@@ -153,6 +155,22 @@ async fn stop_server(
 
 async fn server_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(state.manager.logs(&id)?))
+}
+
+/// A handle to an instance of its own, for one 2026-07-28 client.
+async fn open_instance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<crate::servers::HandleInfo>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.manager.open_handle(&id)?)))
+}
+
+async fn close_instance(
+    State(state): State<AppState>,
+    Path((id, handle)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.manager.close_handle(&id, &handle)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn server_health(

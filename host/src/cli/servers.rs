@@ -82,6 +82,19 @@ pub enum ServersCommand {
         /// The server id.
         id: String,
     },
+    /// Open an instance of its own for one MCP 2026-07-28 client; prints
+    /// the endpoint that reaches it (closed when idle, or by close-instance).
+    OpenInstance {
+        /// The server id.
+        id: String,
+    },
+    /// Close an instance handle and stop its instance.
+    CloseInstance {
+        /// The server id.
+        id: String,
+        /// The handle `open-instance` gave.
+        handle: String,
+    },
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -266,6 +279,22 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
                 for l in lines {
                     println!("{l}");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::OpenInstance { id } => {
+            let v = api.call(reqwest::Method::POST, &format!("/api/v1/servers/{id}/instances"), None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", v["endpoint"].as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::CloseInstance { id, handle } => {
+            api.call(reqwest::Method::DELETE, &format!("/api/v1/servers/{id}/instances/{handle}"), None).await?;
+            if !json {
+                println!("closed instance handle of {id}");
             }
             Ok(ExitCode::SUCCESS)
         }

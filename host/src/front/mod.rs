@@ -51,6 +51,10 @@ impl FrontState {
 pub fn router(state: FrontState) -> Router {
     Router::new()
         .route("/servers/{id}/mcp", post(streamable::post).get(streamable::get).delete(streamable::delete))
+        .route(
+            "/servers/{id}/instances/{handle}/mcp",
+            post(streamable::post_to_handle).get(streamable::handle_not_allowed).delete(streamable::handle_not_allowed),
+        )
         .route("/servers/{id}/sse", get(legacy_sse::stream))
         .route("/servers/{id}/messages", post(legacy_sse::post))
         .route("/servers/{id}/ws", get(websocket::upgrade))

@@ -10,7 +10,7 @@ use super::{FrontState, json_response, manager_error, prefers_json};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
 use crate::modern::{self, Refusal, RequestMeta, RoutingHeaders};
 use crate::plugin::bindings::Frame;
-use crate::servers::ClientSession;
+use crate::servers::{ClientSession, Target};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -24,7 +24,8 @@ const PARK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A request the server is waiting on the client for (an `input_required`).
 struct Parked {
-    server_id: String,
+    /// The server, or server and handle, it waits on ([`Target`]'s display).
+    place: String,
     method: String,
     session: ClientSession,
     /// The input keys asked for, and the server's request ids they answer.
@@ -62,11 +63,12 @@ impl ParkedRequests {
         }
     }
 
-    /// The parked request `state` names, if it is for this server and method.
-    fn take(&self, state: &str, server_id: &str, method: &str) -> Option<Parked> {
+    /// The parked request `state` names, if it is for this place (server,
+    /// or server and handle) and method.
+    fn take(&self, state: &str, place: &str, method: &str) -> Option<Parked> {
         let mut map = self.map.lock().ok()?;
         match map.get(state) {
-            Some(p) if p.server_id == server_id && p.method == method => map.remove(state),
+            Some(p) if p.place == place && p.method == method => map.remove(state),
             _ => None,
         }
     }
@@ -93,7 +95,10 @@ fn routing_headers(headers: &HeaderMap) -> RoutingHeaders<'_> {
 }
 
 /// One 2026-07-28 POST holding `msg`.
-pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Message, sse_ok: bool) -> Response {
+pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Message, sse_ok: bool) -> Response {
+    let server_id = target.server.as_str();
+    // Parked requests belong to the instance they wait on.
+    let place = target.to_string();
     let id = msg.id.value().cloned();
     let meta = match modern::request_meta(&msg) {
         Ok(m) => m,
@@ -120,7 +125,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
         return refuse(&r, Some(id));
     }
     if method == "server/discover" {
-        return match st.manager.stateless_initialize(server_id).await {
+        return match st.manager.stateless_initialize(target).await {
             Ok(init) => {
                 json_response(StatusCode::OK, Message::response(id, raw(&modern::discover_result(&init))).to_text())
             }
@@ -128,7 +133,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
         };
     }
     if method == "subscriptions/listen" {
-        return listen(st, server_id, id, &msg, sse_ok).await;
+        return listen(st, target, id, &msg, sse_ok).await;
     }
     let (responses, state) = modern::retry_fields(&msg);
     // A request the server may ask for input waits its turn (see
@@ -136,7 +141,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
     let may_be_asked = modern::INTERACTIVE_METHODS.contains(&method.as_str())
         && ["sampling", "elicitation", "roots"].iter().any(|c| meta.can(c));
     let turn = if may_be_asked {
-        match st.manager.interactive_turn(server_id).await {
+        match st.manager.interactive_turn(target).await {
             Ok(t) => Some(t),
             Err(e) => return manager_error(&e),
         }
@@ -145,7 +150,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
     };
     let session = match state {
         Some(state) => {
-            let Some(parked) = st.parked.take(&state, server_id, &method) else {
+            let Some(parked) = st.parked.take(&state, &place, &method) else {
                 let r = Refusal::new(
                     400,
                     code::INVALID_PARAMS,
@@ -175,7 +180,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
             );
             return refuse(&r, Some(id));
         }
-        None => match st.manager.open_stateless(server_id, turn.is_some()).await {
+        None => match st.manager.open_stateless(target, turn.is_some()).await {
             Ok(s) => {
                 s.send(modern::for_old_server(&msg));
                 s
@@ -185,7 +190,7 @@ pub async fn post(st: &FrontState, server_id: &str, headers: &HeaderMap, msg: Me
     };
     let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
     let (tx, mut rx) = mpsc::channel::<Frame>(256);
-    let call = Call { st: st.clone(), server_id: server_id.to_string(), method, id, meta, server_info };
+    let call = Call { st: st.clone(), place, method, id, meta, server_info };
     tokio::spawn(call.drive(session, tx, turn));
     // An answer that comes first goes back as JSON to clients that prefer
     // it; one preceded by progress, a log or a question streams.
@@ -247,7 +252,7 @@ fn final_json(text: String) -> Response {
 /// `subscriptions/listen`: a stream of the server's list changes and
 /// resource updates, as the filter asks and the server can, each tagged with
 /// the listen request's id; the server's subscriptions end with the stream.
-async fn listen(st: &FrontState, server_id: &str, id: Id, msg: &Message, sse_ok: bool) -> Response {
+async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok: bool) -> Response {
     if !sse_ok {
         let r = Refusal::new(
             406,
@@ -256,13 +261,13 @@ async fn listen(st: &FrontState, server_id: &str, id: Id, msg: &Message, sse_ok:
         );
         return refuse(&r, Some(id));
     }
-    let init = match st.manager.stateless_initialize(server_id).await {
+    let init = match st.manager.stateless_initialize(target).await {
         Ok(i) => i,
         Err(e) => return manager_error(&e),
     };
     let asked = msg.params_value().get("notifications").cloned().unwrap_or_else(|| serde_json::json!({}));
     let honored = modern::honored_filter(&asked, init.get("capabilities").unwrap_or(&Value::Null));
-    let mut session = match st.manager.open_stateless(server_id, false).await {
+    let mut session = match st.manager.open_stateless(target, false).await {
         Ok(s) => s,
         Err(e) => return manager_error(&e),
     };
@@ -312,7 +317,7 @@ async fn listen(st: &FrontState, server_id: &str, id: Id, msg: &Message, sse_ok:
 /// One client request on its way through the server.
 struct Call {
     st: FrontState,
-    server_id: String,
+    place: String,
     method: String,
     /// The id of this attempt (a retry has a new one).
     id: Id,
@@ -416,10 +421,9 @@ impl Call {
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
         let result = modern::input_required(&requests, &state);
         let answer = Message::response(self.id.clone(), raw(&result));
-        self.st.parked.park(
-            state,
-            Parked { server_id: self.server_id, method: self.method, session, asked, since: Instant::now() },
-        );
+        self.st
+            .parked
+            .park(state, Parked { place: self.place, method: self.method, session, asked, since: Instant::now() });
         let _ = tx.send(Frame { event: Some("final".to_string()), id: None, data: answer.to_text() }).await;
     }
 }

@@ -273,40 +273,21 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(why) = st.guard.check(&headers) {
-        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
-    }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
-        return rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code::INVALID_REQUEST,
-            "Unsupported Media Type: send Content-Type: application/json",
-        );
-    }
-    let sse_ok = accepts(&headers, "text/event-stream");
-    if !sse_ok && !accepts(&headers, "application/json") {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            code::INVALID_REQUEST,
-            "Not Acceptable: the client must accept application/json and text/event-stream",
-        );
-    }
-    if body.len() > st.max_message_bytes {
-        return rpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            code::INVALID_REQUEST,
-            &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
-        );
-    }
-    let mut msgs = match decode_body(&st, &body).await {
+    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     // MCP 2026-07-28 requests stand alone: no session, their own rules.
     let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
     if msgs.len() == 1 && session_header(&headers).is_none() && crate::modern::is_modern(&msgs[0], version) {
-        return super::stateless::post(&st, &server_id, &headers, msgs.remove(0), sse_ok).await;
+        return super::stateless::post(
+            &st,
+            &crate::servers::Target::server(&server_id),
+            &headers,
+            msgs.remove(0),
+            sse_ok,
+        )
+        .await;
     }
     if let Err(r) = check_version(&headers) {
         return r;
@@ -415,6 +396,64 @@ pub async fn post(
     with_session(super::json_response(StatusCode::OK, body), &session, is_init)
 }
 
+/// The checks every POST passes (Origin, content type, `Accept`, size),
+/// then its messages, and whether the client takes an event stream.
+async fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Message>, bool), Response> {
+    if let Err(why) = st.guard.check(headers) {
+        return Err(rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}")));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+        return Err(rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::INVALID_REQUEST,
+            "Unsupported Media Type: send Content-Type: application/json",
+        ));
+    }
+    let sse_ok = accepts(headers, "text/event-stream");
+    if !sse_ok && !accepts(headers, "application/json") {
+        return Err(rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Not Acceptable: the client must accept application/json and text/event-stream",
+        ));
+    }
+    if body.len() > st.max_message_bytes {
+        return Err(rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::INVALID_REQUEST,
+            &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
+        ));
+    }
+    Ok((decode_body(st, body).await?, sse_ok))
+}
+
+/// A POST to an instance handle's endpoint: a 2026-07-28 request, to the
+/// instance the handle names (see `servers::handles`).
+pub async fn post_to_handle(
+    State(st): State<FrontState>,
+    Path((server_id, handle)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if msgs.len() != 1 || !crate::modern::is_modern(&msgs[0], version) {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            &format!(
+                "Bad Request: an instance handle serves single MCP 2026-07-28 requests; handshake-era clients use /servers/{server_id}/mcp, where per-session servers give each session its own process"
+            ),
+        );
+    }
+    let target = crate::servers::Target { server: server_id, handle: Some(handle) };
+    super::stateless::post(&st, &target, &headers, msgs.remove(0), sse_ok).await
+}
+
 fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Response {
     if include {
         if let Ok(v) = HeaderValue::from_str(&session.token) {
@@ -458,16 +497,22 @@ pub(super) async fn decode_body(st: &FrontState, body: &[u8]) -> Result<Vec<Mess
 /// or end (`subscriptions/listen` replaces the GET stream).
 fn modern_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
     let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok())?;
-    if !crate::modern::MODERN_VERSIONS.contains(&version) {
-        return None;
-    }
+    crate::modern::MODERN_VERSIONS.contains(&version).then(method_not_allowed)
+}
+
+/// GET and DELETE on an instance handle's endpoint: 405, as at 2026-07-28.
+pub async fn handle_not_allowed() -> Response {
+    method_not_allowed()
+}
+
+fn method_not_allowed() -> Response {
     let mut resp = rpc_error(
         StatusCode::METHOD_NOT_ALLOWED,
         code::INVALID_REQUEST,
         "Method Not Allowed: MCP 2026-07-28 has no sessions; POST requests, and subscriptions/listen for notifications",
     );
     resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-    Some(resp)
+    resp
 }
 
 /// `GET /servers/{id}/mcp`: the stream of server-initiated messages.
