@@ -338,6 +338,27 @@ async fn start_mcp_proxy(peers: &Path, fixture: &Path) -> anyhow::Result<Peer> {
     Ok(Peer { name: "mcp-proxy", url: format!("http://127.0.0.1:{port}/mcp"), child })
 }
 
+/// The floor's row: its p50 and p99, then `empty` cells.
+fn floor_row(floor: &Samples, empty: usize) -> String {
+    let p = |q| crate::stats::fmt(floor.percentile(q));
+    format!("| floor (stdio, no proxy) | {} | {} |{}", p(50.0), p(99.0), " — |".repeat(empty))
+}
+
+/// One path's latency and throughput cells (its row, open at the end for more).
+async fn row(name: &str, url: &str, seq: &Samples, floor: Duration, era: Era) -> String {
+    let added = seq.percentile(50.0).saturating_sub(floor);
+    let (t1, _) = throughput(url, 1, 5, era).await;
+    let (t16, _) = throughput(url, 16, 5, era).await;
+    let (t64, e64) = throughput(url, 64, 5, era).await;
+    let fmt = crate::stats::fmt;
+    format!(
+        "| {name} | {} | {} | {} | {t1:.0} | {t16:.0} | {t64:.0} | {e64} |",
+        fmt(seq.percentile(50.0)),
+        fmt(seq.percentile(99.0)),
+        fmt(added)
+    )
+}
+
 /// Runs the comparison and prints markdown tables.
 pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     let fixture = root.join("target/release/mcp-fixture");
@@ -375,30 +396,13 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
         "| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| floor (stdio, no proxy) | {} | {} | — | — | — | — | — | — |",
-        crate::stats::fmt(floor),
-        crate::stats::fmt(latency[0].percentile(99.0))
-    );
+    println!("{}", floor_row(&latency[0], 7));
     for (peer, seq) in peers.iter_mut().zip(&latency[1..]) {
-        let added = seq.percentile(50.0).saturating_sub(floor);
-        let (t1, _) = throughput(&peer.url, 1, 5, Era::Handshake).await;
-        let (t16, _) = throughput(&peer.url, 16, 5, Era::Handshake).await;
-        let (t64, e64) = throughput(&peer.url, 64, 5, Era::Handshake).await;
+        let cells = row(peer.name, &peer.url, seq, floor, Era::Handshake).await;
         let pid = peer.child.id().unwrap_or(0);
         let mem = idle_memory(&peer.url, pid, &[1, 10, 100]).await.unwrap_or_default();
-        println!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} |",
-            peer.name,
-            crate::stats::fmt(seq.percentile(50.0)),
-            crate::stats::fmt(seq.percentile(99.0)),
-            crate::stats::fmt(added),
-            t1,
-            t16,
-            t64,
-            e64,
-            mem.iter().map(|k| format!("{:.1} MiB", *k as f64 / 1024.0)).collect::<Vec<_>>().join(" / ")
-        );
+        let mem = mem.iter().map(|k| format!("{:.1} MiB", *k as f64 / 1024.0)).collect::<Vec<_>>().join(" / ");
+        println!("{cells} {mem} |");
     }
     // The same calls from a 2026-07-28 client (no session, `_meta` and
     // routing headers on each request), where a peer can serve one at all.
@@ -421,23 +425,9 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     }
     let latency = sequential(&mut modern, ROUNDS, PER_ROUND).await?;
     let floor = latency[0].percentile(50.0);
-    println!(
-        "| floor (stdio, no proxy) | {} | {} | — | — | — | — | — |",
-        crate::stats::fmt(floor),
-        crate::stats::fmt(latency[0].percentile(99.0))
-    );
+    println!("{}", floor_row(&latency[0], 6));
     for (peer, seq) in serving.iter().zip(&latency[1..]) {
-        let added = seq.percentile(50.0).saturating_sub(floor);
-        let (t1, _) = throughput(&peer.url, 1, 5, Era::Stateless).await;
-        let (t16, _) = throughput(&peer.url, 16, 5, Era::Stateless).await;
-        let (t64, e64) = throughput(&peer.url, 64, 5, Era::Stateless).await;
-        println!(
-            "| {} | {} | {} | {} | {t1:.0} | {t16:.0} | {t64:.0} | {e64} |",
-            peer.name,
-            crate::stats::fmt(seq.percentile(50.0)),
-            crate::stats::fmt(seq.percentile(99.0)),
-            crate::stats::fmt(added)
-        );
+        println!("{}", row(peer.name, &peer.url, seq, floor, Era::Stateless).await);
     }
     Ok(())
 }

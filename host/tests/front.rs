@@ -69,21 +69,8 @@ async fn progress_and_sampling_flow_on_the_request_stream() {
         .unwrap();
     let mut body = resp.bytes_stream();
     let mut text = String::new();
-    let request = loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
-            .await
-            .expect("sampling request in time")
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(req) = sse_data(&text)
-            .iter()
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-            .find(|m| m["method"] == "sampling/createMessage")
-        {
-            break req;
-        }
-    };
+    let request =
+        sse_until(&mut body, &mut text, "the sampling request", |m| m["method"] == "sampling/createMessage").await;
     let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "four"}, "model": "test"}});
     let (status, _, _) = s.post(answer).await;
     assert_eq!(status, 202);

@@ -850,21 +850,7 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
         .unwrap();
     let mut body = resp.bytes_stream();
     let mut text = String::new();
-    let request = loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
-            .await
-            .expect("elicitation in time")
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(req) = sse_data(&text)
-            .iter()
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-            .find(|m| m["method"] == "elicitation/create")
-        {
-            break req;
-        }
-    };
+    let request = sse_until(&mut body, &mut text, "the elicitation", |m| m["method"] == "elicitation/create").await;
     assert_eq!(request["params"]["message"], "Proceed?", "{request}");
     assert!(
         request["params"]["_meta"].get("dev.mcpod/relatedRequest").is_none(),
@@ -888,21 +874,8 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
 
     let mut events = listen.bytes_stream();
     let mut seen = String::new();
-    let changed = loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(20), events.next())
-            .await
-            .expect("a list change in time")
-            .unwrap()
-            .unwrap();
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(m) = sse_data(&seen)
-            .iter()
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-            .find(|m| m["method"] == "notifications/tools/list_changed")
-        {
-            break m;
-        }
-    };
+    let changed =
+        sse_until(&mut events, &mut seen, "a list change", |m| m["method"] == "notifications/tools/list_changed").await;
     assert!(changed["params"]["_meta"].get("io.modelcontextprotocol/subscriptionId").is_none(), "{changed}");
 
     // ping and logging/setLevel, which the revision removed, are answered by mcpod.
@@ -916,17 +889,10 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
     let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 44, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}})).await;
     assert_eq!(tool_text(msgs.last().unwrap()), "x");
     if !msgs.iter().any(|m| m["method"] == "notifications/message") {
-        loop {
-            let chunk = tokio::time::timeout(Duration::from_secs(10), events.next())
-                .await
-                .expect("the server logged at the level set")
-                .unwrap()
-                .unwrap();
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if sse_data(&seen).iter().any(|d| d.contains("notifications/message") && d.contains("echoing x")) {
-                break;
-            }
-        }
+        sse_until(&mut events, &mut seen, "the server's log at the level set", |m| {
+            m["method"] == "notifications/message" && m.to_string().contains("echoing x")
+        })
+        .await;
     }
 }
 

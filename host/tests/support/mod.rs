@@ -211,6 +211,30 @@ impl TestHost {
     }
 }
 
+/// Reads an event stream until one of its messages satisfies `wanted`
+/// (panics naming `what` after 20 s); everything read is kept in `seen`.
+#[allow(dead_code)]
+pub async fn sse_until<B: AsRef<[u8]>>(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin),
+    seen: &mut String,
+    what: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    use futures_util::StreamExt;
+    loop {
+        let found = sse_data(seen).iter().filter_map(|d| serde_json::from_str(d).ok()).find(|m| wanted(m));
+        if let Some(m) = found {
+            return m;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), body.next())
+            .await
+            .unwrap_or_else(|_| panic!("{what} in time; the stream so far: {seen}"))
+            .unwrap_or_else(|| panic!("the stream ended before {what}: {seen}"))
+            .expect("the stream reads");
+        seen.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+    }
+}
+
 /// The data of each event in a `text/event-stream` body.
 pub fn sse_data(body: &str) -> Vec<String> {
     let mut out = Vec::new();
