@@ -396,7 +396,7 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
         "| path | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 | RSS 1 / 10 / 100 idle sessions |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    println!("{}", floor_row(&latency[0], 7));
+    println!("{}", floor_row(&latency[0], 6));
     for (peer, seq) in peers.iter_mut().zip(&latency[1..]) {
         let cells = row(peer.name, &peer.url, seq, floor, Era::Handshake).await;
         let pid = peer.child.id().unwrap_or(0);
@@ -425,7 +425,7 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     }
     let latency = sequential(&mut modern, ROUNDS, PER_ROUND).await?;
     let floor = latency[0].percentile(50.0);
-    println!("{}", floor_row(&latency[0], 6));
+    println!("{}", floor_row(&latency[0], 5));
     for (peer, seq) in serving.iter().zip(&latency[1..]) {
         println!("{}", row(peer.name, &peer.url, seq, floor, Era::Stateless).await);
     }
