@@ -1,9 +1,9 @@
 //! The MCP conformance suite against server-everything, through its own
 //! Streamable HTTP server and through mcpod: mcpod must pass every check the
-//! server's own endpoint passes, and both DNS-rebinding checks. Twice: the
-//! suite's release (0.1.16, the handshake revisions) and its 0.2.0
-//! pre-release at the requirements of MCP 2026-07-28, which server-everything
-//! does not speak itself.
+//! server's own endpoint passes, and both DNS-rebinding checks. Three times:
+//! the suite's release (0.1.16, the handshake revisions), and its 0.2.0
+//! pre-release at the requirements of MCP 2025-11-25 and of 2026-07-28,
+//! which server-everything does not speak itself.
 
 mod support;
 
@@ -16,6 +16,9 @@ use support::*;
 const HANDSHAKE_SUITE: (&str, &[&str]) = ("@modelcontextprotocol/conformance", &[]);
 /// Its pre-release (npm alias `conformance-next`), at 2026-07-28's requirements.
 const MODERN_SUITE: (&str, &[&str]) = ("conformance-next", &["--requirements", "2026-07-28"]);
+/// The same pre-release at 2025-11-25's requirements (priming events,
+/// stream polling and the session lifecycle among them).
+const NEXT_HANDSHAKE_SUITE: (&str, &[&str]) = ("conformance-next", &["--requirements", "2025-11-25"]);
 
 /// `scenario → (passed, failed)` from the suite's summary.
 fn run_suite(suite: (&str, &[&str]), url: &str, path: &str) -> BTreeMap<String, (u32, u32)> {
@@ -72,6 +75,7 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let own_url = format!("http://127.0.0.1:{port}/mcp");
     let baseline = run_suite(HANDSHAKE_SUITE, &own_url, &path);
     let modern_baseline = run_suite(MODERN_SUITE, &own_url, &path);
+    let next_baseline = run_suite(NEXT_HANDSHAKE_SUITE, &own_url, &path);
     let _ = own.kill();
     let _ = own.wait();
 
@@ -96,6 +100,7 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
     let through = run_suite(HANDSHAKE_SUITE, &url, &path);
     let modern = run_suite(MODERN_SUITE, &url, &path);
+    let next = run_suite(NEXT_HANDSHAKE_SUITE, &url, &path);
     let _ = Command::new("kill").arg(host.id().to_string()).status();
     let _ = host.wait();
 
@@ -113,6 +118,15 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     );
     let total = |s: &BTreeMap<String, (u32, u32)>| s.values().map(|v| v.0).sum::<u32>();
     assert!(total(&through) >= total(&baseline), "{through:?} vs {baseline:?}");
+
+    // The pre-release at 2025-11-25: every check the server's own endpoint
+    // passes, scenario by scenario, and both DNS-rebinding checks.
+    for (scenario, (passed, _)) in &next_baseline {
+        let (ours, failed) = next.get(scenario).copied().unwrap_or((0, 1));
+        assert!(ours >= *passed, "2025-11-25 {scenario}: own server passed {passed}, mcpod {ours} (failed {failed})");
+    }
+    assert_eq!(next.get("dns-rebinding-protection").map(|s| s.1), Some(0), "{next:?}");
+    assert!(total(&next) >= total(&next_baseline), "{next:?} vs {next_baseline:?}");
 
     // MCP 2026-07-28: everything the server's own endpoint passes, and the
     // scenarios that need nothing server-everything lacks, in full.

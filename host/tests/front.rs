@@ -218,6 +218,59 @@ async fn the_get_stream_carries_server_notifications_and_resumes_with_last_event
     assert!(sse_data(&replay)[0].contains("list_changed"), "replays what came after event {first_id}: {replay}");
 }
 
+/// At 2025-11-25, a POST's event stream opens with a priming event (an id,
+/// no data), as the revision says; a client cut off right after it resumes
+/// the stream with that id as `Last-Event-ID` and gets the rest of it.
+/// Older clients, which may not expect an event without data, get none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let client = reqwest::Client::new();
+    let post = |version: &'static str, id: u64| {
+        client
+            .post(&s.url)
+            .header("content-type", "application/json")
+            .header("accept", "text/event-stream, application/json")
+            .header("mcp-session-id", s.id.clone().unwrap())
+            .header("mcp-protocol-version", version)
+            .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 3}, "_meta": {"progressToken": id}}}).to_string())
+            .send()
+    };
+    let resp = post("2025-11-25", 7).await.unwrap();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(5), body.next()).await.expect("an event").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first = text.split("\n\n").next().unwrap().to_string();
+    let priming =
+        first.strip_prefix("id: ").and_then(|r| r.strip_suffix("\ndata: ")).unwrap_or_else(|| panic!("{first:?}"));
+    drop(body);
+    let resumed = client
+        .get(&s.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", s.id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", priming)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let mut stream = resumed.bytes_stream();
+    let mut replay = String::new();
+    let done = sse_until(&mut stream, &mut replay, "the call's answer after the resume", |m| m["id"] == 7).await;
+    assert_eq!(tool_text(&done), "done in 3 steps", "{replay}");
+    assert!(sse_data(&replay).iter().any(|d| d.contains("notifications/progress")), "the progress came too: {replay}");
+
+    let resp = post("2025-06-18", 8).await.unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(sse_data(&text).first().is_some_and(|d| !d.is_empty()), "no priming event before 2025-11-25: {text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_sse_and_websocket_serve_the_same_server() {
     let host = start_host(|_| {}).await;

@@ -47,6 +47,41 @@ struct Routes {
     next_stream: u64,
 }
 
+impl Routes {
+    /// The next event id of the session.
+    fn take_event_id(&mut self) -> u64 {
+        let id = self.next_event;
+        self.next_event += 1;
+        id
+    }
+
+    fn log(&mut self, event: LoggedEvent) {
+        if self.log.len() >= EVENT_LOG {
+            self.log.pop_front();
+        }
+        self.log.push_back(event);
+    }
+
+    /// The priming event `id` of stream `key`, logged as delivered so that a
+    /// reconnect naming it replays what followed it on that stream.
+    fn prime(&mut self, id: u64, key: StreamKey) -> Frame {
+        let frame = Frame { event: None, id: Some(id.to_string()), data: String::new() };
+        self.log(LoggedEvent { id, key, frame: frame.clone(), delivered: true });
+        frame
+    }
+}
+
+/// Whether a stream of this request starts with a priming event (an id and
+/// no data, so that the client can resume it with `Last-Event-ID`): from
+/// protocol 2025-11-25 on, which added it; older clients may not expect an
+/// event without data.
+fn primes(headers: &HeaderMap) -> bool {
+    headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| HANDSHAKE_VERSIONS.contains(&v) && v >= "2025-11-25")
+}
+
 /// One Streamable HTTP session.
 pub struct HttpSession {
     token: String,
@@ -72,11 +107,18 @@ impl HttpSession {
         }
     }
 
+    /// The priming event `id` of POST stream `key` (see [`Routes::prime`]).
+    fn priming(&self, id: u64, key: StreamKey) -> Frame {
+        match self.routes.lock() {
+            Ok(mut r) => r.prime(id, key),
+            Err(_) => Frame { event: None, id: Some(id.to_string()), data: String::new() },
+        }
+    }
+
     /// Puts one delivery on the stream it belongs to, logging it for replay.
     fn route(&self, d: Delivery) {
         let Ok(mut r) = self.routes.lock() else { return };
-        let id = r.next_event;
-        r.next_event += 1;
+        let id = r.take_event_id();
         let frame = Frame { event: None, id: Some(id.to_string()), data: d.msg.to_text() };
         let is_response = d.msg.kind() == Kind::Response;
         let waiter = d.related.as_ref().and_then(|rel| r.waiters.get(rel).cloned());
@@ -95,10 +137,7 @@ impl HttpSession {
                 (StreamKey::Standalone, ok)
             }
         };
-        if r.log.len() >= EVENT_LOG {
-            r.log.pop_front();
-        }
-        r.log.push_back(LoggedEvent { id, key, frame, delivered });
+        r.log(LoggedEvent { id, key, frame, delivered });
     }
 }
 
@@ -336,7 +375,9 @@ pub async fn post(
         return with_session(StatusCode::ACCEPTED.into_response(), &session, is_init);
     }
     let (tx, mut rx) = mpsc::channel(256);
-    {
+    // The id of this stream's priming event, taken before anything can be
+    // routed to it, so that every event of the stream comes after it.
+    let (key, priming) = {
         let Ok(mut r) = session.routes.lock() else {
             return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, "session state poisoned");
         };
@@ -352,7 +393,8 @@ pub async fn post(
         for id in &requests {
             r.waiters.insert(id.clone(), (key, tx.clone()));
         }
-    }
+        (key, (sse_ok && primes(&headers)).then(|| r.take_event_id()))
+    };
     drop(tx);
     let batch = msgs.len() > 1;
     for m in msgs {
@@ -379,6 +421,9 @@ pub async fn post(
             Ok(a) => a,
             Err(r) => return r,
         };
+        if let Some(id) = priming {
+            first.insert(0, session.priming(id, key));
+        }
         return with_session(super::sse::response(sse, first, rx, st.adapters.clone()), &session, is_init);
     }
     let mut responses = Vec::new();
@@ -547,6 +592,15 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         let replay: Vec<Frame> = match last {
             Some(last) => {
                 let key = r.log.iter().find(|e| e.id == last).map(|e| e.key).unwrap_or(StreamKey::Standalone);
+                // Resuming a POST's stream: what is still to come for its
+                // requests comes on this one.
+                if key != StreamKey::Standalone {
+                    for (k, waiter) in r.waiters.values_mut() {
+                        if *k == key {
+                            *waiter = tx.clone();
+                        }
+                    }
+                }
                 r.log.iter().filter(|e| e.id > last && e.key == key).map(|e| e.frame.clone()).collect()
             }
             None => r
@@ -559,6 +613,10 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
                 })
                 .collect(),
         };
+        if last.is_none() && primes(&headers) {
+            let id = r.take_event_id();
+            let _ = tx.try_send(r.prime(id, StreamKey::Standalone));
+        }
         for f in replay {
             let _ = tx.try_send(f);
         }
