@@ -116,6 +116,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         http_sessions: front::streamable::HttpSessions::new(Duration::from_secs(config.limits.session_idle_secs)),
         sse_sessions: front::legacy_sse::SseSessions::new(),
         parked: front::stateless::ParkedRequests::new(),
+        ticks: front::ticks(),
         guard: Arc::new(front::guard::Guard::new(
             config.server.allowed_origins.clone(),
             config.server.allowed_hosts.clone(),

@@ -690,6 +690,16 @@ impl Manager {
         }
     }
 
+    /// Refuses one more session or instance handle past `open` on server `id`.
+    fn check_session_limit(&self, id: &str, open: usize) -> Result<(), ManagerError> {
+        if open >= self.settings.max_sessions_per_server {
+            return Err(ManagerError::Limit(format!(
+                "server `{id}` already has {open} sessions and instance handles (limits.max_sessions_per_server); close one or raise the limit"
+            )));
+        }
+        Ok(())
+    }
+
     fn get(&self, id: &str) -> Result<Arc<Server>, ManagerError> {
         self.servers
             .read()
@@ -880,12 +890,10 @@ impl Manager {
     /// Opens a client session on server `id`.
     pub async fn open_session(&self, id: &str) -> Result<ClientSession, ManagerError> {
         let server = self.get(id)?;
-        let open = server.sessions.load(Ordering::Relaxed) as usize;
-        if open >= self.settings.max_sessions_per_server {
-            return Err(ManagerError::Limit(format!(
-                "server `{id}` already has {open} sessions (limits.max_sessions_per_server); close one or raise the limit"
-            )));
-        }
+        self.check_session_limit(
+            id,
+            server.sessions.load(Ordering::Relaxed) as usize + handles::handle_count(&server),
+        )?;
         let (instance, owns) = match server.sharing {
             Sharing::Shared => {
                 let current = server.instances.lock().ok().and_then(|l| l.first().cloned());

@@ -269,6 +269,56 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     let resp = post("2025-06-18", 8).await.unwrap();
     let text = resp.text().await.unwrap();
     assert!(sse_data(&text).first().is_some_and(|d| !d.is_empty()), "no priming event before 2025-11-25: {text}");
+
+    // A client that prefers JSON (as the SDKs do) gets JSON for a quick
+    // answer; a slow one streams after a short wait, priming event first,
+    // so that it can be resumed; before 2025-11-25 it waits for JSON.
+    let call = |version: &'static str, id: u64, ms: u64| {
+        client
+            .post(&s.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", s.id.clone().unwrap())
+            .header("mcp-protocol-version", version)
+            .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "sleep", "arguments": {"ms": ms}}}).to_string())
+            .send()
+    };
+    let kind = |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_string();
+    let quick = call("2025-11-25", 9, 0).await.unwrap();
+    assert_eq!(kind(&quick), "application/json");
+    let slow = call("2025-11-25", 10, 1500).await.unwrap();
+    assert_eq!(kind(&slow), "text/event-stream", "a slow answer streams");
+    let text = slow.text().await.unwrap();
+    assert!(text.starts_with("id: ") && text.split("\n\n").next().unwrap().ends_with("\ndata: "), "{text:?}");
+    assert_eq!(tool_text(&serde_json::from_str(sse_data(&text).last().unwrap()).unwrap()), "slept 1500 ms");
+    let old = call("2025-06-18", 11, 800).await.unwrap();
+    assert_eq!(kind(&old), "application/json", "no stream to resume before 2025-11-25");
+
+    // Resuming a POST's stream leaves the session's GET stream as it is.
+    let standalone = client
+        .get(&s.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", s.id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    let again = client
+        .get(&s.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", s.id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", priming)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(tool_text(&s.call(12, "notify", json!({})).await), "notified");
+    let (mut events, mut seen) = (standalone.bytes_stream(), String::new());
+    sse_until(&mut events, &mut seen, "the list change on the GET stream", |m| {
+        m["method"] == "notifications/tools/list_changed"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -878,6 +878,27 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
         sse_until(&mut events, &mut seen, "a list change", |m| m["method"] == "notifications/tools/list_changed").await;
     assert!(changed["params"]["_meta"].get("io.modelcontextprotocol/subscriptionId").is_none(), "{changed}");
 
+    // A cancelled call is stopped, and its question withdrawn from the client.
+    let resp = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", s.id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(json!({"jsonrpc": "2.0", "id": 45, "method": "tools/call", "params": {"name": "confirm", "arguments": {"question": "Again?"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (mut call_stream, mut call_text) = (resp.bytes_stream(), String::new());
+    let asked =
+        sse_until(&mut call_stream, &mut call_text, "the second elicitation", |m| m["method"] == "elicitation/create")
+            .await;
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 45, "reason": "changed my mind"}});
+    assert_eq!(s.post(cancel).await.0, 202);
+    let withdrawn =
+        sse_until(&mut events, &mut seen, "the withdrawn question", |m| m["method"] == "notifications/cancelled").await;
+    assert_eq!(withdrawn["params"]["requestId"], asked["id"], "{withdrawn}");
+
     // ping and logging/setLevel, which the revision removed, are answered by mcpod.
     let (status, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 42, "method": "ping"})).await;
     assert_eq!((status, msgs[0]["result"].clone()), (200, json!({})), "{msgs:?}");
@@ -904,7 +925,11 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
 /// endpoint takes only 2026-07-28 requests.
 #[tokio::test(flavor = "multi_thread")]
 async fn instance_handles_give_2026_clients_a_process_of_their_own() {
-    let host = start_host(|c| c.limits.session_idle_secs = 2).await;
+    let host = start_host(|c| {
+        c.limits.session_idle_secs = 6;
+        c.limits.max_sessions_per_server = 3;
+    })
+    .await;
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
     let open = || async {
         let resp = host.http.post(format!("{}/api/v1/servers/{id}/instances", host.base)).send().await.unwrap();
@@ -928,6 +953,27 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
     let (_, pid_shared, _) = whoami(format!("{}/servers/{id}/mcp", host.base)).await;
     assert!(pid_a != pid_b && pid_a != pid_shared && pid_b != pid_shared, "{pid_a} {pid_b} {pid_shared}");
     assert_eq!(whoami(url_a.clone()).await.1, pid_a, "a handle keeps its process");
+
+    // Handles count against the session limit, and so do sessions.
+    let third = open().await;
+    let refused = host.http.post(format!("{}/api/v1/servers/{id}/instances", host.base)).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().await.unwrap().contains("max_sessions_per_server"));
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}});
+    let base_url = format!("{}/servers/{id}/mcp", host.base);
+    let session = host
+        .http
+        .post(&base_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 429, "a handshake session too");
+    let close = format!("{}/api/v1/servers/{id}/instances/{}", host.base, third["instance"].as_str().unwrap());
+    assert_eq!(host.http.delete(close).send().await.unwrap().status(), 204);
 
     // The official SDK takes the handle's endpoint as it is.
     let path = ensure_clients();
@@ -980,8 +1026,16 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
     let made_up = url_b.replace(b["instance"].as_str().unwrap(), &"0".repeat(32));
     assert_eq!(whoami(made_up).await.0, 404);
 
+    // A call longer than the idle timeout keeps its handle.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "sleep", "arguments": {"ms": 7000}, "_meta": meta(json!({}))}});
+    let (status, _, msgs) = modern_post(&url_b, &call, &[]).await;
+    assert_eq!((status, tool_text(&answer(&msgs))), (200, "slept 7000 ms".to_string()), "{msgs:?}");
+    assert_eq!(whoami(url_b.clone()).await.1, pid_b, "the busy handle was not reaped");
+
     // Idle past limits.session_idle_secs: closed by the host.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    host.app_manager.reap_handles();
     assert_eq!(whoami(url_b).await.0, 404, "the idle handle expired");
     assert!(whoami(format!("{}/servers/{id}/mcp", host.base)).await.1 == pid_shared, "the shared instance stays");
 }

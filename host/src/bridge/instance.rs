@@ -227,6 +227,11 @@ impl Instance {
         }
     }
 
+    /// How many client sessions are attached.
+    pub fn attached(&self) -> usize {
+        self.lock().map(|i| i.sinks.len()).unwrap_or(0)
+    }
+
     /// Routes one message from client `session`.
     pub fn send(&self, session: SessionId, msg: Message) {
         let Ok(mut inner) = self.lock() else { return };

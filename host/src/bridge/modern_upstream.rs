@@ -36,6 +36,10 @@ const MAX_ROUNDS: usize = 8;
 /// How long the client has to answer one round of input requests.
 const INPUT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long the `server/discover` probe may take before the server is
+/// taken for a handshake-era one.
+const DISCOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Asks the server what it is with `server/discover`, as a client of both
 /// eras does first. `Some` with the result if it speaks 2026-07-28; `None`
 /// for a handshake-era server (whatever it answered), which is then
@@ -43,7 +47,7 @@ const INPUT_TIMEOUT: Duration = Duration::from_secs(300);
 pub async fn discover(http: &reqwest::Client, link: &Link, initialize: &Message) -> Option<Value> {
     let envelope = Envelope::from_initialize(initialize);
     let probe = envelope.request(Id::Str("mcpod-discover".into()), "server/discover", json!({}));
-    let answer = round_trip(http, link, &probe, &noop()).await.ok()?;
+    let answer = tokio::time::timeout(DISCOVER_TIMEOUT, round_trip(http, link, &probe, &noop())).await.ok()?.ok()?;
     let result: Value = serde_json::from_str(answer.result.as_ref()?.get()).ok()?;
     let speaks = result
         .get("supportedVersions")
@@ -69,6 +73,7 @@ pub async fn run(
         deliver: deliver.clone(),
         envelope: Mutex::new(Envelope::from_initialize(&initialize)),
         waiting: Mutex::new(HashMap::new()),
+        calls: Mutex::new(HashMap::new()),
         next: AtomicU64::new(1),
         lost: lost_tx,
     });
@@ -116,9 +121,26 @@ pub async fn run(
                 ok(&msg);
             }
             (Kind::Request, _) => {
-                tokio::spawn(up.clone().call(msg));
+                let id = msg.id.value().cloned();
+                let task = tokio::spawn(up.clone().call(msg)).abort_handle();
+                if let (Some(id), Ok(mut calls)) = (id, up.calls.lock()) {
+                    calls.retain(|_, t| !t.is_finished());
+                    calls.insert(id, task);
+                }
             }
             (Kind::Response, _) => up.answered(msg),
+            // A cancelled call is stopped here: dropping its POST is how a
+            // 2026-07-28 server hears of it, and its questions are withdrawn.
+            (Kind::Notification, "notifications/cancelled") => {
+                let id = msg.params_value().get("requestId").and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
+                let task = id.and_then(|id| up.calls.lock().ok()?.remove(&id));
+                match task {
+                    Some(task) => task.abort(),
+                    None => {
+                        tokio::spawn(up.clone().notify(msg));
+                    }
+                }
+            }
             (Kind::Notification, _) => {
                 tokio::spawn(up.clone().notify(msg));
             }
@@ -126,6 +148,9 @@ pub async fn run(
     };
     if let Some(task) = listen {
         task.abort();
+    }
+    if let Ok(calls) = up.calls.lock() {
+        calls.values().for_each(|t| t.abort());
     }
     reason
 }
@@ -201,26 +226,28 @@ fn noop() -> Deliver {
 /// with it go to `along`. A JSON-RPC error under a non-2xx status is the
 /// response too.
 async fn round_trip(http: &reqwest::Client, link: &Link, req: &Message, along: &Deliver) -> Result<Message, PostError> {
-    let answer: Arc<Mutex<Option<Message>>> = Arc::new(Mutex::new(None));
+    let (tx, mut answer) = oneshot::channel();
+    let slot = Mutex::new(Some(tx));
     let id = req.id.value().cloned();
-    let (slot, along) = (answer.clone(), along.clone());
+    let along = along.clone();
     let deliver: Deliver = Arc::new(move |m: Message| {
         if m.kind() == Kind::Response && m.id.value() == id.as_ref() {
-            if let Ok(mut a) = slot.lock() {
-                *a = Some(m);
+            if let Some(tx) = slot.lock().ok().and_then(|mut s| s.take()) {
+                let _ = tx.send(m);
             }
         } else {
             along(m);
         }
     });
-    match exchange(http, link, routing_headers(req), req, &deliver).await {
-        Ok(_) => answer
-            .lock()
-            .ok()
-            .and_then(|mut a| a.take())
-            .ok_or_else(|| PostError::Codec("the server's answer held no response".into())),
-        Err(PostError::Status(status, text)) => error_body(&text).ok_or(PostError::Status(status, text)),
-        Err(e) => Err(e),
+    let posted = exchange(http, link, routing_headers(req), req, &deliver);
+    // The answer ends the exchange even if the server keeps its stream open.
+    tokio::select! {
+        Ok(m) = &mut answer => Ok(m),
+        result = posted => match result {
+            Ok(_) => answer.try_recv().map_err(|_| PostError::Codec("the server's answer held no response".into())),
+            Err(PostError::Status(status, text)) => error_body(&text).ok_or(PostError::Status(status, text)),
+            Err(e) => Err(e),
+        },
     }
 }
 
@@ -276,6 +303,8 @@ struct Upstream {
     envelope: Mutex<Envelope>,
     /// Input requests sent to clients, by the id mcpod gave them.
     waiting: Mutex<HashMap<Id, oneshot::Sender<Message>>>,
+    /// The calls in flight, by the mux's id, to be stopped on cancellation.
+    calls: Mutex<HashMap<Id, tokio::task::AbortHandle>>,
     next: AtomicU64,
     lost: mpsc::Sender<String>,
 }
@@ -292,8 +321,23 @@ impl Upstream {
     /// One request of a session, with as many `input_required` rounds as
     /// the server asks for; its response goes back under its own id.
     async fn call(self: Arc<Self>, msg: Message) {
+        let id = msg.id.value().cloned();
+        self.rounds(msg).await;
+        if let (Some(id), Ok(mut calls)) = (id, self.calls.lock()) {
+            calls.remove(&id);
+        }
+    }
+
+    async fn rounds(&self, msg: Message) {
         let Some(id) = msg.id.value().cloned() else { return };
         let mut params = msg.params_value();
+        if params.is_null() {
+            params = json!({});
+        }
+        if !params.is_object() {
+            let why = "Invalid params: MCP params are an object";
+            return (self.deliver)(Message::error_response(Some(id), code::INVALID_PARAMS, why));
+        }
         for round in 0..MAX_ROUNDS {
             let upstream_id = if round == 0 { id.clone() } else { self.fresh_id("retry") };
             let req = self.envelope().request(upstream_id, msg.method(), params.clone());
@@ -339,10 +383,15 @@ impl Upstream {
 
     /// Puts each input request to the client that made request `related`
     /// and collects the answers, keyed as the server keyed the requests.
+    /// Whatever way it ends (answered, refused, timed out, or the call
+    /// cancelled), no question is left open: see [`Asked`].
     async fn ask(&self, related: &Id, requests: Map<String, Value>) -> Result<Map<String, Value>, String> {
+        let mut asked = Asked { up: self, open: Vec::new() };
         let mut pending = Vec::new();
         for (key, request) in requests {
-            let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
+            let Some(method) = request.get("method").and_then(Value::as_str).map(str::to_string) else {
+                return Err(format!("the server's input request {key:?} names no method"));
+            };
             let mut params = request.get("params").cloned().unwrap_or_else(|| json!({}));
             if let Some(p) = params.as_object_mut() {
                 let meta = p.entry("_meta").or_insert_with(|| json!({}));
@@ -355,18 +404,21 @@ impl Upstream {
             if let Ok(mut w) = self.waiting.lock() {
                 w.insert(id.clone(), tx);
             }
-            (self.deliver)(Message::request(id, &method, Some(raw(&params))));
-            pending.push((key, method, rx));
+            asked.open.push(id.clone());
+            (self.deliver)(Message::request(id.clone(), &method, Some(raw(&params))));
+            pending.push((key, method, id, rx));
         }
+        let deadline = tokio::time::Instant::now() + INPUT_TIMEOUT;
         let mut responses = Map::new();
-        for (key, method, rx) in pending {
-            let answer = match tokio::time::timeout(INPUT_TIMEOUT, rx).await {
+        for (key, method, id, rx) in pending {
+            let answer = match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(a)) => a,
                 Ok(Err(_)) => return Err(format!("the client went away before answering {method}")),
                 Err(_) => {
                     return Err(format!("the client did not answer {method} within {} s", INPUT_TIMEOUT.as_secs()));
                 }
             };
+            asked.open.retain(|o| o != &id);
             match (&answer.result, &answer.error) {
                 (Some(result), _) => {
                     responses.insert(key, serde_json::from_str(result.get()).unwrap_or(Value::Null));
@@ -459,6 +511,28 @@ impl Upstream {
                 tokio::time::sleep(Duration::from_millis(250 * failures.min(8))).await;
             }
         })
+    }
+}
+
+/// The input requests of one round still unanswered. Dropped, it forgets
+/// them and withdraws them from their client (`notifications/cancelled`),
+/// so that no dialog stays open for a call that no longer waits.
+struct Asked<'a> {
+    up: &'a Upstream,
+    open: Vec<Id>,
+}
+
+impl Drop for Asked<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.up.waiting.lock() {
+            for id in &self.open {
+                w.remove(id);
+            }
+        }
+        for id in self.open.drain(..) {
+            let params = json!({"requestId": id, "reason": "the request that asked no longer waits for the answer"});
+            (self.up.deliver)(Message::notification("notifications/cancelled", Some(raw(&params))));
+        }
     }
 }
 

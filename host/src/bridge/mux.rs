@@ -436,10 +436,18 @@ impl Mux {
 
     fn server_request(&mut self, mut msg: Message) -> Vec<Action> {
         let Some(id) = msg.id.value().cloned() else { return Vec::new() };
-        // An upstream that knows which request this one serves says so.
-        let related = take_related(&mut msg)
-            .and_then(|n| self.pending.get(&n))
-            .and_then(|p| Some((p.session?, Some(p.client_id.clone()))));
+        // An upstream that knows which request this one serves says so; if
+        // that request's session is gone, nobody else may answer for it.
+        let hint = take_related(&mut msg);
+        let related =
+            hint.and_then(|n| self.pending.get(&n)).and_then(|p| Some((p.session?, Some(p.client_id.clone()))));
+        if hint.is_some() && related.is_none() {
+            return vec![Action::ToServer(Message::error_response(
+                Some(id),
+                code::INTERNAL_ERROR,
+                "the request this one serves is no longer in flight (its client session ended or cancelled it)",
+            ))];
+        }
         match related.or_else(|| self.target_session()) {
             Some((session, related)) => {
                 self.server_requests.insert(id, session);
@@ -634,6 +642,28 @@ mod tests {
             )]
         );
         assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(9)), .. }));
+    }
+
+    #[test]
+    fn a_server_request_naming_its_call_goes_to_that_session_or_is_refused() {
+        let mut mux = ready();
+        let a = mux.open_session();
+        let b = mux.open_session();
+        mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call"}"#));
+        mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":6,"method":"tools/call"}"#));
+        let ask = r#"{"jsonrpc":"2.0","id":"mcpod-input-1","method":"elicitation/create","params":{"message":"?","_meta":{"dev.mcpod/relatedRequest":2}}}"#;
+        let out = mux.from_server(m(ask));
+        let plain = r#"{"jsonrpc":"2.0","id":"mcpod-input-1","method":"elicitation/create","params":{"message":"?"}}"#;
+        assert_eq!(
+            to_clients(&out),
+            [(a, plain.to_string())],
+            "to the asker, not the most recent session; the hint stripped"
+        );
+        assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(5)), .. }));
+        mux.close_session(a);
+        let out = mux.from_server(m(&ask.replace("input-1", "input-2")));
+        assert!(to_clients(&out).is_empty(), "never to another session");
+        assert!(to_server(&out)[0].contains("no longer in flight"), "{:?}", to_server(&out));
     }
 
     #[test]

@@ -38,6 +38,28 @@ pub struct FrontState {
     pub adapters: Arc<AdapterPool>,
     /// 2026-07-28 requests waiting for the client's input responses.
     pub parked: Arc<stateless::ParkedRequests>,
+    /// A coarse clock ([`ticks`]) for short waits.
+    pub ticks: tokio::sync::watch::Receiver<u64>,
+}
+
+/// How often [`ticks`] changes.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A coarse clock for the front: a value that changes every [`TICK`],
+/// shared by every request, so that a short wait arms no timer of its own
+/// (arming one wakes tokio's I/O driver, a syscall per request).
+pub fn ticks() -> tokio::sync::watch::Receiver<u64> {
+    let (tx, rx) = tokio::sync::watch::channel(0u64);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        for n in 1u64.. {
+            interval.tick().await;
+            if tx.send(n).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 impl FrontState {

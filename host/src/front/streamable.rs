@@ -403,18 +403,34 @@ pub async fn post(
     if sse_ok {
         // For a client that prefers JSON (lists it first in `Accept`, as the
         // official SDKs do), a single request whose first message back is
-        // its answer gets plain JSON: cheaper for both sides, and no timer
-        // on the hot path. If progress, a log or a server request comes
-        // first, the answer streams, as it does for clients that prefer
-        // streams.
+        // its answer gets plain JSON: cheaper for both sides. If progress, a
+        // log or a server request comes first, the answer streams, as it
+        // does for clients that prefer streams. So does a slow answer to a
+        // client that can resume a stream (2025-11-25 and later): after
+        // one to two ticks of the front's clock (no timer of its own), the
+        // stream opens with its priming event, so that a long call
+        // survives a dropped connection.
         let mut first = Vec::new();
         if requests.len() == 1 && super::prefers_json(&headers) {
-            match rx.recv().await {
-                Some(frame) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
-                    return with_session(super::json_response(StatusCode::OK, frame.data), &session, is_init);
+            let mut ticks = st.ticks.clone();
+            ticks.borrow_and_update();
+            let resumable = priming.is_some();
+            let window = async move {
+                if !resumable {
+                    std::future::pending::<()>().await;
                 }
-                Some(frame) => first.push(frame),
-                None => {}
+                let _ = ticks.changed().await;
+                let _ = ticks.changed().await;
+            };
+            tokio::select! {
+                frame = rx.recv() => match frame {
+                    Some(frame) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
+                        return with_session(super::json_response(StatusCode::OK, frame.data), &session, is_init);
+                    }
+                    Some(frame) => first.push(frame),
+                    None => {}
+                },
+                () = window => {}
             }
         }
         let sse = match st.adapter("sse").await {
@@ -589,12 +605,14 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         let Ok(mut r) = session.routes.lock() else {
             return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, "session state poisoned");
         };
+        let mut resumes_post = false;
         let replay: Vec<Frame> = match last {
             Some(last) => {
                 let key = r.log.iter().find(|e| e.id == last).map(|e| e.key).unwrap_or(StreamKey::Standalone);
                 // Resuming a POST's stream: what is still to come for its
-                // requests comes on this one.
+                // requests comes on this one (the GET stream stays as it is).
                 if key != StreamKey::Standalone {
+                    resumes_post = true;
                     for (k, waiter) in r.waiters.values_mut() {
                         if *k == key {
                             *waiter = tx.clone();
@@ -620,7 +638,9 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         for f in replay {
             let _ = tx.try_send(f);
         }
-        r.standalone = Some(tx);
+        if !resumes_post {
+            r.standalone = Some(tx);
+        }
     }
     let sse = match st.adapter("sse").await {
         Ok(a) => a,

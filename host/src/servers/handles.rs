@@ -69,19 +69,19 @@ impl Manager {
     /// session limit.
     pub fn open_handle(&self, id: &str) -> Result<HandleInfo, ManagerError> {
         let server = self.get(id)?;
-        let open = server.sessions.load(Ordering::Relaxed) as usize + handle_count(&server);
-        if open >= self.settings.max_sessions_per_server {
-            return Err(ManagerError::Limit(format!(
-                "server `{id}` already has {open} sessions and instance handles (limits.max_sessions_per_server); close one or raise the limit"
-            )));
-        }
         let token = crate::front::streamable::new_token();
-        let handle = Arc::new(Handle {
-            instance: self.spawn_instance(&server),
-            interactive: Arc::new(tokio::sync::Mutex::new(())),
-            last_used: Mutex::new(Instant::now()),
-        });
-        server.handles.lock().map_err(|_| poisoned())?.insert(token.clone(), handle);
+        {
+            // Checked and taken under one lock, so that two opens cannot both pass.
+            let mut handles = server.handles.lock().map_err(|_| poisoned())?;
+            let open = server.sessions.load(Ordering::Relaxed) as usize + handles.len();
+            self.check_session_limit(id, open)?;
+            let handle = Arc::new(Handle {
+                instance: self.spawn_instance(&server),
+                interactive: Arc::new(tokio::sync::Mutex::new(())),
+                last_used: Mutex::new(Instant::now()),
+            });
+            handles.insert(token.clone(), handle);
+        }
         tracing::info!(server = %id, "instance handle opened");
         Ok(HandleInfo {
             server_id: id.to_string(),
@@ -109,7 +109,17 @@ impl Manager {
                 Ok(mut map) => {
                     let gone: Vec<String> = map
                         .iter()
-                        .filter(|(_, h)| h.last_used.lock().map(|t| t.elapsed() >= idle).unwrap_or(true))
+                        .filter(|(_, h)| match h.last_used.lock() {
+                            // A request still in flight (a long call, a
+                            // listen stream) keeps its handle; idleness
+                            // counts from when it ends.
+                            Ok(mut t) if h.instance.attached() > 0 => {
+                                *t = Instant::now();
+                                false
+                            }
+                            Ok(t) => t.elapsed() >= idle,
+                            Err(_) => true,
+                        })
                         .map(|(k, _)| k.clone())
                         .collect();
                     gone.iter().filter_map(|k| map.remove(k)).collect()
@@ -154,7 +164,8 @@ pub fn reap_every(manager: &Arc<Manager>, period: Duration) {
     });
 }
 
-fn handle_count(server: &Server) -> usize {
+/// How many handles server `server` has open.
+pub(super) fn handle_count(server: &Server) -> usize {
     server.handles.lock().map(|m| m.len()).unwrap_or(0)
 }
 

@@ -52,7 +52,8 @@ impl Server {
             {"name": "sample", "description": "Asks the client's model", "inputSchema": schema(json!({"prompt": {"type": "string"}}), json!(["prompt"]))},
             {"name": "notify", "description": "Sends a log message and a tools/list_changed", "inputSchema": schema(json!({}), json!([]))},
             {"name": "crash", "description": "Exits the process", "inputSchema": schema(json!({}), json!([]))},
-            {"name": "limits", "description": "This process's address-space and CPU rlimits", "inputSchema": schema(json!({}), json!([]))}
+            {"name": "limits", "description": "This process's address-space and CPU rlimits", "inputSchema": schema(json!({}), json!([]))},
+            {"name": "sleep", "description": "Answers after `ms` milliseconds, sending nothing before", "inputSchema": schema(json!({"ms": {"type": "number"}}), json!(["ms"]))}
         ]})
     }
 
@@ -66,6 +67,11 @@ impl Server {
                 self.reply(id, Self::text(format!("{sum}")))
             }
             "whoami" => self.reply(id, Self::text(format!("pid={} calls={}", std::process::id(), self.calls))),
+            "sleep" => {
+                let ms = args["ms"].as_u64().unwrap_or(0).min(60_000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                self.reply(id, Self::text(format!("slept {ms} ms")))
+            }
             "slow" => {
                 let steps = args["steps"].as_u64().unwrap_or(3);
                 if let Some(token) = params.pointer("/_meta/progressToken").cloned() {
