@@ -898,6 +898,9 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
     let withdrawn =
         sse_until(&mut events, &mut seen, "the withdrawn question", |m| m["method"] == "notifications/cancelled").await;
     assert_eq!(withdrawn["params"]["requestId"], asked["id"], "{withdrawn}");
+    let ended =
+        sse_until(&mut call_stream, &mut call_text, "the cancelled call's stream ending", |m| m["id"] == 45).await;
+    assert!(ended["error"]["message"].as_str().unwrap_or("").contains("cancelled"), "{ended}");
 
     // ping and logging/setLevel, which the revision removed, are answered by mcpod.
     let (status, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": 42, "method": "ping"})).await;

@@ -133,9 +133,13 @@ pub async fn run(
             // 2026-07-28 server hears of it, and its questions are withdrawn.
             (Kind::Notification, "notifications/cancelled") => {
                 let id = msg.params_value().get("requestId").and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
-                let task = id.and_then(|id| up.calls.lock().ok()?.remove(&id));
+                let task = id.clone().and_then(|id| up.calls.lock().ok()?.remove(&id));
                 match task {
-                    Some(task) => task.abort(),
+                    Some(task) => {
+                        task.abort();
+                        // Ends the request's stream; the client ignores it.
+                        deliver(Message::error_response(id, code::INTERNAL_ERROR, "the request was cancelled"));
+                    }
                     None => {
                         tokio::spawn(up.clone().notify(msg));
                     }
