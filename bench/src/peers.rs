@@ -118,6 +118,16 @@ impl HttpClient {
     }
 }
 
+/// The fixture server with piped stdio, killed when dropped.
+fn spawn_fixture(fixture: &Path) -> std::io::Result<tokio::process::Child> {
+    tokio::process::Command::new(fixture)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+}
+
 /// The floor: the fixture server over stdio, no proxy.
 struct StdioClient {
     _child: tokio::process::Child,
@@ -128,12 +138,7 @@ struct StdioClient {
 
 impl StdioClient {
     async fn open(fixture: &Path) -> anyhow::Result<StdioClient> {
-        let mut child = tokio::process::Command::new(fixture)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut child = spawn_fixture(fixture)?;
         let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
         let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
         stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{}}\n").await?;
@@ -153,7 +158,7 @@ impl StdioClient {
 
 /// A client of any path under test: the floor or a proxy.
 enum Client {
-    Stdio(StdioClient),
+    Stdio(Box<StdioClient>),
     Http(HttpClient),
 }
 
@@ -385,7 +390,7 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
         "upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client; \
          latency: {ROUNDS} rounds of {PER_ROUND} sequential calls per path, the paths taking turns\n"
     );
-    let mut clients = vec![Client::Stdio(StdioClient::open(&fixture).await?)];
+    let mut clients = vec![Client::Stdio(Box::new(StdioClient::open(&fixture).await?))];
     for peer in &peers {
         clients.push(Client::Http(HttpClient::open(&peer.url).await?));
     }
@@ -408,7 +413,7 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     // routing headers on each request), where a peer can serve one at all.
     println!("\n| path, 2026-07-28 client | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 |");
     println!("|---|---|---|---|---|---|---|---|");
-    let mut modern = vec![Client::Stdio(StdioClient::open(&fixture).await?)];
+    let mut modern = vec![Client::Stdio(Box::new(StdioClient::open(&fixture).await?))];
     let mut serving = Vec::new();
     for peer in peers.iter().filter(|p| !p.name.starts_with("pipe")) {
         let mut c = HttpClient::open_era(&peer.url, Era::Stateless).await?;
@@ -440,12 +445,7 @@ pub async fn pipe_proxy(fixture: &Path, port: u16) -> anyhow::Result<()> {
     use axum::http::{HeaderValue, StatusCode};
     use axum::response::IntoResponse;
     use std::sync::Arc;
-    let mut child = tokio::process::Command::new(fixture)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = spawn_fixture(fixture)?;
     let stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
     let lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
     let pipe = Arc::new(tokio::sync::Mutex::new((stdin, lines)));

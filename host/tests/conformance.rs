@@ -46,10 +46,6 @@ fn run_suite(suite: (&str, &[&str]), url: &str, path: &str) -> BTreeMap<String, 
     scores
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let path = ensure_clients();

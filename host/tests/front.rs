@@ -250,15 +250,19 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     let priming =
         first.strip_prefix("id: ").and_then(|r| r.strip_suffix("\ndata: ")).unwrap_or_else(|| panic!("{first:?}"));
     drop(body);
-    let resumed = client
-        .get(&s.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", s.id.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("last-event-id", priming)
+    let get = |last: Option<&str>| {
+        let req = client
+            .get(&s.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", s.id.clone().unwrap())
+            .header("mcp-protocol-version", "2025-11-25");
+        match last {
+            Some(id) => req.header("last-event-id", id),
+            None => req,
+        }
         .send()
-        .await
-        .unwrap();
+    };
+    let resumed = get(Some(priming)).await.unwrap();
     assert_eq!(resumed.status(), 200);
     let mut stream = resumed.bytes_stream();
     let mut replay = String::new();
@@ -295,23 +299,8 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     assert_eq!(kind(&old), "application/json", "no stream to resume before 2025-11-25");
 
     // Resuming a POST's stream leaves the session's GET stream as it is.
-    let standalone = client
-        .get(&s.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", s.id.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .unwrap();
-    let again = client
-        .get(&s.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", s.id.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("last-event-id", priming)
-        .send()
-        .await
-        .unwrap();
+    let standalone = get(None).await.unwrap();
+    let again = get(Some(priming)).await.unwrap();
     assert_eq!(again.status(), 200);
     assert_eq!(tool_text(&s.call(12, "notify", json!({})).await), "notified");
     let (mut events, mut seen) = (standalone.bytes_stream(), String::new());

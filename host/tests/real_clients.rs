@@ -179,11 +179,6 @@ fn mcp_server_time_from_pypi_runs_with_uvx() {
     assert!(one["capabilities"]["tools"]["tools"].as_array().unwrap().len() >= 2, "{one}");
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn servers_that_listen_on_a_port_are_bridged_over_streamable_http_sse_and_websocket() {
     let python_type = format!(

@@ -8,7 +8,7 @@
 //! retries with its answers, and carries `subscriptions/listen` events back
 //! as plain notifications.
 
-use super::network::{Deliver, Link, PostError, VERSION_HEADER, error_body, exchange, refuse};
+use super::network::{Deliver, Link, PostError, VERSION_HEADER, error_body, exchange, next_message, refuse};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
 use crate::modern::{
     HANDSHAKE_VERSIONS, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION,
@@ -84,12 +84,9 @@ pub async fn run(
     let mut subscriptions = BTreeSet::new();
     let mut listen: Option<tokio::task::JoinHandle<()>> = None;
     let reason = loop {
-        let msg = tokio::select! {
-            m = rx.recv() => match m {
-                Some(m) => m,
-                None => break "the instance closed its upstream".to_string(),
-            },
-            Some(why) = lost.recv() => break why,
+        let msg = match next_message(&mut rx, &mut lost).await {
+            Ok(m) => m,
+            Err(why) => break why,
         };
         let ok = |msg: &Message| {
             if let Some(id) = msg.id.value() {

@@ -53,6 +53,18 @@ pub async fn run(link: Link, rx: mpsc::UnboundedReceiver<Message>, deliver: Deli
     }
 }
 
+/// The next message for the server, or why the link ended: the instance
+/// closed its upstream, or a request found the server unreachable.
+pub(super) async fn next_message(
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    lost: &mut mpsc::Receiver<String>,
+) -> Result<Message, String> {
+    tokio::select! {
+        m = rx.recv() => m.ok_or_else(|| "the instance closed its upstream".to_string()),
+        Some(why) = lost.recv() => Err(why),
+    }
+}
+
 /// Where the server's messages go.
 pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 
@@ -147,12 +159,9 @@ async fn streamable(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, delive
     let link = Arc::new(link);
     let mut get_stream: Option<tokio::task::JoinHandle<()>> = None;
     let reason = loop {
-        let msg = tokio::select! {
-            m = rx.recv() => match m {
-                Some(m) => m,
-                None => break "the instance closed its upstream".to_string(),
-            },
-            Some(why) = lost.recv() => break why,
+        let msg = match next_message(&mut rx, &mut lost).await {
+            Ok(m) => m,
+            Err(why) => break why,
         };
         let is_initialize = msg.method.as_deref() == Some("initialize");
         let is_initialized = msg.method.as_deref() == Some("notifications/initialized");

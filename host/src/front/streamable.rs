@@ -412,13 +412,13 @@ pub async fn post(
         // survives a dropped connection.
         let mut first = Vec::new();
         if requests.len() == 1 && super::prefers_json(&headers) {
-            let mut ticks = st.ticks.clone();
-            ticks.borrow_and_update();
             let resumable = priming.is_some();
-            let window = async move {
+            let window = async {
                 if !resumable {
-                    std::future::pending::<()>().await;
+                    return std::future::pending::<()>().await;
                 }
+                let mut ticks = st.ticks.clone();
+                ticks.borrow_and_update();
                 let _ = ticks.changed().await;
                 let _ = ticks.changed().await;
             };

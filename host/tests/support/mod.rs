@@ -211,6 +211,12 @@ impl TestHost {
     }
 }
 
+/// A port nothing listens on now.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("its address").port()
+}
+
 /// Reads an event stream until one of its messages satisfies `wanted`
 /// (panics naming `what` after 20 s); everything read is kept in `seen`.
 #[allow(dead_code)]
@@ -378,6 +384,42 @@ pub fn ensure_clients() -> String {
     match ready {
         Ok(p) => p.clone(),
         Err(e) => panic!("installing the test clients failed: {e}"),
+    }
+}
+
+/// `redis-server`, which the redis template's server needs to start:
+/// installed once from Debian's packages if `.ci/run` has not already.
+#[allow(dead_code)]
+pub fn ensure_redis() -> PathBuf {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let which = || {
+            std::process::Command::new("sh")
+                .args(["-c", "command -v redis-server"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        };
+        if let Some(p) = which() {
+            return Ok(p);
+        }
+        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let apt = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(if root { "apt-get" } else { "sudo" });
+            if !root {
+                cmd.arg("apt-get");
+            }
+            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+        };
+        if !apt(&["update", "-qq"]) || !apt(&["install", "-y", "-qq", "--no-install-recommends", "redis-server"]) {
+            return Err("apt-get install redis-server failed".to_string());
+        }
+        which().ok_or_else(|| "redis-server is still not on PATH after apt-get install".to_string())
+    });
+    match ready {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("installing redis-server failed: {e}"),
     }
 }
 
