@@ -23,12 +23,18 @@ struct Suite {
 /// The suite's release, for the handshake revisions.
 const HANDSHAKE_SUITE: Suite = Suite { package: "@modelcontextprotocol/conformance", all: &[], one: &[] };
 /// Its pre-release (npm alias `conformance-next`), at 2026-07-28's requirements.
-const MODERN_SUITE: Suite =
-    Suite { package: "conformance-next", all: &["--requirements", "2026-07-28"], one: &["--spec-version", "2026-07-28"] };
+const MODERN_SUITE: Suite = Suite {
+    package: "conformance-next",
+    all: &["--requirements", "2026-07-28"],
+    one: &["--spec-version", "2026-07-28"],
+};
 /// The same pre-release at 2025-11-25's requirements (priming events,
 /// stream polling and the session lifecycle among them).
-const NEXT_HANDSHAKE_SUITE: Suite =
-    Suite { package: "conformance-next", all: &["--requirements", "2025-11-25"], one: &["--spec-version", "2025-11-25"] };
+const NEXT_HANDSHAKE_SUITE: Suite = Suite {
+    package: "conformance-next",
+    all: &["--requirements", "2025-11-25"],
+    one: &["--spec-version", "2025-11-25"],
+};
 
 /// Times a scenario that fell short is run again alone before it counts as
 /// failed: the suite's checks race timers of their own (a 500 ms window for
@@ -271,7 +277,11 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     }
     for scenario in MODERN_IN_FULL {
         let (passed, failed) = modern.get(scenario);
-        assert!(passed > 0 && failed == 0, "2026-07-28 {scenario}: {passed} passed, {failed} failed:\n  {}", modern.why(scenario));
+        assert!(
+            passed > 0 && failed == 0,
+            "2026-07-28 {scenario}: {passed} passed, {failed} failed:\n  {}",
+            modern.why(scenario)
+        );
     }
     // server-stateless fails only its two checks of a diagnostic tool
     // (`test_missing_capability`) that server-everything does not have.
