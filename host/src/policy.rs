@@ -139,9 +139,7 @@ mod tests {
 
     #[test]
     fn server_types_follow_their_switches() {
-        let mut section = PolicySection::default();
-        section.allow_npx = false;
-        let p = Policy::new(section);
+        let p = Policy::new(PolicySection { allow_npx: false, ..PolicySection::default() });
         let err = p.check_config(&config("npx", "x")).unwrap_err().to_string();
         assert!(err.contains("MCP_ALLOW_NPX=true"), "{err}");
         assert!(p.check_config(&config("uv", "x")).is_ok());
@@ -151,10 +149,11 @@ mod tests {
 
     #[test]
     fn package_lists() {
-        let mut section = PolicySection::default();
-        section.packages_allow = vec!["@modelcontextprotocol/*".into(), "mcp-server-*".into()];
-        section.packages_block = vec!["@modelcontextprotocol/server-github".into()];
-        let p = Policy::new(section);
+        let p = Policy::new(PolicySection {
+            packages_allow: vec!["@modelcontextprotocol/*".into(), "mcp-server-*".into()],
+            packages_block: vec!["@modelcontextprotocol/server-github".into()],
+            ..PolicySection::default()
+        });
         assert!(p.check_config(&config("npx", "@modelcontextprotocol/server-memory")).is_ok());
         assert!(p.check_config(&config("uv", "mcp-server-time")).is_ok());
         assert!(p.check_config(&config("npx", "left-pad")).unwrap_err().to_string().contains("packages_allow"));

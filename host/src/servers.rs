@@ -923,7 +923,7 @@ fn summarize(states: &[InstanceState]) -> (String, Option<String>) {
     if states.is_empty() {
         return ("idle".to_string(), None);
     }
-    if states.iter().any(|s| *s == InstanceState::Ready) {
+    if states.contains(&InstanceState::Ready) {
         return ("ready".to_string(), None);
     }
     for s in states {

@@ -194,11 +194,11 @@ async fn cut_streams_crashes_and_api_server_restarts_are_survived() {
     let mut restarted = Value::Null;
     for n in 100..200 {
         let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})).await;
-        if let Some(ok) = msgs.into_iter().find(|m| m["result"].is_object()) {
-            if pid(&ok) != pid(&before) {
-                restarted = ok;
-                break;
-            }
+        if let Some(ok) = msgs.into_iter().find(|m| m["result"].is_object())
+            && pid(&ok) != pid(&before)
+        {
+            restarted = ok;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

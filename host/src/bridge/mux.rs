@@ -283,14 +283,13 @@ impl Mux {
             self.queued.push_back((session, msg));
             return Vec::new();
         }
-        if msg.method() == "resources/subscribe" || msg.method() == "resources/unsubscribe" {
-            if let Some(uri) = msg.params_value().get("uri").and_then(Value::as_str) {
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.subscriptions.retain(|u| u != uri);
-                    if msg.method() == "resources/subscribe" {
-                        s.subscriptions.push(uri.to_string());
-                    }
-                }
+        if (msg.method() == "resources/subscribe" || msg.method() == "resources/unsubscribe")
+            && let Some(uri) = msg.params_value().get("uri").and_then(Value::as_str)
+            && let Some(s) = self.sessions.get_mut(&session)
+        {
+            s.subscriptions.retain(|u| u != uri);
+            if msg.method() == "resources/subscribe" {
+                s.subscriptions.push(uri.to_string());
             }
         }
         let upstream = self.next_id();
@@ -370,10 +369,10 @@ impl Mux {
 
     fn server_response(&mut self, mut msg: Message) -> Vec<Action> {
         let Some(Id::Num(upstream)) = msg.id.value().cloned() else { return Vec::new() };
-        if let Handshake::Sent(hs) = self.handshake {
-            if hs == upstream {
-                return self.finish_handshake(msg);
-            }
+        if let Handshake::Sent(hs) = self.handshake
+            && hs == upstream
+        {
+            return self.finish_handshake(msg);
         }
         let Some(p) = self.pending.remove(&upstream) else { return Vec::new() };
         if let Some(token) = &p.token {

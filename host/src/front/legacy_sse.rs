@@ -14,10 +14,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// One open legacy SSE session: its server's id and its client session.
+type SseSession = (String, Arc<Mutex<ClientSession>>);
+
 /// Open legacy SSE sessions, by `sessionId`.
 #[derive(Default)]
 pub struct SseSessions {
-    map: Mutex<HashMap<String, (String, Arc<Mutex<ClientSession>>)>>,
+    map: Mutex<HashMap<String, SseSession>>,
 }
 
 impl SseSessions {

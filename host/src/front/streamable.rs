@@ -125,10 +125,8 @@ impl HttpSession {
         let (key, delivered) = match waiter {
             Some((key, tx)) => {
                 let ok = tx.try_send(frame.clone()).is_ok();
-                if is_response {
-                    if let Some(rel) = &d.related {
-                        r.waiters.remove(rel);
-                    }
+                if is_response && let Some(rel) = &d.related {
+                    r.waiters.remove(rel);
                 }
                 (key, ok)
             }
@@ -272,6 +270,7 @@ fn session_header(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Checks `MCP-Protocol-Version` when the client sends one.
+#[allow(clippy::result_large_err)] // the error is the response the handler returns as is
 fn check_version(headers: &HeaderMap) -> Result<(), Response> {
     match headers.get("mcp-protocol-version").map(|v| v.to_str().unwrap_or("")) {
         None => Ok(()),
@@ -287,6 +286,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
+#[allow(clippy::result_large_err)] // the error is the response the handler returns as is
 fn find_session(st: &FrontState, server_id: &str, headers: &HeaderMap) -> Result<Arc<HttpSession>, Response> {
     let Some(token) = session_header(headers) else {
         return Err(rpc_error(
@@ -516,10 +516,8 @@ pub async fn post_to_handle(
 }
 
 fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Response {
-    if include {
-        if let Ok(v) = HeaderValue::from_str(&session.token) {
-            resp.headers_mut().insert("mcp-session-id", v);
-        }
+    if include && let Ok(v) = HeaderValue::from_str(&session.token) {
+        resp.headers_mut().insert("mcp-session-id", v);
     }
     resp
 }

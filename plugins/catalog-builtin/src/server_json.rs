@@ -237,10 +237,10 @@ pub fn to_entry(doc: &ServerJson) -> Result<Entry, String> {
 
 /// The values of a repeated input: a JSON array of strings, or comma-separated.
 fn repeated(value: &str) -> Vec<String> {
-    if value.trim_start().starts_with('[') {
-        if let Ok(list) = serde_json::from_str::<Vec<String>>(value) {
-            return list;
-        }
+    if value.trim_start().starts_with('[')
+        && let Ok(list) = serde_json::from_str::<Vec<String>>(value)
+    {
+        return list;
     }
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }

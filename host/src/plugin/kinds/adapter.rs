@@ -66,11 +66,11 @@ impl AdapterSession {
 
     /// Drops the instance after a fault, so that the next call starts afresh.
     fn after<T>(&mut self, r: Result<T, CallError>) -> Result<T, CallError> {
-        if let Err(e) = &r {
-            if e.is_fault() {
-                tracing::warn!(plugin = %self.plugin.name, error = %e, "adapter instance faulted; it will be rebuilt");
-                self.live = None;
-            }
+        if let Err(e) = &r
+            && e.is_fault()
+        {
+            tracing::warn!(plugin = %self.plugin.name, error = %e, "adapter instance faulted; it will be rebuilt");
+            self.live = None;
         }
         r
     }

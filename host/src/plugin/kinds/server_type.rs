@@ -31,10 +31,10 @@ fn check_spec(spec: &LaunchSpec) -> Result<(), String> {
     if spec.container.is_none() && spec.process.is_none() {
         return Err("the launch spec has neither a container nor a process".to_string());
     }
-    if let Some(c) = &spec.container {
-        if c.image.trim().is_empty() {
-            return Err("the container image is empty".to_string());
-        }
+    if let Some(c) = &spec.container
+        && c.image.trim().is_empty()
+    {
+        return Err("the container image is empty".to_string());
     }
     if let Some(p) = &spec.process {
         match p.command.first() {
