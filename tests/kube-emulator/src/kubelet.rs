@@ -31,12 +31,20 @@ pub struct Running {
     pub dir: tempfile::TempDir,
     /// The container's output (stdout and stderr, the last 1 MiB), for `pods/log`.
     log: Mutex<std::collections::VecDeque<u8>>,
+    /// The environment the container's process was started with (its `env`,
+    /// secrets resolved, and the node's PATH), which `exec` runs with too.
+    env: Mutex<Vec<(String, String)>>,
 }
 
 /// How much output `pods/log` keeps per pod.
 const LOG_BYTES: usize = 1 << 20;
 
 impl Running {
+    /// The container's environment, for a process `exec` starts in it.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.env.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
     /// The output kept for `pods/log`.
     pub fn log_text(&self) -> String {
         self.log
@@ -95,6 +103,7 @@ impl Kubelet {
             oom: Default::default(),
             dir,
             log: Default::default(),
+            env: Default::default(),
         });
         if let Ok(mut pods) = self.pods.lock() {
             pods.insert(key.clone(), running.clone());
@@ -308,11 +317,12 @@ async fn run(
             event(&store, &key, "Warning", "Failed", &format!("Error: {why}"));
             return;
         };
+        let vars: Vec<(String, String)> = path.iter().map(|p| ("PATH".to_string(), p.clone())).chain(vars).collect();
+        if let Ok(mut e) = running.env.lock() {
+            e.clone_from(&vars);
+        }
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args).process_group(0).kill_on_drop(true);
-        if let Some(p) = &path {
-            cmd.env("PATH", p);
-        }
         cmd.envs(vars);
         cmd.stdin(if stdin_open { std::process::Stdio::piped() } else { std::process::Stdio::null() });
         cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());

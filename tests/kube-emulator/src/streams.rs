@@ -73,7 +73,8 @@ pub async fn attach(socket: WebSocket, running: Arc<Running>) {
     }
 }
 
-/// Runs `command` as a new process and connects it to `socket`.
+/// Runs `command` as a new process in the container's environment and
+/// connects it to `socket`.
 pub async fn exec(socket: WebSocket, command: Vec<String>, running: Option<Arc<Running>>) {
     let (mut tx, mut rx) = socket.split();
     let Some((program, args)) = command.split_first() else {
@@ -82,6 +83,9 @@ pub async fn exec(socket: WebSocket, command: Vec<String>, running: Option<Arc<R
     };
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args).kill_on_drop(true);
+    if let Some(r) = &running {
+        cmd.envs(r.env());
+    }
     cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,

@@ -136,6 +136,25 @@ async fn kubectl_exec_round_trips_stdin_through_the_container() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kubectl_exec_runs_in_the_containers_environment() {
+    let c = Cluster::start().await;
+    // `kubectl create secret` sends protobuf, which the emulator does not speak; a manifest is JSON.
+    let secret = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"creds"},"data":{"token":"czNjcmV0"}}"#;
+    c.ok(&["create", "-f", "-"], Some(secret)).await;
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "envy"},
+        "spec": {"containers": [{"name": "main", "image": "busybox:1.37", "command": ["sleep", "300"],
+            "env": [{"name": "GREETING", "value": "from the pod spec"},
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]}]}
+    });
+    c.ok(&["create", "-f", "-"], Some(&pod.to_string())).await;
+    c.wait_running("envy").await;
+    let out = c.ok(&["exec", "envy", "--", "sh", "-c", "echo \"$GREETING|$TOKEN\""], None).await;
+    assert_eq!(out.trim(), "from the pod spec|s3cret", "exec sees the container's env, secrets resolved");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kubectl_get_watch_streams_changes() {
     let c = Cluster::start().await;
     let mut watch = c
