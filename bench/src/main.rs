@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    // reqwest, here and in mcpod's library, is built without a default TLS provider.
+    mcpod::plugin::imports::http::install_tls_provider();
     match args.get(1).map(String::as_str) {
         Some("plugins") => plugins().await,
         Some("startup") => {
@@ -26,7 +28,6 @@ async fn main() -> anyhow::Result<()> {
         Some("peers") => {
             let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench peers PATH/TO/mcpod"))?;
             let root = std::env::current_dir()?;
-            mcpod::plugin::imports::http::install_tls_provider();
             peers::run(root, std::path::PathBuf::from(bin)).await
         }
         Some("pipe-proxy") => {
@@ -114,11 +115,7 @@ async fn startup(bin: &str) -> anyhow::Result<()> {
 /// Starts `mcpod serve` with the default config and cache in `cache`, and
 /// times until `/readyz` answers 200.
 async fn ready_time(bin: &str, cache: &std::path::Path) -> anyhow::Result<Duration> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
+    let port = peers::free_port()?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("mcpod.toml");
     std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n"))?;
@@ -132,19 +129,15 @@ async fn ready_time(bin: &str, cache: &std::path::Path) -> anyhow::Result<Durati
         .kill_on_drop(true)
         .spawn()?;
     let deadline = started + Duration::from_secs(30);
+    let (probe, url) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}/readyz"));
     loop {
         if Instant::now() > deadline {
             anyhow::bail!("mcpod did not become ready within 30 s");
         }
-        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            s.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await?;
-            let mut buf = Vec::new();
-            s.read_to_end(&mut buf).await?;
-            if buf.starts_with(b"HTTP/1.1 200") {
-                let took = started.elapsed();
-                child.kill().await?;
-                return Ok(took);
-            }
+        if probe.get(&url).send().await.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) {
+            let took = started.elapsed();
+            child.kill().await?;
+            return Ok(took);
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

@@ -265,7 +265,8 @@ async fn wait_port(port: u16) -> anyhow::Result<()> {
     anyhow::bail!("nothing listens on {port}")
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A port nothing listens on now.
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -152,9 +152,9 @@ async fn the_third_party_server_type_turns_configs_into_launch_specs() {
     assert_eq!(problems[0].field.as_deref(), Some("package"));
 }
 
-#[test]
-fn serve_answers_health_and_lists_plugins() {
-    use std::io::{BufRead, BufReader, Read, Write};
+#[tokio::test]
+async fn serve_answers_health_and_lists_plugins() {
+    use std::io::{BufRead, BufReader};
     let cache = tempfile::tempdir().unwrap();
     let config = root().join("config/mcpod.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
@@ -167,18 +167,16 @@ fn serve_answers_health_and_lists_plugins() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().strip_prefix("mcpod listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
-    let get = |path: &str| {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        resp
+    mcpod::plugin::imports::http::install_tls_provider();
+    let get = async |path: &str| {
+        let resp = reqwest::get(format!("http://{addr}{path}")).await.expect("GET");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
     };
-    let health = get("/healthz");
-    let plugins = get("/api/v1/plugins");
+    let health = get("/healthz").await;
+    let (_, plugins) = get("/api/v1/plugins").await;
     let _ = child.kill();
     let _ = child.wait();
-    assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok"), "{health}");
+    assert_eq!(health, (200, "ok".to_string()));
     assert!(plugins.contains("\"name\":\"stdio\"") && plugins.contains("\"status\":\"loaded\""), "{plugins}");
 }
 

@@ -74,58 +74,59 @@ pub struct Seen {
     pub requests: Mutex<Vec<(String, Option<String>)>>,
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1 that counts connections, answers
-/// `/redirect?to=URL` with a 302, `/etag` with an ETag (304 when it
-/// matches), `/hang` never, and anything else with `hello <path>`.
-pub async fn http_server() -> (std::net::SocketAddr, Arc<Seen>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Serves `answer(target, if_none_match)` on 127.0.0.1 with axum, one
+/// request per connection, counting connections and recording every
+/// request's target (path and query) and `If-None-Match` in `Seen`.
+async fn serve_recorded<F, Fut>(answer: F) -> (std::net::SocketAddr, Arc<Seen>)
+where
+    F: Fn(String, Option<String>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = axum::response::Response> + Send + 'static,
+{
+    use axum::http::{HeaderMap, HeaderValue, Uri, header};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
     let addr = listener.local_addr().expect("local addr");
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            s.connections.fetch_add(1, Ordering::SeqCst);
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                loop {
-                    let Ok(n) = sock.read(&mut buf[len..]).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    len += n;
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..len]).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let inm = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("if-none-match:").map(|v| v.trim().to_string()));
-                s.requests.lock().expect("lock").push((path.clone(), inm.clone()));
-                let response = if path == "/hang" {
-                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                    return;
-                } else if let Some(to) = path.strip_prefix("/redirect?to=") {
-                    format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                } else if path == "/etag" && inm.as_deref() == Some("\"v1\"") {
-                    "HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\nconnection: close\r\n\r\n".to_string()
-                } else if path == "/etag" {
-                    "HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-length: 7\r\nconnection: close\r\n\r\nversion"
-                        .to_string()
-                } else {
-                    let body = format!("hello {path}");
-                    format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
-                };
-                let _ = sock.write_all(response.as_bytes()).await;
-            });
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let (s, answer) = (s.clone(), answer.clone());
+        async move {
+            let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+            let inm = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+            s.requests.lock().expect("lock").push((target.clone(), inm.clone()));
+            let mut resp = answer(target, inm).await;
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
         }
     });
+    let counted = seen.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+        counted.connections.fetch_add(1, Ordering::SeqCst);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, seen)
+}
+
+/// An HTTP server on 127.0.0.1 that counts connections, answers
+/// `/redirect?to=URL` with a 302, `/etag` with an ETag (304 when it
+/// matches), `/hang` not for a minute, and anything else with `hello <path>`.
+pub async fn http_server() -> (std::net::SocketAddr, Arc<Seen>) {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    serve_recorded(|target: String, inm: Option<String>| async move {
+        if target == "/hang" {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        } else if let Some(to) = target.strip_prefix("/redirect?to=") {
+            (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
+        } else if target == "/etag" && inm.as_deref() == Some("\"v1\"") {
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, "\"v1\"")]).into_response()
+        } else if target == "/etag" {
+            ([(header::ETAG, "\"v1\"")], "version").into_response()
+        } else {
+            format!("hello {target}").into_response()
+        }
+    })
+    .await
 }
 
 /// The Rust fixture MCP server binary, built once per test process.
@@ -460,69 +461,40 @@ pub fn ensure_checkov() -> PathBuf {
 /// A registry fixture server on 127.0.0.1 serving the recorded responses of
 /// `tests/fixtures/registries/<registry>/` (see the README there). Paths
 /// containing `rate-limited` answer 429, `broken` a 200 that is not JSON,
-/// `hang` never; everything else without a file is a 404.
+/// `hang` not for a minute; everything else without a file is a 404.
 pub async fn registry_server(registry: &str) -> (std::net::SocketAddr, Arc<Seen>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
     let dir = root().join("tests/fixtures/registries").join(registry);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let seen = Arc::new(Seen::default());
-    let s = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            s.connections.fetch_add(1, Ordering::SeqCst);
-            let dir = dir.clone();
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16384];
-                let mut len = 0;
-                while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
+    serve_recorded(move |target: String, if_none_match: Option<String>| {
+        let dir = dir.clone();
+        async move {
+            let path = target.split('?').next().unwrap_or("/").replace("%2F", "/").replace("%2f", "/");
+            let (status, body) = if path.contains("hang") {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                return StatusCode::GATEWAY_TIMEOUT.into_response();
+            } else if path.contains("rate-limited") {
+                (StatusCode::TOO_MANY_REQUESTS, "slow down".to_string())
+            } else if path.contains("broken") {
+                (StatusCode::OK, "<html>not json</html>".to_string())
+            } else {
+                let file = if path.ends_with('/') { format!("{path}index.json") } else { format!("{path}.json") };
+                match std::fs::read_to_string(dir.join(file.trim_start_matches('/'))) {
+                    Ok(b) => (StatusCode::OK, b),
+                    Err(_) => (StatusCode::NOT_FOUND, "{\"error\":\"Not found\"}".to_string()),
                 }
-                let head = String::from_utf8_lossy(&buf[..len]).to_string();
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let if_none_match = head.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("if-none-match").then(|| v.trim().to_string())
-                });
-                s.requests.lock().expect("lock").push((target.clone(), if_none_match.clone()));
-                let path = target.split('?').next().unwrap_or("/").replace("%2F", "/").replace("%2f", "/");
-                let (status, body) = if path.contains("hang") {
-                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                    return;
-                } else if path.contains("rate-limited") {
-                    ("429 Too Many Requests", "slow down".to_string())
-                } else if path.contains("broken") {
-                    ("200 OK", "<html>not json</html>".to_string())
-                } else {
-                    let file = if path.ends_with('/') { format!("{path}index.json") } else { format!("{path}.json") };
-                    match std::fs::read_to_string(dir.join(file.trim_start_matches('/'))) {
-                        Ok(b) => ("200 OK", b),
-                        Err(_) => ("404 Not Found", "{\"error\":\"Not found\"}".to_string()),
-                    }
-                };
-                // Recorded documents carry an ETag (their length and checksum) and
-                // answer a matching If-None-Match with 304, as the registries do.
-                let etag = format!("\"{}-{}\"", body.len(), body.bytes().map(u64::from).sum::<u64>());
-                let resp = if status == "200 OK" && if_none_match.as_deref() == Some(etag.as_str()) {
-                    format!(
-                        "HTTP/1.1 304 Not Modified\r\netag: {etag}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    )
-                } else {
-                    format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\netag: {etag}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                };
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
+            };
+            // Recorded documents carry an ETag (their length and checksum) and
+            // answer a matching If-None-Match with 304, as the registries do.
+            let etag = format!("\"{}-{}\"", body.len(), body.bytes().map(u64::from).sum::<u64>());
+            if status == StatusCode::OK && if_none_match.as_deref() == Some(etag.as_str()) {
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+            }
+            (status, [(header::CONTENT_TYPE, "application/json".to_string()), (header::ETAG, etag)], body)
+                .into_response()
         }
-    });
-    (addr, seen)
+    })
+    .await
 }
 
 /// `[[plugins]]` entries pointing the built-in npm and PyPI plugins at fixture servers.
