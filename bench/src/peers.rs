@@ -370,7 +370,8 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     let fixture = root.join("target/release/mcp-fixture");
     anyhow::ensure!(fixture.exists(), "build the fixture first: cargo build --release -p mcpod-fixture-server");
     let peers_dir = root.join("bench/peers");
-    const ROUNDS: usize = 20;
+    // BENCH_ROUNDS stretches the latency phase, e.g. to attach a profiler.
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     const PER_ROUND: usize = 100;
     let mut peers = vec![start_pipe_proxy(&fixture).await?];
     peers.push(start_mcpod(&root, &mcpod, &fixture).await?);
@@ -389,13 +390,13 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     println!("command: cargo run --release -p mcpod-bench -- peers target/release/mcpod");
     println!(
         "upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client; \
-         latency: {ROUNDS} rounds of {PER_ROUND} sequential calls per path, the paths taking turns\n"
+         latency: {rounds} rounds of {PER_ROUND} sequential calls per path, the paths taking turns\n"
     );
     let mut clients = vec![Client::Stdio(Box::new(StdioClient::open(&fixture).await?))];
     for peer in &peers {
         clients.push(Client::Http(HttpClient::open(&peer.url).await?));
     }
-    let latency = sequential(&mut clients, ROUNDS, PER_ROUND).await?;
+    let latency = sequential(&mut clients, rounds, PER_ROUND).await?;
     drop(clients);
     let floor = latency[0].percentile(50.0);
     println!(
@@ -429,7 +430,7 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
             }
         }
     }
-    let latency = sequential(&mut modern, ROUNDS, PER_ROUND).await?;
+    let latency = sequential(&mut modern, rounds, PER_ROUND).await?;
     let floor = latency[0].percentile(50.0);
     println!("{}", floor_row(&latency[0], 5));
     for (peer, seq) in serving.iter().zip(&latency[1..]) {
