@@ -228,15 +228,23 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
     let s = McpSession::open(&mcp_url(&host, &id)).await;
     let client = reqwest::Client::new();
-    let post = |version: &'static str, id: u64| {
+    // One POST of `msg` in the session, at `version`, taking `accept`.
+    let send = |accept: &'static str, version: &'static str, msg: serde_json::Value| {
         client
             .post(&s.url)
             .header("content-type", "application/json")
-            .header("accept", "text/event-stream, application/json")
+            .header("accept", accept)
             .header("mcp-session-id", s.id.clone().unwrap())
             .header("mcp-protocol-version", version)
-            .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 3}, "_meta": {"progressToken": id}}}).to_string())
+            .body(msg.to_string())
             .send()
+    };
+    let post = |version: &'static str, id: u64| {
+        send(
+            "text/event-stream, application/json",
+            version,
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 3}, "_meta": {"progressToken": id}}}),
+        )
     };
     let resp = post("2025-11-25", 7).await.unwrap();
     let mut body = resp.bytes_stream();
@@ -278,14 +286,11 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     // answer; a slow one streams after a short wait, priming event first,
     // so that it can be resumed; before 2025-11-25 it waits for JSON.
     let call = |version: &'static str, id: u64, ms: u64| {
-        client
-            .post(&s.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", s.id.clone().unwrap())
-            .header("mcp-protocol-version", version)
-            .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "sleep", "arguments": {"ms": ms}}}).to_string())
-            .send()
+        send(
+            "application/json, text/event-stream",
+            version,
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "sleep", "arguments": {"ms": ms}}}),
+        )
     };
     let kind = |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_string();
     let quick = call("2025-11-25", 9, 0).await.unwrap();

@@ -317,8 +317,7 @@ pub async fn post(
         Err(r) => return r,
     };
     // MCP 2026-07-28 requests stand alone: no session, their own rules.
-    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
-    if msgs.len() == 1 && session_header(&headers).is_none() && crate::modern::is_modern(&msgs[0], version) {
+    if session_header(&headers).is_none() && lone_modern(&msgs, &headers) {
         return super::stateless::post(
             &st,
             &crate::servers::Target::server(&server_id),
@@ -489,6 +488,12 @@ async fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> 
     Ok((decode_body(st, body).await?, sse_ok))
 }
 
+/// Whether a POST holds one MCP 2026-07-28 request (which stands alone).
+fn lone_modern(msgs: &[Message], headers: &HeaderMap) -> bool {
+    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    matches!(msgs, [msg] if crate::modern::is_modern(msg, version))
+}
+
 /// A POST to an instance handle's endpoint: a 2026-07-28 request, to the
 /// instance the handle names (see `servers::handles`).
 pub async fn post_to_handle(
@@ -501,8 +506,7 @@ pub async fn post_to_handle(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
-    if msgs.len() != 1 || !crate::modern::is_modern(&msgs[0], version) {
+    if !lone_modern(&msgs, &headers) {
         return rpc_error(
             StatusCode::BAD_REQUEST,
             code::INVALID_REQUEST,
