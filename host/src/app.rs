@@ -122,7 +122,6 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
             config.server.allowed_hosts.clone(),
         )),
         max_message_bytes: max,
-        adapters: front::AdapterPool::new(),
     };
     let state = AppState {
         plugins: plugins.clone(),

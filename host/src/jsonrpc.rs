@@ -130,35 +130,82 @@ pub mod code {
 
 /// Why a text is not a message.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ParseError(pub String);
+#[error("{message}")]
+pub struct ParseError {
+    /// What is wrong, naming the rule the text breaks.
+    pub message: String,
+    /// True when the text is not JSON at all (JSON-RPC's parse error,
+    /// -32700); false when it is JSON but not a valid message (-32600).
+    pub not_json: bool,
+}
+
+impl ParseError {
+    fn invalid(message: impl Into<String>) -> ParseError {
+        ParseError { message: message.into(), not_json: false }
+    }
+
+    fn from_json(context: &str, e: &serde_json::Error) -> ParseError {
+        let not_json = matches!(e.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+        ParseError { message: format!("{context}: {e}"), not_json }
+    }
+
+    /// The JSON-RPC error code for a client that sent this.
+    pub fn code(&self) -> i64 {
+        if self.not_json { code::PARSE_ERROR } else { code::INVALID_REQUEST }
+    }
+
+    /// The error message for a client that sent this: JSON-RPC's name for
+    /// the code, then what is wrong.
+    pub fn client_message(&self) -> String {
+        let name = if self.not_json { "Parse error" } else { "Invalid Request" };
+        format!("{name}: {}", self.message)
+    }
+}
 
 impl Message {
     /// Parses one message (not a batch).
     pub fn parse(text: &str) -> Result<Message, ParseError> {
         let msg: Message =
-            serde_json::from_str(text).map_err(|e| ParseError(format!("invalid JSON-RPC message: {e}")))?;
+            serde_json::from_str(text).map_err(|e| ParseError::from_json("invalid JSON-RPC message", &e))?;
         if msg.method.is_none() && msg.result.is_none() && msg.error.is_none() {
-            return Err(ParseError("a message needs a `method` or a `result`/`error`".to_string()));
+            return Err(ParseError::invalid("a message needs a `method` or a `result`/`error`"));
         }
         if msg.method.is_some() && (msg.result.is_some() || msg.error.is_some()) {
-            return Err(ParseError("a message cannot have both `method` and `result`/`error`".to_string()));
+            return Err(ParseError::invalid("a message cannot have both `method` and `result`/`error`"));
+        }
+        if msg.result.is_some() && msg.error.is_some() {
+            return Err(ParseError::invalid("a response cannot have both `result` and `error`"));
+        }
+        if msg.method.is_none() && msg.id.is_absent() {
+            return Err(ParseError::invalid("a response must carry an `id`"));
         }
         if msg.method.is_some() && msg.id == IdField::Null {
-            return Err(ParseError("a request id must not be null".to_string()));
+            return Err(ParseError::invalid("a request id must not be null"));
         }
         Ok(msg)
     }
 
-    /// Parses a body that holds one message or a batch (a JSON array).
+    /// Parses a body that holds one message or a batch (a JSON array); true
+    /// with the messages if it was a batch.
     pub fn parse_batch(text: &str) -> Result<(Vec<Message>, bool), ParseError> {
-        if text.trim_start().starts_with('[') {
-            let items: Vec<Box<RawValue>> =
-                serde_json::from_str(text).map_err(|e| ParseError(format!("invalid JSON: {e}")))?;
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() {
+            return Err(ParseError { message: "the body is empty".to_string(), not_json: true });
+        }
+        if trimmed.starts_with('[') {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(text).map_err(|e| ParseError::from_json("invalid JSON", &e))?;
             if items.is_empty() {
-                return Err(ParseError("an empty batch is not a valid request".to_string()));
+                return Err(ParseError::invalid("an empty batch is not a valid request"));
             }
-            let msgs = items.iter().map(|i| Message::parse(i.get())).collect::<Result<Vec<_>, _>>()?;
+            let msgs = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    Message::parse(item.get())
+                        .map_err(|e| ParseError::invalid(format!("batch item {i}: {}", e.message)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             Ok((msgs, true))
         } else {
             Ok((vec![Message::parse(text)?], false))
@@ -274,14 +321,34 @@ mod tests {
 
     #[test]
     fn invalid_messages_say_why() {
-        assert!(Message::parse(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).unwrap_err().0.contains("2.0"));
-        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":1}"#).unwrap_err().0.contains("method"));
-        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).unwrap_err().0.contains("null"));
+        assert!(Message::parse(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).unwrap_err().message.contains("2.0"));
+        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":1}"#).unwrap_err().message.contains("method"));
+        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).unwrap_err().message.contains("null"));
         assert!(Message::parse("[1,").is_err());
-        assert!(Message::parse_batch("[]").unwrap_err().0.contains("empty"));
+        assert!(Message::parse_batch("[]").unwrap_err().message.contains("empty"));
         let (b, is_batch) =
             Message::parse_batch(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":1,"method":"b"}]"#).unwrap();
         assert!(is_batch);
         assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn a_client_error_is_a_parse_error_only_when_the_text_is_not_json() {
+        for text in ["{not json", r#"{"jsonrpc":"2.0","id":1"#, "", "  ", "[1,"] {
+            let e = Message::parse_batch(text).unwrap_err();
+            assert_eq!(e.code(), code::PARSE_ERROR, "{text:?}: {e}");
+            assert!(e.client_message().starts_with("Parse error: "), "{e}");
+        }
+        for (text, why) in [
+            (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, "2.0"),
+            (r#"{"jsonrpc":"2.0","result":1}"#, "`id`"),
+            (r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#, "both"),
+            ("42", "invalid"),
+            (r#"[{"jsonrpc":"2.0","method":"a"},[1]]"#, "batch item 1"),
+        ] {
+            let e = Message::parse_batch(text).unwrap_err();
+            assert_eq!(e.code(), code::INVALID_REQUEST, "{text}: {e}");
+            assert!(e.client_message().starts_with("Invalid Request: ") && e.message.contains(why), "{text}: {e}");
+        }
     }
 }

@@ -304,3 +304,51 @@ async fn an_adapter_session_survives_its_plugin_faulting() {
     let ok = session.decode(br#"{"jsonrpc":"2.0","method":"x"}"#).await.expect("rebuilt after the faults");
     assert_eq!(ok.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stdin_writer_delivers_whole_messages_in_order_when_the_pipe_is_full() {
+    use mcpod::bridge::stdio::StdinWriter;
+    use mcpod::jsonrpc::{Id, Message};
+    use tokio::io::AsyncBufReadExt;
+    let host =
+        host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))])
+            .await;
+    let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
+    let adapter = AdapterSession::open(plugin, 1 << 20).await.unwrap();
+    // A 64-byte pipe holds less than one message: most writes must wait
+    // for the reader, so they go on in tasks of their own.
+    let (ours, theirs) = tokio::io::duplex(64);
+    let writer = StdinWriter::spawn("test".to_string(), Box::pin(ours), adapter);
+    let senders: Vec<_> = (0..4i64)
+        .map(|s| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for n in 0..50i64 {
+                    writer.queue(Message::request(Id::Num(s * 1000 + n), "tools/call", None));
+                    writer.flush();
+                    if n % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut lines = tokio::io::BufReader::new(theirs).lines();
+    let mut next = [0i64; 4];
+    for _ in 0..200 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("every queued message arrives")
+            .unwrap()
+            .unwrap();
+        let msg = Message::parse(&line).unwrap_or_else(|e| panic!("a whole message per line, got {line:?}: {e}"));
+        let Some(Id::Num(id)) = msg.id.value().cloned() else { panic!("an id: {line}") };
+        let (s, n) = ((id / 1000) as usize, id % 1000);
+        assert_eq!(n, next[s], "sender {s}'s messages arrive in the order queued");
+        next[s] += 1;
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    assert_eq!(next, [50; 4]);
+}

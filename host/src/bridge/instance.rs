@@ -92,10 +92,37 @@ impl Sink {
 /// How many deliveries may wait for a slow client before it is cut off.
 const SESSION_BUFFER: usize = 4096;
 
+/// Where messages for the server go.
+enum Upstream {
+    /// A process's stdin, written by the sending task itself.
+    Stdin(Arc<stdio::StdinWriter>),
+    /// The task that speaks to a server over the network.
+    Link(mpsc::UnboundedSender<Message>),
+}
+
+impl Upstream {
+    fn send(&self, msg: Message) {
+        match self {
+            Upstream::Stdin(w) => w.queue(msg),
+            Upstream::Link(tx) => {
+                let _ = tx.send(msg);
+            }
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Upstream::Stdin(w) = self {
+            w.close();
+        }
+    }
+}
+
 struct Inner {
     mux: Mux,
     sinks: HashMap<SessionId, Sink>,
-    upstream: Option<mpsc::UnboundedSender<Message>>,
+    upstream: Option<Upstream>,
     host_waiters: HashMap<i64, oneshot::Sender<Message>>,
 }
 
@@ -232,11 +259,21 @@ impl Instance {
         self.lock().map(|i| i.sinks.len()).unwrap_or(0)
     }
 
-    /// Routes one message from client `session`.
+    /// Routes one message from client `session`; what it sends the server
+    /// is written from the caller's task, before this returns, when it can be.
     pub fn send(&self, session: SessionId, msg: Message) {
-        let Ok(mut inner) = self.lock() else { return };
-        let actions = inner.mux.from_client(session, msg);
-        self.apply(&mut inner, actions);
+        let stdin = {
+            let Ok(mut inner) = self.lock() else { return };
+            let actions = inner.mux.from_client(session, msg);
+            self.apply(&mut inner, actions);
+            match &inner.upstream {
+                Some(Upstream::Stdin(w)) => Some(w.clone()),
+                _ => None,
+            }
+        };
+        if let Some(w) = stdin {
+            w.flush();
+        }
     }
 
     /// Closes a client session.
@@ -284,9 +321,9 @@ impl Instance {
         for action in actions {
             match action {
                 Action::ToServer(msg) => match &inner.upstream {
-                    Some(tx) => {
+                    Some(upstream) => {
                         crate::metrics::global().message(&self.server_id, true);
-                        let _ = tx.send(msg);
+                        upstream.send(msg);
                     }
                     None => tracing::debug!(server = %self.server_id, "no upstream; message dropped"),
                 },
@@ -401,11 +438,10 @@ impl Instance {
                         return RunOutcome::Exited(format!("cannot open the stdio adapter: {e}"));
                     }
                 };
-                let (tx, rx) = mpsc::unbounded_channel();
+                let writer = stdio::StdinWriter::spawn(self.server_id.clone(), stdin, enc);
                 if let Ok(mut inner) = self.lock() {
-                    inner.upstream = Some(tx);
+                    inner.upstream = Some(Upstream::Stdin(writer));
                 }
-                tokio::spawn(stdio::write_loop(self.server_id.clone(), rx, stdin, enc));
                 tokio::spawn(stdio::log_stderr(self.server_id.clone(), stderr, setup.logs.clone()));
                 let me = self.clone();
                 let server = self.server_id.clone();
@@ -427,7 +463,7 @@ impl Instance {
                 };
                 let (tx, rx) = mpsc::unbounded_channel();
                 if let Ok(mut inner) = self.lock() {
-                    inner.upstream = Some(tx);
+                    inner.upstream = Some(Upstream::Link(tx));
                 }
                 tracing::info!(server = %self.server_id, instance = %self.id, %url, "connecting to the server");
                 let me = self.clone();

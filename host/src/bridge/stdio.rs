@@ -5,40 +5,121 @@ use crate::jsonrpc::Message;
 use crate::plugin::AdapterSession;
 use crate::plugin::bindings::Frame;
 use crate::runtime::{Reader, Writer};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-/// Writes every message from `rx` to the server's stdin, encoded by `adapter`.
-/// Ends when `rx` closes or stdin fails.
-pub async fn write_loop(
+/// A stdio server's stdin, shared by every task that sends to the server.
+/// A message is encoded and written by the task that sent it, at once,
+/// when no other write is under way: no hand-off to a writer task on the
+/// way to the server. Otherwise the write under way, or the writer's own
+/// task, takes it along. Messages reach stdin whole, in the order queued.
+pub struct StdinWriter {
     server: String,
-    mut rx: mpsc::UnboundedReceiver<Message>,
-    mut stdin: Writer,
-    mut adapter: AdapterSession,
-) {
-    while let Some(msg) = rx.recv().await {
-        let mut batch = vec![msg];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+    queue: std::sync::Mutex<VecDeque<Message>>,
+    io: Arc<tokio::sync::Mutex<StdinIo>>,
+    /// Wakes the writer's own task, which writes what no sender could.
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+/// What only the task that is writing touches.
+struct StdinIo {
+    stdin: Writer,
+    adapter: AdapterSession,
+    /// Set once stdin failed: nothing more is written.
+    broken: bool,
+}
+
+impl StdinWriter {
+    /// A writer to `stdin` that frames with `adapter`, and its own task.
+    pub fn spawn(server: String, stdin: Writer, adapter: AdapterSession) -> Arc<StdinWriter> {
+        let writer = Arc::new(StdinWriter {
+            server,
+            queue: std::sync::Mutex::new(VecDeque::new()),
+            io: Arc::new(tokio::sync::Mutex::new(StdinIo { stdin, adapter, broken: false })),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(writer.clone().run());
+        writer
+    }
+
+    /// Queues `msg` for the server. It is written by the next [`flush`]
+    /// (`StdinWriter::flush`), or soon by the writer's own task.
+    pub fn queue(&self, msg: Message) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push_back(msg);
         }
-        let mut bytes = Vec::new();
-        for msg in batch {
-            let frame = Frame { event: None, id: None, data: msg.to_text() };
-            match adapter.encode(&frame).await {
-                Ok(b) => bytes.extend_from_slice(&b),
-                Err(e) => {
-                    tracing::warn!(server = %server, error = %e, "dropped a message the adapter refused to encode")
-                }
+        self.wake.notify_one();
+    }
+
+    /// Writes what is queued from the calling task, unless a write is
+    /// under way (which takes it along). A write that has to wait (a full
+    /// pipe) goes on in a task of its own, so that a caller that goes away
+    /// (a client that disconnects) never cuts a message in half.
+    pub fn flush(self: &Arc<Self>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return; // not on the runtime: the writer's own task writes it
+        }
+        let Ok(io) = self.io.clone().try_lock_owned() else { return };
+        let mut write = Box::pin(self.clone().write_queued(io));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if write.as_mut().poll(&mut cx).is_pending() {
+            tokio::spawn(write);
+        }
+    }
+
+    /// Ends the writer's task once what is queued is written; stdin closes.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The writer's own task: writes whatever no sender's flush took.
+    async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            let io = self.io.clone().lock_owned().await;
+            self.clone().write_queued(io).await;
+            if self.closed.load(Ordering::Acquire) {
+                return;
             }
         }
-        if let Err(e) = async {
-            stdin.write_all(&bytes).await?;
-            stdin.flush().await
-        }
-        .await
-        {
-            tracing::debug!(server = %server, error = %e, "server stdin closed");
-            return;
+    }
+
+    /// Encodes and writes every queued message, until the queue is empty.
+    async fn write_queued(self: Arc<Self>, mut io: tokio::sync::OwnedMutexGuard<StdinIo>) {
+        loop {
+            let batch: Vec<Message> = match self.queue.lock() {
+                Ok(mut q) => q.drain(..).collect(),
+                Err(_) => return,
+            };
+            if batch.is_empty() || io.broken {
+                return;
+            }
+            let mut bytes = Vec::new();
+            for msg in batch {
+                let frame = Frame { event: None, id: None, data: msg.to_text() };
+                match io.adapter.encode(&frame).await {
+                    Ok(b) => bytes.extend_from_slice(&b),
+                    Err(e) => {
+                        tracing::warn!(server = %self.server, error = %e, "dropped a message the adapter refused to encode")
+                    }
+                }
+            }
+            if let Err(e) = async {
+                io.stdin.write_all(&bytes).await?;
+                io.stdin.flush().await
+            }
+            .await
+            {
+                tracing::debug!(server = %self.server, error = %e, "server stdin closed");
+                io.broken = true;
+                return;
+            }
         }
     }
 }

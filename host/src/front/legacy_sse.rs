@@ -53,10 +53,6 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
         Ok(c) => c,
         Err(e) => return manager_error(&e),
     };
-    let encoder = match st.adapter("sse").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let token = super::streamable::new_token();
     let mut deliveries = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
     let client = Arc::new(Mutex::new(client));
@@ -90,7 +86,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
             c.close();
         }
     });
-    super::sse::response(encoder, Vec::new(), rx, st.adapters.clone())
+    super::sse::response(Vec::new(), rx)
 }
 
 /// `POST /servers/{id}/messages?sessionId=…`.
@@ -124,7 +120,7 @@ pub async fn post(
     if body.len() > st.max_message_bytes {
         return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, "Payload Too Large");
     }
-    let msgs = match super::streamable::decode_body(&st, &body).await {
+    let msgs = match super::streamable::decode_body(&body) {
         Ok(m) => m,
         Err(r) => return r,
     };

@@ -10,15 +10,12 @@ pub mod stateless;
 pub mod streamable;
 pub mod websocket;
 
-use crate::config::PluginKind;
 use crate::jsonrpc::{Message, code};
-use crate::plugin::{AdapterSession, PluginHost};
 use crate::servers::{Manager, ManagerError};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Everything the front's handlers share.
@@ -34,8 +31,6 @@ pub struct FrontState {
     pub guard: Arc<guard::Guard>,
     /// The largest body or message accepted.
     pub max_message_bytes: usize,
-    /// Warm adapter sessions.
-    pub adapters: Arc<AdapterPool>,
     /// 2026-07-28 requests waiting for the client's input responses.
     pub parked: Arc<stateless::ParkedRequests>,
     /// A coarse clock ([`ticks`]) for short waits.
@@ -60,13 +55,6 @@ pub fn ticks() -> tokio::sync::watch::Receiver<u64> {
         }
     });
     rx
-}
-
-impl FrontState {
-    /// A session of adapter `name`, from the pool when one is free.
-    pub async fn adapter(&self, name: &str) -> Result<AdapterSession, Response> {
-        self.adapters.get(self.manager.plugins(), name, self.max_message_bytes).await
-    }
 }
 
 /// The front's routes.
@@ -104,49 +92,6 @@ pub fn manager_error(e: &ManagerError) -> Response {
     };
     let code = if status == StatusCode::TOO_MANY_REQUESTS { code::LIMIT_EXCEEDED } else { code::SERVER_UNAVAILABLE };
     rpc_error(status, code, &e.to_string())
-}
-
-/// Warm adapter sessions kept between requests, so that a request does not
-/// pay for instantiating its framer (a pooled session is reset by `finish`).
-pub struct AdapterPool {
-    free: std::sync::Mutex<HashMap<String, Vec<AdapterSession>>>,
-}
-
-/// Sessions kept per adapter.
-const POOLED: usize = 64;
-
-impl AdapterPool {
-    /// An empty pool.
-    pub fn new() -> Arc<Self> {
-        Arc::new(AdapterPool { free: std::sync::Mutex::new(HashMap::new()) })
-    }
-
-    /// A session of the built-in adapter `name` (`http`, `sse`, `websocket`).
-    pub async fn get(&self, plugins: &PluginHost, name: &str, max: usize) -> Result<AdapterSession, Response> {
-        if let Some(s) = self.free.lock().ok().and_then(|mut f| f.get_mut(name).and_then(Vec::pop)) {
-            return Ok(s);
-        }
-        let plugin = plugins.get(name, PluginKind::ProtocolAdapter).map_err(|e| {
-            rpc_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL_ERROR,
-                &format!("the `{name}` adapter is not loaded: {e}"),
-            )
-        })?;
-        AdapterSession::open(plugin.clone(), max.min(u32::MAX as usize) as u32)
-            .await
-            .map_err(|e| rpc_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, &e.to_string()))
-    }
-
-    /// Returns a session whose stream ended cleanly.
-    pub fn put(&self, session: AdapterSession) {
-        if let Ok(mut f) = self.free.lock() {
-            let list = f.entry(session.plugin().to_string()).or_default();
-            if list.len() < POOLED {
-                list.push(session);
-            }
-        }
-    }
 }
 
 /// True if the `Accept` header lists `mime` (or a wildcard covering it).

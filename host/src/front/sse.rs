@@ -1,51 +1,23 @@
-//! Server-sent event responses: frames from a channel, encoded by the
-//! `sse` protocol-adapter plugin, as a streaming HTTP body.
+//! Server-sent event responses: frames from a channel as a streaming
+//! `text/event-stream` body, in the format of the HTML standard's
+//! `EventSource` (an `id:`, an `event:`, one `data:` line per line of data).
 
-use super::AdapterPool;
-use crate::plugin::AdapterSession;
 use crate::plugin::bindings::Frame;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Gives the encoder back to the pool when the response body is dropped.
-struct Returning {
-    adapter: Option<AdapterSession>,
-    pool: Arc<AdapterPool>,
-}
-
-impl Drop for Returning {
-    fn drop(&mut self) {
-        if let Some(a) = self.adapter.take() {
-            self.pool.put(a);
-        }
-    }
-}
-
 /// A `text/event-stream` response carrying `first`, then every frame sent
-/// on `rx` until the channel closes; the encoder goes back to `pool` afterwards.
-pub fn response(
-    adapter: AdapterSession,
-    first: Vec<Frame>,
-    rx: mpsc::Receiver<Frame>,
-    pool: Arc<AdapterPool>,
-) -> Response {
+/// on `rx` until the channel closes.
+pub fn response(first: Vec<Frame>, rx: mpsc::Receiver<Frame>) -> Response {
     let first: std::collections::VecDeque<Frame> = first.into();
-    let state = (Returning { adapter: Some(adapter), pool }, first, rx);
-    let stream = futures_util::stream::unfold(state, |(mut ret, mut first, mut rx)| async move {
-        loop {
-            let frame = match first.pop_front() {
-                Some(f) => f,
-                None => rx.recv().await?,
-            };
-            let adapter = ret.adapter.as_mut()?;
-            match adapter.encode(&frame).await {
-                Ok(bytes) => return Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), (ret, first, rx))),
-                Err(e) => tracing::warn!(error = %e, "dropped an event the sse adapter refused to encode"),
-            }
-        }
+    let stream = futures_util::stream::unfold((first, rx), |(mut first, mut rx)| async move {
+        let frame = match first.pop_front() {
+            Some(f) => f,
+            None => rx.recv().await?,
+        };
+        Some((Ok::<Bytes, std::io::Error>(Bytes::from(event(&frame))), (first, rx)))
     });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::OK;
@@ -54,4 +26,60 @@ pub fn response(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
+}
+
+/// One event's bytes. The id and event name come from the host (stream
+/// positions, `endpoint`), never from a peer; a line break in them would
+/// end the field early, so it is dropped.
+pub fn event(frame: &Frame) -> String {
+    let mut out = String::with_capacity(frame.data.len() + 32);
+    let mut field = |name: &str, value: &str| {
+        out.push_str(name);
+        out.push_str(": ");
+        out.extend(value.chars().filter(|c| *c != '\n' && *c != '\r'));
+        out.push('\n');
+    };
+    if let Some(id) = &frame.id {
+        field("id", id);
+    }
+    if let Some(name) = &frame.event {
+        field("event", name);
+    }
+    let mut rest = frame.data.as_str();
+    loop {
+        let (line, tail) = match rest.find(['\r', '\n']) {
+            Some(i) => {
+                let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+                (&rest[..i], Some(&rest[i + skip..]))
+            }
+            None => (rest, None),
+        };
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+        match tail {
+            Some(t) => rest = t,
+            None => break,
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(id: Option<&str>, name: Option<&str>, data: &str) -> Frame {
+        Frame { id: id.map(str::to_string), event: name.map(str::to_string), data: data.to_string() }
+    }
+
+    #[test]
+    fn events_carry_id_name_and_one_data_line_per_line() {
+        assert_eq!(event(&frame(Some("7"), None, r#"{"a":1}"#)), "id: 7\ndata: {\"a\":1}\n\n");
+        assert_eq!(event(&frame(None, Some("endpoint"), "/m?s=1")), "event: endpoint\ndata: /m?s=1\n\n");
+        assert_eq!(event(&frame(Some("3"), None, "")), "id: 3\ndata: \n\n", "a priming event has an id and no data");
+        assert_eq!(event(&frame(None, None, "a\nb\r\nc\rd")), "data: a\ndata: b\ndata: c\ndata: d\n\n");
+        assert_eq!(event(&frame(Some("1\n2"), None, "x")), "id: 12\ndata: x\n\n", "a line break cannot end a field");
+    }
 }

@@ -233,11 +233,7 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
             }
         }
     });
-    let sse = match st.adapter("sse").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    super::sse::response(sse, first, out_rx, st.adapters.clone())
+    super::sse::response(first, out_rx)
 }
 
 /// The answer as a JSON response: 404 when the server does not know the
@@ -307,11 +303,7 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
             ));
         }
     });
-    let sse = match st.adapter("sse").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    super::sse::response(sse, first, rx, st.adapters.clone())
+    super::sse::response(first, rx)
 }
 
 /// One client request on its way through the server.

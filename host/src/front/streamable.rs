@@ -312,7 +312,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body).await {
+    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -432,14 +432,10 @@ pub async fn post(
                 () = window => {}
             }
         }
-        let sse = match st.adapter("sse").await {
-            Ok(a) => a,
-            Err(r) => return r,
-        };
         if let Some(id) = priming {
             first.insert(0, session.priming(id, key));
         }
-        return with_session(super::sse::response(sse, first, rx, st.adapters.clone()), &session, is_init);
+        return with_session(super::sse::response(first, rx), &session, is_init);
     }
     let mut responses = Vec::new();
     while responses.len() < requests.len() {
@@ -458,7 +454,8 @@ pub async fn post(
 
 /// The checks every POST passes (Origin, content type, `Accept`, size),
 /// then its messages, and whether the client takes an event stream.
-async fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Message>, bool), Response> {
+#[allow(clippy::result_large_err)] // the error is the response the handler returns as is
+fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Message>, bool), Response> {
     if let Err(why) = st.guard.check(headers) {
         return Err(rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}")));
     }
@@ -485,7 +482,7 @@ async fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> 
             &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
         ));
     }
-    Ok((decode_body(st, body).await?, sse_ok))
+    Ok((decode_body(body)?, sse_ok))
 }
 
 /// Whether a POST holds one MCP 2026-07-28 request (which stands alone).
@@ -502,7 +499,7 @@ pub async fn post_to_handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body).await {
+    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -526,34 +523,17 @@ fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Res
     resp
 }
 
-/// Decodes a POST body with the `http` adapter into messages.
-pub(super) async fn decode_body(st: &FrontState, body: &[u8]) -> Result<Vec<Message>, Response> {
-    let mut http = st.adapter("http").await?;
-    let decoded = http.decode(body).await;
-    let finished = http.finish().await;
-    st.adapters.put(http);
-    let mut frames =
-        decoded.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?;
-    frames.extend(
-        finished.map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {e}")))?,
-    );
-    let mut msgs = Vec::new();
-    for frame in frames {
-        let frame = frame.map_err(|e| {
-            rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: {}", e.message))
-        })?;
-        let msg = Message::parse(&frame.data)
-            .map_err(|e| rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &format!("Invalid Request: {e}")))?;
-        msgs.push(msg);
-    }
-    if msgs.is_empty() {
-        return Err(rpc_error(
-            StatusCode::BAD_REQUEST,
-            code::PARSE_ERROR,
-            "Parse error: the body holds no JSON-RPC message",
-        ));
-    }
-    Ok(msgs)
+/// The messages of a POST body (one message or a batch). The front is the
+/// same for every server, so it parses here, in the host; the adapter
+/// plugins frame the upstream transports, which differ from server to server.
+#[allow(clippy::result_large_err)] // the error is the response the handler returns as is
+pub(super) fn decode_body(body: &[u8]) -> Result<Vec<Message>, Response> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: the body is not UTF-8: {e}"))
+    })?;
+    Message::parse_batch(text)
+        .map(|(msgs, _)| msgs)
+        .map_err(|e| rpc_error(StatusCode::BAD_REQUEST, e.code(), &e.client_message()))
 }
 
 /// 405 for GET and DELETE at 2026-07-28, which has no sessions to stream
@@ -644,11 +624,7 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
             r.standalone = Some(tx);
         }
     }
-    let sse = match st.adapter("sse").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    super::sse::response(sse, Vec::new(), rx, st.adapters.clone())
+    super::sse::response(Vec::new(), rx)
 }
 
 /// `DELETE /servers/{id}/mcp`: ends the session.

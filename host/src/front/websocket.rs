@@ -1,10 +1,8 @@
 //! MCP over WebSocket at `/servers/{id}/ws` (subprotocol `mcp`): one
-//! JSON-RPC message per text frame, both ways, framed by the `websocket`
-//! protocol-adapter plugin.
+//! JSON-RPC message (or batch) per text frame, both ways.
 
 use super::{FrontState, manager_error, rpc_error};
 use crate::jsonrpc::{Message, code};
-use crate::plugin::bindings::Frame;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,18 +22,10 @@ pub async fn upgrade(
         Ok(c) => c,
         Err(e) => return manager_error(&e),
     };
-    let codec = match st.adapter("websocket").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    ws.protocols(["mcp"]).max_message_size(st.max_message_bytes).on_upgrade(move |socket| serve(socket, client, codec))
+    ws.protocols(["mcp"]).max_message_size(st.max_message_bytes).on_upgrade(move |socket| serve(socket, client))
 }
 
-async fn serve(
-    mut socket: WebSocket,
-    mut client: crate::servers::ClientSession,
-    mut codec: crate::plugin::AdapterSession,
-) {
+async fn serve(mut socket: WebSocket, mut client: crate::servers::ClientSession) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -59,32 +49,18 @@ async fn serve(
                     }
                     None => break,
                 };
-                match codec.decode(text.as_bytes()).await {
-                    Ok(frames) => {
-                        for frame in frames {
-                            match frame.map_err(|e| e.message).and_then(|f| Message::parse(&f.data).map_err(|e| e.to_string())) {
-                                Ok(msg) => client.send(msg),
-                                Err(why) => {
-                                    let err = Message::error_response(None, code::PARSE_ERROR, &format!("Parse error: {why}"));
-                                    let _ = socket.send(WsMessage::Text(err.to_text().into())).await;
-                                }
-                            }
-                        }
+                match Message::parse_batch(text.as_str()) {
+                    Ok((msgs, _)) => msgs.into_iter().for_each(|m| client.send(m)),
+                    Err(e) => {
+                        let err = Message::error_response(None, e.code(), &e.client_message());
+                        let _ = socket.send(WsMessage::Text(err.to_text().into())).await;
                     }
-                    Err(e) => tracing::warn!(error = %e, "websocket adapter failed"),
                 }
             }
             delivery = client.rx.recv() => {
                 let Some(d) = delivery else { break };
-                let frame = Frame { event: None, id: None, data: d.msg.to_text() };
-                match codec.encode(&frame).await {
-                    Ok(bytes) => {
-                        let text = String::from_utf8_lossy(&bytes).to_string();
-                        if socket.send(WsMessage::Text(text.into())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "websocket adapter refused a message"),
+                if socket.send(WsMessage::Text(d.msg.to_text().into())).await.is_err() {
+                    break;
                 }
             }
         }
