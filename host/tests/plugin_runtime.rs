@@ -291,13 +291,15 @@ async fn a_stdio_adapter_session_frames_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_adapter_session_survives_its_plugin_faulting() {
+async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
     let host =
         host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
     let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
     let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
     let err = session.decode(b"panic").await.expect_err("panics");
     assert!(matches!(err, CallError::Panic { .. }), "{err}");
+    let err = session.decode(b"loop").await.expect_err("an endless loop is stopped");
+    assert!(matches!(err, CallError::Cpu { .. }), "the CPU budget stops a looping adapter: {err}");
     let err = session.decode(b"garbage").await.expect_err("not JSON");
     assert!(matches!(err, CallError::BadOutput { .. }), "{err}");
     assert!(err.to_string().contains("not JSON"), "{err}");
