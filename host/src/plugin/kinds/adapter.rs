@@ -37,11 +37,6 @@ impl AdapterSession {
         Ok(session)
     }
 
-    /// The adapter's name.
-    pub fn plugin(&self) -> &str {
-        &self.plugin.name
-    }
-
     /// The live instance, instantiating it (again, after a fault) if needed.
     async fn live(&mut self) -> Result<&mut Live, CallError> {
         if self.live.is_none() {
