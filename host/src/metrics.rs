@@ -9,7 +9,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 /// Labels naming a server.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +44,20 @@ pub struct StateLabel {
 
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// One server's metrics, looked up once per instance rather than once per
+/// message (each look-up hashes and copies the labels).
+#[derive(Clone)]
+pub struct ServerMetrics {
+    /// Messages sent to the server.
+    pub to_server: Counter,
+    /// Messages sent to its clients.
+    pub to_client: Counter,
+    /// JSON-RPC error responses sent to its clients.
+    pub errors: Counter,
+    /// Its request → response round trips.
+    pub round_trip: Histogram,
 }
 
 /// Every metric mcpod exports.
@@ -101,22 +114,25 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Counts one message.
-    pub fn message(&self, server: &str, to_server: bool) {
-        let direction = if to_server { "to_server" } else { "to_client" }.to_string();
-        self.messages.get_or_create(&MessageLabels { server: server.to_string(), direction }).inc();
+    /// The handles of one server's message, error and round-trip metrics.
+    pub fn server(&self, server: &str) -> ServerMetrics {
+        let labels = |direction: &str| MessageLabels { server: server.to_string(), direction: direction.to_string() };
+        let label = ServerLabel { server: server.to_string() };
+        // One statement per look-up: a family's read guard lives to the end
+        // of its statement, and a second look-up that creates a series in
+        // the same family would wait for it forever.
+        let to_server = self.messages.get_or_create(&labels("to_server")).clone();
+        let to_client = self.messages.get_or_create(&labels("to_client")).clone();
+        let errors = self.errors.get_or_create(&label).clone();
+        let round_trip = self.round_trip.get_or_create(&label).clone();
+        ServerMetrics { to_server, to_client, errors, round_trip }
     }
 
-    /// Records one round trip.
-    pub fn round_trip(&self, server: &str, d: Duration) {
-        self.round_trip.get_or_create(&ServerLabel { server: server.to_string() }).observe(d.as_secs_f64());
-    }
-
-    /// Records one plugin call.
-    pub fn plugin_call(&self, plugin: &str, function: &str, d: Duration) {
+    /// The histogram of one plugin function's call durations.
+    pub fn plugin_call(&self, plugin: &str, function: &str) -> Histogram {
         self.plugin_calls
             .get_or_create(&PluginLabels { plugin: plugin.to_string(), function: function.to_string() })
-            .observe(d.as_secs_f64());
+            .clone()
     }
 
     /// The OpenMetrics text, with gauges refreshed from `manager`.

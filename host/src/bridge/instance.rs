@@ -136,6 +136,7 @@ pub struct Instance {
     state: watch::Sender<InstanceState>,
     restarts: std::sync::atomic::AtomicU32,
     stop: Notify,
+    metrics: crate::metrics::ServerMetrics,
 }
 
 /// What an instance needs to run.
@@ -174,6 +175,7 @@ impl Instance {
             state,
             restarts: Default::default(),
             stop: Notify::new(),
+            metrics: crate::metrics::global().server(&setup.request.server_id),
         });
         tokio::spawn(instance.clone().supervise(setup));
         instance
@@ -194,6 +196,7 @@ impl Instance {
             state,
             restarts: Default::default(),
             stop: Notify::new(),
+            metrics: crate::metrics::global().server(&request.server_id),
         })
     }
 
@@ -262,26 +265,15 @@ impl Instance {
     /// Routes one message from client `session`; what it sends the server
     /// is written from the caller's task, before this returns, when it can be.
     pub fn send(&self, session: SessionId, msg: Message) {
-        let stdin = {
-            let Ok(mut inner) = self.lock() else { return };
-            let actions = inner.mux.from_client(session, msg);
-            self.apply(&mut inner, actions);
-            match &inner.upstream {
-                Some(Upstream::Stdin(w)) => Some(w.clone()),
-                _ => None,
-            }
-        };
-        if let Some(w) = stdin {
-            w.flush();
-        }
+        self.act(|inner| inner.mux.from_client(session, msg));
     }
 
     /// Closes a client session.
     pub fn detach(&self, session: SessionId) {
-        let Ok(mut inner) = self.lock() else { return };
-        inner.sinks.remove(&session);
-        let actions = inner.mux.close_session(session);
-        self.apply(&mut inner, actions);
+        self.act(|inner| {
+            inner.sinks.remove(&session);
+            inner.mux.close_session(session)
+        });
     }
 
     /// Makes a request of the host's own and waits for the answer.
@@ -291,14 +283,15 @@ impl Instance {
         params: Option<Box<RawValue>>,
         timeout: Duration,
     ) -> Result<Message, String> {
-        let rx = {
-            let mut inner = self.lock().map_err(|_| "instance state poisoned".to_string())?;
+        let (tx, rx) = oneshot::channel();
+        let sent = self.act(|inner| {
             let (id, action) = inner.mux.host_request(method, params);
-            let (tx, rx) = oneshot::channel();
             inner.host_waiters.insert(id, tx);
-            self.apply(&mut inner, vec![action]);
-            rx
-        };
+            vec![action]
+        });
+        if !sent {
+            return Err("instance state poisoned".to_string());
+        }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(msg)) => Ok(msg),
             Ok(Err(_)) => Err("the instance went away".to_string()),
@@ -312,9 +305,27 @@ impl Instance {
     }
 
     fn deliver_from_server(&self, msg: Message) {
-        let Ok(mut inner) = self.lock() else { return };
-        let actions = inner.mux.from_server(msg);
-        self.apply(&mut inner, actions);
+        self.act(|inner| inner.mux.from_server(msg));
+    }
+
+    /// Runs `f` on the locked state and carries out the actions it returns.
+    /// What they send to a stdio server is written from the calling task
+    /// once the lock is released, so no other session waits on the write.
+    /// False when the state is poisoned and nothing was done.
+    fn act(&self, f: impl FnOnce(&mut Inner) -> Vec<Action>) -> bool {
+        let stdin = {
+            let Ok(mut inner) = self.lock() else { return false };
+            let actions = f(&mut inner);
+            self.apply(&mut inner, actions);
+            match &inner.upstream {
+                Some(Upstream::Stdin(w)) if w.has_queued() => Some(w.clone()),
+                _ => None,
+            }
+        };
+        if let Some(w) = stdin {
+            w.flush();
+        }
+        true
     }
 
     fn apply(&self, inner: &mut Inner, actions: Vec<Action>) {
@@ -322,19 +333,15 @@ impl Instance {
             match action {
                 Action::ToServer(msg) => match &inner.upstream {
                     Some(upstream) => {
-                        crate::metrics::global().message(&self.server_id, true);
+                        self.metrics.to_server.inc();
                         upstream.send(msg);
                     }
                     None => tracing::debug!(server = %self.server_id, "no upstream; message dropped"),
                 },
                 Action::ToClient { session, msg, related } => {
-                    let metrics = crate::metrics::global();
-                    metrics.message(&self.server_id, false);
+                    self.metrics.to_client.inc();
                     if msg.error.is_some() {
-                        metrics
-                            .errors
-                            .get_or_create(&crate::metrics::ServerLabel { server: self.server_id.clone() })
-                            .inc();
+                        self.metrics.errors.inc();
                     }
                     let full = match inner.sinks.get(&session) {
                         Some(sink) => !sink.deliver(Delivery { msg, related }),
@@ -349,7 +356,7 @@ impl Instance {
                         self.apply(inner, more);
                     }
                 }
-                Action::RoundTrip(d) => crate::metrics::global().round_trip(&self.server_id, d),
+                Action::RoundTrip(d) => self.metrics.round_trip.observe(d.as_secs_f64()),
                 Action::Ready => {
                     self.state.send_replace(InstanceState::Ready);
                 }
@@ -478,10 +485,7 @@ impl Instance {
                 tokio::spawn(network::run(link, rx, deliver))
             }
         };
-        if let Ok(mut inner) = self.lock() {
-            let actions = inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None });
-            self.apply(&mut inner, actions);
-        }
+        self.act(|inner| inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None }));
         let network = !matches!(setup.request.spec.transport, crate::plugin::bindings::Transport::Stdio);
         let how = tokio::select! {
             how = launched.exited => how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),

@@ -47,24 +47,34 @@ impl StdinWriter {
         writer
     }
 
-    /// Queues `msg` for the server. It is written by the next [`flush`]
-    /// (`StdinWriter::flush`), or soon by the writer's own task.
+    /// Queues `msg` for the server; the caller's next [`flush`]
+    /// (`StdinWriter::flush`) writes it.
     pub fn queue(&self, msg: Message) {
         if let Ok(mut q) = self.queue.lock() {
             q.push_back(msg);
         }
-        self.wake.notify_one();
     }
 
-    /// Writes what is queued from the calling task, unless a write is
-    /// under way (which takes it along). A write that has to wait (a full
-    /// pipe) goes on in a task of its own, so that a caller that goes away
-    /// (a client that disconnects) never cuts a message in half.
+    /// Whether a message is queued and not yet taken by a write.
+    pub fn has_queued(&self) -> bool {
+        self.queue.lock().map(|q| !q.is_empty()).unwrap_or(false)
+    }
+
+    /// Writes what is queued from the calling task. When a write is under
+    /// way, or the caller is not on the runtime, the writer's own task
+    /// writes it instead, after that write: it is woken only then. A write
+    /// that has to wait (a full pipe) goes on in a task of its own, so that
+    /// a caller that goes away (a client that disconnects) never cuts a
+    /// message in half.
     pub fn flush(self: &Arc<Self>) {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return; // not on the runtime: the writer's own task writes it
-        }
-        let Ok(io) = self.io.clone().try_lock_owned() else { return };
+        let io = match tokio::runtime::Handle::try_current() {
+            Ok(_) => self.io.clone().try_lock_owned().ok(),
+            Err(_) => None,
+        };
+        let Some(io) = io else {
+            self.wake.notify_one();
+            return;
+        };
         let mut write = Box::pin(self.clone().write_queued(io));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         if write.as_mut().poll(&mut cx).is_pending() {

@@ -10,12 +10,12 @@ use tokio::sync::mpsc;
 
 /// A `text/event-stream` response carrying `first`, then every frame sent
 /// on `rx` until the channel closes.
-pub fn response(first: Vec<Frame>, rx: mpsc::Receiver<Frame>) -> Response {
+pub fn response<T: Into<Frame> + Send + 'static>(first: Vec<Frame>, rx: mpsc::Receiver<T>) -> Response {
     let first: std::collections::VecDeque<Frame> = first.into();
     let stream = futures_util::stream::unfold((first, rx), |(mut first, mut rx)| async move {
         let frame = match first.pop_front() {
             Some(f) => f,
-            None => rx.recv().await?,
+            None => rx.recv().await?.into(),
         };
         Some((Ok::<Bytes, std::io::Error>(Bytes::from(event(&frame))), (first, rx)))
     });

@@ -39,9 +39,28 @@ struct LoggedEvent {
     delivered: bool,
 }
 
+/// One event on its way to a stream, and whether it is a request's answer
+/// (known when it was routed, so that the POST need not parse it again).
+struct Routed {
+    frame: Frame,
+    answer: bool,
+}
+
+impl From<Routed> for Frame {
+    fn from(r: Routed) -> Frame {
+        r.frame
+    }
+}
+
+impl From<Frame> for Routed {
+    fn from(frame: Frame) -> Routed {
+        Routed { frame, answer: false }
+    }
+}
+
 struct Routes {
-    waiters: HashMap<Id, (StreamKey, mpsc::Sender<Frame>)>,
-    standalone: Option<mpsc::Sender<Frame>>,
+    waiters: HashMap<Id, (StreamKey, mpsc::Sender<Routed>)>,
+    standalone: Option<mpsc::Sender<Routed>>,
     log: VecDeque<LoggedEvent>,
     next_event: u64,
     next_stream: u64,
@@ -124,14 +143,14 @@ impl HttpSession {
         let waiter = d.related.as_ref().and_then(|rel| r.waiters.get(rel).cloned());
         let (key, delivered) = match waiter {
             Some((key, tx)) => {
-                let ok = tx.try_send(frame.clone()).is_ok();
+                let ok = tx.try_send(Routed { frame: frame.clone(), answer: is_response }).is_ok();
                 if is_response && let Some(rel) = &d.related {
                     r.waiters.remove(rel);
                 }
                 (key, ok)
             }
             None => {
-                let ok = r.standalone.as_ref().is_some_and(|tx| tx.try_send(frame.clone()).is_ok());
+                let ok = r.standalone.as_ref().is_some_and(|tx| tx.try_send(frame.clone().into()).is_ok());
                 (StreamKey::Standalone, ok)
             }
         };
@@ -422,11 +441,11 @@ pub async fn post(
                 let _ = ticks.changed().await;
             };
             tokio::select! {
-                frame = rx.recv() => match frame {
-                    Some(frame) if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) => {
+                routed = rx.recv() => match routed {
+                    Some(Routed { frame, answer: true }) => {
                         return with_session(super::json_response(StatusCode::OK, frame.data), &session, is_init);
                     }
-                    Some(frame) => first.push(frame),
+                    Some(Routed { frame, .. }) => first.push(frame),
                     None => {}
                 },
                 () = window => {}
@@ -440,8 +459,8 @@ pub async fn post(
     let mut responses = Vec::new();
     while responses.len() < requests.len() {
         match rx.recv().await {
-            Some(frame) => {
-                if Message::parse(&frame.data).is_ok_and(|m| m.kind() == Kind::Response) {
+            Some(Routed { frame, answer }) => {
+                if answer {
                     responses.push(frame.data);
                 }
             }
@@ -615,10 +634,10 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         };
         if last.is_none() && primes(&headers) {
             let id = r.take_event_id();
-            let _ = tx.try_send(r.prime(id, StreamKey::Standalone));
+            let _ = tx.try_send(r.prime(id, StreamKey::Standalone).into());
         }
         for f in replay {
-            let _ = tx.try_send(f);
+            let _ = tx.try_send(f.into());
         }
         if !resumes_post {
             r.standalone = Some(tx);

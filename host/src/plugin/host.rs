@@ -355,7 +355,7 @@ fn context(r: &Resolved, limits: Limits) -> Result<PluginContext, String> {
         }
         config.insert("documents", read_documents(dir)?);
     }
-    Ok(PluginContext { name: r.entry.name.clone(), config, http, limits })
+    Ok(PluginContext { name: r.entry.name.clone(), config, http, limits, timers: Default::default() })
 }
 
 /// Reads every `*.json` file of `dir` into one JSON array (text).

@@ -31,7 +31,7 @@ pub async fn guarded<T>(
     store.set_epoch_deadline(1);
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(ctx.limits.timeout, f(store)).await;
-    crate::metrics::global().plugin_call(&ctx.name, function, started.elapsed());
+    ctx.timers.record(&ctx.name, function, started.elapsed());
     match result {
         Err(_) => {
             Err(CallError::Timeout { plugin: ctx.name.clone(), function, timeout_ms: ctx.limits.timeout.as_millis() })
