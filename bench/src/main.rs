@@ -57,14 +57,14 @@ async fn plugins() -> anyhow::Result<()> {
     let line = format!("{msg}\n");
     assert_eq!(msg.len(), 1024);
 
-    let mut session = AdapterSession::open(stdio.clone(), 1 << 20).await?;
+    let mut session = AdapterSession::open(stdio.clone(), 1 << 20)?;
     for _ in 0..2_000 {
-        session.decode(line.as_bytes()).await?;
+        session.decode(line.as_bytes())?;
     }
     let mut decode = Samples::default();
     for _ in 0..20_000 {
         let t = Instant::now();
-        let frames = session.decode(line.as_bytes()).await?;
+        let frames = session.decode(line.as_bytes())?;
         decode.push(t.elapsed());
         assert_eq!(frames.len(), 1);
     }
@@ -72,13 +72,13 @@ async fn plugins() -> anyhow::Result<()> {
     let mut encode = Samples::default();
     for _ in 0..20_000 {
         let t = Instant::now();
-        session.encode(&frame).await?;
+        session.encode(&frame)?;
         encode.push(t.elapsed());
     }
     let mut open = Samples::default();
     for _ in 0..500 {
         let t = Instant::now();
-        let _s = AdapterSession::open(stdio.clone(), 1 << 20).await?;
+        let _s = AdapterSession::open(stdio.clone(), 1 << 20)?;
         open.push(t.elapsed());
     }
     let mut info = Samples::default();

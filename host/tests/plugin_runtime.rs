@@ -279,15 +279,15 @@ async fn a_stdio_adapter_session_frames_both_ways() {
         host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))])
             .await;
     let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
-    let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
+    let mut session = AdapterSession::open(plugin, 1024).unwrap();
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-    assert!(session.decode(&ping.as_bytes()[..7]).await.unwrap().is_empty());
-    let frames = session.decode(format!("{}\nnot json\n", &ping[7..]).as_bytes()).await.unwrap();
+    assert!(session.decode(&ping.as_bytes()[..7]).unwrap().is_empty());
+    let frames = session.decode(format!("{}\nnot json\n", &ping[7..]).as_bytes()).unwrap();
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].as_ref().unwrap().data, ping);
     let bad = frames[1].as_ref().expect_err("a bad line is an error item");
     assert_eq!(bad.code, ErrorCode::InvalidInput);
-    assert_eq!(session.encode(&msg(ping)).await.unwrap(), format!("{ping}\n").into_bytes());
+    assert_eq!(session.encode(&msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,15 +295,32 @@ async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
     let host =
         host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
     let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
-    let mut session = AdapterSession::open(plugin, 1024).await.unwrap();
-    let err = session.decode(b"panic").await.expect_err("panics");
+    let mut session = AdapterSession::open(plugin, 1024).unwrap();
+    let err = session.decode(b"panic").expect_err("panics");
     assert!(matches!(err, CallError::Panic { .. }), "{err}");
-    let err = session.decode(b"loop").await.expect_err("an endless loop is stopped");
+    let err = session.decode(b"loop").expect_err("an endless loop is stopped");
     assert!(matches!(err, CallError::Cpu { .. }), "the CPU budget stops a looping adapter: {err}");
-    let err = session.decode(b"garbage").await.expect_err("not JSON");
+    let err = session.decode(b"garbage").expect_err("not JSON");
     assert!(matches!(err, CallError::BadOutput { .. }), "{err}");
     assert!(err.to_string().contains("not JSON"), "{err}");
-    let ok = session.decode(br#"{"jsonrpc":"2.0","method":"x"}"#).await.expect("rebuilt after the faults");
+    let ok = session.decode(br#"{"jsonrpc":"2.0","method":"x"}"#).expect("rebuilt after the faults");
+    assert_eq!(ok.len(), 1);
+}
+
+/// Adapter calls are synchronous, on the runtime's worker: writing stderr
+/// works, and an operation that would wait (a sleep) fails that call with
+/// a reason instead of blocking the worker or panicking the task.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adapter_may_write_stderr_but_a_call_that_would_wait_fails() {
+    let host =
+        host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
+    let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
+    let mut session = AdapterSession::open(plugin, 1024).unwrap();
+    assert!(session.decode(b"shout").expect("stderr is writable").is_empty());
+    let err = session.decode(b"sleep").expect_err("a sleep cannot wait");
+    assert!(matches!(err, CallError::Trap { .. }), "{err}");
+    assert!(err.to_string().contains("would wait"), "the error says why: {err}");
+    let ok = session.decode(br#"{"jsonrpc":"2.0","method":"x"}"#).expect("rebuilt after the fault");
     assert_eq!(ok.len(), 1);
 }
 
@@ -316,7 +333,7 @@ async fn a_stdin_writer_delivers_whole_messages_in_order_when_the_pipe_is_full()
         host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))])
             .await;
     let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
-    let adapter = AdapterSession::open(plugin, 1 << 20).await.unwrap();
+    let adapter = AdapterSession::open(plugin, 1 << 20).unwrap();
     // A 64-byte pipe holds less than one message: most writes must wait
     // for the reader, so they go on in tasks of their own.
     let (ours, theirs) = tokio::io::duplex(64);

@@ -436,8 +436,8 @@ impl Instance {
         let mut upstream_done: tokio::task::JoinHandle<String> = match launched.connection {
             Connection::Stdio { stdin, stdout, stderr } => {
                 let (enc, dec) = match (
-                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes).await,
-                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes).await,
+                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes),
+                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes),
                 ) {
                     (Ok(e), Ok(d)) => (e, d),
                     (Err(e), _) | (_, Err(e)) => {

@@ -126,7 +126,7 @@ async fn read_events(
     };
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else { break };
-        match codec.decode(chunk.as_ref()).await {
+        match codec.decode(chunk.as_ref()) {
             Ok(frames) => track(frames, &mut on_event),
             Err(e) => {
                 tracing::warn!(server = %server, error = %e, "the sse adapter failed on the server's stream");
@@ -134,16 +134,14 @@ async fn read_events(
             }
         }
     }
-    if let Ok(frames) = codec.finish().await {
+    if let Ok(frames) = codec.finish() {
         track(frames, &mut on_event);
     }
     last_id
 }
 
-pub(super) async fn open(plugin: &Arc<LoadedPlugin>, max: u32) -> Result<AdapterSession, String> {
-    AdapterSession::open(plugin.clone(), max)
-        .await
-        .map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
+pub(super) fn open(plugin: &Arc<LoadedPlugin>, max: u32) -> Result<AdapterSession, String> {
+    AdapterSession::open(plugin.clone(), max).map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
 }
 
 /// Streamable HTTP as a client: every message is a POST; answers come as a
@@ -261,10 +259,9 @@ pub(super) async fn exchange(
     msg: &Message,
     deliver: &Deliver,
 ) -> Result<HeaderMap, PostError> {
-    let mut body = open(&link.codecs.http, link.max_message_bytes).await.map_err(PostError::Codec)?;
+    let mut body = open(&link.codecs.http, link.max_message_bytes).map_err(PostError::Codec)?;
     let encoded = body
         .encode(&Frame { event: None, id: None, data: msg.to_text() })
-        .await
         .map_err(|e| PostError::Codec(format!("the http adapter refused the message: {e}")))?;
     let resp = http
         .post(link.url.clone())
@@ -285,16 +282,15 @@ pub(super) async fn exchange(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if is_events {
-        let mut codec = open(&link.codecs.sse, link.max_message_bytes).await.map_err(PostError::Codec)?;
+        let mut codec = open(&link.codecs.sse, link.max_message_bytes).map_err(PostError::Codec)?;
         read_events(&link.server, resp.bytes_stream(), &mut codec, deliver, |_| {}).await;
     } else if status != reqwest::StatusCode::ACCEPTED {
         let bytes =
             resp.bytes().await.map_err(|e| PostError::Codec(format!("the server's answer was cut off: {e}")))?;
         let mut frames = body
             .decode(&bytes)
-            .await
             .map_err(|e| PostError::Codec(format!("the http adapter refused the server's answer: {e}")))?;
-        if let Ok(rest) = body.finish().await {
+        if let Ok(rest) = body.finish() {
             frames.extend(rest);
         }
         hand_over(&link.server, frames, deliver);
@@ -340,7 +336,7 @@ async fn listen_streamable(http: reqwest::Client, link: Arc<Link>, headers: Arc<
         }
         match req.send().await {
             Ok(resp) if resp.status().is_success() => {
-                let mut codec = match open(&link.codecs.sse, link.max_message_bytes).await {
+                let mut codec = match open(&link.codecs.sse, link.max_message_bytes) {
                     Ok(c) => c,
                     Err(e) => return tracing::warn!(server = %link.server, "{e}"),
                 };
@@ -373,7 +369,7 @@ async fn legacy_sse(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, delive
         Ok(r) => return format!("the server's event stream at {} answered HTTP {}", link.url, r.status()),
         Err(e) => return format!("cannot open the server's event stream at {}: {e}", link.url),
     };
-    let mut codec = match open(&link.codecs.sse, link.max_message_bytes).await {
+    let mut codec = match open(&link.codecs.sse, link.max_message_bytes) {
         Ok(c) => c,
         Err(e) => return e,
     };
@@ -427,11 +423,11 @@ async fn post_legacy(
     msg: Message,
     deliver: Deliver,
 ) {
-    let mut body = match open(&codec, max).await {
+    let mut body = match open(&codec, max) {
         Ok(c) => c,
         Err(e) => return refuse(&msg, &e, &deliver),
     };
-    let encoded = match body.encode(&Frame { event: None, id: None, data: msg.to_text() }).await {
+    let encoded = match body.encode(&Frame { event: None, id: None, data: msg.to_text() }) {
         Ok(b) => b,
         Err(e) => return refuse(&msg, &format!("the http adapter refused the message: {e}"), &deliver),
     };
@@ -460,7 +456,7 @@ async fn websocket(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver
         Err(e) => return format!("cannot open the WebSocket at {url}: {e}"),
     };
     let (mut sink, mut stream) = socket.split();
-    let mut codec = match open(&link.codecs.websocket, link.max_message_bytes).await {
+    let mut codec = match open(&link.codecs.websocket, link.max_message_bytes) {
         Ok(c) => c,
         Err(e) => return e,
     };
@@ -469,7 +465,7 @@ async fn websocket(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver
             m = rx.recv() => {
                 let Some(msg) = m else { return "the instance closed its upstream".to_string() };
                 let frame = Frame { event: None, id: None, data: msg.to_text() };
-                match codec.encode(&frame).await {
+                match codec.encode(&frame) {
                     Ok(bytes) => {
                         let text = String::from_utf8_lossy(&bytes).into_owned();
                         if let Err(e) = sink.send(Ws::Text(text.into())).await {
@@ -481,7 +477,7 @@ async fn websocket(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver
                 }
             }
             incoming = stream.next() => match incoming {
-                Some(Ok(Ws::Text(text))) => match codec.decode(text.as_bytes()).await {
+                Some(Ok(Ws::Text(text))) => match codec.decode(text.as_bytes()) {
                     Ok(frames) => {
                         hand_over(&link.server, frames, &deliver);
                     }

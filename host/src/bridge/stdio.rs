@@ -113,7 +113,7 @@ impl StdinWriter {
             let mut bytes = Vec::new();
             for msg in batch {
                 let frame = Frame { event: None, id: None, data: msg.to_text() };
-                match io.adapter.encode(&frame).await {
+                match io.adapter.encode(&frame) {
                     Ok(b) => bytes.extend_from_slice(&b),
                     Err(e) => {
                         tracing::warn!(server = %self.server, error = %e, "dropped a message the adapter refused to encode")
@@ -143,12 +143,12 @@ pub async fn read_loop(server: String, mut stdout: Reader, mut adapter: AdapterS
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        match adapter.decode(&buf[..n]).await {
+        match adapter.decode(&buf[..n]) {
             Ok(frames) => handle(&server, frames, &deliver),
             Err(e) => tracing::warn!(server = %server, error = %e, "the stdio adapter failed on server output"),
         }
     }
-    if let Ok(frames) = adapter.finish().await {
+    if let Ok(frames) = adapter.finish() {
         handle(&server, frames, &deliver);
     }
 }

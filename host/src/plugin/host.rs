@@ -10,7 +10,7 @@ use crate::plugin::engine::PluginEngine;
 use crate::plugin::error::{CallError, LoadError};
 use crate::plugin::imports::config::ConfigValues;
 use crate::plugin::imports::http::{AllowHosts, HttpGate};
-use crate::plugin::instance::{guarded, new_store};
+use crate::plugin::instance::{Calls, guarded, guarded_sync, new_store};
 use crate::plugin::limits::Limits;
 use crate::plugin::state::{PluginContext, PluginState};
 use crate::plugin::world;
@@ -59,9 +59,10 @@ impl LoadedPlugin {
         &self.ctx.limits
     }
 
-    /// A fresh store for one call.
+    /// A fresh store for one call (or, for an adapter, one session).
     pub(crate) fn store(&self) -> Store<PluginState> {
-        new_store(&self.engine, &self.ctx)
+        let calls = if self.kind == PluginKind::ProtocolAdapter { Calls::Sync } else { Calls::Async };
+        new_store(&self.engine, &self.ctx, calls)
     }
 }
 
@@ -206,10 +207,7 @@ impl LoadedPlugin {
                 .await?
             }
             KindPre::ProtocolAdapter(pre) => {
-                guarded(&mut store, "info", async |s| {
-                    pre.instantiate_async(&mut *s).await?.mcpod_plugin_codec().call_info(s).await
-                })
-                .await?
+                guarded_sync(&mut store, "info", |s| pre.instantiate(&mut *s)?.mcpod_plugin_codec().call_info(s))?
             }
         };
         crate::plugin::instance::check_output(&self.ctx, "info", &info)?;
@@ -227,6 +225,8 @@ impl LoadedPlugin {
 /// One linker per import set: adapters get logging only, every other kind
 /// gets logging, config and HTTP. WASI is linked for both with a context
 /// that grants nothing, because Rust guests import parts of it regardless.
+/// The adapters' linker is synchronous, with streams and poll that never
+/// wait (`no_wait_io`); the other kinds' is async.
 struct Linkers {
     services: Linker<PluginState>,
     adapter: Linker<PluginState>,
@@ -238,7 +238,8 @@ impl Linkers {
         wasmtime_wasi::p2::add_to_linker_async(&mut services)?;
         bindings::server_type::ServerType::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut services, |s| s)?;
         let mut adapter = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut adapter)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut adapter)?;
+        crate::plugin::imports::no_wait_io::add_to_linker(&mut adapter, PluginState::no_wait)?;
         bindings::protocol_adapter::ProtocolAdapter::add_to_linker::<PluginState, HasSelf<PluginState>>(
             &mut adapter,
             |s| s,

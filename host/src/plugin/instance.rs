@@ -8,13 +8,26 @@ use crate::plugin::state::{PluginContext, PluginState};
 use std::sync::Arc;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
+/// How a store's calls run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// On a fiber, yielding to the runtime at each epoch tick.
+    Async,
+    /// On the caller's stack, to completion or to the CPU budget.
+    Sync,
+}
+
 /// A fresh store for one plugin, with its limiter and CPU deadline installed.
-pub fn new_store(engine: &Engine, ctx: &Arc<PluginContext>) -> Store<PluginState> {
+pub fn new_store(engine: &Engine, ctx: &Arc<PluginContext>, calls: Calls) -> Store<PluginState> {
     let mut store = Store::new(engine, PluginState::new(ctx.clone()));
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut cx| {
-        if cx.data_mut().budget.check() { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+    store.epoch_deadline_callback(move |mut cx| {
+        Ok(match (cx.data_mut().budget.check(), calls) {
+            (true, _) => UpdateDeadline::Interrupt,
+            (false, Calls::Async) => UpdateDeadline::Yield(1),
+            (false, Calls::Sync) => UpdateDeadline::Continue(1),
+        })
     });
     store
 }
@@ -41,6 +54,23 @@ pub async fn guarded<T>(
     }
 }
 
+/// [`guarded`] for a synchronous call: the CPU budget bounds it (an epoch
+/// tick interrupts it once spent); there is no wall-clock timeout, because
+/// nothing a synchronous call does may wait.
+pub fn guarded_sync<T>(
+    store: &mut Store<PluginState>,
+    function: &'static str,
+    f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
+) -> Result<T, CallError> {
+    let ctx = store.data().ctx.clone();
+    store.data_mut().budget.start_call();
+    store.set_epoch_deadline(1);
+    let started = std::time::Instant::now();
+    let result = f(store);
+    ctx.timers.record(&ctx.name, function, started.elapsed());
+    result.map_err(|e| classify(&e, store.data(), function))
+}
+
 /// Names the fault behind a failed call.
 fn classify(e: &wasmtime::Error, state: &PluginState, function: &'static str) -> CallError {
     let plugin = state.ctx.name.clone();
@@ -55,10 +85,12 @@ fn classify(e: &wasmtime::Error, state: &PluginState, function: &'static str) ->
         let message = stderr[pos..].lines().take(3).collect::<Vec<_>>().join(" ");
         return CallError::Panic { plugin, function, message };
     }
-    let mut message = e.to_string();
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        message = format!("{trap}");
-    }
+    // A trap says what the guest did; a host import's error (the root of
+    // the chain, under wasmtime's backtrace context) says what it asked for.
+    let mut message = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    };
     if !stderr.is_empty() {
         message.push_str(&format!(" (stderr: {})", stderr.lines().last().unwrap_or_default()));
     }

@@ -76,6 +76,11 @@ impl PluginState {
         }
     }
 
+    /// The store's resources, for the no-wait WASI of synchronous calls.
+    pub fn no_wait(&mut self) -> crate::plugin::imports::no_wait_io::NoWait<'_> {
+        crate::plugin::imports::no_wait_io::NoWait(&mut self.table)
+    }
+
     /// What the guest wrote to stderr, as text (the last panic message, typically).
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()

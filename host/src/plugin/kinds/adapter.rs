@@ -1,12 +1,13 @@
 //! Protocol-adapter sessions: one store and one framer per connection or
 //! stream, kept warm across messages (a call costs a few microseconds), and
-//! rebuilt from the `InstancePre` after a fault.
+//! rebuilt from the `InstancePre` after a fault. Adapter calls are
+//! synchronous: they run on the caller's stack, bounded by the CPU budget.
 
 use crate::plugin::bindings::protocol_adapter::ProtocolAdapter;
 use crate::plugin::bindings::{Frame, PluginError, Transport};
 use crate::plugin::error::CallError;
 use crate::plugin::host::{KindPre, LoadedPlugin};
-use crate::plugin::instance::{guarded, plugin_result};
+use crate::plugin::instance::{guarded_sync, plugin_result};
 use crate::plugin::state::PluginState;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -31,26 +32,25 @@ pub struct AdapterSession {
 
 impl AdapterSession {
     /// A session of adapter `plugin` refusing messages over `max_message_bytes`.
-    pub async fn open(plugin: Arc<LoadedPlugin>, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
+    pub fn open(plugin: Arc<LoadedPlugin>, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
         let mut session = AdapterSession { plugin, max_message_bytes, live: None };
-        session.live().await?;
+        session.live()?;
         Ok(session)
     }
 
     /// The live instance, instantiating it (again, after a fault) if needed.
-    async fn live(&mut self) -> Result<&mut Live, CallError> {
+    fn live(&mut self) -> Result<&mut Live, CallError> {
         if self.live.is_none() {
             let KindPre::ProtocolAdapter(pre) = &self.plugin.pre else {
                 return Err(CallError::Unknown { name: self.plugin.name.clone(), kind: self.plugin.kind });
             };
             let mut store = self.plugin.store();
             let max = self.max_message_bytes;
-            let (instance, framer) = guarded(&mut store, "framer.constructor", async |s| {
-                let instance = pre.instantiate_async(&mut *s).await?;
-                let framer = instance.mcpod_plugin_codec().framer().call_constructor(&mut *s, max).await?;
+            let (instance, framer) = guarded_sync(&mut store, "framer.constructor", |s| {
+                let instance = pre.instantiate(&mut *s)?;
+                let framer = instance.mcpod_plugin_codec().framer().call_constructor(&mut *s, max)?;
                 Ok((instance, framer))
-            })
-            .await?;
+            })?;
             self.live = Some(Live { store, instance, framer });
         }
         match self.live.as_mut() {
@@ -71,28 +71,27 @@ impl AdapterSession {
     }
 
     /// Feeds bytes from the peer; returns the frames they complete.
-    pub async fn decode(&mut self, input: &[u8]) -> Result<Decoded, CallError> {
-        let r = self.decode_inner(input, false).await;
+    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, CallError> {
+        let r = self.decode_inner(input, false);
         self.after(r)
     }
 
     /// Ends the stream; returns what was still buffered.
-    pub async fn finish(&mut self) -> Result<Decoded, CallError> {
-        let r = self.decode_inner(&[], true).await;
+    pub fn finish(&mut self) -> Result<Decoded, CallError> {
+        let r = self.decode_inner(&[], true);
         self.after(r)
     }
 
-    async fn decode_inner(&mut self, input: &[u8], finish: bool) -> Result<Decoded, CallError> {
+    fn decode_inner(&mut self, input: &[u8], finish: bool) -> Result<Decoded, CallError> {
         let plugin = self.plugin.clone();
-        let live = self.live().await?;
+        let live = self.live()?;
         let framer = live.framer;
         let instance = &live.instance;
         let function = if finish { "framer.finish" } else { "framer.decode" };
-        let out = guarded(&mut live.store, function, async |s| {
+        let out = guarded_sync(&mut live.store, function, |s| {
             let codec = instance.mcpod_plugin_codec().framer();
-            if finish { codec.call_finish(s, framer).await } else { codec.call_decode(s, framer, input).await }
-        })
-        .await?;
+            if finish { codec.call_finish(s, framer) } else { codec.call_decode(s, framer, input) }
+        })?;
         let frames = plugin_result(&plugin.ctx, out)?;
         if let Some(bad) = frames.iter().flatten().find(|f| f.event.is_none() && !is_json(&f.data)) {
             return Err(CallError::BadOutput {
@@ -120,20 +119,19 @@ impl AdapterSession {
     }
 
     /// The bytes that carry `frame` to the peer.
-    pub async fn encode(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
-        let r = self.encode_inner(frame).await;
+    pub fn encode(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
+        let r = self.encode_inner(frame);
         self.after(r)
     }
 
-    async fn encode_inner(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
+    fn encode_inner(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
         let plugin = self.plugin.clone();
-        let live = self.live().await?;
+        let live = self.live()?;
         let framer = live.framer;
         let instance = &live.instance;
-        let out = guarded(&mut live.store, "framer.encode", async |s| {
-            instance.mcpod_plugin_codec().framer().call_encode(s, framer, frame).await
-        })
-        .await?;
+        let out = guarded_sync(&mut live.store, "framer.encode", |s| {
+            instance.mcpod_plugin_codec().framer().call_encode(s, framer, frame)
+        })?;
         let bytes = plugin_result(&plugin.ctx, out)?;
         if bytes.len() > plugin.ctx.limits.output_bytes {
             return Err(CallError::OutputTooLarge {
@@ -149,10 +147,13 @@ impl AdapterSession {
 
 impl LoadedPlugin {
     /// The transport this adapter frames.
-    pub async fn transport_kind(&self) -> Result<Transport, CallError> {
-        Ok(super::fresh_call!(self, ProtocolAdapter, "transport-kind", |inst, s| inst
-            .mcpod_plugin_codec()
-            .call_transport_kind(s)))
+    pub fn transport_kind(&self) -> Result<Transport, CallError> {
+        let KindPre::ProtocolAdapter(pre) = &self.pre else {
+            return Err(CallError::Unknown { name: self.name.clone(), kind: self.kind });
+        };
+        guarded_sync(&mut self.store(), "transport-kind", |s| {
+            pre.instantiate(&mut *s)?.mcpod_plugin_codec().call_transport_kind(s)
+        })
     }
 }
 

@@ -1,5 +1,7 @@
 //! A deliberately bad protocol adapter: each `decode` input is one frame,
-//! except `panic`, `loop` and `garbage` (a frame that is not JSON).
+//! except `panic`, `loop`, `garbage` (a frame that is not JSON), `sleep`
+//! (waits, which an adapter cannot) and `shout` (writes to stderr, then
+//! frames nothing).
 
 use mcpod_plugin_sdk::protocol_adapter::*;
 
@@ -35,6 +37,14 @@ impl Framer for Echo {
             "loop" => loop {
                 std::hint::black_box(&text);
             },
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok(Vec::new())
+            }
+            "shout" => {
+                eprintln!("a line on stderr");
+                Ok(Vec::new())
+            }
             "garbage" => Ok(vec![Ok(Frame { event: None, id: None, data: "this is not json".to_string() })]),
             _ => Ok(vec![Ok(Frame { event: None, id: None, data: text })]),
         }
