@@ -290,12 +290,19 @@ async fn a_stdio_adapter_session_frames_both_ways() {
     assert_eq!(session.encode(&msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
+/// A session of the test adapter that misbehaves on request, and its host
+/// (which must outlive it: the host's engine ticks the CPU budgets).
+async fn misbehaving_adapter() -> (PluginHost, AdapterSession) {
     let host =
         host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
     let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
-    let mut session = AdapterSession::open(plugin, 1024).unwrap();
+    let session = AdapterSession::open(plugin, 1024).unwrap();
+    (host, session)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
+    let (_host, mut session) = misbehaving_adapter().await;
     let err = session.decode(b"panic").expect_err("panics");
     assert!(matches!(err, CallError::Panic { .. }), "{err}");
     let err = session.decode(b"loop").expect_err("an endless loop is stopped");
@@ -312,10 +319,7 @@ async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
 /// a reason instead of blocking the worker or panicking the task.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_adapter_may_write_stderr_but_a_call_that_would_wait_fails() {
-    let host =
-        host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
-    let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
-    let mut session = AdapterSession::open(plugin, 1024).unwrap();
+    let (_host, mut session) = misbehaving_adapter().await;
     assert!(session.decode(b"shout").expect("stderr is writable").is_empty());
     let err = session.decode(b"sleep").expect_err("a sleep cannot wait");
     assert!(matches!(err, CallError::Trap { .. }), "{err}");

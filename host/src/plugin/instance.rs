@@ -39,10 +39,7 @@ pub async fn guarded<T>(
     function: &'static str,
     f: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
 ) -> Result<T, CallError> {
-    let ctx = store.data().ctx.clone();
-    store.data_mut().budget.start_call();
-    store.set_epoch_deadline(1);
-    let started = std::time::Instant::now();
+    let (ctx, started) = start_call(store);
     let result = tokio::time::timeout(ctx.limits.timeout, f(store)).await;
     ctx.timers.record(&ctx.name, function, started.elapsed());
     match result {
@@ -62,13 +59,18 @@ pub fn guarded_sync<T>(
     function: &'static str,
     f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
 ) -> Result<T, CallError> {
-    let ctx = store.data().ctx.clone();
-    store.data_mut().budget.start_call();
-    store.set_epoch_deadline(1);
-    let started = std::time::Instant::now();
+    let (ctx, started) = start_call(store);
     let result = f(store);
     ctx.timers.record(&ctx.name, function, started.elapsed());
     result.map_err(|e| classify(&e, store.data(), function))
+}
+
+/// Resets the CPU budget and the epoch deadline for a new call; returns
+/// the plugin's context and when the call started.
+fn start_call(store: &mut Store<PluginState>) -> (Arc<PluginContext>, std::time::Instant) {
+    store.data_mut().budget.start_call();
+    store.set_epoch_deadline(1);
+    (store.data().ctx.clone(), std::time::Instant::now())
 }
 
 /// Names the fault behind a failed call.

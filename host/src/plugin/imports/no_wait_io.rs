@@ -46,7 +46,7 @@ pub fn add_to_linker<T: Send + 'static>(
 fn would_wait(what: &str) -> wasmtime::Error {
     wasmtime::Error::msg(format!(
         "`{what}` would wait, and a protocol adapter cannot: its calls run synchronously on the host's \
-         message path. Do not sleep, read stdin or poll in an adapter"
+         message path. Do not sleep or wait on a pollable in an adapter"
     ))
 }
 
