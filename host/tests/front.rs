@@ -317,7 +317,7 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legacy_sse_and_websocket_serve_the_same_server() {
-    let host = start_host(|_| {}).await;
+    let host = start_host(|c| c.limits.max_message_kib = 16).await;
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
 
     let resp = reqwest::Client::new()
@@ -356,6 +356,11 @@ async fn legacy_sse_and_websocket_serve_the_same_server() {
     }
     assert!(seen[1].contains("mcpod-fixture"), "{seen:?}");
     assert!(seen[2].contains("via sse"), "{seen:?}");
+    let big = json!({"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"x": "a".repeat(20_000)}});
+    let resp = post(big).await.unwrap();
+    assert_eq!(resp.status(), 413, "an oversized message");
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("limits.max_message_kib"), "names the limit: {body}");
 
     let ws_url = format!("ws://{}/servers/{id}/ws", host.addr);
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
@@ -413,8 +418,10 @@ async fn bad_requests_get_the_right_status_and_a_json_rpc_error() {
     .await;
     assert_eq!(st, 404, "unknown server");
     let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"x":"{}"}}}}"#, "a".repeat(20_000));
-    let (st, _) = raw_post(&url, &[json_ct, accept], &big).await;
+    let (st, body) = raw_post(&url, &[json_ct, accept], &big).await;
     assert_eq!(st, 413, "oversized body");
+    assert_eq!(body["error"]["code"], -32600, "a JSON-RPC error, not axum's plain text: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("limits.max_message_kib"), "{body}");
     let (st, _) = raw_post(&url, &[("content-type", "text/plain"), accept], ping).await;
     assert_eq!(st, 415);
     let (st, body) = raw_post(&url, &[json_ct, accept, ("origin", "http://evil.example")], ping).await;
@@ -453,7 +460,15 @@ async fn the_api_requires_the_token_when_one_is_set() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_explains_bad_server_requests() {
-    let host = start_host(|c| c.policy.allow_custom_images = false).await;
+    let host = start_host(|c| {
+        c.policy.allow_custom_images = false;
+        c.limits.max_message_kib = 16;
+    })
+    .await;
+    let resp = host.post_server(json!({"template": "time", "params": {"x": "a".repeat(40_000)}})).await;
+    assert_eq!(resp.status(), 413, "an oversized body");
+    let body: Value = resp.json().await.expect("a JSON error, not axum's plain text");
+    assert_eq!(body["error"]["code"], "invalid_body", "{body}");
     let resp = host.post_server(json!({"server_type": "nope"})).await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();

@@ -127,8 +127,10 @@ impl From<CallError> for ApiError {
 
 async fn start_server(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<crate::servers::ServerStatus>), ApiError> {
+    // axum's own refusal of a body (too large, cut off) is plain text.
+    let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
     let req: StartRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid request body: {e}")))?;
     let status = state.manager.start(req).await?;

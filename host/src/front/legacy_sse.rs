@@ -6,7 +6,6 @@ use super::{FrontState, accepts, manager_error, rpc_error};
 use crate::jsonrpc::code;
 use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,7 +94,7 @@ pub async fn post(
     Path(server_id): Path<String>,
     Query(q): Query<MessagesQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Response {
     if let Err(why) = st.guard.check(&headers) {
         return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
@@ -117,10 +116,7 @@ pub async fn post(
             );
         }
     };
-    if body.len() > st.max_message_bytes {
-        return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, "Payload Too Large");
-    }
-    let msgs = match super::streamable::decode_body(&body) {
+    let msgs = match super::streamable::decode_body(&body, st.max_message_bytes) {
         Ok(m) => m,
         Err(r) => return r,
     };

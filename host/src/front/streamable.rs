@@ -8,7 +8,6 @@ use crate::bridge::Delivery;
 use crate::jsonrpc::{Id, Kind, Message, code};
 use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -329,7 +328,7 @@ pub async fn post(
     State(st): State<FrontState>,
     Path(server_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Response {
     let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body) {
         Ok(m) => m,
@@ -494,14 +493,7 @@ fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result
             "Not Acceptable: the client must accept application/json and text/event-stream",
         ));
     }
-    if body.len() > st.max_message_bytes {
-        return Err(rpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            code::INVALID_REQUEST,
-            &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
-        ));
-    }
-    Ok((decode_body(body)?, sse_ok))
+    Ok((decode_body(body, st.max_message_bytes)?, sse_ok))
 }
 
 /// Whether a POST holds one MCP 2026-07-28 request (which stands alone).
@@ -516,7 +508,7 @@ pub async fn post_to_handle(
     State(st): State<FrontState>,
     Path((server_id, handle)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    super::Body(body): super::Body,
 ) -> Response {
     let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body) {
         Ok(m) => m,
@@ -542,11 +534,15 @@ fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Res
     resp
 }
 
-/// The messages of a POST body (one message or a batch). The front is the
-/// same for every server, so it parses here, in the host; the adapter
-/// plugins frame the upstream transports, which differ from server to server.
+/// The messages of a POST body (one message or a batch) of at most `max`
+/// bytes. The front is the same for every server, so it parses here, in
+/// the host; the adapter plugins frame the upstream transports, which
+/// differ from server to server.
 #[allow(clippy::result_large_err)] // the error is the response the handler returns as is
-pub(super) fn decode_body(body: &[u8]) -> Result<Vec<Message>, Response> {
+pub(super) fn decode_body(body: &[u8], max: usize) -> Result<Vec<Message>, Response> {
+    if body.len() > max {
+        return Err(super::too_large(max));
+    }
     let text = std::str::from_utf8(body).map_err(|e| {
         rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: the body is not UTF-8: {e}"))
     })?;
