@@ -273,13 +273,19 @@ fn msg(data: &str) -> Frame {
     Frame { event: None, id: None, data: data.to_string() }
 }
 
+/// A session of the adapter built at `artifact`, refusing messages over
+/// `max` bytes, and its host (which must outlive it: the host's engine
+/// ticks the CPU budgets).
+async fn adapter_session(artifact: &std::path::Path, max: u32) -> (PluginHost, AdapterSession) {
+    let host = host_with(vec![file_entry("adapter", PluginKind::ProtocolAdapter, artifact)]).await;
+    let plugin = host.get("adapter", PluginKind::ProtocolAdapter).unwrap().clone();
+    let session = AdapterSession::open(plugin, max).unwrap();
+    (host, session)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stdio_adapter_session_frames_both_ways() {
-    let host =
-        host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))])
-            .await;
-    let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
-    let mut session = AdapterSession::open(plugin, 1024).unwrap();
+    let (_host, mut session) = adapter_session(&builtin_artifact("mcpod-adapter-stdio"), 1024).await;
     let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     assert!(session.decode(&ping.as_bytes()[..7]).unwrap().is_empty());
     let frames = session.decode(format!("{}\nnot json\n", &ping[7..]).as_bytes()).unwrap();
@@ -290,19 +296,9 @@ async fn a_stdio_adapter_session_frames_both_ways() {
     assert_eq!(session.encode(&msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
 }
 
-/// A session of the test adapter that misbehaves on request, and its host
-/// (which must outlive it: the host's engine ticks the CPU budgets).
-async fn misbehaving_adapter() -> (PluginHost, AdapterSession) {
-    let host =
-        host_with(vec![file_entry("bad", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter"))]).await;
-    let plugin = host.get("bad", PluginKind::ProtocolAdapter).unwrap().clone();
-    let session = AdapterSession::open(plugin, 1024).unwrap();
-    (host, session)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
-    let (_host, mut session) = misbehaving_adapter().await;
+    let (_host, mut session) = adapter_session(&fixture("mcpod-test-misbehave-adapter"), 1024).await;
     let err = session.decode(b"panic").expect_err("panics");
     assert!(matches!(err, CallError::Panic { .. }), "{err}");
     let err = session.decode(b"loop").expect_err("an endless loop is stopped");
@@ -319,7 +315,7 @@ async fn an_adapter_session_survives_its_plugin_faulting_or_looping() {
 /// a reason instead of blocking the worker or panicking the task.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_adapter_may_write_stderr_but_a_call_that_would_wait_fails() {
-    let (_host, mut session) = misbehaving_adapter().await;
+    let (_host, mut session) = adapter_session(&fixture("mcpod-test-misbehave-adapter"), 1024).await;
     assert!(session.decode(b"shout").expect("stderr is writable").is_empty());
     let err = session.decode(b"sleep").expect_err("a sleep cannot wait");
     assert!(matches!(err, CallError::Trap { .. }), "{err}");
@@ -333,11 +329,7 @@ async fn a_stdin_writer_delivers_whole_messages_in_order_when_the_pipe_is_full()
     use mcpod::bridge::stdio::StdinWriter;
     use mcpod::jsonrpc::{Id, Message};
     use tokio::io::AsyncBufReadExt;
-    let host =
-        host_with(vec![file_entry("stdio", PluginKind::ProtocolAdapter, &builtin_artifact("mcpod-adapter-stdio"))])
-            .await;
-    let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
-    let adapter = AdapterSession::open(plugin, 1 << 20).unwrap();
+    let (_host, adapter) = adapter_session(&builtin_artifact("mcpod-adapter-stdio"), 1 << 20).await;
     // A 64-byte pipe holds less than one message: most writes must wait
     // for the reader, so they go on in tasks of their own.
     let (ours, theirs) = tokio::io::duplex(64);
