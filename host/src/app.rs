@@ -129,6 +129,8 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         token: token.map(Arc::new),
         metrics: crate::metrics::global(),
     };
-    let router = api::router(state, front::router(front_state)).layer(axum::extract::DefaultBodyLimit::max(max + 1024));
+    // The one check of body size: the front's `Body` and the API turn its
+    // refusal into their JSON errors.
+    let router = api::router(state, front::router(front_state)).layer(axum::extract::DefaultBodyLimit::max(max));
     Ok(App { plugins, manager, router })
 }

@@ -116,7 +116,7 @@ pub async fn post(
             );
         }
     };
-    let msgs = match super::streamable::decode_body(&body, st.max_message_bytes) {
+    let msgs = match super::streamable::decode_body(&body) {
         Ok(m) => m,
         Err(r) => return r,
     };

@@ -71,9 +71,9 @@ pub fn router(state: FrontState) -> Router {
         .with_state(state)
 }
 
-/// A request body. One over the router's body limit is refused with a
-/// JSON-RPC error naming `limits.max_message_kib` (axum's own refusal is
-/// plain text, which no MCP client can read).
+/// A request body. One over the router's body limit (the message limit)
+/// is refused with a JSON-RPC error naming `limits.max_message_kib`
+/// (axum's own refusal is plain text, which no MCP client can read).
 pub struct Body(pub axum::body::Bytes);
 
 impl axum::extract::FromRequest<FrontState> for Body {
@@ -82,19 +82,14 @@ impl axum::extract::FromRequest<FrontState> for Body {
     async fn from_request(req: axum::extract::Request, st: &FrontState) -> Result<Self, Response> {
         match axum::body::Bytes::from_request(req, st).await {
             Ok(bytes) => Ok(Body(bytes)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(st.max_message_bytes)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::INVALID_REQUEST,
+                &format!("Payload Too Large: the body exceeds {} bytes (limits.max_message_kib)", st.max_message_bytes),
+            )),
             Err(e) => Err(rpc_error(e.status(), code::INVALID_REQUEST, &e.body_text())),
         }
     }
-}
-
-/// 413 for a body or message over `max` bytes.
-pub fn too_large(max: usize) -> Response {
-    rpc_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        code::INVALID_REQUEST,
-        &format!("Payload Too Large: the body exceeds {max} bytes (limits.max_message_kib)"),
-    )
 }
 
 /// A JSON body as an HTTP response with `status`.

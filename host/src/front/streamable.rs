@@ -470,8 +470,8 @@ pub async fn post(
     with_session(super::json_response(StatusCode::OK, body), &session, is_init)
 }
 
-/// The checks every POST passes (Origin, content type, `Accept`, size),
-/// then its messages, and whether the client takes an event stream.
+/// The checks every POST passes (Origin, content type, `Accept`; the size
+/// was checked when the body was read), then its messages, and whether the client takes an event stream.
 #[allow(clippy::result_large_err)] // the error is the response the handler returns as is
 fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Message>, bool), Response> {
     if let Err(why) = st.guard.check(headers) {
@@ -493,7 +493,7 @@ fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result
             "Not Acceptable: the client must accept application/json and text/event-stream",
         ));
     }
-    Ok((decode_body(body, st.max_message_bytes)?, sse_ok))
+    Ok((decode_body(body)?, sse_ok))
 }
 
 /// Whether a POST holds one MCP 2026-07-28 request (which stands alone).
@@ -534,15 +534,12 @@ fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Res
     resp
 }
 
-/// The messages of a POST body (one message or a batch) of at most `max`
-/// bytes. The front is the same for every server, so it parses here, in
-/// the host; the adapter plugins frame the upstream transports, which
-/// differ from server to server.
+/// The messages of a POST body (one message or a batch; its size was
+/// checked when it was read, see `front::Body`). The front is the same for
+/// every server, so it parses here, in the host; the adapter plugins frame
+/// the upstream transports, which differ from server to server.
 #[allow(clippy::result_large_err)] // the error is the response the handler returns as is
-pub(super) fn decode_body(body: &[u8], max: usize) -> Result<Vec<Message>, Response> {
-    if body.len() > max {
-        return Err(super::too_large(max));
-    }
+pub(super) fn decode_body(body: &[u8]) -> Result<Vec<Message>, Response> {
     let text = std::str::from_utf8(body).map_err(|e| {
         rpc_error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, &format!("Parse error: the body is not UTF-8: {e}"))
     })?;
