@@ -121,7 +121,7 @@ async fn ready_time(bin: &str, cache: &std::path::Path) -> anyhow::Result<Durati
     std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n"))?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(bin)
-        .args(["serve", "--config"])
+        .args(["serve", "--insecure-no-auth", "--config"])
         .arg(&config)
         .env("XDG_CACHE_HOME", cache)
         .stdout(std::process::Stdio::null())

@@ -289,7 +289,7 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
         ),
     )?;
     let child = tokio::process::Command::new(mcpod)
-        .args(["serve", "--config"])
+        .args(["serve", "--insecure-no-auth", "--config"])
         .arg(&config)
         .env("XDG_CACHE_HOME", &dir)
         .stdout(Stdio::null())

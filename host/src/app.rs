@@ -5,6 +5,7 @@
 use crate::api::{self, AppState};
 use crate::config::{Config, RuntimeKind};
 use crate::front::{self, FrontState};
+use crate::gate;
 use crate::plugin::PluginHost;
 use crate::policy::Policy;
 use crate::runtime::Runtime;
@@ -36,44 +37,21 @@ pub struct App {
     pub manager: Arc<Manager>,
     /// Every route: API, front, health, metrics.
     pub router: Router,
+    /// Where the admin token came from (`serve` tells the user once).
+    pub token_source: crate::auth::TokenSource,
 }
 
-/// The API token: `MCPOD_API_TOKEN`, else the file `server.api_token_file`.
-pub fn api_token(config: &Config, env: Option<String>) -> Result<Option<String>, AppError> {
-    if let Some(t) = env.filter(|t| !t.trim().is_empty()) {
-        return Ok(Some(t.trim().to_string()));
-    }
-    match &config.server.api_token_file {
-        Some(path) => {
-            let t = std::fs::read_to_string(path)
-                .map_err(|e| AppError::Token(format!("cannot read server.api_token_file {}: {e}", path.display())))?;
-            let t = t.trim().to_string();
-            if t.is_empty() {
-                return Err(AppError::Token(format!("server.api_token_file {} is empty", path.display())));
-            }
-            Ok(Some(t))
-        }
-        None => Ok(None),
-    }
-}
-
-/// The API token for `config`, refusing a non-loopback `server.listen`
-/// without one; `mcpod serve` asks before it binds the address.
-pub fn listen_token(config: &Config) -> Result<Option<String>, AppError> {
-    let token = api_token(config, std::env::var("MCPOD_API_TOKEN").ok())?;
-    if token.is_none() && !config.server.listen.ip().is_loopback() {
-        return Err(AppError::Token(format!(
-            "refusing to listen on {} without an API token: set MCPOD_API_TOKEN or server.api_token_file, or listen on 127.0.0.1",
-            config.server.listen
-        )));
-    }
-    Ok(token)
+/// The admin token for `config`, from the process environment (see
+/// [`crate::auth::admin_token`]); `mcpod serve` asks before it binds the
+/// address, so that a refusal comes before anything starts.
+pub fn admin_token(config: &Config) -> Result<crate::auth::AdminToken, AppError> {
+    crate::auth::admin_token(config, &|k| std::env::var(k).ok()).map_err(|e| AppError::Token(e.to_string()))
 }
 
 /// Builds the host for `config`, with `runtime` (or the one the config names).
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
     crate::plugin::imports::http::install_tls_provider();
-    let token = listen_token(config)?;
+    let admin = admin_token(config)?;
     let plugins = Arc::new(PluginHost::load(config).await?);
     let mut kube_client = None;
     let runtime: Arc<dyn Runtime> = match runtime {
@@ -117,20 +95,28 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         sse_sessions: front::legacy_sse::SseSessions::new(),
         parked: front::stateless::ParkedRequests::new(),
         ticks: front::ticks(),
-        guard: Arc::new(front::guard::Guard::new(
-            config.server.allowed_origins.clone(),
-            config.server.allowed_hosts.clone(),
-        )),
         max_message_bytes: max,
     };
-    let state = AppState {
-        plugins: plugins.clone(),
-        manager: manager.clone(),
-        token: token.map(Arc::new),
-        metrics: crate::metrics::global(),
-    };
-    // The one check of body size: the front's `Body` and the API turn its
-    // refusal into their JSON errors.
-    let router = api::router(state, front::router(front_state)).layer(axum::extract::DefaultBodyLimit::max(max));
-    Ok(App { plugins, manager, router })
+    let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: crate::metrics::global() };
+    let guard = Arc::new(front::guard::Guard::for_host(
+        config.server.allowed_origins.clone(),
+        config.server.allowed_hosts.clone(),
+        config.server.public_url.as_deref(),
+    ));
+    let token: Option<Arc<str>> = admin.token.map(Arc::from);
+    let protected = api::routes(state.clone())
+        .merge(front::router(front_state))
+        .layer(axum::middleware::from_fn_with_state(token, gate::require_token));
+    let mut router = api::open_routes(state).merge(protected);
+    // Outside the token, so that a preflight (which carries none) is answered.
+    if let Some(cors) = gate::cors(&guard) {
+        router = router.layer(cors);
+    }
+    // Outermost: nothing, not even a preflight or a 404, answers a foreign
+    // Host or Origin. The one check of body size is inside it: the front's
+    // `Body` and the API turn its refusal into their JSON errors.
+    let router = router
+        .layer(axum::extract::DefaultBodyLimit::max(max))
+        .layer(axum::middleware::from_fn_with_state(guard, gate::guard));
+    Ok(App { plugins, manager, router, token_source: admin.source })
 }

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    /// The file could not be read. The I/O error is part of the message,
+    /// not a `source`, so that a printed chain names it once.
+    #[error("cannot read config file {path}: {error}; pass --config FILE or set MCPOD_CONFIG")]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid TOML for this schema; the message points at the key and line.
     #[error("invalid config file {path}: {message}")]
@@ -97,6 +98,9 @@ pub struct ServerSection {
     pub public_url: Option<String>,
     /// Which runtime starts servers.
     pub runtime: RuntimeKind,
+    /// Serve without any token (loopback only; `mcpod serve --insecure-no-auth`).
+    /// Off by default: with no token configured, mcpod generates one.
+    pub insecure_no_auth: bool,
 }
 
 impl Default for ServerSection {
@@ -108,6 +112,7 @@ impl Default for ServerSection {
             allowed_hosts: Vec::new(),
             public_url: None,
             runtime: RuntimeKind::Local,
+            insecure_no_auth: false,
         }
     }
 }
@@ -474,7 +479,7 @@ impl Config {
     /// Reads `path`, then applies the environment overrides from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
         let mut config = Config::parse(&text, path)?;
         config.apply_env(|var| std::env::var(var).ok())?;
         config.validate()?;

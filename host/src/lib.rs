@@ -7,12 +7,15 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod bridge;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod front;
+pub mod gate;
 pub mod jsonrpc;
+pub mod mcp_headers;
 pub mod metrics;
 pub mod modern;
 pub mod operator;

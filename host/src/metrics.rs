@@ -1,7 +1,6 @@
 //! Prometheus metrics, in one place: counters and histograms updated where
 //! things happen, gauges computed from the manager at scrape time.
 
-use crate::servers::Manager;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -33,6 +32,26 @@ pub struct PluginLabels {
     pub plugin: String,
     /// The function called.
     pub function: String,
+}
+
+/// Labels of a refused request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    /// The rule that refused it: `host`, `origin`, `content_type` or `token`.
+    pub rule: String,
+}
+
+/// One server's gauges, as of a scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerGauges<'a> {
+    /// The server id.
+    pub server: &'a str,
+    /// Its state (`ready`, `starting`, ...).
+    pub state: &'a str,
+    /// Open client sessions.
+    pub sessions: u64,
+    /// Instance restarts.
+    pub restarts: u64,
 }
 
 /// Labels of a state gauge.
@@ -74,6 +93,8 @@ pub struct Metrics {
     pub round_trip: Family<ServerLabel, Histogram, fn() -> Histogram>,
     /// Plugin call durations.
     pub plugin_calls: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    /// HTTP requests refused before any handler, by rule.
+    pub refused: Family<RuleLabel, Counter>,
     servers: Family<StateLabel, Gauge>,
     sessions: Family<ServerLabel, Gauge>,
     restarts: Family<ServerLabel, Gauge>,
@@ -97,6 +118,7 @@ impl Metrics {
             errors: Family::default(),
             round_trip: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             plugin_calls: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            refused: Family::default(),
             servers: Family::default(),
             sessions: Family::default(),
             restarts: Family::default(),
@@ -108,6 +130,7 @@ impl Metrics {
         registry.register("errors", "JSON-RPC error responses sent to clients", m.errors.clone());
         registry.register("round_trip_seconds", "Client request to server response", m.round_trip.clone());
         registry.register("plugin_call_seconds", "Plugin call durations", m.plugin_calls.clone());
+        registry.register("requests_refused", "HTTP requests refused before any handler, by rule", m.refused.clone());
         registry.register("servers", "Servers by state", m.servers.clone());
         registry.register("sessions", "Open client sessions per server", m.sessions.clone());
         registry.register("restarts", "Instance restarts per server", m.restarts.clone());
@@ -135,14 +158,20 @@ impl Metrics {
             .clone()
     }
 
-    /// The OpenMetrics text, with gauges refreshed from `manager`.
-    pub fn render(&self, manager: &Manager) -> String {
+    /// Counts a request refused by `rule`.
+    pub fn refuse(&self, rule: &str) {
+        self.refused.get_or_create(&RuleLabel { rule: rule.to_string() }).inc();
+    }
+
+    /// The OpenMetrics text, with the per-server gauges set from `servers`
+    /// (a snapshot the caller takes, so that metrics depend on nothing).
+    pub fn render<'a>(&self, servers: impl IntoIterator<Item = ServerGauges<'a>>) -> String {
         self.servers.clear();
         self.sessions.clear();
         self.restarts.clear();
-        for s in manager.list() {
-            self.servers.get_or_create(&StateLabel { state: s.status.clone() }).inc();
-            let label = ServerLabel { server: s.server_id.clone() };
+        for s in servers {
+            self.servers.get_or_create(&StateLabel { state: s.state.to_string() }).inc();
+            let label = ServerLabel { server: s.server.to_string() };
             self.sessions.get_or_create(&label).set(s.sessions as i64);
             self.restarts.get_or_create(&label).set(s.restarts as i64);
         }

@@ -153,31 +153,111 @@ async fn the_third_party_server_type_turns_configs_into_launch_specs() {
 }
 
 #[tokio::test]
-async fn serve_answers_health_and_lists_plugins() {
+async fn a_first_start_generates_an_admin_token_that_the_cli_uses_and_others_lack() {
     use std::io::{BufRead, BufReader};
-    let cache = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("config-home");
     let config = root().join("config/mcpod.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .env("XDG_CACHE_HOME", cache.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start mcpod serve");
+    // As the README runs it: no token anywhere, no flag.
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("XDG_CACHE_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", &home)
+            .env_remove("MCPOD_API_TOKEN")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start mcpod serve")
+    };
+    let mut child = start();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("mcpod listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    let base = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    let file = home.join("mcpod/token");
+    let token = std::fs::read_to_string(&file).expect("the generated token file").trim().to_string();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "readable by its owner only");
     mcpod::plugin::imports::http::install_tls_provider();
-    let get = async |path: &str| {
-        let resp = reqwest::get(format!("http://{addr}{path}")).await.expect("GET");
+    let http = reqwest::Client::new();
+    let get = async |path: &str, token: Option<&str>| {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("GET");
         (resp.status().as_u16(), resp.text().await.expect("body"))
     };
-    let health = get("/healthz").await;
-    let (_, plugins) = get("/api/v1/plugins").await;
+    assert_eq!(get("/healthz", None).await, (200, "ok".to_string()), "probes need no token");
+    let (status, body) = get("/api/v1/plugins", None).await;
+    assert_eq!(status, 401, "no token, no API: {body}");
+    assert!(body.contains("mcpod tokens admin"), "the refusal says where the token is: {body}");
+    let (status, _) = get("/servers/any-1/mcp", None).await;
+    assert_eq!(status, 401, "no token, no MCP front");
+    let (status, plugins) = get("/api/v1/plugins", Some(&token)).await;
+    assert_eq!(status, 200, "{plugins}");
+    assert!(plugins.contains("\"name\":\"stdio\"") && plugins.contains("\"status\":\"loaded\""), "{plugins}");
+
+    // The CLI on this machine finds the token by itself.
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mcpod"))
+            .args(args)
+            .env("MCPOD_API", &base)
+            .env("XDG_CONFIG_HOME", &home)
+            .env_remove("MCPOD_API_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["servers", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed).1);
+    assert_eq!(text(&cli(&["tokens", "admin"])).0.trim(), token);
+    assert_eq!(text(&cli(&["tokens", "admin", "--path"])).0.trim(), file.display().to_string());
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(health, (200, "ok".to_string()));
-    assert!(plugins.contains("\"name\":\"stdio\"") && plugins.contains("\"status\":\"loaded\""), "{plugins}");
+    let mut first_stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut first_stderr).unwrap();
+    assert!(
+        first_stderr.contains(&file.display().to_string()),
+        "the first start says where the token is: {first_stderr}"
+    );
+    assert!(!first_stderr.contains(&token), "and never prints the token itself: {first_stderr}");
+
+    // The next start keeps the same token, and says nothing more about it.
+    let mut child = start();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut second_stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut second_stderr).unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    assert!(!second_stderr.contains("generated an admin token"), "{second_stderr}");
+}
+
+#[test]
+fn running_without_a_token_takes_the_explicit_flag_and_warns_on_every_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .arg("--insecure-no-auth")
+        .env("XDG_CACHE_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env_remove("MCPOD_API_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("WARN") && stderr.contains("without any token"), "{stderr}");
+    assert!(!dir.path().join("mcpod/token").exists(), "no token generated when auth is off");
 }
 
 /// A config with the fixture server type, for `mcpod serve` in a child process.
@@ -206,6 +286,7 @@ fn serve(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpod"));
     cmd.args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env("XDG_CACHE_HOME", cache)
+        .env("XDG_CONFIG_HOME", cache)
         .env_remove("MCPOD_API_TOKEN")
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
@@ -223,7 +304,8 @@ fn serve(
 /// Runs the CLI against `base`.
 fn client(base: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpod"));
-    cmd.args(args).env("MCPOD_API", base).env_remove("MCPOD_API_TOKEN");
+    // No generated token file of this machine's user is found by accident.
+    cmd.args(args).env("MCPOD_API", base).env_remove("MCPOD_API_TOKEN").env("XDG_CONFIG_HOME", "/nonexistent");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -310,7 +392,8 @@ async fn server_processes_end_when_the_host_is_stopped() {
     mcpod::plugin::imports::http::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config(dir.path(), "");
-    let (mut host, base) = serve(&config, dir.path(), &[], std::process::Stdio::null());
+    let (mut host, base) =
+        serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
     let http = reqwest::Client::new();
     let mut pids = Vec::new();
     for sharing in ["shared", "per-session"] {
@@ -347,7 +430,8 @@ async fn json_logs_carry_server_session_and_request_ids_and_never_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config(dir.path(), "[log]\nformat = \"json\"\nlevel = \"mcpod=debug,info\"\n");
     let log = dir.path().join("stderr.log");
-    let (mut host, base) = serve(&config, dir.path(), &[], std::fs::File::create(&log).unwrap().into());
+    let (mut host, base) =
+        serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::fs::File::create(&log).unwrap().into());
     let resp = reqwest::Client::new()
         .post(format!("{base}/api/v1/servers"))
         .header("content-type", "application/json")

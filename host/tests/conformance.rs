@@ -194,7 +194,14 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
 
     let cache = tempfile::tempdir().unwrap();
     let mut host = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--config",
+            root().join("config/mcpod.toml").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-no-auth",
+        ])
         .env("PATH", &path)
         .env("XDG_CACHE_HOME", cache.path())
         .stdout(Stdio::piped())

@@ -154,6 +154,24 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
     let c = &pod["containers"][0];
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // The kubelet probes by pod IP, which the browser guard refuses; the
+    // probes name a Host that the guard built from this config accepts.
+    let guard = mcpod::front::guard::Guard::for_host(
+        config.server.allowed_origins.clone(),
+        config.server.allowed_hosts.clone(),
+        config.server.public_url.as_deref(),
+    );
+    let probe = |host: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("host", host.parse().unwrap());
+        guard.check(&axum::http::Method::GET, &h)
+    };
+    assert!(probe("10.244.0.7:7460").is_err(), "a pod IP is no name of mcpod's");
+    for p in ["livenessProbe", "readinessProbe"] {
+        let headers = c[p]["httpGet"]["httpHeaders"].as_array().unwrap_or_else(|| panic!("{p} sends a Host"));
+        let host = headers.iter().find(|h| h["name"] == "Host").unwrap()["value"].as_str().unwrap();
+        assert!(probe(host).is_ok(), "{p}'s Host {host} passes the guard");
+    }
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");

@@ -258,7 +258,7 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
     };
     let serve = |file: &Path| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-            .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
             .env("PATH", &path)
             .env("XDG_CACHE_HOME", dir.path())
             .stdout(std::process::Stdio::piped())

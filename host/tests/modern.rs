@@ -428,7 +428,7 @@ impl Served {
         let config = dir.path().join("mcpod.toml");
         std::fs::write(&config, "[plugin_runtime]\ncache = false\n[limits]\nmax_sessions_per_server = 100\n").unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-            .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
             .env("PATH", path)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -931,7 +931,13 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
     .await;
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
     let open = || async {
-        let resp = host.http.post(format!("{}/api/v1/servers/{id}/instances", host.base)).send().await.unwrap();
+        let resp = host
+            .http
+            .post(format!("{}/api/v1/servers/{id}/instances", host.base))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201);
         resp.json::<Value>().await.unwrap()
     };
@@ -955,7 +961,13 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
 
     // Handles count against the session limit, and so do sessions.
     let third = open().await;
-    let refused = host.http.post(format!("{}/api/v1/servers/{id}/instances", host.base)).send().await.unwrap();
+    let refused = host
+        .http
+        .post(format!("{}/api/v1/servers/{id}/instances", host.base))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 429);
     assert!(refused.text().await.unwrap().contains("max_sessions_per_server"));
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",

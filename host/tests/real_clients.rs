@@ -36,7 +36,7 @@ fn serve_with(extra: &str) -> Served {
     let config = cache.path().join("mcpod.toml");
     std::fs::write(&config, format!("{default}\n{extra}")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
         .env("PATH", &path)
         .env("XDG_CACHE_HOME", cache.path())
         .stdout(Stdio::piped())

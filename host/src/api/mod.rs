@@ -1,15 +1,14 @@
 //! The management API: servers, templates, packages and plugins under
-//! `/api/v1`, plus `/healthz`, `/readyz` and `/metrics`. Bearer-token
-//! protected when a token is configured.
+//! `/api/v1`, plus `/healthz`, `/readyz` and `/metrics`. The token and the
+//! browser guard are layers that `app` puts around these routes (`gate`).
 
 pub mod error;
 
 use crate::catalog;
 use crate::plugin::{CallError, PluginHost};
 use crate::servers::{Manager, ManagerError, StartRequest};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -24,15 +23,13 @@ pub struct AppState {
     pub plugins: Arc<PluginHost>,
     /// The server manager.
     pub manager: Arc<Manager>,
-    /// The bearer token API calls must carry, if any.
-    pub token: Option<Arc<String>>,
     /// Metrics, rendered by `/metrics`.
     pub metrics: &'static crate::metrics::Metrics,
 }
 
-/// The API's routes; `protected` routes are behind the bearer token.
-pub fn router(state: AppState, protected: Router) -> Router {
-    let api = Router::new()
+/// The API's routes under `/api/v1` (the app puts them behind the token).
+pub fn routes(state: AppState) -> Router {
+    Router::new()
         .route("/api/v1/servers", get(list_servers).post(start_server))
         .route("/api/v1/servers/{id}", get(server_status).delete(stop_server))
         .route("/api/v1/servers/{id}/logs", get(server_logs))
@@ -44,42 +41,17 @@ pub fn router(state: AppState, protected: Router) -> Router {
         .route("/api/v1/packages/search", get(search_packages))
         .route("/api/v1/packages/info", get(package_info))
         .route("/api/v1/plugins", get(list_plugins))
-        .with_state(state.clone())
-        .merge(protected)
-        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .with_state(state)
+}
+
+/// `/healthz`, `/readyz` and `/metrics`, which probes and scrapers reach
+/// without a token (still behind the browser guard).
+pub fn open_routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
-        .merge(api)
-}
-
-/// Refuses requests without the configured bearer token.
-async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
-        if !ok {
-            let mut resp = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong bearer token; send `Authorization: Bearer <token>` (the CLI reads MCPOD_API_TOKEN)",
-            )
-            .into_response();
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            return resp;
-        }
-    }
-    next.run(req).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz() -> &'static str {
@@ -97,7 +69,13 @@ async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state.manager);
+    let servers = state.manager.list();
+    let body = state.metrics.render(servers.iter().map(|s| crate::metrics::ServerGauges {
+        server: &s.server_id,
+        state: s.status.as_str(),
+        sessions: s.sessions,
+        restarts: u64::from(s.restarts),
+    }));
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
@@ -182,8 +160,9 @@ async fn server_health(
     Ok(Json(state.manager.health_check(&id).await?))
 }
 
-async fn list_templates(State(state): State<AppState>) -> Result<Json<Vec<catalog::CatalogTemplate>>, ApiError> {
-    Ok(Json(catalog::list_templates(&state.plugins).await?))
+/// Every template, and beside them the catalogs and templates that failed.
+async fn list_templates(State(state): State<AppState>) -> Json<catalog::TemplateListing> {
+    Json(catalog::listing(&state.plugins).await)
 }
 
 async fn show_template(

@@ -156,7 +156,7 @@ pub struct InstanceSetup {
     /// Restart pacing.
     pub restart: RestartPolicy,
     /// Where the server's stderr lines are kept for `servers logs`.
-    pub logs: stdio::LogBuffer,
+    pub logs: crate::runtime::logs::LogBuffer,
 }
 
 impl Instance {
@@ -449,7 +449,7 @@ impl Instance {
                 if let Ok(mut inner) = self.lock() {
                     inner.upstream = Some(Upstream::Stdin(writer));
                 }
-                tokio::spawn(stdio::log_stderr(self.server_id.clone(), stderr, setup.logs.clone()));
+                tokio::spawn(crate::runtime::logs::log_stderr(self.server_id.clone(), stderr, setup.logs.clone()));
                 let me = self.clone();
                 let server = self.server_id.clone();
                 tokio::spawn(async move {

@@ -8,6 +8,7 @@
 //! retries with its answers, and carries `subscriptions/listen` events back
 //! as plain notifications.
 
+use super::mux::META_RELATED;
 use super::network::{Deliver, Link, PostError, VERSION_HEADER, error_body, exchange, next_message, refuse};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
 use crate::modern::{
@@ -24,11 +25,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The revision spoken to the server.
 const VERSION: &str = MODERN_VERSIONS[0];
-
-/// `_meta` key of a server-to-client request this upstream makes for an
-/// `input_required` result: the upstream id of the request that needs the
-/// input, so that the mux asks the session that made it. The mux strips it.
-pub const META_RELATED: &str = "dev.mcpod/relatedRequest";
 
 /// How many `input_required` rounds one request may take.
 const MAX_ROUNDS: usize = 8;
@@ -201,7 +197,7 @@ fn routing_headers(msg: &Message) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
     if let Ok(v) = HeaderValue::from_str(msg.method()) {
-        h.insert("mcp-method", v);
+        h.insert(crate::mcp_headers::METHOD, v);
     }
     if let Some(name) = routed_name(msg) {
         let safe = name.bytes().all(|b| (0x20..0x7f).contains(&b)) && !name.starts_with("=?");
@@ -213,7 +209,7 @@ fn routing_headers(msg: &Message) -> HeaderMap {
             HeaderValue::from_str(&format!("=?base64?{encoded}?=")).ok()
         };
         if let Some(v) = value {
-            h.insert("mcp-name", v);
+            h.insert(crate::mcp_headers::NAME, v);
         }
     }
     h
@@ -446,7 +442,7 @@ impl Upstream {
     /// A client notification (a cancellation, a roots change): passed on.
     async fn notify(self: Arc<Self>, msg: Message) {
         let mut headers = routing_headers(&msg);
-        headers.remove("mcp-name");
+        headers.remove(crate::mcp_headers::NAME);
         if let Err(PostError::Unreachable(why)) = exchange(&self.http, &self.link, headers, &msg, &noop()).await {
             let _ = self.lost.try_send(why);
         }

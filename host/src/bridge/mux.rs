@@ -13,6 +13,12 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+/// `_meta` key of a server-to-client request that `modern_upstream` makes
+/// for an `input_required` result: the upstream id of the request that
+/// needs the input, so that the mux asks the session that made it. The mux
+/// strips it.
+pub const META_RELATED: &str = "dev.mcpod/relatedRequest";
+
 /// A client session's number within one instance.
 pub type SessionId = u64;
 
@@ -512,10 +518,10 @@ impl Mux {
 }
 
 /// Removes the upstream's related-request hint
-/// (`bridge::modern_upstream::META_RELATED`) from a server request; the
+/// ([`META_RELATED`]) from a server request; the
 /// upstream id it names, if any.
 fn take_related(msg: &mut Message) -> Option<i64> {
-    let key = super::modern_upstream::META_RELATED;
+    let key = META_RELATED;
     if !msg.params.as_ref().is_some_and(|p| p.get().contains(key)) {
         return None;
     }

@@ -38,9 +38,9 @@ pub struct Link {
     pub max_message_bytes: u32,
 }
 
+pub(super) use crate::mcp_headers::PROTOCOL_VERSION as VERSION_HEADER;
 /// Header names of Streamable HTTP.
-const SESSION_HEADER: &str = "mcp-session-id";
-pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
+use crate::mcp_headers::SESSION_ID as SESSION_HEADER;
 
 /// Runs `link` until it is lost: messages from `rx` go to the server, the
 /// server's messages go to `deliver`. Returns why it ended.
@@ -332,7 +332,7 @@ async fn listen_streamable(http: reqwest::Client, link: Arc<Link>, headers: Arc<
         let extra = headers.lock().map(|h| h.clone()).unwrap_or_default();
         let mut req = http.get(link.url.clone()).headers(extra).header(ACCEPT, "text/event-stream");
         if let Some(id) = &last_id {
-            req = req.header("last-event-id", id.as_str());
+            req = req.header(crate::mcp_headers::LAST_EVENT_ID, id.as_str());
         }
         match req.send().await {
             Ok(resp) if resp.status().is_success() => {

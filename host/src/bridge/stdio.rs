@@ -8,7 +8,7 @@ use crate::runtime::{Reader, Writer};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 /// A stdio server's stdin, shared by every task that sends to the server.
@@ -161,28 +161,6 @@ fn handle(server: &str, frames: crate::plugin::kinds::adapter::Decoded, deliver:
                 Err(e) => tracing::warn!(server = %server, error = %e, "ignored a server message that is not JSON-RPC"),
             },
             Err(e) => tracing::warn!(server = %server, error = %e.message, "ignored a malformed line on server stdout"),
-        }
-    }
-}
-
-/// The last lines a server wrote to stderr, for `mcpod servers logs`.
-pub type LogBuffer = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>;
-
-/// Lines kept per server.
-const LOG_LINES: usize = 500;
-
-/// Logs each stderr line of a server with its id, cut at 2 KiB, and keeps
-/// the last ones in `buffer`.
-pub async fn log_stderr(server: String, stderr: Reader, buffer: LogBuffer) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let line: String = line.chars().take(2048).collect();
-        tracing::info!(target: "mcpod::server", server = %server, "{line}");
-        if let Ok(mut b) = buffer.lock() {
-            if b.len() >= LOG_LINES {
-                b.pop_front();
-            }
-            b.push_back(line);
         }
     }
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod plugins;
 mod serve;
 mod servers;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Search and describe npm and PyPI packages.
     #[command(subcommand)]
     Packages(catalog::PackagesCommand),
+    /// Show the tokens that reach a host.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Print the `McpServer` CustomResourceDefinition (YAML), for `kubectl apply -f -`.
     Crd,
 }
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
             Command::Servers(args) => servers::run(args).await,
             Command::Templates(cmd) => catalog::templates(cmd).await,
             Command::Packages(cmd) => catalog::packages(cmd).await,
+            Command::Tokens(cmd) => tokens::run(cmd),
             Command::Crd => crd(),
         }
     });

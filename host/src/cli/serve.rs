@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// The address to listen on (overrides `server.listen`).
     #[arg(long, env = "MCPOD_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Serve without any token (loopback only; sets `server.insecure_no_auth`).
+    /// Without it and without a configured token, mcpod generates one.
+    #[arg(long, env = "MCPOD_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
 }
 
 /// Loads the config and plugins, then serves until Ctrl-C or SIGTERM.
@@ -22,8 +26,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    config.server.insecure_no_auth |= args.insecure_no_auth;
     crate::telemetry::init(&config.log);
-    crate::app::listen_token(&config)?;
+    // Settled before binding, so that a refusal comes before anything starts.
+    crate::app::admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another mcpod running? pick another address with --listen",
@@ -40,6 +46,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         runtime = app.manager.runtime_name(),
         "plugins ready"
     );
+    tell_token_source(&app.token_source);
     tracing::info!(%addr, "mcpod listening");
     println!("mcpod listening on http://{addr}");
     let manager = app.manager.clone();
@@ -50,6 +57,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     axum::serve(listener, app.router).with_graceful_shutdown(shutdown()).await.context("the HTTP server failed")?;
     manager.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says where the admin token is when this start created it (once), and
+/// warns on every start that runs without one.
+fn tell_token_source(source: &crate::auth::TokenSource) {
+    use crate::auth::TokenSource;
+    match source {
+        TokenSource::Generated { path, created: true } => eprintln!(
+            "mcpod: generated an admin token in {} (readable by you only); the CLI on this machine uses it, other clients send it as `Authorization: Bearer <token>` (`mcpod tokens admin` prints it)",
+            path.display()
+        ),
+        TokenSource::Generated { path, created: false } => {
+            tracing::info!(file = %path.display(), "admin token from the generated token file")
+        }
+        TokenSource::Disabled => tracing::warn!(
+            "running without any token (--insecure-no-auth): every local process and user can run servers through this host"
+        ),
+        TokenSource::Env | TokenSource::File(_) => {}
+    }
 }
 
 async fn shutdown() {

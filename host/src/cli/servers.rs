@@ -6,11 +6,14 @@ use anyhow::Context;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+/// The management API's base URL when neither `--api` nor `MCPOD_API` says.
+pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:7460";
+
 /// Where the API is.
 #[derive(Debug, clap::Args)]
 pub struct ApiArgs {
     /// The management API's base URL.
-    #[arg(long, env = "MCPOD_API", default_value = "http://127.0.0.1:7460", global = true)]
+    #[arg(long, env = "MCPOD_API", default_value = DEFAULT_API, global = true)]
     api: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
@@ -105,34 +108,39 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 }
 
 /// A small client of the management API.
-struct Api {
+pub(crate) struct Api {
     base: String,
     client: reqwest::Client,
     token: Option<String>,
 }
 
 impl Api {
-    fn new(base: &str) -> anyhow::Result<Self> {
+    /// A client of the API at `base`, with the admin token the CLI finds.
+    pub(crate) fn new(base: &str) -> anyhow::Result<Self> {
         crate::plugin::imports::http::install_tls_provider();
         Ok(Api {
             base: base.trim_end_matches('/').to_string(),
             client: reqwest::Client::builder().build()?,
-            token: std::env::var("MCPOD_API_TOKEN").ok().filter(|t| !t.is_empty()),
+            token: crate::auth::cli_token(&|k| std::env::var(k).ok())?,
         })
     }
 
-    async fn call(
+    /// Sends `method path` with a JSON `body`; the answer as JSON, or the API's error as text.
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<serde_json::Value> {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let mut req = self.client.request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        if let Some(b) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(serde_json::to_vec(&b)?);
+        // Every POST is JSON, even an empty one: the host refuses any other
+        // content type (a browser's cross-site form or text/plain request).
+        if body.is_some() || method == reqwest::Method::POST {
+            let bytes = body.map(|b| serde_json::to_vec(&b)).transpose()?.unwrap_or_default();
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
         }
         let resp = req.send().await.with_context(|| {
             format!("cannot reach the mcpod API at {}; is `mcpod serve` running? (--api / MCPOD_API)", self.base)
@@ -161,7 +169,7 @@ impl Api {
 fn row(s: &ServerStatus) -> Vec<String> {
     vec![
         s.server_id.clone(),
-        s.status.clone(),
+        s.status.to_string(),
         s.template.clone().unwrap_or_else(|| "-".into()),
         s.server_type.clone(),
         s.package.clone().unwrap_or_else(|| "-".into()),

@@ -38,9 +38,6 @@ pub struct MessagesQuery {
 
 /// `GET /servers/{id}/sse`.
 pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(why) = st.guard.check(&headers) {
-        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
-    }
     if headers.contains_key(axum::http::header::ACCEPT) && !accepts(&headers, "text/event-stream") {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -52,14 +49,14 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
         Ok(c) => c,
         Err(e) => return manager_error(&e),
     };
-    let token = super::streamable::new_token();
+    let token = crate::servers::new_token();
     let mut deliveries = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
     let client = Arc::new(Mutex::new(client));
     if let Ok(mut map) = st.sse_sessions.map.lock() {
         map.insert(token.clone(), (server_id.clone(), client.clone()));
     }
     let (tx, rx) = mpsc::channel(1024);
-    let endpoint = format!("/servers/{server_id}/messages?sessionId={token}");
+    let endpoint = crate::servers::endpoints::messages_path(&server_id, &token);
     let _ = tx.try_send(Frame { event: Some("endpoint".to_string()), id: None, data: endpoint });
     let sessions = st.sse_sessions.clone();
     tokio::spawn(async move {
@@ -93,12 +90,8 @@ pub async fn post(
     State(st): State<FrontState>,
     Path(server_id): Path<String>,
     Query(q): Query<MessagesQuery>,
-    headers: HeaderMap,
     super::Body(body): super::Body,
 ) -> Response {
-    if let Err(why) = st.guard.check(&headers) {
-        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
-    }
     let Some(token) = q.session_id else {
         return rpc_error(
             StatusCode::BAD_REQUEST,

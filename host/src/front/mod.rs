@@ -1,7 +1,8 @@
 //! The MCP front: every server served over Streamable HTTP
 //! (`/servers/{id}/mcp`), legacy HTTP+SSE (`/servers/{id}/sse` and
-//! `/servers/{id}/messages`) and WebSocket (`/servers/{id}/ws`), with the
-//! Origin and Host checks the MCP specification asks for.
+//! `/servers/{id}/messages`) and WebSocket (`/servers/{id}/ws`). The
+//! Origin and Host checks the MCP specification asks for are `guard`,
+//! applied as a layer around every route (`gate`).
 
 pub mod guard;
 pub mod legacy_sse;
@@ -27,8 +28,6 @@ pub struct FrontState {
     pub http_sessions: Arc<streamable::HttpSessions>,
     /// Legacy SSE sessions.
     pub sse_sessions: Arc<legacy_sse::SseSessions>,
-    /// Origin and Host rules.
-    pub guard: Arc<guard::Guard>,
     /// The largest body or message accepted.
     pub max_message_bytes: usize,
     /// 2026-07-28 requests waiting for the client's input responses.
@@ -59,15 +58,16 @@ pub fn ticks() -> tokio::sync::watch::Receiver<u64> {
 
 /// The front's routes.
 pub fn router(state: FrontState) -> Router {
+    use crate::servers::endpoints::{INSTANCE_ROUTE, MCP_ROUTE, MESSAGES_ROUTE, SSE_ROUTE, WS_ROUTE};
     Router::new()
-        .route("/servers/{id}/mcp", post(streamable::post).get(streamable::get).delete(streamable::delete))
+        .route(MCP_ROUTE, post(streamable::post).get(streamable::get).delete(streamable::delete))
         .route(
-            "/servers/{id}/instances/{handle}/mcp",
+            INSTANCE_ROUTE,
             post(streamable::post_to_handle).get(streamable::handle_not_allowed).delete(streamable::handle_not_allowed),
         )
-        .route("/servers/{id}/sse", get(legacy_sse::stream))
-        .route("/servers/{id}/messages", post(legacy_sse::post))
-        .route("/servers/{id}/ws", get(websocket::upgrade))
+        .route(SSE_ROUTE, get(legacy_sse::stream))
+        .route(MESSAGES_ROUTE, post(legacy_sse::post))
+        .route(WS_ROUTE, get(websocket::upgrade))
         .with_state(state)
 }
 

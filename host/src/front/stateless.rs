@@ -91,7 +91,11 @@ fn refuse(r: &Refusal, id: Option<Id>) -> Response {
 
 fn routing_headers(headers: &HeaderMap) -> RoutingHeaders<'_> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    RoutingHeaders { version: get("mcp-protocol-version"), method: get("mcp-method"), name: get("mcp-name") }
+    RoutingHeaders {
+        version: get(crate::mcp_headers::PROTOCOL_VERSION),
+        method: get(crate::mcp_headers::METHOD),
+        name: get(crate::mcp_headers::NAME),
+    }
 }
 
 /// One 2026-07-28 POST holding `msg`.
@@ -409,7 +413,7 @@ impl Call {
         input: Vec<(String, Message)>,
         tx: &mpsc::Sender<Frame>,
     ) {
-        let state = super::streamable::new_token();
+        let state = crate::servers::new_token();
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
         let result = modern::input_required(&requests, &state);
         let answer = Message::response(self.id.clone(), raw(&result));

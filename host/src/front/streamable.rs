@@ -95,7 +95,7 @@ impl Routes {
 /// event without data.
 fn primes(headers: &HeaderMap) -> bool {
     headers
-        .get("mcp-protocol-version")
+        .get(crate::mcp_headers::PROTOCOL_VERSION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| HANDSHAKE_VERSIONS.contains(&v) && v >= "2025-11-25")
 }
@@ -223,7 +223,7 @@ impl HttpSessions {
     }
 
     fn create(self: &Arc<Self>, server_id: &str, client: ClientSession) -> Arc<HttpSession> {
-        let token = new_token();
+        let token = crate::servers::new_token();
         let session = Arc::new(HttpSession {
             token: token.clone(),
             server_id: server_id.to_string(),
@@ -278,19 +278,14 @@ impl crate::bridge::DirectSink for HttpSink {
     }
 }
 
-/// A fresh unguessable session id: 128 bits from a CSPRNG, as hex.
-pub fn new_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
 fn session_header(headers: &HeaderMap) -> Option<String> {
-    headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers.get(crate::mcp_headers::SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// Checks `MCP-Protocol-Version` when the client sends one.
 #[allow(clippy::result_large_err)] // the error is the response the handler returns as is
 fn check_version(headers: &HeaderMap) -> Result<(), Response> {
-    match headers.get("mcp-protocol-version").map(|v| v.to_str().unwrap_or("")) {
+    match headers.get(crate::mcp_headers::PROTOCOL_VERSION).map(|v| v.to_str().unwrap_or("")) {
         None => Ok(()),
         Some(v) if HANDSHAKE_VERSIONS.contains(&v) => Ok(()),
         Some(v) => Err(rpc_error(
@@ -330,7 +325,7 @@ pub async fn post(
     headers: HeaderMap,
     super::Body(body): super::Body,
 ) -> Response {
-    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body) {
+    let (mut msgs, sse_ok) = match checked_messages(&headers, &body) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -470,21 +465,10 @@ pub async fn post(
     with_session(super::json_response(StatusCode::OK, body), &session, is_init)
 }
 
-/// The checks every POST passes (Origin, content type, `Accept`; the size
-/// was checked when the body was read), then its messages, and whether the client takes an event stream.
+/// The checks every POST passes here (`Accept`; Host, Origin and content
+/// type were checked by the guard layer, the size when the body was read), then its messages, and whether the client takes an event stream.
 #[allow(clippy::result_large_err)] // the error is the response the handler returns as is
-fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Message>, bool), Response> {
-    if let Err(why) = st.guard.check(headers) {
-        return Err(rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}")));
-    }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
-        return Err(rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code::INVALID_REQUEST,
-            "Unsupported Media Type: send Content-Type: application/json",
-        ));
-    }
+fn checked_messages(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Message>, bool), Response> {
     let sse_ok = accepts(headers, "text/event-stream");
     if !sse_ok && !accepts(headers, "application/json") {
         return Err(rpc_error(
@@ -498,7 +482,7 @@ fn checked_messages(st: &FrontState, headers: &HeaderMap, body: &[u8]) -> Result
 
 /// Whether a POST holds one MCP 2026-07-28 request (which stands alone).
 fn lone_modern(msgs: &[Message], headers: &HeaderMap) -> bool {
-    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    let version = headers.get(crate::mcp_headers::PROTOCOL_VERSION).and_then(|v| v.to_str().ok());
     matches!(msgs, [msg] if crate::modern::is_modern(msg, version))
 }
 
@@ -510,7 +494,7 @@ pub async fn post_to_handle(
     headers: HeaderMap,
     super::Body(body): super::Body,
 ) -> Response {
-    let (mut msgs, sse_ok) = match checked_messages(&st, &headers, &body) {
+    let (mut msgs, sse_ok) = match checked_messages(&headers, &body) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -529,7 +513,7 @@ pub async fn post_to_handle(
 
 fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Response {
     if include && let Ok(v) = HeaderValue::from_str(&session.token) {
-        resp.headers_mut().insert("mcp-session-id", v);
+        resp.headers_mut().insert(crate::mcp_headers::SESSION_ID, v);
     }
     resp
 }
@@ -551,7 +535,7 @@ pub(super) fn decode_body(body: &[u8]) -> Result<Vec<Message>, Response> {
 /// 405 for GET and DELETE at 2026-07-28, which has no sessions to stream
 /// or end (`subscriptions/listen` replaces the GET stream).
 fn modern_method_not_allowed(headers: &HeaderMap) -> Option<Response> {
-    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok())?;
+    let version = headers.get(crate::mcp_headers::PROTOCOL_VERSION).and_then(|v| v.to_str().ok())?;
     crate::modern::MODERN_VERSIONS.contains(&version).then(method_not_allowed)
 }
 
@@ -572,9 +556,6 @@ fn method_not_allowed() -> Response {
 
 /// `GET /servers/{id}/mcp`: the stream of server-initiated messages.
 pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(why) = st.guard.check(&headers) {
-        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
-    }
     if let Some(r) = modern_method_not_allowed(&headers) {
         return r;
     }
@@ -593,7 +574,8 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
         Err(r) => return r,
     };
     session.touch();
-    let last: Option<u64> = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let last: Option<u64> =
+        headers.get(crate::mcp_headers::LAST_EVENT_ID).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let (tx, rx) = mpsc::channel(1024);
     {
         let Ok(mut r) = session.routes.lock() else {
@@ -641,9 +623,6 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
 
 /// `DELETE /servers/{id}/mcp`: ends the session.
 pub async fn delete(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(why) = st.guard.check(&headers) {
-        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
-    }
     if let Some(r) = modern_method_not_allowed(&headers) {
         return r;
     }

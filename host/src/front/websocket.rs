@@ -1,23 +1,14 @@
 //! MCP over WebSocket at `/servers/{id}/ws` (subprotocol `mcp`): one
 //! JSON-RPC message (or batch) per text frame, both ways.
 
-use super::{FrontState, manager_error, rpc_error};
+use super::{FrontState, manager_error};
 use crate::jsonrpc::{Message, code};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 /// `GET /servers/{id}/ws`.
-pub async fn upgrade(
-    State(st): State<FrontState>,
-    Path(server_id): Path<String>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    if let Err(why) = st.guard.check(&headers) {
-        return rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &format!("Forbidden: {why}"));
-    }
+pub async fn upgrade(State(st): State<FrontState>, Path(server_id): Path<String>, ws: WebSocketUpgrade) -> Response {
     let client = match st.manager.open_session(&server_id).await {
         Ok(c) => c,
         Err(e) => return manager_error(&e),

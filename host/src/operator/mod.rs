@@ -166,7 +166,7 @@ fn status_of(
     let (phase, ready, reason, message) = match outcome {
         Ok(s) if s.healthy => ("Ready", "True", "ServerReady", "the server answers".to_string()),
         Ok(s) if s.status == "failed" => ("Failed", "False", "ServerFailed", s.detail.clone().unwrap_or_default()),
-        Ok(s) => ("Pending", "False", "ServerStarting", s.detail.clone().unwrap_or_else(|| s.status.clone())),
+        Ok(s) => ("Pending", "False", "ServerStarting", s.detail.clone().unwrap_or_else(|| s.status.to_string())),
         Err(why) => ("Failed", "False", "InvalidSpec", why.clone()),
     };
     let old_ready = old.and_then(|o| o.conditions.iter().find(|c| c.type_ == "Ready"));

@@ -78,11 +78,22 @@ impl Runtime for LocalRuntime {
         "local"
     }
 
+    fn supports(&self, spec: &crate::plugin::bindings::LaunchSpec) -> Result<(), RuntimeError> {
+        match spec.process {
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::Unsupported {
+                runtime: "local",
+                reason: "its launch spec has no process command (it runs only as a container); start mcpod with the kubernetes runtime"
+                    .to_string(),
+            }),
+        }
+    }
+
     async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError> {
+        self.supports(&req.spec)?;
         let process = req.spec.process.as_ref().ok_or_else(|| RuntimeError::Unsupported {
             runtime: "local",
-            reason: "its launch spec has no process command (it runs only as a container); use the kubernetes runtime"
-                .to_string(),
+            reason: "its launch spec has no process command".to_string(),
         })?;
         let (program, args) = process.command.split_first().ok_or_else(|| RuntimeError::Start {
             what: req.instance_id.clone(),
@@ -155,7 +166,7 @@ impl Runtime for LocalRuntime {
             // Network servers log on stderr; drain it so the child never blocks.
             let server = req.server_id.clone();
             let logs = req.logs.clone();
-            tokio::spawn(async move { crate::bridge::stdio::log_stderr(server, Box::pin(stderr), logs).await });
+            tokio::spawn(async move { super::logs::log_stderr(server, Box::pin(stderr), logs).await });
             Connection::Network { base_url }
         } else {
             let stdin = child.stdin.take().ok_or_else(|| RuntimeError::Other("no stdin pipe".into()))?;

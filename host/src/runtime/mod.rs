@@ -4,6 +4,7 @@
 
 pub mod kube;
 pub mod local;
+pub mod logs;
 
 use crate::plugin::bindings::LaunchSpec;
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ pub struct LaunchRequest {
     /// that a restarted host can adopt it (never secret values).
     pub annotations: BTreeMap<String, String>,
     /// Where the instance's log lines are kept.
-    pub logs: crate::bridge::stdio::LogBuffer,
+    pub logs: logs::LogBuffer,
 }
 
 /// A byte stream to the instance.
@@ -120,6 +121,12 @@ pub struct Adoptable {
 pub trait Runtime: Send + Sync {
     /// The runtime's name (`local`, `kubernetes`).
     fn name(&self) -> &'static str;
+
+    /// Whether this runtime can run `spec` at all; asked before a server is
+    /// registered, so that a start fails at once with the reason.
+    fn supports(&self, _spec: &LaunchSpec) -> Result<(), RuntimeError> {
+        Ok(())
+    }
 
     /// Starts one instance.
     async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError>;

@@ -13,6 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A fresh unguessable id (sessions, handles, parked states): 128 bits
+/// from a CSPRNG, as hex.
+pub fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Where a 2026-07-28 request goes: the instance a server keeps for such
 /// clients, or the one an instance handle names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +75,7 @@ impl Manager {
     /// session limit.
     pub fn open_handle(&self, id: &str) -> Result<HandleInfo, ManagerError> {
         let server = self.get(id)?;
-        let token = crate::front::streamable::new_token();
+        let token = new_token();
         {
             // Checked and taken under one lock, so that two opens cannot both pass.
             let mut handles = server.handles.lock().map_err(|_| poisoned())?;
@@ -85,7 +91,7 @@ impl Manager {
         tracing::info!(server = %id, "instance handle opened");
         Ok(HandleInfo {
             server_id: id.to_string(),
-            endpoint: format!("{}/servers/{id}/instances/{token}/mcp", self.settings.public_url),
+            endpoint: super::endpoints::instance(&self.settings.public_url, id, &token),
             instance: token,
             idle_timeout_secs: self.settings.session_idle.as_secs(),
         })

@@ -172,6 +172,9 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     entry.config.insert("program".into(), toml::Value::String(fixture_server().display().to_string()));
     config.plugins.push(entry);
     config.limits.restart_backoff_ms = 50;
+    // The suite's hosts serve without a token unless a test sets one
+    // (tests of the token and the guard do; see host/tests/security.rs).
+    config.server.insecure_no_auth = true;
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -393,35 +396,44 @@ pub fn ensure_clients() -> String {
 #[allow(dead_code)]
 pub fn ensure_redis() -> PathBuf {
     static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let which = || {
-            std::process::Command::new("sh")
-                .args(["-c", "command -v redis-server"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        };
-        if let Some(p) = which() {
-            return Ok(p);
-        }
-        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        let apt = |args: &[&str]| {
-            let mut cmd = std::process::Command::new(if root { "apt-get" } else { "sudo" });
-            if !root {
-                cmd.arg("apt-get");
-            }
-            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
-        };
-        if !apt(&["update", "-qq"]) || !apt(&["install", "-y", "-qq", "--no-install-recommends", "redis-server"]) {
-            return Err("apt-get install redis-server failed".to_string());
-        }
-        which().ok_or_else(|| "redis-server is still not on PATH after apt-get install".to_string())
-    });
-    match ready {
-        Ok(p) => p.clone(),
-        Err(e) => panic!("installing redis-server failed: {e}"),
+    READY.get_or_init(|| debian_program("redis-server", "redis-server")).clone().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Debian's `chromium`, for the browser tests: installed once if `.ci/run`
+/// has not already.
+#[allow(dead_code)]
+pub fn ensure_chromium() -> PathBuf {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    READY.get_or_init(|| debian_program("chromium", "chromium")).clone().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `program` on the PATH, after `apt-get install package` (through sudo
+/// when not root) if it was not there.
+#[allow(dead_code)]
+fn debian_program(program: &str, package: &str) -> Result<PathBuf, String> {
+    let which = || {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    };
+    if let Some(p) = which() {
+        return Ok(p);
     }
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let apt = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(if root { "apt-get" } else { "sudo" });
+        if !root {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+    };
+    if !apt(&["update", "-qq"]) || !apt(&["install", "-y", "-qq", "--no-install-recommends", package]) {
+        return Err(format!("installing {program}: apt-get install {package} failed"));
+    }
+    which().ok_or_else(|| format!("{program} is still not on PATH after apt-get install {package}"))
 }
 
 /// The checkov program, installed once into `tests/clients/.venv-checkov`

@@ -1,0 +1,94 @@
+//! What every HTTP request passes before a handler, as layers around the
+//! router (`app` wires them): the browser guard (`front::guard`: Host,
+//! Origin, JSON content type), CORS for configured origins only, and the
+//! admin token. Refusals are JSON in the style of the route: a JSON-RPC
+//! error on the MCP front (`/servers/…`), an API error elsewhere. This is
+//! where identity will plug in when tokens carry more than "admin".
+
+use crate::api::error::ApiError;
+use crate::front::guard::{Guard, Refusal};
+use crate::jsonrpc::code;
+use crate::mcp_headers;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// True for the MCP front's paths, whose errors are JSON-RPC errors.
+fn is_mcp_path(path: &str) -> bool {
+    path.starts_with("/servers/")
+}
+
+fn refuse(path: &str, r: Refusal) -> Response {
+    crate::metrics::global().refuse(r.rule);
+    tracing::debug!(rule = r.rule, path, "refused a request before any handler");
+    if is_mcp_path(path) {
+        crate::front::rpc_error(r.status, code::INVALID_REQUEST, &r.message)
+    } else {
+        let code = match r.rule {
+            "host" => "forbidden_host",
+            "origin" => "forbidden_origin",
+            "content_type" => "unsupported_media_type",
+            _ => "unauthorized",
+        };
+        ApiError::new(r.status, code, r.message).into_response()
+    }
+}
+
+/// The browser guard as a layer: refuses a foreign `Host`, a foreign
+/// `Origin`, and a POST that is not JSON, before the body is read.
+pub async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    match guard.check(req.method(), req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(r) => refuse(req.uri().path(), r),
+    }
+}
+
+/// The admin token as a layer: refuses requests without it (a no-op when
+/// auth is disabled).
+pub async fn require_token(State(token): State<Option<Arc<str>>>, req: Request, next: Next) -> Response {
+    let Some(token) = token else { return next.run(req).await };
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if crate::auth::bearer_matches(given, &token) {
+        return next.run(req).await;
+    }
+    crate::metrics::global().refuse("token");
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or wrong bearer token; send `Authorization: Bearer <token>` (the CLI reads MCPOD_API_TOKEN, or the file `mcpod serve` generated: `mcpod tokens admin` prints it)",
+    )
+    .into_response();
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// CORS for the configured origins (`server.allowed_origins`), or `None`
+/// when there are none: then mcpod answers no preflight and sends no CORS
+/// header, so a cross-site page can never send a JSON POST.
+pub fn cors(guard: &Guard) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if !guard.has_origins() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = guard.origins().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let names = |names: &[&'static str]| names.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers(names(&[
+                "authorization",
+                "content-type",
+                "accept",
+                mcp_headers::LAST_EVENT_ID,
+                mcp_headers::SESSION_ID,
+                mcp_headers::PROTOCOL_VERSION,
+                mcp_headers::METHOD,
+                mcp_headers::NAME,
+            ]))
+            .expose_headers(names(&[mcp_headers::SESSION_ID, "www-authenticate"]))
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}

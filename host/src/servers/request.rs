@@ -1,0 +1,134 @@
+//! What a start asks for: a template with params and env, or a raw config
+//! in the seed's shape, turned into a server config.
+
+use super::{Manager, ManagerError};
+use crate::catalog;
+use crate::plugin::bindings::{ErrorCode, KeyValue, ServerConfig, Transport};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Whether clients share one process or each gets its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sharing {
+    /// Each client session gets its own instance, stopped with the session.
+    PerSession,
+    /// One instance serves every session, with ids rewritten per session.
+    Shared,
+}
+
+/// A request to start a server: a template with params and env, or a raw
+/// config in the seed's shape.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// A template name (`time`, `github`).
+    pub template: Option<String>,
+    /// Template params.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Environment: the template's secrets, or extra variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Raw config: the server type (`npx`, `uv`, `archon`, `image`, ...).
+    pub server_type: Option<String>,
+    /// Raw config: the package.
+    pub package: Option<String>,
+    /// Raw config: the version.
+    pub version: Option<String>,
+    /// Raw config: the image.
+    pub image: Option<String>,
+    /// Raw config: the transport (`stdio`, `streamable-http`, `sse`, `websocket`).
+    pub transport: Option<String>,
+    /// Raw config: the port of a network server.
+    pub port: Option<u16>,
+    /// Raw config: the endpoint path of a network server.
+    pub path: Option<String>,
+    /// Raw config: arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Raw config: server-type options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// How clients share the server (default: per-session for stdio, shared otherwise).
+    pub sharing: Option<Sharing>,
+}
+
+pub(super) fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Stdio => "stdio",
+        Transport::StreamableHttp => "streamable-http",
+        Transport::Sse => "sse",
+        Transport::Websocket => "websocket",
+    }
+}
+
+fn parse_transport(s: &str) -> Result<Transport, ManagerError> {
+    match s {
+        "stdio" => Ok(Transport::Stdio),
+        "streamable-http" | "http" => Ok(Transport::StreamableHttp),
+        "sse" => Ok(Transport::Sse),
+        "websocket" | "ws" => Ok(Transport::Websocket),
+        other => Err(ManagerError::BadRequest {
+            message: format!("unknown transport {other:?}; use stdio, streamable-http, sse or websocket"),
+            details: Vec::new(),
+        }),
+    }
+}
+
+pub(super) fn kv(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
+    map.iter().map(|(k, v)| KeyValue { key: k.clone(), value: v.clone() }).collect()
+}
+
+impl Manager {
+    /// Turns a start request into a server config: rendered from its
+    /// template, or taken as it is.
+    pub async fn resolve(&self, req: &StartRequest) -> Result<(ServerConfig, Option<String>), ManagerError> {
+        if let Some(name) = &req.template {
+            if req.server_type.is_some() || req.package.is_some() || req.image.is_some() {
+                return Err(ManagerError::BadRequest {
+                    message: "give either `template` or a raw config (`server_type`, `package`, ...), not both".into(),
+                    details: Vec::new(),
+                });
+            }
+            let found = catalog::find_template(&self.plugins, name).await.map_err(|e| match e.code() {
+                Some(ErrorCode::NotFound) | None => {
+                    ManagerError::NotFound(format!("no template named `{name}`; `mcpod templates list` shows them"))
+                }
+                _ => e.into(),
+            })?;
+            let secret_names: Vec<&str> = found.template.secrets.iter().map(|s| s.name.as_str()).collect();
+            let (secrets, extra): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                req.env.clone().into_iter().partition(|(k, _)| secret_names.contains(&k.as_str()));
+            let mut config = catalog::render_template(&self.plugins, name, &kv(&req.params), &kv(&secrets)).await?;
+            for (k, v) in extra {
+                config.env.retain(|e| e.key != k);
+                config.env.push(KeyValue { key: k, value: v });
+            }
+            if !req.args.is_empty() {
+                config.args.extend(req.args.iter().cloned());
+            }
+            return Ok((config, Some(name.clone())));
+        }
+        let server_type = req.server_type.clone().ok_or_else(|| ManagerError::BadRequest {
+            message: "give a `template`, or a raw config with at least `server_type`".into(),
+            details: Vec::new(),
+        })?;
+        let transport = req.transport.as_deref().map(parse_transport).transpose()?;
+        Ok((
+            ServerConfig {
+                server_type,
+                package: req.package.clone(),
+                version: req.version.clone(),
+                image: req.image.clone(),
+                args: req.args.clone(),
+                env: kv(&req.env),
+                transport,
+                port: req.port,
+                path: req.path.clone(),
+                options: kv(&req.options),
+            },
+            None,
+        ))
+    }
+}

@@ -1,0 +1,168 @@
+//! Client sessions on a server's instances: one per handshake-era client
+//! (an instance of its own in `per-session` mode), short-lived ones for
+//! 2026-07-28 requests on the instance those clients share.
+
+use super::request::Sharing;
+use super::{Manager, ManagerError, Server, Target, handles};
+use crate::bridge::{Delivery, Instance, InstanceState, SessionId};
+use crate::jsonrpc::Message;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc;
+
+/// A client's session on a server.
+pub struct ClientSession {
+    server: Arc<Server>,
+    instance: Arc<Instance>,
+    session: SessionId,
+    owns_instance: bool,
+    /// Messages for the client.
+    pub rx: mpsc::Receiver<Delivery>,
+    closed: bool,
+}
+
+impl ClientSession {
+    /// Sends one client message to the server.
+    pub fn send(&self, msg: Message) {
+        self.instance.send(self.session, msg);
+    }
+
+    /// Hands this session's deliveries to `sink` in place instead of `rx`
+    /// (what already waits in `rx` goes first).
+    pub fn redirect(&mut self, sink: Arc<dyn crate::bridge::DirectSink>) {
+        self.instance.redirect(self.session, sink.clone());
+        while let Ok(d) = self.rx.try_recv() {
+            sink.deliver(d);
+        }
+    }
+
+    /// The server's id.
+    pub fn server_id(&self) -> &str {
+        &self.server.id
+    }
+
+    /// Ends the session (and its instance, in per-session mode).
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.instance.detach(self.session);
+        self.server.sessions.fetch_sub(1, Ordering::Relaxed);
+        if self.owns_instance {
+            self.instance.stop();
+            if let Ok(mut list) = self.server.instances.lock() {
+                list.retain(|i| !Arc::ptr_eq(i, &self.instance));
+            }
+        }
+    }
+}
+
+impl Drop for ClientSession {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Manager {
+    /// Refuses one more session or instance handle past `open` on server `id`.
+    pub(super) fn check_session_limit(&self, id: &str, open: usize) -> Result<(), ManagerError> {
+        if open >= self.settings.max_sessions_per_server {
+            return Err(ManagerError::Limit(format!(
+                "server `{id}` already has {open} sessions and instance handles (limits.max_sessions_per_server); close one or raise the limit"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Opens a session for one 2026-07-28 request. Those clients have no
+    /// session, so they share one instance of the server: the shared one,
+    /// or for a per-session server, one kept for them; or the instance of
+    /// the handle the target names.
+    /// `askable`: whether the server's requests may be sent to it (only one
+    /// such request in flight per instance: see [`Manager::interactive_turn`]).
+    pub async fn open_stateless(&self, target: &Target, askable: bool) -> Result<ClientSession, ManagerError> {
+        let id = target.server.as_str();
+        let server = self.get(id)?;
+        let alive = |i: &Arc<Instance>| !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped);
+        let instance = match (&target.handle, server.sharing) {
+            (Some(token), _) => self.handle(&server, token)?.instance.clone(),
+            (None, Sharing::Shared) => match server.instances.lock().ok().and_then(|l| l.first().cloned()) {
+                Some(i) if alive(&i) => i,
+                _ => self.spawn_instance(&server),
+            },
+            (None, Sharing::PerSession) => {
+                let kept = server.stateless.lock().ok().and_then(|s| s.clone());
+                match kept {
+                    Some(i) if alive(&i) => i,
+                    _ => {
+                        let fresh = self.spawn_instance(&server);
+                        if let Ok(mut slot) = server.stateless.lock() {
+                            *slot = Some(fresh.clone());
+                        }
+                        fresh
+                    }
+                }
+            }
+        };
+        let (session, rx) = instance
+            .attach_with(!askable)
+            .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take requests right now")))?;
+        server.sessions.fetch_add(1, Ordering::Relaxed);
+        Ok(ClientSession { server, instance, session, owns_instance: false, rx, closed: false })
+    }
+
+    /// Waits until no other 2026-07-28 request that may be asked for input
+    /// is in flight on the target's instance; the guard holds the turn.
+    pub async fn interactive_turn(&self, target: &Target) -> Result<tokio::sync::OwnedMutexGuard<()>, ManagerError> {
+        let server = self.get(&target.server)?;
+        let lock = match &target.handle {
+            Some(token) => self.handle(&server, token)?.interactive.clone(),
+            None => server.interactive.clone(),
+        };
+        Ok(lock.lock_owned().await)
+    }
+
+    /// The `initialize` result of the instance 2026-07-28 requests to
+    /// `target` use, once it is ready (waits up to the start timeout).
+    pub async fn stateless_initialize(&self, target: &Target) -> Result<serde_json::Value, ManagerError> {
+        let id = target.server.as_str();
+        let session = self.open_stateless(target, false).await?;
+        let state = session.instance.wait_settled(self.settings.start_timeout).await;
+        session.instance.initialize_result().ok_or_else(|| {
+            ManagerError::Failed(format!(
+                "server `{id}` is not ready ({state:?}); `mcpod servers status {id}` says why"
+            ))
+        })
+    }
+
+    /// Opens a client session on server `id`.
+    pub async fn open_session(&self, id: &str) -> Result<ClientSession, ManagerError> {
+        let server = self.get(id)?;
+        self.check_session_limit(
+            id,
+            server.sessions.load(Ordering::Relaxed) as usize + handles::handle_count(&server),
+        )?;
+        let (instance, owns) = match server.sharing {
+            Sharing::Shared => {
+                let current = server.instances.lock().ok().and_then(|l| l.first().cloned());
+                match current {
+                    Some(i) if !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped) => (i, false),
+                    _ => (self.spawn_instance(&server), false),
+                }
+            }
+            Sharing::PerSession => {
+                let spare = server.spare.lock().ok().and_then(|mut s| s.take());
+                match spare {
+                    Some(i) if !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped) => (i, true),
+                    _ => (self.spawn_instance(&server), true),
+                }
+            }
+        };
+        let (session, rx) = instance
+            .attach()
+            .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take sessions right now")))?;
+        server.sessions.fetch_add(1, Ordering::Relaxed);
+        Ok(ClientSession { server, instance, session, owns_instance: owns, rx, closed: false })
+    }
+}

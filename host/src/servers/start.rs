@@ -1,0 +1,277 @@
+//! Starting servers: plugins propose, policy decides, the runtime runs;
+//! adoption of instances an earlier host left running.
+
+use super::request::Sharing;
+use super::status::Capabilities;
+use super::{FieldProblem, Manager, ManagerError, Server, ServerStatus, StartRequest, host_init_params};
+use crate::bridge::instance::InstanceSetup;
+use crate::bridge::{Instance, InstanceState};
+use crate::config::PluginKind;
+use crate::plugin::bindings::Transport;
+use crate::policy::Policy;
+use crate::runtime::LaunchRequest;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// The number an id ends with (`time-12` → 12; none → 0).
+fn trailing_number(id: &str) -> u64 {
+    id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+impl Manager {
+    /// Starts a server and waits (up to the start timeout) for it to be ready.
+    pub async fn start(&self, req: StartRequest) -> Result<ServerStatus, ManagerError> {
+        self.start_as(req, None).await
+    }
+
+    /// Starts a server under id `id` (a declared resource's name).
+    pub async fn start_with_id(&self, req: StartRequest, id: &str) -> Result<ServerStatus, ManagerError> {
+        self.start_as(req, Some((id.to_string(), 1))).await
+    }
+
+    /// Replaces server `id` with one started from `req` under the same id,
+    /// so that its endpoints stay; instance numbers continue, so that the
+    /// new instances never collide with the old ones still going away.
+    pub async fn replace(&self, id: &str, req: StartRequest) -> Result<ServerStatus, ManagerError> {
+        let next = self.get(id)?.next_instance.load(Ordering::Relaxed);
+        self.stop(id).await?;
+        self.start_as(req, Some((id.to_string(), next))).await
+    }
+
+    /// Adopts the instances an earlier host left running (pods): each server
+    /// comes back under its id, on its first surviving instance; instances
+    /// that cannot be adopted (their server's record is unreadable, or they
+    /// served per-session clients who left with the old host) are stopped,
+    /// unless the runtime keeps orphans. Returns the adopted server ids.
+    pub async fn adopt(&self) -> Result<Vec<String>, ManagerError> {
+        let found = self.runtime.adoptable().await.map_err(|e| ManagerError::Failed(e.to_string()))?;
+        let mut by_server: BTreeMap<String, Vec<crate::runtime::Adoptable>> = BTreeMap::new();
+        for a in found {
+            by_server.entry(a.server_id.clone()).or_default().push(a);
+        }
+        let mut adopted = Vec::new();
+        for (server_id, mut instances) in by_server {
+            instances.sort_by_key(|a| trailing_number(&a.instance_id));
+            let first = instances.remove(0);
+            let req = first.start_request.as_deref().and_then(|j| serde_json::from_str::<StartRequest>(j).ok());
+            let mut orphans = instances;
+            match req {
+                Some(mut req) if !server_id.is_empty() => {
+                    req.env.extend(first.secret_env.clone());
+                    let n = trailing_number(&first.instance_id);
+                    self.next_server.fetch_max(trailing_number(&server_id) + 1, Ordering::Relaxed);
+                    match self.start_as(req, Some((server_id.clone(), n))).await {
+                        Ok(_) => {
+                            tracing::info!(server = %server_id, instance = %first.instance_id, "adopted");
+                            adopted.push(server_id);
+                        }
+                        Err(e) => {
+                            tracing::warn!(server = %server_id, "cannot adopt: {e}");
+                            orphans.push(first);
+                        }
+                    }
+                }
+                _ => orphans.push(first),
+            }
+            for orphan in orphans {
+                if self.runtime.keeps_orphans() {
+                    tracing::info!(instance = %orphan.instance_id, "leaving an orphan instance alone (kubernetes.orphans = keep)");
+                } else if let Err(e) = self.runtime.stop(&orphan.instance_id).await {
+                    tracing::warn!(instance = %orphan.instance_id, "cannot stop an orphan instance: {e}");
+                } else {
+                    tracing::info!(instance = %orphan.instance_id, "stopped an orphan instance");
+                }
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// Starts a server; `adopt` names the id and first instance number of a
+    /// server an earlier host left running.
+    async fn start_as(&self, req: StartRequest, adopt: Option<(String, u64)>) -> Result<ServerStatus, ManagerError> {
+        let (config, template) = self.resolve(&req).await?;
+        self.policy.check_config(&config)?;
+        let plugin =
+            self.plugins.get(&config.server_type, PluginKind::ServerType).map_err(|_| ManagerError::BadRequest {
+                message: format!(
+                    "unknown server type `{}`{}; loaded server types: {}",
+                    config.server_type,
+                    crate::plugin::error::failed_to_load(
+                        self.plugins.load_failure(&config.server_type, PluginKind::ServerType)
+                    ),
+                    self.plugins
+                        .of_kind(PluginKind::ServerType)
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                details: Vec::new(),
+            })?;
+        let problems = plugin.validate(&config).await?;
+        if !problems.is_empty() {
+            return Err(ManagerError::BadRequest {
+                message: format!(
+                    "invalid server config: {}",
+                    problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+                ),
+                details: problems.into_iter().map(|p| FieldProblem { field: p.field, message: p.message }).collect(),
+            });
+        }
+        let mut spec = plugin.launch(&config).await?;
+        self.policy.apply(&config, &mut spec)?;
+        self.fill_resources(req.template.as_deref(), &mut spec.resources);
+        self.runtime.supports(&spec).map_err(|e| ManagerError::BadRequest {
+            message: format!("the `{}` {e}", config.server_type),
+            details: Vec::new(),
+        })?;
+        let sharing = req.sharing.unwrap_or(if spec.transport == Transport::Stdio {
+            Sharing::PerSession
+        } else {
+            Sharing::Shared
+        });
+        let secret_names = Policy::secret_names(&spec);
+        let mut recorded = req.clone();
+        recorded.env.retain(|k, _| !secret_names.contains(k));
+        let start_request = serde_json::to_string(&recorded).unwrap_or_default();
+        let (id, first_instance) = match adopt {
+            Some((id, n)) => (id, n),
+            None => (
+                format!(
+                    "{}-{}",
+                    template.as_deref().unwrap_or(&config.server_type),
+                    self.next_server.fetch_add(1, Ordering::Relaxed)
+                ),
+                1,
+            ),
+        };
+        if self.servers.read().map(|s| s.contains_key(&id)).unwrap_or(false) {
+            return Err(ManagerError::BadRequest {
+                message: format!("server `{id}` exists already"),
+                details: Vec::new(),
+            });
+        }
+        let server = Arc::new(Server {
+            id: id.clone(),
+            template,
+            config,
+            spec,
+            sharing,
+            created: SystemTime::now(),
+            instances: Mutex::new(Vec::new()),
+            spare: Mutex::new(None),
+            stateless: Mutex::new(None),
+            interactive: Arc::new(tokio::sync::Mutex::new(())),
+            handles: Default::default(),
+            capabilities: Mutex::new(None),
+            logs: Default::default(),
+            sessions: AtomicU64::new(0),
+            next_instance: AtomicU64::new(first_instance),
+            start_request,
+        });
+        let first = self.spawn_instance(&server);
+        if let Ok(mut spare) = server.spare.lock() {
+            *spare = Some(first.clone());
+        }
+        self.servers
+            .write()
+            .map_err(|_| ManagerError::Failed("server table poisoned".into()))?
+            .insert(id.clone(), server.clone());
+        crate::metrics::global().starts.inc();
+        tracing::info!(server = %id, server_type = %server.config.server_type, sharing = ?sharing, "server starting");
+        let state = first.wait_settled(self.settings.start_timeout).await;
+        if state == InstanceState::Ready {
+            self.discover(&server, &first).await;
+        }
+        self.status(&id)
+    }
+
+    /// Fills the resource wishes a launch spec leaves open: the template's
+    /// overrides from `[resources.templates]`, then the defaults.
+    fn fill_resources(&self, template: Option<&str>, res: &mut crate::plugin::bindings::ResourceHints) {
+        let r = &self.settings.resources;
+        if let Some(o) = template.and_then(|t| r.templates.get(t)) {
+            for (over, field) in [
+                (&o.cpu_request, &mut res.cpu_request),
+                (&o.cpu_limit, &mut res.cpu_limit),
+                (&o.memory_request, &mut res.memory_request),
+                (&o.memory_limit, &mut res.memory_limit),
+            ] {
+                if over.is_some() {
+                    field.clone_from(over);
+                }
+            }
+        }
+        res.cpu_request.get_or_insert_with(|| r.cpu_request.clone());
+        res.cpu_limit.get_or_insert_with(|| r.cpu_limit.clone());
+        res.memory_request.get_or_insert_with(|| r.memory_request.clone());
+        res.memory_limit.get_or_insert_with(|| r.memory_limit.clone());
+    }
+
+    pub(super) fn spawn_instance(&self, server: &Arc<Server>) -> Arc<Instance> {
+        let n = server.next_instance.fetch_add(1, Ordering::Relaxed);
+        let request = LaunchRequest {
+            server_id: server.id.clone(),
+            instance_id: format!("{}-{n}", server.id),
+            spec: server.spec.clone(),
+            secret_env: Policy::secret_names(&server.spec),
+            labels: BTreeMap::from([
+                ("server".to_string(), server.id.clone()),
+                ("template".to_string(), server.template.clone().unwrap_or_default()),
+            ]),
+            annotations: BTreeMap::from([(
+                crate::runtime::kube::START_ANNOTATION.to_string(),
+                server.start_request.clone(),
+            )]),
+            logs: server.logs.clone(),
+        };
+        let adapter = self.plugins.get("stdio", PluginKind::ProtocolAdapter).cloned();
+        let instance = match adapter {
+            Ok(adapter) => Instance::spawn(InstanceSetup {
+                runtime: self.runtime.clone(),
+                request,
+                adapter,
+                network: self.network_codecs(),
+                max_message_bytes: self.settings.max_message_bytes,
+                init_params: host_init_params(),
+                restart: self.settings.restart,
+                logs: server.logs.clone(),
+            }),
+            Err(e) => {
+                tracing::error!(server = %server.id, "cannot start: {e}");
+                Instance::failed(&request, e.to_string())
+            }
+        };
+        if let Ok(mut list) = server.instances.lock() {
+            list.push(instance.clone());
+        }
+        instance
+    }
+
+    /// The adapters network upstreams use, if all of them are loaded.
+    fn network_codecs(&self) -> Option<crate::bridge::network::Codecs> {
+        let get = |name| self.plugins.get(name, PluginKind::ProtocolAdapter).ok().cloned();
+        Some(crate::bridge::network::Codecs { http: get("http")?, sse: get("sse")?, websocket: get("websocket")? })
+    }
+
+    /// Records what a ready instance declares.
+    async fn discover(&self, server: &Arc<Server>, instance: &Arc<Instance>) {
+        let Some(initialize) = instance.initialize_result() else { return };
+        let has_tools = initialize.pointer("/capabilities/tools").is_some();
+        let tools = if has_tools {
+            match instance.host_call("tools/list", None, Duration::from_secs(30)).await {
+                Ok(msg) => msg.result.and_then(|r| serde_json::from_str(r.get()).ok()),
+                Err(e) => {
+                    tracing::warn!(server = %server.id, "tools/list for discovery failed: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Ok(mut caps) = server.capabilities.lock() {
+            *caps = Some(Capabilities { initialize, tools });
+        }
+    }
+}

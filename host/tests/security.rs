@@ -1,0 +1,239 @@
+//! The browser guard and the admin token, tried as a hostile page or a
+//! stranger would, at the HTTP level: every route × {foreign Host, foreign
+//! Origin, text/plain, form content types}, CORS only for configured
+//! origins, and the token on every route but probes and metrics. The same
+//! attacks from a real browser are in `browser.rs`.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+/// What one request got: status, content type, body as JSON (or the text).
+async fn send(host: &TestHost, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, Value) {
+    let mut req = host.http.request(method.parse().unwrap(), format!("{}{path}", host.base)).body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let text = resp.text().await.unwrap();
+    (status, ct, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// The message of an API error or a JSON-RPC error, whichever `body` is.
+fn message(body: &Value) -> String {
+    body["error"]["message"].as_str().unwrap_or_else(|| panic!("a JSON error with a message: {body}")).to_string()
+}
+
+/// Every route of the host, with a real server id and instance handle in it.
+fn routes(id: &str, handle: &str) -> Vec<(&'static str, String)> {
+    let mut r: Vec<(&'static str, String)> = vec![
+        ("GET", "/healthz".into()),
+        ("GET", "/readyz".into()),
+        ("GET", "/metrics".into()),
+        ("GET", "/api/v1/servers".into()),
+        ("POST", "/api/v1/servers".into()),
+        ("GET", format!("/api/v1/servers/{id}")),
+        ("DELETE", format!("/api/v1/servers/{id}")),
+        ("GET", format!("/api/v1/servers/{id}/logs")),
+        ("GET", format!("/api/v1/servers/{id}/health")),
+        ("POST", format!("/api/v1/servers/{id}/instances")),
+        ("DELETE", format!("/api/v1/servers/{id}/instances/{handle}")),
+        ("GET", "/api/v1/templates".into()),
+        ("GET", "/api/v1/templates/time".into()),
+        ("GET", "/api/v1/packages/search?registry=npm&query=x".into()),
+        ("GET", "/api/v1/packages/info?registry=npm&name=x".into()),
+        ("GET", "/api/v1/plugins".into()),
+        ("POST", format!("/servers/{id}/mcp")),
+        ("GET", format!("/servers/{id}/mcp")),
+        ("DELETE", format!("/servers/{id}/mcp")),
+        ("POST", format!("/servers/{id}/instances/{handle}/mcp")),
+        ("GET", format!("/servers/{id}/sse")),
+        ("POST", format!("/servers/{id}/messages?sessionId=x")),
+        ("GET", format!("/servers/{id}/ws")),
+        ("GET", "/no/such/route".into()),
+    ];
+    r.sort();
+    r
+}
+
+const START: &str = r#"{"server_type":"fixture-command","sharing":"shared"}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_refuses_a_foreign_host_a_foreign_origin_and_a_post_that_is_not_json() {
+    // No token: the guard alone must hold (the worst case an operator can choose).
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let opened =
+        send(&host, "POST", &format!("/api/v1/servers/{id}/instances"), &[("content-type", "application/json")], "")
+            .await;
+    assert_eq!(opened.0, 201, "{:?}", opened.2);
+    let handle = opened.2["instance"].as_str().unwrap_or_else(|| panic!("{}", opened.2)).to_string();
+    let before = send(&host, "GET", "/api/v1/servers", &[], "").await.2;
+    let port = host.addr.port().to_string();
+    let evil_host = format!("evil.example:{port}");
+
+    for (method, path) in routes(&id, &handle) {
+        let what = format!("{method} {path}");
+        let mcp = path.starts_with("/servers/");
+        let json_ct = ("content-type", "application/json");
+        // A rebinding page: its own name as Host, and as Origin.
+        for headers in [vec![("host", evil_host.as_str()), json_ct], vec![("host", "evil.example"), json_ct]] {
+            let (status, ct, body) = send(&host, method, &path, &headers, START).await;
+            assert_eq!(status, 403, "{what} with {headers:?}: {body}");
+            assert!(ct.starts_with("application/json"), "{what}: a JSON error, got {ct}");
+            assert!(message(&body).contains("server.allowed_hosts"), "{what}: names the setting: {body}");
+            if mcp {
+                assert_eq!(body["jsonrpc"], "2.0", "{what}: the MCP front answers JSON-RPC: {body}");
+            } else {
+                assert_eq!(body["error"]["code"], "forbidden_host", "{what}: {body}");
+            }
+        }
+        for origin in ["http://evil.example", "null", "https://127.0.0.1.evil.example"] {
+            let (status, _, body) = send(&host, method, &path, &[("origin", origin), json_ct], START).await;
+            assert_eq!(status, 403, "{what} from {origin}: {body}");
+            assert!(message(&body).contains("server.allowed_origins"), "{what}: names the setting: {body}");
+        }
+        if method == "POST" {
+            for ct in [
+                "text/plain",
+                "text/plain;charset=UTF-8",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                "application/jsonp",
+            ] {
+                let (status, rct, body) = send(&host, method, &path, &[("content-type", ct)], START).await;
+                assert_eq!(status, 415, "{what} as {ct}: {body}");
+                assert!(rct.starts_with("application/json"), "{what}: a JSON error, got {rct}");
+                assert!(message(&body).contains("application/json"), "{what}: says what to send: {body}");
+            }
+            let (status, _, body) = send(&host, method, &path, &[], START).await;
+            assert_eq!(status, 415, "{what} without a content type: {body}");
+        }
+    }
+
+    // Nothing any of them asked for happened: the one server and its handle are as they were.
+    let after = send(&host, "GET", "/api/v1/servers", &[], "").await.2;
+    assert_eq!(after, before, "no server started or stopped");
+    assert_eq!(after.as_array().map(Vec::len), Some(1), "{after}");
+    let closed = send(&host, "DELETE", &format!("/api/v1/servers/{id}/instances/{handle}"), &[], "").await;
+    assert_eq!(closed.0, 204, "the handle is still open: {:?}", closed.2);
+
+    // The control: the same host takes the same requests from its own side.
+    let (status, _, body) =
+        send(&host, "POST", "/api/v1/servers", &[("content-type", "application/json")], START).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, _) = send(&host, "GET", "/healthz", &[("origin", "http://localhost:6274")], "").await;
+    assert_eq!(status, 200, "a loopback browser origin is allowed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_issues_curl_requests_start_nothing() {
+    // From the report: `curl -H 'Origin: http://evil.example' -H 'Content-Type: text/plain' -d … /api/v1/servers`,
+    // and the same POST through a rebinding `Host`.
+    let host = start_host(|_| {}).await;
+    let body = r#"{"server_type":"npx","package":"@modelcontextprotocol/server-memory"}"#;
+    let port = host.addr.port().to_string();
+    let evil_host = format!("evil.example:{port}");
+    let attempts: [&[(&str, &str)]; 4] = [
+        &[("origin", "http://evil.example"), ("content-type", "text/plain")],
+        &[("content-type", "text/plain")],
+        &[("host", &evil_host), ("content-type", "application/json")],
+        &[("host", &evil_host), ("content-type", "text/plain")],
+    ];
+    for headers in attempts {
+        let (status, _, answer) = send(&host, "POST", "/api/v1/servers", headers, body).await;
+        assert!(status == 403 || status == 415, "{headers:?}: {status} {answer}");
+    }
+    let listed = send(&host, "GET", "/api/v1/servers", &[], "").await.2;
+    assert_eq!(listed, json!([]), "nothing started");
+    let (status, _, metrics) = send(&host, "GET", "/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    for rule in ["origin", "content_type", "host"] {
+        assert!(metrics.contains(&format!("mcpod_requests_refused_total{{rule=\"{rule}\"}}")), "{rule}: {metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_cors_by_default_and_cors_for_configured_origins_only() {
+    let preflight = |origin: &'static str| {
+        move |host: &TestHost| {
+            host.http
+                .request(reqwest::Method::OPTIONS, format!("{}/api/v1/servers", host.base))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type, authorization")
+                .send()
+        }
+    };
+    let plain = start_host(|_| {}).await;
+    let resp = preflight("http://localhost:5173")(&plain).await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none(), "no preflight answered: {resp:?}");
+    let resp =
+        plain.http.get(format!("{}/api/v1/servers", plain.base)).header("origin", "http://localhost:5173").send();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("access-control-allow-origin").is_none(), "no CORS header by default");
+
+    let host = start_host(|c| c.server.allowed_origins = vec!["https://app.example".into()]).await;
+    let resp = preflight("https://app.example")(&host).await.unwrap();
+    assert!(resp.status().is_success(), "{resp:?}");
+    assert_eq!(resp.headers()["access-control-allow-origin"], "https://app.example");
+    let allowed = resp.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("mcp-session-id") && allowed.contains("authorization"), "{allowed}");
+    let resp = preflight("http://localhost:5173")(&host).await.unwrap();
+    assert!(
+        resp.headers().get("access-control-allow-origin").is_none(),
+        "an origin that is not configured gets no CORS answer: {resp:?}"
+    );
+    let resp = preflight("https://evil.example")(&host).await.unwrap();
+    assert_eq!(resp.status(), 403, "a foreign origin's preflight is refused outright");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let resp = host
+        .http
+        .post(format!("{}/api/v1/servers", host.base))
+        .header("origin", "https://app.example")
+        .header("content-type", "application/json")
+        .body(START)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "the configured origin uses the API");
+    assert_eq!(resp.headers()["access-control-allow-origin"], "https://app.example");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_token_every_route_but_probes_and_metrics_wants_it_and_the_guard_still_comes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "secret-admin-token\n").unwrap();
+    let host = start_host(|c| c.server.api_token_file = Some(file.clone())).await;
+    let auth = ("authorization", "Bearer secret-admin-token");
+    let json_ct = ("content-type", "application/json");
+    let (status, _, body) = send(&host, "POST", "/api/v1/servers", &[auth, json_ct], START).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["server_id"].as_str().unwrap().to_string();
+    for (method, path) in routes(&id, "0123456789abcdef0123456789abcdef") {
+        let open = ["/healthz", "/readyz", "/metrics"].contains(&path.as_str());
+        let (status, _, body) = send(&host, method, &path, &[json_ct], "{}").await;
+        if open {
+            assert_eq!(status, 200, "{method} {path} needs no token: {body}");
+        } else {
+            assert_eq!(status, 401, "{method} {path} without the token: {body}");
+        }
+        for wrong in ["Bearer wrong", "Basic c2VjcmV0LWFkbWluLXRva2Vu", "secret-admin-token"] {
+            let (status, _, _) = send(&host, method, &path, &[json_ct, ("authorization", wrong)], "{}").await;
+            assert!(open || status == 401, "{method} {path} with {wrong:?}: {status}");
+        }
+        let (status, _, _) =
+            send(&host, method, &path, &[auth, json_ct, ("origin", "http://evil.example")], "{}").await;
+        assert_eq!(status, 403, "{method} {path}: a stolen token in a foreign page is still refused");
+    }
+    let (status, _, body) =
+        send(&host, "GET", "/api/v1/servers", &[("authorization", "bearer secret-admin-token")], "").await;
+    assert_eq!(status, 200, "the scheme is case-insensitive: {body}");
+    assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
+}
