@@ -78,3 +78,26 @@ pub mod protocol_adapter {
 
 pub use protocol_adapter::exports::mcpod::plugin::codec::Frame;
 pub use services::mcpod::plugin::types::*;
+
+impl Transport {
+    /// The name requests and responses use: `stdio`, `streamable-http`, `sse`, `websocket`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Stdio => "stdio",
+            Transport::StreamableHttp => "streamable-http",
+            Transport::Sse => "sse",
+            Transport::Websocket => "websocket",
+        }
+    }
+
+    /// The transport a request names: [`Transport::name`], or `http` and `ws` for short.
+    pub fn parse(name: &str) -> Option<Transport> {
+        match name {
+            "stdio" => Some(Transport::Stdio),
+            "streamable-http" | "http" => Some(Transport::StreamableHttp),
+            "sse" => Some(Transport::Sse),
+            "websocket" | "ws" => Some(Transport::Websocket),
+            _ => None,
+        }
+    }
+}

@@ -18,6 +18,19 @@ pub struct LoadError {
     pub message: String,
 }
 
+/// The clause an "unknown plugin" message adds when a plugin of that name
+/// failed to load (`: plugin `x` (source) failed to load: why; ...`), else nothing.
+pub fn failed_to_load(failure: Option<&LoadError>) -> String {
+    failure
+        .map(|f| {
+            format!(
+                ": plugin `{}` ({}) failed to load: {}; fix it and restart mcpod (`mcpod plugins list` shows every failure)",
+                f.name, f.source_desc, f.message
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// Why a call into a plugin failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

@@ -150,6 +150,9 @@ impl PluginHost {
             pre,
         };
         plugin.info = plugin.call_info().await.map_err(|e| fail(format!("its `info` call failed: {e}")))?;
+        if plugin.kind == PluginKind::TemplateCatalog {
+            plugin.check_templates().await;
+        }
         plugin.load_time = started.elapsed();
         Ok(plugin)
     }
@@ -162,6 +165,11 @@ impl PluginHost {
     /// The plugins that failed to load, with why.
     pub fn failures(&self) -> &[LoadError] {
         &self.failures
+    }
+
+    /// Why plugin `name` of `kind` failed to load, if it did.
+    pub fn load_failure(&self, name: &str, kind: PluginKind) -> Option<&LoadError> {
+        self.failures.iter().find(|f| f.name == name && f.kind == kind)
     }
 
     /// The loaded plugin `name` of `kind`.

@@ -43,10 +43,12 @@ pub async fn guarded<T>(
     let result = tokio::time::timeout(ctx.limits.timeout, f(store)).await;
     ctx.timers.record(&ctx.name, function, started.elapsed());
     match result {
-        Err(_) => {
-            Err(CallError::Timeout { plugin: ctx.name.clone(), function, timeout_ms: ctx.limits.timeout.as_millis() })
-        }
-        Ok(Err(e)) => Err(classify(&e, store.data(), function)),
+        Err(_) => Err(logged(CallError::Timeout {
+            plugin: ctx.name.clone(),
+            function,
+            timeout_ms: ctx.limits.timeout.as_millis(),
+        })),
+        Ok(Err(e)) => Err(logged(classify(&e, store.data(), function))),
         Ok(Ok(v)) => Ok(v),
     }
 }
@@ -62,7 +64,21 @@ pub fn guarded_sync<T>(
     let (ctx, started) = start_call(store);
     let result = f(store);
     ctx.timers.record(&ctx.name, function, started.elapsed());
-    result.map_err(|e| classify(&e, store.data(), function))
+    result.map_err(|e| logged(classify(&e, store.data(), function)))
+}
+
+/// Logs a plugin's fault where the host's operator sees it (the caller may
+/// only pass it on to a client), tagged with the plugin and the function.
+fn logged(e: CallError) -> CallError {
+    if let CallError::Panic { plugin, function, .. }
+    | CallError::Trap { plugin, function, .. }
+    | CallError::Cpu { plugin, function, .. }
+    | CallError::Memory { plugin, function, .. }
+    | CallError::Timeout { plugin, function, .. } = &e
+    {
+        tracing::error!(plugin = %plugin, function = *function, "plugin fault: {e}");
+    }
+    e
 }
 
 /// Resets the CPU budget and the epoch deadline for a new call; returns
@@ -83,10 +99,10 @@ fn classify(e: &wasmtime::Error, state: &PluginState, function: &'static str) ->
         return CallError::Memory { plugin, function, limit_mib: state.ctx.limits.memory_bytes >> 20 };
     }
     let stderr = state.stderr_text();
-    if let Some(pos) = stderr.rfind("panicked at") {
-        let message = stderr[pos..].lines().take(3).collect::<Vec<_>>().join(" ");
+    if let Some(message) = panic_message(&stderr) {
         return CallError::Panic { plugin, function, message };
     }
+    let stderr = without_backtrace_hint(&stderr);
     // A trap says what the guest did; a host import's error (the root of
     // the chain, under wasmtime's backtrace context) says what it asked for.
     let mut message = match e.downcast_ref::<wasmtime::Trap>() {
@@ -97,6 +113,18 @@ fn classify(e: &wasmtime::Error, state: &PluginState, function: &'static str) ->
         message.push_str(&format!(" (stderr: {})", stderr.lines().last().unwrap_or_default()));
     }
     CallError::Trap { plugin, function, message }
+}
+
+/// The last panic in a guest's stderr, on one line: where, and the message.
+fn panic_message(stderr: &str) -> Option<String> {
+    let pos = stderr.rfind("panicked at")?;
+    Some(without_backtrace_hint(&stderr[pos..]).lines().take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// `stderr` without Rust's "run with `RUST_BACKTRACE=1`" note: the host's
+/// user cannot set a guest's environment, so the hint misleads.
+fn without_backtrace_hint(stderr: &str) -> String {
+    stderr.lines().filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE=")).collect::<Vec<_>>().join("\n")
 }
 
 /// Checks a result against the plugin's output cap.
@@ -123,4 +151,22 @@ pub fn plugin_result<T>(
     r: Result<T, crate::plugin::bindings::PluginError>,
 ) -> Result<T, CallError> {
     r.map_err(|error| CallError::Plugin { plugin: ctx.name.clone(), error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STDERR: &str = "\nthread '<unnamed>' panicked at src/lib.rs:40:25:\ndeliberate panic\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+
+    #[test]
+    fn a_panic_message_names_where_and_what_without_the_backtrace_hint() {
+        assert_eq!(panic_message(STDERR).as_deref(), Some("panicked at src/lib.rs:40:25: deliberate panic"));
+    }
+
+    #[test]
+    fn stderr_without_a_panic_keeps_its_lines_but_not_the_hint() {
+        assert_eq!(panic_message("just a line\n"), None);
+        assert_eq!(without_backtrace_hint("a\nnote: run with `RUST_BACKTRACE=1` environment variable\nb"), "a\nb");
+    }
 }
