@@ -1,19 +1,22 @@
-//! `mcpod templates …` and `mcpod packages …`: the catalog and registry
-//! plugins, loaded locally from the config (no running host needed).
+//! `mcpod templates …` and `mcpod packages …`: templates are asked of the
+//! running host (`--api`), or of a config file's plugins (`--config`);
+//! packages are searched with the registry plugins of the config, loaded here.
 
+use super::servers::{Api, DEFAULT_API};
 use super::{ConfigArg, print_table};
-use crate::catalog;
+use crate::catalog::{self, TemplateJson};
 use crate::config::Config;
 use crate::plugin::PluginHost;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// `mcpod templates …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TemplatesCommand {
-    /// List every template.
+    /// List every template of the running host (or of a config file, with --config).
     List {
         #[command(flatten)]
-        config: ConfigArg,
+        source: CatalogSource,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -23,12 +26,27 @@ pub enum TemplatesCommand {
         /// The template's name.
         name: String,
         #[command(flatten)]
-        config: ConfigArg,
+        source: CatalogSource,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
 }
+
+/// Where `mcpod templates` asks: the running host's API, or a config file
+/// whose catalog plugins it loads itself.
+#[derive(Debug, clap::Args)]
+pub struct CatalogSource {
+    /// The running host's management API [default: http://127.0.0.1:7460].
+    #[arg(long, env = "MCPOD_API")]
+    api: Option<String>,
+    /// Load the catalog plugins of this host config here instead of asking a host.
+    #[arg(long, short, env = "MCPOD_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The config file read when no host answers at the default address.
+const LOCAL_CONFIG: &str = "config/mcpod.toml";
 
 /// `mcpod packages …`.
 #[derive(Debug, clap::Subcommand)]
@@ -68,7 +86,11 @@ pub enum PackagesCommand {
 }
 
 async fn load(config: &ConfigArg) -> anyhow::Result<PluginHost> {
-    let config = Config::load(&config.config)?;
+    load_file(&config.config).await
+}
+
+async fn load_file(path: &Path) -> anyhow::Result<PluginHost> {
+    let config = Config::load(path)?;
     let mut log = config.log.clone();
     log.level = "warn".into();
     crate::telemetry::init(&log);
@@ -81,42 +103,84 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One entry of a template listing: a template, or what could not be listed.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Template(Box<TemplateJson>),
+    Failure { catalog: String, template: Option<String>, error: String },
+}
+
+/// What `templates` asks: `GET path` of the API, or the same answer
+/// computed from a config file's plugins.
+async fn ask(source: &CatalogSource, path: &str, local: Local<'_>) -> anyhow::Result<serde_json::Value> {
+    if let Some(file) = &source.config {
+        return local.answer(file).await;
+    }
+    let base = source.api.as_deref().unwrap_or(DEFAULT_API);
+    match Api::new(base)?.call(reqwest::Method::GET, path, None).await {
+        Err(e) if source.api.is_none() && nobody_answers(&e) && Path::new(LOCAL_CONFIG).exists() => {
+            eprintln!("note: no mcpod host answers at {base}; reading the catalog plugins of {LOCAL_CONFIG} instead");
+            local.answer(Path::new(LOCAL_CONFIG)).await
+        }
+        Err(e) if nobody_answers(&e) => Err(e.context(
+            "start `mcpod serve`, name its API with --api URL (MCPOD_API), or read a config file here with --config FILE",
+        )),
+        other => other,
+    }
+}
+
+/// True when nothing answered at the API's address.
+fn nobody_answers(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<reqwest::Error>().is_some_and(|r| r.is_connect())
+}
+
+/// The answer computed from a config file instead of asked of a host.
+enum Local<'a> {
+    /// `GET /api/v1/templates`.
+    List,
+    /// `GET /api/v1/templates/{name}`.
+    Show(&'a str),
+}
+
+impl Local<'_> {
+    async fn answer(&self, file: &Path) -> anyhow::Result<serde_json::Value> {
+        let host = load_file(file).await?;
+        Ok(match self {
+            Local::List => serde_json::to_value(catalog::listing(&host).await)?,
+            Local::Show(name) => serde_json::to_value(catalog::find_template(&host, name).await?)?,
+        })
+    }
+}
+
 /// Runs a `templates` subcommand.
 pub async fn templates(cmd: TemplatesCommand) -> anyhow::Result<ExitCode> {
+    super::install_crypto();
     match cmd {
-        TemplatesCommand::List { config, json } => {
-            let host = load(&config).await?;
-            let list = catalog::list_templates(&host).await?;
+        TemplatesCommand::List { source, json } => {
+            let answer = ask(&source, "/api/v1/templates", Local::List).await?;
+            let entries: Vec<Entry> = serde_json::from_value(answer.clone())?;
+            let failed = entries.iter().any(|e| matches!(e, Entry::Failure { .. }));
             if json {
-                print_json(&list)?;
+                print_json(&answer)?;
             } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|t| {
-                        let t = &t.template;
-                        vec![
-                            t.name.clone(),
-                            t.server_type.clone(),
-                            t.package.clone().or(t.image.clone()).unwrap_or_default(),
-                            t.secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","),
-                            t.title.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(&["NAME", "TYPE", "PACKAGE", "SECRETS", "TITLE"], &rows);
+                print_listing(&entries);
             }
+            // A failed catalog costs its own templates; the exit status says so.
+            return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
         }
-        TemplatesCommand::Show { name, config, json } => {
-            let host = load(&config).await?;
-            let found = catalog::find_template(&host, &name).await?;
+        TemplatesCommand::Show { name, source, json } => {
+            let path = format!("/api/v1/templates/{}", urlencoding(&name));
+            let answer = ask(&source, &path, Local::Show(&name)).await?;
             if json {
-                print_json(&found)?;
+                print_json(&answer)?;
             } else {
-                let t = &found.template;
+                let t: TemplateJson = serde_json::from_value(answer)?;
                 println!("{} — {}\n{}\n", t.name, t.title, t.description);
                 println!("type:      {}", t.server_type);
                 println!("package:   {}", t.package.clone().or(t.image.clone()).unwrap_or_default());
-                println!("catalog:   {}", found.catalog);
+                println!("transport: {}", t.transport);
+                println!("catalog:   {}", t.catalog);
                 for (label, inputs) in [("secrets", &t.secrets), ("params", &t.params)] {
                     if inputs.is_empty() {
                         continue;
@@ -132,6 +196,47 @@ pub async fn templates(cmd: TemplatesCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The templates as a table, then what could not be listed and why.
+fn print_listing(entries: &[Entry]) {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Template(t) => Some(vec![
+                t.name.clone(),
+                t.server_type.clone(),
+                t.package.clone().or(t.image.clone()).unwrap_or_default(),
+                t.secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","),
+                t.title.clone(),
+            ]),
+            Entry::Failure { .. } => None,
+        })
+        .collect();
+    print_table(&["NAME", "TYPE", "PACKAGE", "SECRETS", "TITLE"], &rows);
+    let mut header = false;
+    for e in entries {
+        if let Entry::Failure { catalog, template, error } = e {
+            if !header {
+                println!("\nnot listed (the other catalogs' templates are above):");
+                header = true;
+            }
+            match template {
+                Some(t) => println!("  template `{t}` of catalog `{catalog}`: {error}"),
+                None => println!("  catalog `{catalog}`: {error}"),
+            }
+        }
+    }
+}
+
+/// `name` as one URL path segment.
+fn urlencoding(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Runs a `packages` subcommand.

@@ -1,9 +1,9 @@
 //! `mcpod plugins list` and `mcpod plugins check FILE.wasm`.
 
 use super::{ConfigArg, print_table};
-use crate::api::plugin_rows;
+use crate::api::{PluginRow, plugin_rows};
 use crate::config::{Config, PluginEntry, PluginKind};
-use crate::plugin::PluginHost;
+use crate::plugin::{LoadedPlugin, PluginHost};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,8 +53,12 @@ pub async fn run(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                     })
                     .collect();
                 print_table(&["NAME", "KIND", "SOURCE", "VERSION", "WORLD"], &table);
-                for r in rows.iter().filter(|r| r.error.is_some()) {
-                    eprintln!("error: plugin `{}`: {}", r.name, r.error.as_deref().unwrap_or_default());
+                let failed: Vec<&PluginRow> = rows.iter().filter(|r| r.error.is_some()).collect();
+                if !failed.is_empty() {
+                    println!("\nFAILED (the host runs without these; fix each and restart it):");
+                }
+                for r in failed {
+                    println!("  {}: {}", r.name, r.error.as_deref().unwrap_or_default());
                 }
             }
             Ok(if host.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -104,7 +108,15 @@ async fn check(file: PathBuf, kind: Option<String>) -> anyhow::Result<ExitCode> 
                 p.info.version,
                 p.info.description
             );
-            return Ok(ExitCode::SUCCESS);
+            let problems = smoke_test(p).await;
+            if problems.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("{}: the host would not serve all of it:", file.display());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            return Ok(ExitCode::FAILURE);
         }
         if let Some(f) = host.failures().first() {
             errors.push(format!("as {kind}: {}", f.message));
@@ -115,4 +127,26 @@ async fn check(file: PathBuf, kind: Option<String>) -> anyhow::Result<ExitCode> 
         eprintln!("  {e}");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// Calls a template catalog once as the host would (`list-templates`, then
+/// `describe` of its first template) and says what the host would refuse;
+/// empty when all is well, and for the other kinds.
+async fn smoke_test(plugin: &LoadedPlugin) -> Vec<String> {
+    if plugin.kind != PluginKind::TemplateCatalog {
+        return Vec::new();
+    }
+    let mut problems = plugin.check_templates().await;
+    let first = match plugin.list_templates().await {
+        Ok(list) => list.into_iter().next(),
+        Err(_) => None,
+    };
+    if let Some(first) = first {
+        match plugin.describe_template(&first.name).await {
+            Ok(t) if t.name == first.name => {}
+            Ok(t) => problems.push(format!("`describe(\"{}\")` returned template `{}`", first.name, t.name)),
+            Err(e) => problems.push(format!("`describe(\"{}\")` failed: {e}", first.name)),
+        }
+    }
+    problems
 }
