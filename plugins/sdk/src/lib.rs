@@ -17,8 +17,9 @@
 //!
 //! Each kind's module re-exports the WIT types (`ServerConfig`, `LaunchSpec`,
 //! `PluginError`, ...) and adds the host imports as plain functions: `log`,
-//! `config_value` and, outside protocol adapters, `http_fetch`. See
-//! `docs/plugins.md` for the whole contract.
+//! `config_value` and, outside protocol adapters, `http_fetch`. In a native
+//! `cargo test` those have stand-ins ([`testing`]). See `docs/plugins.md` for
+//! the whole contract.
 
 // The generated export macros name this crate by its public name, from
 // inside and outside the crate alike.
@@ -90,10 +91,16 @@ macro_rules! common_helpers {
             }
         }
 
-        /// Writes a record to the host's log, tagged with this plugin's name.
+        /// Writes a record to the host's log, tagged with this plugin's name
+        /// (in a native test, to stderr).
         pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
-            let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            bindings::mcpod::plugin::log::log(level, message, &fields);
+            if cfg!(target_arch = "wasm32") {
+                let fields: Vec<(String, String)> =
+                    fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                bindings::mcpod::plugin::log::log(level, message, &fields);
+            } else {
+                crate::testing::log(&format!("{level:?}"), message, fields);
+            }
         }
     };
 }
@@ -105,20 +112,34 @@ macro_rules! service_helpers {
         pub use bindings::mcpod::plugin::http::{Request as HttpRequest, Response as HttpResponse};
 
         /// The value of `key` in this plugin's `config` table: strings as they
-        /// are, other TOML values as JSON text.
+        /// are, other TOML values as JSON text (in a native test, what
+        /// [`testing::set_config`](crate::testing::set_config) set).
         pub fn config_value(key: &str) -> Option<String> {
-            bindings::mcpod::plugin::config::get(key)
+            if cfg!(target_arch = "wasm32") {
+                bindings::mcpod::plugin::config::get(key)
+            } else {
+                crate::testing::config_value(key)
+            }
         }
 
         /// Every key set in this plugin's `config` table.
         pub fn config_keys() -> Vec<String> {
-            bindings::mcpod::plugin::config::keys()
+            if cfg!(target_arch = "wasm32") {
+                bindings::mcpod::plugin::config::keys()
+            } else {
+                crate::testing::config_keys()
+            }
         }
 
         /// Performs an HTTP request through the host, which checks the URL
-        /// against this plugin's `allow_hosts`.
+        /// against this plugin's `allow_hosts` (in a native test, it fails
+        /// as `unavailable`: test the code around it with your own stand-in).
         pub fn http_fetch(request: &HttpRequest) -> Result<HttpResponse, PluginError> {
-            bindings::mcpod::plugin::http::fetch(request)
+            if cfg!(target_arch = "wasm32") {
+                bindings::mcpod::plugin::http::fetch(request)
+            } else {
+                Err(PluginError::unavailable(crate::testing::no_http(&request.url)))
+            }
         }
 
         /// A `GET` of `url` with `headers`.
@@ -313,6 +334,51 @@ pub mod protocol_adapter {
 
 #[cfg(feature = "protocol-adapter")]
 mod jsonrpc;
+
+/// Native stand-ins for the host's imports, so that a plugin's own
+/// `cargo test` (on the build machine, not in wasm) can call its code:
+/// `log` writes to stderr, `config_value` and `config_keys` read what
+/// [`set_config`] set on the current thread (each test runs on a thread of
+/// its own), and `http_fetch` fails as `unavailable`. In wasm the host's
+/// imports are used and nothing here is called.
+pub mod testing {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    thread_local! {
+        static CONFIG: RefCell<BTreeMap<String, String>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Sets `key` of the plugin's config table for the current thread, as
+    /// `[plugins.config]` would in the host (non-string values as JSON text).
+    pub fn set_config(key: &str, value: &str) {
+        CONFIG.with(|c| c.borrow_mut().insert(key.to_string(), value.to_string()));
+    }
+
+    /// Empties the current thread's config table.
+    pub fn clear_config() {
+        CONFIG.with(|c| c.borrow_mut().clear());
+    }
+
+    pub(crate) fn config_value(key: &str) -> Option<String> {
+        CONFIG.with(|c| c.borrow().get(key).cloned())
+    }
+
+    pub(crate) fn config_keys() -> Vec<String> {
+        CONFIG.with(|c| c.borrow().keys().cloned().collect())
+    }
+
+    pub(crate) fn log(level: &str, message: &str, fields: &[(&str, &str)]) {
+        let fields: Vec<String> = fields.iter().map(|(k, v)| format!(" {k}={v:?}")).collect();
+        eprintln!("[{level}] {message}{}", fields.concat());
+    }
+
+    pub(crate) fn no_http(url: &str) -> String {
+        format!(
+            "no HTTP in a native test (asked for {url}); the host performs `http_fetch` once the plugin runs in mcpod"
+        )
+    }
+}
 
 /// Exports `$t` as this crate's server-type plugin (on `wasm32` targets; elsewhere,
 /// for native unit tests, it exports nothing).
