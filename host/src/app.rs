@@ -91,12 +91,13 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let max = (config.limits.max_message_kib as usize) << 10;
     let front_state = FrontState {
         manager: manager.clone(),
-        http_sessions: front::streamable::HttpSessions::new(Duration::from_secs(config.limits.session_idle_secs)),
+        http_sessions: front::http_session::HttpSessions::new(idle),
         sse_sessions: front::legacy_sse::SseSessions::new(),
-        parked: front::stateless::ParkedRequests::new(),
+        parked: front::rev_2026_07_28::ParkedRequests::new(),
         ticks: front::ticks(),
         max_message_bytes: max,
     };
+    front::reap_every(&front_state, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
     let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: crate::metrics::global() };
     let guard = Arc::new(front::guard::Guard::for_host(
         config.server.allowed_origins.clone(),

@@ -60,6 +60,20 @@ pub enum ManagerError {
     Failed(String),
 }
 
+impl ManagerError {
+    /// The HTTP status the API and the MCP front both answer with.
+    pub fn http_status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            ManagerError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ManagerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ManagerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ManagerError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+            ManagerError::Failed(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
 /// One problem with one field of a server config.
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldProblem {

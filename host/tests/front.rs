@@ -666,3 +666,19 @@ async fn the_library_facade_starts_lists_checks_and_stops_without_http() {
     let gone = manager.health_check(&id).await.unwrap_err();
     assert!(gone.to_string().contains(&id), "a stopped server is gone: {gone}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_type_that_runs_only_as_a_container_is_refused_by_the_local_runtime_with_the_way_out() {
+    let host = start_host(|_| {}).await;
+    // `archon` without `local_command` proposes a container and no process.
+    let resp = host.post_server(json!({"server_type": "archon"})).await;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`archon`") && message.contains("local runtime"), "{body}");
+    assert!(message.contains("kubernetes runtime"), "says what to do: {body}");
+    let listed: Value =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed, json!([]), "nothing registered");
+}

@@ -326,8 +326,8 @@ async fn an_adapter_may_write_stderr_but_a_call_that_would_wait_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stdin_writer_delivers_whole_messages_in_order_when_the_pipe_is_full() {
-    use mcpod::bridge::stdio::StdinWriter;
     use mcpod::jsonrpc::{Id, Message};
+    use mcpod::upstream::stdio::StdinWriter;
     use tokio::io::AsyncBufReadExt;
     let (_host, adapter) = adapter_session(&builtin_artifact("mcpod-adapter-stdio"), 1 << 20).await;
     // A 64-byte pipe holds less than one message: most writes must wait

@@ -81,18 +81,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 impl From<ManagerError> for ApiError {
     fn from(e: ManagerError) -> Self {
+        let status = e.http_status();
         match &e {
             ManagerError::BadRequest { details, .. } if !details.is_empty() => ApiError::with_details(
-                StatusCode::BAD_REQUEST,
+                status,
                 "invalid_config",
                 e.to_string(),
                 serde_json::to_value(details).unwrap_or_default(),
             ),
-            ManagerError::BadRequest { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
-            ManagerError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden_by_policy", e.to_string()),
-            ManagerError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            ManagerError::Limit(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", e.to_string()),
-            ManagerError::Failed(_) => ApiError::new(StatusCode::BAD_GATEWAY, "failed", e.to_string()),
+            ManagerError::BadRequest { .. } => ApiError::new(status, "invalid_request", e.to_string()),
+            ManagerError::Forbidden(_) => ApiError::new(status, "forbidden_by_policy", e.to_string()),
+            ManagerError::NotFound(_) => ApiError::new(status, "not_found", e.to_string()),
+            ManagerError::Limit(_) => ApiError::new(status, "limit_exceeded", e.to_string()),
+            ManagerError::Failed(_) => ApiError::new(status, "failed", e.to_string()),
         }
     }
 }

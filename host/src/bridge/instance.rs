@@ -3,11 +3,10 @@
 //! and restarts it with backoff when it dies.
 
 use super::mux::{Action, Mux, SessionId};
-use super::network::{self, Codecs, Link};
-use super::stdio;
 use crate::jsonrpc::{Id, Message};
 use crate::plugin::{AdapterSession, LoadedPlugin};
 use crate::runtime::{Connection, LaunchRequest, Runtime};
+use crate::upstream::{self, Codecs, Link, stdio};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -474,7 +473,7 @@ impl Instance {
                 }
                 tracing::info!(server = %self.server_id, instance = %self.id, %url, "connecting to the server");
                 let me = self.clone();
-                let deliver: network::Deliver = Arc::new(move |msg| me.deliver_from_server(msg));
+                let deliver: upstream::Deliver = Arc::new(move |msg| me.deliver_from_server(msg));
                 let link = Link {
                     server: self.server_id.clone(),
                     url,
@@ -482,7 +481,7 @@ impl Instance {
                     codecs,
                     max_message_bytes: setup.max_message_bytes,
                 };
-                tokio::spawn(network::run(link, rx, deliver))
+                tokio::spawn(upstream::run(link, rx, deliver))
             }
         };
         self.act(|inner| inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None }));

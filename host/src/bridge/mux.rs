@@ -9,15 +9,10 @@
 //! cross-talk; progress tokens and cancellations are mapped the same way.
 
 use crate::jsonrpc::{Id, IdField, Kind, Message, code, raw};
+use crate::rev_2026_07_28::META_RELATED;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-
-/// `_meta` key of a server-to-client request that `modern_upstream` makes
-/// for an `input_required` result: the upstream id of the request that
-/// needs the input, so that the mux asks the session that made it. The mux
-/// strips it.
-pub const META_RELATED: &str = "dev.mcpod/relatedRequest";
 
 /// A client session's number within one instance.
 pub type SessionId = u64;

@@ -2,30 +2,32 @@
 //! opens the event stream, whose first event names the endpoint to POST
 //! client messages to (`/servers/{id}/messages?sessionId=…`).
 
-use super::{FrontState, accepts, manager_error, rpc_error};
+use super::tokens::TokenTable;
+use super::{FrontError, FrontState, accepts, rpc_error};
 use crate::jsonrpc::code;
 use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// One open legacy SSE session: its server's id and its client session.
 type SseSession = (String, Arc<Mutex<ClientSession>>);
 
-/// Open legacy SSE sessions, by `sessionId`.
-#[derive(Default)]
+/// Open legacy SSE sessions, by `sessionId`. A session lives as long as
+/// its event stream: the stream's end removes it, so the reaper has
+/// nothing to judge here.
 pub struct SseSessions {
-    map: Mutex<HashMap<String, SseSession>>,
+    table: TokenTable<SseSession>,
 }
 
 impl SseSessions {
     /// An empty table.
     pub fn new() -> Arc<Self> {
-        Arc::new(SseSessions::default())
+        Arc::new(SseSessions { table: TokenTable::new(Duration::MAX) })
     }
 }
 
@@ -47,14 +49,12 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
     }
     let mut client = match st.manager.open_session(&server_id).await {
         Ok(c) => c,
-        Err(e) => return manager_error(&e),
+        Err(e) => return FrontError::from(e).into_response(),
     };
     let token = crate::servers::new_token();
     let mut deliveries = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
     let client = Arc::new(Mutex::new(client));
-    if let Ok(mut map) = st.sse_sessions.map.lock() {
-        map.insert(token.clone(), (server_id.clone(), client.clone()));
-    }
+    st.sse_sessions.table.insert(token.clone(), (server_id.clone(), client.clone()));
     let (tx, rx) = mpsc::channel(1024);
     let endpoint = crate::servers::endpoints::messages_path(&server_id, &token);
     let _ = tx.try_send(Frame { event: Some("endpoint".to_string()), id: None, data: endpoint });
@@ -75,9 +75,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
             }
         }
         // The client went away (or the server did): end the session.
-        if let Ok(mut map) = sessions.map.lock() {
-            map.remove(&token);
-        }
+        sessions.table.remove(&token);
         if let Ok(mut c) = client.lock() {
             c.close();
         }
@@ -99,7 +97,7 @@ pub async fn post(
             "Bad Request: the sessionId query parameter is required",
         );
     };
-    let client = match st.sse_sessions.map.lock().ok().and_then(|m| m.get(&token).cloned()) {
+    let client = match st.sse_sessions.table.get(&token) {
         Some((sid, c)) if sid == server_id => c,
         _ => {
             return rpc_error(
@@ -111,7 +109,7 @@ pub async fn post(
     };
     let msgs = match super::streamable::decode_body(&body) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     if let Ok(c) = client.lock() {
         for m in msgs {

@@ -4,15 +4,19 @@
 //! Origin and Host checks the MCP specification asks for are `guard`,
 //! applied as a layer around every route (`gate`).
 
+pub mod error;
 pub mod guard;
+pub mod http_session;
+pub use error::FrontError;
 pub mod legacy_sse;
+pub mod rev_2026_07_28;
 pub mod sse;
-pub mod stateless;
 pub mod streamable;
+pub mod tokens;
 pub mod websocket;
 
 use crate::jsonrpc::{Message, code};
-use crate::servers::{Manager, ManagerError};
+use crate::servers::Manager;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,13 +29,13 @@ pub struct FrontState {
     /// The server manager.
     pub manager: Arc<Manager>,
     /// Streamable HTTP sessions.
-    pub http_sessions: Arc<streamable::HttpSessions>,
+    pub http_sessions: Arc<http_session::HttpSessions>,
     /// Legacy SSE sessions.
     pub sse_sessions: Arc<legacy_sse::SseSessions>,
     /// The largest body or message accepted.
     pub max_message_bytes: usize,
     /// 2026-07-28 requests waiting for the client's input responses.
-    pub parked: Arc<stateless::ParkedRequests>,
+    pub parked: Arc<rev_2026_07_28::ParkedRequests>,
     /// A coarse clock ([`ticks`]) for short waits.
     pub ticks: tokio::sync::watch::Receiver<u64>,
 }
@@ -54,6 +58,22 @@ pub fn ticks() -> tokio::sync::watch::Receiver<u64> {
         }
     });
     rx
+}
+
+/// Sweeps the front's token tables every `every`, in one task: idle
+/// Streamable HTTP sessions are closed, parked 2026-07-28 requests that
+/// waited too long are dropped (and cancelled upstream).
+pub fn reap_every(state: &FrontState, every: std::time::Duration) {
+    let (http, parked) = (Arc::downgrade(&state.http_sessions), Arc::downgrade(&state.parked));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let (Some(http), Some(parked)) = (http.upgrade(), parked.upgrade()) else { return };
+            http.reap();
+            parked.reap();
+        }
+    });
 }
 
 /// The front's routes.
@@ -100,19 +120,6 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
 /// A JSON-RPC error as an HTTP response with `status`.
 pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     json_response(status, Message::error_response(None, code, message).to_text())
-}
-
-/// The HTTP status and JSON-RPC error for a manager error.
-pub fn manager_error(e: &ManagerError) -> Response {
-    let status = match e {
-        ManagerError::NotFound(_) => StatusCode::NOT_FOUND,
-        ManagerError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
-        ManagerError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ManagerError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-        ManagerError::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let code = if status == StatusCode::TOO_MANY_REQUESTS { code::LIMIT_EXCEEDED } else { code::SERVER_UNAVAILABLE };
-    rpc_error(status, code, &e.to_string())
 }
 
 /// True if the `Accept` header lists `mime` (or a wildcard covering it).

@@ -1,17 +1,17 @@
 //! MCP over WebSocket at `/servers/{id}/ws` (subprotocol `mcp`): one
 //! JSON-RPC message (or batch) per text frame, both ways.
 
-use super::{FrontState, manager_error};
+use super::{FrontError, FrontState};
 use crate::jsonrpc::{Message, code};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// `GET /servers/{id}/ws`.
 pub async fn upgrade(State(st): State<FrontState>, Path(server_id): Path<String>, ws: WebSocketUpgrade) -> Response {
     let client = match st.manager.open_session(&server_id).await {
         Ok(c) => c,
-        Err(e) => return manager_error(&e),
+        Err(e) => return FrontError::from(e).into_response(),
     };
     ws.protocols(["mcp"]).max_message_size(st.max_message_bytes).on_upgrade(move |socket| serve(socket, client))
 }

@@ -250,9 +250,9 @@ impl Manager {
     }
 
     /// The adapters network upstreams use, if all of them are loaded.
-    fn network_codecs(&self) -> Option<crate::bridge::network::Codecs> {
+    fn network_codecs(&self) -> Option<crate::upstream::Codecs> {
         let get = |name| self.plugins.get(name, PluginKind::ProtocolAdapter).ok().cloned();
-        Some(crate::bridge::network::Codecs { http: get("http")?, sse: get("sse")?, websocket: get("websocket")? })
+        Some(crate::upstream::Codecs { http: get("http")?, sse: get("sse")?, websocket: get("websocket")? })
     }
 
     /// Records what a ready instance declares.

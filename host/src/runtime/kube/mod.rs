@@ -320,6 +320,17 @@ impl Runtime for KubeRuntime {
         "kubernetes"
     }
 
+    fn supports(&self, spec: &crate::plugin::bindings::LaunchSpec) -> Result<(), RuntimeError> {
+        match spec.container {
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::Unsupported {
+                runtime: "kubernetes",
+                reason: "its launch spec has no container (it runs only as a local process); use the local runtime"
+                    .to_string(),
+            }),
+        }
+    }
+
     async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError> {
         let name = self.pod_name(&req.instance_id);
         let existing = match self.pods.get_opt(&name).await {

@@ -7,6 +7,12 @@ use crate::jsonrpc::{Id, Message, raw};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+/// `_meta` key of a server-to-client request that `upstream::rev_2026_07_28` makes
+/// for an `input_required` result: the upstream id of the request that
+/// needs the input, so that the mux asks the session that made it. The mux
+/// strips it.
+pub const META_RELATED: &str = "dev.mcpod/relatedRequest";
+
 /// The stateless revisions mcpod serves.
 pub const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
 

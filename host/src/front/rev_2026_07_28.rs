@@ -6,16 +6,16 @@
 //! makes of the client mid-call (sampling, elicitation, roots) becomes an
 //! `input_required` result, and the client's retry completes it.
 
-use super::{FrontState, json_response, manager_error, prefers_json};
+use super::tokens::{Expiring, TokenTable};
+use super::{FrontError, FrontState, json_response, prefers_json};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
-use crate::modern::{self, Refusal, RequestMeta, RoutingHeaders};
 use crate::plugin::bindings::Frame;
+use crate::rev_2026_07_28::{self as rules, Refusal, RequestMeta, RoutingHeaders};
 use crate::servers::{ClientSession, Target};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -35,47 +35,41 @@ struct Parked {
 
 /// Requests parked on an `input_required`, by their `requestState`.
 pub struct ParkedRequests {
-    map: Mutex<HashMap<String, Parked>>,
+    table: TokenTable<Parked>,
+}
+
+/// Dropping a parked request cancels it upstream.
+impl Expiring for Parked {
+    fn expired(&self, ttl: Duration) -> bool {
+        self.since.elapsed() >= ttl
+    }
 }
 
 impl ParkedRequests {
-    /// An empty table whose entries expire unanswered after [`PARK_TIMEOUT`].
+    /// An empty table whose entries expire unanswered after [`PARK_TIMEOUT`]
+    /// (the front's reaper sweeps it).
     pub fn new() -> Arc<Self> {
-        let table = Arc::new(ParkedRequests { map: Mutex::new(HashMap::new()) });
-        let weak = Arc::downgrade(&table);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(15));
-            loop {
-                tick.tick().await;
-                let Some(table) = weak.upgrade() else { return };
-                if let Ok(mut map) = table.map.lock() {
-                    // Dropping a parked session cancels its request upstream.
-                    map.retain(|_, p| p.since.elapsed() < PARK_TIMEOUT);
-                }
-            }
-        });
-        table
+        Arc::new(ParkedRequests { table: TokenTable::new(PARK_TIMEOUT) })
     }
 
     fn park(&self, state: String, parked: Parked) {
-        if let Ok(mut map) = self.map.lock() {
-            map.insert(state, parked);
-        }
+        self.table.insert(state, parked);
     }
 
     /// The parked request `state` names, if it is for this place (server,
     /// or server and handle) and method.
     fn take(&self, state: &str, place: &str, method: &str) -> Option<Parked> {
-        let mut map = self.map.lock().ok()?;
-        match map.get(state) {
-            Some(p) if p.place == place && p.method == method => map.remove(state),
-            _ => None,
-        }
+        self.table.take_if(state, |p| p.place == place && p.method == method)
+    }
+
+    /// Drops the requests that waited too long (cancelling them upstream).
+    pub(super) fn reap(&self) {
+        drop(self.table.take_expired());
     }
 
     /// Requests waiting for a retry.
     pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
+        self.table.len()
     }
 
     /// True when none waits.
@@ -104,15 +98,15 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
     // Parked requests belong to the instance they wait on.
     let place = target.to_string();
     let id = msg.id.value().cloned();
-    let meta = match modern::request_meta(&msg) {
+    let meta = match rules::request_meta(&msg) {
         Ok(m) => m,
         Err(r) => return refuse(&r, id),
     };
-    if let Err(r) = modern::check_headers(&msg, &meta, &routing_headers(headers)) {
+    if let Err(r) = rules::check_headers(&msg, &meta, &routing_headers(headers)) {
         return refuse(&r, id);
     }
-    if !modern::MODERN_VERSIONS.contains(&meta.version.as_str()) {
-        return refuse(&modern::unsupported_version(&meta.version), id);
+    if !rules::MODERN_VERSIONS.contains(&meta.version.as_str()) {
+        return refuse(&rules::unsupported_version(&meta.version), id);
     }
     let Some(id) = id.filter(|_| msg.kind() == Kind::Request) else {
         // Notifications (and stray responses) have nothing to answer;
@@ -120,7 +114,7 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
         return StatusCode::ACCEPTED.into_response();
     };
     let method = msg.method().to_string();
-    if modern::REMOVED_METHODS.contains(&method.as_str()) {
+    if rules::REMOVED_METHODS.contains(&method.as_str()) {
         let r = Refusal::new(
             404,
             code::METHOD_NOT_FOUND,
@@ -131,23 +125,23 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
     if method == "server/discover" {
         return match st.manager.stateless_initialize(target).await {
             Ok(init) => {
-                json_response(StatusCode::OK, Message::response(id, raw(&modern::discover_result(&init))).to_text())
+                json_response(StatusCode::OK, Message::response(id, raw(&rules::discover_result(&init))).to_text())
             }
-            Err(e) => manager_error(&e),
+            Err(e) => FrontError::from(e).into_response(),
         };
     }
     if method == "subscriptions/listen" {
         return listen(st, target, id, &msg, sse_ok).await;
     }
-    let (responses, state) = modern::retry_fields(&msg);
+    let (responses, state) = rules::retry_fields(&msg);
     // A request the server may ask for input waits its turn (see
     // `Manager::interactive_turn`); the others run side by side.
-    let may_be_asked = modern::INTERACTIVE_METHODS.contains(&method.as_str())
+    let may_be_asked = rules::INTERACTIVE_METHODS.contains(&method.as_str())
         && ["sampling", "elicitation", "roots"].iter().any(|c| meta.can(c));
     let turn = if may_be_asked {
         match st.manager.interactive_turn(target).await {
             Ok(t) => Some(t),
-            Err(e) => return manager_error(&e),
+            Err(e) => return FrontError::from(e).into_response(),
         }
     } else {
         None
@@ -186,10 +180,10 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
         }
         None => match st.manager.open_stateless(target, turn.is_some()).await {
             Ok(s) => {
-                s.send(modern::for_old_server(&msg));
+                s.send(rules::for_old_server(&msg));
                 s
             }
-            Err(e) => return manager_error(&e),
+            Err(e) => return FrontError::from(e).into_response(),
         },
     };
     let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
@@ -263,13 +257,13 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
     }
     let init = match st.manager.stateless_initialize(target).await {
         Ok(i) => i,
-        Err(e) => return manager_error(&e),
+        Err(e) => return FrontError::from(e).into_response(),
     };
     let asked = msg.params_value().get("notifications").cloned().unwrap_or_else(|| serde_json::json!({}));
-    let honored = modern::honored_filter(&asked, init.get("capabilities").unwrap_or(&Value::Null));
+    let honored = rules::honored_filter(&asked, init.get("capabilities").unwrap_or(&Value::Null));
     let mut session = match st.manager.open_stateless(target, false).await {
         Ok(s) => s,
-        Err(e) => return manager_error(&e),
+        Err(e) => return FrontError::from(e).into_response(),
     };
     let uris: Vec<Value> = honored.get("resourceSubscriptions").and_then(Value::as_array).cloned().unwrap_or_default();
     for (n, uri) in uris.iter().enumerate() {
@@ -280,15 +274,15 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
         "notifications/subscriptions/acknowledged",
         Some(raw(&serde_json::json!({ "notifications": honored }))),
     );
-    let first = vec![Frame { event: None, id: None, data: modern::tag_subscription(&ack, &id).to_text() }];
+    let first = vec![Frame { event: None, id: None, data: rules::tag_subscription(&ack, &id).to_text() }];
     let (tx, rx) = mpsc::channel::<Frame>(256);
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 delivery = session.rx.recv() => {
                     let Some(d) = delivery else { return };
-                    if d.msg.kind() == Kind::Notification && modern::wanted_on_listen(&d.msg, &honored) {
-                        let tagged = modern::tag_subscription(&d.msg, &id);
+                    if d.msg.kind() == Kind::Notification && rules::wanted_on_listen(&d.msg, &honored) {
+                        let tagged = rules::tag_subscription(&d.msg, &id);
                         if tx.send(Frame { event: None, id: None, data: tagged.to_text() }).await.is_err() {
                             break;
                         }
@@ -364,16 +358,16 @@ impl Call {
                 Kind::Response => {
                     msg.id = crate::jsonrpc::IdField::Value(self.id.clone());
                     if let Some(result) = &msg.result {
-                        msg.result = Some(modern::stamp_result(&self.method, result, self.server_info.as_ref()));
+                        msg.result = Some(rules::stamp_result(&self.method, result, self.server_info.as_ref()));
                     }
                     let _ = tx.send(frame(&msg, true)).await;
                     return;
                 }
                 Kind::Request => {
                     let Some(server_id) = msg.id.value().cloned() else { continue };
-                    match modern::capability_for(msg.method()) {
+                    match rules::capability_for(msg.method()) {
                         Some(cap)
-                            if self.meta.can(cap) && modern::INTERACTIVE_METHODS.contains(&self.method.as_str()) =>
+                            if self.meta.can(cap) && rules::INTERACTIVE_METHODS.contains(&self.method.as_str()) =>
                         {
                             let key = format!("{cap}-{}", asked.len() + 1);
                             asked.push((key.clone(), server_id));
@@ -415,7 +409,7 @@ impl Call {
     ) {
         let state = crate::servers::new_token();
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
-        let result = modern::input_required(&requests, &state);
+        let result = rules::input_required(&requests, &state);
         let answer = Message::response(self.id.clone(), raw(&result));
         self.st
             .parked

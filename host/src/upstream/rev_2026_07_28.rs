@@ -8,10 +8,12 @@
 //! retries with its answers, and carries `subscriptions/listen` events back
 //! as plain notifications.
 
-use super::mux::META_RELATED;
-use super::network::{Deliver, Link, PostError, VERSION_HEADER, error_body, exchange, next_message, refuse};
+use super::streamable_http::{PostError, error_body, exchange};
+use super::{Deliver, Link, next_message, refuse};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
-use crate::modern::{
+use crate::mcp_headers::PROTOCOL_VERSION as VERSION_HEADER;
+use crate::rev_2026_07_28::META_RELATED;
+use crate::rev_2026_07_28::{
     HANDSHAKE_VERSIONS, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION,
     META_VERSION, MODERN_VERSIONS, routed_name,
 };
