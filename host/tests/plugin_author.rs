@@ -6,8 +6,6 @@
 
 mod support;
 
-#[path = "../build/wasm.rs"]
-mod wasm;
 
 use mcpod::catalog;
 use mcpod::config::PluginKind;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 #[path = "../../build/wasm.rs"]
-mod wasm;
+pub mod wasm;
 
 use mcpod::config::{Config, LimitsEntry, PluginEntry, PluginKind};
 use std::path::{Path, PathBuf};
