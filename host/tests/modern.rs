@@ -930,14 +930,14 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
     })
     .await;
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
-    let open = || async {
-        let resp = host
-            .http
+    let ask = || {
+        host.http
             .post(format!("{}/api/v1/servers/{id}/instances", host.base))
             .header("content-type", "application/json")
             .send()
-            .await
-            .unwrap();
+    };
+    let open = || async {
+        let resp = ask().await.unwrap();
         assert_eq!(resp.status(), 201);
         resp.json::<Value>().await.unwrap()
     };
@@ -961,13 +961,7 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
 
     // Handles count against the session limit, and so do sessions.
     let third = open().await;
-    let refused = host
-        .http
-        .post(format!("{}/api/v1/servers/{id}/instances", host.base))
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let refused = ask().await.unwrap();
     assert_eq!(refused.status(), 429);
     assert!(refused.text().await.unwrap().contains("max_sessions_per_server"));
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",

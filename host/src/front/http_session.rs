@@ -4,6 +4,7 @@
 //! (swept by the front's reaper).
 
 use super::FrontError;
+use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
 use crate::bridge::Delivery;
 use crate::jsonrpc::{Id, Kind, Message, code};
@@ -32,25 +33,6 @@ pub(super) struct LoggedEvent {
     pub(super) key: StreamKey,
     pub(super) frame: Frame,
     pub(super) delivered: bool,
-}
-
-/// One event on its way to a stream, and whether it is a request's answer
-/// (known when it was routed, so that the POST need not parse it again).
-pub(super) struct Routed {
-    pub(super) frame: Frame,
-    pub(super) answer: bool,
-}
-
-impl From<Routed> for Frame {
-    fn from(r: Routed) -> Frame {
-        r.frame
-    }
-}
-
-impl From<Frame> for Routed {
-    fn from(frame: Frame) -> Routed {
-        Routed { frame, answer: false }
-    }
 }
 
 pub(super) struct Routes {

@@ -6,6 +6,7 @@
 //! makes of the client mid-call (sampling, elicitation, roots) becomes an
 //! `input_required` result, and the client's retry completes it.
 
+use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
 use super::{FrontError, FrontState, json_response, prefers_json};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
@@ -187,7 +188,7 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
         },
     };
     let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
-    let (tx, mut rx) = mpsc::channel::<Frame>(256);
+    let (tx, mut rx) = mpsc::channel::<Routed>(256);
     let call = Call { st: st.clone(), place, method, id, meta, server_info };
     tokio::spawn(call.drive(session, tx, turn));
     // An answer that comes first goes back as JSON to clients that prefer
@@ -195,10 +196,8 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
     let mut first = Vec::new();
     if prefers_json(headers) || !sse_ok {
         match rx.recv().await {
-            Some(frame) if frame.event.as_deref() == Some("final") => {
-                return final_json(frame.data);
-            }
-            Some(frame) => first.push(frame),
+            Some(Routed { frame, answer: true }) => return final_json(frame.data),
+            Some(Routed { frame, .. }) => first.push(frame),
             None => {
                 return json_response(
                     StatusCode::BAD_GATEWAY,
@@ -208,9 +207,9 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
         }
         if !sse_ok {
             // A JSON-only client gets just the answer.
-            while let Some(frame) = rx.recv().await {
-                if frame.event.as_deref() == Some("final") {
-                    return final_json(frame.data);
+            while let Some(routed) = rx.recv().await {
+                if routed.answer {
+                    return final_json(routed.frame.data);
                 }
             }
             return json_response(
@@ -219,19 +218,7 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
             );
         }
     }
-    for f in &mut first {
-        f.event = None;
-    }
-    let (out_tx, out_rx) = mpsc::channel::<Frame>(256);
-    tokio::spawn(async move {
-        while let Some(mut frame) = rx.recv().await {
-            frame.event = None;
-            if out_tx.send(frame).await.is_err() {
-                return;
-            }
-        }
-    });
-    super::sse::response(first, out_rx)
+    super::sse::response(first, rx)
 }
 
 /// The answer as a JSON response: 404 when the server does not know the
@@ -318,19 +305,18 @@ struct Call {
 impl Call {
     /// Moves the server's messages for this request to `tx` until it is
     /// answered, or parks it when the server asks the client for input.
-    /// The last frame is tagged `final`.
+    /// The last one is the answer ([`Routed::answer`]).
     async fn drive(
         self,
         mut session: ClientSession,
-        tx: mpsc::Sender<Frame>,
+        tx: mpsc::Sender<Routed>,
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) {
         // The turn is given up when the request is answered or parked.
         let _turn = turn;
-        let frame = |msg: &Message, last: bool| Frame {
-            event: last.then(|| "final".to_string()),
-            id: None,
-            data: msg.to_text(),
+        let frame = |msg: &Message, last: bool| Routed {
+            frame: Frame { event: None, id: None, data: msg.to_text() },
+            answer: last,
         };
         let mut asked: Vec<(String, Id)> = Vec::new();
         let mut input: Vec<(String, Message)> = Vec::new();
@@ -405,7 +391,7 @@ impl Call {
         session: ClientSession,
         asked: Vec<(String, Id)>,
         input: Vec<(String, Message)>,
-        tx: &mpsc::Sender<Frame>,
+        tx: &mpsc::Sender<Routed>,
     ) {
         let state = crate::servers::new_token();
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
@@ -414,6 +400,7 @@ impl Call {
         self.st
             .parked
             .park(state, Parked { place: self.place, method: self.method, session, asked, since: Instant::now() });
-        let _ = tx.send(Frame { event: Some("final".to_string()), id: None, data: answer.to_text() }).await;
+        let answer = Frame { event: None, id: None, data: answer.to_text() };
+        let _ = tx.send(Routed { frame: answer, answer: true }).await;
     }
 }

@@ -8,6 +8,29 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokio::sync::mpsc;
 
+/// One event on its way to a client, and whether it is the answer to the
+/// request whose stream it is on: the one way the front says "this is the
+/// final answer" (known when it was routed, so that a handler need not
+/// parse it again).
+pub struct Routed {
+    /// The event.
+    pub frame: Frame,
+    /// True for the request's answer.
+    pub answer: bool,
+}
+
+impl From<Routed> for Frame {
+    fn from(r: Routed) -> Frame {
+        r.frame
+    }
+}
+
+impl From<Frame> for Routed {
+    fn from(frame: Frame) -> Routed {
+        Routed { frame, answer: false }
+    }
+}
+
 /// A `text/event-stream` response carrying `first`, then every frame sent
 /// on `rx` until the channel closes.
 pub fn response<T: Into<Frame> + Send + 'static>(first: Vec<Frame>, rx: mpsc::Receiver<T>) -> Response {

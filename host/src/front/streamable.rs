@@ -3,7 +3,8 @@
 //! server-initiated messages (resumable with `Last-Event-ID`), DELETE ends
 //! the session. Sessions are named by `Mcp-Session-Id`.
 
-use super::http_session::{HttpSession, Routed, StreamKey};
+use super::http_session::{HttpSession, StreamKey};
+use super::sse::Routed;
 use super::{FrontError, FrontState, accepts, rpc_error};
 use crate::jsonrpc::{Id, Kind, Message, code};
 use crate::plugin::bindings::Frame;
