@@ -6,7 +6,6 @@
 
 mod support;
 
-
 use mcpod::catalog;
 use mcpod::config::PluginKind;
 use mcpod::plugin::PluginHost;
