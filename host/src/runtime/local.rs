@@ -90,11 +90,12 @@ impl Runtime for LocalRuntime {
     }
 
     async fn launch(&self, req: &LaunchRequest) -> Result<Launched, RuntimeError> {
-        self.supports(&req.spec)?;
-        let process = req.spec.process.as_ref().ok_or_else(|| RuntimeError::Unsupported {
-            runtime: "local",
-            reason: "its launch spec has no process command".to_string(),
-        })?;
+        let Some(process) = req.spec.process.as_ref() else {
+            return self.supports(&req.spec).and(Err(RuntimeError::Unsupported {
+                runtime: "local",
+                reason: "its launch spec has no process command".to_string(),
+            }));
+        };
         let (program, args) = process.command.split_first().ok_or_else(|| RuntimeError::Start {
             what: req.instance_id.clone(),
             reason: "the command is empty".to_string(),
