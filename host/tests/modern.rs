@@ -916,10 +916,46 @@ async fn a_2026_only_server_serves_handshake_era_clients() {
     }
 }
 
+/// The official Python SDK 2.3 takes an instance handle's endpoint as a
+/// plain URL and reaches the handle's own process. (Its own test, with the
+/// default idle limit: the SDK's start-up on a loaded machine may take longer
+/// than the short limit the handle test uses to show expiry.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_sdk_takes_an_instance_handle_as_a_plain_url() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let resp = host
+        .http
+        .post(format!("{}/api/v1/servers/{id}/instances", host.base))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let handle: Value = resp.json().await.unwrap();
+    let url = handle["endpoint"].as_str().unwrap().to_string();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "whoami", "arguments": {}, "_meta": meta(json!({}))}});
+    let (_, _, msgs) = modern_post(&url, &call, &[]).await;
+    let pid = tool_text(&answer(&msgs)).split_whitespace().next().unwrap_or("").to_string();
+    assert!(pid.starts_with("pid="), "{msgs:?}");
+    let (_, _, shared) = modern_post(&format!("{}/servers/{id}/mcp", host.base), &call, &[]).await;
+    assert!(!tool_text(&answer(&shared)).starts_with(&format!("{pid} ")), "the handle is not the shared process");
+
+    let path = ensure_clients();
+    let py2 = python2();
+    let out = tokio::task::spawn_blocking(move || {
+        run_client(&path, &py2, "py2_client.py", &[&url, V, "--call", "whoami", "{}"])
+    })
+    .await
+    .unwrap();
+    assert!(out["call"].as_str().unwrap_or("").starts_with(&format!("{pid} ")), "{out}");
+}
+
 /// Instance handles give 2026-07-28 clients a process of their own. Two
 /// handles reach two processes, neither of them the one the server keeps
-/// for stateless clients; a handle keeps its process across requests and
-/// works as a plain URL with the Python SDK 2.3; a closed, idle or made-up
+/// for stateless clients; a handle keeps its process across requests; a
+/// closed, idle or made-up
 /// handle is refused with a message that says what to do; the handle's
 /// endpoint takes only 2026-07-28 requests.
 #[tokio::test(flavor = "multi_thread")]
@@ -979,17 +1015,6 @@ async fn instance_handles_give_2026_clients_a_process_of_their_own() {
     assert_eq!(session.status(), 429, "a handshake session too");
     let close = format!("{}/api/v1/servers/{id}/instances/{}", host.base, third["instance"].as_str().unwrap());
     assert_eq!(host.http.delete(close).send().await.unwrap().status(), 204);
-
-    // The official SDK takes the handle's endpoint as it is.
-    let path = ensure_clients();
-    let py2 = python2();
-    let url = url_b.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        run_client(&path, &py2, "py2_client.py", &[&url, V, "--call", "whoami", "{}"])
-    })
-    .await
-    .unwrap();
-    assert!(out["call"].as_str().unwrap_or("").starts_with(&format!("{pid_b} ")), "{out}");
 
     // Only 2026-07-28 requests; GET has no stream.
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",

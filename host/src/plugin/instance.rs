@@ -40,7 +40,8 @@ pub async fn guarded<T>(
     f: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
 ) -> Result<T, CallError> {
     let (ctx, started) = start_call(store);
-    let result = tokio::time::timeout(ctx.limits.timeout, f(store)).await;
+    let clock = store.data().budget.clock();
+    let result = tokio::time::timeout(ctx.limits.timeout, clock.timed(f(store))).await;
     ctx.timers.record(&ctx.name, function, started.elapsed());
     match result {
         Err(_) => Err(logged(CallError::Timeout {

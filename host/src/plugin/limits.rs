@@ -2,14 +2,17 @@
 //! and the store pieces that enforce them.
 
 use crate::config::LimitsEntry;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The limits one plugin runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
     /// Linear memory cap, in bytes.
     pub memory_bytes: usize,
-    /// Guest CPU time per call (time spent inside host imports does not count).
+    /// CPU time the guest may use per call (time off the CPU, as in host
+    /// imports or on a busy machine, does not count).
     pub cpu: Duration,
     /// Wall-clock time per call, host imports included.
     pub timeout: Duration,
@@ -81,39 +84,114 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Tracks the guest CPU time of the current call: wall time since the call
-/// began, less the time spent in host imports (HTTP).
+/// Tracks the CPU time a call's guest has used: the CPU clock of the thread
+/// that runs it, summed over the slices in which it ran. Time the thread is
+/// off the CPU (the OS runs someone else, an async call is parked on a host
+/// import or waits for its turn on the runtime) does not count, so a busy
+/// host does not make a plugin look slow.
 #[derive(Debug)]
 pub struct CpuBudget {
     budget: Duration,
-    started: Instant,
-    in_host: Duration,
+    clock: Arc<CpuClock>,
     /// Set when the budget ran out and the call was interrupted.
     pub exhausted: bool,
+}
+
+/// A call's CPU time, shared between the store (whose epoch callback checks
+/// it, on the guest's thread) and the future that polls an async call (which
+/// opens and closes a slice around each poll, on whatever thread polls it).
+#[derive(Debug, Default)]
+pub struct CpuClock {
+    /// Nanoseconds used in closed slices.
+    used: AtomicU64,
+    /// The thread's CPU clock when the open slice began; `NO_SLICE` if none.
+    slice_start: AtomicU64,
+}
+
+/// `CpuClock::slice_start` when no slice is open.
+const NO_SLICE: u64 = u64::MAX;
+
+impl CpuClock {
+    fn reset(&self) {
+        self.used.store(0, Ordering::Relaxed);
+        self.slice_start.store(NO_SLICE, Ordering::Relaxed);
+    }
+
+    /// Starts a slice on this thread.
+    fn open(&self) {
+        self.slice_start.store(thread_cpu_nanos(), Ordering::Relaxed);
+    }
+
+    /// Ends this thread's slice, adding what it used.
+    fn close(&self) {
+        let start = self.slice_start.swap(NO_SLICE, Ordering::Relaxed);
+        if start != NO_SLICE {
+            self.used.fetch_add(thread_cpu_nanos().saturating_sub(start), Ordering::Relaxed);
+        }
+    }
+
+    /// Nanoseconds used so far, the open slice included; opens a slice if
+    /// none is (a synchronous call's first tick: what ran before it is less
+    /// than one tick, the granularity of every check).
+    fn used(&self) -> u64 {
+        let start = self.slice_start.load(Ordering::Relaxed);
+        let closed = self.used.load(Ordering::Relaxed);
+        if start == NO_SLICE {
+            self.open();
+            return closed;
+        }
+        closed + thread_cpu_nanos().saturating_sub(start)
+    }
+
+    /// Polls `fut` with a slice open around each poll, so that only the time
+    /// the guest runs counts (a fiber runs on the thread that polls it).
+    pub async fn timed<F: Future>(self: Arc<Self>, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            self.open();
+            let poll = fut.as_mut().poll(cx);
+            self.close();
+            poll
+        })
+        .await
+    }
+}
+
+/// The CPU time this thread has used, in nanoseconds.
+fn thread_cpu_nanos() -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    match clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID) {
+        Ok(t) => (t.tv_sec() as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec() as u64),
+        // Every Unix mcpod builds for has the clock; were it missing, the
+        // budget would never run out and the wall-clock timeout still bounds
+        // async calls.
+        Err(_) => 0,
+    }
 }
 
 impl CpuBudget {
     /// A budget of `budget` per call.
     pub fn new(budget: Duration) -> Self {
-        CpuBudget { budget, started: Instant::now(), in_host: Duration::ZERO, exhausted: false }
+        let clock = Arc::new(CpuClock::default());
+        clock.reset();
+        CpuBudget { budget, clock, exhausted: false }
     }
 
     /// Starts accounting for a new call.
     pub fn start_call(&mut self) {
-        self.started = Instant::now();
-        self.in_host = Duration::ZERO;
+        self.clock.reset();
         self.exhausted = false;
     }
 
-    /// Records time spent in a host import.
-    pub fn add_host_time(&mut self, d: Duration) {
-        self.in_host += d;
+    /// The clock an async call's future times its polls with.
+    pub fn clock(&self) -> Arc<CpuClock> {
+        self.clock.clone()
     }
 
-    /// True (and remembered) once the guest has used up its budget.
+    /// True (and remembered) once the guest has used up its budget; called
+    /// on the thread that runs the guest.
     pub fn check(&mut self) -> bool {
-        let used = self.started.elapsed().saturating_sub(self.in_host);
-        if used > self.budget {
+        if u128::from(self.clock.used()) > self.budget.as_nanos() {
             self.exhausted = true;
         }
         self.exhausted
@@ -153,15 +231,44 @@ mod tests {
         assert_eq!(l.timeout, Limits::default().timeout);
     }
 
+    /// Spins this thread for `d` of its own CPU time.
+    fn spin(d: Duration) {
+        let until = thread_cpu_nanos() + d.as_nanos() as u64;
+        while thread_cpu_nanos() < until {
+            std::hint::black_box(0u64);
+        }
+    }
+
     #[test]
-    fn host_time_does_not_count_against_the_budget() {
+    fn time_off_the_cpu_does_not_count_against_the_budget_and_time_on_it_does() {
         let mut b = CpuBudget::new(Duration::from_millis(20));
         b.start_call();
-        std::thread::sleep(Duration::from_millis(30));
-        b.add_host_time(Duration::from_millis(30));
+        assert!(!b.check(), "the first check opens the slice");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!b.check(), "60 ms asleep is not 20 ms of CPU");
+        spin(Duration::from_millis(25));
+        assert!(b.check(), "25 ms spinning is");
+        b.start_call();
+        assert!(!b.exhausted && !b.check(), "a new call starts with the whole budget");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_async_call_is_charged_for_its_polls_not_for_its_waits() {
+        let mut b = CpuBudget::new(Duration::from_millis(20));
+        b.start_call();
+        let clock = b.clock();
+        clock
+            .clone()
+            .timed(async {
+                spin(Duration::from_millis(5));
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                spin(Duration::from_millis(5));
+            })
+            .await;
+        let used = Duration::from_nanos(clock.used.load(Ordering::Relaxed));
+        assert!(used >= Duration::from_millis(10), "both polls' spins count: {used:?}");
+        assert!(used < Duration::from_millis(40), "the 60 ms wait does not: {used:?}");
         assert!(!b.check());
-        std::thread::sleep(Duration::from_millis(25));
-        assert!(b.check());
     }
 
     #[test]
