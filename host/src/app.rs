@@ -6,6 +6,7 @@ use crate::api::{self, AppState};
 use crate::config::{Config, RuntimeKind};
 use crate::front::{self, FrontState};
 use crate::gate;
+use crate::metrics::Metrics;
 use crate::plugin::PluginHost;
 use crate::policy::Policy;
 use crate::runtime::Runtime;
@@ -18,9 +19,9 @@ use std::time::Duration;
 /// Why the host could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The plugin engine failed.
+    /// The plugin runtime could not start.
     #[error(transparent)]
-    Plugins(#[from] crate::plugin::LoadError),
+    Plugins(#[from] crate::plugin::HostError),
     /// The API token is missing where it is required, or unreadable.
     #[error("{0}")]
     Token(String),
@@ -52,7 +53,8 @@ pub fn admin_token(config: &Config) -> Result<crate::auth::AdminToken, AppError>
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
     crate::plugin::imports::http::install_tls_provider();
     let admin = admin_token(config)?;
-    let plugins = Arc::new(PluginHost::load(config).await?);
+    let metrics = Arc::new(Metrics::new());
+    let plugins = Arc::new(PluginHost::load_reporting_to(config, metrics.clone()).await?);
     let mut kube_client = None;
     let runtime: Arc<dyn Runtime> = match runtime {
         Some(r) => r,
@@ -77,6 +79,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         runtime,
         Policy::new(config.policy.clone()),
         ManagerSettings::from_config(config),
+        metrics.clone(),
     ));
     let adopted = manager.adopt().await.map_err(|e| AppError::Runtime(format!("cannot adopt running servers: {e}")))?;
     if !adopted.is_empty() {
@@ -98,16 +101,16 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         max_message_bytes: max,
     };
     front::reap_every(&front_state, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
-    let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: crate::metrics::global() };
+    let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: metrics.clone() };
     let guard = Arc::new(front::guard::Guard::for_host(
         config.server.allowed_origins.clone(),
         config.server.allowed_hosts.clone(),
         config.server.public_url.as_deref(),
     ));
     let token: Option<Arc<str>> = admin.token.map(Arc::from);
-    let protected = api::routes(state.clone())
-        .merge(front::router(front_state))
-        .layer(axum::middleware::from_fn_with_state(token, gate::require_token));
+    let protected = api::routes(state.clone()).merge(front::router(front_state)).layer(
+        axum::middleware::from_fn_with_state(gate::TokenCheck { token, metrics: metrics.clone() }, gate::require_token),
+    );
     let mut router = api::open_routes(state).merge(protected);
     // Outside the token, so that a preflight (which carries none) is answered.
     if let Some(cors) = gate::cors(&guard) {
@@ -118,6 +121,6 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     // `Body` and the API turn its refusal into their JSON errors.
     let router = router
         .layer(axum::extract::DefaultBodyLimit::max(max))
-        .layer(axum::middleware::from_fn_with_state(guard, gate::guard));
+        .layer(axum::middleware::from_fn_with_state(gate::GuardCheck { guard, metrics }, gate::guard));
     Ok(App { plugins, manager, router, token_source: admin.source })
 }

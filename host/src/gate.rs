@@ -9,6 +9,7 @@ use crate::api::error::ApiError;
 use crate::front::guard::{Guard, Refusal};
 use crate::jsonrpc::code;
 use crate::mcp_headers;
+use crate::metrics::Metrics;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -20,8 +21,27 @@ fn is_mcp_path(path: &str) -> bool {
     path.starts_with("/servers/")
 }
 
-fn refuse(path: &str, r: Refusal) -> Response {
-    crate::metrics::global().refuse(r.rule);
+/// The browser guard's state: the rules, and where refusals are counted.
+#[derive(Clone)]
+pub struct GuardCheck {
+    /// The Host, Origin and content-type rules.
+    pub guard: Arc<Guard>,
+    /// Counts each refusal by rule.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The admin token's state: the token (`None`: auth is off), and where
+/// refusals are counted.
+#[derive(Clone)]
+pub struct TokenCheck {
+    /// The admin token.
+    pub token: Option<Arc<str>>,
+    /// Counts each refusal.
+    pub metrics: Arc<Metrics>,
+}
+
+fn refuse(path: &str, r: Refusal, metrics: &Metrics) -> Response {
+    metrics.refuse(r.rule);
     tracing::debug!(rule = r.rule, path, "refused a request before any handler");
     if is_mcp_path(path) {
         crate::front::rpc_error(r.status, code::INVALID_REQUEST, &r.message)
@@ -38,22 +58,22 @@ fn refuse(path: &str, r: Refusal) -> Response {
 
 /// The browser guard as a layer: refuses a foreign `Host`, a foreign
 /// `Origin`, and a POST that is not JSON, before the body is read.
-pub async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    match guard.check(req.method(), req.headers()) {
+pub async fn guard(State(check): State<GuardCheck>, req: Request, next: Next) -> Response {
+    match check.guard.check(req.method(), req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(r) => refuse(req.uri().path(), r),
+        Err(r) => refuse(req.uri().path(), r, &check.metrics),
     }
 }
 
 /// The admin token as a layer: refuses requests without it (a no-op when
 /// auth is disabled).
-pub async fn require_token(State(token): State<Option<Arc<str>>>, req: Request, next: Next) -> Response {
-    let Some(token) = token else { return next.run(req).await };
+pub async fn require_token(State(check): State<TokenCheck>, req: Request, next: Next) -> Response {
+    let Some(token) = check.token else { return next.run(req).await };
     let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if crate::auth::bearer_matches(given, &token) {
         return next.run(req).await;
     }
-    crate::metrics::global().refuse("token");
+    check.metrics.refuse("token");
     let mut resp = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",

@@ -1,5 +1,6 @@
 //! Prometheus metrics, in one place: counters and histograms updated where
-//! things happen, gauges computed from the manager at scrape time.
+//! things happen, gauges computed from a snapshot at scrape time. A leaf:
+//! it depends on no other module, and is handed in (never a global).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,7 +8,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::LazyLock;
 
 /// Labels naming a server.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -101,15 +101,17 @@ pub struct Metrics {
     registry: Registry,
 }
 
-static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
-
-/// The process-wide metrics.
-pub fn global() -> &'static Metrics {
-    &GLOBAL
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
-    fn new() -> Self {
+    /// A fresh set of metrics with its own registry. The app makes one and
+    /// hands it to the plugins, the manager and the gate (no global: two
+    /// hosts in one process, as in the tests, count apart).
+    pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mcpod");
         let m = Metrics {
             starts: Counter::default(),

@@ -14,6 +14,7 @@ use crate::bridge::Instance;
 use crate::bridge::instance::RestartPolicy;
 use crate::config::Config;
 use crate::jsonrpc::raw;
+use crate::metrics::Metrics;
 use crate::plugin::bindings::{ErrorCode, LaunchSpec, ServerConfig};
 use crate::plugin::{CallError, PluginHost};
 use crate::policy::{Policy, PolicyError};
@@ -180,6 +181,7 @@ pub struct Manager {
     runtime: Arc<dyn Runtime>,
     policy: Policy,
     settings: ManagerSettings,
+    metrics: Arc<Metrics>,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
     next_server: AtomicU64,
 }
@@ -195,13 +197,21 @@ pub fn host_init_params() -> Box<serde_json::value::RawValue> {
 }
 
 impl Manager {
-    /// A manager over loaded plugins and a runtime.
-    pub fn new(plugins: Arc<PluginHost>, runtime: Arc<dyn Runtime>, policy: Policy, settings: ManagerSettings) -> Self {
+    /// A manager over loaded plugins and a runtime, counting starts, stops
+    /// and each server's messages in `metrics`.
+    pub fn new(
+        plugins: Arc<PluginHost>,
+        runtime: Arc<dyn Runtime>,
+        policy: Policy,
+        settings: ManagerSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Manager {
             plugins,
             runtime,
             policy,
             settings,
+            metrics,
             servers: RwLock::new(BTreeMap::new()),
             next_server: AtomicU64::new(1),
         }

@@ -682,3 +682,26 @@ async fn a_server_type_that_runs_only_as_a_container_is_refused_by_the_local_run
         host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed, json!([]), "nothing registered");
 }
+
+/// One value of an OpenMetrics text, `None` if the series is absent.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hosts_in_one_process_keep_their_own_metrics() {
+    let (a, b) = (start_host(|_| {}).await, start_host(|_| {}).await);
+    let id = a.start_server(json!({"server_type": "fixture-command"})).await;
+    let scrape = async |host: &TestHost| {
+        host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap()
+    };
+    let (of_a, of_b) = (scrape(&a).await, scrape(&b).await);
+    assert_eq!(metric(&of_a, "mcpod_server_starts_total"), Some(1.0), "{of_a}");
+    assert_eq!(metric(&of_b, "mcpod_server_starts_total"), Some(0.0), "the other host started nothing: {of_b}");
+    assert!(metric(&of_a, &format!("mcpod_sessions{{server=\"{id}\"}}")).is_some(), "{of_a}");
+    assert!(metric(&of_b, &format!("mcpod_sessions{{server=\"{id}\"}}")).is_none(), "{of_b}");
+    // The plugin calls of the start (validate, launch) were counted by A's plugins only.
+    let validate = "mcpod_plugin_call_seconds_count{plugin=\"fixture-command\",function=\"validate\"}";
+    assert!(metric(&of_a, validate).is_some_and(|n| n >= 1.0), "{of_a}");
+    assert!(metric(&of_b, validate).is_none(), "{of_b}");
+}

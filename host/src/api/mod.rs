@@ -24,7 +24,7 @@ pub struct AppState {
     /// The server manager.
     pub manager: Arc<Manager>,
     /// Metrics, rendered by `/metrics`.
-    pub metrics: &'static crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The API's routes under `/api/v1` (the app puts them behind the token).

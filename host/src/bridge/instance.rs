@@ -156,6 +156,8 @@ pub struct InstanceSetup {
     pub restart: RestartPolicy,
     /// Where the server's stderr lines are kept for `servers logs`.
     pub logs: crate::runtime::logs::LogBuffer,
+    /// The server's message, error and round-trip metrics.
+    pub metrics: crate::metrics::ServerMetrics,
 }
 
 impl Instance {
@@ -174,14 +176,14 @@ impl Instance {
             state,
             restarts: Default::default(),
             stop: Notify::new(),
-            metrics: crate::metrics::global().server(&setup.request.server_id),
+            metrics: setup.metrics.clone(),
         });
         tokio::spawn(instance.clone().supervise(setup));
         instance
     }
 
     /// An instance that never started, for a server that cannot run.
-    pub fn failed(request: &LaunchRequest, reason: String) -> Arc<Instance> {
+    pub fn failed(request: &LaunchRequest, reason: String, metrics: crate::metrics::ServerMetrics) -> Arc<Instance> {
         let (state, _) = watch::channel(InstanceState::Failed(reason));
         Arc::new(Instance {
             id: request.instance_id.clone(),
@@ -195,7 +197,7 @@ impl Instance {
             state,
             restarts: Default::default(),
             stop: Notify::new(),
-            metrics: crate::metrics::global().server(&request.server_id),
+            metrics,
         })
     }
 

@@ -18,6 +18,20 @@ pub struct LoadError {
     pub message: String,
 }
 
+/// Why loading could not begin at all: the WebAssembly runtime itself
+/// failed, before any plugin was looked at (no plugin is to blame).
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The engine could not be created.
+    #[error(
+        "cannot create the WebAssembly engine: {0}; try `[plugin_runtime] pooling = false` or a smaller `max_instances`"
+    )]
+    Engine(String),
+    /// The host imports could not be linked (a build of mcpod at odds with its own WIT).
+    #[error("cannot link the host imports into the WebAssembly engine: {0}; this build of mcpod is broken, report it")]
+    Link(String),
+}
+
 /// The clause an "unknown plugin" message adds when a plugin of that name
 /// failed to load (`: plugin `x` (source) failed to load: why; ...`), else nothing.
 pub fn failed_to_load(failure: Option<&LoadError>) -> String {
@@ -150,5 +164,17 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::TooLarge => "too-large",
             ErrorCode::Internal => "internal",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostError;
+
+    #[test]
+    fn an_engine_failure_blames_no_plugin_and_says_what_to_change() {
+        let e = HostError::Engine("out of address space".into()).to_string();
+        assert!(!e.contains("plugin `"), "{e}");
+        assert!(e.contains("out of address space") && e.contains("pooling = false"), "{e}");
     }
 }

@@ -3,16 +3,17 @@
 //! rest, and hands out typed handles per kind.
 
 use crate::config::{Config, PluginEntry, PluginKind};
+use crate::metrics::Metrics;
 use crate::plugin::bindings::{self, PluginInfo};
 use crate::plugin::builtin::{self, Builtin};
 use crate::plugin::cache::{CacheOutcome, CompileCache};
 use crate::plugin::engine::PluginEngine;
-use crate::plugin::error::{CallError, LoadError};
+use crate::plugin::error::{CallError, HostError, LoadError};
 use crate::plugin::imports::config::ConfigValues;
 use crate::plugin::imports::http::{AllowHosts, HttpGate};
 use crate::plugin::instance::{Calls, guarded, guarded_sync, new_store};
 use crate::plugin::limits::Limits;
-use crate::plugin::state::{PluginContext, PluginState};
+use crate::plugin::state::{CallTimers, PluginContext, PluginState};
 use crate::plugin::world;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,31 +80,29 @@ pub struct PluginHost {
     engine: PluginEngine,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     failures: Vec<LoadError>,
+    metrics: Arc<Metrics>,
 }
 
 impl PluginHost {
     /// Loads every plugin of `config`. Broken plugins are logged and listed
     /// in [`PluginHost::failures`]; the others load regardless.
-    pub async fn load(config: &Config) -> Result<PluginHost, LoadError> {
+    pub async fn load(config: &Config) -> Result<PluginHost, HostError> {
+        Self::load_reporting_to(config, Arc::new(Metrics::new())).await
+    }
+
+    /// As [`PluginHost::load`], with call durations recorded in `metrics`
+    /// (the app's, so that `/metrics` shows them).
+    pub async fn load_reporting_to(config: &Config, metrics: Arc<Metrics>) -> Result<PluginHost, HostError> {
         let resolved = resolve(config);
         let max_memory =
             resolved.iter().map(|r| limits_for(r).memory_bytes).max().unwrap_or(Limits::default().memory_bytes);
         let rt = &config.plugin_runtime;
-        let engine = PluginEngine::new(rt.pooling, rt.max_instances, max_memory).map_err(|e| LoadError {
-            name: "*".to_string(),
-            kind: PluginKind::ServerType,
-            source_desc: "engine".to_string(),
-            message: format!("cannot create the WebAssembly engine: {e}"),
-        })?;
+        let engine = PluginEngine::new(rt.pooling, rt.max_instances, max_memory)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         let cache_dir = if rt.cache { rt.cache_dir.clone().or_else(CompileCache::default_dir) } else { None };
         let cache = CompileCache::new(cache_dir);
-        let linkers = Linkers::new(engine.engine()).map_err(|e| LoadError {
-            name: "*".to_string(),
-            kind: PluginKind::ServerType,
-            source_desc: "linker".to_string(),
-            message: format!("cannot link the host imports: {e}"),
-        })?;
-        let mut host = PluginHost { engine, plugins: BTreeMap::new(), failures: Vec::new() };
+        let linkers = Linkers::new(engine.engine()).map_err(|e| HostError::Link(e.to_string()))?;
+        let mut host = PluginHost { engine, plugins: BTreeMap::new(), failures: Vec::new(), metrics };
         for r in resolved {
             match host.load_one(&cache, &linkers, r).await {
                 Ok(p) => {
@@ -136,7 +135,7 @@ impl PluginHost {
         })?;
         world::check(engine, &component, r.entry.kind).map_err(&fail)?;
         let limits = limits_for(&r);
-        let ctx = Arc::new(context(&r, limits).map_err(&fail)?);
+        let ctx = Arc::new(context(&r, limits, self.metrics.clone()).map_err(&fail)?);
         let pre = linkers.pre(&component, r.entry.kind).map_err(|e| fail(format!("{e}")))?;
         let mut plugin = LoadedPlugin {
             name: r.entry.name.clone(),
@@ -346,7 +345,7 @@ fn limits_for(r: &Resolved) -> Limits {
     Limits::with_overrides(base, &r.entry.limits)
 }
 
-fn context(r: &Resolved, limits: Limits) -> Result<PluginContext, String> {
+fn context(r: &Resolved, limits: Limits, metrics: Arc<Metrics>) -> Result<PluginContext, String> {
     let hosts: Vec<String> = match (&r.entry.allow_hosts, r.builtin) {
         (Some(h), _) => h.clone(),
         (None, Some(b)) => b.allow_hosts.iter().map(|s| s.to_string()).collect(),
@@ -364,7 +363,7 @@ fn context(r: &Resolved, limits: Limits) -> Result<PluginContext, String> {
         }
         config.insert("documents", read_documents(dir)?);
     }
-    Ok(PluginContext { name: r.entry.name.clone(), config, http, limits, timers: Default::default() })
+    Ok(PluginContext { name: r.entry.name.clone(), config, http, limits, timers: CallTimers::new(metrics) })
 }
 
 /// Reads every `*.json` file of `dir` into one JSON array (text).

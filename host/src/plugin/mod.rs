@@ -14,6 +14,6 @@ pub mod limits;
 pub mod state;
 pub mod world;
 
-pub use error::{CallError, LoadError};
+pub use error::{CallError, HostError, LoadError};
 pub use host::{LoadedPlugin, PluginHost};
 pub use kinds::adapter::AdapterSession;

@@ -28,17 +28,24 @@ pub struct PluginContext {
 
 /// A plugin's call-duration histograms by function, so that a call on the
 /// hot path records its duration without hashing and copying labels.
-#[derive(Default)]
-pub struct CallTimers(std::sync::Mutex<Vec<(&'static str, prometheus_client::metrics::histogram::Histogram)>>);
+pub struct CallTimers {
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    timers: std::sync::Mutex<Vec<(&'static str, prometheus_client::metrics::histogram::Histogram)>>,
+}
 
 impl CallTimers {
+    /// Timers that report to `metrics`.
+    pub fn new(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        CallTimers { metrics, timers: Default::default() }
+    }
+
     /// Records that `plugin`'s `function` took `d`.
     pub fn record(&self, plugin: &str, function: &'static str, d: std::time::Duration) {
-        let Ok(mut timers) = self.0.lock() else { return };
+        let Ok(mut timers) = self.timers.lock() else { return };
         let at = match timers.iter().position(|(f, _)| *f == function) {
             Some(at) => at,
             None => {
-                timers.push((function, crate::metrics::global().plugin_call(plugin, function)));
+                timers.push((function, self.metrics.plugin_call(plugin, function)));
                 timers.len() - 1
             }
         };

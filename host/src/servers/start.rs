@@ -178,7 +178,7 @@ impl Manager {
             .write()
             .map_err(|_| ManagerError::Failed("server table poisoned".into()))?
             .insert(id.clone(), server.clone());
-        crate::metrics::global().starts.inc();
+        self.metrics.starts.inc();
         tracing::info!(server = %id, server_type = %server.config.server_type, sharing = ?sharing, "server starting");
         let state = first.wait_settled(self.settings.start_timeout).await;
         if state == InstanceState::Ready {
@@ -237,10 +237,11 @@ impl Manager {
                 init_params: host_init_params(),
                 restart: self.settings.restart,
                 logs: server.logs.clone(),
+                metrics: self.metrics.server(&server.id),
             }),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");
-                Instance::failed(&request, e.to_string())
+                Instance::failed(&request, e.to_string(), self.metrics.server(&server.id))
             }
         };
         if let Ok(mut list) = server.instances.lock() {

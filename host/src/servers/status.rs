@@ -212,7 +212,7 @@ impl Manager {
             i.wait_settled(Duration::from_secs(10)).await;
         }
         tracing::info!(server = %id, "server stopped");
-        crate::metrics::global().stops.inc();
+        self.metrics.stops.inc();
         let mut status = self.describe(&server);
         status.status = ServerState::Stopped;
         status.healthy = false;
