@@ -8,7 +8,7 @@
 mod peers;
 mod stats;
 
-use mcpod::config::{Config, PluginKind};
+use mcpod::config::Config;
 use mcpod::plugin::bindings::Frame;
 use mcpod::plugin::{AdapterSession, PluginHost};
 use stats::Samples;
@@ -52,7 +52,7 @@ async fn plugins() -> anyhow::Result<()> {
     let mut config = Config::default();
     config.plugin_runtime.cache = false;
     let host = PluginHost::load(&config).await?;
-    let stdio = host.get("stdio", PluginKind::ProtocolAdapter)?.clone();
+    let stdio = host.adapter("stdio")?;
     let msg = one_kib_message();
     let line = format!("{msg}\n");
     assert_eq!(msg.len(), 1024);

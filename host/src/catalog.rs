@@ -6,7 +6,7 @@ use crate::plugin::bindings::{
     KeyValue, PackageInfo, PackageSummary, PackageVersions, ServerConfig, Template, TemplateInput,
 };
 use crate::plugin::kinds::catalog::input_name_problems;
-use crate::plugin::{CallError, LoadedPlugin, PluginHost};
+use crate::plugin::{CallError, CatalogPlugin, PluginHost, RegistryPlugin};
 
 /// A template and the catalog plugin it came from. As JSON it is the
 /// template's fields plus `catalog`, with the transport spelled as requests
@@ -124,7 +124,7 @@ impl serde::Serialize for TemplateListing {
 /// reported in [`TemplateListing::failures`].
 pub async fn listing(plugins: &PluginHost) -> TemplateListing {
     let mut out = TemplateListing::default();
-    for catalog in plugins.of_kind(PluginKind::TemplateCatalog) {
+    for catalog in plugins.catalogs() {
         let templates = match catalog.list_templates().await {
             Ok(t) => t,
             Err(error) => {
@@ -134,7 +134,7 @@ pub async fn listing(plugins: &PluginHost) -> TemplateListing {
             }
         };
         for template in templates {
-            if let Err(error) = checked(catalog, "list-templates", &template) {
+            if let Err(error) = checked(&catalog, "list-templates", &template) {
                 tracing::error!(plugin = %catalog.name, template = %template.name, "template withheld: {error}");
                 out.failures.push(CatalogFailure {
                     catalog: catalog.name.clone(),
@@ -161,7 +161,7 @@ pub async fn list_templates(plugins: &PluginHost) -> Result<Vec<CatalogTemplate>
 }
 
 /// `template` if its input names follow the rules, else a `BadOutput` of `function`.
-fn checked(catalog: &LoadedPlugin, function: &'static str, template: &Template) -> Result<(), CallError> {
+fn checked(catalog: &CatalogPlugin, function: &'static str, template: &Template) -> Result<(), CallError> {
     let problems = input_name_problems(template);
     if problems.is_empty() {
         return Ok(());
@@ -175,9 +175,9 @@ fn checked(catalog: &LoadedPlugin, function: &'static str, template: &Template) 
 pub async fn find_template(plugins: &PluginHost, name: &str) -> Result<CatalogTemplate, CallError> {
     let mut not_found = None;
     let mut fault = None;
-    for catalog in plugins.of_kind(PluginKind::TemplateCatalog) {
+    for catalog in plugins.catalogs() {
         match catalog.describe_template(name).await {
-            Ok(template) => match checked(catalog, "describe", &template) {
+            Ok(template) => match checked(&catalog, "describe", &template) {
                 Ok(()) => return Ok(CatalogTemplate { catalog: catalog.name.clone(), template }),
                 Err(e) => fault = fault.or(Some(e)),
             },
@@ -199,15 +199,12 @@ pub async fn render_template(
     secrets: &[KeyValue],
 ) -> Result<ServerConfig, CallError> {
     let found = find_template(plugins, name).await?;
-    plugins.get(&found.catalog, PluginKind::TemplateCatalog)?.render_template(name, params, secrets).await
+    plugins.catalog(&found.catalog)?.render_template(name, params, secrets).await
 }
 
 /// The registry plugin `name` (`npm`, `pypi`).
-fn registry<'a>(
-    plugins: &'a PluginHost,
-    name: &str,
-) -> Result<&'a std::sync::Arc<crate::plugin::LoadedPlugin>, CallError> {
-    plugins.get(name, PluginKind::PackageRegistry)
+fn registry(plugins: &PluginHost, name: &str) -> Result<RegistryPlugin, CallError> {
+    plugins.registry(name)
 }
 
 /// Searches registry `name`.

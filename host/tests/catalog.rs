@@ -39,7 +39,7 @@ async fn npm_search_versions_info_and_existence_from_recorded_responses() {
     let info = catalog::package_info(&host, "npm", "@playwright/mcp", None).await.unwrap();
     assert_eq!(info.name, "@playwright/mcp");
     assert!(!info.executables.is_empty(), "bin entries: {info:?}");
-    let npm = host.get("npm", PluginKind::PackageRegistry).unwrap();
+    let npm = host.registry("npm").unwrap();
     assert!(npm.exists("@modelcontextprotocol/server-memory", None).await.unwrap());
     assert!(npm.exists("@modelcontextprotocol/server-memory", Some("latest")).await.unwrap());
     assert!(!npm.exists("@modelcontextprotocol/server-memory", Some("0.0.0-nope")).await.unwrap());
@@ -61,7 +61,7 @@ async fn pypi_search_over_the_simple_api_versions_and_info() {
     assert_eq!(info.version, "2026.10.19");
     let v = catalog::package_versions(&host, "pypi", "mcp").await.unwrap();
     assert!(v.versions.len() > 10);
-    let pypi = host.get("pypi", PluginKind::PackageRegistry).unwrap();
+    let pypi = host.registry("pypi").unwrap();
     assert!(!pypi.exists("no-such-project-here", None).await.unwrap());
 }
 
@@ -82,7 +82,7 @@ async fn every_template_package_exists_on_its_registry() {
             assert!(input.description.len() > 10, "template {}: {} needs a description", t.name, input.name);
         }
         let package = t.package.clone().unwrap();
-        let plugin = registries.get(registry, PluginKind::PackageRegistry).unwrap();
+        let plugin = registries.registry(registry).unwrap();
         assert!(plugin.exists(&package, None).await.unwrap(), "template {}: {package} is not on {registry}", t.name);
     }
 }
@@ -146,7 +146,7 @@ async fn the_real_registries_answer_for_a_template_package() {
     let host = PluginHost::load(&config).await.unwrap();
     let info = catalog::package_info(&host, "pypi", "mcp-server-time", None).await.unwrap();
     assert_eq!(info.name, "mcp-server-time");
-    let npm = host.get("npm", PluginKind::PackageRegistry).unwrap();
+    let npm = host.registry("npm").unwrap();
     assert!(npm.exists("@modelcontextprotocol/server-everything", None).await.unwrap());
 }
 

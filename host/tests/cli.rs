@@ -127,7 +127,7 @@ async fn the_third_party_server_type_turns_configs_into_launch_specs() {
     entry.config.insert("image".into(), toml::Value::String("denoland/deno:2.2.0".into()));
     config.plugins = vec![entry];
     let host = mcpod::plugin::PluginHost::load(&config).await.unwrap();
-    let deno = host.get("deno", PluginKind::ServerType).unwrap();
+    let deno = host.server_type("deno").unwrap();
     let cfg = |package: &str| ServerConfig {
         server_type: "deno".into(),
         package: Some(package.into()),

@@ -78,7 +78,7 @@ async fn the_adapter_example_of_the_docs_builds_tests_loads_and_frames_both_ways
     config.plugins.push(file_entry("stdio", PluginKind::ProtocolAdapter, &wasm));
     let host = PluginHost::load(&config).await.unwrap();
     assert!(host.failures().is_empty(), "{:?}", host.failures());
-    let plugin = host.get("stdio", PluginKind::ProtocolAdapter).unwrap().clone();
+    let plugin = host.adapter("stdio").unwrap();
     assert_eq!(plugin.info.name, "lines");
     let mut session = AdapterSession::open(plugin, 1024).unwrap();
     let frames = session.decode(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\nnope\n").unwrap();

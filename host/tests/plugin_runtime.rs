@@ -27,7 +27,7 @@ async fn misbehave_host(limits: LimitsEntry, allow_hosts: Option<Vec<String>>) -
 }
 
 async fn search(host: &PluginHost, query: &str) -> Result<String, CallError> {
-    let p = host.get("misbehave", PluginKind::PackageRegistry)?;
+    let p = host.registry("misbehave")?;
     let hits = p.search(query, 10).await?;
     Ok(hits.first().and_then(|h| h.description.clone()).unwrap_or_default())
 }
@@ -45,6 +45,27 @@ async fn every_builtin_loads_from_the_binary_and_reports_itself() {
     for kind in PluginKind::ALL {
         assert!(host.of_kind(kind).count() >= 1, "no built-in {kind} plugin");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handle_of_one_kind_is_never_given_for_a_plugin_of_another() {
+    let mut config = bare_config();
+    config.plugin_runtime.builtins = true;
+    let host = PluginHost::load(&config).await.expect("engine");
+    assert!(host.adapter("stdio").is_ok());
+    for err in [
+        host.server_type("stdio").err().map(|e| e.to_string()),
+        host.catalog("stdio").err().map(|e| e.to_string()),
+        host.registry("stdio").err().map(|e| e.to_string()),
+    ] {
+        let err = err.expect("the stdio adapter is no plugin of another kind");
+        assert!(err.contains("plugin named `stdio` is loaded"), "{err}");
+    }
+    let npm = host.registry("npm").expect("npm registry is built in");
+    assert_eq!(npm.world(), "mcpod:plugin/package-registry@0.1.0");
+    assert!(host.adapter("npm").is_err(), "a registry is no adapter");
+    let catalogs: Vec<String> = host.catalogs().map(|c| c.name.clone()).collect();
+    assert!(!catalogs.is_empty() && catalogs.iter().all(|n| host.catalog(n).is_ok()), "{catalogs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,7 +223,7 @@ async fn the_archon_image_from_the_environment_reaches_the_archon_plugin() {
     config.plugin_runtime.builtins = true;
     config.apply_env(|var| (var == "ARCHON_MCP_IMAGE").then(|| "registry.example/archon-mcp:9.9".to_string())).unwrap();
     let host = PluginHost::load(&config).await.unwrap();
-    let archon = host.get("archon", PluginKind::ServerType).unwrap();
+    let archon = host.server_type("archon").unwrap();
     let spec = archon
         .launch(&mcpod::plugin::bindings::ServerConfig {
             server_type: "archon".into(),
@@ -278,7 +299,7 @@ fn msg(data: &str) -> Frame {
 /// ticks the CPU budgets).
 async fn adapter_session(artifact: &std::path::Path, max: u32) -> (PluginHost, AdapterSession) {
     let host = host_with(vec![file_entry("adapter", PluginKind::ProtocolAdapter, artifact)]).await;
-    let plugin = host.get("adapter", PluginKind::ProtocolAdapter).unwrap().clone();
+    let plugin = host.adapter("adapter").unwrap();
     let session = AdapterSession::open(plugin, max).unwrap();
     (host, session)
 }

@@ -4,7 +4,7 @@
 
 use super::mux::{Action, Mux, SessionId};
 use crate::jsonrpc::{Id, Message};
-use crate::plugin::{AdapterSession, LoadedPlugin};
+use crate::plugin::{AdapterPlugin, AdapterSession};
 use crate::runtime::{Connection, LaunchRequest, Runtime};
 use crate::upstream::{self, Codecs, Link, stdio};
 use serde_json::value::RawValue;
@@ -145,7 +145,7 @@ pub struct InstanceSetup {
     /// What to start.
     pub request: LaunchRequest,
     /// The adapter that frames its stdio.
-    pub adapter: Arc<LoadedPlugin>,
+    pub adapter: AdapterPlugin,
     /// The adapters of a network upstream (`None`: they are not loaded).
     pub network: Option<Codecs>,
     /// The largest message accepted from it.

@@ -3,9 +3,10 @@
 use super::{ConfigArg, print_table};
 use crate::api::{PluginRow, plugin_rows};
 use crate::config::{Config, PluginEntry, PluginKind};
-use crate::plugin::{LoadedPlugin, PluginHost};
+use crate::plugin::{CatalogPlugin, LoadedPlugin, PluginHost};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// `mcpod plugins …`.
 #[derive(Debug, clap::Subcommand)]
@@ -132,10 +133,8 @@ async fn check(file: PathBuf, kind: Option<String>) -> anyhow::Result<ExitCode> 
 /// Calls a template catalog once as the host would (`list-templates`, then
 /// `describe` of its first template) and says what the host would refuse;
 /// empty when all is well, and for the other kinds.
-async fn smoke_test(plugin: &LoadedPlugin) -> Vec<String> {
-    if plugin.kind != PluginKind::TemplateCatalog {
-        return Vec::new();
-    }
+async fn smoke_test(plugin: &Arc<LoadedPlugin>) -> Vec<String> {
+    let Some(plugin) = CatalogPlugin::of(plugin) else { return Vec::new() };
     let mut problems = plugin.check_templates().await;
     let first = match plugin.list_templates().await {
         Ok(list) => list.into_iter().next(),

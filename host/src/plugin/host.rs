@@ -12,6 +12,7 @@ use crate::plugin::error::{CallError, HostError, LoadError};
 use crate::plugin::imports::config::ConfigValues;
 use crate::plugin::imports::http::{AllowHosts, HttpGate};
 use crate::plugin::instance::{Calls, guarded, guarded_sync, new_store};
+use crate::plugin::kinds::{AdapterPlugin, CatalogPlugin, RegistryPlugin, ServerTypePlugin};
 use crate::plugin::limits::Limits;
 use crate::plugin::state::{CallTimers, PluginContext, PluginState};
 use crate::plugin::world;
@@ -107,7 +108,7 @@ impl PluginHost {
             match host.load_one(&cache, &linkers, r).await {
                 Ok(p) => {
                     tracing::info!(plugin = %p.name, kind = %p.kind, source = %p.source, version = %p.info.version, cache = ?p.cache, ms = p.load_time.as_millis() as u64, "plugin loaded");
-                    host.plugins.insert(p.name.clone(), Arc::new(p));
+                    host.plugins.insert(p.name.clone(), p);
                 }
                 Err(e) => {
                     tracing::error!("{e}");
@@ -118,7 +119,12 @@ impl PluginHost {
         Ok(host)
     }
 
-    async fn load_one(&self, cache: &CompileCache, linkers: &Linkers, r: Resolved) -> Result<LoadedPlugin, LoadError> {
+    async fn load_one(
+        &self,
+        cache: &CompileCache,
+        linkers: &Linkers,
+        r: Resolved,
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
         let started = Instant::now();
         let fail = |message: String| LoadError {
             name: r.entry.name.clone(),
@@ -149,10 +155,13 @@ impl PluginHost {
             pre,
         };
         plugin.info = plugin.call_info().await.map_err(|e| fail(format!("its `info` call failed: {e}")))?;
-        if plugin.kind == PluginKind::TemplateCatalog {
-            plugin.check_templates().await;
+        let mut plugin = Arc::new(plugin);
+        if let Some(catalog) = CatalogPlugin::of(&plugin) {
+            catalog.check_templates().await;
         }
-        plugin.load_time = started.elapsed();
+        if let Some(p) = Arc::get_mut(&mut plugin) {
+            p.load_time = started.elapsed();
+        }
         Ok(plugin)
     }
 
@@ -177,6 +186,40 @@ impl PluginHost {
             .get(name)
             .filter(|p| p.kind == kind)
             .ok_or_else(|| CallError::Unknown { name: name.to_string(), kind })
+    }
+
+    /// The server-type plugin `name`.
+    pub fn server_type(&self, name: &str) -> Result<ServerTypePlugin, CallError> {
+        self.typed(name, PluginKind::ServerType, ServerTypePlugin::of)
+    }
+
+    /// The template-catalog plugin `name`.
+    pub fn catalog(&self, name: &str) -> Result<CatalogPlugin, CallError> {
+        self.typed(name, PluginKind::TemplateCatalog, CatalogPlugin::of)
+    }
+
+    /// The package-registry plugin `name`.
+    pub fn registry(&self, name: &str) -> Result<RegistryPlugin, CallError> {
+        self.typed(name, PluginKind::PackageRegistry, RegistryPlugin::of)
+    }
+
+    /// The protocol-adapter plugin `name`.
+    pub fn adapter(&self, name: &str) -> Result<AdapterPlugin, CallError> {
+        self.typed(name, PluginKind::ProtocolAdapter, AdapterPlugin::of)
+    }
+
+    /// Every template catalog, by name.
+    pub fn catalogs(&self) -> impl Iterator<Item = CatalogPlugin> + '_ {
+        self.plugins.values().filter_map(CatalogPlugin::of)
+    }
+
+    fn typed<T>(
+        &self,
+        name: &str,
+        kind: PluginKind,
+        of: impl FnOnce(&Arc<LoadedPlugin>) -> Option<T>,
+    ) -> Result<T, CallError> {
+        self.plugins.get(name).and_then(of).ok_or_else(|| CallError::Unknown { name: name.to_string(), kind })
     }
 
     /// The loaded plugins of `kind`.

@@ -17,3 +17,4 @@ pub mod world;
 pub use error::{CallError, HostError, LoadError};
 pub use host::{LoadedPlugin, PluginHost};
 pub use kinds::adapter::AdapterSession;
+pub use kinds::{AdapterPlugin, CatalogPlugin, RegistryPlugin, ServerTypePlugin};

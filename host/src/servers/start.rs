@@ -93,22 +93,17 @@ impl Manager {
     async fn start_as(&self, req: StartRequest, adopt: Option<(String, u64)>) -> Result<ServerStatus, ManagerError> {
         let (config, template) = self.resolve(&req).await?;
         self.policy.check_config(&config)?;
-        let plugin =
-            self.plugins.get(&config.server_type, PluginKind::ServerType).map_err(|_| ManagerError::BadRequest {
-                message: format!(
-                    "unknown server type `{}`{}; loaded server types: {}",
-                    config.server_type,
-                    crate::plugin::error::failed_to_load(
-                        self.plugins.load_failure(&config.server_type, PluginKind::ServerType)
-                    ),
-                    self.plugins
-                        .of_kind(PluginKind::ServerType)
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+        let plugin = self.plugins.server_type(&config.server_type).map_err(|_| ManagerError::BadRequest {
+            message: format!(
+                "unknown server type `{}`{}; loaded server types: {}",
+                config.server_type,
+                crate::plugin::error::failed_to_load(
+                    self.plugins.load_failure(&config.server_type, PluginKind::ServerType)
                 ),
-                details: Vec::new(),
-            })?;
+                self.plugins.of_kind(PluginKind::ServerType).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            details: Vec::new(),
+        })?;
         let problems = plugin.validate(&config).await?;
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest {
@@ -226,7 +221,7 @@ impl Manager {
             )]),
             logs: server.logs.clone(),
         };
-        let adapter = self.plugins.get("stdio", PluginKind::ProtocolAdapter).cloned();
+        let adapter = self.plugins.adapter("stdio");
         let instance = match adapter {
             Ok(adapter) => Instance::spawn(InstanceSetup {
                 runtime: self.runtime.clone(),
@@ -252,7 +247,7 @@ impl Manager {
 
     /// The adapters network upstreams use, if all of them are loaded.
     fn network_codecs(&self) -> Option<crate::upstream::Codecs> {
-        let get = |name| self.plugins.get(name, PluginKind::ProtocolAdapter).ok().cloned();
+        let get = |name| self.plugins.adapter(name).ok();
         Some(crate::upstream::Codecs { http: get("http")?, sse: get("sse")?, websocket: get("websocket")? })
     }
 

@@ -16,7 +16,7 @@ pub mod websocket;
 use crate::jsonrpc::{Message, code};
 use crate::plugin::bindings::{Frame, Transport};
 use crate::plugin::kinds::adapter::Decoded;
-use crate::plugin::{AdapterSession, LoadedPlugin};
+use crate::plugin::{AdapterPlugin, AdapterSession};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +26,11 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct Codecs {
     /// JSON bodies (`http`).
-    pub http: Arc<LoadedPlugin>,
+    pub http: AdapterPlugin,
     /// Event streams (`sse`).
-    pub sse: Arc<LoadedPlugin>,
+    pub sse: AdapterPlugin,
     /// WebSocket frames (`websocket`).
-    pub websocket: Arc<LoadedPlugin>,
+    pub websocket: AdapterPlugin,
 }
 
 /// One network upstream: where it is and how to frame it.
@@ -145,6 +145,6 @@ pub(crate) async fn read_events(
     last_id
 }
 
-pub(crate) fn open(plugin: &Arc<LoadedPlugin>, max: u32) -> Result<AdapterSession, String> {
+pub(crate) fn open(plugin: &AdapterPlugin, max: u32) -> Result<AdapterSession, String> {
     AdapterSession::open(plugin.clone(), max).map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
 }

@@ -3,10 +3,9 @@
 
 use super::{Deliver, Link, client, open, read_events, refuse};
 use crate::jsonrpc::Message;
-use crate::plugin::LoadedPlugin;
+use crate::plugin::AdapterPlugin;
 use crate::plugin::bindings::Frame;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -71,7 +70,7 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
 async fn post_legacy(
     http: reqwest::Client,
     url: url::Url,
-    codec: Arc<LoadedPlugin>,
+    codec: AdapterPlugin,
     max: u32,
     msg: Message,
     deliver: Deliver,

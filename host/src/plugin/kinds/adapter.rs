@@ -3,13 +3,12 @@
 //! rebuilt from the `InstancePre` after a fault. Adapter calls are
 //! synchronous: they run on the caller's stack, bounded by the CPU budget.
 
+use super::AdapterPlugin;
 use crate::plugin::bindings::protocol_adapter::ProtocolAdapter;
 use crate::plugin::bindings::{Frame, PluginError, Transport};
 use crate::plugin::error::CallError;
-use crate::plugin::host::{KindPre, LoadedPlugin};
 use crate::plugin::instance::{guarded_sync, plugin_result};
 use crate::plugin::state::PluginState;
-use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
@@ -25,14 +24,14 @@ struct Live {
 
 /// The framing state of one connection, inside one adapter instance.
 pub struct AdapterSession {
-    plugin: Arc<LoadedPlugin>,
+    plugin: AdapterPlugin,
     max_message_bytes: u32,
     live: Option<Live>,
 }
 
 impl AdapterSession {
     /// A session of adapter `plugin` refusing messages over `max_message_bytes`.
-    pub fn open(plugin: Arc<LoadedPlugin>, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
+    pub fn open(plugin: AdapterPlugin, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
         let mut session = AdapterSession { plugin, max_message_bytes, live: None };
         session.live()?;
         Ok(session)
@@ -40,23 +39,21 @@ impl AdapterSession {
 
     /// The live instance, instantiating it (again, after a fault) if needed.
     fn live(&mut self) -> Result<&mut Live, CallError> {
-        if self.live.is_none() {
-            let KindPre::ProtocolAdapter(pre) = &self.plugin.pre else {
-                return Err(CallError::Unknown { name: self.plugin.name.clone(), kind: self.plugin.kind });
-            };
-            let mut store = self.plugin.store();
-            let max = self.max_message_bytes;
-            let (instance, framer) = guarded_sync(&mut store, "framer.constructor", |s| {
-                let instance = pre.instantiate(&mut *s)?;
-                let framer = instance.mcpod_plugin_codec().framer().call_constructor(&mut *s, max)?;
-                Ok((instance, framer))
-            })?;
-            self.live = Some(Live { store, instance, framer });
-        }
-        match self.live.as_mut() {
-            Some(live) => Ok(live),
-            None => Err(CallError::Unknown { name: self.plugin.name.clone(), kind: self.plugin.kind }),
-        }
+        let live = match self.live.take() {
+            Some(live) => live,
+            None => {
+                let pre = &self.plugin.pre;
+                let mut store = self.plugin.store();
+                let max = self.max_message_bytes;
+                let (instance, framer) = guarded_sync(&mut store, "framer.constructor", |s| {
+                    let instance = pre.instantiate(&mut *s)?;
+                    let framer = instance.mcpod_plugin_codec().framer().call_constructor(&mut *s, max)?;
+                    Ok((instance, framer))
+                })?;
+                Live { store, instance, framer }
+            }
+        };
+        Ok(self.live.insert(live))
     }
 
     /// Drops the instance after a fault, so that the next call starts afresh.
@@ -145,14 +142,11 @@ impl AdapterSession {
     }
 }
 
-impl LoadedPlugin {
+impl AdapterPlugin {
     /// The transport this adapter frames.
     pub fn transport_kind(&self) -> Result<Transport, CallError> {
-        let KindPre::ProtocolAdapter(pre) = &self.pre else {
-            return Err(CallError::Unknown { name: self.name.clone(), kind: self.kind });
-        };
         guarded_sync(&mut self.store(), "transport-kind", |s| {
-            pre.instantiate(&mut *s)?.mcpod_plugin_codec().call_transport_kind(s)
+            self.pre.instantiate(&mut *s)?.mcpod_plugin_codec().call_transport_kind(s)
         })
     }
 }

@@ -1,18 +1,16 @@
 //! Calls into `template-catalog` plugins, and the rules a template's input
 //! names follow.
 
+use super::CatalogPlugin;
 use super::fresh_call;
 use crate::plugin::bindings::{KeyValue, ServerConfig, Template};
 use crate::plugin::error::CallError;
-use crate::plugin::host::LoadedPlugin;
 use crate::plugin::instance::plugin_result;
 
-impl LoadedPlugin {
+impl CatalogPlugin {
     /// Every template of the catalog.
     pub async fn list_templates(&self) -> Result<Vec<Template>, CallError> {
-        let list = fresh_call!(self, TemplateCatalog, "list-templates", |inst, s| inst
-            .mcpod_plugin_catalog()
-            .call_list_templates(s));
+        let list = fresh_call!(self, "list-templates", |inst, s| inst.mcpod_plugin_catalog().call_list_templates(s));
         if let Some(t) = list.iter().find(|t| t.name.trim().is_empty()) {
             return Err(CallError::BadOutput {
                 plugin: self.name.clone(),
@@ -39,9 +37,7 @@ impl LoadedPlugin {
 
     /// One template.
     pub async fn describe_template(&self, name: &str) -> Result<Template, CallError> {
-        let out = fresh_call!(self, TemplateCatalog, "describe", |inst, s| inst
-            .mcpod_plugin_catalog()
-            .call_describe(s, name));
+        let out = fresh_call!(self, "describe", |inst, s| inst.mcpod_plugin_catalog().call_describe(s, name));
         plugin_result(&self.ctx, out)
     }
 
@@ -52,9 +48,8 @@ impl LoadedPlugin {
         params: &[KeyValue],
         secrets: &[KeyValue],
     ) -> Result<ServerConfig, CallError> {
-        let out = fresh_call!(self, TemplateCatalog, "render", |inst, s| inst
-            .mcpod_plugin_catalog()
-            .call_render(s, name, params, secrets));
+        let out =
+            fresh_call!(self, "render", |inst, s| inst.mcpod_plugin_catalog().call_render(s, name, params, secrets));
         plugin_result(&self.ctx, out)
     }
 }

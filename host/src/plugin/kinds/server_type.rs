@@ -1,21 +1,20 @@
 //! Calls into `server-type` plugins.
 
+use super::ServerTypePlugin;
 use super::fresh_call;
 use crate::plugin::bindings::{LaunchSpec, PluginError, ServerConfig};
 use crate::plugin::error::CallError;
-use crate::plugin::host::LoadedPlugin;
 use crate::plugin::instance::plugin_result;
 
-impl LoadedPlugin {
+impl ServerTypePlugin {
     /// Every problem the server type finds with `config` (empty: valid).
     pub async fn validate(&self, config: &ServerConfig) -> Result<Vec<PluginError>, CallError> {
-        Ok(fresh_call!(self, ServerType, "validate", |inst, s| inst.mcpod_plugin_launcher().call_validate(s, config)))
+        Ok(fresh_call!(self, "validate", |inst, s| inst.mcpod_plugin_launcher().call_validate(s, config)))
     }
 
     /// The launch spec for `config`, checked for the things every runtime relies on.
     pub async fn launch(&self, config: &ServerConfig) -> Result<LaunchSpec, CallError> {
-        let out =
-            fresh_call!(self, ServerType, "launch", |inst, s| inst.mcpod_plugin_launcher().call_launch(s, config));
+        let out = fresh_call!(self, "launch", |inst, s| inst.mcpod_plugin_launcher().call_launch(s, config));
         let spec = plugin_result(&self.ctx, out)?;
         check_spec(&spec).map_err(|reason| CallError::BadOutput {
             plugin: self.name.clone(),
