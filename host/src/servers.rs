@@ -31,9 +31,12 @@ mod request;
 mod sessions;
 mod start;
 mod status;
+/// What a session delivers, and how a front takes deliveries in place: the
+/// bridge's types, named here so that the front sees only this façade.
+pub use crate::bridge::{Delivery, DirectSink};
 pub use handles::{HandleInfo, Target, new_token, reap_every};
 pub use request::{Sharing, StartRequest};
-pub use sessions::ClientSession;
+pub use sessions::{ClientSession, Deliveries};
 pub use status::{Capabilities, HealthReport, InstanceHealth, ServerState, ServerStatus};
 
 /// Why a manager operation failed; each maps to an HTTP status in the API.

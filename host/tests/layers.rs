@@ -25,6 +25,11 @@ const LAYERS: &[&[&str]] = &[
     &["lib", "main"],
 ];
 
+/// Modules reached only through a façade by the layers above it: the
+/// front, the API and the operator see sessions and deliveries through
+/// `servers`, never the bridge that implements them.
+const BEHIND: &[(&str, &str)] = &[("bridge", "servers")];
+
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|row| row.contains(&module))
 }
@@ -87,6 +92,14 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
             if target == module || target == "self" || target == "super" {
                 continue;
             }
+            if let Some((_, facade)) = BEHIND.iter().find(|(hidden, _)| *hidden == target)
+                && layer_of(facade).is_some_and(|f| f < own)
+            {
+                out.push(format!(
+                    "{path}: `{module}` uses `crate::{target}` directly; above `{facade}` it is reached through `crate::{facade}`"
+                ));
+                continue;
+            }
             match layer_of(&target) {
                 Some(l) if l < own => {}
                 Some(l) => out.push(format!(
@@ -142,6 +155,22 @@ fn a_planted_upward_import_is_caught_and_named() {
             "metrics.rs: `metrics` (layer 0) uses `crate::servers` (layer 6); a module may use only lower layers"
                 .to_string(),
             "wild.rs: module `wild` is in no layer; add it to LAYERS in host/tests/layers.rs".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn the_bridge_is_reached_only_through_the_servers_facade_from_above() {
+    let files = vec![
+        ("front/http_session.rs".to_string(), "use crate::bridge::Delivery;\n".to_string()),
+        ("servers/sessions.rs".to_string(), "use crate::bridge::{Delivery, Instance};\n".to_string()),
+        ("front/websocket.rs".to_string(), "use crate::servers::Delivery;\n".to_string()),
+    ];
+    assert_eq!(
+        violations(&files),
+        vec![
+            "front/http_session.rs: `front` uses `crate::bridge` directly; above `servers` it is reached through `crate::servers`"
+                .to_string()
         ]
     );
 }

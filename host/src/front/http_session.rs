@@ -6,10 +6,10 @@
 use super::FrontError;
 use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
-use crate::bridge::Delivery;
 use crate::jsonrpc::{Id, Kind, Message, code};
 use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
+use crate::servers::Delivery;
 use axum::http::StatusCode;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -245,7 +245,7 @@ pub(super) struct HttpSink {
     pub(super) table: std::sync::Weak<HttpSessions>,
 }
 
-impl crate::bridge::DirectSink for HttpSink {
+impl crate::servers::DirectSink for HttpSink {
     fn deliver(&self, d: Delivery) -> bool {
         self.session.route(d);
         true

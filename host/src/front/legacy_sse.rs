@@ -52,7 +52,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
         Err(e) => return FrontError::from(e).into_response(),
     };
     let token = crate::servers::new_token();
-    let mut deliveries = std::mem::replace(&mut client.rx, mpsc::channel(1).1);
+    let mut deliveries = client.take_deliveries();
     let client = Arc::new(Mutex::new(client));
     st.sse_sessions.table.insert(token.clone(), (server_id.clone(), client.clone()));
     let (tx, rx) = mpsc::channel(1024);

@@ -266,7 +266,7 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                delivery = session.rx.recv() => {
+                delivery = session.recv() => {
                     let Some(d) = delivery else { return };
                     if d.msg.kind() == Kind::Notification && rules::wanted_on_listen(&d.msg, &honored) {
                         let tagged = rules::tag_subscription(&d.msg, &id);
@@ -323,9 +323,9 @@ impl Call {
         loop {
             // Server requests that come together are asked for together.
             let next = if input.is_empty() {
-                session.rx.recv().await
+                session.recv().await
             } else {
-                tokio::time::timeout(Duration::from_millis(5), session.rx.recv()).await.unwrap_or_default()
+                tokio::time::timeout(Duration::from_millis(5), session.recv()).await.unwrap_or_default()
             };
             let Some(delivery) = next else {
                 if !input.is_empty() {

@@ -48,7 +48,7 @@ async fn serve(mut socket: WebSocket, mut client: crate::servers::ClientSession)
                     }
                 }
             }
-            delivery = client.rx.recv() => {
+            delivery = client.recv() => {
                 let Some(d) = delivery else { break };
                 if socket.send(WsMessage::Text(d.msg.to_text().into())).await.is_err() {
                     break;

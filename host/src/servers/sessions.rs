@@ -4,7 +4,7 @@
 
 use super::request::Sharing;
 use super::{Manager, ManagerError, Server, Target, handles};
-use crate::bridge::{Delivery, Instance, InstanceState, SessionId};
+use crate::bridge::{Delivery, DirectSink, Instance, InstanceState, SessionId};
 use crate::jsonrpc::Message;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,12 +16,34 @@ pub struct ClientSession {
     instance: Arc<Instance>,
     session: SessionId,
     owns_instance: bool,
-    /// Messages for the client.
-    pub rx: mpsc::Receiver<Delivery>,
+    rx: mpsc::Receiver<Delivery>,
     closed: bool,
 }
 
+/// A session's stream of messages for its client, taken out of the session
+/// so that one task reads it while another sends (legacy SSE: `/messages`
+/// POSTs send, the event stream reads).
+pub struct Deliveries(mpsc::Receiver<Delivery>);
+
+impl Deliveries {
+    /// The next message for the client; `None` once the session has ended.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        self.0.recv().await
+    }
+}
+
 impl ClientSession {
+    /// The next message for the client; `None` once the session has ended
+    /// (or its stream was taken with [`ClientSession::take_deliveries`]).
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+
+    /// Takes the stream of messages for the client out of the session.
+    pub fn take_deliveries(&mut self) -> Deliveries {
+        Deliveries(std::mem::replace(&mut self.rx, mpsc::channel(1).1))
+    }
+
     /// Sends one client message to the server.
     pub fn send(&self, msg: Message) {
         self.instance.send(self.session, msg);
@@ -29,7 +51,7 @@ impl ClientSession {
 
     /// Hands this session's deliveries to `sink` in place instead of `rx`
     /// (what already waits in `rx` goes first).
-    pub fn redirect(&mut self, sink: Arc<dyn crate::bridge::DirectSink>) {
+    pub fn redirect(&mut self, sink: Arc<dyn DirectSink>) {
         self.instance.redirect(self.session, sink.clone());
         while let Ok(d) = self.rx.try_recv() {
             sink.deliver(d);
