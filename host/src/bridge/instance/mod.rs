@@ -1,0 +1,250 @@
+//! One running instance of a server: starts it through a runtime, connects
+//! its upstream, performs the handshake, routes messages through the mux
+//! and restarts it with backoff when it dies.
+
+use super::mux::{Action, Mux, SessionId};
+use crate::jsonrpc::{Id, Message};
+use crate::plugin::{AdapterPlugin, AdapterSession};
+use crate::runtime::{Connection, LaunchRequest, Runtime};
+use crate::upstream::{self, Codecs, Link, stdio};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+mod sinks;
+mod supervise;
+
+pub use sinks::DirectSink;
+use sinks::{SESSION_BUFFER, Sink, Upstream};
+
+/// A message for a client session, and the client request it belongs to.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message.
+    pub msg: Message,
+    /// The client's request this answers or reports progress on.
+    pub related: Option<Id>,
+}
+
+/// Where an instance is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum InstanceState {
+    /// Launching or handshaking for the first time.
+    Starting,
+    /// Handshake done; serving.
+    Ready,
+    /// Died; coming back after a backoff.
+    Restarting(String),
+    /// Gave up (too many failures, or it cannot start at all).
+    Failed(String),
+    /// Stopped on request.
+    Stopped,
+}
+
+/// How restarts are paced.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartPolicy {
+    /// Consecutive failed starts before giving up.
+    pub max_restarts: u32,
+    /// The first backoff; it doubles per consecutive failure.
+    pub backoff: Duration,
+    /// The longest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy { max_restarts: 5, backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30) }
+    }
+}
+
+struct Inner {
+    mux: Mux,
+    sinks: HashMap<SessionId, Sink>,
+    upstream: Option<Upstream>,
+    host_waiters: HashMap<i64, oneshot::Sender<Message>>,
+}
+
+/// A running (or restarting) server instance.
+pub struct Instance {
+    /// The instance id.
+    pub id: String,
+    /// Its server.
+    pub server_id: String,
+    inner: Mutex<Inner>,
+    state: watch::Sender<InstanceState>,
+    restarts: std::sync::atomic::AtomicU32,
+    stop: Notify,
+    metrics: crate::metrics::ServerMetrics,
+}
+
+/// What an instance needs to run.
+pub struct InstanceSetup {
+    /// The runtime that starts it.
+    pub runtime: Arc<dyn Runtime>,
+    /// What to start.
+    pub request: LaunchRequest,
+    /// The adapter that frames its stdio.
+    pub adapter: AdapterPlugin,
+    /// The adapters of a network upstream (`None`: they are not loaded).
+    pub network: Option<Codecs>,
+    /// The largest message accepted from it.
+    pub max_message_bytes: u32,
+    /// The `initialize` params mcpod sends it.
+    pub init_params: Box<RawValue>,
+    /// Restart pacing.
+    pub restart: RestartPolicy,
+    /// Where the server's stderr lines are kept for `servers logs`.
+    pub logs: crate::runtime::logs::LogBuffer,
+    /// The server's message, error and round-trip metrics.
+    pub metrics: crate::metrics::ServerMetrics,
+}
+
+impl Instance {
+    /// Starts an instance; it keeps running (and restarting) until `stop`.
+    pub fn spawn(setup: InstanceSetup) -> Arc<Instance> {
+        let (state, _) = watch::channel(InstanceState::Starting);
+        let instance = Arc::new(Instance {
+            id: setup.request.instance_id.clone(),
+            server_id: setup.request.server_id.clone(),
+            inner: Mutex::new(Inner {
+                mux: Mux::new(),
+                sinks: HashMap::new(),
+                upstream: None,
+                host_waiters: HashMap::new(),
+            }),
+            state,
+            restarts: Default::default(),
+            stop: Notify::new(),
+            metrics: setup.metrics.clone(),
+        });
+        tokio::spawn(instance.clone().supervise(setup));
+        instance
+    }
+
+    /// An instance that never started, for a server that cannot run.
+    pub fn failed(request: &LaunchRequest, reason: String, metrics: crate::metrics::ServerMetrics) -> Arc<Instance> {
+        let (state, _) = watch::channel(InstanceState::Failed(reason));
+        Arc::new(Instance {
+            id: request.instance_id.clone(),
+            server_id: request.server_id.clone(),
+            inner: Mutex::new(Inner {
+                mux: Mux::new(),
+                sinks: HashMap::new(),
+                upstream: None,
+                host_waiters: HashMap::new(),
+            }),
+            state,
+            restarts: Default::default(),
+            stop: Notify::new(),
+            metrics,
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> InstanceState {
+        self.state.borrow().clone()
+    }
+
+    /// How many times it was restarted.
+    pub fn restarts(&self) -> u32 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Open client sessions.
+    pub fn session_count(&self) -> usize {
+        self.lock().map(|i| i.mux.session_count()).unwrap_or(0)
+    }
+
+    /// The server's `initialize` result, once known.
+    pub fn initialize_result(&self) -> Option<serde_json::Value> {
+        let inner = self.lock().ok()?;
+        serde_json::from_str(inner.mux.initialize_result()?.get()).ok()
+    }
+
+    /// Waits until ready, failed or stopped, at most `timeout`.
+    pub async fn wait_settled(&self, timeout: Duration) -> InstanceState {
+        let mut rx = self.state.subscribe();
+        let settled = |s: &InstanceState| !matches!(s, InstanceState::Starting | InstanceState::Restarting(_));
+        let _ = tokio::time::timeout(timeout, rx.wait_for(settled)).await;
+        self.state()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, ()> {
+        self.inner.lock().map_err(|_| ())
+    }
+
+    /// Opens a client session; deliveries arrive on the receiver. A `deaf`
+    /// session is never sent the server's requests.
+    pub fn attach_with(&self, deaf: bool) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+        let mut inner = self.lock().ok()?;
+        let id = if deaf { inner.mux.open_deaf_session() } else { inner.mux.open_session() };
+        let (tx, rx) = mpsc::channel(SESSION_BUFFER);
+        inner.sinks.insert(id, Sink::Channel(tx));
+        Some((id, rx))
+    }
+
+    /// Opens a client session that the server's requests may go to.
+    pub fn attach(&self) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+        self.attach_with(false)
+    }
+
+    /// Hands `session`'s deliveries to `sink` in place from now on.
+    pub fn redirect(&self, session: SessionId, sink: Arc<dyn DirectSink>) {
+        if let Ok(mut inner) = self.lock()
+            && inner.sinks.contains_key(&session)
+        {
+            inner.sinks.insert(session, Sink::Direct(sink));
+        }
+    }
+
+    /// How many client sessions are attached.
+    pub fn attached(&self) -> usize {
+        self.lock().map(|i| i.sinks.len()).unwrap_or(0)
+    }
+
+    /// Routes one message from client `session`; what it sends the server
+    /// is written from the caller's task, before this returns, when it can be.
+    pub fn send(&self, session: SessionId, msg: Message) {
+        self.act(|inner| inner.mux.from_client(session, msg));
+    }
+
+    /// Closes a client session.
+    pub fn detach(&self, session: SessionId) {
+        self.act(|inner| {
+            inner.sinks.remove(&session);
+            inner.mux.close_session(session)
+        });
+    }
+
+    /// Makes a request of the host's own and waits for the answer.
+    pub async fn host_call(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        timeout: Duration,
+    ) -> Result<Message, String> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.act(|inner| {
+            let (id, action) = inner.mux.host_request(method, params);
+            inner.host_waiters.insert(id, tx);
+            vec![action]
+        });
+        if !sent {
+            return Err("instance state poisoned".to_string());
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(_)) => Err("the instance went away".to_string()),
+            Err(_) => Err(format!("no answer to {method} within {} s", timeout.as_secs())),
+        }
+    }
+
+    /// Stops the instance for good.
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+}

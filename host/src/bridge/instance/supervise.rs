@@ -1,0 +1,232 @@
+//! The instance's shell around its mux: carrying out the mux's actions,
+//! and the supervisor that launches the server, connects its upstream,
+//! handshakes, and restarts it with backoff until it is stopped.
+
+use super::*;
+
+impl Instance {
+    pub(super) fn deliver_from_server(&self, msg: Message) {
+        self.act(|inner| inner.mux.from_server(msg));
+    }
+
+    /// Runs `f` on the locked state and carries out the actions it returns.
+    /// What they send to a stdio server is written from the calling task
+    /// once the lock is released, so no other session waits on the write.
+    /// False when the state is poisoned and nothing was done.
+    pub(super) fn act(&self, f: impl FnOnce(&mut Inner) -> Vec<Action>) -> bool {
+        let stdin = {
+            let Ok(mut inner) = self.lock() else { return false };
+            let actions = f(&mut inner);
+            self.apply(&mut inner, actions);
+            match &inner.upstream {
+                Some(Upstream::Stdin(w)) if w.has_queued() => Some(w.clone()),
+                _ => None,
+            }
+        };
+        if let Some(w) = stdin {
+            w.flush();
+        }
+        true
+    }
+
+    fn apply(&self, inner: &mut Inner, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::ToServer(msg) => match &inner.upstream {
+                    Some(upstream) => {
+                        self.metrics.to_server.inc();
+                        upstream.send(msg);
+                    }
+                    None => tracing::debug!(server = %self.server_id, "no upstream; message dropped"),
+                },
+                Action::ToClient { session, msg, related } => {
+                    self.metrics.to_client.inc();
+                    if msg.error.is_some() {
+                        self.metrics.errors.inc();
+                    }
+                    let full = match inner.sinks.get(&session) {
+                        Some(sink) => !sink.deliver(Delivery { msg, related }),
+                        None => false,
+                    };
+                    if full {
+                        tracing::warn!(server = %self.server_id, session, "client is not reading; closing its session");
+                        if let Some(sink) = inner.sinks.remove(&session) {
+                            sink.closed();
+                        }
+                        let more = inner.mux.close_session(session);
+                        self.apply(inner, more);
+                    }
+                }
+                Action::RoundTrip(d) => self.metrics.round_trip.observe(d.as_secs_f64()),
+                Action::Ready => {
+                    self.state.send_replace(InstanceState::Ready);
+                }
+                Action::HandshakeFailed(why) => {
+                    tracing::warn!(server = %self.server_id, instance = %self.id, "handshake failed: {why}");
+                }
+                Action::HostResponse { id, msg } => {
+                    if let Some(tx) = inner.host_waiters.remove(&id) {
+                        let _ = tx.send(msg);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn supervise(self: Arc<Self>, setup: InstanceSetup) {
+        let mut failures: u32 = 0;
+        let mut first = true;
+        loop {
+            let started = tokio::time::Instant::now();
+            let outcome = self.run_once(&setup, first).await;
+            first = false;
+            let reason = match outcome {
+                RunOutcome::Stopped => {
+                    self.state.send_replace(InstanceState::Stopped);
+                    return;
+                }
+                RunOutcome::Exited(how) => how,
+            };
+            if started.elapsed() > Duration::from_secs(60) {
+                failures = 0;
+            }
+            failures += 1;
+            if failures > setup.restart.max_restarts {
+                tracing::error!(server = %self.server_id, instance = %self.id, "giving up after {} failed starts: {reason}", failures - 1);
+                self.state.send_replace(InstanceState::Failed(reason));
+                self.fail_waiting();
+                return;
+            }
+            self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let backoff =
+                setup.restart.backoff.saturating_mul(1 << (failures - 1).min(16)).min(setup.restart.max_backoff);
+            tracing::warn!(server = %self.server_id, instance = %self.id, backoff_ms = backoff.as_millis() as u64, "server stopped ({reason}); restarting");
+            self.state.send_replace(InstanceState::Restarting(reason));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.stop.notified() => {
+                    self.state.send_replace(InstanceState::Stopped);
+                    self.fail_waiting();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers everything still waiting once the instance gives up.
+    fn fail_waiting(&self) {
+        let Ok(mut inner) = self.lock() else { return };
+        let actions = inner.mux.server_lost("the server could not be started");
+        self.apply(&mut inner, actions);
+        // Dropping the sinks ends every client stream.
+        for (_, sink) in inner.sinks.drain() {
+            sink.closed();
+        }
+    }
+
+    async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool) -> RunOutcome {
+        let launched = tokio::select! {
+            r = setup.runtime.launch(&setup.request) => r,
+            _ = self.stop.notified() => return RunOutcome::Stopped,
+        };
+        let launched = match launched {
+            Ok(l) => l,
+            Err(e) => return RunOutcome::Exited(e.to_string()),
+        };
+        // Ends when the upstream is gone: stdout closed, or the network link lost.
+        let mut upstream_done: tokio::task::JoinHandle<String> = match launched.connection {
+            Connection::Stdio { stdin, stdout, stderr } => {
+                let (enc, dec) = match (
+                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes),
+                    AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes),
+                ) {
+                    (Ok(e), Ok(d)) => (e, d),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = setup.runtime.stop(&self.id).await;
+                        return RunOutcome::Exited(format!("cannot open the stdio adapter: {e}"));
+                    }
+                };
+                let writer = stdio::StdinWriter::spawn(self.server_id.clone(), stdin, enc);
+                if let Ok(mut inner) = self.lock() {
+                    inner.upstream = Some(Upstream::Stdin(writer));
+                }
+                tokio::spawn(crate::runtime::logs::log_stderr(self.server_id.clone(), stderr, setup.logs.clone()));
+                let me = self.clone();
+                let server = self.server_id.clone();
+                tokio::spawn(async move {
+                    let deliver = |msg| me.deliver_from_server(msg);
+                    stdio::read_loop(server, stdout, dec, deliver).await;
+                    "the server closed its stdout".to_string()
+                })
+            }
+            Connection::Network { base_url } => {
+                let spec = &setup.request.spec;
+                let (Some(codecs), Ok(url)) =
+                    (setup.network.clone(), base_url.join(spec.path.as_deref().unwrap_or("/")))
+                else {
+                    let _ = setup.runtime.stop(&self.id).await;
+                    return RunOutcome::Exited(format!(
+                        "cannot reach {base_url}: the http, sse and websocket adapters must be loaded and `path` must be a URL path"
+                    ));
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                if let Ok(mut inner) = self.lock() {
+                    inner.upstream = Some(Upstream::Link(tx));
+                }
+                tracing::info!(server = %self.server_id, instance = %self.id, %url, "connecting to the server");
+                let me = self.clone();
+                let deliver: upstream::Deliver = Arc::new(move |msg| me.deliver_from_server(msg));
+                let link = Link {
+                    server: self.server_id.clone(),
+                    url,
+                    transport: spec.transport,
+                    codecs,
+                    max_message_bytes: setup.max_message_bytes,
+                };
+                tokio::spawn(upstream::run(link, rx, deliver))
+            }
+        };
+        self.act(|inner| inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None }));
+        let network = !matches!(setup.request.spec.transport, crate::plugin::bindings::Transport::Stdio);
+        let how = tokio::select! {
+            how = launched.exited => how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
+            lost = &mut upstream_done, if network => {
+                // The process may live on; stop it so that the restart starts clean.
+                let _ = setup.runtime.stop(&self.id).await;
+                lost.unwrap_or_else(|e| format!("the upstream task failed: {e}"))
+            }
+            _ = self.stop.notified() => {
+                let _ = setup.runtime.stop(&self.id).await;
+                upstream_done.abort();
+                self.lose("stopped on request");
+                return RunOutcome::Stopped;
+            }
+        };
+        if network {
+            // The link ends once `lose` drops its sender.
+            self.lose(&how);
+        }
+        if !upstream_done.is_finished() {
+            // What the server wrote before it exited is still delivered.
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut upstream_done).await;
+            upstream_done.abort();
+        }
+        if !network {
+            self.lose(&how);
+        }
+        RunOutcome::Exited(how)
+    }
+
+    /// The upstream is gone: in-flight requests fail now.
+    fn lose(&self, how: &str) {
+        let Ok(mut inner) = self.lock() else { return };
+        inner.upstream = None;
+        let actions = inner.mux.server_lost(how);
+        self.apply(&mut inner, actions);
+    }
+}
+
+enum RunOutcome {
+    Stopped,
+    Exited(String),
+}

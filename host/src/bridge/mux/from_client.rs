@@ -1,0 +1,128 @@
+//! The mux's routing of messages from clients: requests get upstream ids
+//! unique on the connection, progress tokens and cancellations are mapped,
+//! answers to the server's requests go back to it.
+
+use super::*;
+
+impl Mux {
+    /// Routes a message from client `session`.
+    pub fn from_client(&mut self, session: SessionId, msg: Message) -> Vec<Action> {
+        if !self.sessions.contains_key(&session) {
+            return Vec::new();
+        }
+        match msg.kind() {
+            Kind::Request => self.client_request(session, msg),
+            Kind::Notification => self.client_notification(session, msg),
+            Kind::Response => self.client_response(session, msg),
+        }
+    }
+
+    fn client_request(&mut self, session: SessionId, mut msg: Message) -> Vec<Action> {
+        let Some(client_id) = msg.id.value().cloned() else { return Vec::new() };
+        self.seq += 1;
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.last_active = self.seq;
+        }
+        if msg.method() == "initialize" {
+            return match &self.handshake {
+                Handshake::Ready(result) => vec![Action::ToClient {
+                    session,
+                    msg: Message::response(client_id.clone(), result.clone()),
+                    related: Some(client_id),
+                }],
+                _ => {
+                    self.waiting_init.push((session, client_id));
+                    Vec::new()
+                }
+            };
+        }
+        if !self.is_ready() {
+            if self.queued.len() >= MAX_QUEUED {
+                return vec![Action::ToClient {
+                    session,
+                    msg: Message::error_response(
+                        Some(client_id.clone()),
+                        code::SERVER_UNAVAILABLE,
+                        "the MCP server is starting and too many requests are waiting; retry shortly",
+                    ),
+                    related: Some(client_id),
+                }];
+            }
+            self.queued.push_back((session, msg));
+            return Vec::new();
+        }
+        if (msg.method() == "resources/subscribe" || msg.method() == "resources/unsubscribe")
+            && let Some(uri) = msg.params_value().get("uri").and_then(Value::as_str)
+            && let Some(s) = self.sessions.get_mut(&session)
+        {
+            s.subscriptions.retain(|u| u != uri);
+            if msg.method() == "resources/subscribe" {
+                s.subscriptions.push(uri.to_string());
+            }
+        }
+        let upstream = self.next_id();
+        let token = self.map_progress_token(session, upstream, &mut msg);
+        msg.id = IdField::Value(Id::Num(upstream));
+        self.pending
+            .insert(upstream, Pending { session: Some(session), client_id, token, sent: std::time::Instant::now() });
+        vec![Action::ToServer(msg)]
+    }
+
+    /// Replaces the request's progress token with one unique upstream.
+    fn map_progress_token(&mut self, session: SessionId, upstream: i64, msg: &mut Message) -> Option<String> {
+        let params = msg.params.as_ref()?;
+        if !params.get().contains("progressToken") {
+            return None;
+        }
+        let mut value: Value = serde_json::from_str(params.get()).ok()?;
+        let meta = value.get_mut("_meta")?.as_object_mut()?;
+        let original = meta.get("progressToken")?.clone();
+        let token = format!("mcpod-{upstream}");
+        meta.insert("progressToken".to_string(), Value::String(token.clone()));
+        msg.params = Some(raw(&value));
+        self.progress.insert(token.clone(), (session, original));
+        Some(token)
+    }
+
+    fn client_notification(&mut self, session: SessionId, mut msg: Message) -> Vec<Action> {
+        match msg.method() {
+            "notifications/initialized" => Vec::new(),
+            "notifications/cancelled" => {
+                let params = msg.params_value();
+                let Some(request_id) =
+                    params.get("requestId").and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
+                else {
+                    return Vec::new();
+                };
+                let upstream = self
+                    .pending
+                    .iter()
+                    .find(|(_, p)| p.session == Some(session) && p.client_id == request_id)
+                    .map(|(id, _)| *id);
+                let Some(upstream) = upstream else { return Vec::new() };
+                let mut params = params;
+                params["requestId"] = Value::from(upstream);
+                msg.params = Some(raw(&params));
+                vec![Action::ToServer(msg)]
+            }
+            _ if !self.is_ready() => Vec::new(),
+            _ => vec![Action::ToServer(msg)],
+        }
+    }
+
+    fn client_response(&mut self, session: SessionId, msg: Message) -> Vec<Action> {
+        let Some(id) = msg.id.value() else { return Vec::new() };
+        match self.server_requests.get(id) {
+            Some(s) if *s == session => {
+                self.server_requests.remove(id);
+                // Answering the server makes the session the one it works for.
+                self.seq += 1;
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.last_active = self.seq;
+                }
+                vec![Action::ToServer(msg)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}

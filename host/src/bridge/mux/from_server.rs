@@ -1,0 +1,177 @@
+//! The mux's routing of messages from the server: responses go back to the
+//! session that asked with its own id, the server's requests to the session
+//! they belong to, notifications to subscribers or everyone.
+
+use super::*;
+
+impl Mux {
+    /// Routes a message from the server.
+    pub fn from_server(&mut self, msg: Message) -> Vec<Action> {
+        match msg.kind() {
+            Kind::Response => self.server_response(msg),
+            Kind::Request => self.server_request(msg),
+            Kind::Notification => self.server_notification(msg),
+        }
+    }
+
+    fn server_response(&mut self, mut msg: Message) -> Vec<Action> {
+        let Some(Id::Num(upstream)) = msg.id.value().cloned() else { return Vec::new() };
+        if let Handshake::Sent(hs) = self.handshake
+            && hs == upstream
+        {
+            return self.finish_handshake(msg);
+        }
+        let Some(p) = self.pending.remove(&upstream) else { return Vec::new() };
+        if let Some(token) = &p.token {
+            self.progress.remove(token);
+        }
+        msg.id = IdField::Value(p.client_id.clone());
+        match p.session {
+            Some(session) => {
+                vec![Action::RoundTrip(p.sent.elapsed()), Action::ToClient { session, msg, related: Some(p.client_id) }]
+            }
+            None => vec![Action::HostResponse { id: upstream, msg }],
+        }
+    }
+
+    fn finish_handshake(&mut self, msg: Message) -> Vec<Action> {
+        let Some(result) = msg.result else {
+            let why = msg.error.map(|e| e.get().to_string()).unwrap_or_default();
+            self.handshake = Handshake::Idle;
+            let mut out = vec![Action::HandshakeFailed(format!("the server refused initialize: {why}"))];
+            for (session, id) in std::mem::take(&mut self.waiting_init) {
+                let err = Message::error_response(
+                    Some(id.clone()),
+                    code::SERVER_UNAVAILABLE,
+                    "the MCP server refused to initialize",
+                );
+                out.push(Action::ToClient { session, msg: err, related: Some(id) });
+            }
+            return out;
+        };
+        self.handshake = Handshake::Ready(result.clone());
+        let mut out = vec![Action::ToServer(Message::notification("notifications/initialized", None)), Action::Ready];
+        for (session, id) in std::mem::take(&mut self.waiting_init) {
+            out.push(Action::ToClient {
+                session,
+                msg: Message::response(id.clone(), result.clone()),
+                related: Some(id),
+            });
+        }
+        for (session, msg) in std::mem::take(&mut self.queued) {
+            out.extend(self.from_client(session, msg));
+        }
+        out
+    }
+
+    /// The session a server-to-client request goes to: the one whose
+    /// request the server is most likely working on (the most recently
+    /// active session with a request in flight), else the most recent one.
+    fn target_session(&self) -> Option<(SessionId, Option<Id>)> {
+        let hearing = |s: &SessionId| self.sessions.get(s).is_some_and(|x| !x.deaf);
+        let busy = self
+            .pending
+            .values()
+            .filter_map(|p| p.session.filter(hearing).map(|s| (s, p.client_id.clone())))
+            .max_by_key(|(s, _)| self.sessions.get(s).map_or(0, |x| x.last_active));
+        if let Some((s, id)) = busy {
+            return Some((s, Some(id)));
+        }
+        self.sessions.iter().filter(|(_, s)| !s.deaf).max_by_key(|(_, s)| s.last_active).map(|(id, _)| (*id, None))
+    }
+
+    fn server_request(&mut self, mut msg: Message) -> Vec<Action> {
+        let Some(id) = msg.id.value().cloned() else { return Vec::new() };
+        // An upstream that knows which request this one serves says so; if
+        // that request's session is gone, nobody else may answer for it.
+        let hint = take_related(&mut msg);
+        let related =
+            hint.and_then(|n| self.pending.get(&n)).and_then(|p| Some((p.session?, Some(p.client_id.clone()))));
+        if hint.is_some() && related.is_none() {
+            return vec![Action::ToServer(Message::error_response(
+                Some(id),
+                code::INTERNAL_ERROR,
+                "the request this one serves is no longer in flight (its client session ended or cancelled it)",
+            ))];
+        }
+        match related.or_else(|| self.target_session()) {
+            Some((session, related)) => {
+                self.server_requests.insert(id, session);
+                vec![Action::ToClient { session, msg, related }]
+            }
+            None => vec![Action::ToServer(Message::error_response(
+                Some(id),
+                code::INTERNAL_ERROR,
+                "no client is connected to answer this request",
+            ))],
+        }
+    }
+
+    fn server_notification(&mut self, mut msg: Message) -> Vec<Action> {
+        match msg.method() {
+            "notifications/progress" => {
+                let mut params = msg.params_value();
+                let token = params.get("progressToken").and_then(Value::as_str).map(str::to_string);
+                let Some((session, original)) = token.and_then(|t| self.progress.get(&t).cloned()) else {
+                    return Vec::new();
+                };
+                let related = self
+                    .pending
+                    .values()
+                    .find(|p| p.token.as_deref() == params.get("progressToken").and_then(Value::as_str))
+                    .map(|p| p.client_id.clone());
+                params["progressToken"] = original;
+                msg.params = Some(raw(&params));
+                vec![Action::ToClient { session, msg, related }]
+            }
+            "notifications/cancelled" => {
+                let params = msg.params_value();
+                let target = params
+                    .get("requestId")
+                    .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
+                    .and_then(|id| self.server_requests.remove(&id));
+                match target {
+                    Some(session) => vec![Action::ToClient { session, msg, related: None }],
+                    None => Vec::new(),
+                }
+            }
+            "notifications/resources/updated" => {
+                let uri = msg.params_value().get("uri").and_then(Value::as_str).map(str::to_string);
+                let subscribed: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| uri.as_ref().is_some_and(|u| s.subscriptions.contains(u)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let targets = if subscribed.is_empty() { self.sessions.keys().copied().collect() } else { subscribed };
+                self.broadcast(&targets, msg)
+            }
+            _ => {
+                let all: Vec<SessionId> = self.sessions.keys().copied().collect();
+                self.broadcast(&all, msg)
+            }
+        }
+    }
+
+    fn broadcast(&self, sessions: &[SessionId], msg: Message) -> Vec<Action> {
+        sessions.iter().map(|s| Action::ToClient { session: *s, msg: msg.clone(), related: None }).collect()
+    }
+}
+
+/// Removes the upstream's related-request hint
+/// ([`META_RELATED`]) from a server request; the
+/// upstream id it names, if any.
+fn take_related(msg: &mut Message) -> Option<i64> {
+    let key = META_RELATED;
+    if !msg.params.as_ref().is_some_and(|p| p.get().contains(key)) {
+        return None;
+    }
+    let mut params = msg.params_value();
+    let meta = params.get_mut("_meta")?.as_object_mut()?;
+    let related = meta.remove(key)?.as_i64();
+    if meta.is_empty() {
+        params.as_object_mut()?.remove("_meta");
+    }
+    msg.params = Some(raw(&params));
+    related
+}

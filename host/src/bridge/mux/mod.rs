@@ -1,0 +1,245 @@
+//! The session multiplexer of one server instance, as a pure state machine:
+//! client and server messages in, routed messages out. No I/O, so every
+//! routing rule is tested alone.
+//!
+//! mcpod performs the `initialize` handshake with the server itself, once
+//! per instance, and answers each client's `initialize` from the cached
+//! result. Client request ids are rewritten to ids unique on the upstream
+//! connection, so that any number of sessions share one server without
+//! cross-talk; progress tokens and cancellations are mapped the same way.
+
+use crate::jsonrpc::{Id, IdField, Kind, Message, code, raw};
+use crate::rev_2026_07_28::META_RELATED;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+mod from_client;
+mod from_server;
+#[cfg(test)]
+mod tests;
+
+/// A client session's number within one instance.
+pub type SessionId = u64;
+
+/// Something the shell around the mux must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this message to the server.
+    ToServer(Message),
+    /// Deliver this message to a client session; `related` is the client's
+    /// request it belongs to (a response, or progress of that request).
+    ToClient {
+        /// The session.
+        session: SessionId,
+        /// The message, with the client's own ids restored.
+        msg: Message,
+        /// The client request this message belongs to.
+        related: Option<Id>,
+    },
+    /// The handshake completed; `initialize` is cached.
+    Ready,
+    /// The server refused the handshake.
+    HandshakeFailed(String),
+    /// A client request was answered after this long.
+    RoundTrip(std::time::Duration),
+    /// The answer to a request the host itself made (`host_request`).
+    HostResponse {
+        /// The host request's id.
+        id: i64,
+        /// The response.
+        msg: Message,
+    },
+}
+
+/// Where an upstream request came from.
+#[derive(Debug)]
+struct Pending {
+    /// `None` for the host's own requests.
+    session: Option<SessionId>,
+    client_id: Id,
+    token: Option<String>,
+    sent: std::time::Instant,
+}
+
+/// The state of mcpod's own handshake with the server.
+#[derive(Debug)]
+enum Handshake {
+    Idle,
+    Sent(i64),
+    Ready(Box<RawValue>),
+}
+
+/// Per-session routing state.
+#[derive(Debug, Default)]
+struct Session {
+    /// Resource URIs this session subscribed to.
+    subscriptions: Vec<String>,
+    /// When this session last sent a request (a sequence number).
+    last_active: u64,
+    /// Whether the server's requests (sampling, elicitation, roots) may go
+    /// to this session; a 2026-07-28 request that cannot be asked opts out.
+    deaf: bool,
+}
+
+/// How many client requests may wait for a (re)starting server.
+const MAX_QUEUED: usize = 1024;
+
+/// The multiplexer of one server instance.
+#[derive(Debug)]
+pub struct Mux {
+    handshake: Handshake,
+    init_params: Option<Box<RawValue>>,
+    sessions: BTreeMap<SessionId, Session>,
+    next_session: SessionId,
+    next_upstream: i64,
+    seq: u64,
+    pending: HashMap<i64, Pending>,
+    progress: HashMap<String, (SessionId, Value)>,
+    server_requests: HashMap<Id, SessionId>,
+    waiting_init: Vec<(SessionId, Id)>,
+    queued: VecDeque<(SessionId, Message)>,
+}
+
+impl Default for Mux {
+    fn default() -> Self {
+        Mux::new()
+    }
+}
+
+impl Mux {
+    /// An idle mux with no sessions.
+    pub fn new() -> Mux {
+        Mux {
+            handshake: Handshake::Idle,
+            init_params: None,
+            sessions: BTreeMap::new(),
+            next_session: 1,
+            next_upstream: 1,
+            seq: 0,
+            pending: HashMap::new(),
+            progress: HashMap::new(),
+            server_requests: HashMap::new(),
+            waiting_init: Vec::new(),
+            queued: VecDeque::new(),
+        }
+    }
+
+    /// True once the handshake completed.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.handshake, Handshake::Ready(_))
+    }
+
+    /// The server's cached `initialize` result.
+    pub fn initialize_result(&self) -> Option<&RawValue> {
+        match &self.handshake {
+            Handshake::Ready(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Requests sent upstream and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Opens a session.
+    pub fn open_session(&mut self) -> SessionId {
+        let id = self.next_session;
+        self.next_session += 1;
+        self.sessions.insert(id, Session::default());
+        id
+    }
+
+    /// Opens a session the server's requests never go to.
+    pub fn open_deaf_session(&mut self) -> SessionId {
+        let id = self.open_session();
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.deaf = true;
+        }
+        id
+    }
+
+    /// Starts (or restarts) mcpod's handshake with `params` (the params of
+    /// an `initialize` request); the first call's params are reused later.
+    pub fn begin_handshake(&mut self, params: Option<Box<RawValue>>) -> Vec<Action> {
+        if params.is_some() {
+            self.init_params = params;
+        }
+        let id = self.next_id();
+        self.handshake = Handshake::Sent(id);
+        vec![Action::ToServer(Message::request(Id::Num(id), "initialize", self.init_params.clone()))]
+    }
+
+    /// A request of the host's own (discovery, health); the answer comes
+    /// back as `Action::HostResponse` with the returned id.
+    pub fn host_request(&mut self, method: &str, params: Option<Box<RawValue>>) -> (i64, Action) {
+        let id = self.next_id();
+        self.pending.insert(
+            id,
+            Pending { session: None, client_id: Id::Num(id), token: None, sent: std::time::Instant::now() },
+        );
+        (id, Action::ToServer(Message::request(Id::Num(id), method, params)))
+    }
+
+    fn next_id(&mut self) -> i64 {
+        let id = self.next_upstream;
+        self.next_upstream += 1;
+        id
+    }
+
+    /// Closes a session: its in-flight requests are cancelled upstream and
+    /// the server's requests to it are refused.
+    pub fn close_session(&mut self, session: SessionId) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.sessions.remove(&session).is_none() {
+            return out;
+        }
+        let ids: Vec<i64> =
+            self.pending.iter().filter(|(_, p)| p.session == Some(session)).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.pending.remove(&id);
+            let params = serde_json::json!({ "requestId": id, "reason": "the client session ended" });
+            out.push(Action::ToServer(Message::notification("notifications/cancelled", Some(raw(&params)))));
+        }
+        self.progress.retain(|_, (s, _)| *s != session);
+        let refused: Vec<Id> =
+            self.server_requests.iter().filter(|(_, s)| **s == session).map(|(id, _)| id.clone()).collect();
+        for id in refused {
+            self.server_requests.remove(&id);
+            out.push(Action::ToServer(Message::error_response(
+                Some(id),
+                code::INTERNAL_ERROR,
+                "the client session this request went to has ended",
+            )));
+        }
+        self.waiting_init.retain(|(s, _)| *s != session);
+        self.queued.retain(|(s, _)| *s != session);
+        out
+    }
+
+    /// The server went away: every in-flight request gets an error now.
+    pub fn server_lost(&mut self, reason: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        let message = format!("the MCP server stopped ({reason}); mcpod restarts it, retry the request");
+        for (id, p) in self.pending.drain() {
+            let err = Message::error_response(Some(p.client_id.clone()), code::SERVER_UNAVAILABLE, &message);
+            match p.session {
+                Some(session) => out.push(Action::ToClient { session, msg: err, related: Some(p.client_id) }),
+                None => out.push(Action::HostResponse { id, msg: err }),
+            }
+        }
+        self.progress.clear();
+        self.server_requests.clear();
+        if let Handshake::Sent(_) = self.handshake {
+            out.push(Action::HandshakeFailed(message));
+        }
+        self.handshake = Handshake::Idle;
+        out
+    }
+}

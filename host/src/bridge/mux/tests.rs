@@ -1,0 +1,229 @@
+use super::*;
+
+fn m(text: &str) -> Message {
+    Message::parse(text).unwrap()
+}
+
+fn to_server(actions: &[Action]) -> Vec<String> {
+    actions.iter().filter_map(|a| if let Action::ToServer(m) = a { Some(m.to_text()) } else { None }).collect()
+}
+
+fn to_clients(actions: &[Action]) -> Vec<(SessionId, String)> {
+    actions
+        .iter()
+        .filter_map(
+            |a| {
+                if let Action::ToClient { session, msg, .. } = a { Some((*session, msg.to_text())) } else { None }
+            },
+        )
+        .collect()
+}
+
+/// A mux whose handshake completed.
+fn ready() -> Mux {
+    let mut mux = Mux::new();
+    let out = mux.begin_handshake(Some(raw(&serde_json::json!({"protocolVersion": "2025-11-25"}))));
+    assert_eq!(
+        to_server(&out),
+        [r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#]
+    );
+    let out =
+        mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#));
+    assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#]);
+    assert!(mux.is_ready());
+    mux
+}
+
+#[test]
+fn initialize_is_answered_from_the_cache_with_the_clients_id() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let out = mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"init-a","method":"initialize","params":{}}"#));
+    assert!(to_server(&out).is_empty(), "initialize is not forwarded again");
+    assert_eq!(
+        to_clients(&out),
+        [(
+            a,
+            r#"{"jsonrpc":"2.0","id":"init-a","result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#
+                .to_string()
+        )]
+    );
+    assert!(mux.from_client(a, m(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)).is_empty());
+}
+
+#[test]
+fn initialize_before_the_handshake_waits_for_it() {
+    let mut mux = Mux::new();
+    let a = mux.open_session();
+    mux.begin_handshake(None);
+    assert!(mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":5,"method":"initialize"}"#)).is_empty());
+    assert!(mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#)).is_empty());
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"v":1}}"#));
+    assert!(matches!(out[1], Action::Ready));
+    assert_eq!(to_clients(&out), [(a, r#"{"jsonrpc":"2.0","id":5,"result":{"v":1}}"#.to_string())]);
+    assert_eq!(to_server(&out)[1], r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, "queued request flushed");
+}
+
+#[test]
+fn same_ids_from_two_sessions_never_cross() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    let ra =
+        to_server(&mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}"#)));
+    let rb =
+        to_server(&mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"b"}}"#)));
+    assert_eq!(ra, [r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a"}}"#]);
+    assert_eq!(rb, [r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"b"}}"#]);
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":3,"result":"for b"}"#));
+    assert_eq!(to_clients(&out), [(b, r#"{"jsonrpc":"2.0","id":1,"result":"for b"}"#.to_string())]);
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":"for a"}"#));
+    assert_eq!(to_clients(&out), [(a, r#"{"jsonrpc":"2.0","id":1,"result":"for a"}"#.to_string())]);
+    assert!(
+        mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":"again"}"#)).is_empty(),
+        "a duplicate answer goes nowhere"
+    );
+}
+
+#[test]
+fn progress_tokens_are_mapped_per_session() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    let req = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"progressToken":7},"name":"slow"}}"#;
+    let ta = to_server(&mux.from_client(a, m(req)));
+    let tb = to_server(&mux.from_client(b, m(req)));
+    assert!(ta[0].contains(r#""progressToken":"mcpod-2""#), "{}", ta[0]);
+    assert!(tb[0].contains(r#""progressToken":"mcpod-3""#), "{}", tb[0]);
+    let out = mux.from_server(m(
+        r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcpod-3","progress":1}}"#,
+    ));
+    assert_eq!(
+        to_clients(&out),
+        [(
+            b,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1,"progressToken":7}}"#
+                .to_string()
+        )]
+    );
+    assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(9)), .. }));
+}
+
+#[test]
+fn a_server_request_naming_its_call_goes_to_that_session_or_is_refused() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call"}"#));
+    mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":6,"method":"tools/call"}"#));
+    let ask = r#"{"jsonrpc":"2.0","id":"mcpod-input-1","method":"elicitation/create","params":{"message":"?","_meta":{"dev.mcpod/relatedRequest":2}}}"#;
+    let out = mux.from_server(m(ask));
+    let plain = r#"{"jsonrpc":"2.0","id":"mcpod-input-1","method":"elicitation/create","params":{"message":"?"}}"#;
+    assert_eq!(
+        to_clients(&out),
+        [(a, plain.to_string())],
+        "to the asker, not the most recent session; the hint stripped"
+    );
+    assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(5)), .. }));
+    mux.close_session(a);
+    let out = mux.from_server(m(&ask.replace("input-1", "input-2")));
+    assert!(to_clients(&out).is_empty(), "never to another session");
+    assert!(to_server(&out)[0].contains("no longer in flight"), "{:?}", to_server(&out));
+}
+
+#[test]
+fn cancellation_is_mapped_to_the_upstream_id() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call"}"#));
+    let out = mux.from_client(
+        a,
+        m(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x","reason":"bored"}}"#),
+    );
+    assert_eq!(
+        to_server(&out),
+        [r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"bored","requestId":2}}"#]
+    );
+    let b = mux.open_session();
+    let out =
+        mux.from_client(b, m(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}}"#));
+    assert!(out.is_empty(), "a session cannot cancel another session's request");
+}
+
+#[test]
+fn server_requests_go_to_the_busy_session_and_answers_come_back() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#));
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#));
+    mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#));
+    assert_eq!(to_clients(&out)[0].0, b);
+    assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(1)), .. }));
+    assert!(
+        mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"forged":true}}"#)).is_empty(),
+        "only b may answer"
+    );
+    let out = mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#));
+    assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#]);
+}
+
+#[test]
+fn server_requests_never_go_to_a_deaf_session() {
+    let mut mux = ready();
+    let asker = mux.open_session();
+    let deaf = mux.open_deaf_session();
+    mux.from_client(asker, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
+    mux.from_client(deaf, m(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"elicitation/create","params":{}}"#));
+    assert_eq!(to_clients(&out)[0].0, asker, "the more recent session is deaf");
+    mux.close_session(asker);
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s2","method":"elicitation/create","params":{}}"#));
+    assert!(to_clients(&out).is_empty(), "no session can be asked");
+    assert!(to_server(&out)[0].contains("no client is connected"), "{out:?}");
+}
+
+#[test]
+fn a_lost_server_fails_every_in_flight_request_at_once() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#));
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call"}"#));
+    let out = mux.server_lost("exit status 1");
+    let errors = to_clients(&out);
+    assert_eq!(errors.len(), 2);
+    assert!(errors.iter().all(|(_, t)| t.contains("-32001") && t.contains("exit status 1")));
+    assert!(!mux.is_ready());
+    assert_eq!(mux.in_flight(), 0);
+    let out = mux.begin_handshake(None);
+    assert!(
+        to_server(&out)[0].contains(r#""params":{"protocolVersion":"2025-11-25"}"#),
+        "re-initialized with the same params"
+    );
+}
+
+#[test]
+fn closing_a_session_cancels_its_requests_upstream() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#));
+    let out = mux.close_session(a);
+    assert_eq!(to_server(&out).len(), 1);
+    assert!(to_server(&out)[0].contains("notifications/cancelled"));
+    assert!(mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#)).is_empty());
+}
+
+#[test]
+fn notifications_are_broadcast_and_resource_updates_go_to_subscribers() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#));
+    assert_eq!(to_clients(&out).len(), 2);
+    mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"test://1"}}"#));
+    let out = mux
+        .from_server(m(r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"test://1"}}"#));
+    assert_eq!(to_clients(&out).iter().map(|(s, _)| *s).collect::<Vec<_>>(), [b]);
+    let _ = a;
+}
