@@ -47,14 +47,37 @@ pub struct Link {
     pub max_message_bytes: u32,
 }
 
+/// Why a link to a server ended: every transport's one error type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The instance closed the link (it is stopping or restarting).
+    #[error("the instance closed its upstream")]
+    Closed,
+    /// The server could not be reached at all.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The connection or stream to the server failed or ended.
+    #[error("{0}")]
+    Lost(String),
+    /// The server broke its transport's rules (a missing or foreign `endpoint`).
+    #[error("{0}")]
+    Refused(String),
+    /// An adapter plugin or the HTTP client could not be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// The server speaks stdio, which has no network link.
+    #[error("a stdio server has no network endpoint")]
+    NoEndpoint,
+}
+
 /// Runs `link` until it is lost: messages from `rx` go to the server, the
 /// server's messages go to `deliver`. Returns why it ended.
-pub async fn run(link: Link, rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> String {
+pub async fn run(link: Link, rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> UpstreamError {
     match link.transport {
         Transport::StreamableHttp => streamable_http::run(link, rx, deliver).await,
         Transport::Sse => sse::run(link, rx, deliver).await,
         Transport::Websocket => websocket::run(link, rx, deliver).await,
-        Transport::Stdio => "a stdio server has no network endpoint".to_string(),
+        Transport::Stdio => UpstreamError::NoEndpoint,
     }
 }
 
@@ -63,22 +86,25 @@ pub async fn run(link: Link, rx: mpsc::UnboundedReceiver<Message>, deliver: Deli
 pub(super) async fn next_message(
     rx: &mut mpsc::UnboundedReceiver<Message>,
     lost: &mut mpsc::Receiver<String>,
-) -> Result<Message, String> {
+) -> Result<Message, UpstreamError> {
     tokio::select! {
-        m = rx.recv() => m.ok_or_else(|| "the instance closed its upstream".to_string()),
-        Some(why) = lost.recv() => Err(why),
+        m = rx.recv() => m.ok_or(UpstreamError::Closed),
+        Some(why) = lost.recv() => Err(UpstreamError::Lost(why)),
     }
 }
 
 /// Where the server's messages go.
 pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 
-pub(crate) fn client() -> Result<reqwest::Client, String> {
+pub(crate) fn client() -> Result<reqwest::Client, UpstreamError> {
+    // Without a TLS provider reqwest panics on build; the app installs it,
+    // but an upstream must not depend on who called first.
+    crate::plugin::imports::http::install_tls_provider();
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(|e| UpstreamError::Setup(format!("cannot build the HTTP client: {e}")))
 }
 
 /// Decodes frames into messages for `deliver`; returns the named events.
@@ -147,4 +173,75 @@ pub(crate) async fn read_events(
 
 pub(crate) fn open(plugin: &AdapterPlugin, max: u32) -> Result<AdapterSession, String> {
     AdapterSession::open(plugin.clone(), max).map_err(|e| format!("cannot open the `{}` adapter: {e}", plugin.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, PluginEntry, PluginKind};
+    use crate::plugin::PluginHost;
+
+    /// The built-in network adapters, loaded alone.
+    async fn codecs() -> Codecs {
+        let mut config = Config::default();
+        config.plugin_runtime.builtins = false;
+        config.plugin_runtime.cache = false;
+        config.plugins = ["http", "sse", "websocket"]
+            .into_iter()
+            .map(|name| PluginEntry {
+                name: name.to_string(),
+                kind: PluginKind::ProtocolAdapter,
+                source: format!("builtin:{name}"),
+                allow_hosts: None,
+                limits: Default::default(),
+                config: Default::default(),
+                documents_dir: None,
+            })
+            .collect();
+        let host = PluginHost::load(&config).await.expect("engine");
+        let get = |name| host.adapter(name).expect("built-in adapter");
+        Codecs { http: get("http"), sse: get("sse"), websocket: get("websocket") }
+    }
+
+    /// A port on 127.0.0.1 that refuses connections.
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    }
+
+    fn link(codecs: &Codecs, transport: Transport, port: u16) -> Link {
+        Link {
+            server: "s1".to_string(),
+            url: url::Url::parse(&format!("http://127.0.0.1:{port}/mcp")).expect("url"),
+            transport,
+            codecs: codecs.clone(),
+            max_message_bytes: 1 << 20,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_way_a_link_ends_is_named_by_one_error_type() {
+        let codecs = codecs().await;
+        let deliver: Deliver = Arc::new(|_| {});
+        let port = closed_port();
+        let (_tx, rx) = mpsc::unbounded_channel();
+        let stdio = run(link(&codecs, Transport::Stdio, port), rx, deliver.clone()).await;
+        assert_eq!(stdio, UpstreamError::NoEndpoint);
+        for transport in [Transport::Sse, Transport::Websocket] {
+            let (_tx, rx) = mpsc::unbounded_channel();
+            let why = run(link(&codecs, transport, port), rx, deliver.clone()).await;
+            assert!(
+                matches!(&why, UpstreamError::Unreachable(m) if m.contains(&port.to_string())),
+                "{transport:?}: {why:?}"
+            );
+        }
+        // Streamable HTTP connects per message: no message, nothing tried, and
+        // the instance closing the link is no failure.
+        let (tx, rx) = mpsc::unbounded_channel::<Message>();
+        drop(tx);
+        assert_eq!(
+            run(link(&codecs, Transport::StreamableHttp, port), rx, deliver.clone()).await,
+            UpstreamError::Closed
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //! as plain notifications.
 
 use super::streamable_http::{PostError, error_body, exchange};
-use super::{Deliver, Link, next_message, refuse};
+use super::{Deliver, Link, UpstreamError, next_message, refuse};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
 use crate::mcp_headers::PROTOCOL_VERSION as VERSION_HEADER;
 use crate::rev_2026_07_28::META_RELATED;
@@ -62,7 +62,7 @@ pub async fn run(
     deliver: Deliver,
     initialize: Message,
     discovered: Value,
-) -> String {
+) -> UpstreamError {
     tracing::info!(server = %link.server, "the server speaks MCP {VERSION}; serving it to handshake-era sessions");
     let (lost_tx, mut lost) = mpsc::channel::<String>(1);
     let up = Arc::new(Upstream {

@@ -1,7 +1,7 @@
 //! Legacy HTTP+SSE as a client: a GET event stream whose `endpoint` event
 //! names where to POST; answers come on the stream.
 
-use super::{Deliver, Link, client, open, read_events, refuse};
+use super::{Deliver, Link, UpstreamError, client, open, read_events, refuse};
 use crate::jsonrpc::Message;
 use crate::plugin::AdapterPlugin;
 use crate::plugin::bindings::Frame;
@@ -11,19 +11,27 @@ use tokio::sync::mpsc;
 
 /// Legacy HTTP+SSE as a client: a GET event stream whose `endpoint` event
 /// names where to POST; answers come on the stream.
-pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> String {
+pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> UpstreamError {
     let http = match client() {
         Ok(c) => c,
         Err(e) => return e,
     };
     let resp = match http.get(link.url.clone()).header(ACCEPT, "text/event-stream").send().await {
         Ok(r) if r.status().is_success() => r,
-        Ok(r) => return format!("the server's event stream at {} answered HTTP {}", link.url, r.status()),
-        Err(e) => return format!("cannot open the server's event stream at {}: {e}", link.url),
+        Ok(r) => {
+            return UpstreamError::Unreachable(format!(
+                "the server's event stream at {} answered HTTP {}",
+                link.url,
+                r.status()
+            ));
+        }
+        Err(e) => {
+            return UpstreamError::Unreachable(format!("cannot open the server's event stream at {}: {e}", link.url));
+        }
     };
     let mut codec = match open(&link.codecs.sse, link.max_message_bytes) {
         Ok(c) => c,
-        Err(e) => return e,
+        Err(e) => return UpstreamError::Setup(e),
     };
     let (endpoint_tx, mut endpoint_rx) = mpsc::unbounded_channel::<String>();
     let base = link.url.clone();
@@ -40,17 +48,19 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
     let post_url = tokio::select! {
         e = endpoint_rx.recv() => match e.map(|e| base.join(e.trim())) {
             Some(Ok(u)) => u,
-            Some(Err(e)) => return format!("the server's `endpoint` event is not a URL: {e}"),
-            None => return "the server's event stream ended before its `endpoint` event".to_string(),
+            Some(Err(e)) => return UpstreamError::Refused(format!("the server's `endpoint` event is not a URL: {e}")),
+            None => return UpstreamError::Lost("the server's event stream ended before its `endpoint` event".to_string()),
         },
         _ = tokio::time::sleep(Duration::from_secs(30)) => {
             reader.abort();
-            return "the server sent no `endpoint` event within 30 s".to_string();
+            return UpstreamError::Refused("the server sent no `endpoint` event within 30 s".to_string());
         }
     };
     if post_url.origin() != base.origin() {
         reader.abort();
-        return format!("the server's `endpoint` event points at another origin ({post_url}); refused");
+        return UpstreamError::Refused(format!(
+            "the server's `endpoint` event points at another origin ({post_url}); refused"
+        ));
     }
     let codecs = link.codecs.clone();
     loop {
@@ -58,11 +68,11 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
             m = rx.recv() => {
                 let Some(msg) = m else {
                     reader.abort();
-                    return "the instance closed its upstream".to_string();
+                    return UpstreamError::Closed;
                 };
                 tokio::spawn(post_legacy(http.clone(), post_url.clone(), codecs.http.clone(), link.max_message_bytes, msg, deliver.clone()));
             }
-            _ = &mut reader => return "the server's event stream ended".to_string(),
+            _ = &mut reader => return UpstreamError::Lost("the server's event stream ended".to_string()),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! sends on its own. A server that answers `server/discover` at 2026-07-28
 //! is handed to [`super::rev_2026_07_28`] for the life of the connection.
 
-use super::{Deliver, Link, client, hand_over, next_message, open, read_events, refuse};
+use super::{Deliver, Link, UpstreamError, client, hand_over, next_message, open, read_events, refuse};
 use crate::jsonrpc::Message;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::sync::Mutex;
 /// Streamable HTTP as a client: every message is a POST; answers come as a
 /// JSON body or an event stream; a GET stream carries what the server sends
 /// on its own.
-pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> String {
+pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> UpstreamError {
     let http = match client() {
         Ok(c) => c,
         Err(e) => return e,

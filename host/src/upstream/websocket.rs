@@ -1,6 +1,6 @@
 //! WebSocket (subprotocol `mcp`) as a client: one message per text frame.
 
-use super::{Deliver, Link, hand_over, open, refuse};
+use super::{Deliver, Link, UpstreamError, hand_over, open, refuse};
 use crate::jsonrpc::Message;
 use crate::plugin::bindings::Frame;
 use reqwest::header::HeaderValue;
@@ -9,38 +9,38 @@ use tokio::sync::mpsc;
 use futures_util::{SinkExt, StreamExt};
 
 /// WebSocket (subprotocol `mcp`) as a client: one message per text frame.
-pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> String {
+pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> UpstreamError {
     use tokio_tungstenite::tungstenite::{Message as Ws, client::IntoClientRequest};
     let mut url = link.url.clone();
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
     if url.set_scheme(scheme).is_err() {
-        return format!("cannot make a WebSocket URL of {}", link.url);
+        return UpstreamError::Setup(format!("cannot make a WebSocket URL of {}", link.url));
     }
     let mut request = match url.as_str().into_client_request() {
         Ok(r) => r,
-        Err(e) => return format!("bad WebSocket URL {url}: {e}"),
+        Err(e) => return UpstreamError::Setup(format!("bad WebSocket URL {url}: {e}")),
     };
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
     let (socket, _) = match tokio_tungstenite::connect_async(request).await {
         Ok(s) => s,
-        Err(e) => return format!("cannot open the WebSocket at {url}: {e}"),
+        Err(e) => return UpstreamError::Unreachable(format!("cannot open the WebSocket at {url}: {e}")),
     };
     let (mut sink, mut stream) = socket.split();
     let mut codec = match open(&link.codecs.websocket, link.max_message_bytes) {
         Ok(c) => c,
-        Err(e) => return e,
+        Err(e) => return UpstreamError::Setup(e),
     };
     loop {
         tokio::select! {
             m = rx.recv() => {
-                let Some(msg) = m else { return "the instance closed its upstream".to_string() };
+                let Some(msg) = m else { return UpstreamError::Closed };
                 let frame = Frame { event: None, id: None, data: msg.to_text() };
                 match codec.encode(&frame) {
                     Ok(bytes) => {
                         let text = String::from_utf8_lossy(&bytes).into_owned();
                         if let Err(e) = sink.send(Ws::Text(text.into())).await {
                             refuse(&msg, "the server's WebSocket closed", &deliver);
-                            return format!("the server's WebSocket failed: {e}");
+                            return UpstreamError::Lost(format!("the server's WebSocket failed: {e}"));
                         }
                     }
                     Err(e) => refuse(&msg, &format!("the websocket adapter refused the message: {e}"), &deliver),
@@ -53,9 +53,9 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
                     }
                     Err(e) => tracing::warn!(server = %link.server, error = %e, "the websocket adapter failed"),
                 },
-                Some(Ok(Ws::Close(_))) | None => return "the server closed its WebSocket".to_string(),
+                Some(Ok(Ws::Close(_))) | None => return UpstreamError::Lost("the server closed its WebSocket".to_string()),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return format!("the server's WebSocket failed: {e}"),
+                Some(Err(e)) => return UpstreamError::Lost(format!("the server's WebSocket failed: {e}")),
             }
         }
     }

@@ -4,9 +4,9 @@
 
 use super::mux::{Action, Mux, SessionId};
 use crate::jsonrpc::{Id, Message};
-use crate::plugin::{AdapterPlugin, AdapterSession};
-use crate::runtime::{Connection, LaunchRequest, Runtime};
-use crate::upstream::{self, Codecs, Link, stdio};
+use crate::plugin::AdapterPlugin;
+use crate::runtime::{LaunchRequest, Runtime};
+use crate::upstream::Codecs;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,9 @@
 //! handshakes, and restarts it with backoff until it is stopped.
 
 use super::*;
+use crate::plugin::AdapterSession;
+use crate::runtime::Connection;
+use crate::upstream::{self, Link, UpstreamError, stdio};
 
 impl Instance {
     pub(super) fn deliver_from_server(&self, msg: Message) {
@@ -134,7 +137,7 @@ impl Instance {
             Err(e) => return RunOutcome::Exited(e.to_string()),
         };
         // Ends when the upstream is gone: stdout closed, or the network link lost.
-        let mut upstream_done: tokio::task::JoinHandle<String> = match launched.connection {
+        let mut upstream_done: tokio::task::JoinHandle<UpstreamError> = match launched.connection {
             Connection::Stdio { stdin, stdout, stderr } => {
                 let (enc, dec) = match (
                     AdapterSession::open(setup.adapter.clone(), setup.max_message_bytes),
@@ -156,7 +159,7 @@ impl Instance {
                 tokio::spawn(async move {
                     let deliver = |msg| me.deliver_from_server(msg);
                     stdio::read_loop(server, stdout, dec, deliver).await;
-                    "the server closed its stdout".to_string()
+                    UpstreamError::Lost("the server closed its stdout".to_string())
                 })
             }
             Connection::Network { base_url } => {
@@ -193,7 +196,7 @@ impl Instance {
             lost = &mut upstream_done, if network => {
                 // The process may live on; stop it so that the restart starts clean.
                 let _ = setup.runtime.stop(&self.id).await;
-                lost.unwrap_or_else(|e| format!("the upstream task failed: {e}"))
+                lost.map(|e| e.to_string()).unwrap_or_else(|e| format!("the upstream task failed: {e}"))
             }
             _ = self.stop.notified() => {
                 let _ = setup.runtime.stop(&self.id).await;
