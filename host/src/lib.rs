@@ -15,6 +15,7 @@ pub mod config;
 pub mod front;
 pub mod gate;
 pub mod jsonrpc;
+pub mod launch;
 pub mod mcp_headers;
 pub mod metrics;
 pub mod operator;

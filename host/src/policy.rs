@@ -3,7 +3,8 @@
 //! environment values are secrets.
 
 use crate::config::PolicySection;
-use crate::plugin::bindings::{LaunchSpec, ServerConfig};
+use crate::launch::LaunchSpec;
+use crate::plugin::bindings::ServerConfig;
 
 /// Why the policy refused a server.
 #[derive(Debug, thiserror::Error)]

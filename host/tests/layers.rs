@@ -11,10 +11,12 @@ use std::path::Path;
 
 /// Lowest first. Modules in one row are peers and may not use each other.
 const LAYERS: &[&[&str]] = &[
-    &["config", "jsonrpc", "mcp_headers", "metrics"],
+    &["config", "jsonrpc", "launch", "mcp_headers", "metrics"],
     &["auth", "rev_2026_07_28", "telemetry"],
-    &["plugin"],
-    &["catalog", "policy", "runtime"],
+    // Peers: the runtimes start what `launch` describes and never see a
+    // plugin (the WIT stops at the plugin boundary).
+    &["plugin", "runtime"],
+    &["catalog", "policy"],
     &["upstream"],
     &["bridge"],
     &["servers"],

@@ -78,7 +78,7 @@ impl Runtime for LocalRuntime {
         "local"
     }
 
-    fn supports(&self, spec: &crate::plugin::bindings::LaunchSpec) -> Result<(), RuntimeError> {
+    fn supports(&self, spec: &crate::launch::LaunchSpec) -> Result<(), RuntimeError> {
         match spec.process {
             Some(_) => Ok(()),
             None => Err(RuntimeError::Unsupported {
@@ -131,7 +131,7 @@ impl Runtime for LocalRuntime {
                 });
             }
         }
-        let network = req.spec.transport != crate::plugin::bindings::Transport::Stdio;
+        let network = req.spec.transport.is_network();
         let port = req.spec.port.filter(|_| network);
         if let Some(port) = port
             && tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await.is_ok()

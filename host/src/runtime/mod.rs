@@ -6,7 +6,7 @@ pub mod kube;
 pub mod local;
 pub mod logs;
 
-use crate::plugin::bindings::LaunchSpec;
+use crate::launch::LaunchSpec;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};

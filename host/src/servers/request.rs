@@ -54,26 +54,11 @@ pub struct StartRequest {
     pub sharing: Option<Sharing>,
 }
 
-pub(super) fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Stdio => "stdio",
-        Transport::StreamableHttp => "streamable-http",
-        Transport::Sse => "sse",
-        Transport::Websocket => "websocket",
-    }
-}
-
 fn parse_transport(s: &str) -> Result<Transport, ManagerError> {
-    match s {
-        "stdio" => Ok(Transport::Stdio),
-        "streamable-http" | "http" => Ok(Transport::StreamableHttp),
-        "sse" => Ok(Transport::Sse),
-        "websocket" | "ws" => Ok(Transport::Websocket),
-        other => Err(ManagerError::BadRequest {
-            message: format!("unknown transport {other:?}; use stdio, streamable-http, sse or websocket"),
-            details: Vec::new(),
-        }),
-    }
+    Transport::parse(s).ok_or_else(|| ManagerError::BadRequest {
+        message: format!("unknown transport {s:?}; use stdio, streamable-http, sse or websocket"),
+        details: Vec::new(),
+    })
 }
 
 pub(super) fn kv(map: &BTreeMap<String, String>) -> Vec<KeyValue> {

@@ -7,7 +7,7 @@ use super::{FieldProblem, Manager, ManagerError, Server, ServerStatus, StartRequ
 use crate::bridge::instance::InstanceSetup;
 use crate::bridge::{Instance, InstanceState};
 use crate::config::PluginKind;
-use crate::plugin::bindings::Transport;
+use crate::launch::Transport;
 use crate::policy::Policy;
 use crate::runtime::LaunchRequest;
 use std::collections::BTreeMap;
@@ -184,7 +184,7 @@ impl Manager {
 
     /// Fills the resource wishes a launch spec leaves open: the template's
     /// overrides from `[resources.templates]`, then the defaults.
-    fn fill_resources(&self, template: Option<&str>, res: &mut crate::plugin::bindings::ResourceHints) {
+    fn fill_resources(&self, template: Option<&str>, res: &mut crate::launch::ResourceHints) {
         let r = &self.settings.resources;
         if let Some(o) = template.and_then(|t| r.templates.get(t)) {
             for (over, field) in [

@@ -1,7 +1,7 @@
 //! What a server is doing: its status as the API shows it (no secret
 //! values), an active health check, its logs; and stopping it.
 
-use super::request::{Sharing, transport_name};
+use super::request::Sharing;
 use super::{Manager, ManagerError, Server, endpoints};
 use crate::bridge::{Instance, InstanceState};
 use serde::{Deserialize, Serialize};
@@ -139,7 +139,7 @@ impl Manager {
             template: server.template.clone(),
             server_type: server.config.server_type.clone(),
             package: server.config.package.clone(),
-            transport: transport_name(server.spec.transport).to_string(),
+            transport: server.spec.transport.name().to_string(),
             sharing: server.sharing,
             env: server
                 .spec

@@ -14,7 +14,8 @@ pub mod streamable_http;
 pub mod websocket;
 
 use crate::jsonrpc::{Message, code};
-use crate::plugin::bindings::{Frame, Transport};
+use crate::launch::Transport;
+use crate::plugin::bindings::Frame;
 use crate::plugin::kinds::adapter::Decoded;
 use crate::plugin::{AdapterPlugin, AdapterSession};
 use futures_util::StreamExt;

@@ -190,7 +190,7 @@ impl Instance {
             }
         };
         self.act(|inner| inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None }));
-        let network = !matches!(setup.request.spec.transport, crate::plugin::bindings::Transport::Stdio);
+        let network = setup.request.spec.transport.is_network();
         let how = tokio::select! {
             how = launched.exited => how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
             lost = &mut upstream_done, if network => {

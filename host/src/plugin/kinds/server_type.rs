@@ -2,7 +2,8 @@
 
 use super::ServerTypePlugin;
 use super::fresh_call;
-use crate::plugin::bindings::{LaunchSpec, PluginError, ServerConfig};
+use crate::launch;
+use crate::plugin::bindings::{self, LaunchSpec, PluginError, ServerConfig};
 use crate::plugin::error::CallError;
 use crate::plugin::instance::plugin_result;
 
@@ -13,7 +14,7 @@ impl ServerTypePlugin {
     }
 
     /// The launch spec for `config`, checked for the things every runtime relies on.
-    pub async fn launch(&self, config: &ServerConfig) -> Result<LaunchSpec, CallError> {
+    pub async fn launch(&self, config: &ServerConfig) -> Result<launch::LaunchSpec, CallError> {
         let out = fresh_call!(self, "launch", |inst, s| inst.mcpod_plugin_launcher().call_launch(s, config));
         let spec = plugin_result(&self.ctx, out)?;
         check_spec(&spec).map_err(|reason| CallError::BadOutput {
@@ -21,7 +22,7 @@ impl ServerTypePlugin {
             function: "launch",
             reason,
         })?;
-        Ok(spec)
+        Ok(spec.into())
     }
 }
 
@@ -62,4 +63,44 @@ fn check_spec(spec: &LaunchSpec) -> Result<(), String> {
         return Err("a network-transport server needs a port".to_string());
     }
     Ok(())
+}
+
+// The plugin boundary: WIT bindings become the host's own types here.
+
+impl From<bindings::Transport> for launch::Transport {
+    fn from(t: bindings::Transport) -> Self {
+        match t {
+            bindings::Transport::Stdio => launch::Transport::Stdio,
+            bindings::Transport::StreamableHttp => launch::Transport::StreamableHttp,
+            bindings::Transport::Sse => launch::Transport::Sse,
+            bindings::Transport::Websocket => launch::Transport::Websocket,
+        }
+    }
+}
+
+impl From<LaunchSpec> for launch::LaunchSpec {
+    fn from(s: LaunchSpec) -> Self {
+        let r = s.resources;
+        launch::LaunchSpec {
+            container: s.container.map(|c| launch::ContainerLaunch { image: c.image, command: c.command }),
+            process: s.process.map(|p| launch::ProcessLaunch { command: p.command }),
+            env: s.env.into_iter().map(|e| launch::EnvVar { name: e.name, value: e.value, secret: e.secret }).collect(),
+            working_dir: s.working_dir,
+            transport: s.transport.into(),
+            port: s.port,
+            path: s.path,
+            readiness: match s.readiness {
+                bindings::Readiness::McpInitialize => launch::Readiness::McpInitialize,
+                bindings::Readiness::HttpGet(path) => launch::Readiness::HttpGet(path),
+                bindings::Readiness::TcpOpen => launch::Readiness::TcpOpen,
+            },
+            resources: launch::ResourceHints {
+                cpu_request: r.cpu_request,
+                cpu_limit: r.cpu_limit,
+                memory_request: r.memory_request,
+                memory_limit: r.memory_limit,
+            },
+            network_access: s.network_access,
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod forward;
 
 use super::{Adoptable, Connection, InstanceInfo, LaunchRequest, Launched, Runtime, RuntimeError};
 use crate::config::{Config, Orphans, Reach, StdioBridge};
-use crate::plugin::bindings::Transport;
+use crate::launch::Transport;
 use health::Health;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -320,7 +320,7 @@ impl Runtime for KubeRuntime {
         "kubernetes"
     }
 
-    fn supports(&self, spec: &crate::plugin::bindings::LaunchSpec) -> Result<(), RuntimeError> {
+    fn supports(&self, spec: &crate::launch::LaunchSpec) -> Result<(), RuntimeError> {
         match spec.container {
             Some(_) => Ok(()),
             None => Err(RuntimeError::Unsupported {

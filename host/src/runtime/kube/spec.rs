@@ -2,7 +2,7 @@
 //! request: the Pod (restricted Pod Security Standard), the Secret holding
 //! its secret env values, and its NetworkPolicy. Pure functions, no I/O.
 
-use crate::plugin::bindings::{LaunchSpec, Transport};
+use crate::launch::{LaunchSpec, Transport};
 use crate::runtime::LaunchRequest;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{

@@ -1,5 +1,5 @@
 use super::*;
-use crate::plugin::bindings::{ContainerLaunch, EnvVar as SpecEnv, Readiness, ResourceHints};
+use crate::launch::{ContainerLaunch, EnvVar as SpecEnv, Readiness, ResourceHints};
 
 fn settings() -> PodSettings {
     PodSettings {
