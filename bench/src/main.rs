@@ -9,7 +9,7 @@ mod peers;
 mod stats;
 
 use mcpod::config::Config;
-use mcpod::plugin::bindings::Frame;
+use mcpod::frame::Frame;
 use mcpod::plugin::{AdapterSession, PluginHost};
 use stats::Samples;
 use std::time::{Duration, Instant};
@@ -68,11 +68,13 @@ async fn plugins() -> anyhow::Result<()> {
         decode.push(t.elapsed());
         assert_eq!(frames.len(), 1);
     }
-    let frame = Frame { event: None, id: None, data: msg.clone() };
     let mut encode = Samples::default();
     for _ in 0..20_000 {
+        // The message's text is made before the clock starts, as the
+        // upstreams make it before they encode it.
+        let frame = Frame::message(msg.clone());
         let t = Instant::now();
-        session.encode(&frame)?;
+        session.encode(frame)?;
         encode.push(t.elapsed());
     }
     let mut open = Samples::default();

@@ -49,6 +49,17 @@ pub fn admin_token(config: &Config) -> Result<crate::auth::AdminToken, AppError>
     crate::auth::admin_token(config, &|k| std::env::var(k).ok()).map_err(|e| AppError::Token(e.to_string()))
 }
 
+/// The named tokens of `config` (MCPOD_TOKENS_FILE, `[auth] tokens_file`,
+/// or the default file), re-read every two seconds while the host runs so
+/// that `mcpod tokens create` and `revoke` apply without a restart.
+fn named_tokens(config: &Config) -> Result<Arc<crate::identity::TokenTable>, AppError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let path = crate::identity::tokens_file(config.auth.tokens_file.as_deref(), &env);
+    let table = crate::identity::TokenTable::load(path).map_err(|e| AppError::Token(e.to_string()))?;
+    table.refresh_every(Duration::from_secs(2));
+    Ok(table)
+}
+
 /// Builds the host for `config`, with `runtime` (or the one the config names).
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
     crate::plugin::imports::http::install_tls_provider();
@@ -108,9 +119,12 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         config.server.public_url.as_deref(),
     ));
     let token: Option<Arc<str>> = admin.token.map(Arc::from);
-    let protected = api::routes(state.clone()).merge(front::router(front_state)).layer(
-        axum::middleware::from_fn_with_state(gate::TokenCheck { token, metrics: metrics.clone() }, gate::require_token),
-    );
+    let named = named_tokens(config)?;
+    let protected =
+        api::routes(state.clone()).merge(front::router(front_state)).layer(axum::middleware::from_fn_with_state(
+            gate::TokenCheck { token, named, metrics: metrics.clone() },
+            gate::require_token,
+        ));
     let mut router = api::open_routes(state).merge(protected);
     // Outside the token, so that a preflight (which carries none) is answered.
     if let Some(cors) = gate::cors(&guard) {

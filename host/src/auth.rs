@@ -168,9 +168,14 @@ fn write_private(path: &Path, token: &str) -> Result<(), AuthError> {
 /// True if `authorization` carries `token` as a bearer token (the scheme
 /// is case-insensitive, RFC 7235); compared in constant time.
 pub fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
-    let given =
-        authorization.and_then(|v| v.split_once(' ')).filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
-    given.is_some_and(|(_, g)| constant_time_eq(g.trim().as_bytes(), token.as_bytes()))
+    bearer(authorization).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is
+/// case-insensitive), if that is what it holds.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    let (scheme, token) = authorization?.split_once(' ')?;
+    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -47,6 +47,8 @@ pub enum ConfigError {
 pub struct Config {
     /// The management API and MCP front.
     pub server: ServerSection,
+    /// Who may call: named tokens and their roles.
+    pub auth: AuthSection,
     /// Logging.
     pub log: LogSection,
     /// Where and how plugins run.
@@ -243,6 +245,16 @@ pub struct ResourceOverride {
     pub memory_request: Option<String>,
     /// Memory limit.
     pub memory_limit: Option<String>,
+}
+
+/// `[auth]`: the named tokens (beside the admin token of `[server]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// The file of named tokens `mcpod tokens create` writes (the env var
+    /// MCPOD_TOKENS_FILE wins; default: `tokens.toml` beside the generated
+    /// admin token in the user's config directory).
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// `[limits]`: messages, sessions, start-up and restarts.

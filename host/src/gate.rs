@@ -7,6 +7,7 @@
 
 use crate::api::error::ApiError;
 use crate::front::guard::{Guard, Refusal};
+use crate::identity::{Principal, TokenTable};
 use crate::jsonrpc::code;
 use crate::mcp_headers;
 use crate::metrics::Metrics;
@@ -30,12 +31,14 @@ pub struct GuardCheck {
     pub metrics: Arc<Metrics>,
 }
 
-/// The admin token's state: the token (`None`: auth is off), and where
+/// The credentials a request may prove a principal with, and where
 /// refusals are counted.
 #[derive(Clone)]
 pub struct TokenCheck {
-    /// The admin token.
+    /// The admin token (`None`: authentication is off, on loopback only).
     pub token: Option<Arc<str>>,
+    /// The named tokens (`mcpod tokens create`).
+    pub named: Arc<TokenTable>,
     /// Counts each refusal.
     pub metrics: Arc<Metrics>,
 }
@@ -65,23 +68,62 @@ pub async fn guard(State(check): State<GuardCheck>, req: Request, next: Next) ->
     }
 }
 
-/// The admin token as a layer: refuses requests without it (a no-op when
-/// auth is disabled).
-pub async fn require_token(State(check): State<TokenCheck>, req: Request, next: Next) -> Response {
-    let Some(token) = check.token else { return next.run(req).await };
-    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if crate::auth::bearer_matches(given, &token) {
-        return next.run(req).await;
+/// Who the request's credential proves, if anyone: the admin token, a
+/// named token, or (authentication off) everyone.
+fn principal(check: &TokenCheck, authorization: Option<&str>) -> Option<Principal> {
+    let given = crate::auth::bearer(authorization);
+    let Some(admin) = &check.token else {
+        return Some(given.and_then(|t| check.named.principal(t)).unwrap_or_else(Principal::unauthenticated));
+    };
+    if crate::auth::bearer_matches(authorization, admin) {
+        return Some(Principal::admin_token());
     }
-    check.metrics.refuse("token");
-    let mut resp = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "missing or wrong bearer token; send `Authorization: Bearer <token>` (the CLI reads MCPOD_API_TOKEN, or the file `mcpod serve` generated: `mcpod tokens admin` prints it)",
-    )
-    .into_response();
+    given.and_then(|t| check.named.principal(t))
+}
+
+/// True if the query string carries an access token, which the MCP
+/// authorization specification forbids (URLs end up in logs and caches).
+fn token_in_query(req: &Request) -> bool {
+    req.uri().query().is_some_and(|q| {
+        q.split('&').any(|pair| pair.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("access_token")))
+    })
+}
+
+fn unauthorized(path: &str, message: &str, metrics: &Metrics) -> Response {
+    metrics.refuse("token");
+    tracing::debug!(path, "refused a request without a valid credential");
+    let mut resp = if is_mcp_path(path) {
+        crate::front::rpc_error(StatusCode::UNAUTHORIZED, code::INVALID_REQUEST, message)
+    } else {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response()
+    };
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
+}
+
+/// Authentication as a layer: proves who is calling and puts the
+/// [`Principal`] in the request's extensions for the handlers, the role
+/// checks and the logs (every line of the request carries its name).
+/// Refuses a request that proves no one, and a token sent in the URL.
+pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, next: Next) -> Response {
+    if token_in_query(&req) {
+        return unauthorized(
+            req.uri().path(),
+            "an access token in the URL is refused (URLs are logged and cached); send `Authorization: Bearer <token>`",
+            &check.metrics,
+        );
+    }
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let Some(principal) = principal(&check, authorization) else {
+        return unauthorized(
+            req.uri().path(),
+            "missing or wrong bearer token; send `Authorization: Bearer <token>` (the CLI reads MCPOD_API_TOKEN, or the file `mcpod serve` generated: `mcpod tokens admin` prints it; `mcpod tokens create NAME` makes a named one)",
+            &check.metrics,
+        );
+    };
+    let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
+    req.extensions_mut().insert(principal);
+    tracing::Instrument::instrument(next.run(req), span).await
 }
 
 /// CORS for the configured origins (`server.allowed_origins`), or `None`

@@ -86,5 +86,5 @@ async fn the_adapter_example_of_the_docs_builds_tests_loads_and_frames_both_ways
     let first = frames[0].as_ref().unwrap();
     assert_eq!(first.data, r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
     assert!(frames[1].is_err());
-    assert_eq!(session.encode(first).unwrap(), b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
+    assert_eq!(session.encode(first.clone()).unwrap(), b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
 }

@@ -4,7 +4,8 @@
 mod support;
 
 use mcpod::config::{LimitsEntry, PluginKind};
-use mcpod::plugin::bindings::{ErrorCode, Frame};
+use mcpod::frame::Frame;
+use mcpod::plugin::bindings::ErrorCode;
 use mcpod::plugin::cache::CacheOutcome;
 use mcpod::plugin::{AdapterSession, CallError, PluginHost};
 use std::sync::atomic::Ordering;
@@ -314,7 +315,7 @@ async fn a_stdio_adapter_session_frames_both_ways() {
     assert_eq!(frames[0].as_ref().unwrap().data, ping);
     let bad = frames[1].as_ref().expect_err("a bad line is an error item");
     assert_eq!(bad.code, ErrorCode::InvalidInput);
-    assert_eq!(session.encode(&msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
+    assert_eq!(session.encode(msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread")]

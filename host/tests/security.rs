@@ -237,3 +237,106 @@ async fn with_a_token_every_route_but_probes_and_metrics_wants_it_and_the_guard_
     assert_eq!(status, 200, "the scheme is case-insensitive: {body}");
     assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
 }
+
+/// Runs `mcpod tokens ARGS` on the token file `file`; its stdout, trimmed.
+fn tokens_cli(file: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .arg("tokens")
+        .args(args)
+        .env("MCPOD_TOKENS_FILE", file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mcpod tokens {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The status of a request, without waiting for its body (a stream may never end).
+async fn status_of(host: &TestHost, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+    let mut req = host.http.request(method.parse().unwrap(), format!("{}{path}", host.base)).body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}")).status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_token_uses_servers_but_never_runs_code_and_an_admin_token_does_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_file, tokens) = (dir.path().join("token"), dir.path().join("tokens.toml"));
+    std::fs::write(&admin_file, "secret-admin-token\n").unwrap();
+    let alice = tokens_cli(&tokens, &["create", "alice", "--role", "user"]);
+    let ops = tokens_cli(&tokens, &["create", "ops", "--role", "admin"]);
+    assert!(alice.starts_with("mcpod_") && alice.len() > 40, "{alice}");
+    let kept = std::fs::read_to_string(&tokens).unwrap();
+    assert!(!kept.contains(&alice) && !kept.contains(&ops), "only hashes are kept: {kept}");
+    let listed = tokens_cli(&tokens, &["list"]);
+    assert!(listed.contains("alice") && listed.contains("user") && listed.contains("ops"), "{listed}");
+    assert!(!listed.contains(&alice), "{listed}");
+
+    let host = start_host(|c| {
+        c.server.api_token_file = Some(admin_file.clone());
+        c.auth.tokens_file = Some(tokens.clone());
+    })
+    .await;
+    let json_ct = ("content-type", "application/json");
+    let (user, admin) = (format!("Bearer {alice}"), format!("Bearer {ops}"));
+    let user = ("authorization", user.as_str());
+    let admin = ("authorization", admin.as_str());
+
+    // Running code is for admins: a user cannot start a server from a config.
+    let (status, _, body) = send(&host, "POST", "/api/v1/servers", &[user, json_ct], START).await;
+    assert_eq!(status, 403, "{body}");
+    let why = message(&body);
+    assert!(why.contains("admin role") && why.contains("`alice`") && why.contains("user role"), "{why}");
+    let (status, _, body) = send(&host, "POST", "/api/v1/servers", &[admin, json_ct], START).await;
+    assert_eq!(status, 201, "a named admin token starts servers: {body}");
+    let id = body["server_id"].as_str().unwrap().to_string();
+
+    let admin_only = [
+        ("POST", "/api/v1/servers".to_string()),
+        ("DELETE", format!("/api/v1/servers/{id}")),
+        ("GET", format!("/api/v1/servers/{id}/logs")),
+        ("GET", "/api/v1/plugins".to_string()),
+    ];
+    for (method, path) in routes(&id, "0123456789abcdef0123456789abcdef") {
+        let status = status_of(&host, method, &path, &[user, json_ct], "{}").await;
+        if admin_only.iter().any(|(m, p)| *m == method && *p == path) {
+            assert_eq!(status, 403, "{method} {path} is for admins only");
+        } else {
+            assert!(status != 401 && status != 403, "{method} {path} is open to users: {status}");
+        }
+    }
+    let (status, _, body) = send(&host, "GET", &format!("/api/v1/servers/{id}"), &[user], "").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")), "the user's DELETE stopped nothing: {body}");
+
+    // A user speaks MCP to the server.
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let accept = ("accept", "application/json, text/event-stream");
+    let status = status_of(&host, "POST", &format!("/servers/{id}/mcp"), &[user, json_ct, accept], init).await;
+    assert_eq!(status, 200);
+
+    // A token in the URL is refused, even a good one beside a good header.
+    for headers in [&[][..], &[user][..]] {
+        let path = format!("/api/v1/servers?access_token={ops}");
+        let (status, _, body) = send(&host, "GET", &path, headers, "").await;
+        assert_eq!(status, 401, "{body}");
+        assert!(message(&body).contains("in the URL"), "{body}");
+    }
+
+    // Revoked: refused within a few seconds, with no restart.
+    tokens_cli(&tokens, &["revoke", "alice"]);
+    let mut status = 200;
+    for _ in 0..100 {
+        status = status_of(&host, "GET", "/api/v1/servers", &[user], "").await;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "a revoked token is refused");
+    let (status, _, _) = send(&host, "GET", "/api/v1/servers", &[admin], "").await;
+    assert_eq!(status, 200, "the other tokens stay");
+    let (status, _, _) =
+        send(&host, "GET", "/api/v1/plugins", &[("authorization", "Bearer secret-admin-token")], "").await;
+    assert_eq!(status, 200, "MCPOD_API_TOKEN's file stays the admin token");
+}

@@ -5,9 +5,11 @@
 pub mod error;
 
 use crate::catalog;
+use crate::identity::{Principal, Role};
 use crate::plugin::{CallError, PluginHost};
 use crate::servers::{Manager, ManagerError, StartRequest};
 use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -28,11 +30,15 @@ pub struct AppState {
 }
 
 /// The API's routes under `/api/v1` (the app puts them behind the token).
+/// What runs code or reaches past one's own use (starting a server from a
+/// config, stopping one, its logs, the plugins) is for admins: those
+/// handlers are wrapped in [`admin_only`] here, in the one table of routes.
 pub fn routes(state: AppState) -> Router {
+    let admin = || axum::middleware::from_fn(admin_only);
     Router::new()
-        .route("/api/v1/servers", get(list_servers).post(start_server))
-        .route("/api/v1/servers/{id}", get(server_status).delete(stop_server))
-        .route("/api/v1/servers/{id}/logs", get(server_logs))
+        .route("/api/v1/servers", get(list_servers).post(start_server.layer(admin())))
+        .route("/api/v1/servers/{id}", get(server_status).delete(stop_server.layer(admin())))
+        .route("/api/v1/servers/{id}/logs", get(server_logs.layer(admin())))
         .route("/api/v1/servers/{id}/health", get(server_health))
         .route("/api/v1/servers/{id}/instances", post(open_instance))
         .route("/api/v1/servers/{id}/instances/{handle}", delete(close_instance))
@@ -40,8 +46,37 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/v1/templates/{name}", get(show_template))
         .route("/api/v1/packages/search", get(search_packages))
         .route("/api/v1/packages/info", get(package_info))
-        .route("/api/v1/plugins", get(list_plugins))
+        .route("/api/v1/plugins", get(list_plugins.layer(admin())))
         .with_state(state)
+}
+
+/// Refuses a principal without the admin role (the authentication layer
+/// put the principal in the request's extensions).
+pub async fn admin_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match req.extensions().get::<Principal>() {
+        Some(p) if p.role == Role::Admin => next.run(req).await,
+        Some(p) => {
+            tracing::info!(principal = %p.name, method = %req.method(), path = req.uri().path(), "refused: needs the admin role");
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "{} {} needs the admin role, and `{}` has the {} role; use an admin token (`mcpod tokens create NAME --role admin`, or the admin token)",
+                    req.method(),
+                    req.uri().path(),
+                    p.name,
+                    p.role.as_str()
+                ),
+            )
+            .into_response()
+        }
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no credential was checked for this request; send `Authorization: Bearer <token>`",
+        )
+        .into_response(),
+    }
 }
 
 /// `/healthz`, `/readyz` and `/metrics`, which probes and scrapers reach

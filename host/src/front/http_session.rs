@@ -6,8 +6,8 @@
 use super::FrontError;
 use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
+use crate::frame::Frame;
 use crate::jsonrpc::{Id, Kind, Message, code};
-use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
 use crate::servers::Delivery;
 use axum::http::StatusCode;

@@ -4,8 +4,8 @@
 
 use super::tokens::TokenTable;
 use super::{FrontError, FrontState, accepts, rpc_error};
+use crate::frame::Frame;
 use crate::jsonrpc::code;
-use crate::plugin::bindings::Frame;
 use crate::servers::ClientSession;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -64,7 +64,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
             tokio::select! {
                 d = deliveries.recv() => match d {
                     Some(d) => {
-                        let frame = Frame { event: None, id: None, data: d.msg.to_text() };
+                        let frame = Frame::message(d.msg.to_text());
                         if tx.send(frame).await.is_err() {
                             break;
                         }

@@ -9,8 +9,8 @@
 use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
 use super::{FrontError, FrontState, json_response, prefers_json};
+use crate::frame::Frame;
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
-use crate::plugin::bindings::Frame;
 use crate::rev_2026_07_28::{self as rules, Refusal, RequestMeta, RoutingHeaders};
 use crate::servers::{ClientSession, Target};
 use axum::http::{HeaderMap, StatusCode};
@@ -261,7 +261,7 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
         "notifications/subscriptions/acknowledged",
         Some(raw(&serde_json::json!({ "notifications": honored }))),
     );
-    let first = vec![Frame { event: None, id: None, data: rules::tag_subscription(&ack, &id).to_text() }];
+    let first = vec![Frame::message(rules::tag_subscription(&ack, &id).to_text())];
     let (tx, rx) = mpsc::channel::<Frame>(256);
     tokio::spawn(async move {
         loop {
@@ -270,7 +270,7 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
                     let Some(d) = delivery else { return };
                     if d.msg.kind() == Kind::Notification && rules::wanted_on_listen(&d.msg, &honored) {
                         let tagged = rules::tag_subscription(&d.msg, &id);
-                        if tx.send(Frame { event: None, id: None, data: tagged.to_text() }).await.is_err() {
+                        if tx.send(Frame::message(tagged.to_text())).await.is_err() {
                             break;
                         }
                     }
@@ -314,10 +314,7 @@ impl Call {
     ) {
         // The turn is given up when the request is answered or parked.
         let _turn = turn;
-        let frame = |msg: &Message, last: bool| Routed {
-            frame: Frame { event: None, id: None, data: msg.to_text() },
-            answer: last,
-        };
+        let frame = |msg: &Message, last: bool| Routed { frame: Frame::message(msg.to_text()), answer: last };
         let mut asked: Vec<(String, Id)> = Vec::new();
         let mut input: Vec<(String, Message)> = Vec::new();
         loop {
@@ -400,7 +397,7 @@ impl Call {
         self.st
             .parked
             .park(state, Parked { place: self.place, method: self.method, session, asked, since: Instant::now() });
-        let answer = Frame { event: None, id: None, data: answer.to_text() };
+        let answer = Frame::message(answer.to_text());
         let _ = tx.send(Routed { frame: answer, answer: true }).await;
     }
 }

@@ -2,7 +2,7 @@
 //! `text/event-stream` body, in the format of the HTML standard's
 //! `EventSource` (an `id:`, an `event:`, one `data:` line per line of data).
 
-use crate::plugin::bindings::Frame;
+use crate::frame::Frame;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;

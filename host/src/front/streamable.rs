@@ -6,8 +6,8 @@
 use super::http_session::{HttpSession, StreamKey};
 use super::sse::Routed;
 use super::{FrontError, FrontState, accepts, rpc_error};
+use crate::frame::Frame;
 use crate::jsonrpc::{Id, Kind, Message, code};
-use crate::plugin::bindings::Frame;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -13,9 +13,9 @@ pub mod stdio;
 pub mod streamable_http;
 pub mod websocket;
 
+use crate::frame::Frame;
 use crate::jsonrpc::{Message, code};
 use crate::launch::Transport;
-use crate::plugin::bindings::Frame;
 use crate::plugin::kinds::adapter::Decoded;
 use crate::plugin::{AdapterPlugin, AdapterSession};
 use futures_util::StreamExt;

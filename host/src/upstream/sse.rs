@@ -2,9 +2,9 @@
 //! names where to POST; answers come on the stream.
 
 use super::{Deliver, Link, UpstreamError, client, open, read_events, refuse};
+use crate::frame::Frame;
 use crate::jsonrpc::Message;
 use crate::plugin::AdapterPlugin;
-use crate::plugin::bindings::Frame;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -89,7 +89,7 @@ async fn post_legacy(
         Ok(c) => c,
         Err(e) => return refuse(&msg, &e, &deliver),
     };
-    let encoded = match body.encode(&Frame { event: None, id: None, data: msg.to_text() }) {
+    let encoded = match body.encode(Frame::message(msg.to_text())) {
         Ok(b) => b,
         Err(e) => return refuse(&msg, &format!("the http adapter refused the message: {e}"), &deliver),
     };

@@ -1,9 +1,9 @@
 //! The stdio upstream: bytes to and from a server's stdin and stdout,
 //! framed by the `stdio` protocol-adapter plugin; stderr into the logs.
 
+use crate::frame::Frame;
 use crate::jsonrpc::Message;
 use crate::plugin::AdapterSession;
-use crate::plugin::bindings::Frame;
 use crate::runtime::{Reader, Writer};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -112,8 +112,7 @@ impl StdinWriter {
             }
             let mut bytes = Vec::new();
             for msg in batch {
-                let frame = Frame { event: None, id: None, data: msg.to_text() };
-                match io.adapter.encode(&frame) {
+                match io.adapter.encode(Frame::message(msg.to_text())) {
                     Ok(b) => bytes.extend_from_slice(&b),
                     Err(e) => {
                         tracing::warn!(server = %self.server, error = %e, "dropped a message the adapter refused to encode")

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+use crate::frame::Frame;
 use crate::mcp_headers::PROTOCOL_VERSION as VERSION_HEADER;
 use crate::mcp_headers::SESSION_ID as SESSION_HEADER;
-use crate::plugin::bindings::Frame;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use std::sync::Mutex;
 
@@ -132,7 +132,7 @@ pub(crate) async fn exchange(
 ) -> Result<HeaderMap, PostError> {
     let mut body = open(&link.codecs.http, link.max_message_bytes).map_err(PostError::Codec)?;
     let encoded = body
-        .encode(&Frame { event: None, id: None, data: msg.to_text() })
+        .encode(Frame::message(msg.to_text()))
         .map_err(|e| PostError::Codec(format!("the http adapter refused the message: {e}")))?;
     let resp = http
         .post(link.url.clone())

@@ -1,8 +1,8 @@
 //! WebSocket (subprotocol `mcp`) as a client: one message per text frame.
 
 use super::{Deliver, Link, UpstreamError, hand_over, open, refuse};
+use crate::frame::Frame;
 use crate::jsonrpc::Message;
-use crate::plugin::bindings::Frame;
 use reqwest::header::HeaderValue;
 use tokio::sync::mpsc;
 
@@ -34,8 +34,7 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
         tokio::select! {
             m = rx.recv() => {
                 let Some(msg) = m else { return UpstreamError::Closed };
-                let frame = Frame { event: None, id: None, data: msg.to_text() };
-                match codec.encode(&frame) {
+                match codec.encode(Frame::message(msg.to_text())) {
                     Ok(bytes) => {
                         let text = String::from_utf8_lossy(&bytes).into_owned();
                         if let Err(e) = sink.send(Ws::Text(text.into())).await {

@@ -4,8 +4,9 @@
 //! synchronous: they run on the caller's stack, bounded by the CPU budget.
 
 use super::AdapterPlugin;
+use crate::frame::Frame;
 use crate::plugin::bindings::protocol_adapter::ProtocolAdapter;
-use crate::plugin::bindings::{Frame, PluginError, Transport};
+use crate::plugin::bindings::{self, PluginError, Transport};
 use crate::plugin::error::CallError;
 use crate::plugin::instance::{guarded_sync, plugin_result};
 use crate::plugin::state::PluginState;
@@ -112,22 +113,23 @@ impl AdapterSession {
                 limit: plugin.ctx.limits.output_bytes,
             });
         }
-        Ok(frames)
+        Ok(frames.into_iter().map(|f| f.map(from_wit)).collect())
     }
 
     /// The bytes that carry `frame` to the peer.
-    pub fn encode(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
+    pub fn encode(&mut self, frame: Frame) -> Result<Vec<u8>, CallError> {
         let r = self.encode_inner(frame);
         self.after(r)
     }
 
-    fn encode_inner(&mut self, frame: &Frame) -> Result<Vec<u8>, CallError> {
+    fn encode_inner(&mut self, frame: Frame) -> Result<Vec<u8>, CallError> {
+        let frame = bindings::Frame { event: frame.event, id: frame.id, data: frame.data };
         let plugin = self.plugin.clone();
         let live = self.live()?;
         let framer = live.framer;
         let instance = &live.instance;
         let out = guarded_sync(&mut live.store, "framer.encode", |s| {
-            instance.mcpod_plugin_codec().framer().call_encode(s, framer, frame)
+            instance.mcpod_plugin_codec().framer().call_encode(s, framer, &frame)
         })?;
         let bytes = plugin_result(&plugin.ctx, out)?;
         if bytes.len() > plugin.ctx.limits.output_bytes {
@@ -149,6 +151,11 @@ impl AdapterPlugin {
             self.pre.instantiate(&mut *s)?.mcpod_plugin_codec().call_transport_kind(s)
         })
     }
+}
+
+/// A frame the adapter made, as the host holds it (its strings move, none is copied).
+fn from_wit(f: bindings::Frame) -> Frame {
+    Frame { event: f.event, id: f.id, data: f.data }
 }
 
 /// True if `text` is one JSON value.
