@@ -60,12 +60,28 @@ fn named_tokens(config: &Config) -> Result<Arc<crate::identity::TokenTable>, App
     Ok(table)
 }
 
+/// Where `config` sends audit records.
+fn audit_sink(config: &Config) -> crate::audit::Sink {
+    use crate::config::AuditSink;
+    let a = &config.audit;
+    match (a.sink, &a.file) {
+        (AuditSink::Off, _) => crate::audit::Sink::Off,
+        (AuditSink::Stdout, _) => crate::audit::Sink::Stdout,
+        (AuditSink::File, Some(path)) => {
+            crate::audit::Sink::File { path: path.clone(), max_bytes: a.max_mib.max(1) << 20, keep: a.keep }
+        }
+        // Config::validate refuses a file sink without a file.
+        (AuditSink::File, None) => crate::audit::Sink::Stdout,
+    }
+}
+
 /// Builds the host for `config`, with `runtime` (or the one the config names).
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
     crate::plugin::imports::http::install_tls_provider();
     let admin = admin_token(config)?;
     let metrics = Arc::new(Metrics::new());
     let plugins = Arc::new(PluginHost::load_reporting_to(config, metrics.clone()).await?);
+    let audit = crate::audit::AuditLog::new(audit_sink(config), metrics.clone());
     let mut kube_client = None;
     let runtime: Arc<dyn Runtime> = match runtime {
         Some(r) => r,
@@ -91,6 +107,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         Policy::new(config.policy.clone()),
         ManagerSettings::from_config(config),
         metrics.clone(),
+        audit.clone(),
     ));
     let adopted = manager.adopt().await.map_err(|e| AppError::Runtime(format!("cannot adopt running servers: {e}")))?;
     if !adopted.is_empty() {
@@ -112,7 +129,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         max_message_bytes: max,
     };
     front::reap_every(&front_state, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
-    let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: metrics.clone() };
+    let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: metrics.clone(), audit };
     let guard = Arc::new(front::guard::Guard::for_host(
         config.server.allowed_origins.clone(),
         config.server.allowed_hosts.clone(),

@@ -49,6 +49,8 @@ pub struct Config {
     pub server: ServerSection,
     /// Who may call: named tokens and their roles.
     pub auth: AuthSection,
+    /// The record of every call.
+    pub audit: AuditSection,
     /// Logging.
     pub log: LogSection,
     /// Where and how plugins run.
@@ -255,6 +257,39 @@ pub struct AuthSection {
     /// MCPOD_TOKENS_FILE wins; default: `tokens.toml` beside the generated
     /// admin token in the user's config directory).
     pub tokens_file: Option<PathBuf>,
+}
+
+/// Where audit records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSink {
+    /// Standard output, one JSON line per record (logs go to stderr).
+    #[default]
+    Stdout,
+    /// `[audit] file`, rotated by size.
+    File,
+    /// Nowhere.
+    Off,
+}
+
+/// `[audit]`: the record of every call, start and stop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `stdout`, `file` or `off`.
+    pub sink: AuditSink,
+    /// The file, for `sink = "file"`.
+    pub file: Option<PathBuf>,
+    /// The file's size before it rotates, in MiB.
+    pub max_mib: u64,
+    /// How many rotated files are kept (`FILE.1` … `FILE.keep`).
+    pub keep: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection { sink: AuditSink::Stdout, file: None, max_mib: 100, keep: 5 }
+    }
 }
 
 /// `[limits]`: messages, sessions, start-up and restarts.
@@ -559,6 +594,11 @@ impl Config {
 
     /// Checks rules that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.audit.sink == AuditSink::File && self.audit.file.is_none() {
+            return Err(ConfigError::Invalid(
+                "[audit] sink = \"file\" needs `file = \"/path/to/audit.log\"`".to_string(),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.plugins {
             if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {

@@ -122,7 +122,7 @@ pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, ne
         );
     };
     let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
-    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(Arc::new(principal));
     tracing::Instrument::instrument(next.run(req), span).await
 }
 

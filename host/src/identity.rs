@@ -64,6 +64,11 @@ impl Principal {
         Principal { name: "admin".to_string(), issuer: "admin-token", role: Role::Admin }
     }
 
+    /// The host itself, for the requests it makes on its own (discovery).
+    pub fn host() -> Principal {
+        Principal { name: "mcpod".to_string(), issuer: "host", role: Role::Admin }
+    }
+
     /// Everyone, when authentication is switched off (`--insecure-no-auth`).
     pub fn unauthenticated() -> Principal {
         Principal { name: "anonymous".to_string(), issuer: "none", role: Role::Admin }

@@ -41,6 +41,15 @@ pub struct RuleLabel {
     pub rule: String,
 }
 
+/// Labels of an audit event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditLabels {
+    /// Who called.
+    pub principal: String,
+    /// How it ended: `ok`, `tool_error`, `error`, `failed`.
+    pub outcome: String,
+}
+
 /// One server's gauges, as of a scrape.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerGauges<'a> {
@@ -95,6 +104,8 @@ pub struct Metrics {
     pub plugin_calls: Family<PluginLabels, Histogram, fn() -> Histogram>,
     /// HTTP requests refused before any handler, by rule.
     pub refused: Family<RuleLabel, Counter>,
+    /// Audited calls and server starts and stops, by principal and outcome.
+    pub audited: Family<AuditLabels, Counter>,
     servers: Family<StateLabel, Gauge>,
     sessions: Family<ServerLabel, Gauge>,
     restarts: Family<ServerLabel, Gauge>,
@@ -121,6 +132,7 @@ impl Metrics {
             round_trip: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             plugin_calls: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             refused: Family::default(),
+            audited: Family::default(),
             servers: Family::default(),
             sessions: Family::default(),
             restarts: Family::default(),
@@ -133,6 +145,11 @@ impl Metrics {
         registry.register("round_trip_seconds", "Client request to server response", m.round_trip.clone());
         registry.register("plugin_call_seconds", "Plugin call durations", m.plugin_calls.clone());
         registry.register("requests_refused", "HTTP requests refused before any handler, by rule", m.refused.clone());
+        registry.register(
+            "audit_events",
+            "Audited calls, starts and stops by principal and outcome",
+            m.audited.clone(),
+        );
         registry.register("servers", "Servers by state", m.servers.clone());
         registry.register("sessions", "Open client sessions per server", m.sessions.clone());
         registry.register("restarts", "Instance restarts per server", m.restarts.clone());
@@ -158,6 +175,13 @@ impl Metrics {
         self.plugin_calls
             .get_or_create(&PluginLabels { plugin: plugin.to_string(), function: function.to_string() })
             .clone()
+    }
+
+    /// Counts an audit event of `principal` that ended in `outcome`.
+    pub fn audit(&self, principal: &str, outcome: &str) {
+        self.audited
+            .get_or_create(&AuditLabels { principal: principal.to_string(), outcome: outcome.to_string() })
+            .inc();
     }
 
     /// Counts a request refused by `rule`.

@@ -10,6 +10,7 @@
 //! `handles` (instances of their own for 2026-07-28 clients) and
 //! `endpoints` (the URLs, built in one place).
 
+use crate::audit::AuditLog;
 use crate::bridge::Instance;
 use crate::bridge::instance::RestartPolicy;
 use crate::config::Config;
@@ -186,6 +187,7 @@ pub struct Manager {
     policy: Policy,
     settings: ManagerSettings,
     metrics: Arc<Metrics>,
+    audit: Arc<AuditLog>,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
     next_server: AtomicU64,
 }
@@ -202,13 +204,14 @@ pub fn host_init_params() -> Box<serde_json::value::RawValue> {
 
 impl Manager {
     /// A manager over loaded plugins and a runtime, counting starts, stops
-    /// and each server's messages in `metrics`.
+    /// and each server's messages in `metrics`, recording audited calls in `audit`.
     pub fn new(
         plugins: Arc<PluginHost>,
         runtime: Arc<dyn Runtime>,
         policy: Policy,
         settings: ManagerSettings,
         metrics: Arc<Metrics>,
+        audit: Arc<AuditLog>,
     ) -> Self {
         Manager {
             plugins,
@@ -216,6 +219,7 @@ impl Manager {
             policy,
             settings,
             metrics,
+            audit,
             servers: RwLock::new(BTreeMap::new()),
             next_server: AtomicU64::new(1),
         }

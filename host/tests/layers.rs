@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     // Peers: the runtimes start what `launch` describes and never see a
     // plugin (the WIT stops at the plugin boundary).
     &["identity", "plugin", "runtime"],
-    &["catalog", "policy"],
+    &["audit", "catalog", "policy"],
     &["upstream"],
     &["bridge"],
     &["servers"],

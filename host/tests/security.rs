@@ -340,3 +340,72 @@ async fn a_user_token_uses_servers_but_never_runs_code_and_an_admin_token_does_e
         send(&host, "GET", "/api/v1/plugins", &[("authorization", "Bearer secret-admin-token")], "").await;
     assert_eq!(status, 200, "MCPOD_API_TOKEN's file stays the admin token");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_log_of_a_session_has_exactly_its_calls_and_starts_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_file, tokens, log) =
+        (dir.path().join("token"), dir.path().join("tokens.toml"), dir.path().join("audit/audit.log"));
+    std::fs::write(&admin_file, "secret-admin-token\n").unwrap();
+    let alice = tokens_cli(&tokens, &["create", "alice", "--role", "user"]);
+    let ops = tokens_cli(&tokens, &["create", "ops", "--role", "admin"]);
+    let host = start_host(|c| {
+        c.server.api_token_file = Some(admin_file.clone());
+        c.auth.tokens_file = Some(tokens.clone());
+        c.audit.sink = mcpod::config::AuditSink::File;
+        c.audit.file = Some(log.clone());
+    })
+    .await;
+    let ops_auth = format!("Bearer {ops}");
+    let headers = [("authorization", ops_auth.as_str()), ("content-type", "application/json")];
+    let start = r#"{"server_type":"fixture-command","sharing":"shared","env":{"API_KEY":"s3cret-env-value"}}"#;
+    let (status, _, body) = send(&host, "POST", "/api/v1/servers", &headers, start).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["server_id"].as_str().unwrap().to_string();
+
+    let session = McpSession::open_as(&format!("{}/servers/{id}/mcp", host.base), &alice).await;
+    let (status, _, _) = session.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
+    assert_eq!(status, 200, "a listing is not audited");
+    let answer = session.call(2, "echo", json!({"message": "arg-secret-value"})).await;
+    assert_eq!(tool_text(&answer), "arg-secret-value");
+    let (status, _, body) = send(&host, "DELETE", &format!("/api/v1/servers/{id}"), &headers, "").await;
+    assert_eq!(status, 200, "{body}");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let summary: Vec<(String, String, String, String)> = records
+        .iter()
+        .map(|r| {
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (s(&r["event"]), s(&r["principal"]["name"]), s(&r["name"]), s(&r["outcome"]))
+        })
+        .collect();
+    let row = |e: &str, p: &str, n: &str| (e.to_string(), p.to_string(), n.to_string(), "ok".to_string());
+    assert_eq!(
+        summary,
+        [row("server_start", "ops", ""), row("call", "alice", "echo"), row("server_stop", "ops", "")],
+        "{text}"
+    );
+    let call = &records[1];
+    assert_eq!((call["server"].as_str(), call["method"].as_str()), (Some(id.as_str()), Some("tools/call")));
+    assert_eq!(call["request_id"], "2");
+    assert_eq!(call["principal"]["issuer"], "static");
+    assert_eq!(call["args_sha256"].as_str().map(str::len), Some(64));
+    assert!(call["duration_ms"].as_f64().is_some_and(|d| d >= 0.0), "{call}");
+    for secret in ["s3cret-env-value", "arg-secret-value", alice.as_str(), ops.as_str()] {
+        assert!(!text.contains(secret), "the audit log holds {secret:?}: {text}");
+    }
+    let (_, _, metrics) = send(&host, "GET", "/metrics", &[], "").await;
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(metrics.contains(r#"mcpod_audit_events_total{principal="alice",outcome="ok"} 1"#), "{metrics}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["audit", "tail", "-n", "2", "--file"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tail = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(tail.lines().collect::<Vec<_>>(), text.lines().skip(1).collect::<Vec<_>>());
+}

@@ -13,7 +13,7 @@ use axum::handler::Handler;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use error::ApiError;
 use serde::Serialize;
 use std::sync::Arc;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub manager: Arc<Manager>,
     /// Metrics, rendered by `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where server starts and stops are recorded.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// The API's routes under `/api/v1` (the app puts them behind the token).
@@ -53,7 +55,7 @@ pub fn routes(state: AppState) -> Router {
 /// Refuses a principal without the admin role (the authentication layer
 /// put the principal in the request's extensions).
 pub async fn admin_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match req.extensions().get::<Principal>() {
+    match req.extensions().get::<Arc<Principal>>() {
         Some(p) if p.role == Role::Admin => next.run(req).await,
         Some(p) => {
             tracing::info!(principal = %p.name, method = %req.method(), path = req.uri().path(), "refused: needs the admin role");
@@ -141,14 +143,23 @@ impl From<CallError> for ApiError {
 
 async fn start_server(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<crate::servers::ServerStatus>), ApiError> {
     // axum's own refusal of a body (too large, cut off) is plain text.
     let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
     let req: StartRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid request body: {e}")))?;
-    let status = state.manager.start(req).await?;
-    Ok((StatusCode::CREATED, Json(status)))
+    match state.manager.start(req).await.map_err(ApiError::from) {
+        Ok(status) => {
+            state.audit.server(&who, "server_start", &status.server_id, Ok(()));
+            Ok((StatusCode::CREATED, Json(status)))
+        }
+        Err(e) => {
+            state.audit.server(&who, "server_start", "", Err(i64::from(e.status.as_u16())));
+            Err(e)
+        }
+    }
 }
 
 async fn list_servers(State(state): State<AppState>) -> Json<Vec<crate::servers::ServerStatus>> {
@@ -164,9 +175,17 @@ async fn server_status(
 
 async fn stop_server(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
-    Ok(Json(state.manager.stop(&id).await?))
+    let stopped = state.manager.stop(&id).await.map_err(ApiError::from);
+    state.audit.server(
+        &who,
+        "server_stop",
+        &id,
+        stopped.as_ref().map(|_| ()).map_err(|e| i64::from(e.status.as_u16())),
+    );
+    Ok(Json(stopped?))
 }
 
 async fn server_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<String>>, ApiError> {

@@ -1,6 +1,7 @@
 //! The command line: `mcpod serve`, `mcpod plugins …`. The only place that
 //! turns errors into exit codes.
 
+mod audit;
 mod catalog;
 mod plugins;
 mod serve;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Show the tokens that reach a host.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Read the audit log: who called which tool, with what outcome.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the `McpServer` CustomResourceDefinition (YAML), for `kubectl apply -f -`.
     Crd,
 }
@@ -75,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Templates(cmd) => catalog::templates(cmd).await,
             Command::Packages(cmd) => catalog::packages(cmd).await,
             Command::Tokens(cmd) => tokens::run(cmd),
+            Command::Audit(cmd) => audit::run(cmd).await,
             Command::Crd => crd(),
         }
     });

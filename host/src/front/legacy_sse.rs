@@ -5,8 +5,10 @@
 use super::tokens::TokenTable;
 use super::{FrontError, FrontState, accepts, rpc_error};
 use crate::frame::Frame;
+use crate::identity::Principal;
 use crate::jsonrpc::code;
 use crate::servers::ClientSession;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +41,12 @@ pub struct MessagesQuery {
 }
 
 /// `GET /servers/{id}/sse`.
-pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn stream(
+    State(st): State<FrontState>,
+    Path(server_id): Path<String>,
+    Extension(who): Extension<Arc<Principal>>,
+    headers: HeaderMap,
+) -> Response {
     if headers.contains_key(axum::http::header::ACCEPT) && !accepts(&headers, "text/event-stream") {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -47,7 +54,7 @@ pub async fn stream(State(st): State<FrontState>, Path(server_id): Path<String>,
             "Not Acceptable: the client must accept text/event-stream",
         );
     }
-    let mut client = match st.manager.open_session(&server_id).await {
+    let mut client = match st.manager.open_session(&server_id, who).await {
         Ok(c) => c,
         Err(e) => return FrontError::from(e).into_response(),
     };

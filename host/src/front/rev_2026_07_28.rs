@@ -10,6 +10,7 @@ use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
 use super::{FrontError, FrontState, json_response, prefers_json};
 use crate::frame::Frame;
+use crate::identity::Principal;
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
 use crate::rev_2026_07_28::{self as rules, Refusal, RequestMeta, RoutingHeaders};
 use crate::servers::{ClientSession, Target};
@@ -94,7 +95,14 @@ fn routing_headers(headers: &HeaderMap) -> RoutingHeaders<'_> {
 }
 
 /// One 2026-07-28 POST holding `msg`.
-pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Message, sse_ok: bool) -> Response {
+pub async fn post(
+    st: &FrontState,
+    target: &Target,
+    who: &Arc<Principal>,
+    headers: &HeaderMap,
+    msg: Message,
+    sse_ok: bool,
+) -> Response {
     let server_id = target.server.as_str();
     // Parked requests belong to the instance they wait on.
     let place = target.to_string();
@@ -132,7 +140,7 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
         };
     }
     if method == "subscriptions/listen" {
-        return listen(st, target, id, &msg, sse_ok).await;
+        return listen(st, target, who, id, &msg, sse_ok).await;
     }
     let (responses, state) = rules::retry_fields(&msg);
     // A request the server may ask for input waits its turn (see
@@ -179,7 +187,7 @@ pub async fn post(st: &FrontState, target: &Target, headers: &HeaderMap, msg: Me
             );
             return refuse(&r, Some(id));
         }
-        None => match st.manager.open_stateless(target, turn.is_some()).await {
+        None => match st.manager.open_stateless(target, turn.is_some(), who.clone()).await {
             Ok(s) => {
                 s.send(rules::for_old_server(&msg));
                 s
@@ -233,7 +241,14 @@ fn final_json(text: String) -> Response {
 /// `subscriptions/listen`: a stream of the server's list changes and
 /// resource updates, as the filter asks and the server can, each tagged with
 /// the listen request's id; the server's subscriptions end with the stream.
-async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok: bool) -> Response {
+async fn listen(
+    st: &FrontState,
+    target: &Target,
+    who: &Arc<Principal>,
+    id: Id,
+    msg: &Message,
+    sse_ok: bool,
+) -> Response {
     if !sse_ok {
         let r = Refusal::new(
             406,
@@ -248,7 +263,7 @@ async fn listen(st: &FrontState, target: &Target, id: Id, msg: &Message, sse_ok:
     };
     let asked = msg.params_value().get("notifications").cloned().unwrap_or_else(|| serde_json::json!({}));
     let honored = rules::honored_filter(&asked, init.get("capabilities").unwrap_or(&Value::Null));
-    let mut session = match st.manager.open_stateless(target, false).await {
+    let mut session = match st.manager.open_stateless(target, false, who.clone()).await {
         Ok(s) => s,
         Err(e) => return FrontError::from(e).into_response(),
     };

@@ -7,7 +7,9 @@ use super::http_session::{HttpSession, StreamKey};
 use super::sse::Routed;
 use super::{FrontError, FrontState, accepts, rpc_error};
 use crate::frame::Frame;
+use crate::identity::Principal;
 use crate::jsonrpc::{Id, Kind, Message, code};
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -62,6 +64,7 @@ fn find_session(st: &FrontState, server_id: &str, headers: &HeaderMap) -> Result
 pub async fn post(
     State(st): State<FrontState>,
     Path(server_id): Path<String>,
+    Extension(who): Extension<Arc<Principal>>,
     headers: HeaderMap,
     super::Body(body): super::Body,
 ) -> Response {
@@ -74,6 +77,7 @@ pub async fn post(
         return super::rev_2026_07_28::post(
             &st,
             &crate::servers::Target::server(&server_id),
+            &who,
             &headers,
             msgs.remove(0),
             sse_ok,
@@ -84,7 +88,7 @@ pub async fn post(
         return e.into_response();
     }
     let is_init = msgs.iter().any(|m| m.method() == "initialize" && m.kind() == Kind::Request);
-    let session = match session_for(&st, &server_id, &headers, &msgs, is_init).await {
+    let session = match session_for(&st, &server_id, &who, &headers, &msgs, is_init).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -118,6 +122,7 @@ pub async fn post(
 async fn session_for(
     st: &FrontState,
     server_id: &str,
+    who: &Arc<Principal>,
     headers: &HeaderMap,
     msgs: &[Message],
     is_init: bool,
@@ -127,7 +132,7 @@ async fn session_for(
         Some(_) => find_session(st, server_id, headers),
         None if is_init && msgs.len() > 1 => Err(FrontError::bad_request("Bad Request: initialize must be sent alone")),
         None if is_init => {
-            let client = st.manager.open_session(server_id).await?;
+            let client = st.manager.open_session(server_id, who.clone()).await?;
             Ok(st.http_sessions.create(server_id, client))
         }
         None => Err(FrontError::bad_request("Bad Request: Mcp-Session-Id header is required")),
@@ -222,6 +227,7 @@ fn lone_modern(msgs: &[Message], headers: &HeaderMap) -> bool {
 pub async fn post_to_handle(
     State(st): State<FrontState>,
     Path((server_id, handle)): Path<(String, String)>,
+    Extension(who): Extension<Arc<Principal>>,
     headers: HeaderMap,
     super::Body(body): super::Body,
 ) -> Response {
@@ -239,7 +245,7 @@ pub async fn post_to_handle(
         );
     }
     let target = crate::servers::Target { server: server_id, handle: Some(handle) };
-    super::rev_2026_07_28::post(&st, &target, &headers, msgs.remove(0), sse_ok).await
+    super::rev_2026_07_28::post(&st, &target, &who, &headers, msgs.remove(0), sse_ok).await
 }
 
 fn with_session(mut resp: Response, session: &HttpSession, include: bool) -> Response {

@@ -2,14 +2,22 @@
 //! JSON-RPC message (or batch) per text frame, both ways.
 
 use super::{FrontError, FrontState};
+use crate::identity::Principal;
 use crate::jsonrpc::{Message, code};
+use axum::Extension;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 /// `GET /servers/{id}/ws`.
-pub async fn upgrade(State(st): State<FrontState>, Path(server_id): Path<String>, ws: WebSocketUpgrade) -> Response {
-    let client = match st.manager.open_session(&server_id).await {
+pub async fn upgrade(
+    State(st): State<FrontState>,
+    Path(server_id): Path<String>,
+    Extension(who): Extension<Arc<Principal>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let client = match st.manager.open_session(&server_id, who).await {
         Ok(c) => c,
         Err(e) => return FrontError::from(e).into_response(),
     };

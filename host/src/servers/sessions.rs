@@ -5,6 +5,7 @@
 use super::request::Sharing;
 use super::{Manager, ManagerError, Server, Target, handles};
 use crate::bridge::{Delivery, DirectSink, Instance, InstanceState, SessionId};
+use crate::identity::Principal;
 use crate::jsonrpc::Message;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -103,7 +104,12 @@ impl Manager {
     /// the handle the target names.
     /// `askable`: whether the server's requests may be sent to it (only one
     /// such request in flight per instance: see [`Manager::interactive_turn`]).
-    pub async fn open_stateless(&self, target: &Target, askable: bool) -> Result<ClientSession, ManagerError> {
+    pub async fn open_stateless(
+        &self,
+        target: &Target,
+        askable: bool,
+        who: Arc<Principal>,
+    ) -> Result<ClientSession, ManagerError> {
         let id = target.server.as_str();
         let server = self.get(id)?;
         let alive = |i: &Arc<Instance>| !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped);
@@ -128,7 +134,7 @@ impl Manager {
             }
         };
         let (session, rx) = instance
-            .attach_with(!askable)
+            .attach_with(!askable, who)
             .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take requests right now")))?;
         server.sessions.fetch_add(1, Ordering::Relaxed);
         Ok(ClientSession { server, instance, session, owns_instance: false, rx, closed: false })
@@ -149,7 +155,7 @@ impl Manager {
     /// `target` use, once it is ready (waits up to the start timeout).
     pub async fn stateless_initialize(&self, target: &Target) -> Result<serde_json::Value, ManagerError> {
         let id = target.server.as_str();
-        let session = self.open_stateless(target, false).await?;
+        let session = self.open_stateless(target, false, Arc::new(Principal::host())).await?;
         let state = session.instance.wait_settled(self.settings.start_timeout).await;
         session.instance.initialize_result().ok_or_else(|| {
             ManagerError::Failed(format!(
@@ -158,8 +164,8 @@ impl Manager {
         })
     }
 
-    /// Opens a client session on server `id`.
-    pub async fn open_session(&self, id: &str) -> Result<ClientSession, ManagerError> {
+    /// Opens a client session on server `id`, acting for `who`.
+    pub async fn open_session(&self, id: &str, who: Arc<Principal>) -> Result<ClientSession, ManagerError> {
         let server = self.get(id)?;
         self.check_session_limit(
             id,
@@ -182,7 +188,7 @@ impl Manager {
             }
         };
         let (session, rx) = instance
-            .attach()
+            .attach(who)
             .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take sessions right now")))?;
         server.sessions.fetch_add(1, Ordering::Relaxed);
         Ok(ClientSession { server, instance, session, owns_instance: owns, rx, closed: false })

@@ -233,6 +233,7 @@ impl Manager {
                 restart: self.settings.restart,
                 logs: server.logs.clone(),
                 metrics: self.metrics.server(&server.id),
+                audit: Some(self.audit.clone()),
             }),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");

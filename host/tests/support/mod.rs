@@ -175,6 +175,9 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     // The suite's hosts serve without a token unless a test sets one
     // (tests of the token and the guard do; see host/tests/security.rs).
     config.server.insecure_no_auth = true;
+    // Audit records would go to the test process's stdout; tests of the
+    // audit log send them to a file.
+    config.audit.sink = mcpod::config::AuditSink::Off;
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -287,8 +290,21 @@ impl McpSession {
         McpSession::initialize(url).await.0
     }
 
+    /// Initializes a session at `url` as the holder of `token`.
+    #[allow(dead_code)]
+    pub async fn open_as(url: &str, token: &str) -> McpSession {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse().expect("a header value"));
+        let client = reqwest::Client::builder().default_headers(headers).build().expect("client");
+        McpSession::initialize_with(url, client).await.0
+    }
+
     async fn initialize(url: &str) -> (McpSession, serde_json::Value) {
-        let mut s = McpSession { url: url.to_string(), id: None, client: reqwest::Client::new() };
+        McpSession::initialize_with(url, reqwest::Client::new()).await
+    }
+
+    async fn initialize_with(url: &str, client: reqwest::Client) -> (McpSession, serde_json::Value) {
+        let mut s = McpSession { url: url.to_string(), id: None, client };
         let (status, headers, msgs) = s
             .post(serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
                 "params": {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "test", "version": "1"}}}))

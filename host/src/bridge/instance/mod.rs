@@ -3,6 +3,8 @@
 //! and restarts it with backoff when it dies.
 
 use super::mux::{Action, Mux, SessionId};
+use crate::audit::{AuditLog, CallRecord};
+use crate::identity::Principal;
 use crate::jsonrpc::{Id, Message};
 use crate::plugin::AdapterPlugin;
 use crate::runtime::{LaunchRequest, Runtime};
@@ -66,6 +68,23 @@ struct Inner {
     sinks: HashMap<SessionId, Sink>,
     upstream: Option<Upstream>,
     host_waiters: HashMap<i64, oneshot::Sender<Message>>,
+    /// Who each session acts for, for its audit records.
+    principals: HashMap<SessionId, Arc<Principal>>,
+    /// Audit records made under the lock, written once it is released.
+    audits: Vec<(Arc<Principal>, SessionId, CallRecord)>,
+}
+
+impl Inner {
+    fn new() -> Inner {
+        Inner {
+            mux: Mux::new(),
+            sinks: HashMap::new(),
+            upstream: None,
+            host_waiters: HashMap::new(),
+            principals: HashMap::new(),
+            audits: Vec::new(),
+        }
+    }
 }
 
 /// A running (or restarting) server instance.
@@ -79,6 +98,7 @@ pub struct Instance {
     restarts: std::sync::atomic::AtomicU32,
     stop: Notify,
     metrics: crate::metrics::ServerMetrics,
+    audit: Option<Arc<AuditLog>>,
 }
 
 /// What an instance needs to run.
@@ -101,6 +121,8 @@ pub struct InstanceSetup {
     pub logs: crate::runtime::logs::LogBuffer,
     /// The server's message, error and round-trip metrics.
     pub metrics: crate::metrics::ServerMetrics,
+    /// Where audited calls are recorded (`None`: an instance that never ran).
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl Instance {
@@ -110,16 +132,12 @@ impl Instance {
         let instance = Arc::new(Instance {
             id: setup.request.instance_id.clone(),
             server_id: setup.request.server_id.clone(),
-            inner: Mutex::new(Inner {
-                mux: Mux::new(),
-                sinks: HashMap::new(),
-                upstream: None,
-                host_waiters: HashMap::new(),
-            }),
+            inner: Mutex::new(Inner::new()),
             state,
             restarts: Default::default(),
             stop: Notify::new(),
             metrics: setup.metrics.clone(),
+            audit: setup.audit.clone(),
         });
         tokio::spawn(instance.clone().supervise(setup));
         instance
@@ -131,16 +149,12 @@ impl Instance {
         Arc::new(Instance {
             id: request.instance_id.clone(),
             server_id: request.server_id.clone(),
-            inner: Mutex::new(Inner {
-                mux: Mux::new(),
-                sinks: HashMap::new(),
-                upstream: None,
-                host_waiters: HashMap::new(),
-            }),
+            inner: Mutex::new(Inner::new()),
             state,
             restarts: Default::default(),
             stop: Notify::new(),
             metrics,
+            audit: None,
         })
     }
 
@@ -177,19 +191,20 @@ impl Instance {
         self.inner.lock().map_err(|_| ())
     }
 
-    /// Opens a client session; deliveries arrive on the receiver. A `deaf`
-    /// session is never sent the server's requests.
-    pub fn attach_with(&self, deaf: bool) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+    /// Opens a client session acting for `principal`; deliveries arrive on
+    /// the receiver. A `deaf` session is never sent the server's requests.
+    pub fn attach_with(&self, deaf: bool, principal: Arc<Principal>) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
         let mut inner = self.lock().ok()?;
         let id = if deaf { inner.mux.open_deaf_session() } else { inner.mux.open_session() };
         let (tx, rx) = mpsc::channel(SESSION_BUFFER);
         inner.sinks.insert(id, Sink::Channel(tx));
+        inner.principals.insert(id, principal);
         Some((id, rx))
     }
 
-    /// Opens a client session that the server's requests may go to.
-    pub fn attach(&self) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
-        self.attach_with(false)
+    /// Opens a client session for `principal` that the server's requests may go to.
+    pub fn attach(&self, principal: Arc<Principal>) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
+        self.attach_with(false, principal)
     }
 
     /// Hands `session`'s deliveries to `sink` in place from now on.
@@ -216,6 +231,7 @@ impl Instance {
     pub fn detach(&self, session: SessionId) {
         self.act(|inner| {
             inner.sinks.remove(&session);
+            inner.principals.remove(&session);
             inner.mux.close_session(session)
         });
     }

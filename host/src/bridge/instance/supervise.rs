@@ -17,17 +17,23 @@ impl Instance {
     /// once the lock is released, so no other session waits on the write.
     /// False when the state is poisoned and nothing was done.
     pub(super) fn act(&self, f: impl FnOnce(&mut Inner) -> Vec<Action>) -> bool {
-        let stdin = {
+        let (stdin, audits) = {
             let Ok(mut inner) = self.lock() else { return false };
             let actions = f(&mut inner);
             self.apply(&mut inner, actions);
-            match &inner.upstream {
+            let stdin = match &inner.upstream {
                 Some(Upstream::Stdin(w)) if w.has_queued() => Some(w.clone()),
                 _ => None,
-            }
+            };
+            (stdin, std::mem::take(&mut inner.audits))
         };
         if let Some(w) = stdin {
             w.flush();
+        }
+        if let Some(log) = &self.audit {
+            for (principal, session, call) in audits {
+                log.call(&principal, &self.server_id, Some(&format!("{}/{session}", self.id)), &call);
+            }
         }
         true
     }
@@ -66,6 +72,13 @@ impl Instance {
                 }
                 Action::HandshakeFailed(why) => {
                     tracing::warn!(server = %self.server_id, instance = %self.id, "handshake failed: {why}");
+                }
+                Action::Audit { session, call } => {
+                    if self.audit.is_some()
+                        && let Some(principal) = inner.principals.get(&session).cloned()
+                    {
+                        inner.audits.push((principal, session, call));
+                    }
                 }
                 Action::HostResponse { id, msg } => {
                     if let Some(tx) = inner.host_waiters.remove(&id) {

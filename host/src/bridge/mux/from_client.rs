@@ -61,10 +61,11 @@ impl Mux {
             }
         }
         let upstream = self.next_id();
+        let audit = Audited::of(&msg);
         let token = self.map_progress_token(session, upstream, &mut msg);
         msg.id = IdField::Value(Id::Num(upstream));
-        self.pending
-            .insert(upstream, Pending { session: Some(session), client_id, token, sent: std::time::Instant::now() });
+        let sent = std::time::Instant::now();
+        self.pending.insert(upstream, Pending { session: Some(session), client_id, token, sent, audit });
         vec![Action::ToServer(msg)]
     }
 

@@ -28,7 +28,14 @@ impl Mux {
         msg.id = IdField::Value(p.client_id.clone());
         match p.session {
             Some(session) => {
-                vec![Action::RoundTrip(p.sent.elapsed()), Action::ToClient { session, msg, related: Some(p.client_id) }]
+                let took = p.sent.elapsed();
+                let mut out = Vec::with_capacity(3);
+                out.push(Action::RoundTrip(took));
+                if let Some(audit) = p.audit {
+                    out.push(Action::Audit { session, call: audit.record(&p.client_id, Some(&msg), took) });
+                }
+                out.push(Action::ToClient { session, msg, related: Some(p.client_id) });
+                out
             }
             None => vec![Action::HostResponse { id: upstream, msg }],
         }

@@ -8,6 +8,7 @@
 //! connection, so that any number of sessions share one server without
 //! cross-talk; progress tokens and cancellations are mapped the same way.
 
+use crate::audit::{CallRecord, Outcome};
 use crate::jsonrpc::{Id, IdField, Kind, Message, code, raw};
 use crate::rev_2026_07_28::META_RELATED;
 use serde_json::Value;
@@ -43,6 +44,13 @@ pub enum Action {
     HandshakeFailed(String),
     /// A client request was answered after this long.
     RoundTrip(std::time::Duration),
+    /// An audited call of `session` was answered (or lost).
+    Audit {
+        /// The session that made the call.
+        session: SessionId,
+        /// What was called and how it ended.
+        call: CallRecord,
+    },
     /// The answer to a request the host itself made (`host_request`).
     HostResponse {
         /// The host request's id.
@@ -60,6 +68,69 @@ struct Pending {
     client_id: Id,
     token: Option<String>,
     sent: std::time::Instant,
+    /// What the audit record of this call will say, for audited methods.
+    audit: Option<Audited>,
+}
+
+/// The audit facts of a call, taken when it is sent.
+#[derive(Debug)]
+struct Audited {
+    method: String,
+    name: Option<String>,
+    args_sha256: Option<String>,
+}
+
+impl Audited {
+    /// The audit facts of `msg`, if its method is audited: the name it
+    /// calls and a digest of its arguments (never the arguments).
+    fn of(msg: &Message) -> Option<Audited> {
+        let method = msg.method();
+        if !crate::audit::AUDITED.contains(&method) {
+            return None;
+        }
+        let params = msg.params_value();
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let (name, args) = match method {
+            "tools/call" | "prompts/get" => (text(params.get("name")), params.get("arguments")),
+            "resources/read" => (text(params.get("uri")), None),
+            _ => {
+                let r = params.get("ref");
+                (text(r.and_then(|r| r.get("name").or_else(|| r.get("uri")))), params.get("argument"))
+            }
+        };
+        let args_sha256 = args.map(|a| crate::audit::digest(&a.to_string()));
+        Some(Audited { method: method.to_string(), name, args_sha256 })
+    }
+
+    /// The record of the call answered by `answer` (`None`: lost) after `took`.
+    fn record(self, client_id: &Id, answer: Option<&Message>, took: std::time::Duration) -> CallRecord {
+        let (outcome, error_code) = match answer {
+            None => (Outcome::Failed, None),
+            Some(m) if m.error.is_some() => {
+                let code = m.error.as_ref().and_then(|e| serde_json::from_str::<Value>(e.get()).ok());
+                (Outcome::Error, code.and_then(|e| e.get("code").and_then(Value::as_i64)))
+            }
+            Some(m) if tool_error(m) => (Outcome::ToolError, None),
+            Some(_) => (Outcome::Ok, None),
+        };
+        CallRecord {
+            method: self.method,
+            name: self.name,
+            args_sha256: self.args_sha256,
+            request_id: serde_json::to_string(client_id).unwrap_or_default(),
+            outcome,
+            error_code,
+            duration: took,
+        }
+    }
+}
+
+/// True if `m` is a tool result with `isError: true`.
+fn tool_error(m: &Message) -> bool {
+    m.result.as_ref().is_some_and(|r| {
+        r.get().contains("\"isError\"")
+            && serde_json::from_str::<Value>(r.get()).ok().and_then(|v| v.get("isError")?.as_bool()) == Some(true)
+    })
 }
 
 /// The state of mcpod's own handshake with the server.
@@ -182,7 +253,13 @@ impl Mux {
         let id = self.next_id();
         self.pending.insert(
             id,
-            Pending { session: None, client_id: Id::Num(id), token: None, sent: std::time::Instant::now() },
+            Pending {
+                session: None,
+                client_id: Id::Num(id),
+                token: None,
+                sent: std::time::Instant::now(),
+                audit: None,
+            },
         );
         (id, Action::ToServer(Message::request(Id::Num(id), method, params)))
     }
@@ -229,6 +306,9 @@ impl Mux {
         let message = format!("the MCP server stopped ({reason}); mcpod restarts it, retry the request");
         for (id, p) in self.pending.drain() {
             let err = Message::error_response(Some(p.client_id.clone()), code::SERVER_UNAVAILABLE, &message);
+            if let (Some(session), Some(audit)) = (p.session, p.audit) {
+                out.push(Action::Audit { session, call: audit.record(&p.client_id, None, p.sent.elapsed()) });
+            }
             match p.session {
                 Some(session) => out.push(Action::ToClient { session, msg: err, related: Some(p.client_id) }),
                 None => out.push(Action::HostResponse { id, msg: err }),

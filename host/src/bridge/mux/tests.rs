@@ -227,3 +227,63 @@ fn notifications_are_broadcast_and_resource_updates_go_to_subscribers() {
     assert_eq!(to_clients(&out).iter().map(|(s, _)| *s).collect::<Vec<_>>(), [b]);
     let _ = a;
 }
+
+fn audits(actions: &[Action]) -> Vec<(SessionId, &CallRecord)> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Audit { session, call } = a { Some((*session, call)) } else { None })
+        .collect()
+}
+
+#[test]
+fn an_answered_tool_call_is_audited_with_its_name_and_a_digest_of_its_arguments_never_their_values() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let sent = mux.from_client(
+        a,
+        m(r#"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"echo","arguments":{"message":"hunter2"}}}"#),
+    );
+    assert!(audits(&sent).is_empty(), "recorded when answered, not when sent");
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{"content":[]}}"#));
+    let [(session, call)] = audits(&out)[..] else { panic!("one record: {out:?}") };
+    assert_eq!(session, a);
+    assert_eq!((call.method.as_str(), call.name.as_deref(), call.outcome), ("tools/call", Some("echo"), Outcome::Ok));
+    assert_eq!(call.request_id, r#""c1""#);
+    assert_eq!(call.args_sha256.as_deref(), Some(crate::audit::digest(r#"{"message":"hunter2"}"#).as_str()));
+    assert!(!format!("{call:?}").contains("hunter2"));
+}
+
+#[test]
+fn a_tool_error_an_error_answer_and_a_lost_server_are_told_apart() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"boom"}}"#));
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///x"}}"#));
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"p","arguments":{}}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{"content":[],"isError":true}}"#));
+    assert_eq!(audits(&out)[0].1.outcome, Outcome::ToolError);
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"no"}}"#));
+    let (_, call) = audits(&out)[0];
+    assert_eq!(
+        (call.name.as_deref(), call.outcome, call.error_code),
+        (Some("file:///x"), Outcome::Error, Some(-32602))
+    );
+    let out = mux.server_lost("exited");
+    let (_, call) = audits(&out)[0];
+    assert_eq!(
+        (call.method.as_str(), call.outcome, call.args_sha256.is_some()),
+        ("prompts/get", Outcome::Failed, true)
+    );
+}
+
+#[test]
+fn listings_notifications_and_the_hosts_own_requests_are_not_audited() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#));
+    let (host_id, _) = mux.host_request("tools/call", Some(raw(&serde_json::json!({"name": "x"}))));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[]}}"#));
+    assert!(audits(&out).is_empty());
+    let out = mux.from_server(m(&format!(r#"{{"jsonrpc":"2.0","id":{host_id},"result":{{}}}}"#)));
+    assert!(audits(&out).is_empty(), "{out:?}");
+}

@@ -1,0 +1,334 @@
+//! The audit log: one JSON line per call that reads or does something on a
+//! server (`tools/call`, `resources/read`, `prompts/get`,
+//! `completion/complete`) and per server start and stop, naming who
+//! (principal), where (server, session, request), what (method and name),
+//! a SHA-256 of the arguments (never their values, so no secret can land
+//! here), the outcome and the duration. Written to stdout or to a file that
+//! rotates by size; `mcpod audit tail` reads it.
+
+use crate::identity::Principal;
+use crate::metrics::Metrics;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// The methods whose calls are audited, as the mux sees them.
+pub const AUDITED: &[&str] = &["tools/call", "resources/read", "prompts/get", "completion/complete"];
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Answered with a result.
+    Ok,
+    /// A tool answered `isError: true`.
+    ToolError,
+    /// Answered with a JSON-RPC error.
+    Error,
+    /// The server was lost before it answered.
+    Failed,
+}
+
+impl Outcome {
+    /// The name in records and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ToolError => "tool_error",
+            Outcome::Error => "error",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What the mux knows about one audited call when it is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The method.
+    pub method: String,
+    /// The tool, resource URI, prompt or completion reference named.
+    pub name: Option<String>,
+    /// Hex SHA-256 of the arguments' JSON text, if there were any.
+    pub args_sha256: Option<String>,
+    /// The client's request id, as JSON text.
+    pub request_id: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The JSON-RPC error code, for [`Outcome::Error`].
+    pub error_code: Option<i64>,
+    /// How long the server took.
+    pub duration: Duration,
+}
+
+/// Hex SHA-256 of `text`.
+pub fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Serialize)]
+struct Who<'a> {
+    name: &'a str,
+    issuer: &'a str,
+    role: &'a str,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    event: &'a str,
+    principal: Who<'a>,
+    server: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args_sha256: Option<&'a str>,
+    outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<f64>,
+}
+
+/// Where audit lines go.
+pub enum Sink {
+    /// Nowhere (auditing off).
+    Off,
+    /// Standard output (logs go to stderr, so the two never mix).
+    Stdout,
+    /// A file, rotated to `FILE.1` … `FILE.keep` past `max_bytes`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its size before it rotates.
+        max_bytes: u64,
+        /// How many rotated files are kept.
+        keep: u32,
+    },
+}
+
+/// The audit log of a host, shared by the API and every instance.
+pub struct AuditLog {
+    sink: Sink,
+    file: Mutex<Option<(std::fs::File, u64)>>,
+    metrics: Arc<Metrics>,
+}
+
+impl AuditLog {
+    /// An audit log writing to `sink`, counting events in `metrics`.
+    pub fn new(sink: Sink, metrics: Arc<Metrics>) -> Arc<AuditLog> {
+        Arc::new(AuditLog { sink, file: Mutex::new(None), metrics })
+    }
+
+    /// Records a call a server answered (or failed to) for `principal`.
+    pub fn call(&self, principal: &Principal, server: &str, session: Option<&str>, call: &CallRecord) {
+        self.write(
+            principal,
+            Line {
+                time: now_rfc3339(),
+                event: "call",
+                principal: who(principal),
+                server,
+                session,
+                request_id: Some(&call.request_id),
+                method: Some(&call.method),
+                name: call.name.as_deref(),
+                args_sha256: call.args_sha256.as_deref(),
+                outcome: call.outcome.as_str(),
+                error_code: call.error_code,
+                duration_ms: Some(call.duration.as_secs_f64() * 1000.0),
+            },
+        );
+    }
+
+    /// Records a server start or stop (`event`: `server_start`, `server_stop`).
+    pub fn server(&self, principal: &Principal, event: &'static str, server: &str, outcome: Result<(), i64>) {
+        self.write(
+            principal,
+            Line {
+                time: now_rfc3339(),
+                event,
+                principal: who(principal),
+                server,
+                session: None,
+                request_id: None,
+                method: None,
+                name: None,
+                args_sha256: None,
+                outcome: if outcome.is_ok() { "ok" } else { "error" },
+                error_code: outcome.err(),
+                duration_ms: None,
+            },
+        );
+    }
+
+    fn write(&self, principal: &Principal, line: Line<'_>) {
+        self.metrics.audit(&principal.name, line.outcome);
+        let mut text = match serde_json::to_string(&line) {
+            Ok(t) => t,
+            Err(e) => return tracing::error!("an audit record could not be written: {e}"),
+        };
+        text.push('\n');
+        match &self.sink {
+            Sink::Off => {}
+            Sink::Stdout => {
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            }
+            Sink::File { path, max_bytes, keep } => {
+                if let Err(e) = self.append(path, *max_bytes, *keep, text.as_bytes()) {
+                    tracing::error!(path = %path.display(), "cannot write the audit log: {e}; the record was: {text}");
+                }
+            }
+        }
+    }
+
+    fn append(&self, path: &Path, max_bytes: u64, keep: u32, bytes: &[u8]) -> std::io::Result<()> {
+        let mut guard = self.file.lock().map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        if guard.as_ref().is_some_and(|(_, size)| *size + bytes.len() as u64 > max_bytes) {
+            *guard = None;
+            rotate(path, keep)?;
+        }
+        if guard.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+            let size = file.metadata()?.len();
+            *guard = Some((file, size));
+        }
+        if let Some((file, size)) = guard.as_mut() {
+            file.write_all(bytes)?;
+            *size += bytes.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// `FILE.keep-1` → `FILE.keep`, …, `FILE` → `FILE.1`.
+fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
+    let numbered = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
+    if keep == 0 {
+        return std::fs::remove_file(path);
+    }
+    for n in (1..keep).rev() {
+        if numbered(n).exists() {
+            std::fs::rename(numbered(n), numbered(n + 1))?;
+        }
+    }
+    std::fs::rename(path, numbered(1))
+}
+
+fn who(p: &Principal) -> Who<'_> {
+    Who { name: &p.name, issuer: p.issuer, role: p.role.as_str() }
+}
+
+/// The current time as RFC 3339 in UTC, to the millisecond.
+fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default())
+}
+
+/// `since` the Unix epoch as RFC 3339 in UTC, to the millisecond.
+fn rfc3339(since: Duration) -> String {
+    let (secs, millis) = (since.as_secs() as i64, since.subsec_millis());
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Role;
+
+    fn alice() -> Principal {
+        Principal { name: "alice".into(), issuer: "static", role: Role::User }
+    }
+
+    fn call(outcome: Outcome) -> CallRecord {
+        CallRecord {
+            method: "tools/call".into(),
+            name: Some("echo".into()),
+            args_sha256: Some(digest(r#"{"message":"hunter2"}"#)),
+            request_id: "7".into(),
+            outcome,
+            error_code: None,
+            duration: Duration::from_millis(3),
+        }
+    }
+
+    #[test]
+    fn a_call_is_one_json_line_with_who_where_what_and_a_digest_never_the_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log =
+            AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
+        log.call(&alice(), "s1", Some("sess"), &call(Outcome::ToolError));
+        log.server(&alice(), "server_stop", "s1", Ok(()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let c = &lines[0];
+        assert_eq!(
+            (c["event"].as_str(), c["principal"]["name"].as_str(), c["server"].as_str()),
+            (Some("call"), Some("alice"), Some("s1"))
+        );
+        assert_eq!(
+            (c["method"].as_str(), c["name"].as_str(), c["outcome"].as_str()),
+            (Some("tools/call"), Some("echo"), Some("tool_error"))
+        );
+        assert_eq!(c["args_sha256"].as_str().map(str::len), Some(64));
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(lines[1]["event"], "server_stop");
+        let time = c["time"].as_str().unwrap();
+        assert!(time.len() == 24 && time.ends_with('Z') && time.starts_with("20"), "{time}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_file_rotates_by_size_and_keeps_as_many_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::new(Sink::File { path: path.clone(), max_bytes: 400, keep: 2 }, Arc::new(Metrics::new()));
+        for _ in 0..12 {
+            log.call(&alice(), "s1", None, &call(Outcome::Ok));
+        }
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(size(&path) <= 400 && size(&path) > 0);
+        let (one, two) = (dir.path().join("audit.log.1"), dir.path().join("audit.log.2"));
+        assert!(size(&one) > 0 && size(&two) > 0, "two rotated files are kept");
+        assert!(!dir.path().join("audit.log.3").exists(), "no third");
+        for p in [&path, &one, &two] {
+            for line in std::fs::read_to_string(p).unwrap().lines() {
+                serde_json::from_str::<serde_json::Value>(line).expect("whole lines only");
+            }
+        }
+    }
+
+    #[test]
+    fn times_are_civil_utc_dates_leap_days_included() {
+        let at = |secs: u64, millis: u64| rfc3339(Duration::from_secs(secs) + Duration::from_millis(millis));
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(1_709_210_096, 789), "2024-02-29T12:34:56.789Z");
+        assert_eq!(at(951_868_800, 5), "2000-03-01T00:00:00.005Z");
+        assert_eq!(at(1_798_761_599, 999), "2026-12-31T23:59:59.999Z");
+    }
+}
