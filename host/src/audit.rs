@@ -30,6 +30,8 @@ pub enum Outcome {
     Error,
     /// The server was lost before it answered.
     Failed,
+    /// Refused by mcpod before it reached the server (the server's expose rules).
+    Denied,
 }
 
 impl Outcome {
@@ -40,6 +42,7 @@ impl Outcome {
             Outcome::ToolError => "tool_error",
             Outcome::Error => "error",
             Outcome::Failed => "failed",
+            Outcome::Denied => "denied",
         }
     }
 }

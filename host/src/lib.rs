@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod expose;
 pub mod frame;
 pub mod front;
 pub mod gate;

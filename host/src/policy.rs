@@ -6,6 +6,9 @@ use crate::config::PolicySection;
 use crate::launch::LaunchSpec;
 use crate::plugin::bindings::ServerConfig;
 
+/// Matches `text` against a glob where `*` stands for any run of characters.
+pub use crate::expose::glob_match;
+
 /// Why the policy refused a server.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -15,26 +18,6 @@ pub struct PolicyError(pub String);
 #[derive(Debug, Clone)]
 pub struct Policy {
     section: PolicySection,
-}
-
-/// Matches `text` against a glob where `*` stands for any run of characters.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(i) => rest = &rest[i + middle.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 impl Policy {
@@ -123,19 +106,6 @@ mod tests {
             path: None,
             options: vec![],
         }
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("*_KEY", "BRAVE_API_KEY"));
-        assert!(!glob_match("*_KEY", "KEYRING"));
-        assert!(glob_match("*PASSWORD*", "DB_PASSWORD_FILE"));
-        assert!(glob_match("@modelcontextprotocol/*", "@modelcontextprotocol/server-memory"));
-        assert!(!glob_match("@modelcontextprotocol/*", "@evil/server-memory"));
-        assert!(glob_match("a*b*c", "aXbYc"));
-        assert!(!glob_match("a*b*c", "aXc"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("ab*ba", "aba"));
     }
 
     #[test]

@@ -157,6 +157,8 @@ pub struct Server {
     pub spec: LaunchSpec,
     /// How clients share it.
     pub sharing: Sharing,
+    /// What its clients see of it (`None`: everything).
+    pub expose: Option<Arc<crate::expose::Expose>>,
     /// When it was started.
     pub created: SystemTime,
     instances: Mutex<Vec<Arc<Instance>>>,

@@ -705,3 +705,38 @@ async fn two_hosts_in_one_process_keep_their_own_metrics() {
     assert!(metric(&of_a, validate).is_some_and(|n| n >= 1.0), "{of_a}");
     assert!(metric(&of_b, validate).is_none(), "{of_b}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_servers_expose_rules_hide_rename_and_describe_its_tools_for_every_client() {
+    let host = start_host(|_| {}).await;
+    let bad = host
+        .post_server(json!({"server_type": "fixture-command", "expose": {"resources": {"rename": {"a": "b"}}}}))
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("resources cannot be renamed"));
+    let id = host
+        .start_server(json!({"server_type": "fixture-command", "sharing": "shared", "expose": {"tools": {
+            "deny": ["crash", "sl*"], "rename": {"echo": "say"}, "descriptions": {"add": "Adds two numbers, carefully"}}}}))
+        .await;
+    let session = McpSession::open(&format!("{}/servers/{id}/mcp", host.base)).await;
+    let (_, _, msgs) = session.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
+    let tools = msgs[0]["result"]["tools"].as_array().unwrap().clone();
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"say") && names.contains(&"add"), "{names:?}");
+    for hidden in ["echo", "crash", "slow", "sleep"] {
+        assert!(!names.contains(&hidden), "{hidden} is hidden: {names:?}");
+    }
+    let add = tools.iter().find(|t| t["name"] == "add").unwrap();
+    assert_eq!(add["description"], "Adds two numbers, carefully");
+    assert_eq!(tool_text(&session.call(2, "say", json!({"message": "hi"})).await), "hi");
+    let refused = session.call(3, "crash", json!({})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("expose.tools"), "{refused}");
+    let whoami = session.call(4, "whoami", json!({})).await;
+    assert!(tool_text(&whoami).contains("calls"), "the server did not crash: {whoami}");
+    // The server's own discovery, as the API shows it, sees what clients see.
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    let listed = status.to_string();
+    assert!(listed.contains("\"say\"") && !listed.contains("\"crash\""), "{status}");
+}

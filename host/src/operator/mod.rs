@@ -90,7 +90,12 @@ async fn start_request(spec: &McpServerSpec, secrets: &Api<Secret>) -> Result<St
     if let Some(problem) = spec.problem() {
         return Err(ReconcileError::Spec(problem));
     }
-    let mut req = StartRequest { template: spec.template.clone(), params: spec.params.clone(), ..Default::default() };
+    let mut req = StartRequest {
+        template: spec.template.clone(),
+        params: spec.params.clone(),
+        expose: spec.expose.clone(),
+        ..Default::default()
+    };
     if let Some(raw) = &spec.server {
         req.server_type = Some(raw.server_type.clone());
         req.package = raw.package.clone();

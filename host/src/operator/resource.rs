@@ -37,6 +37,10 @@ pub struct McpServerSpec {
     /// `per-session` or `shared`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharing: Option<String>,
+    /// Which tools, prompts and resources clients see: allow/deny globs,
+    /// renames, descriptions (as `POST /api/v1/servers` takes them).
+    #[serde(default, skip_serializing_if = "crate::expose::Expose::is_empty")]
+    pub expose: crate::expose::Expose,
 }
 
 /// One env value read from a key of an existing Secret.

@@ -52,6 +52,10 @@ pub struct StartRequest {
     pub options: BTreeMap<String, String>,
     /// How clients share the server (default: per-session for stdio, shared otherwise).
     pub sharing: Option<Sharing>,
+    /// Which tools, prompts and resources clients see (allow/deny globs,
+    /// renames, descriptions); every one by default.
+    #[serde(default, skip_serializing_if = "crate::expose::Expose::is_empty")]
+    pub expose: crate::expose::Expose,
 }
 
 fn parse_transport(s: &str) -> Result<Transport, ManagerError> {

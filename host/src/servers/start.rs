@@ -91,6 +91,10 @@ impl Manager {
     /// Starts a server; `adopt` names the id and first instance number of a
     /// server an earlier host left running.
     async fn start_as(&self, req: StartRequest, adopt: Option<(String, u64)>) -> Result<ServerStatus, ManagerError> {
+        let problems = req.expose.problems();
+        if !problems.is_empty() {
+            return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
+        }
         let (config, template) = self.resolve(&req).await?;
         self.policy.check_config(&config)?;
         let plugin = self.plugins.server_type(&config.server_type).map_err(|_| ManagerError::BadRequest {
@@ -153,6 +157,7 @@ impl Manager {
             config,
             spec,
             sharing,
+            expose: Some(Arc::new(req.expose.clone())).filter(|e| !e.is_empty()),
             created: SystemTime::now(),
             instances: Mutex::new(Vec::new()),
             spare: Mutex::new(None),
@@ -234,6 +239,7 @@ impl Manager {
                 logs: server.logs.clone(),
                 metrics: self.metrics.server(&server.id),
                 audit: Some(self.audit.clone()),
+                expose: server.expose.clone(),
             }),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");

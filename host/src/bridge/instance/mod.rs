@@ -75,9 +75,9 @@ struct Inner {
 }
 
 impl Inner {
-    fn new() -> Inner {
+    fn new(mux: Mux) -> Inner {
         Inner {
-            mux: Mux::new(),
+            mux,
             sinks: HashMap::new(),
             upstream: None,
             host_waiters: HashMap::new(),
@@ -123,6 +123,8 @@ pub struct InstanceSetup {
     pub metrics: crate::metrics::ServerMetrics,
     /// Where audited calls are recorded (`None`: an instance that never ran).
     pub audit: Option<Arc<AuditLog>>,
+    /// What the server's clients see of it (`None`: everything).
+    pub expose: Option<Arc<crate::expose::Expose>>,
 }
 
 impl Instance {
@@ -132,7 +134,7 @@ impl Instance {
         let instance = Arc::new(Instance {
             id: setup.request.instance_id.clone(),
             server_id: setup.request.server_id.clone(),
-            inner: Mutex::new(Inner::new()),
+            inner: Mutex::new(Inner::new(Mux::showing(setup.expose.clone()))),
             state,
             restarts: Default::default(),
             stop: Notify::new(),
@@ -149,7 +151,7 @@ impl Instance {
         Arc::new(Instance {
             id: request.instance_id.clone(),
             server_id: request.server_id.clone(),
-            inner: Mutex::new(Inner::new()),
+            inner: Mutex::new(Inner::new(Mux::new())),
             state,
             restarts: Default::default(),
             stop: Notify::new(),

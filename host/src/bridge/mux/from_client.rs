@@ -60,12 +60,27 @@ impl Mux {
                 s.subscriptions.push(uri.to_string());
             }
         }
+        if let Some(rules) = &self.expose
+            && let Err(why) = expose::check_call(rules, &mut msg)
+        {
+            let mut out = Vec::with_capacity(2);
+            if let Some(audit) = Audited::of(&msg) {
+                out.push(Action::Audit { session, call: audit.denied(&client_id) });
+            }
+            out.push(Action::ToClient {
+                session,
+                msg: Message::error_response(Some(client_id.clone()), code::INVALID_PARAMS, &why),
+                related: Some(client_id),
+            });
+            return out;
+        }
         let upstream = self.next_id();
         let audit = Audited::of(&msg);
+        let listing = self.expose.as_ref().and_then(|_| expose::Listing::of(msg.method()));
         let token = self.map_progress_token(session, upstream, &mut msg);
         msg.id = IdField::Value(Id::Num(upstream));
         let sent = std::time::Instant::now();
-        self.pending.insert(upstream, Pending { session: Some(session), client_id, token, sent, audit });
+        self.pending.insert(upstream, Pending { session: Some(session), client_id, token, sent, audit, listing });
         vec![Action::ToServer(msg)]
     }
 

@@ -26,6 +26,9 @@ impl Mux {
             self.progress.remove(token);
         }
         msg.id = IdField::Value(p.client_id.clone());
+        if let (Some(rules), Some(listing)) = (&self.expose, p.listing) {
+            expose::filter_listing(rules, listing, &mut msg);
+        }
         match p.session {
             Some(session) => {
                 let took = p.sent.elapsed();

@@ -9,12 +9,15 @@
 //! cross-talk; progress tokens and cancellations are mapped the same way.
 
 use crate::audit::{CallRecord, Outcome};
+use crate::expose::Expose;
 use crate::jsonrpc::{Id, IdField, Kind, Message, code, raw};
 use crate::rev_2026_07_28::META_RELATED;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
+mod expose;
 mod from_client;
 mod from_server;
 #[cfg(test)]
@@ -70,6 +73,8 @@ struct Pending {
     sent: std::time::Instant,
     /// What the audit record of this call will say, for audited methods.
     audit: Option<Audited>,
+    /// The listing it asks for, when the server's exposure rules filter it.
+    listing: Option<expose::Listing>,
 }
 
 /// The audit facts of a call, taken when it is sent.
@@ -100,6 +105,13 @@ impl Audited {
         };
         let args_sha256 = args.map(|a| crate::audit::digest(&a.to_string()));
         Some(Audited { method: method.to_string(), name, args_sha256 })
+    }
+
+    /// The record of a call mcpod refused before it reached the server.
+    fn denied(self, client_id: &Id) -> CallRecord {
+        let mut record = self.record(client_id, None, std::time::Duration::ZERO);
+        record.outcome = Outcome::Denied;
+        record
     }
 
     /// The record of the call answered by `answer` (`None`: lost) after `took`.
@@ -170,6 +182,8 @@ pub struct Mux {
     server_requests: HashMap<Id, SessionId>,
     waiting_init: Vec<(SessionId, Id)>,
     queued: VecDeque<(SessionId, Message)>,
+    /// The server's exposure rules, if it has any.
+    expose: Option<Arc<Expose>>,
 }
 
 impl Default for Mux {
@@ -181,7 +195,14 @@ impl Default for Mux {
 impl Mux {
     /// An idle mux with no sessions.
     pub fn new() -> Mux {
+        Mux::showing(None)
+    }
+
+    /// An idle mux that applies `expose` (if set and not empty) to every
+    /// session's calls and listings.
+    pub fn showing(expose: Option<Arc<Expose>>) -> Mux {
         Mux {
+            expose: expose.filter(|e| !e.is_empty()),
             handshake: Handshake::Idle,
             init_params: None,
             sessions: BTreeMap::new(),
@@ -259,6 +280,7 @@ impl Mux {
                 token: None,
                 sent: std::time::Instant::now(),
                 audit: None,
+                listing: self.expose.as_ref().and_then(|_| expose::Listing::of(method)),
             },
         );
         (id, Action::ToServer(Message::request(Id::Num(id), method, params)))

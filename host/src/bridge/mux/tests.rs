@@ -287,3 +287,64 @@ fn listings_notifications_and_the_hosts_own_requests_are_not_audited() {
     let out = mux.from_server(m(&format!(r#"{{"jsonrpc":"2.0","id":{host_id},"result":{{}}}}"#)));
     assert!(audits(&out).is_empty(), "{out:?}");
 }
+
+/// A ready mux with exposure rules: `crash` and `sle*` hidden, `echo` shown as `say`.
+fn ready_showing() -> Mux {
+    let mut rules = crate::expose::Expose::default();
+    rules.tools.deny = vec!["crash".into(), "sle*".into()];
+    rules.tools.rename.insert("echo".into(), "say".into());
+    rules.tools.descriptions.insert("add".into(), "Adds, carefully".into());
+    rules.resources.allow = vec!["file:///public/*".into()];
+    let mut mux = Mux::showing(Some(std::sync::Arc::new(rules)));
+    mux.begin_handshake(None);
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"capabilities":{}}}"#));
+    mux
+}
+
+#[test]
+fn a_hidden_tool_is_absent_from_the_list_and_renamed_ones_show_their_new_name() {
+    let mut mux = ready_showing();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#));
+    let out = mux.from_server(m(
+        r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo","description":"Echoes"},{"name":"add","description":"Adds"},{"name":"crash"},{"name":"sleep"}]}}"#,
+    ));
+    assert_eq!(
+        to_clients(&out),
+        [(
+            a,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"description":"Echoes","name":"say"},{"description":"Adds, carefully","name":"add"}]}}"#
+                .to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_call_to_a_hidden_or_old_name_is_refused_before_the_server_and_a_new_name_reaches_it_by_its_own() {
+    let mut mux = ready_showing();
+    let a = mux.open_session();
+    for name in ["crash", "sleep", "echo"] {
+        let call = format!(r#"{{"jsonrpc":"2.0","id":"{name}","method":"tools/call","params":{{"name":"{name}"}}}}"#);
+        let out = mux.from_client(a, m(&call));
+        assert!(to_server(&out).is_empty(), "{name} never reaches the server");
+        let (_, answer) = &to_clients(&out)[0];
+        assert!(
+            answer.contains("-32602") && answer.contains(&format!("`{name}`")) && answer.contains("expose.tools"),
+            "{answer}"
+        );
+        assert_eq!(audits(&out)[0].1.outcome, Outcome::Denied);
+    }
+    let out = mux.from_client(
+        a,
+        m(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"say","arguments":{"message":"hi"}}}"#),
+    );
+    assert_eq!(
+        to_server(&out),
+        [r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"arguments":{"message":"hi"},"name":"echo"}}"#]
+    );
+    let out = mux.from_client(
+        a,
+        m(r#"{"jsonrpc":"2.0","id":8,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#),
+    );
+    assert!(to_server(&out).is_empty() && to_clients(&out)[0].1.contains("expose.resources"), "{out:?}");
+}
