@@ -40,6 +40,8 @@ pub struct App {
     pub router: Router,
     /// Where the admin token came from (`serve` tells the user once).
     pub token_source: crate::auth::TokenSource,
+    /// The audit log (`serve` flushes it before it exits).
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// The admin token for `config`, from the process environment (see
@@ -129,7 +131,8 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         max_message_bytes: max,
     };
     front::reap_every(&front_state, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
-    let state = AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: metrics.clone(), audit };
+    let state =
+        AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: metrics.clone(), audit: audit.clone() };
     let guard = Arc::new(front::guard::Guard::for_host(
         config.server.allowed_origins.clone(),
         config.server.allowed_hosts.clone(),
@@ -153,5 +156,5 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let router = router
         .layer(axum::extract::DefaultBodyLimit::max(max))
         .layer(axum::middleware::from_fn_with_state(gate::GuardCheck { guard, metrics }, gate::guard));
-    Ok(App { plugins, manager, router, token_source: admin.source })
+    Ok(App { plugins, manager, router, token_source: admin.source, audit })
 }

@@ -4,7 +4,10 @@
 //! (principal), where (server, session, request), what (method and name),
 //! a SHA-256 of the arguments (never their values, so no secret can land
 //! here), the outcome and the duration. Written to stdout or to a file that
-//! rotates by size; `mcpod audit tail` reads it.
+//! rotates by size; `mcpod audit tail` reads it. One thread writes, fed
+//! by a bounded queue: a record never blocks the request that made it (a
+//! stdout pipe nobody reads, a slow disk), and a record that finds the
+//! queue full is dropped and counted (`mcpod_audit_dropped_total`).
 
 use crate::identity::Principal;
 use crate::metrics::Metrics;
@@ -118,17 +121,44 @@ pub enum Sink {
     },
 }
 
+/// How many records may wait for the writer before new ones are dropped.
+const QUEUE: usize = 8192;
+
 /// The audit log of a host, shared by the API and every instance.
 pub struct AuditLog {
-    sink: Sink,
-    file: Mutex<Option<(std::fs::File, u64)>>,
+    queue: Option<Mutex<std::sync::mpsc::SyncSender<ToWriter>>>,
     metrics: Arc<Metrics>,
 }
 
 impl AuditLog {
-    /// An audit log writing to `sink`, counting events in `metrics`.
+    /// An audit log writing to `sink` on a thread of its own, counting
+    /// events in `metrics`.
     pub fn new(sink: Sink, metrics: Arc<Metrics>) -> Arc<AuditLog> {
-        Arc::new(AuditLog { sink, file: Mutex::new(None), metrics })
+        let queue = match sink {
+            Sink::Off => None,
+            sink => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<ToWriter>(QUEUE);
+                let spawned = std::thread::Builder::new().name("mcpod-audit".into()).spawn(move || {
+                    let mut writer = Writer { sink, file: None };
+                    while let Ok(msg) = rx.recv() {
+                        match msg {
+                            ToWriter::Line(line) => writer.write(line.as_bytes()),
+                            ToWriter::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+                match spawned {
+                    Ok(_) => Some(Mutex::new(tx)),
+                    Err(e) => {
+                        tracing::error!("cannot start the audit writer thread: {e}; audit records are dropped");
+                        None
+                    }
+                }
+            }
+        };
+        Arc::new(AuditLog { queue, metrics })
     }
 
     /// Records a call a server answered (or failed to) for `principal`.
@@ -174,27 +204,64 @@ impl AuditLog {
     }
 
     fn write(&self, principal: &Principal, line: Line<'_>) {
+        let Some(queue) = &self.queue else { return };
         self.metrics.audit(&principal.name, line.outcome);
         let mut text = match serde_json::to_string(&line) {
             Ok(t) => t,
             Err(e) => return tracing::error!("an audit record could not be written: {e}"),
         };
         text.push('\n');
+        let sent = queue.lock().map_err(|_| ()).and_then(|tx| tx.try_send(ToWriter::Line(text)).map_err(|_| ()));
+        if sent.is_err() {
+            self.metrics.audit_dropped.inc();
+            tracing::error!(principal = %principal.name, "the audit writer is behind (or gone); a record was dropped");
+        }
+    }
+
+    /// Waits until every record queued so far is written (at most `timeout`),
+    /// as a host does before it exits.
+    pub fn flush(&self, timeout: Duration) {
+        let Some(queue) = &self.queue else { return };
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let sent = queue.lock().map_err(|_| ()).and_then(|tx| tx.try_send(ToWriter::Flush(done_tx)).map_err(|_| ()));
+        if sent.is_ok() {
+            let _ = done_rx.recv_timeout(timeout);
+        }
+    }
+}
+
+/// What the writer thread is sent.
+enum ToWriter {
+    /// A record, as one line.
+    Line(String),
+    /// Answer once every record before this one is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The writer thread's end: the sink and, for a file, the open file and its size.
+struct Writer {
+    sink: Sink,
+    file: Option<(std::fs::File, u64)>,
+}
+
+impl Writer {
+    fn write(&mut self, bytes: &[u8]) {
         match &self.sink {
             Sink::Off => {}
             Sink::Stdout => {
-                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                let _ = std::io::stdout().lock().write_all(bytes);
             }
             Sink::File { path, max_bytes, keep } => {
-                if let Err(e) = self.append(path, *max_bytes, *keep, text.as_bytes()) {
-                    tracing::error!(path = %path.display(), "cannot write the audit log: {e}; the record was: {text}");
+                let (path, max_bytes, keep) = (path.clone(), *max_bytes, *keep);
+                if let Err(e) = self.append(&path, max_bytes, keep, bytes) {
+                    tracing::error!(path = %path.display(), "cannot write the audit log: {e}");
                 }
             }
         }
     }
 
-    fn append(&self, path: &Path, max_bytes: u64, keep: u32, bytes: &[u8]) -> std::io::Result<()> {
-        let mut guard = self.file.lock().map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+    fn append(&mut self, path: &Path, max_bytes: u64, keep: u32, bytes: &[u8]) -> std::io::Result<()> {
+        let guard = &mut self.file;
         if guard.as_ref().is_some_and(|(_, size)| *size + bytes.len() as u64 > max_bytes) {
             *guard = None;
             rotate(path, keep)?;
@@ -285,6 +352,7 @@ mod tests {
             AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
         log.call(&alice(), "s1", Some("sess"), &call(Outcome::ToolError));
         log.server(&alice(), "server_stop", "s1", Ok(()));
+        log.flush(Duration::from_secs(10));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2, "{text}");
@@ -314,6 +382,7 @@ mod tests {
         for _ in 0..12 {
             log.call(&alice(), "s1", None, &call(Outcome::Ok));
         }
+        log.flush(Duration::from_secs(10));
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         assert!(size(&path) <= 400 && size(&path) > 0);
         let (one, two) = (dir.path().join("audit.log.1"), dir.path().join("audit.log.2"));
@@ -324,6 +393,22 @@ mod tests {
                 serde_json::from_str::<serde_json::Value>(line).expect("whole lines only");
             }
         }
+    }
+
+    #[test]
+    fn a_sink_that_never_takes_a_record_never_holds_up_a_caller_and_what_is_dropped_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        // Opening a FIFO to write waits for a reader, which never comes: the
+        // writer thread is stuck for good, as on a pipe nobody reads.
+        let log = AuditLog::new(Sink::File { path: fifo, max_bytes: 1 << 30, keep: 0 }, metrics.clone());
+        for _ in 0..QUEUE + 50 {
+            log.call(&alice(), "s1", None, &call(Outcome::Ok));
+        }
+        assert!(metrics.audit_dropped.get() >= 40, "{}", metrics.audit_dropped.get());
+        log.flush(Duration::from_millis(50));
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub struct Metrics {
     pub refused: Family<RuleLabel, Counter>,
     /// Audited calls and server starts and stops, by principal and outcome.
     pub audited: Family<AuditLabels, Counter>,
+    /// Audit records dropped because the writer was behind.
+    pub audit_dropped: Counter,
     servers: Family<StateLabel, Gauge>,
     sessions: Family<ServerLabel, Gauge>,
     restarts: Family<ServerLabel, Gauge>,
@@ -133,6 +135,7 @@ impl Metrics {
             plugin_calls: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             refused: Family::default(),
             audited: Family::default(),
+            audit_dropped: Counter::default(),
             servers: Family::default(),
             sessions: Family::default(),
             restarts: Family::default(),
@@ -149,6 +152,11 @@ impl Metrics {
             "audit_events",
             "Audited calls, starts and stops by principal and outcome",
             m.audited.clone(),
+        );
+        registry.register(
+            "audit_dropped",
+            "Audit records dropped because the writer was behind",
+            m.audit_dropped.clone(),
         );
         registry.register("servers", "Servers by state", m.servers.clone());
         registry.register("sessions", "Open client sessions per server", m.sessions.clone());

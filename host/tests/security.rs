@@ -371,7 +371,15 @@ async fn the_audit_log_of_a_session_has_exactly_its_calls_and_starts_and_no_secr
     let (status, _, body) = send(&host, "DELETE", &format!("/api/v1/servers/{id}"), &headers, "").await;
     assert_eq!(status, 200, "{body}");
 
-    let text = std::fs::read_to_string(&log).unwrap();
+    // One thread writes the log: wait (bounded) for the three records.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let records: Vec<Value> =
         text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
     let summary: Vec<(String, String, String, String)> = records

@@ -49,13 +49,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tell_token_source(&app.token_source);
     tracing::info!(%addr, "mcpod listening");
     println!("mcpod listening on http://{addr}");
-    let manager = app.manager.clone();
+    let (manager, audit) = (app.manager.clone(), app.audit.clone());
     // Streamed responses are written in small pieces; Nagle would hold them back.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app.router).with_graceful_shutdown(shutdown()).await.context("the HTTP server failed")?;
     manager.shutdown().await;
+    // The last records reach their sink before the process ends.
+    let _ = tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5))).await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -82,12 +82,7 @@ pub use services::mcpod::plugin::types::*;
 impl Transport {
     /// The name requests and responses use: `stdio`, `streamable-http`, `sse`, `websocket`.
     pub fn name(self) -> &'static str {
-        match self {
-            Transport::Stdio => "stdio",
-            Transport::StreamableHttp => "streamable-http",
-            Transport::Sse => "sse",
-            Transport::Websocket => "websocket",
-        }
+        crate::launch::Transport::from(self).name()
     }
 
     /// The transport a request names: [`Transport::name`], or `http` and `ws` for short.
