@@ -283,7 +283,10 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n[limits]\nmax_sessions_per_server = 1000\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = \"{}\"\n[plugins.config]\nprogram = \"{}\"\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n[limits]\nmax_sessions_per_server = 1000\n[audit]\nsink = \"{}\"\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = \"{}\"\n[plugins.config]\nprogram = \"{}\"\n",
+            // BENCH_AUDIT=off measures mcpod without its audit records
+            // (default: stdout, as `mcpod serve` runs; here to /dev/null).
+            std::env::var("BENCH_AUDIT").unwrap_or_else(|_| "stdout".to_string()),
             plugin.display(),
             fixture.display()
         ),

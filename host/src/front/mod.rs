@@ -9,6 +9,7 @@ pub mod guard;
 pub mod http_session;
 pub use error::FrontError;
 pub mod legacy_sse;
+pub mod parked;
 pub mod rev_2026_07_28;
 pub mod sse;
 pub mod streamable;

@@ -6,8 +6,9 @@
 //! makes of the client mid-call (sampling, elicitation, roots) becomes an
 //! `input_required` result, and the client's retry completes it.
 
+use super::parked::Parked;
+pub use super::parked::ParkedRequests;
 use super::sse::Routed;
-use super::tokens::{Expiring, TokenTable};
 use super::{FrontError, FrontState, json_response, prefers_json};
 use crate::frame::Frame;
 use crate::identity::Principal;
@@ -20,65 +21,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-/// How long a parked request waits for the client's retry.
-const PARK_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A request the server is waiting on the client for (an `input_required`).
-struct Parked {
-    /// The server, or server and handle, it waits on ([`Target`]'s display).
-    place: String,
-    method: String,
-    session: ClientSession,
-    /// The input keys asked for, and the server's request ids they answer.
-    asked: Vec<(String, Id)>,
-    since: Instant,
-}
-
-/// Requests parked on an `input_required`, by their `requestState`.
-pub struct ParkedRequests {
-    table: TokenTable<Parked>,
-}
-
-/// Dropping a parked request cancels it upstream.
-impl Expiring for Parked {
-    fn expired(&self, ttl: Duration) -> bool {
-        self.since.elapsed() >= ttl
-    }
-}
-
-impl ParkedRequests {
-    /// An empty table whose entries expire unanswered after [`PARK_TIMEOUT`]
-    /// (the front's reaper sweeps it).
-    pub fn new() -> Arc<Self> {
-        Arc::new(ParkedRequests { table: TokenTable::new(PARK_TIMEOUT) })
-    }
-
-    fn park(&self, state: String, parked: Parked) {
-        self.table.insert(state, parked);
-    }
-
-    /// The parked request `state` names, if it is for this place (server,
-    /// or server and handle) and method.
-    fn take(&self, state: &str, place: &str, method: &str) -> Option<Parked> {
-        self.table.take_if(state, |p| p.place == place && p.method == method)
-    }
-
-    /// Drops the requests that waited too long (cancelling them upstream).
-    pub(super) fn reap(&self) {
-        drop(self.table.take_expired());
-    }
-
-    /// Requests waiting for a retry.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    /// True when none waits.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 fn refuse(r: &Refusal, id: Option<Id>) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
