@@ -21,6 +21,8 @@ pub struct Kind {
     pub short_names: Vec<String>,
     /// Whether `status` is a subresource (writes to the object keep its status).
     pub status_subresource: bool,
+    /// Served for `create` only and never stored, as reviews are (`tokenreviews`).
+    pub create_only: bool,
 }
 
 impl Kind {
@@ -45,6 +47,8 @@ const BUILTINS: &[Builtin] = &[
     ("apps", "v1", "deployments", "Deployment", true, &["deploy"], true),
     ("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[], false),
     ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, &[], false),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, &[], false),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, &[], false),
     ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"], true),
     (
         "apiextensions.k8s.io",
@@ -69,8 +73,19 @@ pub fn all(store: &Store) -> Vec<Kind> {
             namespaced: *ns,
             short_names: short.iter().map(|s| s.to_string()).collect(),
             status_subresource: *status,
+            create_only: false,
         })
         .collect();
+    kinds.push(Kind {
+        group: "authentication.k8s.io".into(),
+        version: "v1".into(),
+        plural: "tokenreviews".into(),
+        kind: "TokenReview".into(),
+        namespaced: false,
+        short_names: Vec::new(),
+        status_subresource: false,
+        create_only: true,
+    });
     for crd in store.list("customresourcedefinitions", "") {
         let spec = &crd["spec"];
         let names = &spec["names"];
@@ -84,6 +99,7 @@ pub fn all(store: &Store) -> Vec<Kind> {
                 namespaced: spec["scope"] != "Cluster",
                 short_names: names["shortNames"].as_array().into_iter().flatten().map(text).collect(),
                 status_subresource: version.pointer("/subresources/status").is_some(),
+                create_only: false,
             });
         }
     }
@@ -99,11 +115,15 @@ pub fn find(store: &Store, group_version: &str, plural: &str) -> Option<Kind> {
 pub fn resource_list(store: &Store, group_version: &str) -> Value {
     let mut resources = Vec::new();
     for k in all(store).into_iter().filter(|k| k.group_version() == group_version) {
-        resources.push(
-            json!({"name": k.plural, "singularName": k.kind.to_ascii_lowercase(), "namespaced": k.namespaced,
-            "kind": k.kind, "shortNames": k.short_names,
-            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}),
-        );
+        let verbs: &[&str] =
+            if k.create_only { &["create"] } else { &["create", "delete", "get", "list", "patch", "update", "watch"] };
+        resources
+            .push(json!({"name": k.plural, "singularName": k.kind.to_ascii_lowercase(), "namespaced": k.namespaced,
+            "kind": k.kind, "shortNames": k.short_names, "verbs": verbs}));
+        if k.plural == "serviceaccounts" {
+            resources.push(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+                "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
+        }
         if k.status_subresource {
             resources
                 .push(json!({"name": format!("{}/status", k.plural), "singularName": "", "namespaced": k.namespaced,

@@ -2,13 +2,17 @@
 //! protocol over plain HTTP on 127.0.0.1 — REST, watch, and exec, attach
 //! and port-forward over WebSocket — for the resources mcpod uses, and its
 //! kubelet runs each pod's command as a local process. Custom resources
-//! are served from the CustomResourceDefinitions applied to it. Clients
+//! are served from the CustomResourceDefinitions applied to it, and
+//! service account tokens are minted (TokenRequest) and checked
+//! (TokenReview) as the API server does. Clients
 //! (kube-rs, kubectl) talk to it exactly as to a cluster. Faults can be injected: cut
 //! a pod's streams, crash or OOM-kill its container, restart the API server.
 
+pub mod auth;
 pub mod kinds;
 pub mod kubelet;
 pub mod openapi;
+pub mod proto;
 pub mod routes;
 pub mod store;
 pub mod streams;
@@ -27,6 +31,8 @@ pub struct State {
     pub requests: Mutex<BTreeMap<String, u64>>,
     /// Bumped when the server goes down: open watches and streams end.
     pub down: tokio::sync::watch::Sender<u64>,
+    /// The key that signs service account tokens.
+    pub signer: auth::Signer,
 }
 
 /// A running emulator; dropping it kills every pod's process.
@@ -51,6 +57,7 @@ impl Emulator {
             kubelet: Default::default(),
             requests: Mutex::new(BTreeMap::new()),
             down: tokio::sync::watch::channel(0).0,
+            signer: Default::default(),
         });
         let emulator = Emulator { addr, state, server: Mutex::new(None) };
         emulator.serve(listener);
@@ -89,6 +96,15 @@ impl Emulator {
     /// Requests served so far, by verb.
     pub fn requests(&self) -> BTreeMap<String, u64> {
         self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// A token for ServiceAccount `namespace/name`, signed as `kubectl create
+    /// token` would get it but with any lifetime: a negative `ttl_seconds`
+    /// mints one that expired that long ago (TokenReview forgives a minute of
+    /// skew). No audiences means the API server's. `None` if there is no such ServiceAccount.
+    pub fn mint_token(&self, namespace: &str, name: &str, audiences: &[&str], ttl_seconds: i64) -> Option<String> {
+        let audiences: Vec<String> = audiences.iter().map(|a| a.to_string()).collect();
+        auth::mint(&self.state, namespace, name, &audiences, ttl_seconds)
     }
 
     /// Cuts every open attach, exec and port-forward stream of a pod.

@@ -53,6 +53,14 @@ fn error(v: Value) -> Response {
     (code, axum::Json(v)).into_response()
 }
 
+/// 201 Created with the object, or its error Status.
+fn created(out: Result<Value, Value>) -> Response {
+    match out {
+        Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
 fn not_found(what: &str, name: &str) -> Response {
     error(status(404, "NotFound", &format!("{what} \"{name}\" not found")))
 }
@@ -142,6 +150,16 @@ async fn resource(
         let scope = if kind.namespaced { "namespaced" } else { "cluster-scoped" };
         return error(status(404, "NotFound", &format!("{} are {scope}", kind.plural)));
     }
+    if kind.create_only {
+        return match (&method, &t.name) {
+            (&Method::POST, None) => created(crate::auth::review(&st, &body)),
+            _ => error(status(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )),
+        };
+    }
     let q: HashMap<String, String> = query_pairs(query.as_deref()).into_iter().collect();
     let key = |name: &str| -> Key { (kind.plural.clone(), t.namespace.clone(), name.to_string()) };
     match (&method, t.name.as_deref(), t.sub.as_deref()) {
@@ -155,6 +173,10 @@ async fn resource(
             patch(&st, &kind, key(name), &headers, &body, sub.is_some())
         }
         (&Method::DELETE, Some(name), None) => remove(&st, &kind, key(name)),
+        (&Method::POST, Some(name), Some("token")) if kind.plural == "serviceaccounts" => {
+            let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            created(crate::auth::request(&st, &t.namespace, name, ct, &body))
+        }
         (_, Some(name), Some(sub)) if kind.plural == "pods" => {
             pod_sub(&st, key(name), sub, query.as_deref(), ws, &q).await
         }

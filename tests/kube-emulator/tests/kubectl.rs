@@ -232,3 +232,164 @@ fn the_kube_emulator_program_prints_its_address_and_writes_a_kubeconfig() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a loopback address"));
 }
+
+const AGENT: &str = r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"agent"}}"#;
+const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+impl Cluster {
+    /// `kubectl create token ARGS...`, trimmed.
+    async fn token(&self, args: &[&str]) -> String {
+        let args: Vec<&str> = ["create", "token"].iter().chain(args).copied().collect();
+        self.ok(&args, None).await.trim().to_string()
+    }
+
+    /// The status of a TokenReview of `token` for `audiences`, created with `kubectl create -f - -o json`.
+    async fn review(&self, token: &str, audiences: &[&str]) -> Value {
+        let review = serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": token, "audiences": audiences}});
+        let out = self.ok(&["create", "-f", "-", "-o", "json"], Some(&review.to_string())).await;
+        let review: Value = serde_json::from_str(&out).expect("kubectl prints the TokenReview");
+        assert_eq!(review["kind"], "TokenReview", "{review}");
+        review["status"].clone()
+    }
+}
+
+/// The claims of a JWT, unverified.
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// A review that did not authenticate: `authenticated` is omitted (Go's omitempty), the error says why.
+fn refused(status: &Value) -> String {
+    assert!(status.get("authenticated").is_none_or(|a| a == false), "{status}");
+    status["error"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_token_mints_a_token_that_a_token_review_authenticates_as_its_service_account() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let uid = c.ok(&["get", "sa", "agent", "-o", "jsonpath={.metadata.uid}"], None).await;
+    let token = c.token(&["agent", "-n", "demo", "--audience", "mcpod", "--duration", "10m"]).await;
+    let minted = claims(&token);
+    assert_eq!(minted["sub"], "system:serviceaccount:demo:agent", "{minted}");
+    assert_eq!((&minted["aud"], &minted["iss"]), (&serde_json::json!(["mcpod"]), &serde_json::json!(API_AUDIENCE)));
+    let lifetime = |c: &Value| c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap();
+    assert_eq!(lifetime(&minted), 600, "{minted}");
+    assert_eq!(minted["kubernetes.io"]["serviceaccount"], serde_json::json!({"name": "agent", "uid": uid}));
+
+    let status = c.review(&token, &["mcpod"]).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["user"]["username"], "system:serviceaccount:demo:agent");
+    assert_eq!(status["user"]["uid"], uid.as_str());
+    assert_eq!(
+        status["user"]["groups"],
+        serde_json::json!(["system:serviceaccounts", "system:serviceaccounts:demo", "system:authenticated"])
+    );
+    assert_eq!(status["audiences"], serde_json::json!(["mcpod"]));
+    let jti = minted["jti"].as_str().unwrap();
+    assert_eq!(
+        status["user"]["extra"]["authentication.kubernetes.io/credential-id"],
+        serde_json::json!([format!("JTI={jti}")])
+    );
+
+    // No audience: the API server's, for a token and for a review; a YAML manifest, printed as YAML.
+    let default = c.token(&["agent"]).await;
+    assert_eq!(lifetime(&claims(&default)), 3600, "the default lifetime is an hour");
+    let manifest = format!("apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {default}\n");
+    let yaml = c.ok(&["create", "-f", "-", "-o", "yaml"], Some(&manifest)).await;
+    assert!(yaml.contains("authenticated: true") && yaml.contains(&format!("- {API_AUDIENCE}")), "{yaml}");
+
+    let resources = c.ok(&["api-resources", "--api-group", "authentication.k8s.io", "-o", "wide"], None).await;
+    assert!(resources.lines().any(|l| l.starts_with("tokenreviews") && l.contains(" create")), "{resources}");
+    let core: Value = serde_json::from_str(&c.ok(&["get", "--raw", "/api/v1"], None).await).unwrap();
+    let sub = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "serviceaccounts/token").cloned();
+    assert_eq!(
+        sub.map(|s| (s["kind"].clone(), s["verbs"].clone())),
+        Some(("TokenRequest".into(), serde_json::json!(["create"])))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_review_refuses_another_audience_garbage_and_a_forged_signature() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let token = c.token(&["agent", "--audience", "mcpod"]).await;
+    let error = refused(&c.review(&token, &["other"]).await);
+    assert_eq!(error, r#"token audiences ["mcpod"] is invalid for the target audiences ["other"]"#);
+    let error = refused(&c.review(&token, &[]).await);
+    assert!(error.contains(API_AUDIENCE), "no audiences means the API server's: {error}");
+    assert_eq!(refused(&c.review("not-a-token", &["mcpod"]).await), "invalid bearer token");
+
+    // Another ServiceAccount's claims under this token's signature.
+    use base64::Engine;
+    let mut forged = claims(&token);
+    forged["sub"] = "system:serviceaccount:kube-system:admin".into();
+    let parts: Vec<&str> = token.split('.').collect();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
+    let error = refused(&c.review(&format!("{}.{payload}.{}", parts[0], parts[2]), &["mcpod"]).await);
+    assert!(error.contains("cryptographic primitive"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_or_recreating_the_service_account_revokes_its_tokens() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let token = c.token(&["agent", "--audience", "mcpod"]).await;
+    assert_eq!(c.review(&token, &["mcpod"]).await["authenticated"], true);
+    c.ok(&["delete", "sa", "agent"], None).await;
+    assert_eq!(refused(&c.review(&token, &["mcpod"]).await), r#"serviceaccount "agent" not found"#);
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let error = refused(&c.review(&token, &["mcpod"]).await);
+    assert!(error.starts_with("service account UID (") && error.contains("does not match claim"), "{error}");
+    let fresh = c.token(&["agent", "--audience", "mcpod"]).await;
+    assert_eq!(c.review(&fresh, &["mcpod"]).await["authenticated"], true, "the new ServiceAccount's tokens work");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_token_refuses_a_short_duration_and_a_missing_service_account_as_the_api_server_does() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let out = c.run(&["create", "token", "agent", "--duration", "1m"], None).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(r#"TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"#),
+        "{stderr}"
+    );
+    let out = c.run(&["create", "token", "ghost"], None).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"serviceaccounts "ghost" not found"#));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_bound_token_names_its_pod_and_dies_with_it() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let mut agent_pod: Value = serde_json::from_str(&pod("worker", "agents", &["sleep", "300"])).unwrap();
+    agent_pod["spec"]["serviceAccountName"] = "agent".into();
+    c.ok(&["create", "-f", "-"], Some(&agent_pod.to_string())).await;
+    let pod_uid = c.ok(&["get", "pod", "worker", "-o", "jsonpath={.metadata.uid}"], None).await;
+    let token =
+        c.token(&["agent", "--audience", "mcpod", "--bound-object-kind", "Pod", "--bound-object-name", "worker"]).await;
+    let status = c.review(&token, &["mcpod"]).await;
+    let extra = &status["user"]["extra"];
+    assert_eq!(extra["authentication.kubernetes.io/pod-name"], serde_json::json!(["worker"]), "{status}");
+    assert_eq!(extra["authentication.kubernetes.io/pod-uid"], serde_json::json!([pod_uid]), "{status}");
+    c.ok(&["delete", "pod", "worker", "--wait=false"], None).await;
+    assert_eq!(refused(&c.review(&token, &["mcpod"]).await), "service account token has been invalidated");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_library_mints_tokens_and_an_expired_one_does_not_authenticate() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "-f", "-"], Some(AGENT)).await;
+    let token = c.emu.mint_token("demo", "agent", &["mcpod"], 600).expect("the ServiceAccount exists");
+    assert_eq!(c.review(&token, &["mcpod"]).await["authenticated"], true);
+    let expired = c.emu.mint_token("demo", "agent", &["mcpod"], -120).unwrap();
+    assert_eq!(refused(&c.review(&expired, &["mcpod"]).await), "service account token has expired");
+    assert!(c.emu.mint_token("demo", "ghost", &[], 600).is_none());
+}
