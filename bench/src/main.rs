@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     // reqwest, here and in mcpod's library, is built without a default TLS provider.
-    mcpod::plugin::imports::http::install_tls_provider();
+    mcpod::tls::install_provider();
     match args.get(1).map(String::as_str) {
         Some("plugins") => plugins().await,
         Some("startup") => {

@@ -62,6 +62,41 @@ fn named_tokens(config: &Config) -> Result<Arc<crate::identity::TokenTable>, App
     Ok(table)
 }
 
+/// Every credential `config` accepts: the admin token, the named tokens,
+/// and the `[auth.oidc]` and `[auth.kubernetes]` checks. The issuer's keys
+/// are fetched in the background, so a slow issuer never delays the start.
+async fn authenticator(
+    config: &Config,
+    admin: Option<Arc<str>>,
+    kube_client: Option<kube::Client>,
+) -> Result<crate::identity::Authenticator, AppError> {
+    use crate::identity::{Authenticator, oidc, service_account};
+    let named = named_tokens(config)?;
+    let env = |k: &str| std::env::var(k).ok();
+    let oidc = match &config.auth.oidc {
+        None => None,
+        Some(section) => {
+            let v = Arc::new(oidc::Verifier::new(section, &env).map_err(|e| AppError::Token(e.to_string()))?);
+            let warm = v.clone();
+            tokio::spawn(async move { warm.warm().await });
+            Some(v)
+        }
+    };
+    let kubernetes = match &config.auth.kubernetes {
+        None => None,
+        Some(section) => {
+            let client = match kube_client {
+                Some(c) => c,
+                None => crate::runtime::kube::client(config)
+                    .await
+                    .map_err(|e| AppError::Runtime(format!("[auth.kubernetes] needs the Kubernetes API: {e}")))?,
+            };
+            Some(Arc::new(service_account::Reviewer::new(client, section)))
+        }
+    };
+    Ok(Authenticator::new(admin, named, oidc, kubernetes))
+}
+
 /// Where `config` sends audit records.
 fn audit_sink(config: &Config) -> crate::audit::Sink {
     use crate::config::AuditSink;
@@ -79,7 +114,7 @@ fn audit_sink(config: &Config) -> crate::audit::Sink {
 
 /// Builds the host for `config`, with `runtime` (or the one the config names).
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
-    crate::plugin::imports::http::install_tls_provider();
+    crate::tls::install_provider();
     let admin = admin_token(config)?;
     let metrics = Arc::new(Metrics::new());
     let plugins = Arc::new(PluginHost::load_reporting_to(config, metrics.clone()).await?);
@@ -115,7 +150,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     if !adopted.is_empty() {
         tracing::info!(count = adopted.len(), servers = ?adopted, "adopted servers left running by an earlier host");
     }
-    if let Some(client) = kube_client.filter(|_| config.kubernetes.watch_resources) {
+    if let Some(client) = kube_client.clone().filter(|_| config.kubernetes.watch_resources) {
         let (manager, ns) = (manager.clone(), config.kubernetes.namespace.clone());
         tokio::spawn(async move { crate::operator::run(client, &ns, manager).await });
     }
@@ -138,14 +173,14 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         config.server.allowed_hosts.clone(),
         config.server.public_url.as_deref(),
     ));
-    let token: Option<Arc<str>> = admin.token.map(Arc::from);
-    let named = named_tokens(config)?;
+    let auth = Arc::new(authenticator(config, admin.token.map(Arc::from), kube_client).await?);
+    let public_url: Option<Arc<str>> = config.server.public_url.as_deref().map(Arc::from);
     let protected =
         api::routes(state.clone()).merge(front::router(front_state)).layer(axum::middleware::from_fn_with_state(
-            gate::TokenCheck { token, named, metrics: metrics.clone() },
+            gate::TokenCheck { auth: auth.clone(), public_url: public_url.clone(), metrics: metrics.clone() },
             gate::require_token,
         ));
-    let mut router = api::open_routes(state).merge(protected);
+    let mut router = api::open_routes(state).merge(gate::resource_metadata::routes(auth, public_url)).merge(protected);
     // Outside the token, so that a preflight (which carries none) is answered.
     if let Some(cors) = gate::cors(&guard) {
         router = router.layer(cors);

@@ -79,6 +79,8 @@ struct Who<'a> {
     name: &'a str,
     issuer: &'a str,
     role: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    groups: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -298,7 +300,7 @@ fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
 }
 
 fn who(p: &Principal) -> Who<'_> {
-    Who { name: &p.name, issuer: p.issuer, role: p.role.as_str() }
+    Who { name: &p.name, issuer: &p.issuer, role: p.role.as_str(), groups: &p.groups }
 }
 
 /// The current time as RFC 3339 in UTC, to the millisecond.
@@ -329,7 +331,7 @@ mod tests {
     use crate::identity::Role;
 
     fn alice() -> Principal {
-        Principal { name: "alice".into(), issuer: "static", role: Role::User }
+        Principal::new("alice", "static", Role::User)
     }
 
     fn call(outcome: Outcome) -> CallRecord {

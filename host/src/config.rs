@@ -249,7 +249,9 @@ pub struct ResourceOverride {
     pub memory_limit: Option<String>,
 }
 
-/// `[auth]`: the named tokens (beside the admin token of `[server]`).
+/// `[auth]`: who may call, beside the admin token of `[server]`: named
+/// static tokens, an OpenID provider's access tokens, and Kubernetes
+/// ServiceAccount tokens.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
@@ -257,6 +259,158 @@ pub struct AuthSection {
     /// MCPOD_TOKENS_FILE wins; default: `tokens.toml` beside the generated
     /// admin token in the user's config directory).
     pub tokens_file: Option<PathBuf>,
+    /// `[auth.oidc]`: JWT access tokens of one issuer (MCPOD_OIDC_ISSUER).
+    pub oidc: Option<OidcSection>,
+    /// `[auth.kubernetes]`: ServiceAccount tokens, checked by TokenReview.
+    pub kubernetes: Option<KubernetesAuthSection>,
+}
+
+/// The JWS algorithms an access token may be signed with by default: the
+/// asymmetric ones (never `none`, never HS*, whose key would be public).
+pub const DEFAULT_JWT_ALGORITHMS: &[&str] =
+    &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+/// `[auth.oidc]`: mcpod as an OAuth 2.1 resource server (the MCP
+/// authorization specification): access tokens of `issuer`, checked
+/// against its JWKS, for this host's resource URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    /// The issuer URL (`https://`, or `http://` on a loopback address only).
+    pub issuer: String,
+    /// Audiences accepted besides the host's own resource URL (RFC 8707);
+    /// MCPOD_OIDC_AUDIENCE adds one.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The signing algorithms accepted (default: the asymmetric ones).
+    #[serde(default = "default_jwt_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (at most 300).
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+    /// The claim that lists the caller's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Members of any of these groups are admins.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// These subjects (`sub`) are admins.
+    #[serde(default)]
+    pub admin_subjects: Vec<String>,
+    /// A token granted this scope is an admin (none by default).
+    #[serde(default)]
+    pub admin_scope: Option<String>,
+    /// Scopes every token must carry to use MCP endpoints (403
+    /// `insufficient_scope` otherwise); also advertised in the metadata.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Checks opaque tokens by introspection (RFC 7662) as this client.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionSection>,
+}
+
+/// `[auth.oidc.introspection]`: the client mcpod introspects opaque tokens as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSection {
+    /// Its client id.
+    pub client_id: String,
+    /// The env var holding its secret (never the secret itself in a file).
+    pub client_secret_env: String,
+}
+
+/// `[auth.kubernetes]`: agents running as pods prove themselves with their
+/// projected ServiceAccount token, checked by the TokenReview API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesAuthSection {
+    /// The audiences a token must be minted for (default `mcpod`).
+    #[serde(default = "default_sa_audiences")]
+    pub audiences: Vec<String>,
+    /// ServiceAccounts (`namespace/name`) that are admins.
+    #[serde(default)]
+    pub admin_service_accounts: Vec<String>,
+    /// How long a review's answer is reused, in seconds (0: ask every time).
+    #[serde(default = "default_review_cache_secs")]
+    pub cache_secs: u64,
+}
+
+fn default_jwt_algorithms() -> Vec<String> {
+    DEFAULT_JWT_ALGORITHMS.iter().map(|s| s.to_string()).collect()
+}
+fn default_leeway_secs() -> u64 {
+    60
+}
+fn default_groups_claim() -> String {
+    "groups".to_string()
+}
+fn default_sa_audiences() -> Vec<String> {
+    vec!["mcpod".to_string()]
+}
+fn default_review_cache_secs() -> u64 {
+    10
+}
+
+impl OidcSection {
+    /// A section for `issuer` with every other field at its default.
+    pub fn for_issuer(issuer: String) -> OidcSection {
+        OidcSection {
+            issuer,
+            audiences: Vec::new(),
+            algorithms: default_jwt_algorithms(),
+            leeway_secs: default_leeway_secs(),
+            groups_claim: default_groups_claim(),
+            admin_groups: Vec::new(),
+            admin_subjects: Vec::new(),
+            admin_scope: None,
+            scopes: Vec::new(),
+            introspection: None,
+        }
+    }
+
+    /// Checks the issuer's scheme and the algorithm allow-list.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let url = match url::Url::parse(&self.issuer) {
+            Ok(u) => u,
+            Err(e) => return bad(format!("[auth.oidc] issuer {:?} is not a URL ({e})", self.issuer)),
+        };
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                return bad(format!(
+                    "[auth.oidc] issuer {} is http:// on a non-loopback host; use https:// (http:// is for a provider on 127.0.0.1 in tests)",
+                    self.issuer
+                ));
+            }
+            other => return bad(format!("[auth.oidc] issuer {} has scheme {other}; use https://", self.issuer)),
+        }
+        if self.algorithms.is_empty() {
+            return bad("[auth.oidc] algorithms is empty; leave it out for the default asymmetric set".to_string());
+        }
+        for alg in &self.algorithms {
+            if !DEFAULT_JWT_ALGORITHMS.contains(&alg.as_str()) {
+                return bad(format!(
+                    "[auth.oidc] algorithms: {alg:?} is not accepted; use some of {} (`none` and HS* never are: an HMAC key would be public)",
+                    DEFAULT_JWT_ALGORITHMS.join(", ")
+                ));
+            }
+        }
+        if self.leeway_secs > 300 {
+            return bad(format!(
+                "[auth.oidc] leeway_secs = {} is over 300; clocks that far apart need fixing",
+                self.leeway_secs
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where audit records go.
@@ -576,6 +730,22 @@ impl Config {
                 *slot = parse_bool(var, &v)?;
             }
         }
+        if let Some(issuer) = non_empty("MCPOD_OIDC_ISSUER")? {
+            match &mut self.auth.oidc {
+                Some(oidc) => oidc.issuer = issuer,
+                None => self.auth.oidc = Some(OidcSection::for_issuer(issuer)),
+            }
+        }
+        if let Some(audience) = non_empty("MCPOD_OIDC_AUDIENCE")? {
+            let Some(oidc) = &mut self.auth.oidc else {
+                return Err(ConfigError::Env {
+                    var: "MCPOD_OIDC_AUDIENCE",
+                    value: audience,
+                    reason: "it needs an issuer; set MCPOD_OIDC_ISSUER or [auth.oidc] issuer".to_string(),
+                });
+            };
+            oidc.audiences.extend(audience.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from));
+        }
         if let Some(image) = non_empty("ARCHON_MCP_IMAGE")? {
             self.plugin_config_override("archon", "image", toml::Value::String(image));
         }
@@ -594,6 +764,9 @@ impl Config {
 
     /// Checks rules that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(oidc) = &self.auth.oidc {
+            oidc.validate()?;
+        }
         if self.audit.sink == AuditSink::File && self.audit.file.is_none() {
             return Err(ConfigError::Invalid(
                 "[audit] sink = \"file\" needs `file = \"/path/to/audit.log\"`".to_string(),
@@ -732,6 +905,49 @@ mod tests {
         assert_eq!(c.resources.memory_limit, "1Gi");
         assert!(!c.policy.allow_npx && !c.policy.allow_uv && c.policy.allow_custom_images);
         assert_eq!(c.builtin_overrides["archon"]["image"].as_str(), Some("registry.example/archon-mcp:1.2"));
+    }
+
+    #[test]
+    fn the_issuer_and_an_extra_audience_come_from_the_env_or_the_auth_table() {
+        let mut c = Config::default();
+        let env: BTreeMap<&str, &str> =
+            [("MCPOD_OIDC_ISSUER", "https://idp.example"), ("MCPOD_OIDC_AUDIENCE", "mcpod, api://mcpod")].into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let oidc = c.auth.oidc.as_ref().expect("an [auth.oidc] from the env");
+        assert_eq!(
+            (oidc.issuer.as_str(), oidc.audiences.clone()),
+            ("https://idp.example", vec!["mcpod".to_string(), "api://mcpod".to_string()])
+        );
+        assert!(oidc.algorithms.iter().all(|a| !a.starts_with("HS")) && oidc.leeway_secs == 60);
+        c.validate().unwrap();
+        let mut c = parse("[auth.oidc]\nissuer = \"https://a.example\"\nadmin_groups = [\"ops\"]\n").unwrap();
+        c.apply_env(|k| (k == "MCPOD_OIDC_ISSUER").then(|| "https://b.example".to_string())).unwrap();
+        let oidc = c.auth.oidc.as_ref().unwrap();
+        assert_eq!((oidc.issuer.as_str(), oidc.admin_groups.clone()), ("https://b.example", vec!["ops".to_string()]));
+        let err = Config::default()
+            .apply_env(|k| (k == "MCPOD_OIDC_AUDIENCE").then(|| "x".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MCPOD_OIDC_ISSUER"), "{err}");
+    }
+
+    #[test]
+    fn an_http_issuer_off_loopback_and_symmetric_or_none_algorithms_are_refused() {
+        let check = |toml: &str| parse(toml).unwrap().validate().map_err(|e| e.to_string());
+        check("[auth.oidc]\nissuer = \"http://127.0.0.1:9000\"\n").unwrap();
+        check("[auth.oidc]\nissuer = \"http://localhost:9000/realms/x\"\n").unwrap();
+        let err = check("[auth.oidc]\nissuer = \"http://idp.example\"\n").unwrap_err();
+        assert!(err.contains("non-loopback") && err.contains("https://"), "{err}");
+        for alg in ["none", "HS256"] {
+            let err =
+                check(&format!("[auth.oidc]\nissuer = \"https://i.example\"\nalgorithms = [\"{alg}\"]\n")).unwrap_err();
+            assert!(err.contains(alg) && err.contains("never"), "{err}");
+        }
+        let err = parse("[auth.oidc]\nissuer = \"https://i.example\"\nissuers = []\n").unwrap_err().to_string();
+        assert!(err.contains("issuers"), "unknown keys are refused: {err}");
+        let c = parse("[auth.kubernetes]\n").unwrap();
+        let k = c.auth.kubernetes.expect("the table switches it on");
+        assert_eq!((k.audiences, k.cache_secs), (vec!["mcpod".to_string()], 10));
     }
 
     #[test]

@@ -29,4 +29,5 @@ pub mod rev_2026_07_28;
 pub mod runtime;
 pub mod servers;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

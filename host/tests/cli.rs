@@ -179,7 +179,7 @@ async fn a_first_start_generates_an_admin_token_that_the_cli_uses_and_others_lac
     let file = home.join("mcpod/token");
     let token = std::fs::read_to_string(&file).expect("the generated token file").trim().to_string();
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "readable by its owner only");
-    mcpod::plugin::imports::http::install_tls_provider();
+    mcpod::tls::install_provider();
     let http = reqwest::Client::new();
     let get = async |path: &str, token: Option<&str>| {
         let mut req = http.get(format!("{base}{path}"));
@@ -389,7 +389,7 @@ fn the_cli_drives_a_host_with_a_token_from_the_environment() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn server_processes_end_when_the_host_is_stopped() {
-    mcpod::plugin::imports::http::install_tls_provider();
+    mcpod::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config(dir.path(), "");
     let (mut host, base) =
@@ -426,7 +426,7 @@ async fn server_processes_end_when_the_host_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_carry_server_session_and_request_ids_and_never_a_secret() {
-    mcpod::plugin::imports::http::install_tls_provider();
+    mcpod::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config(dir.path(), "[log]\nformat = \"json\"\nlevel = \"mcpod=debug,info\"\n");
     let log = dir.path().join("stderr.log");

@@ -131,6 +131,17 @@ const MODERN_IN_FULL: [&str; 14] = [
     "input-required-result-validate-input",
 ];
 
+/// The release suite, the pre-release at 2026-07-28 and the pre-release at
+/// 2025-11-25, run at once against `url`.
+fn three_suites(url: &str, path: &str) -> (Run, Run, Run) {
+    std::thread::scope(|s| {
+        let handshake = s.spawn(|| run_suite(&HANDSHAKE_SUITE, url, path));
+        let modern = s.spawn(|| run_suite(&MODERN_SUITE, url, path));
+        let next = s.spawn(|| run_suite(&NEXT_HANDSHAKE_SUITE, url, path));
+        (handshake.join().unwrap(), modern.join().unwrap(), next.join().unwrap())
+    })
+}
+
 fn run_suite(suite: &Suite, url: &str, path: &str) -> Run {
     let (text, saved) = run(suite.package, suite.all, url, path);
     let mut scores = BTreeMap::new();
@@ -186,9 +197,9 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let own_url = format!("http://127.0.0.1:{port}/mcp");
-    let baseline = run_suite(&HANDSHAKE_SUITE, &own_url, &path);
-    let modern_baseline = run_suite(&MODERN_SUITE, &own_url, &path);
-    let next_baseline = run_suite(&NEXT_HANDSHAKE_SUITE, &own_url, &path);
+    // The three suites are independent (each scenario opens its own
+    // session) and mostly wait on the network: run them side by side.
+    let (baseline, modern_baseline, next_baseline) = three_suites(&own_url, &path);
     let _ = own.kill();
     let _ = own.wait();
 
@@ -218,9 +229,7 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
-    let mut through = run_suite(&HANDSHAKE_SUITE, &url, &path);
-    let mut modern = run_suite(&MODERN_SUITE, &url, &path);
-    let mut next = run_suite(&NEXT_HANDSHAKE_SUITE, &url, &path);
+    let (mut through, mut modern, mut next) = three_suites(&url, &path);
     for (scenario, &(passed, _)) in &baseline.scores {
         through.settle(&HANDSHAKE_SUITE, &url, &path, scenario, |(ours, failed)| {
             ours >= passed && (failed == 0 || passed == 0 || ours > 0)

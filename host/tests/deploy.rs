@@ -215,7 +215,10 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
     assert!(
         overlay
             .iter()
-            .filter(|d| d["kind"] != "CustomResourceDefinition" && d["kind"] != "Namespace")
+            // Cluster-scoped: the CRD, the Namespace, the agent-tokens ClusterRole and its binding.
+            .filter(|d| d["kind"] != "CustomResourceDefinition"
+                && d["kind"] != "Namespace"
+                && !d["kind"].as_str().is_some_and(|k| k.starts_with("Cluster")))
             .all(|d| d["metadata"]["namespace"] == "ai-tools")
     );
     let ocm = overlay.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
@@ -223,6 +226,20 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
         mcpod::config::Config::parse(ocm["data"]["mcpod.toml"].as_str().unwrap(), Path::new("mcpod.toml")).unwrap();
     assert_eq!(oconfig.kubernetes.namespace, "ai-tools");
     assert!(!oconfig.policy.internet_access);
+    // Agent tokens: the one cluster-wide right is `create` on tokenreviews,
+    // bound to mcpod's ServiceAccount in the overlay's namespace.
+    assert!(oconfig.auth.kubernetes.is_some(), "the overlay's config checks ServiceAccount tokens");
+    let cluster_role = overlay.iter().find(|d| d["kind"] == "ClusterRole").expect("a ClusterRole");
+    assert_eq!(
+        cluster_role["rules"],
+        serde_json::json!([{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}])
+    );
+    let binding = overlay.iter().find(|d| d["kind"] == "ClusterRoleBinding").expect("a ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], cluster_role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "mcpod", "namespace": "ai-tools"}])
+    );
 }
 
 #[test]

@@ -511,3 +511,66 @@ async fn the_exec_bridge_and_reaching_network_servers_at_the_pod_ip_work_too() {
     .unwrap();
     assert!(out["call"].as_str().unwrap().contains("at the pod IP"), "{out}");
 }
+
+/// An agent in the cluster proves itself with its ServiceAccount token
+/// (minted by real `kubectl create token`), which mcpod checks with the
+/// TokenReview API: a user unless listed as an admin, refused for another
+/// audience, and refused once its ServiceAccount is deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_account_tokens_prove_in_cluster_agents_and_stop_working_when_revoked() {
+    let (_emu, dir, kubeconfig, _path) = cluster().await;
+    let admin_file = dir.path().join("admin-token");
+    std::fs::write(&admin_file, "the-admin-token\n").unwrap();
+    // `kubectl create serviceaccount` speaks protobuf, which the emulator
+    // reads only for token requests; a manifest goes as JSON.
+    let accounts = dir.path().join("accounts.yaml");
+    std::fs::write(
+        &accounts,
+        format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: agent, namespace: {NS}}}\n---\n\
+             apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: ops-bot, namespace: {NS}}}\n"
+        ),
+    )
+    .unwrap();
+    kubectl(&kubeconfig, &["apply", "-f", accounts.to_str().unwrap()]);
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.server.api_token_file = Some(admin_file.clone());
+        c.auth.kubernetes = Some(mcpod::config::KubernetesAuthSection {
+            audiences: vec!["mcpod".to_string()],
+            admin_service_accounts: vec![format!("{NS}/ops-bot")],
+            cache_secs: 0,
+        });
+    })
+    .await;
+    let status = |path: &'static str, token: String| {
+        let http = host.http.clone();
+        let url = format!("{}{path}", host.base);
+        async move {
+            let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let token = |sa: &str, audience: &str| {
+        kubectl(&kubeconfig, &["create", "token", sa, "-n", NS, "--audience", audience]).trim().to_string()
+    };
+    let agent = token("agent", "mcpod");
+    let ops = token("ops-bot", "mcpod");
+
+    let (code, body) = status("/api/v1/servers", agent.clone()).await;
+    assert_eq!(code, 200, "the agent's token proves it: {body}");
+    let (code, body) = status("/api/v1/plugins", agent.clone()).await;
+    assert_eq!(code, 403, "an agent is a user: {body}");
+    assert!(body.contains(&format!("system:serviceaccount:{NS}:agent")), "{body}");
+    let (code, body) = status("/api/v1/plugins", ops.clone()).await;
+    assert_eq!(code, 200, "a listed ServiceAccount is an admin: {body}");
+
+    let (code, body) = status("/api/v1/servers", token("agent", "another-service")).await;
+    assert_eq!(code, 401, "a token minted for another audience is refused: {body}");
+    assert!(body.contains("not a valid token for audience"), "{body}");
+
+    kubectl(&kubeconfig, &["delete", "serviceaccount", "agent", "-n", NS]);
+    let (code, body) = status("/api/v1/servers", agent).await;
+    assert_eq!(code, 401, "the deleted ServiceAccount's token is revoked: {body}");
+    let (code, _) = status("/api/v1/servers", ops).await;
+    assert_eq!(code, 200, "the other agent's token stays good");
+}

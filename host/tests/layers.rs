@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// Lowest first. Modules in one row are peers and may not use each other.
 const LAYERS: &[&[&str]] = &[
-    &["config", "expose", "frame", "jsonrpc", "launch", "mcp_headers", "metrics"],
+    &["config", "expose", "frame", "jsonrpc", "launch", "mcp_headers", "metrics", "tls"],
     &["auth", "rev_2026_07_28", "telemetry"],
     // Peers: the runtimes start what `launch` describes and never see a
     // plugin (the WIT stops at the plugin boundary).

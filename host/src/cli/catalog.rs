@@ -94,7 +94,7 @@ async fn load_file(path: &Path) -> anyhow::Result<PluginHost> {
     let mut log = config.log.clone();
     log.level = "warn".into();
     crate::telemetry::init(&log);
-    crate::plugin::imports::http::install_tls_provider();
+    crate::tls::install_provider();
     Ok(PluginHost::load(&config).await?)
 }
 

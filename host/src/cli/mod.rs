@@ -102,7 +102,7 @@ fn crd() -> anyhow::Result<ExitCode> {
 
 /// Installs the process-wide TLS provider before any client is built.
 pub(crate) fn install_crypto() {
-    crate::plugin::imports::http::install_tls_provider();
+    crate::tls::install_provider();
 }
 
 /// Prints rows as an aligned table with `headers`.

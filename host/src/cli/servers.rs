@@ -117,7 +117,7 @@ pub(crate) struct Api {
 impl Api {
     /// A client of the API at `base`, with the admin token the CLI finds.
     pub(crate) fn new(base: &str) -> anyhow::Result<Self> {
-        crate::plugin::imports::http::install_tls_provider();
+        crate::tls::install_provider();
         Ok(Api {
             base: base.trim_end_matches('/').to_string(),
             client: reqwest::Client::builder().build()?,

@@ -100,7 +100,7 @@ pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 pub(crate) fn client() -> Result<reqwest::Client, UpstreamError> {
     // Without a TLS provider reqwest panics on build; the app installs it,
     // but an upstream must not depend on who called first.
-    crate::plugin::imports::http::install_tls_provider();
+    crate::tls::install_provider();
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))

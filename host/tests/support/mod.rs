@@ -190,7 +190,7 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.router).await;
     });
-    mcpod::plugin::imports::http::install_tls_provider();
+    mcpod::tls::install_provider();
     TestHost { base: format!("http://{addr}"), addr, app_manager: manager, http: reqwest::Client::new() }
 }
 
@@ -378,7 +378,8 @@ pub fn ensure_clients() -> String {
             let status = cmd.current_dir(&dir).status().map_err(|e| format!("{cmd:?}: {e}"))?;
             if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed")) }
         };
-        if !dir.join("node_modules/.package-lock.json").exists() {
+        // A package added since the last install (oidc-provider) counts as missing.
+        if !dir.join("node_modules/.package-lock.json").exists() || !dir.join("node_modules/oidc-provider").exists() {
             run(std::process::Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
         }
         let venv = dir.join(".venv");

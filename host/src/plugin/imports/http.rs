@@ -114,7 +114,7 @@ pub struct HttpGate {
 impl HttpGate {
     /// A gate for plugin `plugin` allowing `allow` under `limits`.
     pub fn new(plugin: &str, allow: AllowHosts, limits: &Limits) -> Result<HttpGate, String> {
-        install_tls_provider();
+        crate::tls::install_provider();
         let redirect_allow = allow.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
@@ -243,14 +243,6 @@ impl HttpGate {
         }
         Ok(Response { status, headers, body })
     }
-}
-
-/// Installs the process-wide TLS provider (ring), once; reqwest and kube share it.
-pub fn install_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 fn cache_key(req: &Request) -> String {

@@ -1,10 +1,11 @@
-//! Who is calling: the principal a request acts as, and the named static
-//! tokens that prove it (`mcpod tokens create NAME --role user|admin`).
+//! The named static tokens (`mcpod tokens create NAME --role user|admin`)
+//! that prove a principal on a laptop and for scripts.
 //! A token file keeps only each token's SHA-256, never the token: the
 //! tokens are 256 random bits, so a fast hash is as safe as a slow one and
 //! costs one hash per request. The host re-reads the file when it changes,
 //! so a token created or revoked takes effect without a restart.
 
+use super::{Principal, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -14,66 +15,6 @@ use std::time::SystemTime;
 
 /// The env var naming the static token file (wins over `[auth] tokens_file`).
 pub const TOKENS_FILE_ENV: &str = "MCPOD_TOKENS_FILE";
-
-/// What a principal may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Uses servers: MCP traffic, listings, instance handles.
-    User,
-    /// Also runs code: starts servers from raw configs, stops servers,
-    /// reads their logs, inspects plugins.
-    Admin,
-}
-
-impl Role {
-    /// `user` or `admin`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// The role a CLI argument names.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "user" => Some(Role::User),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
-/// Who a request acts as, proven by its credential; handlers and logs read
-/// it from the request's extensions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// The name logs and audit records carry (`alice`, `admin`).
-    pub name: String,
-    /// Who vouched for it: `static` (a named token), `admin-token`, or
-    /// `none` when authentication is switched off.
-    pub issuer: &'static str,
-    /// What it may do.
-    pub role: Role,
-}
-
-impl Principal {
-    /// The holder of the admin token (`MCPOD_API_TOKEN` or the generated one).
-    pub fn admin_token() -> Principal {
-        Principal { name: "admin".to_string(), issuer: "admin-token", role: Role::Admin }
-    }
-
-    /// The host itself, for the requests it makes on its own (discovery).
-    pub fn host() -> Principal {
-        Principal { name: "mcpod".to_string(), issuer: "host", role: Role::Admin }
-    }
-
-    /// Everyone, when authentication is switched off (`--insecure-no-auth`).
-    pub fn unauthenticated() -> Principal {
-        Principal { name: "anonymous".to_string(), issuer: "none", role: Role::Admin }
-    }
-}
 
 /// One named token as the file keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,9 +211,7 @@ impl TokenTable {
         let by_hash = file
             .tokens
             .iter()
-            .map(|t| {
-                (t.sha256.to_ascii_lowercase(), Principal { name: t.name.clone(), issuer: "static", role: t.role })
-            })
+            .map(|t| (t.sha256.to_ascii_lowercase(), Principal::new(&t.name, "static", t.role)))
             .collect();
         if let Ok(mut state) = self.state.write() {
             *state = Loaded { modified, by_hash };
@@ -341,7 +280,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let table = TokenTable::load(Some(path)).unwrap();
         let p = table.principal(&token).expect("the token proves alice");
-        assert_eq!((p.name.as_str(), p.role, p.issuer), ("alice", Role::User, "static"));
+        assert_eq!((p.name.as_str(), p.role, p.issuer.as_str()), ("alice", Role::User, "static"));
         assert_eq!(table.principal("mcpod_guess"), None);
         assert_eq!(table.principal(""), None);
     }
