@@ -315,8 +315,13 @@ pub struct OidcSection {
 pub struct IntrospectionSection {
     /// Its client id.
     pub client_id: String,
-    /// The env var holding its secret (never the secret itself in a file).
-    pub client_secret_env: String,
+    /// The env var holding its secret (this or `client_secret_file`; the
+    /// secret itself is never in the config).
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// A file holding its secret (a mounted Secret in a cluster).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
 }
 
 /// `[auth.kubernetes]`: agents running as pods prove themselves with their

@@ -32,6 +32,11 @@ fn node() -> std::path::PathBuf {
 /// Starts the provider with two confidential clients: `alice` (group
 /// `developers`) and `root` (group `platform-admins`).
 fn provider() -> Provider {
+    provider_with(&[])
+}
+
+/// The provider with extra environment (`OIDC_OPAQUE=1`: opaque tokens).
+fn provider_with(env: &[(&str, &str)]) -> Provider {
     let path = ensure_clients();
     let clients = json!([
         {"client_id": "alice", "client_secret": "alice-secret", "groups": ["developers"]},
@@ -42,6 +47,7 @@ fn provider() -> Provider {
         .current_dir(clients_dir())
         .env("PATH", path)
         .env("OIDC_CLIENTS", clients.to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -376,4 +382,37 @@ async fn the_official_sdk_clients_find_the_issuer_from_the_401_log_in_and_call_a
         let aud = claims["aud"].as_str().unwrap_or_default();
         assert!(aud.starts_with(&format!("{}/servers/{id}", host.base)), "{name}: the token is for this server: {v}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opaque_tokens_are_checked_by_introspection_and_held_to_the_same_audience() {
+    let p = provider_with(&[("OIDC_OPAQUE", "1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("introspection-secret");
+    std::fs::write(&secret, "root-secret\n").unwrap();
+    let admin_file = dir.path().join("token");
+    std::fs::write(&admin_file, "the-admin-token\n").unwrap();
+    let issuer = p.issuer.clone();
+    let host = start_host(move |c| {
+        c.server.api_token_file = Some(admin_file);
+        let mut oidc = mcpod::config::OidcSection::for_issuer(issuer);
+        oidc.introspection = Some(mcpod::config::IntrospectionSection {
+            client_id: "root".to_string(),
+            client_secret_env: None,
+            client_secret_file: Some(secret),
+        });
+        c.auth.oidc = Some(oidc);
+    })
+    .await;
+    let (a, b) = (start_as_admin(&host).await, start_as_admin(&host).await);
+    let token = p.token("alice", "alice-secret", &format!("{}/servers/{a}", host.base), "mcp:tools").await;
+    assert_eq!(token.split('.').count(), 1, "an opaque token, not a JWT: {token}");
+    let (status, _, body) = mcp(&host, &format!("/servers/{a}/mcp"), Some(&token)).await;
+    assert_eq!(status, 200, "the provider's introspection says whose it is: {body}");
+    let (status, _, body) = mcp(&host, &format!("/servers/{b}/mcp"), Some(&token)).await;
+    assert_eq!(status, 401, "its audience is server A's: {body}");
+    assert!(body.contains("minted for"), "{body}");
+    let (status, _, body) = mcp(&host, &format!("/servers/{a}/mcp"), Some("made-up-opaque-token")).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("not active"), "{body}");
 }

@@ -18,6 +18,7 @@
 //   OIDC_SCOPES   the resource scopes tokens may carry (default "mcp:tools mcpod:admin").
 //   OIDC_ACCESS_TOKEN_ALG  RS256 (default) or ES256: how JWT access tokens are signed.
 //   OIDC_ACCESS_TOKEN_TTL  seconds (default 3600).
+//   OIDC_OPAQUE=1 access tokens for a resource are opaque too (introspect them).
 //   OIDC_DEBUG=1  log each request's route and parameters (secrets left out) to stderr.
 //
 // What it serves (all under the issuer):
@@ -164,7 +165,9 @@ function makeProvider(issuer) {
             scope: resourceScopes.join(" "),
             audience: resourceIndicator,
             accessTokenTTL,
-            accessTokenFormat: "jwt",
+            // OIDC_OPAQUE=1: opaque access tokens even for a resource, to be
+            // checked by introspection (they still carry aud = the resource).
+            accessTokenFormat: process.env.OIDC_OPAQUE === "1" ? "opaque" : "jwt",
             jwt: { sign: { alg: accessTokenAlg } },
           };
         },

@@ -86,12 +86,28 @@ impl Verifier {
             .collect::<Result<Vec<_>, _>>()?;
         let introspection_secret = match &config.introspection {
             None => None,
-            Some(i) => Some(env(&i.client_secret_env).filter(|s| !s.is_empty()).ok_or_else(|| {
-                OidcError::Config(format!(
-                    "introspection.client_secret_env names {}, which is not set; set it to the client's secret",
-                    i.client_secret_env
-                ))
-            })?),
+            Some(i) => Some(match (&i.client_secret_env, &i.client_secret_file) {
+                (Some(var), None) => env(var).filter(|s| !s.is_empty()).ok_or_else(|| {
+                    OidcError::Config(format!(
+                        "introspection.client_secret_env names {var}, which is not set; set it to the client's secret"
+                    ))
+                })?,
+                (None, Some(path)) => std::fs::read_to_string(path)
+                    .map(|s| s.trim().to_string())
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        OidcError::Config(format!(
+                            "introspection.client_secret_file {} cannot be read or is empty; it holds the client's secret",
+                            path.display()
+                        ))
+                    })?,
+                _ => {
+                    return Err(OidcError::Config(
+                        "introspection needs exactly one of client_secret_env and client_secret_file".to_string(),
+                    ));
+                }
+            }),
         };
         crate::tls::install_provider();
         let http = reqwest::Client::builder()
@@ -247,11 +263,12 @@ impl Verifier {
     }
 
     fn principal_of(&self, claims: &Map<String, Value>) -> Result<Principal, Refused> {
-        let sub = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| Refused::Invalid("it names no subject (`sub`)".to_string()))?;
+        // An introspection answer may leave out `sub` for a client acting
+        // for itself (client credentials): then the client is the subject.
+        let named = |k: &str| claims.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let sub = named("sub")
+            .or_else(|| named("client_id"))
+            .ok_or_else(|| Refused::Invalid("it names no subject (`sub`) and no `client_id`".to_string()))?;
         let groups = strings(claims.get(&self.config.groups_claim));
         let scopes = match claims.get("scope") {
             Some(Value::String(s)) => s.split_whitespace().map(String::from).collect(),
@@ -465,5 +482,7 @@ mod tests {
         let p = v.principal_of(&claims(serde_json::json!({"sub":"c","scp":["mcpod:admin"]}))).unwrap();
         assert_eq!(p.role, Role::Admin);
         assert!(v.principal_of(&claims(serde_json::json!({"groups":["platform"]}))).is_err());
+        let p = v.principal_of(&claims(serde_json::json!({"client_id":"svc","active":true}))).unwrap();
+        assert_eq!(p.name, "svc");
     }
 }
