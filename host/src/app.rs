@@ -28,6 +28,9 @@ pub enum AppError {
     /// The runtime could not be set up.
     #[error("{0}")]
     Runtime(String),
+    /// The access policies could not be read.
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
 }
 
 /// The assembled host.
@@ -138,14 +141,19 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
             }
         },
     };
-    let manager = Arc::new(Manager::new(
-        plugins.clone(),
-        runtime,
-        Policy::new(config.policy.clone()),
-        ManagerSettings::from_config(config),
-        metrics.clone(),
-        audit.clone(),
-    ));
+    let access = crate::access::Access::load(config.access_policies())?;
+    access.refresh_every(Duration::from_secs(2));
+    let manager = Arc::new(
+        Manager::new(
+            plugins.clone(),
+            runtime,
+            Policy::new(config.policy.clone()),
+            ManagerSettings::from_config(config),
+            metrics.clone(),
+            audit.clone(),
+        )
+        .with_access(access.clone()),
+    );
     let adopted = manager.adopt().await.map_err(|e| AppError::Runtime(format!("cannot adopt running servers: {e}")))?;
     if !adopted.is_empty() {
         tracing::info!(count = adopted.len(), servers = ?adopted, "adopted servers left running by an earlier host");
@@ -175,11 +183,12 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     ));
     let auth = Arc::new(authenticator(config, admin.token.map(Arc::from), kube_client).await?);
     let public_url: Option<Arc<str>> = config.server.public_url.as_deref().map(Arc::from);
-    let protected =
-        api::routes(state.clone()).merge(front::router(front_state)).layer(axum::middleware::from_fn_with_state(
-            gate::TokenCheck { auth: auth.clone(), public_url: public_url.clone(), metrics: metrics.clone() },
-            gate::require_token,
-        ));
+    // Inside authentication: the principal is known when policies decide.
+    let front = front::router(front_state).layer(axum::middleware::from_fn_with_state(access, gate::may_connect));
+    let protected = api::routes(state.clone()).merge(front).layer(axum::middleware::from_fn_with_state(
+        gate::TokenCheck { auth: auth.clone(), public_url: public_url.clone(), metrics: metrics.clone() },
+        gate::require_token,
+    ));
     let mut router = api::open_routes(state).merge(gate::resource_metadata::routes(auth, public_url)).merge(protected);
     // Outside the token, so that a preflight (which carries none) is answered.
     if let Some(cors) = gate::cors(&guard) {

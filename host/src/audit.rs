@@ -65,6 +65,8 @@ pub struct CallRecord {
     pub outcome: Outcome,
     /// The JSON-RPC error code, for [`Outcome::Error`].
     pub error_code: Option<i64>,
+    /// For a call the access policies refused: which policy outcome.
+    pub policy: Option<String>,
     /// How long the server took.
     pub duration: Duration,
 }
@@ -102,6 +104,8 @@ struct Line<'a> {
     outcome: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_ms: Option<f64>,
 }
@@ -179,6 +183,7 @@ impl AuditLog {
                 args_sha256: call.args_sha256.as_deref(),
                 outcome: call.outcome.as_str(),
                 error_code: call.error_code,
+                policy: call.policy.as_deref(),
                 duration_ms: Some(call.duration.as_secs_f64() * 1000.0),
             },
         );
@@ -200,6 +205,7 @@ impl AuditLog {
                 args_sha256: None,
                 outcome: if outcome.is_ok() { "ok" } else { "error" },
                 error_code: outcome.err(),
+                policy: None,
                 duration_ms: None,
             },
         );
@@ -342,6 +348,7 @@ mod tests {
             request_id: "7".into(),
             outcome,
             error_code: None,
+            policy: None,
             duration: Duration::from_millis(3),
         }
     }

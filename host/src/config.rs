@@ -51,6 +51,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// The record of every call.
     pub audit: AuditSection,
+    /// What each principal may do with servers: Cedar policies.
+    pub access: AccessSection,
     /// Logging.
     pub log: LogSection,
     /// Where and how plugins run.
@@ -415,6 +417,24 @@ impl OidcSection {
             ));
         }
         Ok(())
+    }
+}
+
+/// `[access]`: the Cedar policies that say who may connect to which
+/// server and use which tools, prompts and resources (crate::access).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSection {
+    /// The policy file (relative to the config file's folder); re-read
+    /// when it changes. None: every authenticated principal may use every
+    /// server (roles still apply).
+    pub policies: Option<PathBuf>,
+}
+
+impl Config {
+    /// The policy file, resolved against the config file's folder.
+    pub fn access_policies(&self) -> Option<PathBuf> {
+        self.access.policies.as_ref().map(|p| if p.is_absolute() { p.clone() } else { self.base_dir.join(p) })
     }
 }
 

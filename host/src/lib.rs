@@ -5,6 +5,7 @@
 //! The map of the modules, and the path one MCP message takes, is in
 //! `docs/architecture.md`.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -190,6 +190,7 @@ pub struct Manager {
     settings: ManagerSettings,
     metrics: Arc<Metrics>,
     audit: Arc<AuditLog>,
+    access: Option<Arc<crate::access::Access>>,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
     next_server: AtomicU64,
 }
@@ -222,9 +223,16 @@ impl Manager {
             settings,
             metrics,
             audit,
+            access: None,
             servers: RwLock::new(BTreeMap::new()),
             next_server: AtomicU64::new(1),
         }
+    }
+
+    /// The same manager, whose servers' sessions `access`'s policies govern.
+    pub fn with_access(mut self, access: Arc<crate::access::Access>) -> Self {
+        self.access = Some(access);
+        self
     }
 
     /// The loaded plugins.

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     // Peers: the runtimes start what `launch` describes and never see a
     // plugin (the WIT stops at the plugin boundary).
     &["identity", "plugin", "runtime"],
-    &["audit", "catalog", "policy"],
+    &["access", "audit", "catalog", "policy"],
     &["upstream"],
     &["bridge"],
     &["servers"],

@@ -9,6 +9,7 @@
 
 pub mod resource_metadata;
 
+use crate::access::{Access, Act};
 use crate::api::error::ApiError;
 use crate::front::guard::{Guard, Refusal};
 use crate::identity::{Authenticator, Refused, Resource};
@@ -176,6 +177,28 @@ pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, ne
     let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
     req.extensions_mut().insert(Arc::new(principal));
     tracing::Instrument::instrument(next.run(req), span).await
+}
+
+/// The access policies' `connect` as a layer on the MCP front: a
+/// principal no policy lets connect to `/servers/ID/…` gets a 403 JSON-RPC
+/// error naming the policy outcome, before any session opens.
+pub async fn may_connect(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+    if !access.is_on() {
+        return next.run(req).await;
+    }
+    let Some(server) = req.uri().path().strip_prefix("/servers/").and_then(|r| r.split('/').next()) else {
+        return next.run(req).await;
+    };
+    let Some(who) = req.extensions().get::<Arc<crate::identity::Principal>>() else {
+        return next.run(req).await;
+    };
+    let verdict = access.decide(who, Act::Connect, server, None);
+    if verdict.allowed {
+        return next.run(req).await;
+    }
+    tracing::info!(principal = %who.name, server, reason = %verdict.reason, "refused: policy denies connect");
+    let message = format!("denied by policy: `{}` may not connect to server `{server}` ({})", who.name, verdict.reason);
+    crate::front::rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &message)
 }
 
 /// CORS for the configured origins (`server.allowed_origins`), or `None`

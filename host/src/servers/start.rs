@@ -240,6 +240,7 @@ impl Manager {
                 metrics: self.metrics.server(&server.id),
                 audit: Some(self.audit.clone()),
                 expose: server.expose.clone(),
+                access: self.access.clone(),
             }),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");

@@ -125,6 +125,8 @@ pub struct InstanceSetup {
     pub audit: Option<Arc<AuditLog>>,
     /// What the server's clients see of it (`None`: everything).
     pub expose: Option<Arc<crate::expose::Expose>>,
+    /// The access policies its sessions are held to (`None`: none).
+    pub access: Option<Arc<crate::access::Access>>,
 }
 
 impl Instance {
@@ -134,7 +136,9 @@ impl Instance {
         let instance = Arc::new(Instance {
             id: setup.request.instance_id.clone(),
             server_id: setup.request.server_id.clone(),
-            inner: Mutex::new(Inner::new(Mux::showing(setup.expose.clone()))),
+            inner: Mutex::new(Inner::new(
+                Mux::showing(setup.expose.clone()).governed_by(setup.access.clone(), &setup.request.server_id),
+            )),
             state,
             restarts: Default::default(),
             stop: Notify::new(),
@@ -198,6 +202,7 @@ impl Instance {
     pub fn attach_with(&self, deaf: bool, principal: Arc<Principal>) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
         let mut inner = self.lock().ok()?;
         let id = if deaf { inner.mux.open_deaf_session() } else { inner.mux.open_session() };
+        inner.mux.act_as(id, principal.clone());
         let (tx, rx) = mpsc::channel(SESSION_BUFFER);
         inner.sinks.insert(id, Sink::Channel(tx));
         inner.principals.insert(id, principal);

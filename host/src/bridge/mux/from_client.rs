@@ -60,12 +60,20 @@ impl Mux {
                 s.subscriptions.push(uri.to_string());
             }
         }
-        if let Some(rules) = &self.expose
-            && let Err(why) = expose::check_call(rules, &mut msg)
-        {
+        let policy = match (&self.governed, self.sessions.get(&session).and_then(|s| s.who.as_ref())) {
+            (Some(g), Some(who)) => access::check_call(g, who, &msg).err(),
+            _ => None,
+        };
+        let exposed = match (&policy, &self.expose) {
+            (None, Some(rules)) => expose::check_call(rules, &mut msg).err(),
+            _ => None,
+        };
+        if let Some(why) = policy.clone().or(exposed) {
             let mut out = Vec::with_capacity(2);
             if let Some(audit) = Audited::of(&msg) {
-                out.push(Action::Audit { session, call: audit.denied(&client_id) });
+                let mut call = audit.denied(&client_id);
+                call.policy = policy;
+                out.push(Action::Audit { session, call });
             }
             out.push(Action::ToClient {
                 session,
@@ -76,7 +84,7 @@ impl Mux {
         }
         let upstream = self.next_id();
         let audit = Audited::of(&msg);
-        let listing = self.expose.as_ref().and_then(|_| expose::Listing::of(msg.method()));
+        let listing = self.filtered_listing(msg.method());
         let token = self.map_progress_token(session, upstream, &mut msg);
         msg.id = IdField::Value(Id::Num(upstream));
         let sent = std::time::Instant::now();

@@ -29,6 +29,10 @@ impl Mux {
         if let (Some(rules), Some(listing)) = (&self.expose, p.listing) {
             expose::filter_listing(rules, listing, &mut msg);
         }
+        let who = p.session.and_then(|s| self.sessions.get(&s)).and_then(|s| s.who.as_ref());
+        if let (Some(g), Some(listing), Some(who)) = (&self.governed, p.listing, who) {
+            access::filter_listing(g, who, listing, &mut msg);
+        }
         match p.session {
             Some(session) => {
                 let took = p.sent.elapsed();

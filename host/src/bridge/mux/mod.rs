@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+mod access;
 mod expose;
 mod from_client;
 mod from_server;
@@ -132,6 +133,7 @@ impl Audited {
             request_id: serde_json::to_string(client_id).unwrap_or_default(),
             outcome,
             error_code,
+            policy: None,
             duration: took,
         }
     }
@@ -163,6 +165,8 @@ struct Session {
     /// Whether the server's requests (sampling, elicitation, roots) may go
     /// to this session; a 2026-07-28 request that cannot be asked opts out.
     deaf: bool,
+    /// Whom it acts for, when access policies govern the server.
+    who: Option<Arc<crate::identity::Principal>>,
 }
 
 /// How many client requests may wait for a (re)starting server.
@@ -184,6 +188,8 @@ pub struct Mux {
     queued: VecDeque<(SessionId, Message)>,
     /// The server's exposure rules, if it has any.
     expose: Option<Arc<Expose>>,
+    /// The access policies, when they govern this server.
+    governed: Option<access::Governed>,
 }
 
 impl Default for Mux {
@@ -203,6 +209,7 @@ impl Mux {
     pub fn showing(expose: Option<Arc<Expose>>) -> Mux {
         Mux {
             expose: expose.filter(|e| !e.is_empty()),
+            governed: None,
             handshake: Handshake::Idle,
             init_params: None,
             sessions: BTreeMap::new(),
@@ -215,6 +222,28 @@ impl Mux {
             waiting_init: Vec::new(),
             queued: VecDeque::new(),
         }
+    }
+
+    /// The same mux, with `access`'s policies (if any are configured)
+    /// deciding what each session of server `server` may see and call.
+    pub fn governed_by(mut self, access: Option<Arc<crate::access::Access>>, server: &str) -> Mux {
+        self.governed =
+            access.filter(|a| a.is_on()).map(|access| access::Governed { access, server: Arc::from(server) });
+        self
+    }
+
+    /// Records whom `session` acts for (policies decide by it).
+    pub fn act_as(&mut self, session: SessionId, who: Arc<crate::identity::Principal>) {
+        if self.governed.is_some()
+            && let Some(s) = self.sessions.get_mut(&session)
+        {
+            s.who = Some(who);
+        }
+    }
+
+    /// The listing `method` asks for, if its answer is filtered.
+    fn filtered_listing(&self, method: &str) -> Option<expose::Listing> {
+        (self.expose.is_some() || self.governed.is_some()).then(|| expose::Listing::of(method)).flatten()
     }
 
     /// True once the handshake completed.
@@ -280,7 +309,7 @@ impl Mux {
                 token: None,
                 sent: std::time::Instant::now(),
                 audit: None,
-                listing: self.expose.as_ref().and_then(|_| expose::Listing::of(method)),
+                listing: self.filtered_listing(method),
             },
         );
         (id, Action::ToServer(Message::request(Id::Num(id), method, params)))

@@ -102,7 +102,7 @@ fn progress_tokens_are_mapped_per_session() {
         to_clients(&out),
         [(
             b,
-            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1,"progressToken":7}}"#
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":7,"progress":1}}"#
                 .to_string()
         )]
     );
@@ -142,7 +142,7 @@ fn cancellation_is_mapped_to_the_upstream_id() {
     );
     assert_eq!(
         to_server(&out),
-        [r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"bored","requestId":2}}"#]
+        [r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"bored"}}"#]
     );
     let b = mux.open_session();
     let out =
@@ -313,7 +313,7 @@ fn a_hidden_tool_is_absent_from_the_list_and_renamed_ones_show_their_new_name() 
         to_clients(&out),
         [(
             a,
-            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"description":"Echoes","name":"say"},{"description":"Adds, carefully","name":"add"}]}}"#
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"say","description":"Echoes"},{"name":"add","description":"Adds, carefully"}]}}"#
                 .to_string()
         )]
     );
@@ -340,11 +340,102 @@ fn a_call_to_a_hidden_or_old_name_is_refused_before_the_server_and_a_new_name_re
     );
     assert_eq!(
         to_server(&out),
-        [r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"arguments":{"message":"hi"},"name":"echo"}}"#]
+        [r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#]
     );
     let out = mux.from_client(
         a,
         m(r#"{"jsonrpc":"2.0","id":8,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#),
     );
     assert!(to_server(&out).is_empty() && to_clients(&out)[0].1.contains("expose.resources"), "{out:?}");
+}
+
+/// A ready mux of server `github` governed by policies: developers may
+/// call `get_*` tools, admins anything but `delete_repo`.
+fn ready_governed() -> (tempfile::TempDir, Mux) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policies.cedar");
+    std::fs::write(
+        &path,
+        r#"
+@id("developers-read")
+permit(principal in Group::"developers", action == Action::"call_tool", resource)
+when { resource.name like "get_*" };
+@id("admins")
+permit(principal in Role::"admin", action, resource);
+@id("no-deletes")
+forbid(principal, action, resource) when { resource.name == "delete_repo" };
+"#,
+    )
+    .unwrap();
+    let access = crate::access::Access::load(Some(path)).unwrap();
+    let mut mux = Mux::new().governed_by(Some(access), "github");
+    mux.begin_handshake(None);
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"capabilities":{}}}"#));
+    (dir, mux)
+}
+
+fn principal(name: &str, role: crate::identity::Role, groups: &[&str]) -> Arc<crate::identity::Principal> {
+    let mut p = crate::identity::Principal::new(name, "https://idp", role);
+    p.groups = groups.iter().map(|g| g.to_string()).collect();
+    Arc::new(p)
+}
+
+#[test]
+fn each_session_sees_only_the_tools_its_principal_may_call_and_a_shared_cache_scope_becomes_private() {
+    let (_dir, mut mux) = ready_governed();
+    let (dev, admin) = (mux.open_session(), mux.open_session());
+    mux.act_as(dev, principal("alice", crate::identity::Role::User, &["developers"]));
+    mux.act_as(admin, principal("root", crate::identity::Role::Admin, &[]));
+    let list =
+        r#"{"tools":[{"name":"get_issue"},{"name":"create_issue"},{"name":"delete_repo"}],"cacheScope":"public"}"#;
+    mux.from_client(dev, m(r#"{"jsonrpc":"2.0","id":"d","method":"tools/list"}"#));
+    mux.from_client(admin, m(r#"{"jsonrpc":"2.0","id":"a","method":"tools/list"}"#));
+    let out = mux.from_server(m(&format!(r#"{{"jsonrpc":"2.0","id":2,"result":{list}}}"#)));
+    assert_eq!(
+        to_clients(&out),
+        [(
+            dev,
+            r#"{"jsonrpc":"2.0","id":"d","result":{"tools":[{"name":"get_issue"}],"cacheScope":"private"}}"#
+                .to_string()
+        )]
+    );
+    let out = mux.from_server(m(&format!(r#"{{"jsonrpc":"2.0","id":3,"result":{list}}}"#)));
+    assert_eq!(
+        to_clients(&out),
+        [(
+            admin,
+            r#"{"jsonrpc":"2.0","id":"a","result":{"tools":[{"name":"get_issue"},{"name":"create_issue"}],"cacheScope":"private"}}"#
+                .to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_denied_call_never_reaches_the_server_and_its_error_and_audit_name_the_policy_outcome() {
+    let (_dir, mut mux) = ready_governed();
+    let (dev, admin) = (mux.open_session(), mux.open_session());
+    mux.act_as(dev, principal("alice", crate::identity::Role::User, &["developers"]));
+    mux.act_as(admin, principal("root", crate::identity::Role::Admin, &[]));
+    let call =
+        |name: &str| m(&format!(r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"{name}"}}}}"#));
+    let out = mux.from_client(dev, call("create_issue"));
+    assert!(to_server(&out).is_empty());
+    let answer = &to_clients(&out)[0].1;
+    assert!(
+        answer.contains("-32602") && answer.contains("denied by policy") && answer.contains("no policy permits it"),
+        "{answer}"
+    );
+    assert_eq!(audits(&out)[0].1.policy.as_deref(), Some(answer_reason(answer)));
+    let out = mux.from_client(admin, call("delete_repo"));
+    assert!(to_server(&out).is_empty());
+    assert!(to_clients(&out)[0].1.contains("forbidden by no-deletes"), "{out:?}");
+    assert_eq!(audits(&out)[0].1.outcome, Outcome::Denied);
+    assert_eq!(to_server(&mux.from_client(dev, call("get_issue"))).len(), 1, "a permitted call goes through");
+}
+
+/// The message of a JSON-RPC error answer.
+fn answer_reason(answer: &str) -> &str {
+    let start = answer.find("denied by policy").unwrap();
+    let end = answer[start..].find('"').map(|e| start + e).unwrap();
+    &answer[start..end]
 }

@@ -1,0 +1,184 @@
+//! Cedar access policies on a running host: which servers a principal may
+//! connect to, which tools it sees and may call, on the Streamable HTTP
+//! front, at 2026-07-28 and over WebSocket, and policy edits taking effect
+//! on the next request of an open session.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::*;
+
+const V1: &str = r#"
+@id("everyone-connects")
+permit(principal, action == Action::"connect", resource);
+
+@id("users-echo-and-add")
+permit(principal in Role::"user", action == Action::"call_tool", resource)
+when { ["echo", "add"].contains(resource.name) };
+
+@id("admins")
+permit(principal in Role::"admin", action, resource);
+
+@id("no-crash")
+forbid(principal, action == Action::"call_tool", resource) when { resource.name == "crash" };
+"#;
+
+/// Writes `text` to `path` with a modification time no earlier one can match.
+fn rewrite(path: &std::path::Path, text: &str, step: u64) {
+    std::fs::write(path, text).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(10 * step);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(later).unwrap();
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let tools = list["result"]["tools"].as_array().unwrap_or_else(|| panic!("a tool list: {list}"));
+    tools.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+}
+
+async fn list(s: &McpSession, id: u64) -> Value {
+    let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})).await;
+    msgs.into_iter().find(|m| m.get("id").is_some()).unwrap()
+}
+
+fn error(answer: &Value) -> String {
+    answer["error"]["message"].as_str().unwrap_or_else(|| panic!("an error: {answer}")).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_edits_apply_to_open_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_file, tokens, policies) =
+        (dir.path().join("token"), dir.path().join("tokens.toml"), dir.path().join("policies.cedar"));
+    std::fs::write(&admin_file, "the-admin-token\n").unwrap();
+    let mut file = mcpod::identity::TokenFile::default();
+    let alice = file.create("alice", mcpod::identity::Role::User).unwrap();
+    let root = file.create("root", mcpod::identity::Role::Admin).unwrap();
+    file.write(&tokens).unwrap();
+    std::fs::write(&policies, V1).unwrap();
+    let host = start_host(|c| {
+        c.server.api_token_file = Some(admin_file.clone());
+        c.auth.tokens_file = Some(tokens.clone());
+        c.access.policies = Some(policies.clone());
+    })
+    .await;
+    let start = || async {
+        let resp = host
+            .http
+            .post(format!("{}/api/v1/servers", host.base))
+            .bearer_auth("the-admin-token")
+            .header("content-type", "application/json")
+            .body(r#"{"server_type":"fixture-command","sharing":"shared"}"#)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        v["server_id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+    };
+    let (a, b) = (start().await, start().await);
+    let url = format!("{}/servers/{a}/mcp", host.base);
+
+    // Streamable HTTP: alice sees echo and add; root sees all but crash.
+    let as_alice = McpSession::open_as(&url, &alice).await;
+    let as_root = McpSession::open_as(&url, &root).await;
+    assert_eq!(names(&list(&as_alice, 1).await), ["echo", "add"]);
+    let all = names(&list(&as_root, 1).await);
+    assert!(all.contains(&"whoami".to_string()) && !all.contains(&"crash".to_string()), "{all:?}");
+    let denied = as_alice.call(2, "whoami", json!({})).await;
+    assert_eq!(denied["error"]["code"], -32602, "a JSON-RPC error, not a transport error: {denied}");
+    let why = error(&denied);
+    assert!(
+        why.contains("denied by policy") && why.contains("`alice`") && why.contains("no policy permits it"),
+        "{why}"
+    );
+    let why = error(&as_root.call(2, "crash", json!({})).await);
+    assert!(why.contains("forbidden by no-crash"), "a forbid holds for admins too: {why}");
+    assert_eq!(tool_text(&as_alice.call(3, "echo", json!({"message": "hi"})).await), "hi");
+
+    // 2026-07-28, stateless: the same refusal, and a private list.
+    let modern = |body: Value, token: &str| {
+        let http = host.http.clone();
+        let (url, token) = (url.clone(), token.to_string());
+        async move {
+            let method = body["method"].as_str().unwrap_or("").to_string();
+            let mut req = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", method);
+            if let Some(name) = body["params"]["name"].as_str() {
+                req = req.header("mcp-name", name);
+            }
+            let text = req.body(body.to_string()).send().await.unwrap().text().await.unwrap();
+            let data = sse_data(&text);
+            let last = data.last().cloned().unwrap_or(text);
+            serde_json::from_str::<Value>(&last).unwrap_or(Value::String(last))
+        }
+    };
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {},
+                      "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}});
+    let listed =
+        modern(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}), &alice).await;
+    assert_eq!(names(&listed), ["echo", "add"]);
+    assert_eq!(listed["result"]["cacheScope"], "private", "{listed}");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "whoami", "arguments": {}, "_meta": meta}});
+    let why = error(&modern(call, &alice).await);
+    assert!(why.contains("denied by policy"), "{why}");
+
+    // WebSocket: the same refusal.
+    let ws_url = format!("ws://{}/servers/{a}/ws", host.addr);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    req.headers_mut().insert("authorization", format!("Bearer {alice}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    for msg in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}),
+    ] {
+        ws.send(Ws::Text(msg.to_string().into())).await.unwrap();
+    }
+    let mut answer = Value::Null;
+    while answer["id"] != 2 {
+        if let Some(Ok(Ws::Text(t))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+            answer = serde_json::from_str(&t).unwrap();
+        }
+    }
+    assert!(error(&answer).contains("denied by policy"), "{answer}");
+
+    // An edit while the sessions are open: whoami for users, and server B
+    // closed to alice. It applies on the next request, no restart.
+    let v2 = format!(
+        "{V1}\n@id(\"users-whoami\")\npermit(principal in Role::\"user\", action == Action::\"call_tool\", resource) when {{ resource.name == \"whoami\" }};\n\
+         @id(\"b-is-private\")\nforbid(principal == User::\"alice\", action == Action::\"connect\", resource == Server::\"{b}\");\n"
+    );
+    rewrite(&policies, &v2, 1);
+    let mut seen = Vec::new();
+    for id in 10..110 {
+        seen = names(&list(&as_alice, id).await);
+        if seen.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, ["echo", "add", "whoami"], "the open session sees the edit");
+    assert!(as_alice.call(200, "whoami", json!({})).await["result"].is_object());
+    let refused = host
+        .http
+        .post(format!("{}/servers/{b}/mcp", host.base))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert!(error(&body).contains("forbidden by b-is-private"), "{body}");
+}
