@@ -4,7 +4,9 @@
 //! `mcpod-bench plugins`: host→plugin call overhead and instantiation.
 //! `mcpod-bench startup MCPOD_BIN`: `mcpod serve` start to ready, cache cold and warm.
 //! `mcpod-bench peers MCPOD_BIN`: mcpod beside supergateway and mcp-proxy.
+//! `mcpod-bench auth`: what token checks and access policies add per call.
 
+mod auth;
 mod peers;
 mod stats;
 
@@ -30,13 +32,14 @@ async fn main() -> anyhow::Result<()> {
             let root = std::env::current_dir()?;
             peers::run(root, std::path::PathBuf::from(bin)).await
         }
+        Some("auth") => auth::run(std::env::current_dir()?).await,
         Some("pipe-proxy") => {
             let (Some(fixture), Some(port)) = (args.get(2), args.get(3)) else {
                 anyhow::bail!("usage: mcpod-bench pipe-proxy PATH/TO/mcp-fixture PORT");
             };
             peers::pipe_proxy(std::path::Path::new(fixture), port.parse()?).await
         }
-        _ => anyhow::bail!("usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod"),
+        _ => anyhow::bail!("usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth"),
     }
 }
 

@@ -11,10 +11,15 @@
 //!   `"admin"`), `groups` and `scopes` (sets of strings); it is `in` each
 //!   `Group::"<group>"` it belongs to and in `Role::"<role>"`.
 //! - actions `Action::"connect"` (any MCP traffic to a server),
-//!   `Action::"call_tool"`, `Action::"get_prompt"`, `Action::"read_resource"`.
-//! - resources `Server::"<id>"` (attribute `id`), and `Tool`, `Prompt`,
-//!   `Resource` entities with `name` (a resource's URI) and `server`, each
-//!   `in` its `Server`.
+//!   `Action::"call_tool"`, `Action::"get_prompt"`, `Action::"read_resource"`,
+//!   and `Action::"start"` (a user starting a server from a template; admins
+//!   start anything, and without a policy file users start nothing).
+//! - resources `Server::"<id>"` with `id`, `template` (the template it was
+//!   started from, or `""`) and `started_by` (the name of who started it
+//!   through the API, or `""`); `Template::"<name>"` with `name`; and `Tool`,
+//!   `Prompt`, `Resource` entities with `name` (a resource's URI) and their
+//!   server's `server` (its id), `template` and `started_by`, each `in` its
+//!   `Server`.
 
 use crate::identity::Principal;
 use cedar_policy::{
@@ -38,6 +43,9 @@ pub enum Act {
     GetPrompt,
     /// Read (and see) a resource.
     ReadResource,
+    /// Start a server from a template (the "server" asked about is the
+    /// template's name).
+    Start,
 }
 
 impl Act {
@@ -47,6 +55,7 @@ impl Act {
             Act::CallTool => "call_tool",
             Act::GetPrompt => "get_prompt",
             Act::ReadResource => "read_resource",
+            Act::Start => "start",
         }
     }
 
@@ -56,6 +65,7 @@ impl Act {
             Act::CallTool => "Tool",
             Act::GetPrompt => "Prompt",
             Act::ReadResource => "Resource",
+            Act::Start => "Template",
         }
     }
 
@@ -67,6 +77,25 @@ impl Act {
             "resources/read" | "resources/subscribe" => Some(Act::ReadResource),
             _ => None,
         }
+    }
+}
+
+/// The server an act is on, as policies see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// Its id.
+    pub id: String,
+    /// The template it was started from (`""`: none).
+    pub template: String,
+    /// The name of the principal that started it through the API (`""`: the
+    /// config, the operator or an adopted server).
+    pub started_by: String,
+}
+
+impl ServerFacts {
+    /// A server known only by its id.
+    pub fn named(id: &str) -> ServerFacts {
+        ServerFacts { id: id.to_string(), ..ServerFacts::default() }
     }
 }
 
@@ -113,6 +142,9 @@ pub struct Access {
     path: Option<PathBuf>,
     state: RwLock<Loaded>,
     authorizer: Authorizer,
+    /// Counts the policy sets taken into force, so that open sessions can be
+    /// told their lists changed.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -154,7 +186,14 @@ impl Access {
             path,
             state: RwLock::new(Loaded { modified: when, policies: Arc::new(policies) }),
             authorizer: Authorizer::new(),
+            generation: tokio::sync::watch::Sender::new(0),
         }))
+    }
+
+    /// Changes each time new policies come into force (a reload that fails
+    /// to parse changes nothing).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// True if policies govern access (a policy file is configured).
@@ -162,9 +201,22 @@ impl Access {
         self.path.is_some()
     }
 
-    /// Whether `who` may do `act` on server `server` (`name`: the tool,
+    /// Whether `who` may do `act` on server `server` (for [`Act::Start`],
+    /// the template of that name), known by its id alone (`name`: the tool,
     /// prompt or resource URI, as the client sees it).
     pub fn decide(&self, who: &Principal, act: Act, server: &str, name: Option<&str>) -> Verdict {
+        self.decide_on(who, act, &ServerFacts::named(server), name)
+    }
+
+    /// Whether `who` may do `act` on `server` (`name`: the tool, prompt or
+    /// resource URI, as the client sees it).
+    pub fn decide_on(&self, who: &Principal, act: Act, server: &ServerFacts, name: Option<&str>) -> Verdict {
+        if !self.is_on() && act == Act::Start {
+            return Verdict {
+                allowed: false,
+                reason: "users start servers only where an [access] policy permits Action::\"start\"".to_string(),
+            };
+        }
         if !self.is_on() {
             return Verdict { allowed: true, reason: "no policies are configured".to_string() };
         }
@@ -184,9 +236,10 @@ impl Access {
         policies: &PolicySet,
         who: &Principal,
         act: Act,
-        server: &str,
+        facts: &ServerFacts,
         name: Option<&str>,
     ) -> Result<Verdict, String> {
+        let server = facts.id.as_str();
         let bad = |what: &str| format!("{what} is not a valid entity id");
         let principal = uid("User", &who.name).ok_or_else(|| bad("the principal"))?;
         let mut parents: HashSet<EntityUid> = who.groups.iter().filter_map(|g| uid("Group", g)).collect();
@@ -199,22 +252,28 @@ impl Access {
             ("scopes".to_string(), strings(&who.scopes)),
         ]);
         let user = Entity::new(principal.clone(), attrs, parents).map_err(|e| e.to_string())?;
-        let server_uid = uid("Server", server).ok_or_else(|| bad("the server"))?;
-        let server_entity = Entity::new(
-            server_uid.clone(),
-            HashMap::from([("id".to_string(), RestrictedExpression::new_string(server.to_string()))]),
-            HashSet::new(),
-        )
-        .map_err(|e| e.to_string())?;
+        let text = |s: &str| RestrictedExpression::new_string(s.to_string());
+        let of_server = || {
+            [("template", text(&facts.template)), ("started_by", text(&facts.started_by))]
+                .map(|(k, v)| (k.to_string(), v))
+        };
+        let (server_uid, attrs) = if act == Act::Start {
+            (uid("Template", server), HashMap::from([("name".to_string(), text(server))]))
+        } else {
+            let mut attrs = HashMap::from(of_server());
+            attrs.insert("id".to_string(), text(server));
+            (uid("Server", server), attrs)
+        };
+        let server_uid = server_uid.ok_or_else(|| bad("the server"))?;
+        let server_entity = Entity::new(server_uid.clone(), attrs, HashSet::new()).map_err(|e| e.to_string())?;
         let mut entities = vec![user, server_entity];
         let resource = match (act, name) {
-            (Act::Connect, _) | (_, None) => server_uid,
+            (Act::Connect | Act::Start, _) | (_, None) => server_uid,
             (_, Some(name)) => {
                 let item = uid(act.entity(), &format!("{server}/{name}")).ok_or_else(|| bad("the item"))?;
-                let attrs = HashMap::from([
-                    ("name".to_string(), RestrictedExpression::new_string(name.to_string())),
-                    ("server".to_string(), RestrictedExpression::new_string(server.to_string())),
-                ]);
+                let mut attrs = HashMap::from(of_server());
+                attrs.insert("name".to_string(), text(name));
+                attrs.insert("server".to_string(), text(server));
                 entities
                     .push(Entity::new(item.clone(), attrs, HashSet::from([server_uid])).map_err(|e| e.to_string())?);
                 item
@@ -252,6 +311,7 @@ impl Access {
                 if let Ok(mut state) = self.state.write() {
                     *state = Loaded { modified: now, policies: Arc::new(policies) };
                 }
+                self.generation.send_modify(|g| *g += 1);
             }
             Err(e) => {
                 tracing::error!("{e}");
@@ -337,7 +397,7 @@ forbid(principal, action == Action::"call_tool", resource) when { resource.name 
 
     #[test]
     fn the_teams_example_policies_do_what_docs_security_says() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/team.cedar");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/k8s/overlays/example/team.cedar");
         let a = Access::load(Some(path)).unwrap();
         let member = |name: &str, group: &str| Principal {
             groups: vec![group.to_string()],
@@ -358,13 +418,72 @@ forbid(principal, action == Action::"call_tool", resource) when { resource.name 
         assert!(!may(&dev, Act::Connect, "postgres", None), "developers do not connect to postgres");
         assert!(may(&agent, Act::Connect, "fetch", None) && may(&agent, Act::CallTool, "fetch", Some("fetch")));
         assert!(!may(&agent, Act::Connect, "github", None));
+        // Developers start fetch servers of their own, and use what they start.
+        assert!(may(&dev, Act::Start, "fetch", None) && !may(&dev, Act::Start, "github", None));
+        assert!(!may(&analyst, Act::Start, "fetch", None) && !may(&agent, Act::Start, "fetch", None));
+        let danas = ServerFacts { id: "fetch-7".into(), template: "fetch".into(), started_by: "dana".into() };
+        assert!(a.decide_on(&dev, Act::Connect, &danas, None).allowed);
+        assert!(a.decide_on(&dev, Act::CallTool, &danas, Some("fetch")).allowed);
+        assert!(!a.decide_on(&analyst, Act::Connect, &danas, None).allowed, "not the analysts'");
     }
 
     #[test]
-    fn without_a_policy_file_everything_is_allowed() {
+    fn without_a_policy_file_everything_is_allowed_but_starting_servers() {
         let a = Access::load(None).unwrap();
         assert!(!a.is_on());
         assert!(a.decide(&dev(), Act::CallTool, "x", Some("anything")).allowed);
+        let v = a.decide(&dev(), Act::Start, "time", None);
+        assert!(!v.allowed && v.reason.contains("Action::\"start\""), "{v:?}");
+    }
+
+    #[test]
+    fn a_group_may_start_the_templates_its_policy_names() {
+        let (_d, a) = access(
+            "@id(\"devs-start-time\")\npermit(principal in Group::\"developers\", action == Action::\"start\", resource)\n\
+             when { resource.name == \"time\" };\n",
+        );
+        let v = a.decide(&dev(), Act::Start, "time", None);
+        assert_eq!(v, Verdict { allowed: true, reason: "permitted by devs-start-time".to_string() });
+        assert!(!a.decide(&dev(), Act::Start, "github", None).allowed);
+        assert!(!a.decide(&Principal::new("bob", "static", Role::User), Act::Start, "time", None).allowed);
+        // A template is not a server: a rule on Server::"time" does not let anyone start it.
+        let (_d, b) = access("permit(principal, action == Action::\"start\", resource == Server::\"time\");\n");
+        assert!(!b.decide(&dev(), Act::Start, "time", None).allowed);
+    }
+
+    #[test]
+    fn a_policy_may_name_a_servers_template_and_who_started_it() {
+        let (_d, a) = access(
+            "permit(principal, action, resource) when { resource.template == \"fetch\" };\n\
+             permit(principal, action, resource) when { resource.started_by == principal.name };\n",
+        );
+        let fetch = ServerFacts { id: "fetch-3".into(), template: "fetch".into(), started_by: String::new() };
+        let alices = ServerFacts { id: "git-4".into(), template: "git".into(), started_by: "alice".into() };
+        assert!(a.decide_on(&dev(), Act::CallTool, &fetch, Some("fetch")).allowed, "by template, on a tool too");
+        assert!(a.decide_on(&dev(), Act::Connect, &alices, None).allowed, "alice started it");
+        assert!(a.decide_on(&dev(), Act::CallTool, &alices, Some("git_log")).allowed);
+        let bob = Principal::new("bob", "static", Role::User);
+        assert!(!a.decide_on(&bob, Act::Connect, &alices, None).allowed, "bob did not");
+        assert!(!a.decide(&dev(), Act::Connect, "git-4", None).allowed, "an id alone names no starter");
+    }
+
+    #[test]
+    fn a_reload_that_takes_effect_is_announced_and_a_broken_one_is_not() {
+        let (dir, a) = access(POLICIES);
+        let mut changes = a.changes();
+        let path = dir.path().join("policies.cedar");
+        let touch = |text: &str, secs: u64| {
+            std::fs::write(&path, text).unwrap();
+            let later = SystemTime::now() + std::time::Duration::from_secs(secs);
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        };
+        touch("permit(principal, action, resource);\n", 5);
+        a.refresh();
+        assert!(changes.has_changed().unwrap(), "a new policy set is announced");
+        changes.mark_unchanged();
+        touch("permit(principal action, resource);\n", 10);
+        a.refresh();
+        assert!(!changes.has_changed().unwrap(), "a broken edit changes nothing");
     }
 
     #[test]

@@ -174,8 +174,14 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         max_message_bytes: max,
     };
     front::reap_every(&front_state, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
-    let state =
-        AppState { plugins: plugins.clone(), manager: manager.clone(), metrics: metrics.clone(), audit: audit.clone() };
+    manager.follow_policy_changes();
+    let state = AppState {
+        plugins: plugins.clone(),
+        manager: manager.clone(),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+        access: access.clone(),
+    };
     let guard = Arc::new(front::guard::Guard::for_host(
         config.server.allowed_origins.clone(),
         config.server.allowed_hosts.clone(),
@@ -184,7 +190,10 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let auth = Arc::new(authenticator(config, admin.token.map(Arc::from), kube_client).await?);
     let public_url: Option<Arc<str>> = config.server.public_url.as_deref().map(Arc::from);
     // Inside authentication: the principal is known when policies decide.
-    let front = front::router(front_state).layer(axum::middleware::from_fn_with_state(access, gate::may_connect));
+    let front = front::router(front_state).layer(axum::middleware::from_fn_with_state(
+        gate::Policies { access: access.clone(), manager: manager.clone() },
+        gate::may_connect,
+    ));
     let protected = api::routes(state.clone()).merge(front).layer(axum::middleware::from_fn_with_state(
         gate::TokenCheck { auth: auth.clone(), public_url: public_url.clone(), metrics: metrics.clone() },
         gate::require_token,

@@ -53,6 +53,8 @@ pub struct Config {
     pub audit: AuditSection,
     /// What each principal may do with servers: Cedar policies.
     pub access: AccessSection,
+    /// What servers started from each template show their clients.
+    pub expose: ExposeSection,
     /// Logging.
     pub log: LogSection,
     /// Where and how plugins run.
@@ -431,6 +433,15 @@ pub struct AccessSection {
     pub policies: Option<PathBuf>,
 }
 
+/// `[expose]`: the operator's exposure rules per template (crate::expose).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExposeSection {
+    /// Rules for every server started from the template of that name; a
+    /// start request's own rules narrow them and never widen them.
+    pub templates: std::collections::BTreeMap<String, crate::expose::Expose>,
+}
+
 impl Config {
     /// The policy file, resolved against the config file's folder.
     pub fn access_policies(&self) -> Option<PathBuf> {
@@ -792,6 +803,12 @@ impl Config {
         if let Some(oidc) = &self.auth.oidc {
             oidc.validate()?;
         }
+        for (template, rules) in &self.expose.templates {
+            let problems = rules.problems();
+            if !problems.is_empty() {
+                return Err(ConfigError::Invalid(format!("[expose.templates.{template}]: {}", problems.join("; "))));
+            }
+        }
         if self.audit.sink == AuditSink::File && self.audit.file.is_none() {
             return Err(ConfigError::Invalid(
                 "[audit] sink = \"file\" needs `file = \"/path/to/audit.log\"`".to_string(),
@@ -1016,6 +1033,18 @@ mod tests {
         for bad in ["", "m", "1.2.3", "12Qi", "-1", "1 Gi", "Mi"] {
             assert!(!is_quantity(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn templates_exposure_rules_are_read_and_checked() {
+        let c =
+            parse("[expose.templates.github.tools]\ndeny = [\"delete_*\"]\nrename = { search = \"find\" }\n").unwrap();
+        assert_eq!(c.expose.templates["github"].tools.deny, ["delete_*"]);
+        c.validate().unwrap();
+        let bad = parse("[expose.templates.files.resources]\nrename = { \"file:///a\" = \"b\" }\n").unwrap();
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("[expose.templates.files]") && err.contains("cannot be renamed"), "{err}");
+        assert!(parse("[expose.templates.x.tools]\nhide = [\"a\"]\n").is_err(), "unknown keys are refused");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! What a server shows its clients: per-server allow and deny globs on the
 //! names of its tools, prompts and resources (resources by URI), and tools
 //! or prompts renamed or described anew. Set in the start request, a
-//! template's start, or an `McpServer`'s `spec.expose`; applied by the mux
-//! to every session on every transport, so a hidden tool is absent from
-//! `tools/list` and a call to it is refused before it reaches the server.
+//! template's start, or an `McpServer`'s `spec.expose`, under the
+//! operator's rules for the template (`[expose.templates.NAME]` in the
+//! config), which a start request can narrow but never widen; applied by
+//! the mux to every session on every transport, so a hidden tool is absent
+//! from `tools/list` and a call to it is refused before it reaches the server.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,11 @@ pub struct NameRules {
     /// New descriptions, by original name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub descriptions: BTreeMap<String, String>,
+    /// Allow lists of rules these were put under ([`Expose::under`]): a
+    /// name must match one glob of each, besides `allow`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub also_allow: Vec<Vec<String>>,
 }
 
 /// A server's exposure rules.
@@ -75,13 +82,36 @@ pub enum Resolved<'a> {
 impl NameRules {
     /// True if no rule is set.
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty() && self.rename.is_empty() && self.descriptions.is_empty()
+        self.allow.is_empty()
+            && self.deny.is_empty()
+            && self.rename.is_empty()
+            && self.descriptions.is_empty()
+            && self.also_allow.is_empty()
     }
 
     /// Whether the original name `name` passes the allow and deny globs.
     fn passes(&self, name: &str) -> bool {
-        (self.allow.is_empty() || self.allow.iter().any(|g| glob_match(g, name)))
-            && !self.deny.iter().any(|g| glob_match(g, name))
+        let allowed = |globs: &Vec<String>| globs.is_empty() || globs.iter().any(|g| glob_match(g, name));
+        allowed(&self.allow) && self.also_allow.iter().all(allowed) && !self.deny.iter().any(|g| glob_match(g, name))
+    }
+
+    /// These rules under `base`: a name is shown only if both show it (the
+    /// deny lists add up, each allow list must match); renames and
+    /// descriptions of these win over the base's.
+    fn under(&self, base: &NameRules) -> NameRules {
+        let mut out = self.clone();
+        out.deny.extend(base.deny.iter().cloned());
+        out.also_allow.extend(base.also_allow.iter().cloned());
+        if !base.allow.is_empty() {
+            out.also_allow.push(base.allow.clone());
+        }
+        for (original, new) in &base.rename {
+            out.rename.entry(original.clone()).or_insert_with(|| new.clone());
+        }
+        for (original, text) in &base.descriptions {
+            out.descriptions.entry(original.clone()).or_insert_with(|| text.clone());
+        }
+        out
     }
 
     /// The name shown for original name `name`, if it is shown.
@@ -105,6 +135,17 @@ impl Expose {
     /// True if no rule is set: the server is shown as it is.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty() && self.prompts.is_empty() && self.resources.is_empty()
+    }
+
+    /// These rules under `base` (an operator's rules for a template): what
+    /// either hides stays hidden, so a start request narrows what the
+    /// operator shows and never widens it.
+    pub fn under(&self, base: &Expose) -> Expose {
+        Expose {
+            tools: self.tools.under(&base.tools),
+            prompts: self.prompts.under(&base.prompts),
+            resources: self.resources.under(&base.resources),
+        }
     }
 
     /// Problems with the rules, each naming the rule (checked at start).
@@ -137,7 +178,31 @@ mod tests {
             deny: deny.iter().map(|s| s.to_string()).collect(),
             rename: rename.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             descriptions: BTreeMap::new(),
+            also_allow: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_request_under_the_operators_rules_narrows_them_and_never_widens_them() {
+        let operator = rules(&["read_*", "list_*"], &["read_secret*"], &[("list_all", "ls")]);
+        let wider = rules(&["*"], &[], &[]);
+        let merged = wider.under(&operator);
+        assert_eq!(merged.shown("read_file"), Some("read_file"));
+        assert_eq!(merged.shown("write_file"), None, "the operator's allow list still holds");
+        assert_eq!(merged.shown("read_secrets"), None, "the operator's deny list still holds");
+        assert_eq!(merged.shown("list_all"), Some("ls"), "the operator's rename stays");
+        let narrower = rules(&["read_*"], &["read_log"], &[("list_all", "everything")]);
+        let merged = narrower.under(&operator);
+        assert_eq!(merged.shown("read_file"), Some("read_file"));
+        assert_eq!(merged.shown("read_log"), None);
+        assert_eq!(merged.shown("list_all"), None, "the request's own allow list hides it");
+        assert_eq!(merged.resolve("ls"), Resolved::Hidden, "the request's rename wins, and is hidden too");
+        let open = NameRules::default().under(&NameRules::default());
+        assert!(open.is_empty());
+        let two = Expose { tools: rules(&["a*"], &[], &[]), ..Expose::default() };
+        let twice = Expose::default().under(&two).under(&two);
+        assert_eq!(twice.tools.shown("b"), None);
+        assert_eq!(twice.tools.shown("ab"), Some("ab"));
     }
 
     #[test]

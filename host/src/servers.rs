@@ -120,6 +120,8 @@ pub struct ManagerSettings {
     pub public_url: String,
     /// How long an instance handle may go unused before it is closed.
     pub session_idle: Duration,
+    /// The operator's exposure rules per template (`[expose.templates]`).
+    pub expose_templates: BTreeMap<String, crate::expose::Expose>,
 }
 
 impl ManagerSettings {
@@ -137,6 +139,7 @@ impl ManagerSettings {
             },
             resources: config.resources.clone(),
             session_idle: Duration::from_secs(l.session_idle_secs),
+            expose_templates: config.expose.templates.clone(),
             public_url: match &config.server.public_url {
                 Some(url) => url.trim_end_matches('/').to_string(),
                 None => format!("http://{}", config.server.listen),
@@ -161,6 +164,8 @@ pub struct Server {
     pub expose: Option<Arc<crate::expose::Expose>>,
     /// When it was started.
     pub created: SystemTime,
+    /// Who started it through the API (and so may stop it).
+    pub owner: Option<Arc<crate::identity::Principal>>,
     instances: Mutex<Vec<Arc<Instance>>>,
     /// A started instance no session holds yet (per-session mode).
     spare: Mutex<Option<Arc<Instance>>>,
@@ -180,6 +185,17 @@ pub struct Server {
     /// The start request as JSON, secret values removed: recorded on
     /// instances that outlive the host, so that it can adopt them.
     start_request: String,
+}
+
+impl Server {
+    /// This server as the access policies see it.
+    pub fn facts(&self) -> crate::access::ServerFacts {
+        crate::access::ServerFacts {
+            id: self.id.clone(),
+            template: self.template.clone().unwrap_or_default(),
+            started_by: self.owner.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 /// Starts, tracks and stops servers.
@@ -233,6 +249,33 @@ impl Manager {
     pub fn with_access(mut self, access: Arc<crate::access::Access>) -> Self {
         self.access = Some(access);
         self
+    }
+
+    /// Server `id` as the access policies see it (only its id when there is
+    /// no such server).
+    pub fn policy_facts(&self, id: &str) -> crate::access::ServerFacts {
+        self.get(id).map(|s| s.facts()).unwrap_or_else(|_| crate::access::ServerFacts::named(id))
+    }
+
+    /// Tells every open session of every server when new access policies
+    /// come into force (what its lists show may have changed), for as long
+    /// as the manager lives.
+    pub fn follow_policy_changes(self: &Arc<Self>) {
+        let Some(access) = self.access.clone().filter(|a| a.is_on()) else { return };
+        let mut changes = access.changes();
+        let manager = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(manager) = manager.upgrade() else { return };
+                let servers: Vec<Arc<Server>> =
+                    manager.servers.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
+                for server in servers {
+                    for instance in server.instances.lock().map(|l| l.clone()).unwrap_or_default() {
+                        instance.policies_changed();
+                    }
+                }
+            }
+        });
     }
 
     /// The loaded plugins.

@@ -1,7 +1,8 @@
 //! Cedar access policies on a running host: which servers a principal may
 //! connect to, which tools it sees and may call, on the Streamable HTTP
-//! front, at 2026-07-28 and over WebSocket, and policy edits taking effect
-//! on the next request of an open session.
+//! front, at 2026-07-28, over WebSocket and legacy SSE, policy edits taking
+//! effect on the next request of an open session (which is told its list
+//! changed), and which templates a user may start.
 
 mod support;
 
@@ -151,6 +152,41 @@ async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_e
     }
     assert!(error(&answer).contains("denied by policy"), "{answer}");
 
+    // Legacy SSE and its /messages: the same refusal.
+    let resp = host
+        .http
+        .get(format!("{}/servers/{a}/sse", host.base))
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut events = resp.bytes_stream();
+    let mut seen_sse = String::new();
+    while !seen_sse.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.next()).await.unwrap().unwrap().unwrap();
+        seen_sse.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let endpoint = sse_data(&seen_sse)[0].clone();
+    for msg in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}),
+    ] {
+        let posted = host
+            .http
+            .post(format!("{}{endpoint}", host.base))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(msg.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 202);
+    }
+    let answer = sse_until(&mut events, &mut seen_sse, "the call's answer on the SSE stream", |m| m["id"] == 2).await;
+    assert!(error(&answer).contains("denied by policy"), "{answer}");
+
     // An edit while the sessions are open: whoami for users, and server B
     // closed to alice. It applies on the next request, no restart.
     let v2 = format!(
@@ -167,6 +203,21 @@ async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_e
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen, ["echo", "add", "whoami"], "the open session sees the edit");
+    // Open sessions were told: on the WebSocket and on the SSE stream.
+    let told = loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a list change in time");
+        if let Some(Ok(Ws::Text(t))) = next {
+            let m: Value = serde_json::from_str(&t).unwrap();
+            if m.get("method").is_some() {
+                break m;
+            }
+        }
+    };
+    assert_eq!(told["method"], "notifications/tools/list_changed", "{told}");
+    sse_until(&mut events, &mut seen_sse, "the list change on the SSE stream", |m| {
+        m["method"] == "notifications/tools/list_changed"
+    })
+    .await;
     assert!(as_alice.call(200, "whoami", json!({})).await["result"].is_object());
     let refused = host
         .http
@@ -181,4 +232,153 @@ async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_e
     assert_eq!(refused.status(), 403);
     let body: Value = refused.json().await.unwrap();
     assert!(error(&body).contains("forbidden by b-is-private"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_starts_the_templates_a_policy_permits_with_their_secrets_only_and_stops_only_its_own() {
+    ensure_clients();
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_file, tokens, policies) =
+        (dir.path().join("token"), dir.path().join("tokens.toml"), dir.path().join("policies.cedar"));
+    std::fs::write(&admin_file, "the-admin-token\n").unwrap();
+    let mut file = mcpod::identity::TokenFile::default();
+    let alice = file.create("alice", mcpod::identity::Role::User).unwrap();
+    let bob = file.create("bob", mcpod::identity::Role::User).unwrap();
+    let root = file.create("root", mcpod::identity::Role::Admin).unwrap();
+    file.write(&tokens).unwrap();
+    std::fs::write(
+        &policies,
+        r#"
+@id("alice-starts-everything-and-brave")
+permit(principal == User::"alice", action == Action::"start", resource)
+when { ["everything", "brave-search"].contains(resource.name) };
+@id("starters-use-their-servers")
+permit(principal, action, resource) when { resource.started_by == principal.name };
+"#,
+    )
+    .unwrap();
+    let host = start_host(|c| {
+        c.auth.tokens_file = Some(tokens.clone());
+        c.access.policies = Some(policies.clone());
+        c.server.api_token_file = Some(admin_file.clone());
+        c.policy.packages_block = vec!["@modelcontextprotocol/server-brave-search".into()];
+        let mut hide_echo = mcpod::expose::Expose::default();
+        hide_echo.tools.deny = vec!["echo".into()];
+        c.expose.templates.insert("everything".into(), hide_echo);
+    })
+    .await;
+    let send = |method: &str, path: &str, token: &str, body: Option<Value>| {
+        let mut req = host
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", host.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json");
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let refused = |(status, body): (u16, Value), code: &str, words: &[&str]| {
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        let why = body["error"]["message"].as_str().unwrap().to_string();
+        assert!(words.iter().all(|w| why.contains(w)), "{why} should name {words:?}");
+    };
+
+    // Not permitted by any policy, or not for this user.
+    refused(
+        send("POST", "/api/v1/servers", &alice, Some(json!({"template": "time"}))).await,
+        "forbidden_by_policy",
+        &["`alice` may not start template `time`", "no policy permits it"],
+    );
+    refused(
+        send("POST", "/api/v1/servers", &bob, Some(json!({"template": "everything"}))).await,
+        "forbidden_by_policy",
+        &["`bob`"],
+    );
+    // A permitted template, but with more than its inputs: that would run other code.
+    refused(
+        send("POST", "/api/v1/servers", &alice, Some(json!({"template": "everything", "env": {"HOME": "/tmp/x"}})))
+            .await,
+        "forbidden",
+        &["HOME", "admin role"],
+    );
+    refused(
+        send("POST", "/api/v1/servers", &alice, Some(json!({"template": "everything", "args": ["--require=x"]}))).await,
+        "forbidden",
+        &["args", "admin role"],
+    );
+    refused(
+        send("POST", "/api/v1/servers", &alice, Some(json!({"server_type": "npx", "package": "left-pad"}))).await,
+        "forbidden",
+        &["raw config", "admin role"],
+    );
+    // A template's declared secret is the user's to give: this start gets
+    // past the role and policy checks and is stopped by the host's package
+    // policy; any other variable is not.
+    refused(
+        send(
+            "POST",
+            "/api/v1/servers",
+            &alice,
+            Some(json!({"template": "brave-search", "env": {"NOT_A_SECRET": "x"}})),
+        )
+        .await,
+        "forbidden",
+        &["NOT_A_SECRET", "admin role"],
+    );
+    refused(
+        send(
+            "POST",
+            "/api/v1/servers",
+            &alice,
+            Some(json!({"template": "brave-search", "env": {"BRAVE_API_KEY": "k"}})),
+        )
+        .await,
+        "forbidden_by_policy",
+        &["packages_block"],
+    );
+
+    // Permitted: alice starts it, and it is hers: she uses it (a policy
+    // names its starter), under the operator's exposure rules for the
+    // template, which her own can narrow and not widen.
+    let start = json!({"template": "everything", "expose": {"tools": {"allow": ["echo", "trigger-*"]}}});
+    let (status, body) = send("POST", "/api/v1/servers", &alice, Some(start)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["started_by"], "alice", "{body}");
+    let id = body["server_id"].as_str().unwrap().to_string();
+    let hers = McpSession::open_as(&format!("{}/servers/{id}/mcp", host.base), &alice).await;
+    let shown = names(&list(&hers, 1).await);
+    assert!(!shown.is_empty() && shown.iter().all(|n| n.starts_with("trigger-")), "{shown:?}");
+    let hidden = hers.call(2, "echo", json!({"message": "x"})).await;
+    assert!(hidden["error"].is_object() || hidden["result"]["isError"] == true, "{hidden}");
+    let bobs = host
+        .http
+        .post(format!("{}/servers/{id}/mcp", host.base))
+        .bearer_auth(&bob)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bobs.status(), 403, "bob did not start it; no policy lets him connect");
+    let (status, _) = send("POST", "/api/v1/servers", &root, Some(json!({"server_type": "fixture-command"}))).await;
+    assert_eq!(status, 201, "admins start anything");
+    let (_, listed) = send("GET", "/api/v1/servers", &bob, None).await;
+    let roots = listed.as_array().unwrap().iter().find(|s| s["server_type"] == "fixture-command").unwrap().clone();
+    assert_eq!(roots["started_by"], "root");
+    let roots = roots["server_id"].as_str().unwrap().to_string();
+
+    // Only its starter or an admin stops it.
+    refused(send("DELETE", &format!("/api/v1/servers/{id}"), &bob, None).await, "forbidden", &["did not start"]);
+    refused(send("DELETE", &format!("/api/v1/servers/{roots}"), &alice, None).await, "forbidden", &["did not start"]);
+    let (status, body) = send("DELETE", &format!("/api/v1/servers/{id}"), &alice, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send("DELETE", &format!("/api/v1/servers/{roots}"), &root, None).await;
+    assert_eq!(status, 200);
 }

@@ -221,7 +221,10 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
                 && !d["kind"].as_str().is_some_and(|k| k.starts_with("Cluster")))
             .all(|d| d["metadata"]["namespace"] == "ai-tools")
     );
-    let ocm = overlay.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let ocm = overlay
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["data"]["mcpod.toml"].is_string())
+        .expect("the config's ConfigMap");
     let oconfig =
         mcpod::config::Config::parse(ocm["data"]["mcpod.toml"].as_str().unwrap(), Path::new("mcpod.toml")).unwrap();
     assert_eq!(oconfig.kubernetes.namespace, "ai-tools");
@@ -234,6 +237,18 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
         cluster_role["rules"],
         serde_json::json!([{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}])
     );
+    // The team's policies: a ConfigMap that parses, mounted where the config looks.
+    let policies = oconfig.access_policies().expect("the overlay's config names policies");
+    let pcm = overlay.iter().find(|d| d["kind"] == "ConfigMap" && d["data"]["team.cedar"].is_string()).unwrap();
+    let text = pcm["data"]["team.cedar"].as_str().unwrap();
+    mcpod::access::parse(text, &policies).expect("the overlay's policies parse");
+    let deployment = overlay.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["configMap"]["name"] == pcm["metadata"]["name"]);
+    let volume = volume.expect("a volume of the policies' ConfigMap")["name"].clone();
+    let mount = pod["containers"][0]["volumeMounts"].as_array().unwrap().iter().find(|m| m["name"] == volume);
+    let mount = mount.expect("the policies' volume is mounted")["mountPath"].as_str().unwrap();
+    assert_eq!(policies, Path::new(mount).join("team.cedar"), "mounted where [access] policies looks");
     let binding = overlay.iter().find(|d| d["kind"] == "ClusterRoleBinding").expect("a ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], cluster_role["metadata"]["name"]);
     assert_eq!(

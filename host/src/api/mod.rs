@@ -29,17 +29,21 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Where server starts and stops are recorded.
     pub audit: Arc<crate::audit::AuditLog>,
+    /// The access policies (which templates a user may start).
+    pub access: Arc<crate::access::Access>,
 }
 
 /// The API's routes under `/api/v1` (the app puts them behind the token).
-/// What runs code or reaches past one's own use (starting a server from a
-/// config, stopping one, its logs, the plugins) is for admins: those
-/// handlers are wrapped in [`admin_only`] here, in the one table of routes.
+/// What runs code or reaches past one's own use (a server's logs, the
+/// plugins) is for admins: those handlers are wrapped in [`admin_only`]
+/// here, in the one table of routes. Starting and stopping are decided in
+/// their handlers ([`user_may_start`], [`may_stop`]): a user may start a
+/// template where a policy permits it, and stop what it started.
 pub fn routes(state: AppState) -> Router {
     let admin = || axum::middleware::from_fn(admin_only);
     Router::new()
-        .route("/api/v1/servers", get(list_servers).post(start_server.layer(admin())))
-        .route("/api/v1/servers/{id}", get(server_status).delete(stop_server.layer(admin())))
+        .route("/api/v1/servers", get(list_servers).post(start_server))
+        .route("/api/v1/servers/{id}", get(server_status).delete(stop_server))
         .route("/api/v1/servers/{id}/logs", get(server_logs.layer(admin())))
         .route("/api/v1/servers/{id}/health", get(server_health))
         .route("/api/v1/servers/{id}/instances", post(open_instance))
@@ -52,6 +56,62 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The refusal of `who` doing `what` for want of the admin role.
+fn needs_admin(who: &Principal, what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "{what} needs the admin role, and `{}` has the {} role; use an admin token (`mcpod tokens create NAME --role admin`, or the admin token)",
+            who.name,
+            who.role.as_str()
+        ),
+    )
+}
+
+/// Whether `who`, a user, may start `req`: only from a template, with
+/// nothing but its params, its declared secrets, sharing and exposure
+/// rules (extra `args` or environment would let a caller run other code),
+/// and only where an access policy permits `Action::"start"` on the template.
+pub async fn user_may_start(state: &AppState, req: &StartRequest, who: &Principal) -> Result<(), ApiError> {
+    let Some(template) = &req.template else {
+        return Err(needs_admin(who, "starting a server from a raw config (`server_type`, `package`, `image`)"));
+    };
+    if !req.args.is_empty() {
+        return Err(needs_admin(who, "adding `args` to a template"));
+    }
+    let found = catalog::find_template(&state.plugins, template).await?;
+    let foreign: Vec<&str> =
+        req.env.keys().filter(|k| !found.template.secrets.iter().any(|s| &s.name == *k)).map(String::as_str).collect();
+    if !foreign.is_empty() {
+        return Err(needs_admin(
+            who,
+            &format!(
+                "setting environment variables the template `{template}` does not declare as secrets ({})",
+                foreign.join(", ")
+            ),
+        ));
+    }
+    let verdict = state.access.decide(who, crate::access::Act::Start, template, None);
+    if verdict.allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden_by_policy",
+        format!("`{}` may not start template `{template}`: {}", who.name, verdict.reason),
+    ))
+}
+
+/// Whether `who` may stop server `id`: an admin any, a user only one it started.
+fn may_stop(state: &AppState, id: &str, who: &Principal) -> Result<(), ApiError> {
+    let owner = state.manager.owner(id)?;
+    if who.role == Role::Admin || owner.is_some_and(|o| o.name == who.name && o.issuer == who.issuer) {
+        return Ok(());
+    }
+    Err(needs_admin(who, &format!("stopping server `{id}`, which `{}` did not start,", who.name)))
+}
+
 /// Refuses a principal without the admin role (the authentication layer
 /// put the principal in the request's extensions).
 pub async fn admin_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -59,18 +119,7 @@ pub async fn admin_only(req: axum::extract::Request, next: axum::middleware::Nex
         Some(p) if p.role == Role::Admin => next.run(req).await,
         Some(p) => {
             tracing::info!(principal = %p.name, method = %req.method(), path = req.uri().path(), "refused: needs the admin role");
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "{} {} needs the admin role, and `{}` has the {} role; use an admin token (`mcpod tokens create NAME --role admin`, or the admin token)",
-                    req.method(),
-                    req.uri().path(),
-                    p.name,
-                    p.role.as_str()
-                ),
-            )
-            .into_response()
+            needs_admin(p, &format!("{} {}", req.method(), req.uri().path())).into_response()
         }
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -150,7 +199,14 @@ async fn start_server(
     let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
     let req: StartRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid request body: {e}")))?;
-    match state.manager.start(req).await.map_err(ApiError::from) {
+    if who.role != Role::Admin
+        && let Err(e) = user_may_start(&state, &req, &who).await
+    {
+        tracing::info!(principal = %who.name, template = ?req.template, "refused a start: {}", e.message);
+        state.audit.server(&who, "server_start", "", Err(i64::from(e.status.as_u16())));
+        return Err(e);
+    }
+    match state.manager.start_by(req, who.clone()).await.map_err(ApiError::from) {
         Ok(status) => {
             state.audit.server(&who, "server_start", &status.server_id, Ok(()));
             Ok((StatusCode::CREATED, Json(status)))
@@ -178,6 +234,10 @@ async fn stop_server(
     Extension(who): Extension<Arc<Principal>>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
+    if let Err(e) = may_stop(&state, &id, &who) {
+        state.audit.server(&who, "server_stop", &id, Err(i64::from(e.status.as_u16())));
+        return Err(e);
+    }
     let stopped = state.manager.stop(&id).await.map_err(ApiError::from);
     state.audit.server(
         &who,

@@ -179,10 +179,21 @@ pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, ne
     tracing::Instrument::instrument(next.run(req), span).await
 }
 
+/// What [`may_connect`] decides with: the policies, and the servers whose
+/// template and starter they may name.
+#[derive(Clone)]
+pub struct Policies {
+    /// The access policies.
+    pub access: Arc<Access>,
+    /// The servers.
+    pub manager: Arc<crate::servers::Manager>,
+}
+
 /// The access policies' `connect` as a layer on the MCP front: a
 /// principal no policy lets connect to `/servers/ID/…` gets a 403 JSON-RPC
 /// error naming the policy outcome, before any session opens.
-pub async fn may_connect(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+pub async fn may_connect(State(policies): State<Policies>, req: Request, next: Next) -> Response {
+    let Policies { access, manager } = policies;
     if !access.is_on() {
         return next.run(req).await;
     }
@@ -192,7 +203,7 @@ pub async fn may_connect(State(access): State<Arc<Access>>, req: Request, next: 
     let Some(who) = req.extensions().get::<Arc<crate::identity::Principal>>() else {
         return next.run(req).await;
     };
-    let verdict = access.decide(who, Act::Connect, server, None);
+    let verdict = access.decide_on(who, Act::Connect, &manager.policy_facts(server), None);
     if verdict.allowed {
         return next.run(req).await;
     }

@@ -7,6 +7,7 @@ use super::{FieldProblem, Manager, ManagerError, Server, ServerStatus, StartRequ
 use crate::bridge::instance::InstanceSetup;
 use crate::bridge::{Instance, InstanceState};
 use crate::config::PluginKind;
+use crate::identity::Principal;
 use crate::launch::Transport;
 use crate::policy::Policy;
 use crate::runtime::LaunchRequest;
@@ -23,12 +24,17 @@ fn trailing_number(id: &str) -> u64 {
 impl Manager {
     /// Starts a server and waits (up to the start timeout) for it to be ready.
     pub async fn start(&self, req: StartRequest) -> Result<ServerStatus, ManagerError> {
-        self.start_as(req, None).await
+        self.start_as(req, None, None).await
+    }
+
+    /// Starts a server for `who`, who may then stop it without the admin role.
+    pub async fn start_by(&self, req: StartRequest, who: Arc<Principal>) -> Result<ServerStatus, ManagerError> {
+        self.start_as(req, None, Some(who)).await
     }
 
     /// Starts a server under id `id` (a declared resource's name).
     pub async fn start_with_id(&self, req: StartRequest, id: &str) -> Result<ServerStatus, ManagerError> {
-        self.start_as(req, Some((id.to_string(), 1))).await
+        self.start_as(req, Some((id.to_string(), 1)), None).await
     }
 
     /// Replaces server `id` with one started from `req` under the same id,
@@ -37,7 +43,7 @@ impl Manager {
     pub async fn replace(&self, id: &str, req: StartRequest) -> Result<ServerStatus, ManagerError> {
         let next = self.get(id)?.next_instance.load(Ordering::Relaxed);
         self.stop(id).await?;
-        self.start_as(req, Some((id.to_string(), next))).await
+        self.start_as(req, Some((id.to_string(), next)), None).await
     }
 
     /// Adopts the instances an earlier host left running (pods): each server
@@ -62,7 +68,7 @@ impl Manager {
                     req.env.extend(first.secret_env.clone());
                     let n = trailing_number(&first.instance_id);
                     self.next_server.fetch_max(trailing_number(&server_id) + 1, Ordering::Relaxed);
-                    match self.start_as(req, Some((server_id.clone(), n))).await {
+                    match self.start_as(req, Some((server_id.clone(), n)), None).await {
                         Ok(_) => {
                             tracing::info!(server = %server_id, instance = %first.instance_id, "adopted");
                             adopted.push(server_id);
@@ -89,13 +95,30 @@ impl Manager {
     }
 
     /// Starts a server; `adopt` names the id and first instance number of a
-    /// server an earlier host left running.
-    async fn start_as(&self, req: StartRequest, adopt: Option<(String, u64)>) -> Result<ServerStatus, ManagerError> {
+    /// server an earlier host left running, `owner` who started it (`None`:
+    /// the operator, an admin's config, or an adopted server).
+    async fn start_as(
+        &self,
+        req: StartRequest,
+        adopt: Option<(String, u64)>,
+        owner: Option<Arc<Principal>>,
+    ) -> Result<ServerStatus, ManagerError> {
         let problems = req.expose.problems();
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
         }
         let (config, template) = self.resolve(&req).await?;
+        let expose = match template.as_deref().and_then(|t| self.settings.expose_templates.get(t)) {
+            Some(base) => req.expose.under(base),
+            None => req.expose.clone(),
+        };
+        let problems = expose.problems();
+        if !problems.is_empty() {
+            return Err(ManagerError::BadRequest {
+                message: format!("with [expose.templates] of the config: {}", problems.join("; ")),
+                details: Vec::new(),
+            });
+        }
         self.policy.check_config(&config)?;
         let plugin = self.plugins.server_type(&config.server_type).map_err(|_| ManagerError::BadRequest {
             message: format!(
@@ -157,8 +180,9 @@ impl Manager {
             config,
             spec,
             sharing,
-            expose: Some(Arc::new(req.expose.clone())).filter(|e| !e.is_empty()),
+            expose: Some(Arc::new(expose)).filter(|e| !e.is_empty()),
             created: SystemTime::now(),
+            owner,
             instances: Mutex::new(Vec::new()),
             spare: Mutex::new(None),
             stateless: Mutex::new(None),
@@ -241,6 +265,7 @@ impl Manager {
                 audit: Some(self.audit.clone()),
                 expose: server.expose.clone(),
                 access: self.access.clone(),
+                server_facts: server.facts(),
             }),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");

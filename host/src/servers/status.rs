@@ -118,6 +118,10 @@ pub struct ServerStatus {
     pub capabilities: Option<Capabilities>,
     /// Health: true when ready.
     pub healthy: bool,
+    /// Who started it through the API (and so may stop it); absent for
+    /// servers the config or the operator started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
 }
 
 impl Manager {
@@ -152,7 +156,14 @@ impl Manager {
             restarts: instances.iter().map(|i| i.restarts()).sum(),
             endpoints: endpoints::all(&self.settings.public_url, &server.id),
             capabilities: server.capabilities.lock().ok().and_then(|c| c.clone()),
+            started_by: server.owner.as_ref().map(|p| p.name.clone()),
         }
+    }
+
+    /// Who started server `id` through the API (`None`: the config or the
+    /// operator did).
+    pub fn owner(&self, id: &str) -> Result<Option<Arc<crate::identity::Principal>>, ManagerError> {
+        Ok(self.get(id)?.owner.clone())
     }
 
     /// Pings every instance of server `id` through its upstream: an active

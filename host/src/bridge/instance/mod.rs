@@ -127,6 +127,8 @@ pub struct InstanceSetup {
     pub expose: Option<Arc<crate::expose::Expose>>,
     /// The access policies its sessions are held to (`None`: none).
     pub access: Option<Arc<crate::access::Access>>,
+    /// Its server as the policies see it.
+    pub server_facts: crate::access::ServerFacts,
 }
 
 impl Instance {
@@ -137,7 +139,7 @@ impl Instance {
             id: setup.request.instance_id.clone(),
             server_id: setup.request.server_id.clone(),
             inner: Mutex::new(Inner::new(
-                Mux::showing(setup.expose.clone()).governed_by(setup.access.clone(), &setup.request.server_id),
+                Mux::showing(setup.expose.clone()).governed_by(setup.access.clone(), setup.server_facts.clone()),
             )),
             state,
             restarts: Default::default(),
@@ -232,6 +234,11 @@ impl Instance {
     /// is written from the caller's task, before this returns, when it can be.
     pub fn send(&self, session: SessionId, msg: Message) {
         self.act(|inner| inner.mux.from_client(session, msg));
+    }
+
+    /// New access policies came into force: each session is told its lists changed.
+    pub fn policies_changed(&self) {
+        self.act(|inner| inner.mux.policies_changed());
     }
 
     /// Closes a client session.

@@ -5,7 +5,7 @@
 //! renaming), so a policy is written against what clients see.
 
 use super::*;
-use crate::access::{Access, Act};
+use crate::access::{Access, Act, ServerFacts};
 use crate::identity::Principal;
 use expose::Listing;
 
@@ -13,12 +13,12 @@ use expose::Listing;
 #[derive(Clone)]
 pub(super) struct Governed {
     pub(super) access: Arc<Access>,
-    pub(super) server: Arc<str>,
+    pub(super) server: Arc<ServerFacts>,
 }
 
 impl std::fmt::Debug for Governed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Governed").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Governed").field("server", &self.server.id).finish_non_exhaustive()
     }
 }
 
@@ -41,7 +41,7 @@ pub(super) fn check_call(g: &Governed, who: &Principal, msg: &Message) -> Result
     let field = if act == Act::ReadResource { "uri" } else { "name" };
     let params = msg.params_value();
     let Some(name) = params.get(field).and_then(Value::as_str) else { return Ok(()) };
-    let verdict = g.access.decide(who, act, &g.server, Some(name));
+    let verdict = g.access.decide_on(who, act, &g.server, Some(name));
     if verdict.allowed {
         return Ok(());
     }
@@ -52,7 +52,7 @@ pub(super) fn check_call(g: &Governed, who: &Principal, msg: &Message) -> Result
     };
     Err(format!(
         "denied by policy: `{}` may not {what} `{name}` on server `{}` ({})",
-        who.name, g.server, verdict.reason
+        who.name, g.server.id, verdict.reason
     ))
 }
 
@@ -67,10 +67,55 @@ pub(super) fn filter_listing(g: &Governed, who: &Principal, listing: Listing, ms
     items.retain(|item| {
         item.get(field)
             .and_then(Value::as_str)
-            .is_some_and(|name| g.access.decide(who, act, &g.server, Some(name)).allowed)
+            .is_some_and(|name| g.access.decide_on(who, act, &g.server, Some(name)).allowed)
     });
     if let Some(obj) = value.as_object_mut().filter(|o| o.contains_key("cacheScope")) {
         obj.insert("cacheScope".to_string(), Value::String("private".to_string()));
     }
     msg.result = Some(raw(&value));
+}
+
+/// The lists a server's `initialize` result says it has (`tools`,
+/// `prompts`, `resources`).
+const LISTS: [(&str, &str); 3] = [
+    ("tools", "notifications/tools/list_changed"),
+    ("prompts", "notifications/prompts/list_changed"),
+    ("resources", "notifications/resources/list_changed"),
+];
+
+/// The `initialize` result a governed server's clients see: each list it
+/// has says `listChanged`, since a policy edit changes what a client may
+/// see whether or not the server's own lists ever change.
+pub(super) fn announce_list_changes(result: Box<RawValue>) -> Box<RawValue> {
+    let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
+    let Some(caps) = value.get_mut("capabilities").and_then(Value::as_object_mut) else { return result };
+    let mut changed = false;
+    for (list, _) in LISTS {
+        if let Some(cap) = caps.get_mut(list).and_then(Value::as_object_mut)
+            && cap.get("listChanged") != Some(&Value::Bool(true))
+        {
+            cap.insert("listChanged".to_string(), Value::Bool(true));
+            changed = true;
+        }
+    }
+    if changed { raw(&value) } else { result }
+}
+
+impl Mux {
+    /// New policies came into force: every session of a governed server is
+    /// told each of the server's lists changed, so that clients list again
+    /// and see what they may now use (MCP's `list_changed` notifications).
+    pub fn policies_changed(&self) -> Vec<Action> {
+        let (Some(_), Some(result)) = (&self.governed, self.initialize_result()) else { return Vec::new() };
+        let caps = serde_json::from_str::<Value>(result.get()).ok().and_then(|v| v.get("capabilities").cloned());
+        let Some(caps) = caps else { return Vec::new() };
+        let mut out = Vec::new();
+        for (list, method) in LISTS {
+            if caps.get(list).is_some() {
+                let all: Vec<SessionId> = self.sessions.keys().copied().collect();
+                out.extend(self.broadcast(&all, Message::notification(method, None)));
+            }
+        }
+        out
+    }
 }

@@ -63,6 +63,10 @@ impl Mux {
             }
             return out;
         };
+        let result = match &self.governed {
+            Some(_) => access::announce_list_changes(result),
+            None => result,
+        };
         self.handshake = Handshake::Ready(result.clone());
         let mut out = vec![Action::ToServer(Message::notification("notifications/initialized", None)), Action::Ready];
         for (session, id) in std::mem::take(&mut self.waiting_init) {
@@ -167,7 +171,7 @@ impl Mux {
         }
     }
 
-    fn broadcast(&self, sessions: &[SessionId], msg: Message) -> Vec<Action> {
+    pub(super) fn broadcast(&self, sessions: &[SessionId], msg: Message) -> Vec<Action> {
         sessions.iter().map(|s| Action::ToClient { session: *s, msg: msg.clone(), related: None }).collect()
     }
 }

@@ -225,10 +225,14 @@ impl Mux {
     }
 
     /// The same mux, with `access`'s policies (if any are configured)
-    /// deciding what each session of server `server` may see and call.
-    pub fn governed_by(mut self, access: Option<Arc<crate::access::Access>>, server: &str) -> Mux {
+    /// deciding what each session of `server` may see and call.
+    pub fn governed_by(
+        mut self,
+        access: Option<Arc<crate::access::Access>>,
+        server: crate::access::ServerFacts,
+    ) -> Mux {
         self.governed =
-            access.filter(|a| a.is_on()).map(|access| access::Governed { access, server: Arc::from(server) });
+            access.filter(|a| a.is_on()).map(|access| access::Governed { access, server: Arc::new(server) });
         self
     }
 

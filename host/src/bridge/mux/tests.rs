@@ -352,6 +352,12 @@ fn a_call_to_a_hidden_or_old_name_is_refused_before_the_server_and_a_new_name_re
 /// A ready mux of server `github` governed by policies: developers may
 /// call `get_*` tools, admins anything but `delete_repo`.
 fn ready_governed() -> (tempfile::TempDir, Mux) {
+    governed_with(r#"{"capabilities":{}}"#)
+}
+
+/// A mux of server `github` governed as [`ready_governed`]'s, whose
+/// server answered `initialize` with `result`.
+fn governed_with(result: &str) -> (tempfile::TempDir, Mux) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policies.cedar");
     std::fs::write(
@@ -368,9 +374,9 @@ forbid(principal, action, resource) when { resource.name == "delete_repo" };
     )
     .unwrap();
     let access = crate::access::Access::load(Some(path)).unwrap();
-    let mut mux = Mux::new().governed_by(Some(access), "github");
+    let mut mux = Mux::new().governed_by(Some(access), crate::access::ServerFacts::named("github"));
     mux.begin_handshake(None);
-    mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"capabilities":{}}}"#));
+    mux.from_server(m(&format!(r#"{{"jsonrpc":"2.0","id":1,"result":{result}}}"#)));
     (dir, mux)
 }
 
@@ -438,4 +444,38 @@ fn answer_reason(answer: &str) -> &str {
     let start = answer.find("denied by policy").unwrap();
     let end = answer[start..].find('"').map(|e| start + e).unwrap();
     &answer[start..end]
+}
+
+#[test]
+fn a_governed_server_announces_list_changes_and_a_policy_change_tells_every_session_each_list_changed() {
+    let (_dir, mut mux) =
+        governed_with(r#"{"capabilities":{"tools":{},"prompts":{"listChanged":false},"logging":{}}}"#);
+    let caps: Value = serde_json::from_str(mux.initialize_result().unwrap().get()).unwrap();
+    assert_eq!(
+        caps["capabilities"],
+        serde_json::json!({"tools": {"listChanged": true}, "prompts": {"listChanged": true}, "logging": {}})
+    );
+    let (a, b) = (mux.open_session(), mux.open_session());
+    mux.act_as(a, principal("alice", crate::identity::Role::User, &["developers"]));
+    let told = to_clients(&mux.policies_changed());
+    let expect = |s| {
+        [
+            (s, r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#.to_string()),
+            (s, r#"{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}"#.to_string()),
+        ]
+    };
+    let mut want: Vec<_> = expect(a).into_iter().chain(expect(b)).collect();
+    want.sort();
+    let mut told = told;
+    told.sort();
+    assert_eq!(told, want, "no resources list: no resources notification");
+}
+
+#[test]
+fn an_ungoverned_server_is_never_told_of_policy_changes() {
+    let mut mux = ready();
+    mux.open_session();
+    assert!(mux.policies_changed().is_empty());
+    let caps: Value = serde_json::from_str(mux.initialize_result().unwrap().get()).unwrap();
+    assert_eq!(caps["capabilities"], serde_json::json!({}));
 }
