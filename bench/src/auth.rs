@@ -3,7 +3,8 @@
 //! OpenID provider (`tests/clients/oidc_provider.mjs`, npm `oidc-provider`)
 //! checked for the first time (signature, warm JWKS) and again (the checked
 //! tokens' cache), and the Cedar decisions one call needs (`connect`, then
-//! `call_tool`) under the worked example's policies. A call with identity
+//! `call_tool`) under the worked example's policies, remembered and asked
+//! for the first time. A call with identity
 //! and policy on pays one token check and two decisions more than one
 //! without; `mcpod-bench peers` measures the plain path beside it.
 
@@ -137,14 +138,23 @@ pub async fn run(root: std::path::PathBuf) -> anyhow::Result<()> {
     let who = &Principal { groups: vec!["developers".to_string()], ..Principal::new("dana", &idp.issuer, Role::User) };
     let server = &ServerFacts { id: "github".to_string(), template: "github".to_string(), started_by: String::new() };
     let connect = timed(ROUNDS, move || async move { access.decide_on(who, Act::Connect, server, None).allowed }).await;
-    println!("{}", connect.row("Cedar: connect"));
+    println!("{}", connect.row("Cedar: connect (asked before: remembered)"));
     let call =
         timed(
             ROUNDS,
             move || async move { access.decide_on(who, Act::CallTool, server, Some("create_issue")).allowed },
         )
         .await;
-    println!("{}", call.row("Cedar: call_tool"));
+    println!("{}", call.row("Cedar: call_tool (asked before: remembered)"));
+    // A question never asked before: the policies are evaluated.
+    let mut n = 0u64;
+    let fresh = timed(ROUNDS, move || {
+        n += 1;
+        let name = format!("tool_{n}");
+        async move { access.decide_on(who, Act::CallTool, server, Some(&name)).allowed }
+    })
+    .await;
+    println!("{}", fresh.row("Cedar: call_tool (first time: evaluated)"));
 
     let p50 = |s: &Samples| s.percentile(50.0);
     let decisions = p50(&connect) + p50(&call);
@@ -152,5 +162,6 @@ pub async fn run(root: std::path::PathBuf) -> anyhow::Result<()> {
     println!("  named token + connect + call_tool: {}", fmt(p50(&static_token) + decisions));
     println!("  JWT (cached) + connect + call_tool: {}", fmt(p50(&again) + decisions));
     println!("  JWT (first use) + connect + call_tool: {}", fmt(p50(&first) + decisions));
+    println!("  JWT (first use) + two first-time decisions: {}", fmt(p50(&first) + p50(&fresh) * 2));
     Ok(())
 }
