@@ -289,59 +289,39 @@ permit(principal, action, resource) when { resource.started_by == principal.name
         assert!(words.iter().all(|w| why.contains(w)), "{why} should name {words:?}");
     };
 
-    // Not permitted by any policy, or not for this user.
-    refused(
-        send("POST", "/api/v1/servers", &alice, Some(json!({"template": "time"}))).await,
-        "forbidden_by_policy",
-        &["`alice` may not start template `time`", "no policy permits it"],
-    );
-    refused(
-        send("POST", "/api/v1/servers", &bob, Some(json!({"template": "everything"}))).await,
-        "forbidden_by_policy",
-        &["`bob`"],
-    );
-    // A permitted template, but with more than its inputs: that would run other code.
-    refused(
-        send("POST", "/api/v1/servers", &alice, Some(json!({"template": "everything", "env": {"HOME": "/tmp/x"}})))
-            .await,
-        "forbidden",
-        &["HOME", "admin role"],
-    );
-    refused(
-        send("POST", "/api/v1/servers", &alice, Some(json!({"template": "everything", "args": ["--require=x"]}))).await,
-        "forbidden",
-        &["args", "admin role"],
-    );
-    refused(
-        send("POST", "/api/v1/servers", &alice, Some(json!({"server_type": "npx", "package": "left-pad"}))).await,
-        "forbidden",
-        &["raw config", "admin role"],
-    );
-    // A template's declared secret is the user's to give: this start gets
-    // past the role and policy checks and is stopped by the host's package
-    // policy; any other variable is not.
-    refused(
-        send(
-            "POST",
-            "/api/v1/servers",
+    // Each start a user may not make, and what its refusal names: not
+    // permitted by any policy, or not for this user; a permitted template
+    // with more than its inputs (that would run other code); a raw config.
+    // A template's declared secret is the user's to give: the last start
+    // gets past the role and policy checks and is stopped by the host's
+    // package policy, where any other variable is not.
+    let refusals: [(&str, Value, &str, &[&str]); 7] = [
+        (
             &alice,
-            Some(json!({"template": "brave-search", "env": {"NOT_A_SECRET": "x"}})),
-        )
-        .await,
-        "forbidden",
-        &["NOT_A_SECRET", "admin role"],
-    );
-    refused(
-        send(
-            "POST",
-            "/api/v1/servers",
+            json!({"template": "time"}),
+            "forbidden_by_policy",
+            &["`alice` may not start template `time`", "no policy permits it"],
+        ),
+        (&bob, json!({"template": "everything"}), "forbidden_by_policy", &["`bob`"]),
+        (&alice, json!({"template": "everything", "env": {"HOME": "/tmp/x"}}), "forbidden", &["HOME", "admin role"]),
+        (&alice, json!({"template": "everything", "args": ["--require=x"]}), "forbidden", &["args", "admin role"]),
+        (&alice, json!({"server_type": "npx", "package": "left-pad"}), "forbidden", &["raw config", "admin role"]),
+        (
             &alice,
-            Some(json!({"template": "brave-search", "env": {"BRAVE_API_KEY": "k"}})),
-        )
-        .await,
-        "forbidden_by_policy",
-        &["packages_block"],
-    );
+            json!({"template": "brave-search", "env": {"NOT_A_SECRET": "x"}}),
+            "forbidden",
+            &["NOT_A_SECRET", "admin role"],
+        ),
+        (
+            &alice,
+            json!({"template": "brave-search", "env": {"BRAVE_API_KEY": "k"}}),
+            "forbidden_by_policy",
+            &["packages_block"],
+        ),
+    ];
+    for (token, body, code, words) in refusals {
+        refused(send("POST", "/api/v1/servers", token, Some(body)).await, code, words);
+    }
 
     // Permitted: alice starts it, and it is hers: she uses it (a policy
     // names its starter), under the operator's exposure rules for the
