@@ -34,10 +34,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("auth") => auth::run(std::env::current_dir()?).await,
         Some("pipe-proxy") => {
-            let (Some(fixture), Some(port)) = (args.get(2), args.get(3)) else {
-                anyhow::bail!("usage: mcpod-bench pipe-proxy PATH/TO/mcp-fixture PORT");
+            let (Some(port), Some(program)) = (args.get(2), args.get(3)) else {
+                anyhow::bail!("usage: mcpod-bench pipe-proxy PORT PROGRAM [ARGS...]");
             };
-            peers::pipe_proxy(std::path::Path::new(fixture), port.parse()?).await
+            let upstream =
+                peers::Upstream { label: program.clone(), program: program.into(), args: args[4..].to_vec() };
+            peers::pipe_proxy(&upstream, port.parse()?).await
         }
         _ => anyhow::bail!("usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth"),
     }

@@ -1,7 +1,8 @@
 //! mcpod beside supergateway and mcp-proxy, all over Streamable HTTP, in
-//! front of the same upstream (the Rust fixture server on stdio), driven by
-//! the same client code; plus the floor: the same client talking to the
-//! server over stdio directly.
+//! front of the same upstream on stdio (the Rust fixture server, or with
+//! `BENCH_UPSTREAM=everything` the npm `@modelcontextprotocol/server-everything`
+//! on Node that the tests install), driven by the same client code; plus the
+//! floor: the same client talking to the server over stdio directly.
 
 use crate::stats::Samples;
 use serde_json::{Value, json};
@@ -111,24 +112,86 @@ impl HttpClient {
         }
         let resp = self.post(&call).await?;
         anyhow::ensure!(
-            resp.pointer("/result/content/0/text").and_then(Value::as_str) == Some("ping"),
+            // The fixture echoes `ping`, server-everything `Echo: ping`.
+            resp.pointer("/result/content/0/text").and_then(Value::as_str).is_some_and(|t| t.ends_with("ping")),
             "bad echo: {resp}"
         );
         Ok(())
     }
 }
 
-/// The fixture server with piped stdio, killed when dropped.
-fn spawn_fixture(fixture: &Path) -> std::io::Result<tokio::process::Child> {
-    tokio::process::Command::new(fixture)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+/// The server behind every path: a program and its arguments.
+#[derive(Clone)]
+pub struct Upstream {
+    /// What the tables call it.
+    pub label: String,
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
 }
 
-/// The floor: the fixture server over stdio, no proxy.
+impl Upstream {
+    /// The upstream `BENCH_UPSTREAM` names: `fixture` (default) or `everything`.
+    pub fn from_env(root: &Path) -> anyhow::Result<Upstream> {
+        match std::env::var("BENCH_UPSTREAM").as_deref() {
+            Err(_) | Ok("fixture") => {
+                let fixture = root.join("target/release/mcp-fixture");
+                anyhow::ensure!(
+                    fixture.exists(),
+                    "build the fixture first: cargo build --release -p mcpod-fixture-server"
+                );
+                Ok(Upstream { label: "the Rust fixture server".into(), program: fixture, args: Vec::new() })
+            }
+            Ok("everything") => {
+                let pkg = root.join("tests/clients/node_modules/@modelcontextprotocol/server-everything");
+                let version = std::fs::read_to_string(pkg.join("package.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .and_then(|v| v["version"].as_str().map(str::to_string))
+                    .ok_or_else(|| anyhow::anyhow!("{} is missing; run the test suite once", pkg.display()))?;
+                Ok(Upstream {
+                    label: format!("@modelcontextprotocol/server-everything {version} on Node"),
+                    program: PathBuf::from("node"),
+                    args: vec![pkg.join("dist/index.js").display().to_string(), "stdio".into()],
+                })
+            }
+            Ok(other) => anyhow::bail!("BENCH_UPSTREAM={other}: use fixture or everything"),
+        }
+    }
+
+    /// The command line, for peers that take one string.
+    fn command_line(&self) -> String {
+        std::iter::once(self.program.display().to_string())
+            .chain(self.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The server with piped stdio, killed when dropped.
+    fn spawn(&self) -> std::io::Result<tokio::process::Child> {
+        tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+    }
+}
+
+/// The next stdout line that answers a request (has an `id`); a server's
+/// notifications in between are skipped.
+async fn next_answer(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> anyhow::Result<String> {
+    loop {
+        let line = lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server closed"))?;
+        if line.contains("\"id\"") {
+            return Ok(line);
+        }
+    }
+}
+
+/// The floor: the upstream over stdio, no proxy.
 struct StdioClient {
     _child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
@@ -137,12 +200,15 @@ struct StdioClient {
 }
 
 impl StdioClient {
-    async fn open(fixture: &Path) -> anyhow::Result<StdioClient> {
-        let mut child = spawn_fixture(fixture)?;
+    async fn open(upstream: &Upstream) -> anyhow::Result<StdioClient> {
+        let mut child = upstream.spawn()?;
         let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
         let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
-        stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{}}\n").await?;
-        lines.next_line().await?;
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
+        stdin.write_all(format!("{init}\n").as_bytes()).await?;
+        next_answer(&mut lines).await?;
+        stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n").await?;
         Ok(StdioClient { _child: child, stdin, lines, next: 1 })
     }
 
@@ -150,7 +216,7 @@ impl StdioClient {
         let msg = json!({"jsonrpc": "2.0", "id": self.next, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "ping"}}});
         self.next += 1;
         self.stdin.write_all(format!("{msg}\n").as_bytes()).await?;
-        let line = self.lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server closed"))?;
+        let line = next_answer(&mut self.lines).await?;
         anyhow::ensure!(line.contains("ping"), "bad echo: {line}");
         Ok(())
     }
@@ -270,7 +336,7 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Result<Peer> {
+async fn start_mcpod(root: &Path, mcpod: &Path, upstream: &Upstream) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let dir = tempfile::tempdir()?.keep();
     let plugin = root.join("target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm");
@@ -288,7 +354,7 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
             // (default: stdout, as `mcpod serve` runs; here to /dev/null).
             std::env::var("BENCH_AUDIT").unwrap_or_else(|_| "stdout".to_string()),
             plugin.display(),
-            fixture.display()
+            upstream.program.display()
         ),
     )?;
     let child = tokio::process::Command::new(mcpod)
@@ -302,7 +368,7 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
     let resp = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/v1/servers"))
         .header("content-type", "application/json")
-        .body(json!({"server_type": "fixture-command", "sharing": "shared"}).to_string())
+        .body(json!({"server_type": "fixture-command", "sharing": "shared", "args": upstream.args}).to_string())
         .send()
         .await?
         .text()
@@ -312,12 +378,12 @@ async fn start_mcpod(root: &Path, mcpod: &Path, fixture: &Path) -> anyhow::Resul
     Ok(Peer { name: "mcpod", url: format!("http://127.0.0.1:{port}/servers/{id}/mcp"), child })
 }
 
-async fn start_supergateway(peers: &Path, fixture: &Path) -> anyhow::Result<Peer> {
+async fn start_supergateway(peers: &Path, upstream: &Upstream) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let child = tokio::process::Command::new(peers.join("node_modules/.bin/supergateway"))
         .args([
             "--stdio",
-            &fixture.display().to_string(),
+            &upstream.command_line(),
             "--outputTransport",
             "streamableHttp",
             "--stateful",
@@ -334,11 +400,12 @@ async fn start_supergateway(peers: &Path, fixture: &Path) -> anyhow::Result<Peer
     Ok(Peer { name: "supergateway", url: format!("http://127.0.0.1:{port}/mcp"), child })
 }
 
-async fn start_mcp_proxy(peers: &Path, fixture: &Path) -> anyhow::Result<Peer> {
+async fn start_mcp_proxy(peers: &Path, upstream: &Upstream) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let child = tokio::process::Command::new(peers.join(".venv/bin/mcp-proxy"))
         .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--"])
-        .arg(fixture)
+        .arg(&upstream.program)
+        .args(&upstream.args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -370,19 +437,18 @@ async fn row(name: &str, url: &str, seq: &Samples, floor: Duration, era: Era) ->
 
 /// Runs the comparison and prints markdown tables.
 pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
-    let fixture = root.join("target/release/mcp-fixture");
-    anyhow::ensure!(fixture.exists(), "build the fixture first: cargo build --release -p mcpod-fixture-server");
+    let upstream = Upstream::from_env(&root)?;
     let peers_dir = root.join("bench/peers");
     // BENCH_ROUNDS stretches the latency phase, e.g. to attach a profiler.
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     const PER_ROUND: usize = 100;
-    let mut peers = vec![start_pipe_proxy(&fixture).await?];
-    peers.push(start_mcpod(&root, &mcpod, &fixture).await?);
-    match start_supergateway(&peers_dir, &fixture).await {
+    let mut peers = vec![start_pipe_proxy(&upstream).await?];
+    peers.push(start_mcpod(&root, &mcpod, &upstream).await?);
+    match start_supergateway(&peers_dir, &upstream).await {
         Ok(p) => peers.push(p),
         Err(e) => eprintln!("supergateway skipped: {e} (npm install in bench/peers)"),
     }
-    match start_mcp_proxy(&peers_dir, &fixture).await {
+    match start_mcp_proxy(&peers_dir, &upstream).await {
         Ok(p) => peers.push(p),
         Err(e) => eprintln!(
             "mcp-proxy skipped: {e} (python3 -m venv bench/peers/.venv && bench/peers/.venv/bin/pip install -r bench/peers/requirements.txt)"
@@ -392,10 +458,11 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     peers.retain(|p| only.as_deref().is_none_or(|o| o.split(',').any(|o| p.name.starts_with(o))));
     println!("command: cargo run --release -p mcpod-bench -- peers target/release/mcpod");
     println!(
-        "upstream: the Rust fixture server (tools/call echo), stdio; client: this bench's Streamable HTTP client; \
-         latency: {rounds} rounds of {PER_ROUND} sequential calls per path, the paths taking turns\n"
+        "upstream: {} (tools/call echo), stdio; client: this bench's Streamable HTTP client; \
+         latency: {rounds} rounds of {PER_ROUND} sequential calls per path, the paths taking turns\n",
+        upstream.label
     );
-    let mut clients = vec![Client::Stdio(Box::new(StdioClient::open(&fixture).await?))];
+    let mut clients = vec![Client::Stdio(Box::new(StdioClient::open(&upstream).await?))];
     for peer in &peers {
         clients.push(Client::Http(HttpClient::open(&peer.url).await?));
     }
@@ -414,11 +481,12 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
         let mem = mem.iter().map(|k| format!("{:.1} MiB", *k as f64 / 1024.0)).collect::<Vec<_>>().join(" / ");
         println!("{cells} {mem} |");
     }
+    python_sdk_rows(&root, &upstream, &peers, rounds * PER_ROUND).await;
     // The same calls from a 2026-07-28 client (no session, `_meta` and
     // routing headers on each request), where a peer can serve one at all.
     println!("\n| path, 2026-07-28 client | p50 | p99 | added p50 over floor | calls/s ×1 | ×16 | ×64 | errors ×64 |");
     println!("|---|---|---|---|---|---|---|---|");
-    let mut modern = vec![Client::Stdio(Box::new(StdioClient::open(&fixture).await?))];
+    let mut modern = vec![Client::Stdio(Box::new(StdioClient::open(&upstream).await?))];
     let mut serving = Vec::new();
     for peer in peers.iter().filter(|p| !p.name.starts_with("pipe")) {
         let mut c = HttpClient::open_era(&peer.url, Era::Stateless).await?;
@@ -442,15 +510,54 @@ pub async fn run(root: PathBuf, mcpod: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The same sequential calls from the official Python SDK client
+/// (`bench/peers/py_latency.py`, with the SDK the tests install in
+/// tests/clients/.venv), each path in turn: its p50 and what each proxy adds
+/// over the SDK's own stdio floor. Skipped, with why, when the SDK is absent.
+async fn python_sdk_rows(root: &Path, upstream: &Upstream, peers: &[Peer], n: usize) {
+    let python = root.join("tests/clients/.venv/bin/python");
+    let script = root.join("bench/peers/py_latency.py");
+    if !python.exists() {
+        println!("\n(Python SDK client skipped: {} is missing; run the test suite once)", python.display());
+        return;
+    }
+    let run = |args: Vec<String>| {
+        let (python, script) = (python.clone(), script.clone());
+        async move {
+            let out = tokio::process::Command::new(python).arg(script).args(args).output().await.ok()?;
+            let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+            let v: Value = serde_json::from_str(&line).ok()?;
+            Some((v["p50_us"].as_f64()?, v["p99_us"].as_f64()?))
+        }
+    };
+    let mut floor_args = vec!["--stdio".to_string(), n.to_string(), upstream.program.display().to_string()];
+    floor_args.extend(upstream.args.iter().cloned());
+    println!("\n| path, Python SDK client ({n} sequential calls each) | p50 | p99 | added p50 over its stdio floor |");
+    println!("|---|---|---|---|");
+    let Some((floor, floor99)) = run(floor_args).await else {
+        println!("| floor (stdio, no proxy) | fails | — | — |");
+        return;
+    };
+    println!("| floor (stdio, no proxy) | {floor:.1} µs | {floor99:.1} µs | — |");
+    for peer in peers {
+        match run(vec![peer.url.clone(), n.to_string()]).await {
+            Some((p50, p99)) => {
+                println!("| {} | {p50:.1} µs | {p99:.1} µs | {:.1} µs |", peer.name, p50 - floor)
+            }
+            None => println!("| {} | fails | — | — |", peer.name),
+        }
+    }
+}
+
 /// The least a Streamable HTTP proxy can do, as a floor for proxies: each
 /// POST body goes to the server's stdin as a line and, for a request, the
 /// next stdout line comes back as the JSON answer. No sessions, no MCP
 /// rules, no plugins: what is left of mcpod's time above this is its own.
-pub async fn pipe_proxy(fixture: &Path, port: u16) -> anyhow::Result<()> {
+pub async fn pipe_proxy(upstream: &Upstream, port: u16) -> anyhow::Result<()> {
     use axum::http::{HeaderValue, StatusCode};
     use axum::response::IntoResponse;
     use std::sync::Arc;
-    let mut child = spawn_fixture(fixture)?;
+    let mut child = upstream.spawn()?;
     let stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
     let lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?).lines();
     let pipe = Arc::new(tokio::sync::Mutex::new((stdin, lines)));
@@ -466,8 +573,8 @@ pub async fn pipe_proxy(fixture: &Path, port: u16) -> anyhow::Result<()> {
             if !is_request {
                 return StatusCode::ACCEPTED.into_response();
             }
-            match lines.next_line().await {
-                Ok(Some(line)) => {
+            match next_answer(lines).await {
+                Ok(line) => {
                     let mut resp = line.into_response();
                     let headers = resp.headers_mut();
                     headers.insert("content-type", HeaderValue::from_static("application/json"));
@@ -487,12 +594,13 @@ pub async fn pipe_proxy(fixture: &Path, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start_pipe_proxy(fixture: &Path) -> anyhow::Result<Peer> {
+async fn start_pipe_proxy(upstream: &Upstream) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("pipe-proxy")
-        .arg(fixture)
         .arg(port.to_string())
+        .arg(&upstream.program)
+        .args(&upstream.args)
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
