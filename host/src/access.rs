@@ -135,6 +135,8 @@ pub enum AccessError {
 struct Loaded {
     modified: Option<SystemTime>,
     policies: Arc<PolicySet>,
+    /// Counts the policy sets taken into force (0: the one read at start).
+    generation: u64,
 }
 
 /// How many decisions are remembered at most (the cache starts afresh when full).
@@ -145,9 +147,9 @@ const DECISIONS_MAX: usize = 16_384;
 /// policies, so a repeated one is a look-up (about 20 µs saved per call).
 #[derive(Default)]
 struct Decisions {
-    /// The policy set they were made under (its address), so that a
-    /// decision of the old set is never kept for the new one.
-    policies: usize,
+    /// The generation of the policy set they were made under, so that a
+    /// decision of an old set is never kept for a new one.
+    generation: u64,
     made: HashMap<Vec<u8>, Verdict>,
 }
 
@@ -183,13 +185,9 @@ pub struct Access {
     state: RwLock<Loaded>,
     authorizer: Authorizer,
     decisions: std::sync::Mutex<Decisions>,
-    /// Counts the policy sets taken into force, so that open sessions can be
-    /// told their lists changed.
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    /// The generation in force, watched so that open sessions can be told
+    /// their lists changed.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Parses `text` (from `path`, named in errors) into a policy set.
@@ -220,22 +218,22 @@ impl Access {
             None => (PolicySet::new(), None),
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| AccessError::Io { path: p.clone(), source })?;
-                (parse(&text, p)?, modified(p))
+                (parse(&text, p)?, crate::reread::modified(p))
             }
         };
         Ok(Arc::new(Access {
             path,
-            state: RwLock::new(Loaded { modified: when, policies: Arc::new(policies) }),
+            state: RwLock::new(Loaded { modified: when, policies: Arc::new(policies), generation: 0 }),
             authorizer: Authorizer::new(),
             decisions: std::sync::Mutex::new(Decisions::default()),
-            generation: tokio::sync::watch::Sender::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
         }))
     }
 
     /// Changes each time new policies come into force (a reload that fails
     /// to parse changes nothing).
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.generation.subscribe()
+        self.changes.subscribe()
     }
 
     /// True if policies govern access (a policy file is configured).
@@ -265,13 +263,12 @@ impl Access {
         let Ok(state) = self.state.read() else {
             return Verdict { allowed: false, reason: "the policy store is unusable".to_string() };
         };
-        let policies = state.policies.clone();
+        let (policies, set) = (state.policies.clone(), state.generation);
         drop(state);
-        let set = Arc::as_ptr(&policies) as usize;
         let key = question(who, act, server, name);
         if let Ok(mut cache) = self.decisions.lock() {
-            if cache.policies != set {
-                *cache = Decisions { policies: set, made: HashMap::new() };
+            if cache.generation != set {
+                *cache = Decisions { generation: set, made: HashMap::new() };
             }
             if let Some(v) = cache.made.get(&key) {
                 return v.clone();
@@ -282,7 +279,7 @@ impl Access {
             Err(why) => Verdict { allowed: false, reason: format!("the request could not be evaluated ({why})") },
         };
         if let Ok(mut cache) = self.decisions.lock()
-            && cache.policies == set
+            && cache.generation == set
         {
             if cache.made.len() >= DECISIONS_MAX {
                 cache.made.clear();
@@ -359,7 +356,7 @@ impl Access {
     /// logged with its line and reason, and the policies in force stay.
     pub fn refresh(&self) {
         let Some(path) = &self.path else { return };
-        let now = modified(path);
+        let now = crate::reread::modified(path);
         if self.state.read().map(|s| s.modified == now).unwrap_or(true) {
             return;
         }
@@ -370,9 +367,10 @@ impl Access {
             Ok(policies) => {
                 tracing::info!(path = %path.display(), policies = policies.policies().count(), "access policies reloaded");
                 if let Ok(mut state) = self.state.write() {
-                    *state = Loaded { modified: now, policies: Arc::new(policies) };
+                    let generation = state.generation + 1;
+                    *state = Loaded { modified: now, policies: Arc::new(policies), generation };
+                    self.changes.send_replace(generation);
                 }
-                self.generation.send_modify(|g| *g += 1);
             }
             Err(e) => {
                 tracing::error!("{e}");
@@ -390,15 +388,7 @@ impl Access {
         if self.path.is_none() {
             return;
         }
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(access) = weak.upgrade() else { return };
-                tokio::task::spawn_blocking(move || access.refresh()).await.ok();
-            }
-        });
+        crate::reread::every(self, every, Self::refresh);
     }
 }
 

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod operator;
 pub mod plugin;
 pub mod policy;
+pub mod reread;
 pub mod rev_2026_07_28;
 pub mod runtime;
 pub mod servers;

@@ -191,10 +191,6 @@ struct Loaded {
     by_hash: HashMap<String, Principal>,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 impl TokenTable {
     /// The table of `path` (none: no named tokens). A file that cannot be
     /// used is an error at start, so that a typo never opens nothing.
@@ -202,7 +198,7 @@ impl TokenTable {
         let table = TokenTable { path, state: RwLock::new(Loaded::default()) };
         if let Some(p) = &table.path {
             let file = TokenFile::read(p)?;
-            table.install(&file, modified(p));
+            table.install(&file, crate::reread::modified(p));
         }
         Ok(Arc::new(table))
     }
@@ -231,7 +227,7 @@ impl TokenTable {
     /// longer parses is logged and the tokens in force stay.
     pub fn refresh(&self) {
         let Some(path) = &self.path else { return };
-        let now = modified(path);
+        let now = crate::reread::modified(path);
         if self.state.read().map(|s| s.modified == now).unwrap_or(true) {
             return;
         }
@@ -250,15 +246,7 @@ impl TokenTable {
         if self.path.is_none() {
             return;
         }
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(table) = weak.upgrade() else { return };
-                tokio::task::spawn_blocking(move || table.refresh()).await.ok();
-            }
-        });
+        crate::reread::every(self, every, Self::refresh);
     }
 }
 
