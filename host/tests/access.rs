@@ -47,23 +47,38 @@ fn error(answer: &Value) -> String {
     answer["error"]["message"].as_str().unwrap_or_else(|| panic!("an error: {answer}")).to_string()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_edits_apply_to_open_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let (admin_file, tokens, policies) =
-        (dir.path().join("token"), dir.path().join("tokens.toml"), dir.path().join("policies.cedar"));
+/// A host whose admin token is `the-admin-token`, with a named token for
+/// each of `users` and the policies `text` (then `tweak`); the users'
+/// tokens in their order, and the policy file, for edits.
+async fn governed_host(
+    dir: &std::path::Path,
+    users: &[(&str, mcpod::identity::Role)],
+    text: &str,
+    tweak: impl FnOnce(&mut mcpod::config::Config),
+) -> (TestHost, Vec<String>, std::path::PathBuf) {
+    let (admin_file, tokens, policies) = (dir.join("token"), dir.join("tokens.toml"), dir.join("policies.cedar"));
     std::fs::write(&admin_file, "the-admin-token\n").unwrap();
     let mut file = mcpod::identity::TokenFile::default();
-    let alice = file.create("alice", mcpod::identity::Role::User).unwrap();
-    let root = file.create("root", mcpod::identity::Role::Admin).unwrap();
+    let made = users.iter().map(|(name, role)| file.create(name, *role).unwrap()).collect();
     file.write(&tokens).unwrap();
-    std::fs::write(&policies, V1).unwrap();
+    std::fs::write(&policies, text).unwrap();
     let host = start_host(|c| {
-        c.server.api_token_file = Some(admin_file.clone());
-        c.auth.tokens_file = Some(tokens.clone());
+        c.server.api_token_file = Some(admin_file);
+        c.auth.tokens_file = Some(tokens);
         c.access.policies = Some(policies.clone());
+        tweak(c);
     })
     .await;
+    (host, made, policies)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_edits_apply_to_open_sessions() {
+    use mcpod::identity::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let (host, tokens, policies) =
+        governed_host(dir.path(), &[("alice", Role::User), ("root", Role::Admin)], V1, |_| {}).await;
+    let (alice, root) = (tokens[0].clone(), tokens[1].clone());
     let start = || async {
         let resp = host
             .http
@@ -236,37 +251,25 @@ async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_e
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_starts_the_templates_a_policy_permits_with_their_secrets_only_and_stops_only_its_own() {
+    use mcpod::identity::Role;
     ensure_clients();
     let dir = tempfile::tempdir().unwrap();
-    let (admin_file, tokens, policies) =
-        (dir.path().join("token"), dir.path().join("tokens.toml"), dir.path().join("policies.cedar"));
-    std::fs::write(&admin_file, "the-admin-token\n").unwrap();
-    let mut file = mcpod::identity::TokenFile::default();
-    let alice = file.create("alice", mcpod::identity::Role::User).unwrap();
-    let bob = file.create("bob", mcpod::identity::Role::User).unwrap();
-    let root = file.create("root", mcpod::identity::Role::Admin).unwrap();
-    file.write(&tokens).unwrap();
-    std::fs::write(
-        &policies,
-        r#"
+    let policies = r#"
 @id("alice-starts-everything-and-brave")
 permit(principal == User::"alice", action == Action::"start", resource)
 when { ["everything", "brave-search"].contains(resource.name) };
 @id("starters-use-their-servers")
 permit(principal, action, resource) when { resource.started_by == principal.name };
-"#,
-    )
-    .unwrap();
-    let host = start_host(|c| {
-        c.auth.tokens_file = Some(tokens.clone());
-        c.access.policies = Some(policies.clone());
-        c.server.api_token_file = Some(admin_file.clone());
+"#;
+    let users = [("alice", Role::User), ("bob", Role::User), ("root", Role::Admin)];
+    let (host, tokens, _) = governed_host(dir.path(), &users, policies, |c| {
         c.policy.packages_block = vec!["@modelcontextprotocol/server-brave-search".into()];
         let mut hide_echo = mcpod::expose::Expose::default();
         hide_echo.tools.deny = vec!["echo".into()];
         c.expose.templates.insert("everything".into(), hide_echo);
     })
     .await;
+    let (alice, bob, root) = (tokens[0].clone(), tokens[1].clone(), tokens[2].clone());
     let send = |method: &str, path: &str, token: &str, body: Option<Value>| {
         let mut req = host
             .http
