@@ -504,6 +504,24 @@ pub struct LimitsSection {
     pub local_memory_mib: Option<u64>,
     /// CPU-seconds cap of local server processes (unset: none).
     pub local_cpu_secs: Option<u64>,
+    /// Seconds a server has to answer a client's request (a progress
+    /// notification restarts the clock); then the client gets an error and
+    /// the server `notifications/cancelled`. Also bounds the handshake.
+    pub request_timeout_secs: u64,
+    /// Seconds `mcpod serve` gives calls in flight after SIGTERM before it
+    /// stops every server and exits.
+    pub shutdown_grace_secs: u64,
+    /// One template's own limits (`[limits.templates.NAME]`).
+    pub templates: std::collections::BTreeMap<String, TemplateLimits>,
+}
+
+/// `[limits.templates.NAME]`: limits of one template's servers; unset
+/// fields keep `[limits]`'s.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplateLimits {
+    /// Overrides `limits.request_timeout_secs`.
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl Default for LimitsSection {
@@ -518,6 +536,9 @@ impl Default for LimitsSection {
             restart_max_backoff_ms: 30_000,
             local_memory_mib: None,
             local_cpu_secs: None,
+            request_timeout_secs: 60,
+            shutdown_grace_secs: 10,
+            templates: Default::default(),
         }
     }
 }
@@ -915,6 +936,18 @@ mod tests {
         assert!(c.policy.allow_npx && c.policy.allow_uv && !c.policy.allow_custom_images);
         assert_eq!(c.kubernetes.namespace, "mcpod");
         assert_eq!(c.base_dir, Path::new("/etc/mcpod"));
+    }
+
+    #[test]
+    fn request_timeouts_default_to_a_minute_and_a_template_may_have_its_own() {
+        let c = parse("").unwrap();
+        assert_eq!((c.limits.request_timeout_secs, c.limits.shutdown_grace_secs), (60, 10));
+        let c = parse("[limits]\nrequest_timeout_secs = 5\n[limits.templates.github]\nrequest_timeout_secs = 300\n")
+            .unwrap();
+        assert_eq!(c.limits.request_timeout_secs, 5);
+        assert_eq!(c.limits.templates["github"].request_timeout_secs, Some(300));
+        let err = parse("[limits.templates.github]\nrequest_timeout = 3\n").unwrap_err().to_string();
+        assert!(err.contains("request_timeout") && err.contains("line 2"), "{err}");
     }
 
     #[test]

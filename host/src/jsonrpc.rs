@@ -126,6 +126,8 @@ pub mod code {
     pub const SERVER_UNAVAILABLE: i64 = -32001;
     /// A request or session limit was hit.
     pub const LIMIT_EXCEEDED: i64 = -32002;
+    /// The server did not answer in time (the official SDKs' `RequestTimeout`).
+    pub const REQUEST_TIMEOUT: i64 = -32001;
 }
 
 /// Why a text is not a message.

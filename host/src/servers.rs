@@ -27,6 +27,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+mod drain;
 pub mod endpoints;
 mod handles;
 mod request;
@@ -64,6 +65,9 @@ pub enum ManagerError {
     /// A plugin or the runtime failed.
     #[error("{0}")]
     Failed(String),
+    /// The host is shutting down and takes nothing new.
+    #[error("mcpod is shutting down and takes no new sessions; retry against another replica or after it restarts")]
+    Draining,
 }
 
 impl ManagerError {
@@ -76,9 +80,24 @@ impl ManagerError {
             ManagerError::NotFound(_) => StatusCode::NOT_FOUND,
             ManagerError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
             ManagerError::Failed(_) => StatusCode::BAD_GATEWAY,
+            ManagerError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Seconds a client should wait before trying again (`Retry-After`),
+    /// for the refusals that pass.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ManagerError::Limit(_) => Some(RETRY_AFTER_SECS),
+            ManagerError::Draining => Some(RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 }
+
+/// What `Retry-After` says on a 429 or a draining 503: sessions and
+/// requests free up in seconds, not minutes.
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 /// One problem with one field of a server config.
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +141,10 @@ pub struct ManagerSettings {
     pub session_idle: Duration,
     /// The operator's exposure rules per template (`[expose.templates]`).
     pub expose_templates: BTreeMap<String, crate::expose::Expose>,
+    /// How long a server has to answer a request (`[limits]`).
+    pub request_timeout: Duration,
+    /// Per-template request timeouts (`[limits.templates]`).
+    pub template_timeouts: BTreeMap<String, Duration>,
 }
 
 impl ManagerSettings {
@@ -140,6 +163,12 @@ impl ManagerSettings {
             resources: config.resources.clone(),
             session_idle: Duration::from_secs(l.session_idle_secs),
             expose_templates: config.expose.templates.clone(),
+            request_timeout: Duration::from_secs(l.request_timeout_secs),
+            template_timeouts: l
+                .templates
+                .iter()
+                .filter_map(|(name, t)| Some((name.clone(), Duration::from_secs(t.request_timeout_secs?))))
+                .collect(),
             public_url: match &config.server.public_url {
                 Some(url) => url.trim_end_matches('/').to_string(),
                 None => format!("http://{}", config.server.listen),
@@ -166,6 +195,8 @@ pub struct Server {
     pub created: SystemTime,
     /// Who started it through the API (and so may stop it).
     pub owner: Option<Arc<crate::identity::Principal>>,
+    /// How long it has to answer a request.
+    pub request_timeout: Duration,
     instances: Mutex<Vec<Arc<Instance>>>,
     /// A started instance no session holds yet (per-session mode).
     spare: Mutex<Option<Arc<Instance>>>,
@@ -209,6 +240,8 @@ pub struct Manager {
     access: Option<Arc<crate::access::Access>>,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
     next_server: AtomicU64,
+    /// Set once the host began to shut down (`drain`).
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// mcpod's `initialize` params: the newest handshake-era revision and the
@@ -242,6 +275,7 @@ impl Manager {
             access: None,
             servers: RwLock::new(BTreeMap::new()),
             next_server: AtomicU64::new(1),
+            draining: Default::default(),
         }
     }
 

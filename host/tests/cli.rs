@@ -425,6 +425,62 @@ async fn server_processes_end_when_the_host_is_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_with_a_legacy_sse_stream_open_and_a_hung_server_exits_within_the_grace_and_leaves_no_process() {
+    use futures_util::StreamExt;
+    use nix::sys::signal::{Signal, kill};
+    mcpod::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "[limits]\nshutdown_grace_secs = 2\n");
+    let (mut host, base) =
+        serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{base}/api/v1/servers"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"server_type": "fixture-command", "sharing": "shared"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let id = v["server_id"].as_str().unwrap().to_string();
+    let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
+    let who = tool_text(&s.call(1, "whoami", serde_json::json!({})).await);
+    let pid = who.split_whitespace().next().unwrap().trim_start_matches("pid=").parse::<i32>().unwrap();
+    let sse = http.get(format!("{base}/servers/{id}/sse")).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(sse.status(), 200);
+    let mut sse = sse.bytes_stream();
+    kill(nix::unistd::Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let caller = s.clone();
+    let call = tokio::spawn(async move { caller.call(2, "echo", serde_json::json!({"message": "hung"})).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    kill(nix::unistd::Pid::from_raw(host.id() as i32), Signal::SIGTERM).unwrap();
+    // Bounded wait: a host that hangs on the open stream fails here, not the suite.
+    let waited = tokio::task::spawn_blocking(move || {
+        for _ in 0..300 {
+            if let Some(status) = host.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = host.kill();
+        None
+    })
+    .await
+    .unwrap();
+    let status = waited.expect("mcpod exited after SIGTERM although a legacy SSE stream was open");
+    assert!(status.success(), "{status:?}");
+    let answer = call.await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap_or("").contains("shutting down"), "{answer}");
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(std::time::Duration::from_secs(5), sse.next()).await {}
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(gone, "the stopped server process {pid} outlived the host");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn json_logs_carry_server_session_and_request_ids_and_never_a_secret() {
     mcpod::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();

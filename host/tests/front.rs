@@ -740,3 +740,169 @@ async fn a_servers_expose_rules_hide_rename_and_describe_its_tools_for_every_cli
     let listed = status.to_string();
     assert!(listed.contains("\"say\"") && !listed.contains("\"crash\""), "{status}");
 }
+
+/// The process id the fixture reports through `whoami`.
+async fn fixture_pid(s: &McpSession, id: u64) -> i32 {
+    let who = tool_text(&s.call(id, "whoami", json!({})).await);
+    who.split_whitespace().next().and_then(|p| p.strip_prefix("pid=")).and_then(|p| p.parse().ok()).expect("pid")
+}
+
+async fn server_logs(host: &TestHost, id: &str) -> Vec<String> {
+    host.http.get(format!("{}/api/v1/servers/{id}/logs", host.base)).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_server_gets_a_timeout_error_naming_the_limit_and_a_cancellation_and_serves_again_when_it_resumes() {
+    use nix::sys::signal::{Signal, kill};
+    let host = start_host(|c| c.limits.request_timeout_secs = 1).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let pid = nix::unistd::Pid::from_raw(fixture_pid(&s, 1).await);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let stuck = s.call(2, "echo", json!({"message": "anyone?"})).await;
+    kill(pid, Signal::SIGCONT).unwrap();
+    assert_eq!(stuck["error"]["code"], -32001, "{stuck}");
+    let message = stuck["error"]["message"].as_str().unwrap();
+    assert!(message.contains("1 s") && message.contains("limits.request_timeout_secs"), "{message}");
+    // Resumed, the server reads the cancellation mcpod sent it, and answers
+    // the next call; its late answer to the cancelled one went nowhere.
+    let next = s.call(3, "echo", json!({"message": "back"})).await;
+    assert_eq!(tool_text(&next), "back", "{next}");
+    let mut logs = Vec::new();
+    for _ in 0..100 {
+        logs = server_logs(&host, &id).await;
+        if logs.iter().any(|l| l.contains("cancelled request")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(logs.iter().any(|l| l.contains("cancelled request")), "the server was told: {logs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_may_give_its_server_more_time_than_the_default_request_timeout() {
+    let host = start_host(|c| c.limits.request_timeout_secs = 1).await;
+    // 2.5 s of sleep against a 1 s default: cut off, unless the start gives it more.
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let r = s.call(1, "sleep", json!({"ms": 2500})).await;
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    let patient = host
+        .start_server(json!({"server_type": "fixture-command", "sharing": "shared", "request_timeout_secs": 10}))
+        .await;
+    let s = McpSession::open(&mcp_url(&host, &patient)).await;
+    let r = s.call(1, "sleep", json!({"ms": 2500})).await;
+    assert_eq!(tool_text(&r), "slept 2500 ms", "{r}");
+    let zero = host.post_server(json!({"server_type": "fixture-command", "request_timeout_secs": 0})).await;
+    assert_eq!(zero.status(), 400);
+    assert!(zero.text().await.unwrap().contains("request_timeout_secs"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_idle_reaper_never_closes_a_session_whose_request_is_still_running() {
+    let host = start_host(|c| {
+        c.limits.session_idle_secs = 1;
+        c.limits.request_timeout_secs = 30;
+    })
+    .await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    // The session is idle (no new request) for 3 s while its call runs;
+    // the reaper sweeps every 100 ms with a 1 s limit.
+    let r = s.call(1, "sleep", json!({"ms": 3000})).await;
+    assert_eq!(tool_text(&r), "slept 3000 ms", "{r}");
+    let next = s.call(2, "echo", json!({"message": "still here"})).await;
+    assert_eq!(tool_text(&next), "still here", "the session outlived its idle limit while busy: {next}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_answers_calls_in_flight_ends_every_stream_refuses_new_sessions_and_stops_the_servers() {
+    use nix::sys::signal::{Signal, kill};
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let pid = fixture_pid(&s, 1).await;
+    // A legacy SSE stream, a WebSocket, and a call to a server that hangs.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/servers/{id}/sse", host.base))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut sse = resp.bytes_stream();
+    let ws_url = format!("ws://{}/servers/{id}/ws", host.addr);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    kill(nix::unistd::Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let caller = s.clone();
+    let in_flight = tokio::spawn(async move { caller.call(2, "echo", json!({"message": "never answered"})).await });
+    while host.app_manager.in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = tokio::time::timeout(Duration::from_secs(30), host.app_manager.drain(Duration::from_secs(1))).await;
+    assert!(drained.is_ok(), "the drain is bounded");
+
+    let answer = in_flight.await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap().contains("shutting down"), "{answer}");
+    let mut rest = Vec::new();
+    while let Some(Ok(chunk)) =
+        tokio::time::timeout(Duration::from_secs(10), sse.next()).await.expect("the SSE stream ends")
+    {
+        rest.extend_from_slice(&chunk);
+    }
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("the WebSocket closes") {
+            Some(Ok(Ws::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001), "going away");
+    let ready = host.http.get(format!("{}/readyz", host.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready while draining");
+    let late = host
+        .http
+        .post(mcp_url(&host, &id))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "late", "version": "1"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 503);
+    assert_eq!(late.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
+    let body: Value = late.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("shutting down"), "{body}");
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(gone, "the stopped server process {pid} was killed");
+}
+
+#[test]
+fn a_drain_after_the_front_is_gone_ends_sessions_whose_last_owner_is_the_instance() {
+    // Once the HTTP front is dropped, the instance's sink is the last owner
+    // of a client session; ending it drops the session, which detaches
+    // itself from the same instance. That must not deadlock the drain.
+    // The host runs on a thread of its own, so a deadlock (which stops
+    // every worker, and so every timer) fails the test instead of hanging it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let host = start_host(|_| {}).await;
+            let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+            let s = McpSession::open(&mcp_url(&host, &id)).await;
+            fixture_pid(&s, 1).await;
+            drop(s);
+            host.serving.abort();
+            host.app_manager.drain(Duration::from_secs(1)).await;
+        });
+        let _ = done.send(());
+    });
+    assert!(finished.recv_timeout(Duration::from_secs(60)).is_ok(), "the drain deadlocked");
+}

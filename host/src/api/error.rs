@@ -16,7 +16,9 @@ pub struct ApiError {
     /// What went wrong and what to do.
     pub message: String,
     /// Structured detail (per-field problems).
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
+    /// Seconds to wait before retrying (`Retry-After`), on a 429 or 503.
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +37,13 @@ struct Inner<'a> {
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError { status, code, message: message.into(), details: None, retry_after: None }
+    }
+
+    /// The same error, telling the client when to retry.
+    pub fn retry_after(mut self, secs: Option<u32>) -> Self {
+        self.retry_after = secs;
+        self
     }
 
     /// An error with structured `details`.
@@ -45,13 +53,17 @@ impl ApiError {
         message: impl Into<String>,
         details: serde_json::Value,
     ) -> Self {
-        ApiError { status, code, message: message.into(), details: Some(details) }
+        ApiError { status, code, message: message.into(), details: Some(Box::new(details)), retry_after: None }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, message: &self.message, details: self.details.as_ref() } };
-        (self.status, Json(body)).into_response()
+        let body = Body { error: Inner { code: self.code, message: &self.message, details: self.details.as_deref() } };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        resp
     }
 }

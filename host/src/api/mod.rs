@@ -144,14 +144,18 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "ready": true,
+async fn readyz(State(state): State<AppState>) -> Response {
+    let draining = state.manager.is_draining();
+    let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = Json(serde_json::json!({
+        "ready": !draining,
+        "draining": draining,
         "runtime": state.manager.runtime_name(),
         "plugins": state.plugins.plugins().count(),
         "plugin_failures": state.plugins.failures().len(),
         "servers": state.manager.list().len(),
-    }))
+    }));
+    (status, body).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -180,7 +184,9 @@ impl From<ManagerError> for ApiError {
             ManagerError::NotFound(_) => ApiError::new(status, "not_found", e.to_string()),
             ManagerError::Limit(_) => ApiError::new(status, "limit_exceeded", e.to_string()),
             ManagerError::Failed(_) => ApiError::new(status, "failed", e.to_string()),
+            ManagerError::Draining => ApiError::new(status, "draining", e.to_string()),
         }
+        .retry_after(e.retry_after())
     }
 }
 

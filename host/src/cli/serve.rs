@@ -3,6 +3,7 @@
 use super::ConfigArg;
 use crate::config::Config;
 use anyhow::Context;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -50,12 +51,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, "mcpod listening");
     println!("mcpod listening on http://{addr}");
     let (manager, audit) = (app.manager.clone(), app.audit.clone());
+    let grace = std::time::Duration::from_secs(config.limits.shutdown_grace_secs);
     // Streamed responses are written in small pieces; Nagle would hold them back.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app.router).with_graceful_shutdown(shutdown()).await.context("the HTTP server failed")?;
-    manager.shutdown().await;
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut http = tokio::spawn(
+        axum::serve(listener, app.router)
+            .with_graceful_shutdown(async move {
+                let mut closed = closed;
+                let _ = closed.wait_for(|c| *c).await;
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        done = &mut http => {
+            manager.shutdown().await;
+            done.context("the HTTP server task failed")?.context("the HTTP server failed")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        _ = shutdown() => {}
+    }
+    // Stop accepting; the calls in flight finish (up to the grace period),
+    // then every stream ends and every server stops: all bounded.
+    let _ = closing.send(true);
+    manager.drain(grace).await;
+    if tokio::time::timeout(CONNECTIONS_CLOSE, &mut http).await.is_err() {
+        tracing::warn!("client connections still open after the drain; closing them");
+        http.abort();
+    }
     // The last records reach their sink before the process ends.
     let _ = tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5))).await;
     Ok(ExitCode::SUCCESS)
@@ -79,6 +104,9 @@ fn tell_token_source(source: &crate::auth::TokenSource) {
         TokenSource::Env | TokenSource::File(_) => {}
     }
 }
+
+/// How long open connections get to close once every stream has ended.
+const CONNECTIONS_CLOSE: std::time::Duration = std::time::Duration::from_millis(300);
 
 async fn shutdown() {
     let ctrl_c = async {

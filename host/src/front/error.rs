@@ -17,12 +17,14 @@ pub struct FrontError {
     pub code: i64,
     /// What went wrong and what to do.
     pub message: String,
+    /// Seconds to wait before retrying (`Retry-After`), on a 429 or 503.
+    pub retry_after: Option<u32>,
 }
 
 impl FrontError {
     /// An error with `status`, JSON-RPC `code` and `message`.
     pub fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Self {
-        FrontError { status, code, message: message.into() }
+        FrontError { status, code, message: message.into(), retry_after: None }
     }
 
     /// A 400 with `-32600` (invalid request).
@@ -33,7 +35,11 @@ impl FrontError {
 
 impl IntoResponse for FrontError {
     fn into_response(self) -> Response {
-        rpc_error(self.status, self.code, &self.message)
+        let mut resp = rpc_error(self.status, self.code, &self.message);
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
@@ -42,7 +48,7 @@ impl From<ManagerError> for FrontError {
         let status = e.http_status();
         let code =
             if status == StatusCode::TOO_MANY_REQUESTS { code::LIMIT_EXCEEDED } else { code::SERVER_UNAVAILABLE };
-        FrontError::new(status, code, e.to_string())
+        FrontError { retry_after: e.retry_after(), ..FrontError::new(status, code, e.to_string()) }
     }
 }
 

@@ -162,13 +162,18 @@ pub struct HttpSessions {
 }
 
 /// A session is stale after `idle` without a request, unless its GET
-/// stream is open.
+/// stream is open or a request of its is still waiting for its answer
+/// (the request timeout bounds that wait, so a busy session is not kept
+/// forever).
 impl Expiring for Arc<HttpSession> {
     fn expired(&self, idle: Duration) -> bool {
         let stale = self.last_seen.lock().map(|t| t.elapsed() > idle).unwrap_or(true);
-        let streaming =
-            self.routes.lock().map(|r| r.standalone.as_ref().is_some_and(|t| !t.is_closed())).unwrap_or(false);
-        stale && !streaming
+        let busy = self
+            .routes
+            .lock()
+            .map(|r| r.standalone.as_ref().is_some_and(|t| !t.is_closed()) || !r.waiters.is_empty())
+            .unwrap_or(false);
+        stale && !busy
     }
 }
 
@@ -252,17 +257,14 @@ impl crate::servers::DirectSink for HttpSink {
     }
 
     fn closed(&self) {
-        // The server side ended: close the session's streams. Not here,
-        // under the instance's lock: closing the session locks it again.
-        let (session, table) = (self.session.clone(), self.table.clone());
-        tokio::spawn(async move {
-            if let Ok(mut r) = session.routes.lock() {
-                r.waiters.clear();
-                r.standalone = None;
-            }
-            if let Some(table) = table.upgrade() {
-                table.remove(&session.token);
-            }
-        });
+        // The server side ended: close the session's streams (the instance
+        // calls this with its lock released, so the session may detach).
+        if let Ok(mut r) = self.session.routes.lock() {
+            r.waiters.clear();
+            r.standalone = None;
+        }
+        if let Some(table) = self.table.upgrade() {
+            table.remove(&self.session.token);
+        }
     }
 }

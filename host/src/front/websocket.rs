@@ -57,7 +57,12 @@ async fn serve(mut socket: WebSocket, mut client: crate::servers::ClientSession)
                 }
             }
             delivery = client.recv() => {
-                let Some(d) = delivery else { break };
+                let Some(d) = delivery else {
+                    // The session ended on mcpod's side (shutdown, or the server gave up): say so.
+                    let close = axum::extract::ws::CloseFrame { code: 1001, reason: "the MCP session ended (mcpod is shutting down or the server stopped)".into() };
+                    let _ = socket.send(WsMessage::Close(Some(close))).await;
+                    break;
+                };
                 if socket.send(WsMessage::Text(d.msg.to_text().into())).await.is_err() {
                     break;
                 }

@@ -52,6 +52,10 @@ pub struct StartRequest {
     pub options: BTreeMap<String, String>,
     /// How clients share the server (default: per-session for stdio, shared otherwise).
     pub sharing: Option<Sharing>,
+    /// Seconds the server has to answer a request (default: the template's
+    /// `[limits.templates]`, else `limits.request_timeout_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_secs: Option<u64>,
     /// Which tools, prompts and resources clients see (allow/deny globs,
     /// renames, descriptions); every one by default.
     #[serde(default, skip_serializing_if = "crate::expose::Expose::is_empty")]

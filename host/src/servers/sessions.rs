@@ -110,6 +110,9 @@ impl Manager {
         askable: bool,
         who: Arc<Principal>,
     ) -> Result<ClientSession, ManagerError> {
+        if self.is_draining() {
+            return Err(ManagerError::Draining);
+        }
         let id = target.server.as_str();
         let server = self.get(id)?;
         let alive = |i: &Arc<Instance>| !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped);
@@ -166,6 +169,9 @@ impl Manager {
 
     /// Opens a client session on server `id`, acting for `who`.
     pub async fn open_session(&self, id: &str, who: Arc<Principal>) -> Result<ClientSession, ManagerError> {
+        if self.is_draining() {
+            return Err(ManagerError::Draining);
+        }
         let server = self.get(id)?;
         self.check_session_limit(
             id,

@@ -103,6 +103,9 @@ impl Manager {
         adopt: Option<(String, u64)>,
         owner: Option<Arc<Principal>>,
     ) -> Result<ServerStatus, ManagerError> {
+        if self.is_draining() {
+            return Err(ManagerError::Draining);
+        }
         let problems = req.expose.problems();
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
@@ -174,9 +177,21 @@ impl Manager {
                 details: Vec::new(),
             });
         }
+        if req.request_timeout_secs == Some(0) {
+            return Err(ManagerError::BadRequest {
+                message: "`request_timeout_secs` must be at least 1".into(),
+                details: Vec::new(),
+            });
+        }
+        let request_timeout = req
+            .request_timeout_secs
+            .map(Duration::from_secs)
+            .or_else(|| template.as_deref().and_then(|t| self.settings.template_timeouts.get(t).copied()))
+            .unwrap_or(self.settings.request_timeout);
         let server = Arc::new(Server {
             id: id.clone(),
             template,
+            request_timeout,
             config,
             spec,
             sharing,
@@ -260,6 +275,7 @@ impl Manager {
                 max_message_bytes: self.settings.max_message_bytes,
                 init_params: host_init_params(),
                 restart: self.settings.restart,
+                request_timeout: server.request_timeout,
                 logs: server.logs.clone(),
                 metrics: self.metrics.server(&server.id),
                 audit: Some(self.audit.clone()),

@@ -238,9 +238,8 @@ impl Manager {
             return;
         }
         let ids: Vec<String> = self.servers.read().map(|s| s.keys().cloned().collect()).unwrap_or_default();
-        for id in ids {
-            let _ = self.stop(&id).await;
-        }
+        // In parallel: one slow server must not hold up the others' stop.
+        futures_util::future::join_all(ids.iter().map(|id| self.stop(id))).await;
         self.runtime.shutdown().await;
     }
 }

@@ -161,6 +161,9 @@ pub struct TestHost {
     pub app_manager: Arc<mcpod::servers::Manager>,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The task serving HTTP; aborting it drops the router (and the front's
+    /// tables) as a host shutting down does.
+    pub serving: tokio::task::JoinHandle<()>,
 }
 
 /// Starts a host with every built-in plugin plus the fixture server type.
@@ -187,11 +190,11 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    tokio::spawn(async move {
+    let serving = tokio::spawn(async move {
         let _ = axum::serve(listener, app.router).await;
     });
     mcpod::tls::install_provider();
-    TestHost { base: format!("http://{addr}"), addr, app_manager: manager, http: reqwest::Client::new() }
+    TestHost { base: format!("http://{addr}"), addr, app_manager: manager, http: reqwest::Client::new(), serving }
 }
 
 impl TestHost {
@@ -268,7 +271,8 @@ pub fn sse_data(body: &str) -> Vec<String> {
     out
 }
 
-/// A Streamable HTTP client session for tests.
+/// A Streamable HTTP client session for tests (a clone speaks in the same session).
+#[derive(Clone)]
 pub struct McpSession {
     /// The endpoint.
     pub url: String,

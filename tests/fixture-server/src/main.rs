@@ -162,6 +162,10 @@ impl Server {
             }
             (Some("logging/setLevel"), Some(id)) => self.reply(&id, json!({})),
             (Some(m), Some(id)) => self.error(&id, -32601, &format!("Method not found: {m}")),
+            (Some("notifications/cancelled"), None) => {
+                // On stderr, where `servers logs` shows it: tests see the cancellation arrive.
+                eprintln!("cancelled request {}", msg.pointer("/params/requestId").unwrap_or(&Value::Null));
+            }
             _ => {}
         }
     }

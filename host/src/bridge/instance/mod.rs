@@ -72,6 +72,10 @@ struct Inner {
     principals: HashMap<SessionId, Arc<Principal>>,
     /// Audit records made under the lock, written once it is released.
     audits: Vec<(Arc<Principal>, SessionId, CallRecord)>,
+    /// Sinks taken out under the lock, closed and dropped once it is
+    /// released: a sink may hold the last reference to a client session,
+    /// whose drop detaches it and so takes the lock again.
+    closing: Vec<Sink>,
 }
 
 impl Inner {
@@ -83,6 +87,7 @@ impl Inner {
             host_waiters: HashMap::new(),
             principals: HashMap::new(),
             audits: Vec::new(),
+            closing: Vec::new(),
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct InstanceSetup {
     pub init_params: Box<RawValue>,
     /// Restart pacing.
     pub restart: RestartPolicy,
+    /// How long the server has to answer a request, or mcpod's `initialize`.
+    pub request_timeout: Duration,
     /// Where the server's stderr lines are kept for `servers logs`.
     pub logs: crate::runtime::logs::LogBuffer,
     /// The server's message, error and round-trip metrics.
@@ -179,6 +186,11 @@ impl Instance {
     /// Open client sessions.
     pub fn session_count(&self) -> usize {
         self.lock().map(|i| i.mux.session_count()).unwrap_or(0)
+    }
+
+    /// Client requests the server has not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.lock().map(|i| i.mux.in_flight()).unwrap_or(0)
     }
 
     /// The server's `initialize` result, once known.
@@ -244,7 +256,9 @@ impl Instance {
     /// Closes a client session.
     pub fn detach(&self, session: SessionId) {
         self.act(|inner| {
-            inner.sinks.remove(&session);
+            if let Some(sink) = inner.sinks.remove(&session) {
+                inner.closing.push(sink);
+            }
             inner.principals.remove(&session);
             inner.mux.close_session(session)
         });

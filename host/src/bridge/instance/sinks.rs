@@ -14,7 +14,10 @@ use tokio::sync::mpsc;
 pub trait DirectSink: Send + Sync {
     /// Takes one delivery; false if the client cannot take it (the session is then closed).
     fn deliver(&self, d: Delivery) -> bool;
-    /// The instance ended the session (it gave up, or the client stopped reading).
+    /// The instance ended the session (it gave up, or the client stopped
+    /// reading). Called with the instance's lock released, and the sink is
+    /// dropped the same way: either may end the client session, which
+    /// detaches from the instance.
     fn closed(&self);
 }
 

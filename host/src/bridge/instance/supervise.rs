@@ -17,7 +17,7 @@ impl Instance {
     /// once the lock is released, so no other session waits on the write.
     /// False when the state is poisoned and nothing was done.
     pub(super) fn act(&self, f: impl FnOnce(&mut Inner) -> Vec<Action>) -> bool {
-        let (stdin, audits) = {
+        let (stdin, audits, closing) = {
             let Ok(mut inner) = self.lock() else { return false };
             let actions = f(&mut inner);
             self.apply(&mut inner, actions);
@@ -25,8 +25,11 @@ impl Instance {
                 Some(Upstream::Stdin(w)) if w.has_queued() => Some(w.clone()),
                 _ => None,
             };
-            (stdin, std::mem::take(&mut inner.audits))
+            (stdin, std::mem::take(&mut inner.audits), std::mem::take(&mut inner.closing))
         };
+        for sink in closing {
+            sink.closed();
+        }
         if let Some(w) = stdin {
             w.flush();
         }
@@ -60,7 +63,7 @@ impl Instance {
                     if full {
                         tracing::warn!(server = %self.server_id, session, "client is not reading; closing its session");
                         if let Some(sink) = inner.sinks.remove(&session) {
-                            sink.closed();
+                            inner.closing.push(sink);
                         }
                         let more = inner.mux.close_session(session);
                         self.apply(inner, more);
@@ -131,13 +134,20 @@ impl Instance {
 
     /// Answers everything still waiting once the instance gives up.
     fn fail_waiting(&self) {
-        let Ok(mut inner) = self.lock() else { return };
-        let actions = inner.mux.server_lost("the server could not be started");
-        self.apply(&mut inner, actions);
-        // Dropping the sinks ends every client stream.
-        for (_, sink) in inner.sinks.drain() {
-            sink.closed();
-        }
+        self.end_sessions("the server could not be started");
+    }
+
+    /// Answers every request still in flight with an error naming `why`,
+    /// and ends every client session's stream (the host shuts down, or
+    /// the instance gave up).
+    pub fn end_sessions(&self, why: &str) {
+        self.act(|inner| {
+            let actions = inner.mux.server_lost(why);
+            self.apply(inner, actions);
+            let ended: Vec<Sink> = inner.sinks.drain().map(|(_, sink)| sink).collect();
+            inner.closing.extend(ended);
+            Vec::new()
+        });
     }
 
     async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool) -> RunOutcome {
@@ -204,18 +214,39 @@ impl Instance {
         };
         self.act(|inner| inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None }));
         let network = setup.request.spec.transport.is_network();
-        let how = tokio::select! {
-            how = launched.exited => how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
-            lost = &mut upstream_done, if network => {
-                // The process may live on; stop it so that the restart starts clean.
-                let _ = setup.runtime.stop(&self.id).await;
-                lost.map(|e| e.to_string()).unwrap_or_else(|e| format!("the upstream task failed: {e}"))
-            }
-            _ = self.stop.notified() => {
-                let _ = setup.runtime.stop(&self.id).await;
-                upstream_done.abort();
-                self.lose("stopped on request");
-                return RunOutcome::Stopped;
+        let mut exited = launched.exited;
+        let mut sweep = tokio::time::interval(DEADLINE_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let how = loop {
+            tokio::select! {
+                how = &mut exited => break how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
+                lost = &mut upstream_done, if network => {
+                    // The process may live on; stop it so that the restart starts clean.
+                    let _ = setup.runtime.stop(&self.id).await;
+                    break lost.map(|e| e.to_string()).unwrap_or_else(|e| format!("the upstream task failed: {e}"));
+                }
+                _ = self.stop.notified() => {
+                    let _ = setup.runtime.stop(&self.id).await;
+                    upstream_done.abort();
+                    self.lose("stopped on request");
+                    return RunOutcome::Stopped;
+                }
+                _ = sweep.tick() => {
+                    let now = std::time::Instant::now();
+                    let mut hung = false;
+                    self.act(|inner| {
+                        hung = inner.mux.handshake_overdue(now, setup.request_timeout);
+                        inner.mux.expire(now, setup.request_timeout)
+                    });
+                    if hung {
+                        // A server that never answers `initialize` is hung: restart it.
+                        let _ = setup.runtime.stop(&self.id).await;
+                        break format!(
+                            "no answer to initialize within {} s (limits.request_timeout_secs)",
+                            setup.request_timeout.as_secs()
+                        );
+                    }
+                }
             }
         };
         if network {
@@ -241,6 +272,9 @@ impl Instance {
         self.apply(&mut inner, actions);
     }
 }
+
+/// How often an instance looks for requests past their deadline.
+const DEADLINE_SWEEP: Duration = Duration::from_secs(1);
 
 enum RunOutcome {
     Stopped,

@@ -88,7 +88,8 @@ impl Mux {
         let token = self.map_progress_token(session, upstream, &mut msg);
         msg.id = IdField::Value(Id::Num(upstream));
         let sent = std::time::Instant::now();
-        self.pending.insert(upstream, Pending { session: Some(session), client_id, token, sent, audit, listing });
+        let pending = Pending { session: Some(session), client_id, token, sent, heard: sent, audit, listing };
+        self.pending.insert(upstream, pending);
         vec![Action::ToServer(msg)]
     }
 

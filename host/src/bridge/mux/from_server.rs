@@ -16,7 +16,7 @@ impl Mux {
 
     fn server_response(&mut self, mut msg: Message) -> Vec<Action> {
         let Some(Id::Num(upstream)) = msg.id.value().cloned() else { return Vec::new() };
-        if let Handshake::Sent(hs) = self.handshake
+        if let Handshake::Sent(hs, _) = self.handshake
             && hs == upstream
         {
             return self.finish_handshake(msg);
@@ -135,9 +135,13 @@ impl Mux {
                 };
                 let related = self
                     .pending
-                    .values()
+                    .values_mut()
                     .find(|p| p.token.as_deref() == params.get("progressToken").and_then(Value::as_str))
-                    .map(|p| p.client_id.clone());
+                    .map(|p| {
+                        // Progress restarts the request's clock (the MCP spec's lifecycle: timeouts).
+                        p.heard = std::time::Instant::now();
+                        p.client_id.clone()
+                    });
                 params["progressToken"] = original;
                 msg.params = Some(raw(&params));
                 vec![Action::ToClient { session, msg, related }]

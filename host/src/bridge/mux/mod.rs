@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 mod access;
+mod deadline;
 mod expose;
 mod from_client;
 mod from_server;
@@ -72,6 +73,9 @@ struct Pending {
     client_id: Id,
     token: Option<String>,
     sent: std::time::Instant,
+    /// When the server last showed it works on this request: when it was
+    /// sent, or its latest progress notification.
+    heard: std::time::Instant,
     /// What the audit record of this call will say, for audited methods.
     audit: Option<Audited>,
     /// The listing it asks for, when the server's exposure rules filter it.
@@ -151,7 +155,8 @@ fn tool_error(m: &Message) -> bool {
 #[derive(Debug)]
 enum Handshake {
     Idle,
-    Sent(i64),
+    /// `initialize` went out with this id at this time.
+    Sent(i64, std::time::Instant),
     Ready(Box<RawValue>),
 }
 
@@ -297,7 +302,7 @@ impl Mux {
             self.init_params = params;
         }
         let id = self.next_id();
-        self.handshake = Handshake::Sent(id);
+        self.handshake = Handshake::Sent(id, std::time::Instant::now());
         vec![Action::ToServer(Message::request(Id::Num(id), "initialize", self.init_params.clone()))]
     }
 
@@ -305,13 +310,15 @@ impl Mux {
     /// back as `Action::HostResponse` with the returned id.
     pub fn host_request(&mut self, method: &str, params: Option<Box<RawValue>>) -> (i64, Action) {
         let id = self.next_id();
+        let now = std::time::Instant::now();
         self.pending.insert(
             id,
             Pending {
                 session: None,
                 client_id: Id::Num(id),
                 token: None,
-                sent: std::time::Instant::now(),
+                sent: now,
+                heard: now,
                 audit: None,
                 listing: self.filtered_listing(method),
             },
@@ -371,7 +378,7 @@ impl Mux {
         }
         self.progress.clear();
         self.server_requests.clear();
-        if let Handshake::Sent(_) = self.handshake {
+        if let Handshake::Sent(..) = self.handshake {
             out.push(Action::HandshakeFailed(message));
         }
         self.handshake = Handshake::Idle;

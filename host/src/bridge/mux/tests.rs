@@ -479,3 +479,79 @@ fn an_ungoverned_server_is_never_told_of_policy_changes() {
     let caps: Value = serde_json::from_str(mux.initialize_result().unwrap().get()).unwrap();
     assert_eq!(caps["capabilities"], serde_json::json!({}));
 }
+
+#[test]
+fn an_unanswered_request_times_out_with_an_error_naming_the_limit_and_is_cancelled_upstream() {
+    use std::time::{Duration, Instant};
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"slow","method":"tools/call","params":{"name":"hang"}}"#));
+    let limit = Duration::from_secs(60);
+    assert!(mux.expire(Instant::now() + Duration::from_secs(59), limit).is_empty(), "not yet");
+    let out = mux.expire(Instant::now() + Duration::from_secs(61), limit);
+    let answers = to_clients(&out);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, a);
+    assert!(answers[0].1.contains(r#""id":"slow""#) && answers[0].1.contains("-32001"), "{}", answers[0].1);
+    assert!(answers[0].1.contains("60 s (limits.request_timeout_secs"), "{}", answers[0].1);
+    let cancels = to_server(&out);
+    assert_eq!(cancels.len(), 1);
+    assert!(
+        cancels[0].contains("notifications/cancelled") && cancels[0].contains(r#""requestId":2"#),
+        "{}",
+        cancels[0]
+    );
+    assert_eq!(audits(&out).len(), 1, "the timed-out call is audited");
+    assert_eq!(mux.in_flight(), 0);
+    assert!(mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#)).is_empty(), "a late answer goes nowhere");
+}
+
+#[test]
+fn a_progress_notification_restarts_the_requests_clock() {
+    use std::time::{Duration, Instant};
+    let mut mux = ready();
+    let a = mux.open_session();
+    let req =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":"p"},"name":"slow"}}"#;
+    mux.from_client(a, m(req));
+    let limit = Duration::from_secs(10);
+    // The mux reads the clock itself when progress arrives; the request is
+    // 600 ms older than the progress, and the checks keep 300 ms apart from both.
+    std::thread::sleep(Duration::from_millis(600));
+    let progress =
+        r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcpod-2","progress":1}}"#;
+    assert_eq!(to_clients(&mux.from_server(m(progress))).len(), 1);
+    let now = Instant::now();
+    assert!(
+        mux.expire(now + limit - Duration::from_millis(300), limit).is_empty(),
+        "the clock restarted at the progress"
+    );
+    assert_eq!(to_clients(&mux.expire(now + limit, limit)).len(), 1);
+}
+
+#[test]
+fn a_request_waiting_on_its_clients_answer_to_the_server_does_not_time_out() {
+    use std::time::{Duration, Instant};
+    let mut mux = ready();
+    let a = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask"}}"#));
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{}}"#));
+    let late = Instant::now() + Duration::from_secs(600);
+    assert!(mux.expire(late, Duration::from_secs(60)).is_empty(), "a person may be answering");
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"e1","result":{"action":"accept"}}"#));
+    assert_eq!(
+        to_clients(&mux.expire(late, Duration::from_secs(60))).len(),
+        1,
+        "once answered, the clock counts again"
+    );
+}
+
+#[test]
+fn a_handshake_without_an_answer_is_overdue_only_after_the_limit() {
+    use std::time::{Duration, Instant};
+    let mut mux = Mux::new();
+    assert!(!mux.handshake_overdue(Instant::now() + Duration::from_secs(999), Duration::from_secs(1)), "none sent");
+    mux.begin_handshake(None);
+    assert!(!mux.handshake_overdue(Instant::now(), Duration::from_secs(30)));
+    assert!(mux.handshake_overdue(Instant::now() + Duration::from_secs(31), Duration::from_secs(30)));
+}
