@@ -5,8 +5,10 @@
 //! `mcpod-bench startup MCPOD_BIN`: `mcpod serve` start to ready, cache cold and warm.
 //! `mcpod-bench peers MCPOD_BIN`: mcpod beside supergateway and mcp-proxy.
 //! `mcpod-bench auth`: what token checks and access policies add per call.
+//! `mcpod-bench faults MCPOD_BIN`: what clients see when servers hang, die or the host stops.
 
 mod auth;
+mod faults;
 mod peers;
 mod stats;
 
@@ -33,6 +35,10 @@ async fn main() -> anyhow::Result<()> {
             peers::run(root, std::path::PathBuf::from(bin)).await
         }
         Some("auth") => auth::run(std::env::current_dir()?).await,
+        Some("faults") => {
+            let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench faults PATH/TO/mcpod"))?;
+            faults::run(std::env::current_dir()?, std::path::PathBuf::from(bin)).await
+        }
         Some("pipe-proxy") => {
             let (Some(port), Some(program)) = (args.get(2), args.get(3)) else {
                 anyhow::bail!("usage: mcpod-bench pipe-proxy PORT PROGRAM [ARGS...]");
@@ -41,7 +47,9 @@ async fn main() -> anyhow::Result<()> {
                 peers::Upstream { label: program.clone(), program: program.into(), args: args[4..].to_vec() };
             peers::pipe_proxy(&upstream, port.parse()?).await
         }
-        _ => anyhow::bail!("usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth"),
+        _ => anyhow::bail!(
+            "usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth | faults PATH/TO/mcpod"
+        ),
     }
 }
 
