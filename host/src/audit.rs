@@ -7,7 +7,8 @@
 //! rotates by size; `mcpod audit tail` reads it. One thread writes, fed
 //! by a bounded queue: a record never blocks the request that made it (a
 //! stdout pipe nobody reads, a slow disk), and a record that finds the
-//! queue full is dropped and counted (`mcpod_audit_dropped_total`).
+//! queue full is dropped and counted (`mcpod_audit_dropped_total`). The
+//! writer is woken once per batch, not per record, and gathers for 10 ms.
 
 use crate::identity::Principal;
 use crate::metrics::Metrics;
@@ -73,7 +74,13 @@ pub struct CallRecord {
 
 /// Hex SHA-256 of `text`.
 pub fn digest(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(text.as_bytes()) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -130,10 +137,88 @@ pub enum Sink {
 /// How many records may wait for the writer before new ones are dropped.
 const QUEUE: usize = 8192;
 
+/// How long the writer, once woken, gathers records before it writes them:
+/// a busy host wakes it at most this often, not once per record (a wake-up
+/// per call cost each call more than the record itself).
+const GATHER: Duration = Duration::from_millis(10);
+
+/// The records waiting for the writer thread, and how to wake it.
+struct Queue {
+    pending: Mutex<Pending>,
+    /// True while the writer is awake (or about to be): writers of records
+    /// wake it only when this was false.
+    awake: std::sync::atomic::AtomicBool,
+    writer: std::sync::OnceLock<std::thread::Thread>,
+}
+
+#[derive(Default)]
+struct Pending {
+    lines: Vec<String>,
+    /// Answered once every record before them is written.
+    flushes: Vec<std::sync::mpsc::Sender<()>>,
+    /// Records queued or being written, against [`QUEUE`].
+    waiting: usize,
+}
+
+impl Queue {
+    fn wake(&self) {
+        if !self.awake.swap(true, std::sync::atomic::Ordering::AcqRel)
+            && let Some(t) = self.writer.get()
+        {
+            t.unpark();
+        }
+    }
+
+    /// The writer thread: sleeps until woken, gathers for [`GATHER`], writes
+    /// what is queued, answers flushes; ends when the log is dropped.
+    fn run(weak: std::sync::Weak<Queue>, mut writer: Writer) {
+        use std::sync::atomic::Ordering;
+        loop {
+            std::thread::park();
+            std::thread::sleep(GATHER);
+            loop {
+                let Some(queue) = weak.upgrade() else { return };
+                let (lines, flushes) = match queue.pending.lock() {
+                    Ok(mut p) => (std::mem::take(&mut p.lines), std::mem::take(&mut p.flushes)),
+                    Err(_) => return,
+                };
+                if lines.is_empty() && flushes.is_empty() {
+                    queue.awake.store(false, Ordering::Release);
+                    // A record queued before `awake` turned false woke no one.
+                    let more = queue.pending.lock().map(|p| !p.lines.is_empty() || !p.flushes.is_empty());
+                    if more.unwrap_or(false) {
+                        queue.awake.store(true, Ordering::Release);
+                        continue;
+                    }
+                    break;
+                }
+                for line in &lines {
+                    writer.write(line.as_bytes());
+                }
+                if let Ok(mut p) = queue.pending.lock() {
+                    p.waiting = p.waiting.saturating_sub(lines.len());
+                }
+                for done in flushes {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+}
+
 /// The audit log of a host, shared by the API and every instance.
 pub struct AuditLog {
-    queue: Option<Mutex<std::sync::mpsc::SyncSender<ToWriter>>>,
+    queue: Option<Arc<Queue>>,
     metrics: Arc<Metrics>,
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // The writer wakes, finds the queue gone and ends.
+        if let Some(t) = self.queue.as_ref().and_then(|q| q.writer.get()) {
+            t.unpark();
+        }
+    }
 }
 
 impl AuditLog {
@@ -143,20 +228,20 @@ impl AuditLog {
         let queue = match sink {
             Sink::Off => None,
             sink => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<ToWriter>(QUEUE);
-                let spawned = std::thread::Builder::new().name("mcpod-audit".into()).spawn(move || {
-                    let mut writer = Writer { sink, file: None };
-                    while let Ok(msg) = rx.recv() {
-                        match msg {
-                            ToWriter::Line(line) => writer.write(line.as_bytes()),
-                            ToWriter::Flush(done) => {
-                                let _ = done.send(());
-                            }
-                        }
-                    }
+                let queue = Arc::new(Queue {
+                    pending: Mutex::new(Pending::default()),
+                    awake: std::sync::atomic::AtomicBool::new(false),
+                    writer: std::sync::OnceLock::new(),
                 });
+                let weak = Arc::downgrade(&queue);
+                let writer = Writer { sink, file: None };
+                let spawned =
+                    std::thread::Builder::new().name("mcpod-audit".into()).spawn(move || Queue::run(weak, writer));
                 match spawned {
-                    Ok(_) => Some(Mutex::new(tx)),
+                    Ok(handle) => {
+                        let _ = queue.writer.set(handle.thread().clone());
+                        Some(queue)
+                    }
                     Err(e) => {
                         tracing::error!("cannot start the audit writer thread: {e}; audit records are dropped");
                         None
@@ -219,8 +304,17 @@ impl AuditLog {
             Err(e) => return tracing::error!("an audit record could not be written: {e}"),
         };
         text.push('\n');
-        let sent = queue.lock().map_err(|_| ()).and_then(|tx| tx.try_send(ToWriter::Line(text)).map_err(|_| ()));
-        if sent.is_err() {
+        let queued = queue.pending.lock().is_ok_and(|mut p| {
+            if p.waiting >= QUEUE {
+                return false;
+            }
+            p.waiting += 1;
+            p.lines.push(text);
+            true
+        });
+        if queued {
+            queue.wake();
+        } else {
             self.metrics.audit_dropped.inc();
             tracing::error!(principal = %principal.name, "the audit writer is behind (or gone); a record was dropped");
         }
@@ -231,19 +325,15 @@ impl AuditLog {
     pub fn flush(&self, timeout: Duration) {
         let Some(queue) = &self.queue else { return };
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let sent = queue.lock().map_err(|_| ()).and_then(|tx| tx.try_send(ToWriter::Flush(done_tx)).map_err(|_| ()));
-        if sent.is_ok() {
+        let queued = queue.pending.lock().is_ok_and(|mut p| {
+            p.flushes.push(done_tx);
+            true
+        });
+        if queued {
+            queue.wake();
             let _ = done_rx.recv_timeout(timeout);
         }
     }
-}
-
-/// What the writer thread is sent.
-enum ToWriter {
-    /// A record, as one line.
-    Line(String),
-    /// Answer once every record before this one is written.
-    Flush(std::sync::mpsc::Sender<()>),
 }
 
 /// The writer thread's end: the sink and, for a file, the open file and its size.
@@ -381,6 +471,22 @@ mod tests {
         assert!(time.len() == 24 && time.ends_with('Z') && time.starts_with("20"), "{time}");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn records_written_one_by_one_with_the_writer_idle_between_them_all_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log =
+            AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
+        for i in 0..5 {
+            log.call(&alice(), &format!("s{i}"), None, &call(Outcome::Ok));
+            // Long enough for the writer to write it and go back to sleep.
+            std::thread::sleep(GATHER * 3);
+        }
+        log.flush(Duration::from_secs(10));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 5, "{text}");
     }
 
     #[test]
