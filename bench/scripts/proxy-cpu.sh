@@ -1,0 +1,56 @@
+#!/bin/bash
+# CPU per call of mcpod and of the bench's pipe proxy, each in front of
+# server-everything (or UPSTREAM=fixture), measured with `perf stat` during 5,000 sequential
+# `tools/call`s from bench/scripts/http_calls.py (Python http.client, keep-alive).
+# Usage: bench/scripts/proxy-cpu.sh [ROUNDS]   (PIN="taskset -c 0" to pin all to one CPU)
+# Needs: target/release/{mcpod,mcpod-bench}, the fixture-command plugin, the
+# test suite's node_modules (tests/clients), perf.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+rounds=${1:-2}
+work=$(mktemp -d)
+pkg=$root/tests/clients/node_modules/@modelcontextprotocol/server-everything
+# UPSTREAM=fixture: the Rust fixture server instead of server-everything.
+if [ "${UPSTREAM:-everything}" = fixture ]; then
+  program=$root/target/release/mcp-fixture; args=()
+else
+  program=node; args=("$pkg/dist/index.js" stdio)
+fi
+args_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${args[@]}")
+trap 'pkill -f "mcpod serve --insecure-no-auth --config $work" || true; pkill -f "mcpod-bench pipe-proxy 18122" || true; rm -rf "$work"' EXIT
+cat > "$work/mcpod.toml" <<TOML
+[server]
+listen = "127.0.0.1:18121"
+[log]
+level = "warn"
+[audit]
+sink = "${BENCH_AUDIT:-off}"
+[[plugins]]
+name = "fixture-command"
+kind = "server-type"
+source = "$root/target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm"
+[plugins.config]
+program = "$program"
+TOML
+measure() { # NAME PID PORT PATH
+  ${PIN:-} python3 "$root/bench/scripts/http_calls.py" "$4" 2000 "$3" >/dev/null
+  perf stat -e task-clock,context-switches -p "$2" -o "$work/stat" &
+  local perf=$!; sleep 0.3
+  local p50; p50=$(${PIN:-} python3 "$root/bench/scripts/http_calls.py" "$4" 5000 "$3")
+  kill -INT $perf; wait $perf || true
+  local ms cs
+  ms=$(awk '/task-clock/{print $1}' "$work/stat"); cs=$(awk '/context-switches/{print $1}' "$work/stat")
+  printf '%-10s p50 %6.1f µs  CPU/call %6.1f µs  switches/call %.2f\n' "$1" "$p50" "$(echo "$ms*1000/5000" | bc -l)" "$(echo "$cs/5000" | bc -l)"
+}
+for _ in $(seq "$rounds"); do
+  (${PIN:-} setsid "$root/target/release/mcpod-bench" pipe-proxy 18122 "$program" "${args[@]}" >/dev/null 2>&1 &)
+  sleep 1.5
+  measure "pipe proxy" "$(pgrep -f 'mcpod-bench pipe-proxy 18122' | head -1)" 18122 /mcp
+  pkill -f "mcpod-bench pipe-proxy 18122"; sleep 0.3
+  (cd "$work"; XDG_CACHE_HOME=$work ${PIN:-} setsid "$root/target/release/mcpod" serve --insecure-no-auth --config "$work/mcpod.toml" >"$work/log" 2>&1 &)
+  for _ in $(seq 50); do curl -sf localhost:18121/healthz >/dev/null && break; sleep 0.1; done
+  curl -sf -XPOST localhost:18121/api/v1/servers -H 'content-type: application/json' \
+    -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" >/dev/null
+  measure mcpod "$(pgrep -f "mcpod serve --insecure-no-auth --config $work" | head -1)" 18121 /servers/fixture-command-1/mcp
+  pkill -f "mcpod serve --insecure-no-auth --config $work"; sleep 0.5
+done
