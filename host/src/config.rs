@@ -194,6 +194,16 @@ pub struct PolicySection {
     pub secret_env: Vec<String>,
     /// Whether servers may reach the internet (their NetworkPolicy egress).
     pub internet_access: bool,
+    /// Env names (globs) a caller may set on any server, beside a
+    /// template's declared inputs; the operator's families (`HOME`,
+    /// `npm_config_*`, `UV_*`, proxies, ...) never, whatever this says.
+    pub env_allow: Vec<String>,
+    /// If not empty, only images matching one of these globs may run.
+    pub images_allow: Vec<String>,
+    /// Images matching one of these globs may never run.
+    pub images_block: Vec<String>,
+    /// Only images pinned by digest (`name@sha256:…`) may run.
+    pub digest_only: bool,
 }
 
 impl Default for PolicySection {
@@ -206,6 +216,10 @@ impl Default for PolicySection {
             packages_block: Vec::new(),
             secret_env: ["*_KEY", "*_TOKEN", "*_SECRET", "*PASSWORD*", "*_CREDENTIALS"].map(String::from).to_vec(),
             internet_access: true,
+            env_allow: Vec::new(),
+            images_allow: Vec::new(),
+            images_block: Vec::new(),
+            digest_only: false,
         }
     }
 }

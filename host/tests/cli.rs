@@ -266,7 +266,8 @@ fn fixture_config(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(
         &file,
         format!(
-            "{extra}\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = {:?}\n[plugins.config]\nprogram = {:?}\n",
+            // The suite's raw configs set these; a caller's env is an allow-list.
+            "{extra}\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = {:?}\n[plugins.config]\nprogram = {:?}\n[policy]\nenv_allow = [\"*_API_KEY\", \"MODE\"]\n",
             fixture("mcpod-test-fixture-command").display().to_string(),
             fixture_server().display().to_string()
         ),

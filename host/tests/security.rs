@@ -417,3 +417,95 @@ async fn the_audit_log_of_a_session_has_exactly_its_calls_and_starts_and_no_secr
     let tail = String::from_utf8(out.stdout).unwrap();
     assert_eq!(tail.lines().collect::<Vec<_>>(), text.lines().skip(1).collect::<Vec<_>>());
 }
+
+/// Issue #19: policy judges the launch as it will run. Every route that
+/// would carry a blocked package, image or operator variable past the
+/// request's own fields is tried, and each is refused naming its rule.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_package_image_or_operator_variable_cannot_ride_in_on_another_field() {
+    let host = start_host(|c| {
+        c.policy.packages_block = vec!["mcp-server-git".into()];
+        c.policy.allow_custom_images = true;
+        c.policy.images_block = vec!["evil.example/*".into()];
+        c.policy.env_allow = vec!["*_API_KEY".into()];
+    })
+    .await;
+    let refused: [(Value, &[&str]); 12] = [
+        (json!({"server_type": "uv", "package": "mcp-server-git"}), &["mcp-server-git", "packages_block"]),
+        // The issue's route: the uv plugin adds `--with`.
+        (
+            json!({"server_type": "uv", "package": "mcp-server-time", "options": {"with": "mcp-server-git"}}),
+            &["mcp-server-git", "--with", "packages_block"],
+        ),
+        // Another spelling of the same PyPI project.
+        (
+            json!({"server_type": "uv", "package": "mcp-server-time", "options": {"with": "MCP_Server.Git"}}),
+            &["mcp-server-git", "packages_block"],
+        ),
+        (json!({"server_type": "image", "image": "evil.example/x:1"}), &["evil.example/x:1", "images_block"]),
+        // An image whose command installs the blocked package itself.
+        (
+            json!({"server_type": "image", "image": "node:22", "args": ["npx", "-y", "mcp-server-git"]}),
+            &["mcp-server-git", "packages_block"],
+        ),
+        (
+            json!({"server_type": "image", "image": "node:22", "args": ["sh", "-c", "npx -y mcp-server-git"]}),
+            &["shell command"],
+        ),
+        (
+            json!({"server_type": "image", "image": "node:22", "args": ["npx", "--registry=http://127.0.0.1:1/", "-y", "x"]}),
+            &["--registry", "operator"],
+        ),
+        // The issue's `.npmrc` route, and variables that move package sources.
+        (json!({"template": "everything", "env": {"HOME": "/tmp/theirs"}}), &["HOME", "operator"]),
+        (
+            json!({"server_type": "fixture-command", "env": {"npm_config_registry": "http://x/"}}),
+            &["npm_config_registry"],
+        ),
+        (json!({"server_type": "fixture-command", "env": {"UV_INDEX_URL": "http://x/"}}), &["UV_INDEX_URL"]),
+        (
+            json!({"server_type": "fixture-command", "env": {"PIP_EXTRA_INDEX_URL": "http://x/"}}),
+            &["PIP_EXTRA_INDEX_URL"],
+        ),
+        // Not reserved, but not allowed either: an allow-list, not a deny-list.
+        (
+            json!({"server_type": "fixture-command", "env": {"SOMETHING_ELSE": "1"}}),
+            &["SOMETHING_ELSE", "policy.env_allow"],
+        ),
+    ];
+    for (start, words) in refused {
+        let resp = host.post_server(start.clone()).await;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 403, "{start}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden_by_policy", "{start}: {body}");
+        let why = message(&body);
+        assert!(words.iter().all(|w| why.contains(w)), "{start}: {why} should name {words:?}");
+    }
+    let listed: Value =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed, json!([]), "nothing started");
+    // What the allow-list names still starts.
+    host.start_server(json!({"server_type": "fixture-command", "env": {"SERVICE_API_KEY": "k"}})).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_only_refuses_an_image_named_by_tag_and_runs_one_named_by_digest_past_policy() {
+    let host = start_host(|c| {
+        c.policy.allow_custom_images = true;
+        c.policy.digest_only = true;
+    })
+    .await;
+    let resp = host.post_server(json!({"server_type": "image", "image": "node:22"})).await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let why = message(&resp.json().await.unwrap());
+    assert!(why.contains("node:22") && why.contains("digest_only"), "{why}");
+    // Pinned by digest, policy lets it through; the local runtime then
+    // says it cannot run images (a 400 from the runtime, not policy).
+    let digest = format!("node@sha256:{}", "a".repeat(64));
+    let resp = host.post_server(json!({"server_type": "image", "image": digest})).await;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_ne!(body["error"]["code"], "forbidden_by_policy", "{body}");
+    assert_eq!(status, 400, "{body}");
+}

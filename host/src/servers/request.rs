@@ -73,10 +73,21 @@ pub(super) fn kv(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
     map.iter().map(|(k, v)| KeyValue { key: k.clone(), value: v.clone() }).collect()
 }
 
+/// A start request made into a server config.
+pub struct Resolved {
+    /// The config the server-type plugin gets.
+    pub config: ServerConfig,
+    /// The template it was rendered from, if any.
+    pub template: Option<String>,
+    /// The inputs that template declares (its secrets and params): the
+    /// variables a caller may set on it beside `policy.env_allow`.
+    pub declared: Vec<String>,
+}
+
 impl Manager {
     /// Turns a start request into a server config: rendered from its
     /// template, or taken as it is.
-    pub async fn resolve(&self, req: &StartRequest) -> Result<(ServerConfig, Option<String>), ManagerError> {
+    pub async fn resolve(&self, req: &StartRequest) -> Result<Resolved, ManagerError> {
         if let Some(name) = &req.template {
             if req.server_type.is_some() || req.package.is_some() || req.image.is_some() {
                 return Err(ManagerError::BadRequest {
@@ -101,15 +112,17 @@ impl Manager {
             if !req.args.is_empty() {
                 config.args.extend(req.args.iter().cloned());
             }
-            return Ok((config, Some(name.clone())));
+            let declared =
+                found.template.secrets.iter().chain(&found.template.params).map(|i| i.name.clone()).collect();
+            return Ok(Resolved { config, template: Some(name.clone()), declared });
         }
         let server_type = req.server_type.clone().ok_or_else(|| ManagerError::BadRequest {
             message: "give a `template`, or a raw config with at least `server_type`".into(),
             details: Vec::new(),
         })?;
         let transport = req.transport.as_deref().map(parse_transport).transpose()?;
-        Ok((
-            ServerConfig {
+        Ok(Resolved {
+            config: ServerConfig {
                 server_type,
                 package: req.package.clone(),
                 version: req.version.clone(),
@@ -121,7 +134,8 @@ impl Manager {
                 path: req.path.clone(),
                 options: kv(&req.options),
             },
-            None,
-        ))
+            template: None,
+            declared: Vec::new(),
+        })
     }
 }

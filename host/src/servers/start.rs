@@ -1,7 +1,7 @@
 //! Starting servers: plugins propose, policy decides, the runtime runs;
 //! adoption of instances an earlier host left running.
 
-use super::request::Sharing;
+use super::request::{Resolved, Sharing};
 use super::status::Capabilities;
 use super::{FieldProblem, Manager, ManagerError, Server, ServerStatus, StartRequest, host_init_params};
 use crate::bridge::instance::InstanceSetup;
@@ -110,7 +110,7 @@ impl Manager {
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
         }
-        let (config, template) = self.resolve(&req).await?;
+        let Resolved { config, template, declared } = self.resolve(&req).await?;
         let expose = match template.as_deref().and_then(|t| self.settings.expose_templates.get(t)) {
             Some(base) => req.expose.under(base),
             None => req.expose.clone(),
@@ -123,6 +123,7 @@ impl Manager {
             });
         }
         self.policy.check_config(&config)?;
+        self.policy.check_env(req.env.keys().map(String::as_str), &declared)?;
         let plugin = self.plugins.server_type(&config.server_type).map_err(|_| ManagerError::BadRequest {
             message: format!(
                 "unknown server type `{}`{}; loaded server types: {}",
@@ -145,7 +146,7 @@ impl Manager {
             });
         }
         let mut spec = plugin.launch(&config).await?;
-        self.policy.apply(&config, &mut spec)?;
+        let runs = self.policy.apply(&config, &mut spec)?;
         self.fill_resources(req.template.as_deref(), &mut spec.resources);
         self.runtime.supports(&spec).map_err(|e| ManagerError::BadRequest {
             message: format!("the `{}` {e}", config.server_type),
@@ -218,7 +219,15 @@ impl Manager {
             .map_err(|_| ManagerError::Failed("server table poisoned".into()))?
             .insert(id.clone(), server.clone());
         self.metrics.starts.inc();
-        tracing::info!(server = %id, server_type = %server.config.server_type, sharing = ?sharing, "server starting");
+        let installs: Vec<&str> =
+            runs.packages.iter().map(|p| p.written.as_str()).chain(runs.images.iter().map(String::as_str)).collect();
+        tracing::info!(
+            server = %id,
+            server_type = %server.config.server_type,
+            sharing = ?sharing,
+            installs = %installs.join(" "),
+            "server starting"
+        );
         let state = first.wait_settled(self.settings.start_timeout).await;
         if state == InstanceState::Ready {
             self.discover(&server, &first).await;

@@ -181,6 +181,9 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     // Audit records would go to the test process's stdout; tests of the
     // audit log send them to a file.
     config.audit.sink = mcpod::config::AuditSink::Off;
+    // The variables the suite's raw configs set, allowed as an operator
+    // would allow them (a caller's env is an allow-list).
+    config.policy.env_allow = ["*_API_KEY", "API_KEY", "MODE", "NOTIFY_MS", "PORT"].map(String::from).to_vec();
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
