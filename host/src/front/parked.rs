@@ -24,6 +24,11 @@ pub(super) struct Parked {
     pub(super) asked: Vec<(String, Id)>,
     /// When it was parked.
     pub(super) since: Instant,
+    /// The instance's interactive turn (`Manager::interactive_turn`), held
+    /// until the retry resumes the request or it expires: while it waits,
+    /// no other session may be asked for input, so the server's requests
+    /// reach this session and no other.
+    pub(super) turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// Requests parked on an `input_required`, by their `requestState`.

@@ -86,18 +86,11 @@ pub async fn post(
     }
     let (responses, state) = rules::retry_fields(&msg);
     // A request the server may ask for input waits its turn (see
-    // `Manager::interactive_turn`); the others run side by side.
+    // `Manager::interactive_turn`); the others run side by side. A retry
+    // that brings input resumes its parked request, which kept the turn.
     let may_be_asked = rules::INTERACTIVE_METHODS.contains(&method.as_str())
         && ["sampling", "elicitation", "roots"].iter().any(|c| meta.can(c));
-    let turn = if may_be_asked {
-        match st.manager.interactive_turn(target).await {
-            Ok(t) => Some(t),
-            Err(e) => return FrontError::from(e).into_response(),
-        }
-    } else {
-        None
-    };
-    let session = match state {
+    let (session, turn) = match state {
         Some(state) => {
             let Some(parked) = st.parked.take(&state, &place, &method) else {
                 let r = Refusal::new(
@@ -119,7 +112,7 @@ pub async fn post(
                 };
                 parked.session.send(answer);
             }
-            parked.session
+            (parked.session, parked.turn)
         }
         None if responses.is_some() => {
             let r = Refusal::new(
@@ -129,13 +122,23 @@ pub async fn post(
             );
             return refuse(&r, Some(id));
         }
-        None => match st.manager.open_stateless(target, turn.is_some(), who.clone()).await {
-            Ok(s) => {
-                s.send(rules::for_old_server(&msg));
-                s
+        None => {
+            let turn = if may_be_asked {
+                match st.manager.interactive_turn(target).await {
+                    Ok(t) => Some(t),
+                    Err(e) => return FrontError::from(e).into_response(),
+                }
+            } else {
+                None
+            };
+            match st.manager.open_stateless(target, turn.is_some(), who.clone()).await {
+                Ok(s) => {
+                    s.send(rules::for_old_server(&msg));
+                    (s, turn)
+                }
+                Err(e) => return FrontError::from(e).into_response(),
             }
-            Err(e) => return FrontError::from(e).into_response(),
-        },
+        }
     };
     let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
     let (tx, mut rx) = mpsc::channel::<Routed>(256);
@@ -269,8 +272,10 @@ impl Call {
         tx: mpsc::Sender<Routed>,
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) {
-        // The turn is given up when the request is answered or parked.
-        let _turn = turn;
+        // The turn is given up when the request is answered; a parked
+        // request keeps it, so that no other session can hear the server's
+        // requests while this one waits for its client's input.
+        let mut turn = turn;
         let frame = |msg: &Message, last: bool| Routed { frame: Frame::message(msg.to_text()), answer: last };
         let mut asked: Vec<(String, Id)> = Vec::new();
         let mut input: Vec<(String, Message)> = Vec::new();
@@ -283,7 +288,7 @@ impl Call {
             };
             let Some(delivery) = next else {
                 if !input.is_empty() {
-                    return self.park(session, asked, input, &tx).await;
+                    return self.park(session, asked, input, &tx, turn.take()).await;
                 }
                 let gone = Message::error_response(
                     Some(self.id.clone()),
@@ -346,14 +351,16 @@ impl Call {
         asked: Vec<(String, Id)>,
         input: Vec<(String, Message)>,
         tx: &mpsc::Sender<Routed>,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) {
         let state = crate::servers::new_token();
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
         let result = rules::input_required(&requests, &state);
         let answer = Message::response(self.id.clone(), raw(&result));
-        self.st
-            .parked
-            .park(state, Parked { place: self.place, method: self.method, session, asked, since: Instant::now() });
+        self.st.parked.park(
+            state,
+            Parked { place: self.place, method: self.method, session, asked, since: Instant::now(), turn },
+        );
         let answer = Frame::message(answer.to_text());
         let _ = tx.send(Routed { frame: answer, answer: true }).await;
     }

@@ -144,14 +144,23 @@ impl Manager {
     }
 
     /// Waits until no other 2026-07-28 request that may be asked for input
-    /// is in flight on the target's instance; the guard holds the turn.
+    /// is in flight (or parked on its client's input) on the target's
+    /// instance; the guard holds the turn. The wait is bounded by the
+    /// server's request timeout, then refused with a 429 to retry.
     pub async fn interactive_turn(&self, target: &Target) -> Result<tokio::sync::OwnedMutexGuard<()>, ManagerError> {
         let server = self.get(&target.server)?;
         let lock = match &target.handle {
             Some(token) => self.handle(&server, token)?.interactive.clone(),
             None => server.interactive.clone(),
         };
-        Ok(lock.lock_owned().await)
+        tokio::time::timeout(server.request_timeout, lock.lock_owned()).await.map_err(|_| {
+            ManagerError::Limit(format!(
+                "another client's request to server `{}` that may ask for input is still running or waiting for its \
+                 user's answer, and such requests take turns on one instance (so that each question reaches its \
+                 asker); retry shortly, or use an instance handle of your own",
+                target.server
+            ))
+        })
     }
 
     /// The `initialize` result of the instance 2026-07-28 requests to

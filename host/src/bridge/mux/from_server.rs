@@ -82,24 +82,35 @@ impl Mux {
         out
     }
 
-    /// The session a server-to-client request goes to: the one whose
-    /// request the server is most likely working on (the most recently
-    /// active session with a request in flight), else the most recent one.
-    fn target_session(&self) -> Option<(SessionId, Option<Id>)> {
-        let hearing = |s: &SessionId| self.sessions.get(s).is_some_and(|x| !x.deaf);
-        let busy = self
+    /// The session a server-to-client request goes to when the server
+    /// names no request of a client: the only session attached that can
+    /// hear it. With several, which one caused the request cannot be known,
+    /// and a sampling or elicitation request may carry one client's data,
+    /// so mcpod does not guess: `Err` holds how many could have.
+    fn sole_session(&self) -> Result<(SessionId, Option<Id>), usize> {
+        let mut hearing = self.sessions.iter().filter(|(_, s)| !s.deaf).map(|(id, _)| *id);
+        let (Some(session), None) = (hearing.next(), hearing.next()) else {
+            return Err(self.sessions.values().filter(|s| !s.deaf).count());
+        };
+        // The client's request it most likely serves, so that a Streamable
+        // HTTP client hears it on that request's stream: any of this one
+        // session's own, the newest.
+        let related = self
             .pending
             .values()
-            .filter_map(|p| p.session.filter(hearing).map(|s| (s, p.client_id.clone())))
-            .max_by_key(|(s, _)| self.sessions.get(s).map_or(0, |x| x.last_active));
-        if let Some((s, id)) = busy {
-            return Some((s, Some(id)));
-        }
-        self.sessions.iter().filter(|(_, s)| !s.deaf).max_by_key(|(_, s)| s.last_active).map(|(id, _)| (*id, None))
+            .filter(|p| p.session == Some(session))
+            .max_by_key(|p| p.sent)
+            .map(|p| p.client_id.clone());
+        Ok((session, related))
     }
 
     fn server_request(&mut self, mut msg: Message) -> Vec<Action> {
         let Some(id) = msg.id.value().cloned() else { return Vec::new() };
+        // A ping asks whether the other side is alive: the host is, and
+        // answers it itself, whoever is attached.
+        if msg.method() == "ping" {
+            return vec![Action::ToServer(Message::response(id, raw(&serde_json::json!({}))))];
+        }
         // An upstream that knows which request this one serves says so; if
         // that request's session is gone, nobody else may answer for it.
         let hint = take_related(&mut msg);
@@ -112,15 +123,28 @@ impl Mux {
                 "the request this one serves is no longer in flight (its client session ended or cancelled it)",
             ))];
         }
-        match related.or_else(|| self.target_session()) {
-            Some((session, related)) => {
+        let target = match related {
+            Some(r) => Ok(r),
+            None => self.sole_session(),
+        };
+        match target {
+            Ok((session, related)) => {
                 self.server_requests.insert(id, session);
                 vec![Action::ToClient { session, msg, related }]
             }
-            None => vec![Action::ToServer(Message::error_response(
+            Err(0) => vec![Action::ToServer(Message::error_response(
                 Some(id),
                 code::INTERNAL_ERROR,
                 "no client is connected to answer this request",
+            ))],
+            Err(n) => vec![Action::ToServer(Message::error_response(
+                Some(id),
+                code::INTERNAL_ERROR,
+                &format!(
+                    "{n} client sessions share this server and the request names none of their requests, so which \
+                     client it is for cannot be known; mcpod does not guess (run the server per session to use {})",
+                    msg.method()
+                ),
             ))],
         }
     }

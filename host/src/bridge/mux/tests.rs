@@ -151,22 +151,66 @@ fn cancellation_is_mapped_to_the_upstream_id() {
 }
 
 #[test]
-fn server_requests_go_to_the_busy_session_and_answers_come_back() {
+fn a_server_request_goes_to_the_only_session_attached_on_its_newest_request_and_only_it_answers() {
     let mut mux = ready();
-    let a = mux.open_session();
     let b = mux.open_session();
-    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#));
-    mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#));
     mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
     let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#));
     assert_eq!(to_clients(&out)[0].0, b);
     assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(1)), .. }));
+    let a = mux.open_session();
     assert!(
         mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"forged":true}}"#)).is_empty(),
         "only b may answer"
     );
     let out = mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#));
     assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","id":"s1","result":{"ok":true}}"#]);
+}
+
+#[test]
+fn with_two_sessions_busy_a_server_request_that_names_neither_is_refused_and_reaches_no_client() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
+    mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#));
+    assert!(to_clients(&out).is_empty(), "no client gets another's request: {out:?}");
+    let refusal = &to_server(&out)[0];
+    assert!(
+        refusal.contains(r#""id":"s1""#) && refusal.contains("2 client sessions") && refusal.contains("does not guess")
+    );
+    assert!(refusal.contains("sampling/createMessage"), "{refusal}");
+}
+
+#[test]
+fn with_two_sessions_a_server_request_that_names_one_of_their_requests_goes_to_that_one() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let b = mux.open_session();
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":"a1","method":"tools/call","params":{"name":"sample"}}"#));
+    mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":"b1","method":"tools/call","params":{"name":"sample"}}"#));
+    // a's call went upstream as 2, b's as 3; the upstream names 2.
+    let hinted = format!(
+        r#"{{"jsonrpc":"2.0","id":"s1","method":"elicitation/create","params":{{"_meta":{{"{META_RELATED}":2}}}}}}"#
+    );
+    let out = mux.from_server(m(&hinted));
+    assert_eq!(
+        to_clients(&out),
+        [(a, r#"{"jsonrpc":"2.0","id":"s1","method":"elicitation/create","params":{}}"#.to_string())]
+    );
+    assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Str(s)), .. } if s == "a1"));
+}
+
+#[test]
+fn a_servers_ping_is_answered_by_the_host_whoever_is_attached() {
+    let mut mux = ready();
+    let (a, b) = (mux.open_session(), mux.open_session());
+    mux.from_client(a, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#));
+    mux.from_client(b, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#));
+    assert_eq!(to_server(&out), [r#"{"jsonrpc":"2.0","id":"p","result":{}}"#]);
+    assert!(to_clients(&out).is_empty());
 }
 
 #[test]
@@ -177,7 +221,7 @@ fn server_requests_never_go_to_a_deaf_session() {
     mux.from_client(asker, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
     mux.from_client(deaf, m(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#));
     let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"elicitation/create","params":{}}"#));
-    assert_eq!(to_clients(&out)[0].0, asker, "the more recent session is deaf");
+    assert_eq!(to_clients(&out)[0].0, asker, "the deaf session is not a candidate, so the asker is the only one");
     mux.close_session(asker);
     let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s2","method":"elicitation/create","params":{}}"#));
     assert!(to_clients(&out).is_empty(), "no session can be asked");
