@@ -207,6 +207,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     // Host or Origin. The one check of body size is inside it: the front's
     // `Body` and the API turn its refusal into their JSON errors.
     let router = router
+        .layer(axum::middleware::from_fn(gate::json_refusals))
         .layer(axum::extract::DefaultBodyLimit::max(max))
         .layer(axum::middleware::from_fn_with_state(gate::GuardCheck { guard, metrics }, gate::guard));
     Ok(App { plugins, manager, router, token_source: admin.source, audit })

@@ -178,6 +178,17 @@ impl Metrics {
         ServerMetrics { to_server, to_client, errors, round_trip }
     }
 
+    /// Removes a stopped server's series, so that `/metrics` does not keep
+    /// reporting a server that no longer exists at its last values.
+    pub fn forget_server(&self, server: &str) {
+        for direction in ["to_server", "to_client"] {
+            self.messages.remove(&MessageLabels { server: server.to_string(), direction: direction.to_string() });
+        }
+        let label = ServerLabel { server: server.to_string() };
+        self.errors.remove(&label);
+        self.round_trip.remove(&label);
+    }
+
     /// The histogram of one plugin function's call durations.
     pub fn plugin_call(&self, plugin: &str, function: &str) -> Histogram {
         self.plugin_calls
@@ -214,5 +225,28 @@ impl Metrics {
             out = "# metrics could not be encoded\n".to_string();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_servers_series_are_gone_from_the_next_scrape_and_others_stay() {
+        let m = Metrics::new();
+        for id in ["gone-1", "kept-2"] {
+            let s = m.server(id);
+            s.to_server.inc();
+            s.to_client.inc();
+            s.errors.inc();
+            s.round_trip.observe(0.001);
+        }
+        let before = m.render([]);
+        assert!(before.contains(r#"server="gone-1""#), "{before}");
+        m.forget_server("gone-1");
+        let after = m.render([]);
+        assert!(!after.contains(r#"server="gone-1""#), "{after}");
+        assert!(after.contains(r#"mcpod_messages_total{server="kept-2",direction="to_server"} 1"#), "{after}");
     }
 }

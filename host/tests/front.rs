@@ -433,6 +433,34 @@ async fn bad_requests_get_the_right_status_and_a_json_rpc_error() {
     let (st, _) = raw_post(&url, &[json_ct, ("accept", "text/html")], ping).await;
     assert_eq!(st, 406);
 
+    // A path that is not UTF-8, and a duplicated query key: JSON errors in
+    // the route's style, not axum's plain text.
+    let (st, body) = raw_post(&format!("{}/servers/%ff/mcp", host.base), &[json_ct, accept], ping).await;
+    assert_eq!((st, body["error"]["code"].as_i64()), (400, Some(-32600)), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("UTF-8"), "{body}");
+    let (st, body) =
+        raw_post(&format!("{}/servers/{id}/messages?sessionId=a&sessionId=b", host.base), &[json_ct], ping).await;
+    assert_eq!((st, body["error"]["code"].as_i64()), (400, Some(-32600)), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("sessionId"), "{body}");
+    let resp = reqwest::get(format!("{}/api/v1/servers/%ff", host.base)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.expect("an API error in JSON");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+
+    // Two requests of one batch with one id: the batch is refused, naming
+    // the id, and nothing of it runs (no answer is silently lost).
+    let s = McpSession::open(&url).await;
+    let (st, _, answers) = s
+        .post(json!([
+            {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "a"}}},
+            {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "b"}}}
+        ]))
+        .await;
+    assert_eq!(st, 400, "{answers:?}");
+    let why = answers[0]["error"]["message"].as_str().unwrap();
+    assert!(why.contains("request id 7 appears twice"), "{why}");
+    assert_eq!(tool_text(&s.call(7, "echo", json!({"message": "id 7 is free"})).await), "id 7 is free");
+
     // The host and the server still serve.
     let s = McpSession::open(&url).await;
     assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "still here"})).await), "still here");
@@ -905,4 +933,22 @@ fn a_drain_after_the_front_is_gone_ends_sessions_whose_last_owner_is_the_instanc
         let _ = done.send(());
     });
     assert!(finished.recv_timeout(Duration::from_secs(60)).is_ok(), "the drain deadlocked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_program_fails_the_start_at_once_with_what_to_install_and_is_never_retried() {
+    let host = start_host(|c| {
+        for p in c.plugins.iter_mut().filter(|p| p.name == "fixture-command") {
+            p.config.insert("program".into(), toml::Value::String("/nonexistent/mcp-server-x".into()));
+        }
+        c.limits.max_restarts = 5;
+    })
+    .await;
+    let resp = host.post_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "failed", "{body}");
+    let why = body["detail"].as_str().unwrap_or_default();
+    assert!(why.contains("/nonexistent/mcp-server-x") && why.contains("not installed"), "{why}");
+    // Retried, it would have failed five times more (backoff 50 ms) first.
+    assert_eq!(body["restarts"], 0, "a missing program is not retried: {body}");
 }

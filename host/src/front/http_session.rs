@@ -116,6 +116,14 @@ impl HttpSession {
                 format!("request id {dup} is already in flight in this session; use a new id"),
             ));
         }
+        // Two requests of one batch with one id could not both be answered
+        // (their answers are told apart by id): refuse the batch, run nothing.
+        let mut seen = std::collections::HashSet::with_capacity(requests.len());
+        if let Some(dup) = requests.iter().find(|id| !seen.insert(*id)) {
+            return Err(FrontError::bad_request(format!(
+                "request id {dup} appears twice in this batch; give each request of a batch its own id (nothing in the batch was run)"
+            )));
+        }
         let key = StreamKey::Post(r.next_stream);
         r.next_stream += 1;
         for id in requests {

@@ -74,6 +74,44 @@ pub async fn guard(State(check): State<GuardCheck>, req: Request, next: Next) ->
     }
 }
 
+/// The most of a plain-text refusal's body read to turn it into JSON.
+const PLAIN_REFUSAL_BYTES: usize = 4096;
+
+/// Turns the plain-text refusals of axum's extractors (a path segment that
+/// is not UTF-8, a query string with a duplicated key, ...) into JSON in the
+/// route's style, so that every client gets an error it can read: a
+/// JSON-RPC error on the MCP front, an API error elsewhere.
+pub async fn json_refusals(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), PLAIN_REFUSAL_BYTES).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => status.canonical_reason().unwrap_or("refused").to_string(),
+    };
+    let message = format!("{text} (the request's URL or query string; fix it and send again)");
+    if is_mcp_path(&path) {
+        let rpc = if status.is_server_error() { code::INTERNAL_ERROR } else { code::INVALID_REQUEST };
+        crate::front::rpc_error(status, rpc, &message)
+    } else {
+        let api = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            s if s.is_server_error() => "internal",
+            _ => "bad_request",
+        };
+        ApiError::new(status, api, message).into_response()
+    }
+}
+
 /// True if the query string carries an access token, which the MCP
 /// authorization specification forbids (URLs end up in logs and caches).
 fn token_in_query(req: &Request) -> bool {

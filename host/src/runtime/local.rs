@@ -149,13 +149,13 @@ impl Runtime for LocalRuntime {
             cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
         }
         cmd.stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| RuntimeError::Start {
-            what: format!("`{program}` for server {}", req.server_id),
-            reason: if e.kind() == std::io::ErrorKind::NotFound {
-                format!("`{program}` is not installed or not on PATH ({e}); install it on this machine")
+        let mut child = cmd.spawn().map_err(|e| {
+            let what = format!("`{program}` for server {}", req.server_id);
+            if e.kind() == std::io::ErrorKind::NotFound {
+                RuntimeError::NotInstalled { what, program: program.clone() }
             } else {
-                e.to_string()
-            },
+                RuntimeError::Start { what, reason: e.to_string() }
+            }
         })?;
         let pid = child.id().map(|p| p as i32).unwrap_or_default();
         tracing::info!(server = %req.server_id, instance = %req.instance_id, pid, program = %program, "started local server process");

@@ -31,12 +31,30 @@ pub enum RuntimeError {
         /// Why it failed and what to do.
         reason: String,
     },
+    /// A program the launch needs is not installed: starting again cannot
+    /// help, so the instance gives up at once.
+    #[error("cannot start {what}: `{program}` is not installed or not on PATH; install it on this machine")]
+    NotInstalled {
+        /// What was being started.
+        what: String,
+        /// The missing program.
+        program: String,
+    },
     /// The instance is unknown to the runtime.
     #[error("no instance {0}")]
     NotFound(String),
     /// Another failure, with context.
     #[error("{0}")]
     Other(String),
+}
+
+impl RuntimeError {
+    /// True if trying again cannot succeed (a missing program, a launch
+    /// this runtime cannot run): the instance fails at once instead of
+    /// restarting with backoff.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, RuntimeError::NotInstalled { .. } | RuntimeError::Unsupported { .. })
+    }
 }
 
 /// What a runtime needs to start one instance.

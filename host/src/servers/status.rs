@@ -224,6 +224,7 @@ impl Manager {
         }
         tracing::info!(server = %id, "server stopped");
         self.metrics.stops.inc();
+        self.metrics.forget_server(id);
         let mut status = self.describe(&server);
         status.status = ServerState::Stopped;
         status.healthy = false;

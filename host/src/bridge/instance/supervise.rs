@@ -105,6 +105,12 @@ impl Instance {
                     return;
                 }
                 RunOutcome::Exited(how) => how,
+                RunOutcome::Failed(why) => {
+                    tracing::error!(server = %self.server_id, instance = %self.id, "cannot start, and retrying cannot help: {why}");
+                    self.state.send_replace(InstanceState::Failed(why));
+                    self.fail_waiting();
+                    return;
+                }
             };
             if started.elapsed() > Duration::from_secs(60) {
                 failures = 0;
@@ -157,6 +163,7 @@ impl Instance {
         };
         let launched = match launched {
             Ok(l) => l,
+            Err(e) if e.is_permanent() => return RunOutcome::Failed(e.to_string()),
             Err(e) => return RunOutcome::Exited(e.to_string()),
         };
         // Ends when the upstream is gone: stdout closed, or the network link lost.
@@ -279,4 +286,6 @@ const DEADLINE_SWEEP: Duration = Duration::from_secs(1);
 enum RunOutcome {
     Stopped,
     Exited(String),
+    /// Starting again cannot help (a missing program): give up at once.
+    Failed(String),
 }
