@@ -45,6 +45,8 @@ pub struct App {
     pub token_source: crate::auth::TokenSource,
     /// The audit log (`serve` flushes it before it exits).
     pub audit: Arc<crate::audit::AuditLog>,
+    /// Every metric (`serve`'s listener counts its connections there).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The admin token for `config`, from the process environment (see
@@ -172,6 +174,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         parked: front::rev_2026_07_28::ParkedRequests::new(),
         ticks: front::ticks(),
         max_message_bytes: max,
+        read_timeout: Duration::from_secs(config.limits.read_timeout_secs),
     };
     front::reap_every(&front_state, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
     manager.follow_policy_changes();
@@ -209,6 +212,6 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let router = router
         .layer(axum::middleware::from_fn(gate::json_refusals))
         .layer(axum::extract::DefaultBodyLimit::max(max))
-        .layer(axum::middleware::from_fn_with_state(gate::GuardCheck { guard, metrics }, gate::guard));
-    Ok(App { plugins, manager, router, token_source: admin.source, audit })
+        .layer(axum::middleware::from_fn_with_state(gate::GuardCheck { guard, metrics: metrics.clone() }, gate::guard));
+    Ok(App { plugins, manager, router, token_source: admin.source, audit, metrics })
 }

@@ -525,6 +525,12 @@ pub struct LimitsSection {
     /// Seconds `mcpod serve` gives calls in flight after SIGTERM before it
     /// stops every server and exits.
     pub shutdown_grace_secs: u64,
+    /// Client connections open at once; the next waits in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+    /// Seconds a request's headers may take to arrive, and a keep-alive
+    /// connection may wait idle for its next request, before it is closed.
+    pub read_timeout_secs: u64,
     /// One template's own limits (`[limits.templates.NAME]`).
     pub templates: std::collections::BTreeMap<String, TemplateLimits>,
 }
@@ -552,6 +558,8 @@ impl Default for LimitsSection {
             local_cpu_secs: None,
             request_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            max_connections: 1024,
+            read_timeout_secs: 30,
             templates: Default::default(),
         }
     }
@@ -844,6 +852,14 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("[expose.templates.{template}]: {}", problems.join("; "))));
             }
         }
+        for (key, value) in [
+            ("limits.max_connections", self.limits.max_connections as u64),
+            ("limits.read_timeout_secs", self.limits.read_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
         if self.audit.sink == AuditSink::File && self.audit.file.is_none() {
             return Err(ConfigError::Invalid(
                 "[audit] sink = \"file\" needs `file = \"/path/to/audit.log\"`".to_string(),
@@ -956,6 +972,9 @@ mod tests {
     fn request_timeouts_default_to_a_minute_and_a_template_may_have_its_own() {
         let c = parse("").unwrap();
         assert_eq!((c.limits.request_timeout_secs, c.limits.shutdown_grace_secs), (60, 10));
+        assert_eq!((c.limits.max_connections, c.limits.read_timeout_secs), (1024, 30));
+        let err = parse("[limits]\nread_timeout_secs = 0\n").unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("limits.read_timeout_secs must be at least 1"), "{err}");
         let c = parse("[limits]\nrequest_timeout_secs = 5\n[limits.templates.github]\nrequest_timeout_secs = 300\n")
             .unwrap();
         assert_eq!(c.limits.request_timeout_secs, 5);

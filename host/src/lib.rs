@@ -21,6 +21,7 @@ pub mod gate;
 pub mod identity;
 pub mod jsonrpc;
 pub mod launch;
+pub mod listen;
 pub mod mcp_headers;
 pub mod metrics;
 pub mod operator;

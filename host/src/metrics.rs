@@ -108,6 +108,8 @@ pub struct Metrics {
     pub audited: Family<AuditLabels, Counter>,
     /// Audit records dropped because the writer was behind.
     pub audit_dropped: Counter,
+    /// Client connections open now (the listener's `limits.max_connections` caps it).
+    pub connections: Gauge,
     servers: Family<StateLabel, Gauge>,
     sessions: Family<ServerLabel, Gauge>,
     restarts: Family<ServerLabel, Gauge>,
@@ -136,6 +138,7 @@ impl Metrics {
             refused: Family::default(),
             audited: Family::default(),
             audit_dropped: Counter::default(),
+            connections: Gauge::default(),
             servers: Family::default(),
             sessions: Family::default(),
             restarts: Family::default(),
@@ -158,6 +161,7 @@ impl Metrics {
             "Audit records dropped because the writer was behind",
             m.audit_dropped.clone(),
         );
+        registry.register("connections_open", "Client connections open now", m.connections.clone());
         registry.register("servers", "Servers by state", m.servers.clone());
         registry.register("sessions", "Open client sessions per server", m.sessions.clone());
         registry.register("restarts", "Instance restarts per server", m.restarts.clone());

@@ -242,7 +242,13 @@ pub struct Manager {
     next_server: AtomicU64,
     /// Set once the host began to shut down (`drain`).
     draining: std::sync::atomic::AtomicBool,
+    /// The runtime's last readiness answer and when it was asked.
+    readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
+
+/// How long one readiness answer of the runtime is reused: `/readyz` needs
+/// no token, and must not let anyone make the host spawn at will.
+const READINESS_REUSE: Duration = Duration::from_secs(1);
 
 /// mcpod's `initialize` params: the newest handshake-era revision and the
 /// client capabilities mcpod can route to its clients.
@@ -276,6 +282,7 @@ impl Manager {
             servers: RwLock::new(BTreeMap::new()),
             next_server: AtomicU64::new(1),
             draining: Default::default(),
+            readiness: Default::default(),
         }
     }
 
@@ -320,6 +327,20 @@ impl Manager {
     /// The runtime's name.
     pub fn runtime_name(&self) -> &'static str {
         self.runtime.name()
+    }
+
+    /// Whether the runtime can start instances now (see
+    /// [`Runtime::ready`]), asked at most once a second.
+    pub async fn runtime_ready(&self) -> Result<(), String> {
+        let mut last = self.readiness.lock().await;
+        if let Some((at, answer)) = last.as_ref()
+            && at.elapsed() < READINESS_REUSE
+        {
+            return answer.clone();
+        }
+        let answer = self.runtime.ready().await;
+        *last = Some((std::time::Instant::now(), answer.clone()));
+        answer
     }
 
     fn get(&self, id: &str) -> Result<Arc<Server>, ManagerError> {

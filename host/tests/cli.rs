@@ -543,3 +543,42 @@ fn a_closed_pipe_ends_the_cli_quietly() {
     let _ = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "no panic on a closed pipe: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_is_ready_only_when_the_local_runtime_can_spawn_and_says_why_not() {
+    mcpod::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "");
+    let ask = async |base: &str| -> (u16, serde_json::Value) {
+        let resp = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    };
+    let (mut host, base) =
+        serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
+    let (status, body) = ask(&base).await;
+    assert_eq!(
+        (status, &body["ready"], &body["runtime_ready"]),
+        (200, &serde_json::json!(true), &serde_json::json!(true)),
+        "{body}"
+    );
+    let _ = host.kill();
+    let _ = host.wait();
+    // A PATH with no programs on it: no server could start, so not ready.
+    let empty = tempfile::tempdir().unwrap();
+    let path = empty.path().display().to_string();
+    let (mut host, base) = serve(
+        &config,
+        dir.path(),
+        &[("MCPOD_INSECURE_NO_AUTH", "true"), ("PATH", path.as_str())],
+        std::process::Stdio::null(),
+    );
+    let (status, body) = ask(&base).await;
+    assert_eq!(
+        (status, &body["ready"], &body["runtime_ready"]),
+        (503, &serde_json::json!(false), &serde_json::json!(false)),
+        "{body}"
+    );
+    assert!(body["runtime_problem"].as_str().unwrap().contains("PATH"), "{body}");
+    let _ = host.kill();
+    let _ = host.wait();
+}

@@ -205,11 +205,21 @@ async fn cut_streams_crashes_and_api_server_restarts_are_survived() {
     assert!(pid(&restarted).is_some(), "a restarted process answers");
     assert_eq!(pods(&kubeconfig)[0]["status"]["containerStatuses"][0]["restartCount"], 1);
 
-    // The API server goes away and comes back: the host's watch recovers
-    // and a new server starts.
+    // The API server goes away and comes back: the host is not ready while
+    // it is gone (it says why), its watch recovers and a new server starts.
+    let readyz = async || -> (u16, Value) {
+        let resp = host.http.get(format!("{}/readyz", host.base)).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    };
+    assert_eq!(readyz().await.0, 200);
     emu.stop_server();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["runtime_problem"].as_str().unwrap().contains("Kubernetes API"), "{body}");
     emu.restart_server().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(readyz().await.0, 200, "ready again once the API answers");
     let second = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
     let s2 = McpSession::open(&format!("{}/servers/{second}/mcp", host.base)).await;
     assert_eq!(tool_text(&s2.call(1, "echo", json!({"message": "back"})).await), "back");

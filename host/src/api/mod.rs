@@ -144,13 +144,21 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready: the listener answers (this is its answer), the plugins are
+/// loaded (the host serves only after loading them; failures are counted
+/// here, and the servers of other plugins still run), the runtime can start
+/// instances, and the host is not draining.
 async fn readyz(State(state): State<AppState>) -> Response {
     let draining = state.manager.is_draining();
-    let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let runtime = state.manager.runtime_ready().await;
+    let ready = !draining && runtime.is_ok();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = Json(serde_json::json!({
-        "ready": !draining,
+        "ready": ready,
         "draining": draining,
         "runtime": state.manager.runtime_name(),
+        "runtime_ready": runtime.is_ok(),
+        "runtime_problem": runtime.err(),
         "plugins": state.plugins.plugins().count(),
         "plugin_failures": state.plugins.failures().len(),
         "servers": state.manager.list().len(),

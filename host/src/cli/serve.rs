@@ -3,7 +3,6 @@
 use super::ConfigArg;
 use crate::config::Config;
 use anyhow::Context;
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -52,24 +51,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("mcpod listening on http://{addr}");
     let (manager, audit) = (app.manager.clone(), app.audit.clone());
     let grace = std::time::Duration::from_secs(config.limits.shutdown_grace_secs);
-    // Streamed responses are written in small pieces; Nagle would hold them back.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let (closing, closed) = tokio::sync::watch::channel(false);
-    let mut http = tokio::spawn(
-        axum::serve(listener, app.router)
-            .with_graceful_shutdown(async move {
-                let mut closed = closed;
-                let _ = closed.wait_for(|c| *c).await;
-            })
-            .into_future(),
-    );
+    let limits = crate::listen::ConnectionLimits {
+        max_connections: config.limits.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(config.limits.read_timeout_secs),
+    };
+    let mut http =
+        tokio::spawn(crate::listen::serve(listener, app.router, limits, app.metrics.connections.clone(), async move {
+            let mut closed = closed;
+            let _ = closed.wait_for(|c| *c).await;
+        }));
     tokio::select! {
         done = &mut http => {
             manager.shutdown().await;
-            done.context("the HTTP server task failed")?.context("the HTTP server failed")?;
-            return Ok(ExitCode::FAILURE);
+            done.context("the HTTP server task failed")?;
+            anyhow::bail!("the HTTP listener stopped on its own; see the log above");
         }
         _ = shutdown() => {}
     }

@@ -35,6 +35,8 @@ pub struct FrontState {
     pub sse_sessions: Arc<legacy_sse::SseSessions>,
     /// The largest body or message accepted.
     pub max_message_bytes: usize,
+    /// How long a message's body may take to arrive (`limits.read_timeout_secs`).
+    pub read_timeout: std::time::Duration,
     /// 2026-07-28 requests waiting for the client's input responses.
     pub parked: Arc<rev_2026_07_28::ParkedRequests>,
     /// A coarse clock ([`ticks`]) for short waits.
@@ -94,14 +96,25 @@ pub fn router(state: FrontState) -> Router {
 
 /// A request body. One over the router's body limit (the message limit)
 /// is refused with a JSON-RPC error naming `limits.max_message_kib`
-/// (axum's own refusal is plain text, which no MCP client can read).
+/// (axum's own refusal is plain text, which no MCP client can read), and
+/// one that takes longer than `limits.read_timeout_secs` to arrive with a 408.
 pub struct Body(pub axum::body::Bytes);
 
 impl axum::extract::FromRequest<FrontState> for Body {
     type Rejection = Response;
 
     async fn from_request(req: axum::extract::Request, st: &FrontState) -> Result<Self, Response> {
-        match axum::body::Bytes::from_request(req, st).await {
+        let Ok(read) = tokio::time::timeout(st.read_timeout, axum::body::Bytes::from_request(req, st)).await else {
+            return Err(rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                code::INVALID_REQUEST,
+                &format!(
+                    "Request Timeout: the body did not arrive within {} s (limits.read_timeout_secs)",
+                    st.read_timeout.as_secs()
+                ),
+            ));
+        };
+        match read {
             Ok(bytes) => Ok(Body(bytes)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(rpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,

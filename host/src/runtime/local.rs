@@ -39,6 +39,9 @@ const PASSTHROUGH_ENV: &[&str] = &[
     "npm_config_registry",
 ];
 
+/// How long `/readyz`'s probe process may take.
+const READY_PROBE: Duration = Duration::from_secs(2);
+
 /// Optional resource limits on local servers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalLimits {
@@ -74,6 +77,27 @@ impl LocalRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for LocalRuntime {
+    async fn ready(&self) -> Result<(), String> {
+        // The same spawn a server's start makes, of the smallest program.
+        let spawned = Command::new("true")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Ok(mut child) => match tokio::time::timeout(READY_PROBE, child.wait()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("cannot wait for a process: {e}")),
+                Err(_) => Err(format!("a process did not finish within {READY_PROBE:?}; the machine is overloaded")),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("cannot spawn `true` from PATH ({e}); servers' programs are looked up on the same PATH"))
+            }
+            Err(e) => Err(format!("cannot spawn a process ({e}); out of process slots or file descriptors?")),
+        }
+    }
+
     fn name(&self) -> &'static str {
         "local"
     }

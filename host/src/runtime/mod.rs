@@ -171,6 +171,11 @@ pub trait Runtime: Send + Sync {
         false
     }
 
+    /// Whether the runtime can start instances now: the Kubernetes API
+    /// answers (and lets this host list pods), or a local process can be
+    /// spawned. `Err` says why not, for `/readyz`.
+    async fn ready(&self) -> Result<(), String>;
+
     /// Stops what must not outlive the host (host shutdown).
     async fn shutdown(&self);
 }

@@ -190,12 +190,18 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     config.server.listen = addr;
     let app = mcpod::app::build(&config, None).await.expect("host builds");
     let manager = app.manager.clone();
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serving = tokio::spawn(async move {
-        let _ = axum::serve(listener, app.router).await;
-    });
+    // The listener `mcpod serve` runs, with its connection limits.
+    let limits = mcpod::listen::ConnectionLimits {
+        max_connections: config.limits.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(config.limits.read_timeout_secs),
+    };
+    let serving = tokio::spawn(mcpod::listen::serve(
+        listener,
+        app.router,
+        limits,
+        app.metrics.connections.clone(),
+        std::future::pending(),
+    ));
     mcpod::tls::install_provider();
     TestHost { base: format!("http://{addr}"), addr, app_manager: manager, http: reqwest::Client::new(), serving }
 }

@@ -30,6 +30,9 @@ use watch::PodWatch;
 /// request, secret values removed).
 pub const START_ANNOTATION: &str = "mcpod.dev/start-request";
 
+/// How long `/readyz`'s probe of the API may take.
+const READY_PROBE: Duration = Duration::from_secs(3);
+
 /// The Kubernetes runtime.
 pub struct KubeRuntime {
     pods: Api<Pod>,
@@ -316,6 +319,16 @@ impl KubeRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for KubeRuntime {
+    async fn ready(&self) -> Result<(), String> {
+        // A list of one pod: the API answers, and lets this host see its namespace.
+        let one = kube::api::ListParams::default().limit(1);
+        match tokio::time::timeout(READY_PROBE, self.pods.list(&one)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the Kubernetes API refused listing pods: {e}")),
+            Err(_) => Err(format!("the Kubernetes API did not answer within {READY_PROBE:?}")),
+        }
+    }
+
     fn name(&self) -> &'static str {
         "kubernetes"
     }
