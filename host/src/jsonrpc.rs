@@ -7,14 +7,17 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// A request id: a number or a string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
+/// A request id: a number or a string. JSON-RPC allows any number; one
+/// that is not an `i64` (`1.5`, `1e3`, `18446744073709551616`) is kept as
+/// written, so that its answer carries the id byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Id {
-    /// A numeric id.
+    /// A numeric id that fits an `i64`.
     Num(i64),
     /// A string id.
     Str(String),
+    /// Any other number, as its JSON text.
+    Number(String),
 }
 
 impl std::fmt::Display for Id {
@@ -22,7 +25,70 @@ impl std::fmt::Display for Id {
         match self {
             Id::Num(n) => write!(f, "{n}"),
             Id::Str(s) => write!(f, "{s:?}"),
+            Id::Number(text) => f.write_str(text),
         }
+    }
+}
+
+impl Id {
+    /// The id in JSON text `raw`: a string, or a number kept as written.
+    fn from_raw(raw: &RawValue) -> Result<Id, String> {
+        let text = raw.get().trim();
+        match text.as_bytes().first() {
+            Some(b'"') => serde_json::from_str(text).map(Id::Str).map_err(|e| e.to_string()),
+            // An `i64` only when it writes back as it came (`-0` and `1e3` do not).
+            Some(b'-' | b'0'..=b'9') => Ok(text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| n.to_string() == text)
+                .map(Id::Num)
+                .unwrap_or_else(|| Id::Number(text.to_string()))),
+            _ => Err(format!("an id must be a string or a number, not {text}")),
+        }
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Num(n) => s.serialize_i64(*n),
+            Id::Str(text) => s.serialize_str(text),
+            Id::Number(text) => RawValue::from_string(text.clone()).map_err(serde::ser::Error::custom)?.serialize(s),
+        }
+    }
+}
+
+/// From any deserializer (a `serde_json::Value` too): a number that is not
+/// an `i64` keeps its digits when it is an integer; a fraction read from a
+/// `Value` is as serde_json writes it (`1.50` becomes `1.5`). Messages are
+/// read from text, through [`IdField`], which keeps every number exact.
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Id, E> {
+                Ok(Id::Num(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Id, E> {
+                Ok(i64::try_from(n).map(Id::Num).unwrap_or_else(|_| Id::Number(n.to_string())))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Id, E> {
+                serde_json::Number::from_f64(n)
+                    .map(|n| Id::Number(n.to_string()))
+                    .ok_or_else(|| E::custom("an id must be a finite number"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Id, E> {
+                Ok(Id::Str(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Id, E> {
+                Ok(Id::Str(v))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
@@ -62,12 +128,14 @@ impl Serialize for IdField {
     }
 }
 
+/// Read from the message's text, so that a number id keeps its exact digits.
 impl<'de> Deserialize<'de> for IdField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<Id>::deserialize(d)? {
-            Some(id) => IdField::Value(id),
-            None => IdField::Null,
-        })
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if raw.get().trim() == "null" {
+            return Ok(IdField::Null);
+        }
+        Id::from_raw(&raw).map(IdField::Value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -307,6 +375,29 @@ mod tests {
         assert_eq!(m.kind(), Kind::Request);
         assert_eq!(m.id, IdField::Value(Id::Num(7)));
         assert_eq!(m.to_text(), text);
+    }
+
+    #[test]
+    fn any_json_number_is_an_id_and_comes_back_byte_for_byte() {
+        for id in [
+            "1.5",
+            "1.50",
+            "1e3",
+            "-0",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+        ] {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+            let m = Message::parse(&text).unwrap();
+            assert_eq!(m.to_text(), text, "{id}");
+            let answer = Message::response(m.id.value().unwrap().clone(), raw(&serde_json::json!({})));
+            assert_eq!(answer.to_text(), format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#));
+        }
+        assert_eq!(Message::parse(r#"{"jsonrpc":"2.0","id":9,"method":"x"}"#).unwrap().id, IdField::Value(Id::Num(9)));
+        let bad = Message::parse(r#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#).unwrap_err();
+        assert!(bad.message.contains("an id must be a string or a number"), "{}", bad.message);
+        assert!(Message::parse(r#"{"jsonrpc":"2.0","id":true,"method":"x"}"#).is_err());
     }
 
     #[test]
