@@ -83,18 +83,33 @@ impl Mux {
     }
 
     /// The session a server-to-client request goes to when the server
-    /// names no request of a client: the only session attached that can
-    /// hear it. With several, which one caused the request cannot be known,
-    /// and a sampling or elicitation request may carry one client's data,
-    /// so mcpod does not guess: `Err` holds how many could have.
+    /// names no request of a client: the one session that can hear it and
+    /// has a request in flight (the server works for it alone), else, with
+    /// none in flight, the only session attached that can hear it. With two
+    /// or more busy (or, none busy, two or more attached), which one caused
+    /// the request cannot be known, and a sampling or elicitation request
+    /// may carry one client's data, so mcpod does not guess: `Err` holds
+    /// how many could have.
     fn sole_session(&self) -> Result<(SessionId, Option<Id>), usize> {
-        let mut hearing = self.sessions.iter().filter(|(_, s)| !s.deaf).map(|(id, _)| *id);
-        let (Some(session), None) = (hearing.next(), hearing.next()) else {
-            return Err(self.sessions.values().filter(|s| !s.deaf).count());
+        let hearing = |s: &SessionId| self.sessions.get(s).is_some_and(|x| !x.deaf);
+        let mut busy: Vec<SessionId> = self.pending.values().filter_map(|p| p.session.filter(hearing)).collect();
+        busy.sort_unstable();
+        busy.dedup();
+        let session = match busy.as_slice() {
+            [one] => *one,
+            [] => {
+                let mut attached = self.sessions.iter().filter(|(_, s)| !s.deaf).map(|(id, _)| *id);
+                match (attached.next(), attached.next()) {
+                    (Some(one), None) => one,
+                    (None, _) => return Err(0),
+                    _ => return Err(self.sessions.values().filter(|s| !s.deaf).count()),
+                }
+            }
+            several => return Err(several.len()),
         };
         // The client's request it most likely serves, so that a Streamable
-        // HTTP client hears it on that request's stream: any of this one
-        // session's own, the newest.
+        // HTTP client hears it on that request's stream: this session's
+        // newest.
         let related = self
             .pending
             .values()
@@ -141,8 +156,9 @@ impl Mux {
                 Some(id),
                 code::INTERNAL_ERROR,
                 &format!(
-                    "{n} client sessions share this server and the request names none of their requests, so which \
-                     client it is for cannot be known; mcpod does not guess (run the server per session to use {})",
+                    "{n} client sessions share this server, with requests in flight or none, and the request names \
+                     none of their requests, so which client it is for cannot be known; mcpod does not guess (run \
+                     the server per session to use {})",
                     msg.method()
                 ),
             ))],

@@ -184,6 +184,23 @@ fn with_two_sessions_busy_a_server_request_that_names_neither_is_refused_and_rea
 }
 
 #[test]
+fn a_server_request_goes_to_the_one_busy_session_while_others_are_attached_but_idle() {
+    let mut mux = ready();
+    let idle = mux.open_session();
+    let busy = mux.open_session();
+    mux.from_client(idle, m(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#));
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#));
+    mux.from_client(busy, m(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sample"}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#));
+    assert_eq!(to_clients(&out)[0].0, busy, "the only session whose request the server can be working on");
+    assert!(matches!(&out[0], Action::ToClient { related: Some(Id::Num(7)), .. }));
+    // With both idle, it is anyone's: refused.
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s2","method":"roots/list"}"#));
+    assert!(to_clients(&out).is_empty() && to_server(&out)[0].contains("does not guess"), "{out:?}");
+}
+
+#[test]
 fn with_two_sessions_a_server_request_that_names_one_of_their_requests_goes_to_that_one() {
     let mut mux = ready();
     let a = mux.open_session();
