@@ -4,7 +4,7 @@
 //! (swept by the front's reaper).
 
 use super::FrontError;
-use super::sse::Routed;
+use super::sse::{Charge, Routed};
 use super::tokens::{Expiring, TokenTable};
 use crate::frame::Frame;
 use crate::jsonrpc::{Id, Kind, Message, code};
@@ -18,6 +18,45 @@ use tokio::sync::mpsc;
 
 /// Events kept per session for replay after a dropped stream.
 pub(super) const EVENT_LOG: usize = 1024;
+
+/// Bytes of event data kept per session for replay: the oldest events go
+/// first when a new one would pass it (the newest is always kept).
+pub(super) const EVENT_LOG_BYTES: usize = 8 << 20;
+
+/// Bytes of event data queued for one stream and not taken by it yet. A
+/// stream that would pass it is ended (its client resumes from the log
+/// with `Last-Event-ID`): an unread stream holds at most this much.
+pub(super) const QUEUED_BYTES: usize = 16 << 20;
+
+/// One open stream: its sender, and the bytes sent to it and not yet taken.
+#[derive(Clone)]
+pub(super) struct StreamTx {
+    pub(super) tx: mpsc::Sender<Routed>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StreamTx {
+    /// The stream `tx` feeds, with nothing queued.
+    pub(super) fn new(tx: mpsc::Sender<Routed>) -> StreamTx {
+        StreamTx { tx, queued: Default::default() }
+    }
+
+    /// A stream that is gone: what is sent to it is logged, not delivered.
+    fn gone() -> StreamTx {
+        StreamTx::new(mpsc::channel(1).0)
+    }
+
+    /// Sends `frame` unless the stream is full, gone, or would then hold
+    /// more than [`QUEUED_BYTES`] not yet taken.
+    fn offer(&self, frame: &Frame, answer: bool) -> bool {
+        let bytes = frame.data.len();
+        if self.queued.load(std::sync::atomic::Ordering::Relaxed) + bytes > QUEUED_BYTES {
+            return false;
+        }
+        let charge = Some(Charge::new(&self.queued, bytes));
+        self.tx.try_send(Routed { frame: frame.clone(), answer, charge }).is_ok()
+    }
+}
 
 /// Which stream an event was meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +75,68 @@ pub(super) struct LoggedEvent {
 }
 
 pub(super) struct Routes {
-    pub(super) waiters: HashMap<Id, (StreamKey, mpsc::Sender<Routed>)>,
-    pub(super) standalone: Option<mpsc::Sender<Routed>>,
+    pub(super) waiters: HashMap<Id, (StreamKey, StreamTx)>,
+    pub(super) standalone: Option<StreamTx>,
     pub(super) log: VecDeque<LoggedEvent>,
+    /// Bytes of event data in `log`.
+    pub(super) log_bytes: usize,
     pub(super) next_event: u64,
     pub(super) next_stream: u64,
 }
 
 impl Routes {
+    /// No stream, no waiter, an empty log.
+    pub(super) fn new() -> Routes {
+        Routes {
+            waiters: HashMap::new(),
+            standalone: None,
+            log: VecDeque::new(),
+            log_bytes: 0,
+            next_event: 1,
+            next_stream: 1,
+        }
+    }
+
+    /// Puts `msg` on the stream it belongs to (the stream of the request
+    /// it is `related` to, else the GET stream) and in the log. A stream
+    /// that cannot take it — full, or it would hold more than
+    /// [`QUEUED_BYTES`] not yet read — is ended, so that an unread stream
+    /// never holds more; its client resumes it from the log
+    /// (`Last-Event-ID`), where this event and those after it wait.
+    pub(super) fn route(&mut self, msg: &Message, related: Option<&Id>) {
+        let id = self.take_event_id();
+        let frame = Frame { event: None, id: Some(id.to_string()), data: msg.to_text() };
+        let is_response = msg.kind() == Kind::Response;
+        let waiter = related.and_then(|rel| self.waiters.get(rel).cloned());
+        let (key, delivered) = match waiter {
+            Some((key, stream)) => {
+                let ok = stream.offer(&frame, is_response);
+                if !ok {
+                    // Every sender of that stream goes, so it ends; its
+                    // requests stay, for a resumed stream to take over.
+                    let gone = StreamTx::gone();
+                    for (k, s) in self.waiters.values_mut() {
+                        if *k == key {
+                            *s = gone.clone();
+                        }
+                    }
+                }
+                if is_response && let Some(rel) = related {
+                    self.waiters.remove(rel);
+                }
+                (key, ok)
+            }
+            None => {
+                let ok = self.standalone.as_ref().is_some_and(|s| s.offer(&frame, false));
+                if !ok {
+                    self.standalone = None;
+                }
+                (StreamKey::Standalone, ok)
+            }
+        };
+        self.log(LoggedEvent { id, key, frame, delivered });
+    }
+
     /// The next event id of the session.
     pub(super) fn take_event_id(&mut self) -> u64 {
         let id = self.next_event;
@@ -52,10 +145,13 @@ impl Routes {
     }
 
     pub(super) fn log(&mut self, event: LoggedEvent) {
-        if self.log.len() >= EVENT_LOG {
-            self.log.pop_front();
-        }
+        self.log_bytes += event.frame.data.len();
         self.log.push_back(event);
+        while self.log.len() > 1 && (self.log.len() > EVENT_LOG || self.log_bytes > EVENT_LOG_BYTES) {
+            if let Some(old) = self.log.pop_front() {
+                self.log_bytes -= old.frame.data.len();
+            }
+        }
     }
 
     /// The priming event `id` of stream `key`, logged as delivered so that a
@@ -126,8 +222,10 @@ impl HttpSession {
         }
         let key = StreamKey::Post(r.next_stream);
         r.next_stream += 1;
+        // One stream, one count of what it holds unread, for all its requests.
+        let stream = StreamTx::new(tx);
         for id in requests {
-            r.waiters.insert(id.clone(), (key, tx.clone()));
+            r.waiters.insert(id.clone(), (key, stream.clone()));
         }
         Ok((key, priming.then(|| r.take_event_id()), rx))
     }
@@ -142,25 +240,9 @@ impl HttpSession {
 
     /// Puts one delivery on the stream it belongs to, logging it for replay.
     pub(super) fn route(&self, d: Delivery) {
-        let Ok(mut r) = self.routes.lock() else { return };
-        let id = r.take_event_id();
-        let frame = Frame { event: None, id: Some(id.to_string()), data: d.msg.to_text() };
-        let is_response = d.msg.kind() == Kind::Response;
-        let waiter = d.related.as_ref().and_then(|rel| r.waiters.get(rel).cloned());
-        let (key, delivered) = match waiter {
-            Some((key, tx)) => {
-                let ok = tx.try_send(Routed { frame: frame.clone(), answer: is_response }).is_ok();
-                if is_response && let Some(rel) = &d.related {
-                    r.waiters.remove(rel);
-                }
-                (key, ok)
-            }
-            None => {
-                let ok = r.standalone.as_ref().is_some_and(|tx| tx.try_send(frame.clone().into()).is_ok());
-                (StreamKey::Standalone, ok)
-            }
-        };
-        r.log(LoggedEvent { id, key, frame, delivered });
+        if let Ok(mut r) = self.routes.lock() {
+            r.route(&d.msg, d.related.as_ref());
+        }
     }
 }
 
@@ -179,7 +261,7 @@ impl Expiring for Arc<HttpSession> {
         let busy = self
             .routes
             .lock()
-            .map(|r| r.standalone.as_ref().is_some_and(|t| !t.is_closed()) || !r.waiters.is_empty())
+            .map(|r| r.standalone.as_ref().is_some_and(|t| !t.tx.is_closed()) || !r.waiters.is_empty())
             .unwrap_or(false);
         stale && !busy
     }
@@ -232,13 +314,7 @@ impl HttpSessions {
             token: token.clone(),
             server_id: server_id.to_string(),
             client: Mutex::new(client),
-            routes: Mutex::new(Routes {
-                waiters: HashMap::new(),
-                standalone: None,
-                log: VecDeque::new(),
-                next_event: 1,
-                next_stream: 1,
-            }),
+            routes: Mutex::new(Routes::new()),
             last_seen: Mutex::new(Instant::now()),
         });
         self.table.insert(token.clone(), session.clone());
@@ -274,5 +350,89 @@ impl crate::servers::DirectSink for HttpSink {
         if let Some(table) = self.table.upgrade() {
             table.remove(&self.session.token);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: i64, bytes: usize) -> Message {
+        let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"pad":"{}"}}}}"#, "x".repeat(bytes));
+        Message::parse(&text).unwrap()
+    }
+
+    fn notification(bytes: usize) -> Message {
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"pad":"{}"}}}}"#,
+            "x".repeat(bytes)
+        );
+        Message::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn an_unread_stream_holds_at_most_its_byte_budget_then_ends_and_the_log_keeps_the_rest() {
+        let mut r = Routes::new();
+        let (tx, mut rx) = mpsc::channel(1024);
+        r.standalone = Some(StreamTx::new(tx));
+        // 1 MiB events to a GET stream nobody reads: 16 fit, the 17th ends it.
+        for _ in 0..20 {
+            r.route(&notification(1 << 20), None);
+        }
+        assert!(r.standalone.is_none(), "the stream was ended");
+        let mut held = 0;
+        while let Ok(routed) = rx.try_recv() {
+            held += routed.frame.data.len();
+        }
+        assert!(held <= QUEUED_BYTES, "{held} bytes were queued");
+        assert_eq!(held / (1 << 20), 15, "fifteen whole events fit beside the envelope");
+        assert_eq!(r.log.iter().filter(|e| !e.delivered).count(), 5, "the rest wait in the log for a resumed stream");
+    }
+
+    #[test]
+    fn what_a_stream_took_no_longer_counts_against_it() {
+        let mut r = Routes::new();
+        let (tx, mut rx) = mpsc::channel(1024);
+        r.standalone = Some(StreamTx::new(tx));
+        for _ in 0..100 {
+            r.route(&notification(1 << 20), None);
+            drop(rx.try_recv().expect("delivered"));
+        }
+        assert!(r.standalone.is_some(), "a stream that reads is never ended");
+    }
+
+    #[test]
+    fn a_post_stream_that_overflows_ends_but_its_requests_wait_for_a_resumed_stream() {
+        let mut r = Routes::new();
+        let (tx, rx) = mpsc::channel(1024);
+        let stream = StreamTx::new(tx);
+        for id in [1, 2] {
+            r.waiters.insert(Id::Num(id), (StreamKey::Post(1), stream.clone()));
+        }
+        drop(stream);
+        for _ in 0..17 {
+            r.route(&notification(1 << 20), Some(&Id::Num(1)));
+        }
+        assert!(r.waiters.contains_key(&Id::Num(1)) && r.waiters.contains_key(&Id::Num(2)));
+        drop(rx);
+        let (tx, mut resumed) = mpsc::channel(16);
+        let stream = StreamTx::new(tx);
+        for (_, s) in r.waiters.values_mut() {
+            *s = stream.clone();
+        }
+        r.route(&message(2, 10), Some(&Id::Num(2)));
+        assert!(resumed.try_recv().is_ok_and(|routed| routed.answer), "the answer reached the resumed stream");
+        assert!(!r.waiters.contains_key(&Id::Num(2)));
+    }
+
+    #[test]
+    fn the_replay_log_keeps_at_most_its_byte_budget_and_always_the_newest_event() {
+        let mut r = Routes::new();
+        for _ in 0..40 {
+            r.route(&notification(1 << 20), None);
+        }
+        assert!(r.log_bytes <= EVENT_LOG_BYTES && r.log.len() == 7, "{} events, {} bytes", r.log.len(), r.log_bytes);
+        r.route(&notification(EVENT_LOG_BYTES + 1), None);
+        assert_eq!(r.log.len(), 1, "an event over the budget alone is kept alone");
     }
 }

@@ -149,7 +149,7 @@ pub async fn post(
     let mut first = Vec::new();
     if prefers_json(headers) || !sse_ok {
         match rx.recv().await {
-            Some(Routed { frame, answer: true }) => return final_json(frame.data),
+            Some(Routed { frame, answer: true, .. }) => return final_json(frame.data),
             Some(Routed { frame, .. }) => first.push(frame),
             None => {
                 return json_response(
@@ -276,7 +276,7 @@ impl Call {
         // request keeps it, so that no other session can hear the server's
         // requests while this one waits for its client's input.
         let mut turn = turn;
-        let frame = |msg: &Message, last: bool| Routed { frame: Frame::message(msg.to_text()), answer: last };
+        let frame = |msg: &Message, last: bool| Routed::new(Frame::message(msg.to_text()), last);
         let mut asked: Vec<(String, Id)> = Vec::new();
         let mut input: Vec<(String, Message)> = Vec::new();
         loop {
@@ -362,6 +362,6 @@ impl Call {
             Parked { place: self.place, method: self.method, session, asked, since: Instant::now(), turn },
         );
         let answer = Frame::message(answer.to_text());
-        let _ = tx.send(Routed { frame: answer, answer: true }).await;
+        let _ = tx.send(Routed::new(answer, true)).await;
     }
 }

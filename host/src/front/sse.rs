@@ -17,6 +17,37 @@ pub struct Routed {
     pub frame: Frame,
     /// True for the request's answer.
     pub answer: bool,
+    /// What it counts against its session's bytes queued for streams,
+    /// given back when it is taken (dropped).
+    pub charge: Option<Charge>,
+}
+
+impl Routed {
+    /// An event that counts against no session's queue.
+    pub fn new(frame: Frame, answer: bool) -> Routed {
+        Routed { frame, answer, charge: None }
+    }
+}
+
+/// Bytes one queued event holds against its session's budget; given back
+/// when dropped, that is, when a stream took the event (or was dropped with it).
+pub struct Charge {
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    bytes: usize,
+}
+
+impl Charge {
+    /// Counts `bytes` in `queued` until dropped.
+    pub fn new(queued: &std::sync::Arc<std::sync::atomic::AtomicUsize>, bytes: usize) -> Charge {
+        queued.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        Charge { queued: queued.clone(), bytes }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl From<Routed> for Frame {
@@ -27,7 +58,7 @@ impl From<Routed> for Frame {
 
 impl From<Frame> for Routed {
     fn from(frame: Frame) -> Routed {
-        Routed { frame, answer: false }
+        Routed::new(frame, false)
     }
 }
 

@@ -3,7 +3,7 @@
 //! server-initiated messages (resumable with `Last-Event-ID`), DELETE ends
 //! the session. Sessions are named by `Mcp-Session-Id`.
 
-use super::http_session::{HttpSession, StreamKey};
+use super::http_session::{HttpSession, StreamKey, StreamTx};
 use super::sse::Routed;
 use super::{FrontError, FrontState, accepts, rpc_error};
 use crate::frame::Frame;
@@ -171,7 +171,7 @@ async fn stream_answers(
         };
         tokio::select! {
             routed = rx.recv() => match routed {
-                Some(Routed { frame, answer: true }) => return super::json_response(StatusCode::OK, frame.data),
+                Some(Routed { frame, answer: true, .. }) => return super::json_response(StatusCode::OK, frame.data),
                 Some(Routed { frame, .. }) => first.push(frame),
                 None => {}
             },
@@ -190,13 +190,21 @@ async fn json_answers(requests: usize, batch: bool, mut rx: mpsc::Receiver<Route
     let mut responses = Vec::new();
     while responses.len() < requests {
         match rx.recv().await {
-            Some(Routed { frame, answer }) => {
+            Some(Routed { frame, answer, .. }) => {
                 if answer {
                     responses.push(frame.data);
                 }
             }
             None => break,
         }
+    }
+    if responses.len() < requests {
+        // The session ended (or its stream did) before every answer came.
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::SERVER_UNAVAILABLE,
+            "the session ended before the server answered; open a new session and send the request again",
+        );
     }
     let body = if batch { format!("[{}]", responses.join(",")) } else { responses.pop().unwrap_or_default() };
     super::json_response(StatusCode::OK, body)
@@ -325,9 +333,10 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
                 // requests comes on this one (the GET stream stays as it is).
                 if key != StreamKey::Standalone {
                     resumes_post = true;
+                    let stream = StreamTx::new(tx.clone());
                     for (k, waiter) in r.waiters.values_mut() {
                         if *k == key {
-                            *waiter = tx.clone();
+                            *waiter = stream.clone();
                         }
                     }
                 }
@@ -351,7 +360,7 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
             let _ = tx.try_send(f.into());
         }
         if !resumes_post {
-            r.standalone = Some(tx);
+            r.standalone = Some(StreamTx::new(tx));
         }
     }
     super::sse::response(Vec::new(), rx)
