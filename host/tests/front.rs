@@ -952,3 +952,93 @@ async fn a_missing_program_fails_the_start_at_once_with_what_to_install_and_is_n
     // Retried, it would have failed five times more (backoff 50 ms) first.
     assert_eq!(body["restarts"], 0, "a missing program is not retried: {body}");
 }
+
+/// Reads `stream` until the host closes it; what it answered, if anything.
+/// Bounded: a host that never closes fails the test after 20 s.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the host kept the connection open; it answered {:?}", String::from_utf8_lossy(&got));
+    String::from_utf8_lossy(&got).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_silent_idle_and_trickling_connections_are_closed_after_the_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let host = start_host(|c| c.limits.read_timeout_secs = 1).await;
+    // Silent: connects and sends nothing.
+    let mut silent = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    // Slowloris: headers begun, never finished.
+    let mut slow = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1").await.unwrap();
+    // Idle keep-alive: one request answered, then nothing.
+    let mut idle = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    for (what, stream) in [("silent", &mut silent), ("slow", &mut slow)] {
+        let answered = until_closed(stream).await;
+        assert!(!answered.contains("200 OK"), "{what}: {answered}");
+    }
+    let answered = until_closed(&mut idle).await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "the idle one was served first: {answered}");
+    // A body that trickles: headers whole, then a part of the body only.
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let mut trickle = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    let head = format!(
+        "POST /servers/{id}/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let answered = until_closed(&mut trickle).await;
+    assert!(answered.starts_with("HTTP/1.1 408") && answered.contains("limits.read_timeout_secs"), "{answered}");
+    // The host still serves.
+    assert_eq!(reqwest::get(format!("{}/healthz", host.base)).await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_more_than_max_connections_are_served_at_once_and_a_freed_slot_serves_the_next() {
+    let host = start_host(|c| {
+        c.limits.max_connections = 2;
+        c.limits.read_timeout_secs = 120;
+    })
+    .await;
+    let held: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(host.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(host.addr).await.unwrap(),
+    ];
+    // Both slots taken: a third connection waits in the backlog, unserved.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let waited = client.get(format!("{}/healthz", host.base)).timeout(std::time::Duration::from_secs(1)).send().await;
+    assert!(waited.is_err(), "a third connection was served: {waited:?}");
+    drop(held);
+    // A slot frees: the next one is served (bounded: 20 s).
+    let served = client.get(format!("{}/metrics", host.base)).timeout(std::time::Duration::from_secs(20)).send().await;
+    let text = served.expect("served once a slot freed").text().await.unwrap();
+    let open = metric(&text, "mcpod_connections_open").expect("the gauge is exported");
+    assert!((1.0..=2.0).contains(&open), "{open} connections open, at most 2: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_beyond_i64_and_fractional_ids_come_back_byte_for_byte() {
+    let host = start_host(|_| {}).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let url = mcp_url(&host, &id);
+    let s = McpSession::open(&url).await;
+    let session = s.id.clone().expect("a session id");
+    for id in ["1.50", "1e3", "18446744073709551616", "-0"] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"m"}}}}}}"#
+        );
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.unwrap();
+        assert!(text.contains(&format!(r#""id":{id},"#)) || text.contains(&format!(r#""id":{id}}}"#)), "{id}: {text}");
+    }
+}
