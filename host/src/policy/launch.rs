@@ -336,31 +336,32 @@ pub fn normalize_pypi(name: &str) -> String {
     out
 }
 
+/// A stdio launch spec running `process`, and in a container `container`
+/// (image, command line), with `env` names: the policy's tests build theirs so.
+#[cfg(test)]
+pub(super) fn test_spec(process: &str, container: Option<(&str, &str)>, env: &[&str]) -> LaunchSpec {
+    use crate::launch::{ContainerLaunch, EnvVar, ProcessLaunch, Readiness, ResourceHints, Transport};
+    let argv = |line: &str| -> Vec<String> { line.split(' ').filter(|a| !a.is_empty()).map(str::to_string).collect() };
+    LaunchSpec {
+        container: container.map(|(image, cmd)| ContainerLaunch { image: image.into(), command: argv(cmd) }),
+        process: Some(ProcessLaunch { command: argv(process) }),
+        env: env.iter().map(|n| EnvVar { name: n.to_string(), value: "v".into(), secret: false }).collect(),
+        working_dir: None,
+        transport: Transport::Stdio,
+        port: None,
+        path: None,
+        readiness: Readiness::McpInitialize,
+        resources: ResourceHints::default(),
+        network_access: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launch::{ContainerLaunch, ProcessLaunch, Readiness, ResourceHints, Transport};
-
-    fn argv(line: &str) -> Vec<String> {
-        line.split(' ').map(str::to_string).collect()
-    }
 
     fn spec(process: &str, container: Option<(&str, &str)>) -> LaunchSpec {
-        LaunchSpec {
-            container: container.map(|(image, cmd)| ContainerLaunch {
-                image: image.into(),
-                command: if cmd.is_empty() { vec![] } else { argv(cmd) },
-            }),
-            process: Some(ProcessLaunch { command: argv(process) }),
-            env: vec![],
-            working_dir: None,
-            transport: Transport::Stdio,
-            port: None,
-            path: None,
-            readiness: Readiness::McpInitialize,
-            resources: ResourceHints::default(),
-            network_access: true,
-        }
+        test_spec(process, container, &[])
     }
 
     fn names(line: &str) -> Result<Vec<String>, String> {

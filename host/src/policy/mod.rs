@@ -219,19 +219,7 @@ mod tests {
     }
 
     fn launch(command: &[&str], env: &[&str]) -> LaunchSpec {
-        use crate::launch::{EnvVar, ProcessLaunch, Readiness, ResourceHints, Transport};
-        LaunchSpec {
-            container: None,
-            process: Some(ProcessLaunch { command: command.iter().map(|s| s.to_string()).collect() }),
-            env: env.iter().map(|n| EnvVar { name: n.to_string(), value: "v".into(), secret: false }).collect(),
-            working_dir: None,
-            transport: Transport::Stdio,
-            port: None,
-            path: None,
-            readiness: Readiness::McpInitialize,
-            resources: ResourceHints::default(),
-            network_access: true,
-        }
+        launch::test_spec(&command.join(" "), None, env)
     }
 
     #[test]
