@@ -82,7 +82,7 @@ const PLAIN_REFUSAL_BYTES: usize = 4096;
 /// route's style, so that every client gets an error it can read: a
 /// JSON-RPC error on the MCP front, an API error elsewhere.
 pub async fn json_refusals(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    let mcp = is_mcp_path(req.uri().path());
     let resp = next.run(req).await;
     let status = resp.status();
     let plain = resp
@@ -98,7 +98,7 @@ pub async fn json_refusals(req: Request, next: Next) -> Response {
         Err(_) => status.canonical_reason().unwrap_or("refused").to_string(),
     };
     let message = format!("{text} (the request's URL or query string; fix it and send again)");
-    if is_mcp_path(&path) {
+    if mcp {
         let rpc = if status.is_server_error() { code::INTERNAL_ERROR } else { code::INVALID_REQUEST };
         crate::front::rpc_error(status, rpc, &message)
     } else {
