@@ -42,6 +42,7 @@ impl Host {
             .args(["serve", "--insecure-no-auth", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .env("XDG_CACHE_HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
             .env("XDG_CONFIG_HOME", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -139,6 +139,7 @@ async fn ready_time(bin: &str, cache: &std::path::Path) -> anyhow::Result<Durati
         .args(["serve", "--insecure-no-auth", "--config"])
         .arg(&config)
         .env("XDG_CACHE_HOME", cache)
+        .env("XDG_STATE_HOME", cache)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

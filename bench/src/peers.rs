@@ -361,6 +361,7 @@ async fn start_mcpod(root: &Path, mcpod: &Path, upstream: &Upstream) -> anyhow::
         .args(["serve", "--insecure-no-auth", "--config"])
         .arg(&config)
         .env("XDG_CACHE_HOME", &dir)
+        .env("XDG_STATE_HOME", &dir)
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;

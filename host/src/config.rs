@@ -109,6 +109,11 @@ pub struct ServerSection {
     /// Serve without any token (loopback only; `mcpod serve --insecure-no-auth`).
     /// Off by default: with no token configured, mcpod generates one.
     pub insecure_no_auth: bool,
+    /// Where mcpod keeps what must outlive it (the next server number, so
+    /// that a restarted host never gives an old server's id, and URL, to a
+    /// new server). Unset: `mcpod serve` uses `$XDG_STATE_HOME/mcpod`, else
+    /// `~/.local/state/mcpod`; a library host keeps nothing.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -121,6 +126,7 @@ impl Default for ServerSection {
             public_url: None,
             runtime: RuntimeKind::Local,
             insecure_no_auth: false,
+            state_dir: None,
         }
     }
 }

@@ -145,6 +145,9 @@ pub struct ManagerSettings {
     pub request_timeout: Duration,
     /// Per-template request timeouts (`[limits.templates]`).
     pub template_timeouts: BTreeMap<String, Duration>,
+    /// The file the next server number is kept in across restarts
+    /// (`server.state_dir`); `None`: numbers start at 1 each time.
+    pub numbers_file: Option<std::path::PathBuf>,
 }
 
 impl ManagerSettings {
@@ -173,6 +176,7 @@ impl ManagerSettings {
                 Some(url) => url.trim_end_matches('/').to_string(),
                 None => format!("http://{}", config.server.listen),
             },
+            numbers_file: config.server.state_dir.as_ref().map(|d| d.join("next-server-number")),
         }
     }
 }
@@ -271,6 +275,14 @@ impl Manager {
         metrics: Arc<Metrics>,
         audit: Arc<AuditLog>,
     ) -> Self {
+        // Numbering goes on where the last host left it.
+        let next = settings
+            .numbers_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .max(1);
         Manager {
             plugins,
             runtime,
@@ -280,7 +292,7 @@ impl Manager {
             audit,
             access: None,
             servers: RwLock::new(BTreeMap::new()),
-            next_server: AtomicU64::new(1),
+            next_server: AtomicU64::new(next),
             draining: Default::default(),
             readiness: Default::default(),
         }

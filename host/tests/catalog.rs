@@ -272,6 +272,7 @@ fn the_cli_lists_shows_and_searches() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
             .args(args)
             .env("XDG_CACHE_HOME", cache.path())
+            .env("XDG_STATE_HOME", cache.path())
             .current_dir(root())
             .output()
             .unwrap();

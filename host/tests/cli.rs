@@ -11,6 +11,7 @@ fn mcpod(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mcpod"))
         .args(args)
         .env("XDG_CACHE_HOME", cache)
+        .env("XDG_STATE_HOME", cache)
         .env_remove("RUST_LOG")
         .output()
         .expect("run mcpod")
@@ -164,6 +165,7 @@ async fn a_first_start_generates_an_admin_token_that_the_cli_uses_and_others_lac
         Command::new(env!("CARGO_BIN_EXE_mcpod"))
             .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("XDG_CACHE_HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
             .env("XDG_CONFIG_HOME", &home)
             .env_remove("MCPOD_API_TOKEN")
             .env_remove("RUST_LOG")
@@ -243,6 +245,7 @@ fn running_without_a_token_takes_the_explicit_flag_and_warns_on_every_start() {
         .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .arg("--insecure-no-auth")
         .env("XDG_CACHE_HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
         .env_remove("MCPOD_API_TOKEN")
         .env_remove("RUST_LOG")
@@ -288,6 +291,7 @@ fn serve(
     cmd.args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env("XDG_CACHE_HOME", cache)
         .env("XDG_CONFIG_HOME", cache)
+        .env("XDG_STATE_HOME", cache)
         .env_remove("MCPOD_API_TOKEN")
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
@@ -320,6 +324,7 @@ fn a_non_loopback_listen_address_needs_a_token() {
         .args(["serve", "--config", root().join("config/mcpod.toml").to_str().unwrap()])
         .env("MCPOD_LISTEN", "0.0.0.0:0")
         .env("XDG_CACHE_HOME", cache.path())
+        .env("XDG_STATE_HOME", cache.path())
         .env_remove("MCPOD_API_TOKEN")
         .output()
         .unwrap();
@@ -526,6 +531,7 @@ fn a_closed_pipe_ends_the_cli_quietly() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
         .args(["templates", "list", "--json"])
         .env("XDG_CACHE_HOME", cache.path())
+        .env("XDG_STATE_HOME", cache.path())
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -581,4 +587,36 @@ async fn readyz_is_ready_only_when_the_local_runtime_can_spawn_and_says_why_not(
     assert!(body["runtime_problem"].as_str().unwrap().contains("PATH"), "{body}");
     let _ = host.kill();
     let _ = host.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_host_never_gives_an_old_servers_id_to_a_new_server() {
+    mcpod::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "");
+    let start = async |base: &str| -> String {
+        let v: serde_json::Value = reqwest::Client::new()
+            .post(format!("{base}/api/v1/servers"))
+            .header("content-type", "application/json")
+            .body(r#"{"server_type":"fixture-command","sharing":"shared"}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["server_id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (mut host, base) =
+            serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
+        seen.push(start(&base).await);
+        seen.push(start(&base).await);
+        let _ = host.kill();
+        let _ = host.wait();
+    }
+    assert_eq!(seen, ["fixture-command-1", "fixture-command-2", "fixture-command-3", "fixture-command-4"]);
+    let kept = std::fs::read_to_string(dir.path().join("mcpod/next-server-number")).unwrap();
+    assert_eq!(kept.trim(), "5");
 }

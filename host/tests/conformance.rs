@@ -215,6 +215,7 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
         ])
         .env("PATH", &path)
         .env("XDG_CACHE_HOME", cache.path())
+        .env("XDG_STATE_HOME", cache.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -271,6 +271,7 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
             .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
             .env("PATH", &path)
             .env("XDG_CACHE_HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

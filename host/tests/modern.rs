@@ -430,6 +430,7 @@ impl Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpod"))
             .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
             .env("PATH", path)
+            .env("XDG_STATE_HOME", dir.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

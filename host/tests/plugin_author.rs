@@ -45,7 +45,8 @@ fn cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("MCPOD_CONFIG")
         .env_remove("RUST_LOG")
         .env("XDG_CONFIG_HOME", dir)
-        .env("XDG_CACHE_HOME", dir);
+        .env("XDG_CACHE_HOME", dir)
+        .env("XDG_STATE_HOME", dir);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -204,6 +205,7 @@ fn serve_logs_a_plugin_panic_with_the_plugin_name_and_no_backtrace_hint() {
         .env("MCPOD_API_TOKEN", "tok")
         .env("XDG_CONFIG_HOME", dir.path())
         .env("XDG_CACHE_HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path())
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

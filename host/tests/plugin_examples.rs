@@ -46,6 +46,7 @@ fn check(wasm: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
         .args(["plugins", "check", wasm.to_str().unwrap()])
         .env("XDG_CACHE_HOME", cache.path())
+        .env("XDG_STATE_HOME", cache.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

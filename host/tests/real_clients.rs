@@ -39,6 +39,7 @@ fn serve_with(extra: &str) -> Served {
         .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
         .env("PATH", &path)
         .env("XDG_CACHE_HOME", cache.path())
+        .env("XDG_STATE_HOME", cache.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

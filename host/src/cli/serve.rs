@@ -28,6 +28,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     config.server.insecure_no_auth |= args.insecure_no_auth;
     crate::telemetry::init(&config.log);
+    if config.server.state_dir.is_none() {
+        config.server.state_dir = default_state_dir(&|k| std::env::var(k).ok());
+    }
     // Settled before binding, so that a refusal comes before anything starts.
     crate::app::admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
@@ -99,6 +102,13 @@ fn tell_token_source(source: &crate::auth::TokenSource) {
         ),
         TokenSource::Env | TokenSource::File(_) => {}
     }
+}
+
+/// `$XDG_STATE_HOME/mcpod`, else `~/.local/state/mcpod`.
+fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
+    let non_empty = |k: &str| env(k).filter(|v| !v.trim().is_empty()).map(std::path::PathBuf::from);
+    let base = non_empty("XDG_STATE_HOME").or_else(|| Some(non_empty("HOME")?.join(".local/state")))?;
+    Some(base.join("mcpod"))
 }
 
 /// How long open connections get to close once every stream has ended.

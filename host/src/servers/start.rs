@@ -94,6 +94,22 @@ impl Manager {
         Ok(adopted)
     }
 
+    /// The next server number, kept in `numbers_file` (when there is one)
+    /// before it is used, so that no later host gives it out again.
+    fn take_server_number(&self) -> u64 {
+        let n = self.next_server.fetch_add(1, Ordering::Relaxed);
+        if let Some(file) = &self.settings.numbers_file {
+            let kept = file
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(file, (self.next_server.load(Ordering::Relaxed)).to_string()));
+            if let Err(e) = kept {
+                tracing::warn!(file = %file.display(), "cannot keep the next server number ({e}); a restarted host may reuse ids");
+            }
+        }
+        n
+    }
+
     /// Starts a server; `adopt` names the id and first instance number of a
     /// server an earlier host left running, `owner` who started it (`None`:
     /// the operator, an admin's config, or an adopted server).
@@ -163,14 +179,9 @@ impl Manager {
         let start_request = serde_json::to_string(&recorded).unwrap_or_default();
         let (id, first_instance) = match adopt {
             Some((id, n)) => (id, n),
-            None => (
-                format!(
-                    "{}-{}",
-                    template.as_deref().unwrap_or(&config.server_type),
-                    self.next_server.fetch_add(1, Ordering::Relaxed)
-                ),
-                1,
-            ),
+            None => {
+                (format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.take_server_number()), 1)
+            }
         };
         if self.servers.read().map(|s| s.contains_key(&id)).unwrap_or(false) {
             return Err(ManagerError::BadRequest {
