@@ -279,6 +279,21 @@ fn fixture_config(dir: &Path, extra: &str) -> PathBuf {
     file
 }
 
+/// Starts a fixture server with `sharing` on the host at `base`; its id.
+async fn start_fixture(base: &str, sharing: &str) -> String {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/servers"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"server_type": "fixture-command", "sharing": sharing}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["server_id"].as_str().unwrap_or_else(|| panic!("the start failed: {v}")).to_string()
+}
+
 /// Starts `mcpod serve`; returns the child and its base URL.
 fn serve(
     config: &Path,
@@ -400,18 +415,9 @@ async fn server_processes_end_when_the_host_is_stopped() {
     let config = fixture_config(dir.path(), "");
     let (mut host, base) =
         serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
-    let http = reqwest::Client::new();
     let mut pids = Vec::new();
     for sharing in ["shared", "per-session"] {
-        let resp = http
-            .post(format!("{base}/api/v1/servers"))
-            .header("content-type", "application/json")
-            .body(serde_json::json!({"server_type": "fixture-command", "sharing": sharing}).to_string())
-            .send()
-            .await
-            .unwrap();
-        let v: serde_json::Value = resp.json().await.unwrap();
-        let id = v["server_id"].as_str().unwrap().to_string();
+        let id = start_fixture(&base, sharing).await;
         let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
         let who = tool_text(&s.call(1, "whoami", serde_json::json!({})).await);
         pids.push(who.split_whitespace().next().unwrap().trim_start_matches("pid=").parse::<i32>().unwrap());
@@ -440,15 +446,7 @@ async fn sigterm_with_a_legacy_sse_stream_open_and_a_hung_server_exits_within_th
     let (mut host, base) =
         serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
     let http = reqwest::Client::new();
-    let resp = http
-        .post(format!("{base}/api/v1/servers"))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"server_type": "fixture-command", "sharing": "shared"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = resp.json().await.unwrap();
-    let id = v["server_id"].as_str().unwrap().to_string();
+    let id = start_fixture(&base, "shared").await;
     let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
     let who = tool_text(&s.call(1, "whoami", serde_json::json!({})).await);
     let pid = who.split_whitespace().next().unwrap().trim_start_matches("pid=").parse::<i32>().unwrap();
@@ -594,25 +592,12 @@ async fn a_restarted_host_never_gives_an_old_servers_id_to_a_new_server() {
     mcpod::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config(dir.path(), "");
-    let start = async |base: &str| -> String {
-        let v: serde_json::Value = reqwest::Client::new()
-            .post(format!("{base}/api/v1/servers"))
-            .header("content-type", "application/json")
-            .body(r#"{"server_type":"fixture-command","sharing":"shared"}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["server_id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
-    };
     let mut seen = Vec::new();
     for _ in 0..2 {
         let (mut host, base) =
             serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
-        seen.push(start(&base).await);
-        seen.push(start(&base).await);
+        seen.push(start_fixture(&base, "shared").await);
+        seen.push(start_fixture(&base, "shared").await);
         let _ = host.kill();
         let _ = host.wait();
     }
