@@ -605,3 +605,29 @@ async fn a_restarted_host_never_gives_an_old_servers_id_to_a_new_server() {
     let kept = std::fs::read_to_string(dir.path().join("mcpod/next-server-number")).unwrap();
     assert_eq!(kept.trim(), "5");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn servers_start_request_timeout_gives_the_server_its_own_limit() {
+    mcpod::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "");
+    let (mut host, base) =
+        serve(&config, dir.path(), &[("MCPOD_INSECURE_NO_AUTH", "true")], std::process::Stdio::null());
+    let out = client(
+        &base,
+        &["servers", "start", "--type", "fixture-command", "--sharing", "shared", "--request-timeout", "1", "--json"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let id =
+        serde_json::from_str::<serde_json::Value>(&text(&out).0).unwrap()["server_id"].as_str().unwrap().to_string();
+    let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
+    // The default limit is 60 s; this server's is 1 s.
+    let late = s.call(1, "sleep", serde_json::json!({"ms": 4000})).await;
+    assert_eq!(late["error"]["code"], -32001, "{late}");
+    assert!(late["error"]["message"].as_str().unwrap().contains("request_timeout_secs"), "{late}");
+    let refused = client(&base, &["servers", "start", "--type", "fixture-command", "--request-timeout", "0"], &[]);
+    assert!(!refused.status.success());
+    let _ = host.kill();
+    let _ = host.wait();
+}

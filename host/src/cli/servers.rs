@@ -67,6 +67,10 @@ pub enum ServersCommand {
         /// per-session or shared.
         #[arg(long)]
         sharing: Option<String>,
+        /// Seconds the server has to answer each request (default: the
+        /// template's `[limits.templates]`, else `limits.request_timeout_secs`).
+        #[arg(long = "request-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        request_timeout: Option<u64>,
     },
     /// List servers.
     List,
@@ -227,6 +231,7 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
             port,
             args: extra,
             sharing,
+            request_timeout,
         } => {
             let sharing = match sharing.as_deref() {
                 None => None,
@@ -246,6 +251,7 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
                 port,
                 args: extra,
                 sharing,
+                request_timeout_secs: request_timeout,
                 ..Default::default()
             };
             let v = api.call(reqwest::Method::POST, "/api/v1/servers", Some(serde_json::to_value(&req)?)).await?;
