@@ -30,6 +30,8 @@ pub struct ServersArgs {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 pub enum ServersCommand {
     /// Start a server from a template or a raw config.
