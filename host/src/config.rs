@@ -534,6 +534,8 @@ pub struct LimitsSection {
     /// Client connections open at once; the next waits in the kernel's
     /// backlog until one closes.
     pub max_connections: usize,
+    /// Servers one principal without the admin role may run at once.
+    pub max_servers_per_principal: usize,
     /// Seconds a request's headers may take to arrive, and a keep-alive
     /// connection may wait idle for its next request, before it is closed.
     pub read_timeout_secs: u64,
@@ -565,6 +567,7 @@ impl Default for LimitsSection {
             request_timeout_secs: 60,
             shutdown_grace_secs: 10,
             max_connections: 1024,
+            max_servers_per_principal: 8,
             read_timeout_secs: 30,
             templates: Default::default(),
         }

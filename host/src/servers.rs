@@ -148,6 +148,8 @@ pub struct ManagerSettings {
     /// The file the next server number is kept in across restarts
     /// (`server.state_dir`); `None`: numbers start at 1 each time.
     pub numbers_file: Option<std::path::PathBuf>,
+    /// Servers one principal without the admin role may run at once.
+    pub max_servers_per_principal: usize,
 }
 
 impl ManagerSettings {
@@ -177,6 +179,7 @@ impl ManagerSettings {
                 None => format!("http://{}", config.server.listen),
             },
             numbers_file: config.server.state_dir.as_ref().map(|d| d.join("next-server-number")),
+            max_servers_per_principal: l.max_servers_per_principal,
         }
     }
 }
@@ -246,6 +249,10 @@ pub struct Manager {
     next_server: AtomicU64,
     /// Set once the host began to shut down (`drain`).
     draining: std::sync::atomic::AtomicBool,
+    /// Starts under way per principal, counted with their running servers
+    /// against `max_servers_per_principal` (so that starts sent at once
+    /// cannot pass it together).
+    starting: std::sync::Mutex<BTreeMap<String, usize>>,
     /// The runtime's last readiness answer and when it was asked.
     readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
@@ -294,6 +301,7 @@ impl Manager {
             servers: RwLock::new(BTreeMap::new()),
             next_server: AtomicU64::new(next),
             draining: Default::default(),
+            starting: Default::default(),
             readiness: Default::default(),
         }
     }

@@ -263,6 +263,7 @@ permit(principal, action, resource) when { resource.started_by == principal.name
 "#;
     let users = [("alice", Role::User), ("bob", Role::User), ("root", Role::Admin)];
     let (host, tokens, _) = governed_host(dir.path(), &users, policies, |c| {
+        c.limits.max_servers_per_principal = 1;
         c.policy.packages_block = vec!["@modelcontextprotocol/server-brave-search".into()];
         let mut hide_echo = mcpod::expose::Expose::default();
         hide_echo.tools.deny = vec!["echo".into()];
@@ -329,8 +330,16 @@ permit(principal, action, resource) when { resource.started_by == principal.name
     // Permitted: alice starts it, and it is hers: she uses it (a policy
     // names its starter), under the operator's exposure rules for the
     // template, which her own can narrow and not widen.
+    // Three at once, with `limits.max_servers_per_principal = 1`: one runs,
+    // the others are refused at once with a 429 naming the limit.
     let start = json!({"template": "everything", "expose": {"tools": {"allow": ["echo", "trigger-*"]}}});
-    let (status, body) = send("POST", "/api/v1/servers", &alice, Some(start)).await;
+    let attempts =
+        futures_util::future::join_all((0..3).map(|_| send("POST", "/api/v1/servers", &alice, Some(start.clone()))))
+            .await;
+    let over: Vec<&Value> = attempts.iter().filter(|(s, _)| *s == 429).map(|(_, b)| b).collect();
+    assert_eq!(over.len(), 2, "{attempts:?}");
+    assert!(over.iter().all(|b| b["error"]["message"].as_str().unwrap().contains("limits.max_servers_per_principal")));
+    let (status, body) = attempts.into_iter().find(|(s, _)| *s != 429).unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["started_by"], "alice", "{body}");
     let id = body["server_id"].as_str().unwrap().to_string();

@@ -110,6 +110,30 @@ impl Manager {
         n
     }
 
+    /// Counts a start of `who` (a principal without the admin role) against
+    /// `limits.max_servers_per_principal`, with the servers it runs and its
+    /// other starts under way; the slot is given back when the guard drops
+    /// (the started server then counts itself).
+    fn reserve_start<'a>(&'a self, who: &Principal) -> Result<StartSlot<'a>, ManagerError> {
+        let running = self
+            .servers
+            .read()
+            .map(|s| s.values().filter(|s| s.owner.as_ref().is_some_and(|o| o.name == who.name)).count())
+            .unwrap_or(0);
+        let mut starting = self.starting.lock().map_err(|_| ManagerError::Failed("start table poisoned".into()))?;
+        let pending = starting.entry(who.name.clone()).or_default();
+        if running + *pending >= self.settings.max_servers_per_principal {
+            return Err(ManagerError::Limit(format!(
+                "`{}` runs or is starting {} servers, the most one principal may (limits.max_servers_per_principal = {}); stop one first",
+                who.name,
+                running + *pending,
+                self.settings.max_servers_per_principal
+            )));
+        }
+        *pending += 1;
+        Ok(StartSlot { manager: self, name: who.name.clone() })
+    }
+
     /// Starts a server; `adopt` names the id and first instance number of a
     /// server an earlier host left running, `owner` who started it (`None`:
     /// the operator, an admin's config, or an adopted server).
@@ -122,6 +146,10 @@ impl Manager {
         if self.is_draining() {
             return Err(ManagerError::Draining);
         }
+        let _slot = match owner.as_deref() {
+            Some(who) if who.role != crate::identity::Role::Admin => Some(self.reserve_start(who)?),
+            _ => None,
+        };
         let problems = req.expose.problems();
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
@@ -337,6 +365,25 @@ impl Manager {
         };
         if let Ok(mut caps) = server.capabilities.lock() {
             *caps = Some(Capabilities { initialize, tools });
+        }
+    }
+}
+
+/// A start counted against its principal's limit until it is done.
+struct StartSlot<'a> {
+    manager: &'a Manager,
+    name: String,
+}
+
+impl Drop for StartSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut starting) = self.manager.starting.lock()
+            && let Some(n) = starting.get_mut(&self.name)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                starting.remove(&self.name);
+            }
         }
     }
 }
