@@ -246,7 +246,9 @@ pub struct Manager {
     audit: Arc<AuditLog>,
     access: Option<Arc<crate::access::Access>>,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
-    next_server: AtomicU64,
+    /// The next server number; a lock, so that keeping it in the numbers
+    /// file follows the order it was given out in.
+    next_server: std::sync::Mutex<u64>,
     /// Set once the host began to shut down (`drain`).
     draining: std::sync::atomic::AtomicBool,
     /// Starts under way per principal, counted with their running servers
@@ -299,7 +301,7 @@ impl Manager {
             audit,
             access: None,
             servers: RwLock::new(BTreeMap::new()),
-            next_server: AtomicU64::new(next),
+            next_server: std::sync::Mutex::new(next),
             draining: Default::default(),
             starting: Default::default(),
             readiness: Default::default(),

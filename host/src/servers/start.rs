@@ -67,7 +67,9 @@ impl Manager {
                 Some(mut req) if !server_id.is_empty() => {
                     req.env.extend(first.secret_env.clone());
                     let n = trailing_number(&first.instance_id);
-                    self.next_server.fetch_max(trailing_number(&server_id) + 1, Ordering::Relaxed);
+                    if let Ok(mut next) = self.next_server.lock() {
+                        *next = (*next).max(trailing_number(&server_id) + 1);
+                    }
                     match self.start_as(req, Some((server_id.clone(), n)), None).await {
                         Ok(_) => {
                             tracing::info!(server = %server_id, instance = %first.instance_id, "adopted");
@@ -96,18 +98,20 @@ impl Manager {
 
     /// The next server number, kept in `numbers_file` (when there is one)
     /// before it is used, so that no later host gives it out again.
-    fn take_server_number(&self) -> u64 {
-        let n = self.next_server.fetch_add(1, Ordering::Relaxed);
+    fn take_server_number(&self) -> Result<u64, ManagerError> {
+        let mut next = self.next_server.lock().map_err(|_| ManagerError::Failed("server numbering poisoned".into()))?;
+        let n = *next;
+        *next += 1;
         if let Some(file) = &self.settings.numbers_file {
             let kept = file
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(file, (self.next_server.load(Ordering::Relaxed)).to_string()));
+                .and_then(|()| std::fs::write(file, next.to_string()));
             if let Err(e) = kept {
                 tracing::warn!(file = %file.display(), "cannot keep the next server number ({e}); a restarted host may reuse ids");
             }
         }
-        n
+        Ok(n)
     }
 
     /// Counts a start of `who` (a principal without the admin role) against
@@ -208,7 +212,7 @@ impl Manager {
         let (id, first_instance) = match adopt {
             Some((id, n)) => (id, n),
             None => {
-                (format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.take_server_number()), 1)
+                (format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.take_server_number()?), 1)
             }
         };
         if self.servers.read().map(|s| s.contains_key(&id)).unwrap_or(false) {
