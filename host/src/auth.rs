@@ -67,12 +67,8 @@ pub enum AuthError {
 /// `$XDG_CONFIG_HOME/mcpod/token`, else `~/.config/mcpod/token`
 /// (`~/Library/Application Support/mcpod/token` on macOS).
 pub fn default_token_file(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let non_empty = |k: &str| env(k).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
-    let base = non_empty("XDG_CONFIG_HOME").or_else(|| {
-        let home = non_empty("HOME")?;
-        Some(if cfg!(target_os = "macos") { home.join("Library/Application Support") } else { home.join(".config") })
-    })?;
-    Some(base.join("mcpod").join("token"))
+    let under_home = if cfg!(target_os = "macos") { "Library/Application Support" } else { ".config" };
+    Some(crate::config::xdg_dir(env, "XDG_CONFIG_HOME", under_home)?.join("token"))
 }
 
 /// Settles the admin token for `config`, reading the environment through

@@ -552,6 +552,24 @@ pub struct TemplateLimits {
     pub request_timeout_secs: Option<u64>,
 }
 
+/// `$VAR/mcpod`, else `$HOME/UNDER_HOME/mcpod`: where an XDG base
+/// directory puts mcpod's files, read through `env` (an empty value is unset).
+pub fn xdg_dir(env: &dyn Fn(&str) -> Option<String>, var: &str, under_home: &str) -> Option<PathBuf> {
+    let non_empty = |k: &str| env(k).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
+    let base = non_empty(var).or_else(|| Some(non_empty("HOME")?.join(under_home)))?;
+    Some(base.join("mcpod"))
+}
+
+impl LimitsSection {
+    /// What bounds each client connection (`max_connections`, `read_timeout_secs`).
+    pub fn connection_limits(&self) -> crate::listen::ConnectionLimits {
+        crate::listen::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: std::time::Duration::from_secs(self.read_timeout_secs),
+        }
+    }
+}
+
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {

@@ -29,7 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.server.insecure_no_auth |= args.insecure_no_auth;
     crate::telemetry::init(&config.log);
     if config.server.state_dir.is_none() {
-        config.server.state_dir = default_state_dir(&|k| std::env::var(k).ok());
+        config.server.state_dir = crate::config::xdg_dir(&|k| std::env::var(k).ok(), "XDG_STATE_HOME", ".local/state");
     }
     // Settled before binding, so that a refusal comes before anything starts.
     crate::app::admin_token(&config)?;
@@ -55,10 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (manager, audit) = (app.manager.clone(), app.audit.clone());
     let grace = std::time::Duration::from_secs(config.limits.shutdown_grace_secs);
     let (closing, closed) = tokio::sync::watch::channel(false);
-    let limits = crate::listen::ConnectionLimits {
-        max_connections: config.limits.max_connections,
-        header_read_timeout: std::time::Duration::from_secs(config.limits.read_timeout_secs),
-    };
+    let limits = config.limits.connection_limits();
     let mut http =
         tokio::spawn(crate::listen::serve(listener, app.router, limits, app.metrics.connections.clone(), async move {
             let mut closed = closed;
@@ -102,13 +99,6 @@ fn tell_token_source(source: &crate::auth::TokenSource) {
         ),
         TokenSource::Env | TokenSource::File(_) => {}
     }
-}
-
-/// `$XDG_STATE_HOME/mcpod`, else `~/.local/state/mcpod`.
-fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
-    let non_empty = |k: &str| env(k).filter(|v| !v.trim().is_empty()).map(std::path::PathBuf::from);
-    let base = non_empty("XDG_STATE_HOME").or_else(|| Some(non_empty("HOME")?.join(".local/state")))?;
-    Some(base.join("mcpod"))
 }
 
 /// How long open connections get to close once every stream has ended.

@@ -114,12 +114,7 @@ impl Routes {
                 if !ok {
                     // Every sender of that stream goes, so it ends; its
                     // requests stay, for a resumed stream to take over.
-                    let gone = StreamTx::gone();
-                    for (k, s) in self.waiters.values_mut() {
-                        if *k == key {
-                            *s = gone.clone();
-                        }
-                    }
+                    self.redirect(key, &StreamTx::gone());
                 }
                 if is_response && let Some(rel) = related {
                     self.waiters.remove(rel);
@@ -135,6 +130,15 @@ impl Routes {
             }
         };
         self.log(LoggedEvent { id, key, frame, delivered });
+    }
+
+    /// Sends what is still to come for the requests of stream `key` to `stream`.
+    pub(super) fn redirect(&mut self, key: StreamKey, stream: &StreamTx) {
+        for (k, s) in self.waiters.values_mut() {
+            if *k == key {
+                *s = stream.clone();
+            }
+        }
     }
 
     /// The next event id of the session.
@@ -416,10 +420,7 @@ mod tests {
         assert!(r.waiters.contains_key(&Id::Num(1)) && r.waiters.contains_key(&Id::Num(2)));
         drop(rx);
         let (tx, mut resumed) = mpsc::channel(16);
-        let stream = StreamTx::new(tx);
-        for (_, s) in r.waiters.values_mut() {
-            *s = stream.clone();
-        }
+        r.redirect(StreamKey::Post(1), &StreamTx::new(tx));
         r.route(&message(2, 10), Some(&Id::Num(2)));
         assert!(resumed.try_recv().is_ok_and(|routed| routed.answer), "the answer reached the resumed stream");
         assert!(!r.waiters.contains_key(&Id::Num(2)));

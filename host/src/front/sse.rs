@@ -17,20 +17,20 @@ pub struct Routed {
     pub frame: Frame,
     /// True for the request's answer.
     pub answer: bool,
-    /// What it counts against its session's bytes queued for streams,
+    /// What it counts against its stream's bytes queued and not yet read,
     /// given back when it is taken (dropped).
     pub charge: Option<Charge>,
 }
 
 impl Routed {
-    /// An event that counts against no session's queue.
+    /// An event that counts against no stream's budget.
     pub fn new(frame: Frame, answer: bool) -> Routed {
         Routed { frame, answer, charge: None }
     }
 }
 
-/// Bytes one queued event holds against its session's budget; given back
-/// when dropped, that is, when a stream took the event (or was dropped with it).
+/// Bytes one queued event holds against its stream's budget; given back
+/// when dropped, that is, when the stream took the event (or was dropped with it).
 pub struct Charge {
     queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     bytes: usize,

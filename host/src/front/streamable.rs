@@ -333,12 +333,7 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
                 // requests comes on this one (the GET stream stays as it is).
                 if key != StreamKey::Standalone {
                     resumes_post = true;
-                    let stream = StreamTx::new(tx.clone());
-                    for (k, waiter) in r.waiters.values_mut() {
-                        if *k == key {
-                            *waiter = stream.clone();
-                        }
-                    }
+                    r.redirect(key, &StreamTx::new(tx.clone()));
                 }
                 r.log.iter().filter(|e| e.id > last && e.key == key).map(|e| e.frame.clone()).collect()
             }

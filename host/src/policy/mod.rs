@@ -112,12 +112,11 @@ impl Policy {
         if spec.container.is_some() && plugin == "image" && !self.section.allow_custom_images {
             return Err(PolicyError("custom images are disabled (policy.allow_custom_images = false)".to_string()));
         }
-        if let Some(e) = spec.env.iter().find(|e| env::reserved_family(&e.name).is_some() && !env::inert(&e.name)) {
+        let mut reserved = spec.env.iter().filter(|e| !env::inert(&e.name));
+        if let Some((name, family)) = reserved.find_map(|e| Some((&e.name, env::reserved_family(&e.name)?))) {
             return Err(PolicyError(format!(
-                "the `{plugin}` plugin's launch sets env `{}`, which is the operator's (reserved family `{}`); \
-                 only the operator sets it, on the host",
-                e.name,
-                env::reserved_family(&e.name).unwrap_or_default()
+                "the `{plugin}` plugin's launch sets env `{name}`, which is the operator's (reserved family `{family}`); \
+                 only the operator sets it, on the host"
             )));
         }
         let runs = what_runs(spec).map_err(|e| PolicyError(format!("the `{plugin}` launch: {e}")))?;

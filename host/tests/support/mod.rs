@@ -191,10 +191,7 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     let app = mcpod::app::build(&config, None).await.expect("host builds");
     let manager = app.manager.clone();
     // The listener `mcpod serve` runs, with its connection limits.
-    let limits = mcpod::listen::ConnectionLimits {
-        max_connections: config.limits.max_connections,
-        header_read_timeout: std::time::Duration::from_secs(config.limits.read_timeout_secs),
-    };
+    let limits = config.limits.connection_limits();
     let serving = tokio::spawn(mcpod::listen::serve(
         listener,
         app.router,

@@ -19,10 +19,6 @@ impl Mux {
 
     fn client_request(&mut self, session: SessionId, mut msg: Message) -> Vec<Action> {
         let Some(client_id) = msg.id.value().cloned() else { return Vec::new() };
-        self.seq += 1;
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.last_active = self.seq;
-        }
         if msg.method() == "initialize" {
             return match &self.handshake {
                 Handshake::Ready(result) => vec![Action::ToClient {
@@ -140,11 +136,6 @@ impl Mux {
         match self.server_requests.get(id) {
             Some(s) if *s == session => {
                 self.server_requests.remove(id);
-                // Answering the server makes the session the one it works for.
-                self.seq += 1;
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.last_active = self.seq;
-                }
                 vec![Action::ToServer(msg)]
             }
             _ => Vec::new(),

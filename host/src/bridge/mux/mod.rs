@@ -165,8 +165,6 @@ enum Handshake {
 struct Session {
     /// Resource URIs this session subscribed to.
     subscriptions: Vec<String>,
-    /// When this session last sent a request (a sequence number).
-    last_active: u64,
     /// Whether the server's requests (sampling, elicitation, roots) may go
     /// to this session; a 2026-07-28 request that cannot be asked opts out.
     deaf: bool,
@@ -185,7 +183,6 @@ pub struct Mux {
     sessions: BTreeMap<SessionId, Session>,
     next_session: SessionId,
     next_upstream: i64,
-    seq: u64,
     pending: HashMap<i64, Pending>,
     progress: HashMap<String, (SessionId, Value)>,
     server_requests: HashMap<Id, SessionId>,
@@ -220,7 +217,6 @@ impl Mux {
             sessions: BTreeMap::new(),
             next_session: 1,
             next_upstream: 1,
-            seq: 0,
             pending: HashMap::new(),
             progress: HashMap::new(),
             server_requests: HashMap::new(),
