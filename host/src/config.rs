@@ -210,6 +210,13 @@ pub struct PolicySection {
     pub images_block: Vec<String>,
     /// Only images pinned by digest (`name@sha256:…`) may run.
     pub digest_only: bool,
+    /// Allow the `command` server type: an admin's own program, run as it
+    /// is (off by default: it runs anything the host user can).
+    pub allow_commands: bool,
+    /// The `host:port` globs a `remote` server's URL may name (empty: no
+    /// remote servers), so that nobody points mcpod at addresses it must
+    /// not reach (`mcp.example.com:443`, `*.internal.example:8080`).
+    pub allow_remote_hosts: Vec<String>,
 }
 
 impl Default for PolicySection {
@@ -226,6 +233,8 @@ impl Default for PolicySection {
             images_allow: Vec::new(),
             images_block: Vec::new(),
             digest_only: false,
+            allow_commands: false,
+            allow_remote_hosts: Vec::new(),
         }
     }
 }

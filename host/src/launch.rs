@@ -100,7 +100,8 @@ pub struct LaunchSpec {
     pub transport: Transport,
     /// For network transports: the port the server listens on.
     pub port: Option<u16>,
-    /// For network transports: the path of the MCP endpoint (`/mcp`, `/sse`).
+    /// For network transports: the path of the MCP endpoint (`/mcp`, `/sse`);
+    /// for a server that runs elsewhere (no container, no process), its URL.
     pub path: Option<String>,
     /// How to tell that the server is ready.
     pub readiness: Readiness,
@@ -108,4 +109,18 @@ pub struct LaunchSpec {
     pub resources: ResourceHints,
     /// True if the server needs to reach the internet (package downloads, remote APIs).
     pub network_access: bool,
+}
+
+impl LaunchSpec {
+    /// The URL of a server that runs elsewhere: a launch with neither a
+    /// process nor a container whose `path` is an absolute `http`/`https`
+    /// URL (what the `remote` server type answers). `None` for a launch
+    /// that starts something.
+    pub fn remote_url(&self) -> Option<url::Url> {
+        if self.process.is_some() || self.container.is_some() {
+            return None;
+        }
+        let url = url::Url::parse(self.path.as_deref()?).ok()?;
+        matches!(url.scheme(), "http" | "https").then_some(url)
+    }
 }

@@ -204,6 +204,8 @@ pub struct Server {
     pub owner: Option<Arc<crate::identity::Principal>>,
     /// How long it has to answer a request.
     pub request_timeout: Duration,
+    /// Headers every request to a remote server carries (secrets).
+    headers: Vec<(String, String)>,
     instances: Mutex<Vec<Arc<Instance>>>,
     /// A started instance no session holds yet (per-session mode).
     spare: Mutex<Option<Arc<Instance>>>,
@@ -240,6 +242,8 @@ impl Server {
 pub struct Manager {
     plugins: Arc<PluginHost>,
     runtime: Arc<dyn Runtime>,
+    /// The runtime of servers that run elsewhere (`remote`), whichever runs the rest.
+    remote: Arc<dyn Runtime>,
     policy: Policy,
     settings: ManagerSettings,
     metrics: Arc<Metrics>,
@@ -295,6 +299,7 @@ impl Manager {
         Manager {
             plugins,
             runtime,
+            remote: Arc::new(crate::runtime::remote::RemoteRuntime::default()),
             policy,
             settings,
             metrics,

@@ -30,6 +30,8 @@ pub struct ConfigArg {
 }
 
 /// Top-level commands.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the host: load plugins, serve the management API and the MCP front.

@@ -45,7 +45,7 @@ pub enum ServersCommand {
         /// An environment variable or template secret, KEY=VALUE (repeatable).
         #[arg(long = "env", value_parser = key_value)]
         env: Vec<(String, String)>,
-        /// Raw config: the server type (npx, uv, archon, image).
+        /// Raw config: the server type (npx, uv, archon, image, command, remote).
         #[arg(long = "type")]
         server_type: Option<String>,
         /// Raw config: the package.
@@ -66,6 +66,20 @@ pub enum ServersCommand {
         /// An argument passed to the server (repeatable).
         #[arg(long = "arg")]
         args: Vec<String>,
+        /// Server type `command`: the program and its arguments, after `--`
+        /// (`mcpod servers start --type command -- python3 /srv/server.py`).
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+        /// Server type `command`: its working directory.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Server type `remote`: the server's endpoint URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// Server type `remote`: a header sent with every request,
+        /// NAME=VALUE (repeatable; kept secret).
+        #[arg(long = "header", value_parser = key_value)]
+        headers: Vec<(String, String)>,
         /// per-session or shared.
         #[arg(long)]
         sharing: Option<String>,
@@ -232,6 +246,10 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
             transport,
             port,
             args: extra,
+            command,
+            cwd,
+            url,
+            headers,
             sharing,
             request_timeout,
         } => {
@@ -252,6 +270,10 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
                 transport,
                 port,
                 args: extra,
+                command,
+                cwd,
+                url,
+                headers: headers.into_iter().collect(),
                 sharing,
                 request_timeout_secs: request_timeout,
                 ..Default::default()

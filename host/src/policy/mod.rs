@@ -43,15 +43,17 @@ impl Policy {
             "npx" => (self.section.allow_npx, "policy.allow_npx", "MCP_ALLOW_NPX"),
             "uv" => (self.section.allow_uv, "policy.allow_uv", "MCP_ALLOW_UV"),
             "image" => (self.section.allow_custom_images, "policy.allow_custom_images", "MCP_ALLOW_CUSTOM_IMAGES"),
+            "command" => (self.section.allow_commands, "policy.allow_commands", ""),
             _ => (true, "", ""),
         };
         if !allowed {
+            let how = if var.is_empty() { format!("set {key} = true") } else { format!("set {var}=true") };
             return Err(PolicyError(format!(
-                "the `{}` server type is disabled by this host's policy ({key} = false; set {var}=true to allow it)",
+                "the `{}` server type is disabled by this host's policy ({key} = false; {how} to allow it)",
                 config.server_type
             )));
         }
-        if config.image.is_some() && config.server_type != "image" && config.server_type != "archon" {
+        if config.image.is_some() && !matches!(config.server_type.as_str(), "image" | "archon" | "command") {
             // Only these types run user-named images; others must not smuggle one in.
             return Err(PolicyError(format!("the `{}` server type does not take an `image`", config.server_type)));
         }
@@ -109,9 +111,13 @@ impl Policy {
             }
         }
         let plugin = &config.server_type;
-        if spec.container.is_some() && plugin == "image" && !self.section.allow_custom_images {
+        if spec.container.is_some()
+            && matches!(plugin.as_str(), "image" | "command")
+            && !self.section.allow_custom_images
+        {
             return Err(PolicyError("custom images are disabled (policy.allow_custom_images = false)".to_string()));
         }
+        self.check_endpoint(plugin, spec)?;
         let mut reserved = spec.env.iter().filter(|e| !env::inert(&e.name));
         if let Some((name, family)) = reserved.find_map(|e| Some((&e.name, env::reserved_family(&e.name)?))) {
             return Err(PolicyError(format!(
@@ -143,6 +149,33 @@ impl Policy {
             self.check_image(image)?;
         }
         Ok(runs)
+    }
+
+    /// Checks where a launch's endpoint is: a launch that runs nothing names
+    /// a remote URL whose `host:port` must match policy.allow_remote_hosts;
+    /// a launch that runs something names a path on it, never a URL (which
+    /// would send its traffic elsewhere).
+    fn check_endpoint(&self, plugin: &str, spec: &LaunchSpec) -> Result<(), PolicyError> {
+        let Some(path) = spec.path.as_deref().filter(|p| !p.starts_with('/')) else { return Ok(()) };
+        let Some(url) = spec.remote_url() else {
+            return Err(PolicyError(format!(
+                "the `{plugin}` launch names the endpoint `{path}`, which is not a path on the server it starts \
+                 (a URL is only for a launch that runs nothing)"
+            )));
+        };
+        // `host_str` is lower case, and bracketed for IPv6 (`[::1]`).
+        let authority = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
+        if self.section.allow_remote_hosts.is_empty() {
+            return Err(PolicyError(format!(
+                "remote servers are off: policy.allow_remote_hosts is empty; the operator may add `{authority}` to it"
+            )));
+        }
+        if !self.section.allow_remote_hosts.iter().any(|p| glob_match(&p.to_ascii_lowercase(), &authority)) {
+            return Err(PolicyError(format!(
+                "`{authority}` is not in policy.allow_remote_hosts; ask the operator to add it"
+            )));
+        }
+        Ok(())
     }
 
     /// Checks container image `image` against policy.images_block,
@@ -238,6 +271,66 @@ mod tests {
             .apply(&config("npx", "x"), &mut launch(&["npx", "-y", "x@1"], &["npm_config_update_notifier", "API_KEY"]))
             .unwrap();
         assert_eq!(runs.packages[0].written, "x@1");
+    }
+
+    fn remote(url: &str) -> LaunchSpec {
+        let mut spec = launch::test_spec("", None, &[]);
+        spec.process = None;
+        spec.transport = crate::launch::Transport::StreamableHttp;
+        spec.path = Some(url.into());
+        spec
+    }
+
+    #[test]
+    fn a_remote_url_must_name_an_allowed_host_and_port() {
+        let off = Policy::new(PolicySection::default());
+        let err = off.apply(&config("remote", "x"), &mut remote("https://mcp.example.com/mcp")).unwrap_err();
+        assert!(
+            err.to_string().contains("policy.allow_remote_hosts is empty")
+                && err.to_string().contains("`mcp.example.com:443`"),
+            "{err}"
+        );
+        let p = Policy::new(PolicySection {
+            allow_remote_hosts: vec!["mcp.example.com:443".into(), "127.0.0.1:*".into(), "[::1]:8080".into()],
+            ..PolicySection::default()
+        });
+        assert!(p.apply(&config("remote", "x"), &mut remote("https://MCP.example.com/mcp")).is_ok());
+        assert!(p.apply(&config("remote", "x"), &mut remote("http://127.0.0.1:9000/mcp")).is_ok());
+        assert!(p.apply(&config("remote", "x"), &mut remote("http://[::1]:8080/mcp")).is_ok());
+        for refused in [
+            "http://mcp.example.com/mcp",         // port 80, not 443
+            "https://mcp.example.com:8443/mcp",   // another port
+            "https://mcp.example.com.evil.test/", // a suffix is another host
+            "http://169.254.169.254/latest/",     // metadata service
+            "http://[::1]:9090/mcp",
+        ] {
+            let err = p.apply(&config("remote", "x"), &mut remote(refused)).unwrap_err().to_string();
+            assert!(err.contains("not in policy.allow_remote_hosts"), "{refused}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_launch_that_runs_something_cannot_send_its_traffic_to_a_url() {
+        let p = Policy::new(PolicySection { allow_remote_hosts: vec!["*".into()], ..PolicySection::default() });
+        let mut spec = launch::test_spec("/srv/server", None, &[]);
+        spec.path = Some("http://10.0.0.1:80/mcp".into());
+        let err = p.apply(&config("command", "x"), &mut spec).unwrap_err().to_string();
+        assert!(err.contains("not a path on the server it starts"), "{err}");
+    }
+
+    #[test]
+    fn commands_are_off_until_the_operator_allows_them() {
+        let mut c = config("command", "x");
+        c.package = None;
+        let err = Policy::new(PolicySection::default()).check_config(&c).unwrap_err().to_string();
+        assert!(err.contains("policy.allow_commands = false; set policy.allow_commands = true"), "{err}");
+        let on = Policy::new(PolicySection { allow_commands: true, ..PolicySection::default() });
+        assert!(on.check_config(&c).is_ok());
+        c.image = Some("ghcr.io/acme/server:1".into());
+        assert!(on.check_config(&c).is_ok());
+        let mut spec = launch::test_spec("/app/server", Some(("ghcr.io/acme/server:1", "/app/server")), &[]);
+        let err = on.apply(&c, &mut spec).unwrap_err().to_string();
+        assert!(err.contains("policy.allow_custom_images = false"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod kube;
 pub mod local;
 pub mod logs;
+pub mod remote;
 
 use crate::launch::LaunchSpec;
 use std::collections::BTreeMap;

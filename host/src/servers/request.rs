@@ -30,7 +30,7 @@ pub struct StartRequest {
     /// Environment: the template's secrets, or extra variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Raw config: the server type (`npx`, `uv`, `archon`, `image`, ...).
+    /// Raw config: the server type (`npx`, `uv`, `archon`, `image`, `command`, `remote`, ...).
     pub server_type: Option<String>,
     /// Raw config: the package.
     pub package: Option<String>,
@@ -50,6 +50,19 @@ pub struct StartRequest {
     /// Raw config: server-type options.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Raw config of server type `command`: the program and its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Raw config of server type `command`: its working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Raw config of server type `remote`: the server's endpoint URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// HTTP headers sent with every request to a `remote` server
+    /// (`Authorization`); secrets: never recorded, logged or shown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     /// How clients share the server (default: per-session for stdio, shared otherwise).
     pub sharing: Option<Sharing>,
     /// Seconds the server has to answer a request (default: the template's
@@ -89,9 +102,10 @@ impl Manager {
     /// template, or taken as it is.
     pub async fn resolve(&self, req: &StartRequest) -> Result<Resolved, ManagerError> {
         if let Some(name) = &req.template {
-            if req.server_type.is_some() || req.package.is_some() || req.image.is_some() {
+            let raw = [req.server_type.is_some(), req.package.is_some(), req.image.is_some(), !req.command.is_empty()];
+            if raw.into_iter().any(|given| given) || req.url.is_some() || req.cwd.is_some() {
                 return Err(ManagerError::BadRequest {
-                    message: "give either `template` or a raw config (`server_type`, `package`, ...), not both".into(),
+                    message: "give either `template` or a raw config (`server_type`, `package`, `command`, `url`, ...), not both".into(),
                     details: Vec::new(),
                 });
             }
@@ -121,18 +135,42 @@ impl Manager {
             details: Vec::new(),
         })?;
         let transport = req.transport.as_deref().map(parse_transport).transpose()?;
+        let bad = |message: String| ManagerError::BadRequest { message, details: Vec::new() };
+        for (field, given, owner) in [
+            ("command", !req.command.is_empty(), "command"),
+            ("cwd", req.cwd.is_some(), "command"),
+            ("url", req.url.is_some(), "remote"),
+            ("headers", !req.headers.is_empty(), "remote"),
+        ] {
+            if given && server_type != owner {
+                return Err(bad(format!("`{field}` is for server type `{owner}`, not `{server_type}`")));
+            }
+        }
+        // `command` is the plugin's whole command line (`args` follow it),
+        // `cwd` its option, and `url` its endpoint `path` (see plugins/server-command and server-remote).
+        let mut args = req.command.clone();
+        args.extend(req.args.iter().cloned());
+        let mut options = req.options.clone();
+        if let Some(cwd) = &req.cwd
+            && options.insert("cwd".into(), cwd.clone()).is_some()
+        {
+            return Err(bad("give the working directory once: `cwd` or `options.cwd`".into()));
+        }
+        if req.url.is_some() && req.path.is_some() {
+            return Err(bad("a remote server's `url` holds its path; give no `path` beside it".into()));
+        }
         Ok(Resolved {
             config: ServerConfig {
                 server_type,
                 package: req.package.clone(),
                 version: req.version.clone(),
                 image: req.image.clone(),
-                args: req.args.clone(),
+                args,
                 env: kv(&req.env),
                 transport,
                 port: req.port,
-                path: req.path.clone(),
-                options: kv(&req.options),
+                path: req.url.clone().or_else(|| req.path.clone()),
+                options: kv(&options),
             },
             template: None,
             declared: Vec::new(),

@@ -159,6 +159,7 @@ impl Manager {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
         }
         let Resolved { config, template, declared } = self.resolve(&req).await?;
+        let headers = upstream_headers(&req.headers)?;
         let expose = match template.as_deref().and_then(|t| self.settings.expose_templates.get(t)) {
             Some(base) => req.expose.under(base),
             None => req.expose.clone(),
@@ -169,6 +170,11 @@ impl Manager {
                 message: format!("with [expose.templates] of the config: {}", problems.join("; ")),
                 details: Vec::new(),
             });
+        }
+        if config.server_type == "command" && owner.as_deref().is_some_and(|o| o.role != crate::identity::Role::Admin) {
+            return Err(ManagerError::Forbidden(crate::policy::PolicyError(
+                "the `command` server type runs a program as this host's user; only an admin may start one".into(),
+            )));
         }
         self.policy.check_config(&config)?;
         self.policy.check_env(req.env.keys().map(String::as_str), &declared)?;
@@ -196,7 +202,15 @@ impl Manager {
         let mut spec = plugin.launch(&config).await?;
         let runs = self.policy.apply(&config, &mut spec)?;
         self.fill_resources(req.template.as_deref(), &mut spec.resources);
-        self.runtime.supports(&spec).map_err(|e| ManagerError::BadRequest {
+        let remote = spec.remote_url().is_some();
+        if !req.headers.is_empty() && !remote {
+            return Err(ManagerError::BadRequest {
+                message: "`headers` are for a server that runs elsewhere (server type `remote`)".into(),
+                details: Vec::new(),
+            });
+        }
+        let runtime = if remote { &self.remote } else { &self.runtime };
+        runtime.supports(&spec).map_err(|e| ManagerError::BadRequest {
             message: format!("the `{}` {e}", config.server_type),
             details: Vec::new(),
         })?;
@@ -208,6 +222,7 @@ impl Manager {
         let secret_names = Policy::secret_names(&spec);
         let mut recorded = req.clone();
         recorded.env.retain(|k, _| !secret_names.contains(k));
+        recorded.headers.clear();
         let start_request = serde_json::to_string(&recorded).unwrap_or_default();
         let (id, first_instance) = match adopt {
             Some((id, n)) => (id, n),
@@ -236,6 +251,7 @@ impl Manager {
             id: id.clone(),
             template,
             request_timeout,
+            headers,
             config,
             spec,
             sharing,
@@ -318,9 +334,11 @@ impl Manager {
             logs: server.logs.clone(),
         };
         let adapter = self.plugins.adapter("stdio");
+        let runtime = if server.spec.remote_url().is_some() { &self.remote } else { &self.runtime };
         let instance = match adapter {
             Ok(adapter) => Instance::spawn(InstanceSetup {
-                runtime: self.runtime.clone(),
+                runtime: runtime.clone(),
+                headers: server.headers.clone(),
                 request,
                 adapter,
                 network: self.network_codecs(),
@@ -371,6 +389,42 @@ impl Manager {
             *caps = Some(Capabilities { initialize, tools });
         }
     }
+}
+
+/// Checks the headers a start gives a remote server: valid HTTP names and
+/// values, none that HTTP or MCP itself sets (the host sets those).
+fn upstream_headers(given: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, ManagerError> {
+    const OWN: [&str; 9] = [
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "connection",
+        "transfer-encoding",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "last-event-id",
+    ];
+    let bad = |message: String| ManagerError::BadRequest { message, details: Vec::new() };
+    given
+        .iter()
+        .map(|(name, value)| {
+            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(bad(format!("`{name}` is not an HTTP header name")));
+            }
+            if OWN.contains(&name.to_ascii_lowercase().as_str()) || name.to_ascii_lowercase().starts_with("mcp-") {
+                return Err(bad(format!(
+                    "header `{name}` is set by mcpod itself; give only headers such as `Authorization`"
+                )));
+            }
+            if axum::http::HeaderValue::from_str(value).is_err() {
+                return Err(bad(format!(
+                    "the value of header `{name}` holds characters HTTP does not allow (a line break?)"
+                )));
+            }
+            Ok((name.clone(), value.clone()))
+        })
+        .collect()
 }
 
 /// A start counted against its principal's limit until it is done.

@@ -46,6 +46,9 @@ pub struct Link {
     pub codecs: Codecs,
     /// The largest message accepted.
     pub max_message_bytes: u32,
+    /// Headers every request carries (a remote server's `Authorization`);
+    /// secrets, never logged.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Why a link to a server ended: every transport's one error type.
@@ -97,13 +100,38 @@ pub(super) async fn next_message(
 /// Where the server's messages go.
 pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 
-pub(crate) fn client() -> Result<reqwest::Client, UpstreamError> {
+/// The HTTP client of one link: its headers on every request, certificates
+/// verified, and redirects followed only within the link's own origin (a
+/// redirect elsewhere would carry the link's headers, and its traffic,
+/// past `policy.allow_remote_hosts`).
+pub(crate) fn client(link: &Link) -> Result<reqwest::Client, UpstreamError> {
     // Without a TLS provider reqwest panics on build; the app installs it,
     // but an upstream must not depend on who called first.
     crate::tls::install_provider();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &link.headers {
+        let (Ok(name), Ok(mut value)) =
+            (reqwest::header::HeaderName::from_bytes(name.as_bytes()), reqwest::header::HeaderValue::from_str(value))
+        else {
+            return Err(UpstreamError::Setup(format!("header `{name}` is not a valid HTTP header")));
+        };
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    let origin = link.url.origin();
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else if attempt.url().origin() == origin {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
         .build()
         .map_err(|e| UpstreamError::Setup(format!("cannot build the HTTP client: {e}")))
 }
@@ -217,6 +245,7 @@ mod tests {
             transport,
             codecs: codecs.clone(),
             max_message_bytes: 1 << 20,
+            headers: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 /// Legacy HTTP+SSE as a client: a GET event stream whose `endpoint` event
 /// names where to POST; answers come on the stream.
 pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> UpstreamError {
-    let http = match client() {
+    let http = match client(&link) {
         Ok(c) => c,
         Err(e) => return e,
     };

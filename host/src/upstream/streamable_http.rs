@@ -19,7 +19,7 @@ use std::sync::Mutex;
 /// JSON body or an event stream; a GET stream carries what the server sends
 /// on its own.
 pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: Deliver) -> UpstreamError {
-    let http = match client() {
+    let http = match client(&link) {
         Ok(c) => c,
         Err(e) => return e,
     };

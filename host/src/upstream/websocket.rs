@@ -21,6 +21,17 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
         Err(e) => return UpstreamError::Setup(format!("bad WebSocket URL {url}: {e}")),
     };
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+    for (name, value) in &link.headers {
+        match (
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                request.headers_mut().insert(name, value);
+            }
+            _ => return UpstreamError::Setup(format!("header `{name}` is not a valid HTTP header")),
+        }
+    }
     let (socket, _) = match tokio_tungstenite::connect_async(request).await {
         Ok(s) => s,
         Err(e) => return UpstreamError::Unreachable(format!("cannot open the WebSocket at {url}: {e}")),

@@ -76,6 +76,8 @@ struct Inner {
     /// released: a sink may hold the last reference to a client session,
     /// whose drop detaches it and so takes the lock again.
     closing: Vec<Sink>,
+    /// Why the server refused `initialize`, for the run loop to restart it.
+    refusal: Option<String>,
 }
 
 impl Inner {
@@ -88,6 +90,7 @@ impl Inner {
             principals: HashMap::new(),
             audits: Vec::new(),
             closing: Vec::new(),
+            refusal: None,
         }
     }
 }
@@ -102,6 +105,8 @@ pub struct Instance {
     state: watch::Sender<InstanceState>,
     restarts: std::sync::atomic::AtomicU32,
     stop: Notify,
+    /// Woken when the server refuses `initialize` (the reason is in `Inner`).
+    refused: Notify,
     metrics: crate::metrics::ServerMetrics,
     audit: Option<Arc<AuditLog>>,
 }
@@ -110,6 +115,9 @@ pub struct Instance {
 pub struct InstanceSetup {
     /// The runtime that starts it.
     pub runtime: Arc<dyn Runtime>,
+    /// Headers every request to a network server carries (a remote
+    /// server's `Authorization`); secrets, never logged.
+    pub headers: Vec<(String, String)>,
     /// What to start.
     pub request: LaunchRequest,
     /// The adapter that frames its stdio.
@@ -151,6 +159,7 @@ impl Instance {
             state,
             restarts: Default::default(),
             stop: Notify::new(),
+            refused: Notify::new(),
             metrics: setup.metrics.clone(),
             audit: setup.audit.clone(),
         });
@@ -168,6 +177,7 @@ impl Instance {
             state,
             restarts: Default::default(),
             stop: Notify::new(),
+            refused: Notify::new(),
             metrics,
             audit: None,
         })

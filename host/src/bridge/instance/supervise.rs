@@ -75,6 +75,8 @@ impl Instance {
                 }
                 Action::HandshakeFailed(why) => {
                     tracing::warn!(server = %self.server_id, instance = %self.id, "handshake failed: {why}");
+                    inner.refusal = Some(why);
+                    self.refused.notify_one();
                 }
                 Action::Audit { session, call } => {
                     if self.audit.is_some()
@@ -215,11 +217,15 @@ impl Instance {
                     transport: spec.transport,
                     codecs,
                     max_message_bytes: setup.max_message_bytes,
+                    headers: setup.headers.clone(),
                 };
                 tokio::spawn(upstream::run(link, rx, deliver))
             }
         };
-        self.act(|inner| inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None }));
+        self.act(|inner| {
+            inner.refusal = None; // a refusal of an earlier run is no reason to end this one
+            inner.mux.begin_handshake(if first { Some(setup.init_params.clone()) } else { None })
+        });
         let network = setup.request.spec.transport.is_network();
         let mut exited = launched.exited;
         let mut sweep = tokio::time::interval(DEADLINE_SWEEP);
@@ -237,6 +243,15 @@ impl Instance {
                     upstream_done.abort();
                     self.lose("stopped on request");
                     return RunOutcome::Stopped;
+                }
+                _ = self.refused.notified() => {
+                    // A server that refuses the handshake serves nobody: start
+                    // it again (with backoff, counted) rather than wait for
+                    // the handshake deadline.
+                    if let Some(why) = self.lock().ok().and_then(|mut inner| inner.refusal.take()) {
+                        let _ = setup.runtime.stop(&self.id).await;
+                        break why;
+                    }
                 }
                 _ = sweep.tick() => {
                     let now = std::time::Instant::now();

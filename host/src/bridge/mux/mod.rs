@@ -45,7 +45,8 @@ pub enum Action {
     },
     /// The handshake completed; `initialize` is cached.
     Ready,
-    /// The server refused the handshake.
+    /// The server refused the handshake (answered `initialize` with an
+    /// error): the instance restarts it rather than wait for the deadline.
     HandshakeFailed(String),
     /// A client request was answered after this long.
     RoundTrip(std::time::Duration),
@@ -374,9 +375,6 @@ impl Mux {
         }
         self.progress.clear();
         self.server_requests.clear();
-        if let Handshake::Sent(..) = self.handshake {
-            out.push(Action::HandshakeFailed(message));
-        }
         self.handshake = Handshake::Idle;
         out
     }

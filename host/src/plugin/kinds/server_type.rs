@@ -28,8 +28,16 @@ impl ServerTypePlugin {
 
 /// The invariants of a launch spec that no plugin may break.
 fn check_spec(spec: &LaunchSpec) -> Result<(), String> {
+    use crate::plugin::bindings::Transport;
     if spec.container.is_none() && spec.process.is_none() {
-        return Err("the launch spec has neither a container nor a process".to_string());
+        // A server that runs elsewhere: its whole URL is the path.
+        let url = spec.path.as_deref().and_then(|p| url::Url::parse(p).ok());
+        return match url {
+            Some(u) if matches!(u.scheme(), "http" | "https") && spec.transport != Transport::Stdio => Ok(()),
+            _ => Err("the launch spec has neither a container nor a process, nor an http(s) URL as the `path` of a \
+                      network transport (a server that runs elsewhere)"
+                .to_string()),
+        };
     }
     if let Some(c) = &spec.container
         && c.image.trim().is_empty()
@@ -58,7 +66,6 @@ fn check_spec(spec: &LaunchSpec) -> Result<(), String> {
             return Err(format!("environment variable {:?} is not a valid name/value", env.name));
         }
     }
-    use crate::plugin::bindings::Transport;
     if spec.transport != Transport::Stdio && spec.port.is_none() {
         return Err("a network-transport server needs a port".to_string());
     }
