@@ -631,3 +631,123 @@ async fn servers_start_request_timeout_gives_the_server_its_own_limit() {
     let _ = host.kill();
     let _ = host.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_add_writes_a_working_entry_beside_the_users_own_and_remove_takes_it_back() {
+    mcpod::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let cursor_file = home.join(".cursor/mcp.json");
+    std::fs::create_dir_all(cursor_file.parent().unwrap()).unwrap();
+    let own = r#"{"mcpServers": {"mine": {"command": "node", "args": ["/srv/mine.js"]}}}"#;
+    std::fs::write(&cursor_file, own).unwrap();
+    let config = fixture_config(dir.path(), "");
+    // The host requires a token (its generated admin token, and the named
+    // tokens of the same machine's token file).
+    let (mut host, base) = serve(&config, dir.path(), &[], std::process::Stdio::null());
+    let as_user = [("HOME", home.to_str().unwrap()), ("XDG_CONFIG_HOME", dir.path().to_str().unwrap())];
+    let out =
+        client(&base, &["servers", "start", "--type", "fixture-command", "--sharing", "shared", "--json"], &as_user);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let id =
+        serde_json::from_str::<serde_json::Value>(&text(&out).0).unwrap()["server_id"].as_str().unwrap().to_string();
+
+    let listed = client(&base, &["clients", "list"], &as_user);
+    let (table, _) = text(&listed);
+    let cursor_row = table.lines().find(|l| l.starts_with("cursor")).unwrap_or_else(|| panic!("{table}"));
+    assert!(cursor_row.contains("yes") && cursor_row.contains("mine") && !cursor_row.contains("mine*"), "{table}");
+
+    let added = client(&base, &["clients", "add", "cursor", "--server", &id], &as_user);
+    assert!(added.status.success(), "{}", text(&added).1);
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cursor_file).unwrap()).unwrap();
+    assert_eq!(written["mcpServers"]["mine"]["command"], "node", "the user's own entry stays: {written}");
+    let entry = &written["mcpServers"][format!("mcpod-{id}").as_str()];
+    let url = entry["url"].as_str().unwrap_or_else(|| panic!("{written}"));
+    assert_eq!(url, format!("{base}/servers/{id}/mcp"));
+    let backups: Vec<_> = std::fs::read_dir(cursor_file.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("mcp.json.mcpod-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), own);
+
+    // The entry works as the client will use it: its URL and its own token
+    // (a user token: it may use servers, not start them).
+    let token = entry["headers"]["Authorization"].as_str().unwrap().strip_prefix("Bearer ").unwrap().to_string();
+    let mut ready = false;
+    for _ in 0..50 {
+        // The host reads a changed token file within two seconds.
+        let probe = reqwest::Client::new()
+            .post(format!("{base}/api/v1/servers"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        if probe.status().as_u16() == 403 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the new token is a user's: known to the host, and refused a start");
+    let session = McpSession::open_as(url, &token).await;
+    assert_eq!(tool_text(&session.call(1, "echo", serde_json::json!({"message": "from cursor"})).await), "from cursor");
+    let listed = text(&client(&base, &["clients", "list"], &as_user)).0;
+    assert!(listed.contains(&format!("mcpod-{id}*")), "{listed}");
+
+    // Never an entry mcpod did not write, nor one edited since.
+    let clobber = client(&base, &["clients", "add", "cursor", "--server", &id, "--name", "mine"], &as_user);
+    assert!(!clobber.status.success());
+    assert!(text(&clobber).1.contains("mcpod did not write"), "{}", text(&clobber).1);
+    let refused = client(&base, &["clients", "remove", "cursor", "mine"], &as_user);
+    assert!(!refused.status.success(), "{}", text(&refused).0);
+    let unknown = client(&base, &["clients", "add", "notepad", "--server", &id], &as_user);
+    assert!(text(&unknown).1.contains("claude-code"), "{}", text(&unknown).1);
+
+    let removed = client(&base, &["clients", "remove", "cursor", &format!("mcpod-{id}")], &as_user);
+    assert!(removed.status.success(), "{}", text(&removed).1);
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cursor_file).unwrap()).unwrap();
+    assert_eq!(after["mcpServers"].as_object().unwrap().keys().collect::<Vec<_>>(), ["mine"], "{after}");
+    let tokens = std::fs::read_to_string(dir.path().join("mcpod/tokens.toml")).unwrap();
+    assert!(!tokens.contains(&format!("cursor.mcpod-{id}")), "the entry's token is revoked: {tokens}");
+    let _ = host.kill();
+    let _ = host.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn servers_start_runs_a_command_after_the_double_dash_and_fronts_it_as_a_remote_with_a_header() {
+    mcpod::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), "");
+    // `[policy]` is the file's last table: these keys land in it.
+    let mut text_of = std::fs::read_to_string(&config).unwrap();
+    text_of.push_str("allow_commands = true\nallow_remote_hosts = [\"127.0.0.1:*\"]\n");
+    std::fs::write(&config, text_of).unwrap();
+    let (mut host, base) = serve(&config, dir.path(), &[("MCPOD_API_TOKEN", "admin-t")], std::process::Stdio::null());
+    let as_admin = [("MCPOD_API_TOKEN", "admin-t")];
+    let fixture = fixture_server().display().to_string();
+    let out = client(
+        &base,
+        &["servers", "start", "--type", "command", "--sharing", "shared", "--json", "--", &fixture],
+        &as_admin,
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let id =
+        serde_json::from_str::<serde_json::Value>(&text(&out).0).unwrap()["server_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("command-"), "{id}");
+    // The same host, reached as a remote server through itself: the header carries its token.
+    let url = format!("{base}/servers/{id}/mcp");
+    let out = client(
+        &base,
+        &["servers", "start", "--type", "remote", "--url", &url, "--header", "Authorization=Bearer admin-t", "--json"],
+        &as_admin,
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (shown, _) = text(&out);
+    assert!(shown.contains("\"ready\"") && !shown.contains("admin-t"), "{shown}");
+    let _ = host.kill();
+    let _ = host.wait();
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod catalog;
+mod clients;
 mod plugins;
 mod serve;
 mod servers;
@@ -50,6 +51,8 @@ pub enum Command {
     /// Show the tokens that reach a host.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Set up AI clients (Claude Code, Cursor, VS Code, ...) to use this host's servers.
+    Clients(clients::ClientsArgs),
     /// Read the audit log: who called which tool, with what outcome.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Packages(cmd) => catalog::packages(cmd).await,
             Command::Tokens(cmd) => tokens::run(cmd),
             Command::Audit(cmd) => audit::run(cmd).await,
+            Command::Clients(args) => clients::run(args).await,
             Command::Crd => crd(),
         }
     });

@@ -14,10 +14,10 @@ pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:7460";
 pub struct ApiArgs {
     /// The management API's base URL.
     #[arg(long, env = "MCPOD_API", default_value = DEFAULT_API, global = true)]
-    api: String,
+    pub(crate) api: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `mcpod servers …`.

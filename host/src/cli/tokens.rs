@@ -47,7 +47,7 @@ pub enum TokensCommand {
 }
 
 /// The token file a command works on.
-fn tokens_file(file: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<PathBuf> {
+pub(super) fn tokens_file(file: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<PathBuf> {
     file.or_else(|| crate::identity::tokens_file(None, env)).ok_or_else(|| {
         anyhow::anyhow!(
             "no token file: pass --file PATH or set MCPOD_TOKENS_FILE (neither XDG_CONFIG_HOME nor HOME is set)"
