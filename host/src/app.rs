@@ -160,6 +160,11 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     if !adopted.is_empty() {
         tracing::info!(count = adopted.len(), servers = ?adopted, "adopted servers left running by an earlier host");
     }
+    for spec in &config.virtuals {
+        manager
+            .create_virtual(spec.clone())
+            .map_err(|e| AppError::Runtime(format!("[[virtual]] {:?}: {e}", spec.name)))?;
+    }
     if let Some(client) = kube_client.clone().filter(|_| config.kubernetes.watch_resources) {
         let (manager, ns) = (manager.clone(), config.kubernetes.namespace.clone());
         tokio::spawn(async move { crate::operator::run(client, &ns, manager).await });

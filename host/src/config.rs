@@ -69,6 +69,10 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Plugins to load besides (or instead of) the built-in ones.
     pub plugins: Vec<PluginEntry>,
+    /// Virtual servers declared in the config (`[[virtual]]`): one endpoint
+    /// in front of several servers.
+    #[serde(rename = "virtual")]
+    pub virtuals: Vec<VirtualSpec>,
     /// The directory relative plugin paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -178,6 +182,71 @@ pub struct PluginRuntimeSection {
 impl Default for PluginRuntimeSection {
     fn default() -> Self {
         PluginRuntimeSection { cache_dir: None, cache: true, pooling: true, max_instances: 1000, builtins: true }
+    }
+}
+
+/// One member rule of a virtual server.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSpec {
+    /// A server, by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Every server started from this template (those started later too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The prefix of its tools and prompts (`KEY__NAME`); default: the
+    /// template's name, else the server id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Which of its tools, prompts and resources the virtual server shows,
+    /// and under which names (as a server's own `expose`).
+    #[serde(default, skip_serializing_if = "crate::expose::Expose::is_empty")]
+    pub expose: crate::expose::Expose,
+}
+
+/// A virtual server: a name and its members.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualSpec {
+    /// Its name: the endpoint is `/virtual/{name}/mcp`.
+    pub name: String,
+    /// Its member rules.
+    pub members: Vec<MemberSpec>,
+}
+
+/// True for a name or key of letters, digits, `-` and `_` without `__`.
+fn plain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.contains("__")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl VirtualSpec {
+    /// What is wrong with the spec, each naming its field.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !plain(&self.name) {
+            out.push(format!("name: {:?} must be 1-64 letters, digits, `-` or `_` (no `__`)", self.name));
+        }
+        // A server id ends in `-NUMBER`; a virtual name never does, so the two never meet.
+        if self.name.rsplit_once('-').is_some_and(|(_, n)| n.chars().all(|c| c.is_ascii_digit())) {
+            out.push(format!("name: {:?} ends like a server id (`-NUMBER`); choose another", self.name));
+        }
+        if self.members.is_empty() {
+            out.push("members: give at least one (`server` or `template`)".into());
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            if m.server.is_some() == m.template.is_some() {
+                out.push(format!("members[{i}]: give either `server` or `template`"));
+            }
+            if let Some(key) = m.key.as_deref().filter(|k| !k.is_empty() && !plain(k)) {
+                out.push(format!("members[{i}].key: {key:?} must be letters, digits, `-` or `_` (no `__`)"));
+            }
+            out.extend(m.expose.problems().into_iter().map(|p| format!("members[{i}].{p}")));
+        }
+        out
     }
 }
 
@@ -881,6 +950,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(oidc) = &self.auth.oidc {
             oidc.validate()?;
+        }
+        for v in &self.virtuals {
+            let problems = v.problems();
+            if !problems.is_empty() {
+                return Err(ConfigError::Invalid(format!("[[virtual]] {:?}: {}", v.name, problems.join("; "))));
+            }
         }
         for (template, rules) in &self.expose.templates {
             let problems = rules.problems();

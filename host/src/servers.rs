@@ -34,13 +34,16 @@ mod request;
 mod sessions;
 mod start;
 mod status;
+mod virtuals;
 /// What a session delivers, and how a front takes deliveries in place: the
 /// bridge's types, named here so that the front sees only this façade.
 pub use crate::bridge::{Delivery, DirectSink};
+pub use crate::config::{MemberSpec, VirtualSpec};
 pub use handles::{HandleInfo, Target, new_token, reap_every};
 pub use request::{Sharing, StartRequest};
-pub use sessions::{ClientSession, Deliveries};
+pub use sessions::{ClientSession, Deliveries, Turn};
 pub use status::{Capabilities, HealthReport, InstanceHealth, ServerState, ServerStatus};
+pub use virtuals::VirtualStatus;
 
 /// Why a manager operation failed; each maps to an HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +262,10 @@ pub struct Manager {
     /// against `max_servers_per_principal` (so that starts sent at once
     /// cannot pass it together).
     starting: std::sync::Mutex<BTreeMap<String, usize>>,
+    /// Virtual servers, by name.
+    virtuals: RwLock<BTreeMap<String, Arc<VirtualSpec>>>,
+    /// The open sessions of virtual servers, told of servers started since.
+    virtual_sessions: Mutex<Vec<std::sync::Weak<virtuals::VirtualSession>>>,
     /// The runtime's last readiness answer and when it was asked.
     readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
@@ -309,6 +316,8 @@ impl Manager {
             next_server: std::sync::Mutex::new(next),
             draining: Default::default(),
             starting: Default::default(),
+            virtuals: Default::default(),
+            virtual_sessions: Default::default(),
             readiness: Default::default(),
         }
     }

@@ -707,6 +707,40 @@ async fn clients_add_writes_a_working_entry_beside_the_users_own_and_remove_take
     let unknown = client(&base, &["clients", "add", "notepad", "--server", &id], &as_user);
     assert!(text(&unknown).1.contains("claude-code"), "{}", text(&unknown).1);
 
+    // A virtual server: created with the CLI, written into VS Code's own file.
+    let made = client(&base, &["virtual", "create", "team", "--server", &id], &as_user);
+    assert!(made.status.success(), "{}", text(&made).1);
+    assert!(text(&made).0.contains("/virtual/team/mcp"), "{}", text(&made).0);
+    let vscode = client(&base, &["clients", "add", "vscode", "--virtual", "team"], &as_user);
+    assert!(vscode.status.success(), "{}", text(&vscode).1);
+    let vs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("Code/User/mcp.json")).unwrap()).unwrap();
+    assert_eq!(vs["servers"]["mcpod-team"]["type"], "http", "{vs}");
+    assert_eq!(vs["servers"]["mcpod-team"]["url"], format!("{base}/virtual/team/mcp"), "{vs}");
+    let vs_token = vs["servers"]["mcpod-team"]["headers"]["Authorization"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_string();
+    let mut through = None;
+    for _ in 0..50 {
+        let probe = reqwest::Client::new()
+            .get(format!("{base}/api/v1/virtual/team"))
+            .bearer_auth(&vs_token)
+            .send()
+            .await
+            .unwrap();
+        if probe.status().is_success() {
+            through = Some(McpSession::open_as(&format!("{base}/virtual/team/mcp"), &vs_token).await);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let through = through.expect("the VS Code entry's token reaches the virtual server");
+    let key_echo = format!("{id}__echo");
+    assert_eq!(tool_text(&through.call(1, &key_echo, serde_json::json!({"message": "via team"})).await), "via team");
+
     let removed = client(&base, &["clients", "remove", "cursor", &format!("mcpod-{id}")], &as_user);
     assert!(removed.status.success(), "{}", text(&removed).1);
     let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cursor_file).unwrap()).unwrap();

@@ -1,6 +1,8 @@
 //! The MCP conformance suite against server-everything, through its own
 //! Streamable HTTP server and through mcpod: mcpod must pass every check the
-//! server's own endpoint passes, and both DNS-rebinding checks. Three times:
+//! server's own endpoint passes, and both DNS-rebinding checks; and a
+//! virtual server of that one server passes what the server passes through
+//! mcpod (the suite's release). Three times:
 //! the suite's release (0.1.16, the handshake revisions), and its 0.2.0
 //! pre-release at the requirements of MCP 2025-11-25 and of 2026-07-28,
 //! which server-everything does not speak itself.
@@ -231,6 +233,27 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
     let (mut through, mut modern, mut next) = three_suites(&url, &path);
+    // The same server behind a virtual server of one member (its names as
+    // they are: an empty key), in the release suite.
+    let server_id = status["server_id"].as_str().unwrap().to_string();
+    mcpod::tls::install_provider();
+    let created = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/virtual"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"name": "suite", "members": [{"server": server_id, "key": ""}]}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(created, 201);
+    let virtual_url = format!("{base}/virtual/suite/mcp");
+    let mut virtual_run = run_suite(&HANDSHAKE_SUITE, &virtual_url, &path);
+    for (scenario, &(passed, _)) in &through.scores {
+        virtual_run.settle(&HANDSHAKE_SUITE, &virtual_url, &path, scenario, |(ours, _)| ours >= passed);
+    }
     for (scenario, &(passed, _)) in &baseline.scores {
         through.settle(&HANDSHAKE_SUITE, &url, &path, scenario, |(ours, failed)| {
             ours >= passed && (failed == 0 || passed == 0 || ours > 0)
@@ -266,6 +289,15 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
         through.why("dns-rebinding-protection")
     );
     assert!(through.total() >= baseline.total(), "{:?} vs {:?}", through.scores, baseline.scores);
+    // Through a virtual server of that one server: every check it passes alone.
+    for (scenario, (passed, _)) in &through.scores {
+        let (ours, failed) = virtual_run.get(scenario);
+        assert!(
+            ours >= *passed,
+            "virtual {scenario}: the member alone passed {passed}, the virtual server {ours} (failed {failed}):\n  {}",
+            virtual_run.why(scenario)
+        );
+    }
 
     // The pre-release at 2025-11-25: every check the server's own endpoint
     // passes, scenario by scenario, and both DNS-rebinding checks.

@@ -53,7 +53,35 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/v1/packages/search", get(search_packages))
         .route("/api/v1/packages/info", get(package_info))
         .route("/api/v1/plugins", get(list_plugins.layer(admin())))
+        .route("/api/v1/virtual", get(list_virtual).post(create_virtual.layer(admin())))
+        .route("/api/v1/virtual/{name}", get(virtual_status).delete(delete_virtual.layer(admin())))
         .with_state(state)
+}
+
+async fn create_virtual(
+    State(state): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, Json<crate::servers::VirtualStatus>), ApiError> {
+    let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+    let spec: crate::servers::VirtualSpec = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid request body: {e}")))?;
+    Ok((StatusCode::CREATED, Json(state.manager.create_virtual(spec)?)))
+}
+
+async fn list_virtual(State(state): State<AppState>) -> Json<Vec<crate::servers::VirtualStatus>> {
+    Json(state.manager.list_virtual())
+}
+
+async fn virtual_status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<crate::servers::VirtualStatus>, ApiError> {
+    Ok(Json(state.manager.virtual_status(&name)?))
+}
+
+async fn delete_virtual(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    state.manager.delete_virtual(&name)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The refusal of `who` doing `what` for want of the admin role.

@@ -2,6 +2,7 @@
 //! (pure routing) and the instance that drives it (process, handshake,
 //! restarts) over one of the `upstream` transports.
 
+pub mod federation;
 pub mod instance;
 pub mod mux;
 

@@ -8,6 +8,7 @@ mod plugins;
 mod serve;
 mod servers;
 mod tokens;
+mod virtuals;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ pub enum Command {
     /// Show the tokens that reach a host.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Virtual servers: one endpoint in front of several servers.
+    Virtual(virtuals::VirtualArgs),
     /// Set up AI clients (Claude Code, Cursor, VS Code, ...) to use this host's servers.
     Clients(clients::ClientsArgs),
     /// Read the audit log: who called which tool, with what outcome.
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
             Command::Tokens(cmd) => tokens::run(cmd),
             Command::Audit(cmd) => audit::run(cmd).await,
             Command::Clients(args) => clients::run(args).await,
+            Command::Virtual(args) => virtuals::run(args).await,
             Command::Crd => crd(),
         }
     });

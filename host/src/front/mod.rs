@@ -91,7 +91,19 @@ pub fn router(state: FrontState) -> Router {
         .route(SSE_ROUTE, get(legacy_sse::stream))
         .route(MESSAGES_ROUTE, post(legacy_sse::post))
         .route(WS_ROUTE, get(websocket::upgrade))
+        // A virtual server's endpoints: the same handlers, which ask the
+        // manager for a session by name (a virtual name never looks like a
+        // server id, which ends in `-NUMBER`).
+        .route(&virtual_route(MCP_ROUTE), post(streamable::post).get(streamable::get).delete(streamable::delete))
+        .route(&virtual_route(SSE_ROUTE), get(legacy_sse::stream))
+        .route(&virtual_route(MESSAGES_ROUTE), post(legacy_sse::post))
+        .route(&virtual_route(WS_ROUTE), get(websocket::upgrade))
         .with_state(state)
+}
+
+/// A server route's counterpart for virtual servers (`/virtual/{id}/mcp`).
+fn virtual_route(route: &str) -> String {
+    route.replacen("/servers/", "/virtual/", 1)
 }
 
 /// A request body. One over the router's body limit (the message limit)

@@ -28,7 +28,7 @@ pub(super) struct Parked {
     /// until the retry resumes the request or it expires: while it waits,
     /// no other session may be asked for input, so the server's requests
     /// reach this session and no other.
-    pub(super) turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    pub(super) turn: Option<crate::servers::Turn>,
 }
 
 /// Requests parked on an `input_required`, by their `requestState`.

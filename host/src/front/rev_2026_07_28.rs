@@ -266,12 +266,7 @@ impl Call {
     /// Moves the server's messages for this request to `tx` until it is
     /// answered, or parks it when the server asks the client for input.
     /// The last one is the answer ([`Routed::answer`]).
-    async fn drive(
-        self,
-        mut session: ClientSession,
-        tx: mpsc::Sender<Routed>,
-        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-    ) {
+    async fn drive(self, mut session: ClientSession, tx: mpsc::Sender<Routed>, turn: Option<crate::servers::Turn>) {
         // The turn is given up when the request is answered; a parked
         // request keeps it, so that no other session can hear the server's
         // requests while this one waits for its client's input.
@@ -351,7 +346,7 @@ impl Call {
         asked: Vec<(String, Id)>,
         input: Vec<(String, Message)>,
         tx: &mpsc::Sender<Routed>,
-        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+        turn: Option<crate::servers::Turn>,
     ) {
         let state = crate::servers::new_token();
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();

@@ -235,7 +235,9 @@ pub async fn may_connect(State(policies): State<Policies>, req: Request, next: N
     if !access.is_on() {
         return next.run(req).await;
     }
-    let Some(server) = req.uri().path().strip_prefix("/servers/").and_then(|r| r.split('/').next()) else {
+    let path = req.uri().path();
+    let under = path.strip_prefix("/servers/").or_else(|| path.strip_prefix("/virtual/"));
+    let Some(server) = under.and_then(|r| r.split('/').next()) else {
         return next.run(req).await;
     };
     let Some(who) = req.extensions().get::<Arc<crate::identity::Principal>>() else {

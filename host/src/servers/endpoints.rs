@@ -30,6 +30,16 @@ pub fn all(public_url: &str, id: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// Every endpoint of virtual server `name`, by downstream transport.
+pub fn of_virtual(public_url: &str, name: &str) -> BTreeMap<String, String> {
+    let base = format!("{}/virtual/{name}", public_url.trim_end_matches('/'));
+    BTreeMap::from([
+        ("streamable_http".to_string(), format!("{base}/mcp")),
+        ("sse".to_string(), format!("{base}/sse")),
+        ("websocket".to_string(), format!("{}/ws", base.replacen("http", "ws", 1))),
+    ])
+}
+
 /// The endpoint of instance handle `handle` of server `id`.
 pub fn instance(public_url: &str, id: &str, handle: &str) -> String {
     format!("{}/instances/{handle}/mcp", base(public_url, id))

@@ -11,15 +11,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
-/// A client's session on a server.
+/// A client's session on a server, or on a virtual server.
 pub struct ClientSession {
-    server: Arc<Server>,
-    instance: Arc<Instance>,
-    session: SessionId,
-    owns_instance: bool,
+    backend: Backend,
     rx: mpsc::Receiver<Delivery>,
     closed: bool,
 }
+
+/// What a client session talks to.
+enum Backend {
+    /// One session on one instance of a server.
+    Instance { server: Arc<Server>, instance: Arc<Instance>, session: SessionId, owns_instance: bool },
+    /// A virtual server's session, in front of one session per member.
+    Virtual(Arc<super::virtuals::VirtualSession>),
+}
+
+/// The interactive turn of one instance (or of each member of a virtual
+/// server), held while a request that may be asked for input runs.
+pub struct Turn(#[allow(dead_code)] Vec<tokio::sync::OwnedMutexGuard<()>>);
 
 /// A session's stream of messages for its client, taken out of the session
 /// so that one task reads it while another sends (legacy SSE: `/messages`
@@ -45,23 +54,67 @@ impl ClientSession {
         Deliveries(std::mem::replace(&mut self.rx, mpsc::channel(1).1))
     }
 
+    /// A session on `instance` of `server`.
+    fn on_instance(
+        server: Arc<Server>,
+        instance: Arc<Instance>,
+        session: SessionId,
+        owns_instance: bool,
+        rx: mpsc::Receiver<Delivery>,
+    ) -> ClientSession {
+        ClientSession { backend: Backend::Instance { server, instance, session, owns_instance }, rx, closed: false }
+    }
+
+    /// A session on a virtual server.
+    pub(super) fn on_virtual(v: Arc<super::virtuals::VirtualSession>, rx: mpsc::Receiver<Delivery>) -> ClientSession {
+        ClientSession { backend: Backend::Virtual(v), rx, closed: false }
+    }
+
     /// Sends one client message to the server.
     pub fn send(&self, msg: Message) {
-        self.instance.send(self.session, msg);
+        match &self.backend {
+            Backend::Instance { instance, session, .. } => instance.send(*session, msg),
+            Backend::Virtual(v) => v.send(msg),
+        }
     }
 
     /// Hands this session's deliveries to `sink` in place instead of `rx`
     /// (what already waits in `rx` goes first).
     pub fn redirect(&mut self, sink: Arc<dyn DirectSink>) {
-        self.instance.redirect(self.session, sink.clone());
+        match &self.backend {
+            Backend::Instance { instance, session, .. } => instance.redirect(*session, sink.clone()),
+            Backend::Virtual(v) => v.redirect(sink.clone()),
+        }
         while let Ok(d) = self.rx.try_recv() {
             sink.deliver(d);
         }
     }
 
-    /// The server's id.
+    /// The server's id (a virtual server's name).
     pub fn server_id(&self) -> &str {
-        &self.server.id
+        match &self.backend {
+            Backend::Instance { server, .. } => &server.id,
+            Backend::Virtual(v) => v.name(),
+        }
+    }
+
+    /// The instance this session is on (none for a virtual server's).
+    fn instance(&self) -> Option<&Arc<Instance>> {
+        match &self.backend {
+            Backend::Instance { instance, .. } => Some(instance),
+            Backend::Virtual(_) => None,
+        }
+    }
+
+    /// Whether the session's server can serve now: its instance is
+    /// starting or ready (not restarting, failed or stopped).
+    pub(super) fn serving(&self) -> bool {
+        self.instance().is_none_or(|i| matches!(i.state(), InstanceState::Starting | InstanceState::Ready))
+    }
+
+    /// Changes of the instance's state (a virtual server follows its members' with it).
+    pub(super) fn state_changes(&self) -> Option<tokio::sync::watch::Receiver<InstanceState>> {
+        self.instance().map(|i| i.watch_state())
     }
 
     /// Ends the session (and its instance, in per-session mode).
@@ -70,13 +123,18 @@ impl ClientSession {
             return;
         }
         self.closed = true;
-        self.instance.detach(self.session);
-        self.server.sessions.fetch_sub(1, Ordering::Relaxed);
-        if self.owns_instance {
-            self.instance.stop();
-            if let Ok(mut list) = self.server.instances.lock() {
-                list.retain(|i| !Arc::ptr_eq(i, &self.instance));
+        match &self.backend {
+            Backend::Instance { server, instance, session, owns_instance } => {
+                instance.detach(*session);
+                server.sessions.fetch_sub(1, Ordering::Relaxed);
+                if *owns_instance {
+                    instance.stop();
+                    if let Ok(mut list) = server.instances.lock() {
+                        list.retain(|i| !Arc::ptr_eq(i, instance));
+                    }
+                }
             }
+            Backend::Virtual(v) => v.close(),
         }
     }
 }
@@ -114,6 +172,9 @@ impl Manager {
             return Err(ManagerError::Draining);
         }
         let id = target.server.as_str();
+        if let Some(v) = self.virtual_server(id) {
+            return self.open_virtual(&v, who, Some(askable)).await;
+        }
         let server = self.get(id)?;
         let alive = |i: &Arc<Instance>| !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped);
         let instance = match (&target.handle, server.sharing) {
@@ -140,20 +201,40 @@ impl Manager {
             .attach_with(!askable, who)
             .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take requests right now")))?;
         server.sessions.fetch_add(1, Ordering::Relaxed);
-        Ok(ClientSession { server, instance, session, owns_instance: false, rx, closed: false })
+        Ok(ClientSession::on_instance(server, instance, session, false, rx))
     }
 
     /// Waits until no other 2026-07-28 request that may be asked for input
     /// is in flight (or parked on its client's input) on the target's
     /// instance; the guard holds the turn. The wait is bounded by the
-    /// server's request timeout, then refused with a 429 to retry.
-    pub async fn interactive_turn(&self, target: &Target) -> Result<tokio::sync::OwnedMutexGuard<()>, ManagerError> {
-        let server = self.get(&target.server)?;
-        let lock = match &target.handle {
-            Some(token) => self.handle(&server, token)?.interactive.clone(),
-            None => server.interactive.clone(),
+    /// server's request timeout, then refused with a 429 to retry. A
+    /// virtual server's request takes the turn of every member, in the
+    /// order of their ids (so two such requests cannot each hold a part).
+    pub async fn interactive_turn(&self, target: &Target) -> Result<Turn, ManagerError> {
+        let (locks, timeout) = match self.virtual_server(&target.server) {
+            Some(v) => {
+                let servers: Vec<Arc<Server>> =
+                    self.virtual_members(&v).into_iter().filter_map(|m| self.get(&m.server).ok()).collect();
+                let timeout = servers.iter().map(|s| s.request_timeout).max().unwrap_or(self.settings.request_timeout);
+                (servers.iter().map(|s| s.interactive.clone()).collect::<Vec<_>>(), timeout)
+            }
+            None => {
+                let server = self.get(&target.server)?;
+                let lock = match &target.handle {
+                    Some(token) => self.handle(&server, token)?.interactive.clone(),
+                    None => server.interactive.clone(),
+                };
+                (vec![lock], server.request_timeout)
+            }
         };
-        tokio::time::timeout(server.request_timeout, lock.lock_owned()).await.map_err(|_| {
+        let take_all = async {
+            let mut held = Vec::new();
+            for lock in locks {
+                held.push(lock.lock_owned().await);
+            }
+            Turn(held)
+        };
+        tokio::time::timeout(timeout, take_all).await.map_err(|_| {
             ManagerError::Limit(format!(
                 "another client's request to server `{}` that may ask for input is still running or waiting for its \
                  user's answer, and such requests take turns on one instance (so that each question reaches its \
@@ -167,9 +248,13 @@ impl Manager {
     /// `target` use, once it is ready (waits up to the start timeout).
     pub async fn stateless_initialize(&self, target: &Target) -> Result<serde_json::Value, ManagerError> {
         let id = target.server.as_str();
+        if let Some(v) = self.virtual_server(id) {
+            return Ok(self.virtual_initialize(&v).await);
+        }
         let session = self.open_stateless(target, false, Arc::new(Principal::host())).await?;
-        let state = session.instance.wait_settled(self.settings.start_timeout).await;
-        session.instance.initialize_result().ok_or_else(|| {
+        let instance = session.instance().ok_or_else(|| ManagerError::NotFound(format!("no server `{id}`")))?;
+        let state = instance.wait_settled(self.settings.start_timeout).await;
+        instance.initialize_result().ok_or_else(|| {
             ManagerError::Failed(format!(
                 "server `{id}` is not ready ({state:?}); `mcpod servers status {id}` says why"
             ))
@@ -180,6 +265,9 @@ impl Manager {
     pub async fn open_session(&self, id: &str, who: Arc<Principal>) -> Result<ClientSession, ManagerError> {
         if self.is_draining() {
             return Err(ManagerError::Draining);
+        }
+        if let Some(v) = self.virtual_server(id) {
+            return self.open_virtual(&v, who, None).await;
         }
         let server = self.get(id)?;
         self.check_session_limit(
@@ -206,6 +294,6 @@ impl Manager {
             .attach(who)
             .ok_or_else(|| ManagerError::Failed(format!("server `{id}` cannot take sessions right now")))?;
         server.sessions.fetch_add(1, Ordering::Relaxed);
-        Ok(ClientSession { server, instance, session, owns_instance: owns, rx, closed: false })
+        Ok(ClientSession::on_instance(server, instance, session, owns, rx))
     }
 }

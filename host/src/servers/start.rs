@@ -291,6 +291,7 @@ impl Manager {
         if state == InstanceState::Ready {
             self.discover(&server, &first).await;
         }
+        self.server_started().await;
         self.status(&id)
     }
 

@@ -209,6 +209,11 @@ impl Instance {
         serde_json::from_str(inner.mux.initialize_result()?.get()).ok()
     }
 
+    /// Follows the instance's state as it changes.
+    pub fn watch_state(&self) -> watch::Receiver<InstanceState> {
+        self.state.subscribe()
+    }
+
     /// Waits until ready, failed or stopped, at most `timeout`.
     pub async fn wait_settled(&self, timeout: Duration) -> InstanceState {
         let mut rx = self.state.subscribe();
