@@ -266,6 +266,8 @@ pub struct Manager {
     virtuals: RwLock<BTreeMap<String, Arc<VirtualSpec>>>,
     /// The open sessions of virtual servers, told of servers started since.
     virtual_sessions: Mutex<Vec<std::sync::Weak<virtuals::VirtualSession>>>,
+    /// Each virtual server's resource routes, shared by its sessions.
+    virtual_routes: Mutex<BTreeMap<String, Arc<Mutex<crate::bridge::federation::Routes>>>>,
     /// The runtime's last readiness answer and when it was asked.
     readiness: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
@@ -318,6 +320,7 @@ impl Manager {
             starting: Default::default(),
             virtuals: Default::default(),
             virtual_sessions: Default::default(),
+            virtual_routes: Default::default(),
             readiness: Default::default(),
         }
     }

@@ -374,3 +374,78 @@ permit(principal, action, resource) when { resource.started_by == principal.name
     let (status, _) = send("DELETE", &format!("/api/v1/servers/{roots}"), &root, None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_a_virtual_server_each_member_applies_its_policies_to_the_principal_and_a_denied_member_is_absent() {
+    use mcpod::identity::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let (host, tokens, policies) =
+        governed_host(dir.path(), &[("alice", Role::User), ("root", Role::Admin)], V1, |_| {}).await;
+    let (alice, root) = (tokens[0].clone(), tokens[1].clone());
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let resp = host
+            .http
+            .post(format!("{}/api/v1/servers", host.base))
+            .bearer_auth("the-admin-token")
+            .header("content-type", "application/json")
+            .body(r#"{"server_type":"fixture-command","sharing":"shared"}"#)
+            .send()
+            .await
+            .unwrap();
+        ids.push(resp.json::<Value>().await.unwrap()["server_id"].as_str().unwrap().to_string());
+    }
+    let made = host
+        .http
+        .post(format!("{}/api/v1/virtual", host.base))
+        .bearer_auth("the-admin-token")
+        .header("content-type", "application/json")
+        .body(json!({"name": "team", "members": [{"server": ids[0], "key": "a"}, {"server": ids[1], "key": "b"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    // A user may not create one: it decides what others' clients reach.
+    let refused = host
+        .http
+        .post(format!("{}/api/v1/virtual", host.base))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body(json!({"name": "mine", "members": [{"server": ids[0]}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+
+    let url = format!("{}/virtual/team/mcp", host.base);
+    let as_alice = McpSession::open_as(&url, &alice).await;
+    let as_root = McpSession::open_as(&url, &root).await;
+    let mut seen = names(&list(&as_alice, 1).await);
+    seen.sort();
+    assert_eq!(seen, ["a__add", "a__echo", "b__add", "b__echo"], "alice sees what each member lets her");
+    let all = names(&list(&as_root, 1).await);
+    assert!(all.contains(&"a__whoami".to_string()) && all.contains(&"b__whoami".to_string()), "{all:?}");
+    assert!(!all.iter().any(|t| t.ends_with("__crash")), "a forbid holds through it: {all:?}");
+    let denied = as_alice.call(2, "a__whoami", json!({})).await;
+    assert!(error(&denied).contains("denied by policy") && error(&denied).contains("`alice`"), "{denied}");
+    assert!(as_root.call(3, "b__whoami", json!({})).await.get("result").is_some());
+
+    // A member alice may not connect to is not part of her sessions at all.
+    let private = format!(
+        "{V1}\n@id(\"b-is-private\")\nforbid(principal == User::\"alice\", action == Action::\"connect\", resource == Server::\"{}\");\n",
+        ids[1]
+    );
+    rewrite(&policies, &private, 1);
+    let mut absent = Vec::new();
+    for _ in 0..50 {
+        let fresh = McpSession::open_as(&url, &alice).await;
+        absent = names(&list(&fresh, 1).await);
+        if absent.iter().all(|t| t.starts_with("a__")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(absent, ["a__add", "a__echo"], "b is absent for alice (sorted by name)");
+    let root_again = McpSession::open_as(&url, &root).await;
+    assert!(names(&list(&root_again, 1).await).iter().any(|t| t.starts_with("b__")), "and present for root");
+}

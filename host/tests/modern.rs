@@ -242,49 +242,6 @@ async fn bad_modern_requests_get_the_revisions_errors() {
     assert_eq!(tool_text(&s.call(5, "echo", json!({"message": "old and new"})).await), "old and new");
 }
 
-fn python2() -> String {
-    let venv = clients_dir().join(".venv-mcp2");
-    if !venv.join("bin/python").exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv", ".venv-mcp2"])
-            .current_dir(clients_dir())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "python3 -m venv tests/clients/.venv-mcp2");
-    }
-    let has =
-        Command::new(venv.join("bin/python")).args(["-c", "import mcp, mcp_types"]).status().is_ok_and(|s| s.success());
-    if !has {
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "-r", "requirements-mcp2.txt"])
-            .current_dir(clients_dir())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "pip install -r tests/clients/requirements-mcp2.txt");
-    }
-    venv.join("bin/python").display().to_string()
-}
-
-fn run_client(path: &str, program: &str, script: &str, args: &[&str]) -> Value {
-    try_client(path, program, script, args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Runs a client script; its last stdout line as JSON, or what went wrong.
-fn try_client(path: &str, program: &str, script: &str, args: &[&str]) -> Result<Value, String> {
-    let out = Command::new(program)
-        .arg(clients_dir().join(script))
-        .args(args)
-        .current_dir(clients_dir())
-        .env("PATH", path)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!("{script} {args:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    }
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).map_err(|e| format!("{e}: {stdout}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_2_x_sdks_at_2026_07_28_and_the_1_x_sdks_share_server_everything() {
     let path = ensure_clients();

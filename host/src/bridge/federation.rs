@@ -135,11 +135,33 @@ struct Gather {
     pages: HashMap<MemberId, u32>,
 }
 
+/// Which member serves which resource URI, learned from listings and
+/// reads, by member key: shared by every session of one virtual server,
+/// so that a 2026-07-28 client (a session per request) can read what it
+/// listed in an earlier request.
+#[derive(Debug, Default)]
+pub struct Routes {
+    uris: HashMap<String, String>,
+    /// A URI template's fixed prefix (up to its first `{`) → member key.
+    templates: Vec<(String, String)>,
+}
+
+/// A read of a URI no listing showed, asked of every member with resources.
+#[derive(Debug)]
+struct Probe {
+    client: Id,
+    uri: String,
+    waiting: usize,
+    failure: Option<Message>,
+}
+
 /// What an id of the session's own stands for.
 #[derive(Debug)]
 enum Internal {
     /// A page of a gathered listing.
     Gather(u64),
+    /// One member's answer to a probe.
+    Probe(u64),
     /// An answer nobody waits for (a member's `initialize`, `logging/setLevel`).
     Ignore,
 }
@@ -162,9 +184,10 @@ pub struct Federation {
     /// Client-facing id of a member's request → the member and its id.
     asks: HashMap<Id, (MemberId, Id)>,
     /// Resource URI → its member (the first to list it).
-    uris: HashMap<String, MemberId>,
-    /// URI template's fixed prefix → its member.
-    templates: Vec<(String, MemberId)>,
+    routes: Arc<std::sync::Mutex<Routes>>,
+    /// Reads of a URI nobody listed, asked of several members: the first
+    /// success answers.
+    probes: HashMap<u64, Probe>,
 }
 
 fn result(id: Id, value: Value) -> Message {
@@ -188,7 +211,7 @@ fn with_params(mut msg: Message, params: &Value) -> Message {
 impl Federation {
     /// A session of virtual server `name`; `stateless` for a 2026-07-28
     /// request (no handshake with the members).
-    pub fn new(name: &str, stateless: bool) -> Federation {
+    pub fn new(name: &str, stateless: bool, routes: Arc<std::sync::Mutex<Routes>>) -> Federation {
         Federation {
             name: name.to_string(),
             members: Vec::new(),
@@ -199,8 +222,8 @@ impl Federation {
             internal: HashMap::new(),
             gathers: HashMap::new(),
             asks: HashMap::new(),
-            uris: HashMap::new(),
-            templates: Vec::new(),
+            routes,
+            probes: HashMap::new(),
         }
     }
 
@@ -362,6 +385,12 @@ impl Federation {
                 if let Some(listing) = Listing::of(method) {
                     return self.gather(id, listing, params["cursor"].as_str());
                 }
+                if method == "resources/read"
+                    && let Some(uri) = params["uri"].as_str()
+                    && let Ok(None) = self.resolve_uri(uri)
+                {
+                    return self.probe(id, uri, &msg);
+                }
                 match self.route(method, &params) {
                     Ok((member, params)) => {
                         self.forwarded.insert(id, member);
@@ -422,31 +451,79 @@ impl Federation {
         }
     }
 
-    /// The member a resource URI belongs to.
-    fn resolve_uri(&self, uri: &str) -> Result<MemberId, (i64, String)> {
-        // A URI no listing showed (a server may serve more than it lists):
-        // the only member with resources, else the member shown without a key.
-        let with_resources: Vec<MemberId> = (0..self.members.len())
+    /// Members that declare resources.
+    fn with_resources(&self) -> Vec<MemberId> {
+        (0..self.members.len())
             .filter(|m| self.members[*m].init.as_ref().is_some_and(|i| i["capabilities"].get("resources").is_some()))
-            .collect();
-        let found = self
-            .uris
-            .get(uri)
-            .copied()
-            .or_else(|| {
-                let matching = self.templates.iter().filter(|(prefix, _)| uri.starts_with(prefix.as_str()));
-                matching.max_by_key(|(p, _)| p.len()).map(|(_, m)| *m)
+            .collect()
+    }
+
+    /// The member a resource URI belongs to: the one that listed it (or a
+    /// template it fits), else the only member with resources, else the
+    /// member shown without a key; `Ok(None)`: nobody knows, ask them all.
+    fn resolve_uri(&self, uri: &str) -> Result<Option<MemberId>, (i64, String)> {
+        let key = self.routes.lock().ok().and_then(|r| {
+            r.uris.get(uri).cloned().or_else(|| {
+                let matching = r.templates.iter().filter(|(prefix, _)| uri.starts_with(prefix.as_str()));
+                matching.max_by_key(|(p, _)| p.len()).map(|(_, k)| k.clone())
             })
+        });
+        let with_resources = self.with_resources();
+        let found = key
+            .and_then(|k| self.members.iter().position(|m| m.key == k))
             .or_else(|| (with_resources.len() == 1).then(|| with_resources[0]))
             .or_else(|| self.members.iter().position(|m| m.key.is_empty()));
         match found {
-            Some(m) if self.members[m].alive => Ok(m),
-            Some(m) => self.member(&self.members[m].key.clone()),
+            Some(m) if self.members[m].alive => Ok(Some(m)),
+            Some(m) => self.member(&self.members[m].key.clone()).map(Some),
+            None if with_resources.iter().any(|m| self.members[*m].alive) => Ok(None),
             None => Err((
                 RESOURCE_NOT_FOUND,
-                format!("no member of virtual server `{}` lists resource `{uri}`; list the resources first", self.name),
+                format!("no member of virtual server `{}` serves resource `{uri}`", self.name),
             )),
         }
+    }
+
+    /// Remembers that member `member` serves `uri`.
+    fn learn(&self, uri: &str, member: MemberId) {
+        if let (Ok(mut r), Some(m)) = (self.routes.lock(), self.members.get(member)) {
+            r.uris.entry(uri.to_string()).or_insert_with(|| m.key.clone());
+        }
+    }
+
+    /// Asks every live member with resources to read `uri`.
+    fn probe(&mut self, client: Id, uri: &str, msg: &Message) -> Vec<Action> {
+        self.next += 1;
+        let key = self.next;
+        let asked: Vec<MemberId> = self.with_resources().into_iter().filter(|m| self.members[*m].alive).collect();
+        self.probes.insert(key, Probe { client, uri: uri.to_string(), waiting: asked.len(), failure: None });
+        asked
+            .into_iter()
+            .map(|member| {
+                let id = self.internal_id(Internal::Probe(key));
+                Action::ToMember { member, msg: Message::request(id, "resources/read", msg.params.clone()) }
+            })
+            .collect()
+    }
+
+    /// One member's answer to probe `key`.
+    fn probed(&mut self, key: u64, member: MemberId, msg: Message) -> Vec<Action> {
+        let Some(mut probe) = self.probes.remove(&key) else { return Vec::new() };
+        probe.waiting = probe.waiting.saturating_sub(1);
+        if msg.result.is_some() {
+            self.learn(&probe.uri, member);
+            let mut msg = msg;
+            msg.id = crate::jsonrpc::IdField::Value(probe.client.clone());
+            return vec![to_client(msg, Some(probe.client))];
+        }
+        probe.failure = Some(msg);
+        if probe.waiting > 0 {
+            self.probes.insert(key, probe);
+            return Vec::new();
+        }
+        let mut failure = probe.failure.unwrap_or_else(|| error(probe.client.clone(), RESOURCE_NOT_FOUND, "not found"));
+        failure.id = crate::jsonrpc::IdField::Value(probe.client.clone());
+        vec![to_client(failure, Some(probe.client))]
     }
 
     /// Where a request goes and the params it goes with.
@@ -462,7 +539,8 @@ impl Federation {
                 member
             }
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.resolve_uri(params["uri"].as_str().ok_or_else(|| missing("uri"))?)?
+                let uri = params["uri"].as_str().ok_or_else(|| missing("uri"))?;
+                self.resolve_uri(uri)?.ok_or_else(|| (RESOURCE_NOT_FOUND, format!("no member lists `{uri}`")))?
             }
             "completion/complete" => match params["ref"]["type"].as_str() {
                 Some("ref/prompt") => {
@@ -471,7 +549,10 @@ impl Federation {
                     params["ref"]["name"] = json!(name);
                     member
                 }
-                _ => self.resolve_uri(params["ref"]["uri"].as_str().ok_or_else(|| missing("ref.uri"))?)?,
+                _ => {
+                    let uri = params["ref"]["uri"].as_str().ok_or_else(|| missing("ref.uri"))?;
+                    self.resolve_uri(uri)?.ok_or_else(|| (RESOURCE_NOT_FOUND, format!("no member lists `{uri}`")))?
+                }
             },
             _ => {
                 return Err((
@@ -555,13 +636,15 @@ impl Federation {
                 Listing::Tools | Listing::Prompts if m.key.is_empty() => shown,
                 Listing::Tools | Listing::Prompts => format!("{}{SEPARATOR}{shown}", m.key),
                 Listing::Resources => {
-                    self.uris.entry(original.clone()).or_insert(member);
+                    self.learn(&original, member);
                     original
                 }
                 Listing::Templates => {
                     let prefix = original.split('{').next().unwrap_or_default().to_string();
-                    if !self.templates.iter().any(|(p, _)| *p == prefix) {
-                        self.templates.push((prefix, member));
+                    if let Ok(mut r) = self.routes.lock()
+                        && !r.templates.iter().any(|(p, _)| *p == prefix)
+                    {
+                        r.templates.push((prefix, m.key.clone()));
                     }
                     original
                 }
@@ -588,6 +671,7 @@ impl Federation {
         match (msg.method.clone(), id) {
             (None, Some(id)) => match self.internal.remove(&id) {
                 Some(Internal::Gather(key)) => self.gathered(key, member, &msg),
+                Some(Internal::Probe(key)) => self.probed(key, member, msg),
                 Some(Internal::Ignore) => Vec::new(),
                 None => match self.forwarded.remove(&id) {
                     Some(_) => vec![to_client(msg, Some(id))],

@@ -8,7 +8,7 @@
 //! carries out its actions and follows the members' state.
 
 use super::{ClientSession, Manager, ManagerError, Target};
-use crate::bridge::federation::{Action, Federation, MemberId};
+use crate::bridge::federation::{Action, Federation, MemberId, Routes};
 use crate::bridge::{Delivery, DirectSink, InstanceState};
 use crate::config::VirtualSpec;
 use crate::expose::Expose;
@@ -67,6 +67,9 @@ impl Manager {
     /// Deletes a virtual server (its open sessions end as their clients leave).
     pub fn delete_virtual(&self, name: &str) -> Result<(), ManagerError> {
         let removed = self.virtuals.write().ok().and_then(|mut v| v.remove(name));
+        if let Ok(mut routes) = self.virtual_routes.lock() {
+            routes.remove(name);
+        }
         removed.map(|_| ()).ok_or_else(|| ManagerError::NotFound(format!("no virtual server `{name}`")))
     }
 
@@ -87,6 +90,14 @@ impl Manager {
             .collect();
         let endpoints = super::endpoints::of_virtual(&self.settings.public_url, name);
         Ok(VirtualStatus { name: name.to_string(), spec: (*spec).clone(), members, endpoints })
+    }
+
+    /// The resource routes the sessions of virtual server `name` share.
+    fn virtual_routes(&self, name: &str) -> Arc<Mutex<Routes>> {
+        match self.virtual_routes.lock() {
+            Ok(mut all) => all.entry(name.to_string()).or_default().clone(),
+            Err(_) => Default::default(),
+        }
     }
 
     /// The virtual server `name`, if there is one.
@@ -128,7 +139,7 @@ impl Manager {
 
     /// The `initialize` result 2026-07-28 clients of a virtual server get.
     pub(super) async fn virtual_initialize(&self, spec: &VirtualSpec) -> serde_json::Value {
-        let mut fed = Federation::new(&spec.name, true);
+        let mut fed = Federation::new(&spec.name, true, Default::default());
         for m in self.virtual_members(spec) {
             let init = self.capabilities(&m.server).map(|c| c.initialize);
             fed.add_member(&m.key, m.expose, init, false);
@@ -151,7 +162,7 @@ impl Manager {
             who: who.clone(),
             stateless,
             inner: Mutex::new(Inner {
-                fed: Federation::new(&spec.name, stateless.is_some()),
+                fed: Federation::new(&spec.name, stateless.is_some(), self.virtual_routes(&spec.name)),
                 members: Vec::new(),
                 sink: None,
                 tx: Some(tx),

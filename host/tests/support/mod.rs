@@ -579,3 +579,53 @@ pub async fn cluster() -> (mcpod_kube_emulator::Emulator, tempfile::TempDir, Pat
     emu.write_kubeconfig(&kubeconfig, "mcpod").expect("the kubeconfig is written");
     (emu, dir, kubeconfig, path)
 }
+
+/// The Python of a venv with the official SDK 2.x (made on first use).
+#[allow(dead_code)]
+pub fn python2() -> String {
+    let venv = clients_dir().join(".venv-mcp2");
+    if !venv.join("bin/python").exists() {
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv", ".venv-mcp2"])
+            .current_dir(clients_dir())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "python3 -m venv tests/clients/.venv-mcp2");
+    }
+    let has = std::process::Command::new(venv.join("bin/python"))
+        .args(["-c", "import mcp, mcp_types"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        let ok = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "-r", "requirements-mcp2.txt"])
+            .current_dir(clients_dir())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pip install -r tests/clients/requirements-mcp2.txt");
+    }
+    venv.join("bin/python").display().to_string()
+}
+
+/// Runs a client script with PATH `path`; its last stdout line as JSON.
+#[allow(dead_code)]
+pub fn run_client(path: &str, program: &str, script: &str, args: &[&str]) -> serde_json::Value {
+    try_client(path, program, script, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a client script; its last stdout line as JSON, or what went wrong.
+#[allow(dead_code)]
+pub fn try_client(path: &str, program: &str, script: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let out = std::process::Command::new(program)
+        .arg(clients_dir().join(script))
+        .args(args)
+        .current_dir(clients_dir())
+        .env("PATH", path)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{script} {args:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).map_err(|e| format!("{e}: {stdout}"))
+}

@@ -13,7 +13,7 @@ fn member_init(caps: Value) -> Option<Value> {
 
 /// A handshake-era session with members `time` and `everything`, initialized.
 fn two_members() -> Federation {
-    let mut f = Federation::new("team", false);
+    let mut f = Federation::new("team", false, Default::default());
     f.add_member("time", None, member_init(json!({"tools": {}})), false);
     f.add_member("everything", None, member_init(json!({"tools": {}, "resources": {"subscribe": true}})), false);
     f.from_client(msg(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -61,7 +61,7 @@ fn tools(names: &[&str]) -> Value {
 
 #[test]
 fn initialize_answers_the_union_of_the_members_and_initializes_each_member() {
-    let mut f = Federation::new("team", false);
+    let mut f = Federation::new("team", false, Default::default());
     f.add_member("a", None, member_init(json!({"tools": {}})), false);
     f.add_member("b", None, member_init(json!({"resources": {"subscribe": true}, "logging": {}})), false);
     let actions = f.from_client(msg(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -116,7 +116,7 @@ fn a_call_goes_to_the_member_its_name_names_under_the_clients_own_id_and_comes_b
 
 #[test]
 fn a_name_without_a_known_key_or_hidden_by_the_members_rules_is_an_unknown_tool() {
-    let mut f = Federation::new("team", false);
+    let mut f = Federation::new("team", false, Default::default());
     let hide = Expose { tools: NameRules { deny: vec!["secret".into()], ..Default::default() }, ..Default::default() };
     f.add_member("a", Some(Arc::new(hide)), member_init(json!({"tools": {}})), false);
     for name in ["echo", "b__echo", "a__secret"] {
@@ -275,7 +275,7 @@ fn ping_and_log_levels_are_answered_by_the_virtual_server_and_levels_reach_every
 
 #[test]
 fn a_member_with_an_empty_key_shows_its_names_as_they_are_and_prefixed_names_still_reach_the_others() {
-    let mut f = Federation::new("team", false);
+    let mut f = Federation::new("team", false, Default::default());
     f.add_member("", None, member_init(json!({"tools": {}})), false);
     f.add_member("b", None, member_init(json!({"tools": {}})), false);
     let actions = f.from_client(msg(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
@@ -301,8 +301,47 @@ fn a_uri_no_listing_showed_goes_to_the_only_member_with_resources() {
     )));
     assert_eq!(sent[0].0, 1, "only `everything` declares resources");
     f.add_member("more", None, member_init(json!({"resources": {}})), false);
-    let out = to_client(&f.from_client(msg(
+    // Two could serve it: a read asks both, and the one that has it answers.
+    let actions = f.from_client(msg(
         json!({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "test://nobody"}}),
+    ));
+    let mut queue = to_members(&actions);
+    assert_eq!(queue.len(), 2, "none is guessed: both are asked");
+    let (m1, q1) = queue.remove(0);
+    let (m2, q2) = queue.remove(0);
+    assert!(f.from_member(m1, Message::error_response(q1.id.value().cloned(), -32002, "no"), None).is_empty());
+    let out = to_client(&f.from_member(
+        m2,
+        Message::response(q2.id.value().cloned().unwrap(), raw(&json!({"contents": []}))),
+        None,
+    ));
+    assert_eq!(out[0]["id"], 2, "{out:?}");
+    assert!(out[0]["result"]["contents"].is_array());
+    // A subscription is not probed: with two that could serve it, it is refused.
+    let out = to_client(&f.from_client(msg(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": "test://other"}}),
     )));
-    assert_eq!(out[0]["error"]["code"], -32002, "two could serve it: none is guessed");
+    assert_eq!(out[0]["error"]["code"], -32002);
+}
+
+#[test]
+fn what_one_session_listed_routes_the_reads_of_another_of_the_same_virtual_server() {
+    let routes: Arc<std::sync::Mutex<Routes>> = Default::default();
+    let session = |routes: &Arc<std::sync::Mutex<Routes>>| {
+        let mut f = Federation::new("team", true, routes.clone());
+        f.add_member("a", None, member_init(json!({"resources": {}})), false);
+        f.add_member("b", None, member_init(json!({"resources": {}})), false);
+        f
+    };
+    let mut first = session(&routes);
+    let actions = first.from_client(msg(json!({"jsonrpc": "2.0", "id": 1, "method": "resources/list"})));
+    answer(&mut first, actions, |m, _, _| {
+        if m == 1 { json!({"resources": [{"uri": "b://doc", "name": "doc"}]}) } else { json!({"resources": []}) }
+    });
+    let mut second = session(&routes);
+    let sent = to_members(&second.from_client(msg(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "b://doc"}}),
+    )));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 1);
 }
