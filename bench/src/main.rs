@@ -11,6 +11,7 @@ mod auth;
 mod faults;
 mod peers;
 mod stats;
+mod virtuals;
 
 use mcpod::config::Config;
 use mcpod::frame::Frame;
@@ -35,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
             peers::run(root, std::path::PathBuf::from(bin)).await
         }
         Some("auth") => auth::run(std::env::current_dir()?).await,
+        Some("virtual") => virtuals::run(&std::env::current_dir()?).await,
         Some("faults") => {
             let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench faults PATH/TO/mcpod"))?;
             faults::run(std::env::current_dir()?, std::path::PathBuf::from(bin)).await
@@ -48,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
             peers::pipe_proxy(&upstream, port.parse()?).await
         }
         _ => anyhow::bail!(
-            "usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth | faults PATH/TO/mcpod"
+            "usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth | faults PATH/TO/mcpod | virtual"
         ),
     }
 }

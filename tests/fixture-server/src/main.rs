@@ -2,7 +2,8 @@
 //! `echo`, `add`, `whoami` (this process's id and call count), `slow`
 //! (progress notifications), `sample` (asks the client to sample and
 //! returns its answer), `notify` (logs and a list_changed), `crash`
-//! (exits), `limits` (this process's address-space and CPU rlimits). One
+//! (exits), `limits` (this process's address-space and CPU rlimits);
+//! `EXTRA_TOOLS=N` lists N more (never called). One
 //! resource, one prompt, logging. Like the SDKs' servers, it answers
 //! nothing but `ping` before `initialize`, so a proxy that restarts it must
 //! initialize it again.
@@ -136,7 +137,17 @@ impl Server {
                 }));
             }
             (Some("ping"), Some(id)) => self.reply(&id, json!({})),
-            (Some("tools/list"), Some(id)) => self.reply(&id, Self::tools()),
+            (Some("tools/list"), Some(id)) => {
+                let mut tools = Self::tools();
+                // `EXTRA_TOOLS=N` lists N more echo-like tools (`t000`, ...), for listings at scale.
+                let extra = std::env::var("EXTRA_TOOLS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+                if let Some(list) = tools["tools"].as_array_mut() {
+                    list.extend((0..extra.min(10_000)).map(|i| {
+                        json!({"name": format!("t{i:03}"), "description": "Lists at scale", "inputSchema": {"type": "object"}})
+                    }));
+                }
+                self.reply(&id, tools)
+            }
             (Some("tools/call"), Some(id)) => {
                 let params = msg["params"].clone();
                 self.call_tool(&id, &params)
