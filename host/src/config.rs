@@ -186,7 +186,7 @@ impl Default for PluginRuntimeSection {
 }
 
 /// One member rule of a virtual server.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberSpec {
     /// A server, by id.

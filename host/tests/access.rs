@@ -400,7 +400,10 @@ async fn through_a_virtual_server_each_member_applies_its_policies_to_the_princi
         .post(format!("{}/api/v1/virtual", host.base))
         .bearer_auth("the-admin-token")
         .header("content-type", "application/json")
-        .body(json!({"name": "team", "members": [{"server": ids[0], "key": "a"}, {"server": ids[1], "key": "b"}]}).to_string())
+        .body(
+            json!({"name": "team", "members": [{"server": ids[0], "key": "a"}, {"server": ids[1], "key": "b"}]})
+                .to_string(),
+        )
         .send()
         .await
         .unwrap();

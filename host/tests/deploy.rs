@@ -459,3 +459,44 @@ async fn an_mcpserver_applied_with_kubectl_runs_is_replaced_on_update_and_cleane
     .await;
     assert!(failed["status"]["message"].as_str().unwrap().contains("spec.template"), "{failed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcpserver_with_members_is_a_virtual_server_applied_and_deleted_with_kubectl() {
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
+    let k = Some(kubeconfig.as_path());
+    kubectl(k, &["apply", "-f", "config/k8s/base/crd.yaml"], None).await;
+    let host = kube_host_with(&kubeconfig, |c| c.kubernetes.watch_resources = true).await;
+    let member = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let manifest = format!(
+        "apiVersion: mcpod.dev/v1alpha1\nkind: McpServer\nmetadata:\n  name: team\nspec:\n  virtual:\n    members:\n      - server: {member}\n        key: fx\n"
+    );
+    kubectl(k, &["apply", "-n", "mcpod", "-f", "-"], Some(manifest)).await;
+    let ready = eventually("the virtual McpServer is Ready", async || {
+        let obj: Value =
+            serde_json::from_str(&kubectl(k, &["get", "mcpserver", "team", "-n", "mcpod", "-o", "json"], None).await)
+                .unwrap();
+        (obj["status"]["phase"] == "Ready").then_some(obj)
+    })
+    .await;
+    let endpoint = ready["status"]["endpoints"]["streamableHttp"].as_str().unwrap();
+    assert!(endpoint.ends_with("/virtual/team/mcp"), "{ready}");
+    let s = McpSession::open_any(&format!("{}/virtual/team/mcp", host.base)).await;
+    assert_eq!(tool_text(&s.call(1, "fx__echo", json!({"message": "declared"})).await), "declared");
+    // A spec naming two kinds is refused in its status.
+    let both = "apiVersion: mcpod.dev/v1alpha1\nkind: McpServer\nmetadata:\n  name: both\nspec:\n  template: time\n  virtual:\n    members:\n      - template: time\n";
+    kubectl(k, &["apply", "-n", "mcpod", "-f", "-"], Some(both.to_string())).await;
+    let failed = eventually("the two-kind McpServer fails", async || {
+        let obj: Value =
+            serde_json::from_str(&kubectl(k, &["get", "mcpserver", "both", "-n", "mcpod", "-o", "json"], None).await)
+                .unwrap();
+        (obj["status"]["phase"] == "Failed").then_some(obj)
+    })
+    .await;
+    assert!(failed["status"]["message"].as_str().unwrap().contains("only one of"), "{failed}");
+    kubectl(k, &["delete", "mcpserver", "team", "-n", "mcpod", "--wait=false"], None).await;
+    eventually("the virtual server is gone", async || {
+        let resp = host.http.get(format!("{}/api/v1/virtual/team", host.base)).send().await.unwrap();
+        (resp.status().as_u16() == 404).then_some(())
+    })
+    .await;
+}

@@ -2,7 +2,8 @@
 //! (`mcpod.dev/v1alpha1`) in its namespace with kube's controller runtime.
 //! A created resource becomes a running server named after it; an updated
 //! spec replaces the server under the same id, so its endpoints stay; a
-//! deleted resource is cleaned up through a finalizer. Servers started
+//! deleted resource is cleaned up through a finalizer. One with
+//! `spec.virtual` is a virtual server of that name instead. Servers started
 //! through the API and through resources share one manager and one list.
 
 pub mod resource;
@@ -125,7 +126,56 @@ async fn start_request(spec: &McpServerSpec, secrets: &Api<Secret>) -> Result<St
     Ok(req)
 }
 
+/// A virtual server declared as an McpServer: created (or replaced) under
+/// the resource's name; its status lists its endpoints.
+async fn apply_virtual(
+    obj: &McpServer,
+    members: &resource::VirtualMembers,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let name = obj.name_any();
+    let spec = crate::servers::VirtualSpec { name: name.clone(), members: members.members.clone() };
+    let outcome = ctx.manager.create_virtual(spec).map_err(|e| e.to_string());
+    let generation = obj.metadata.generation;
+    let (phase, ready, reason, message) = match &outcome {
+        Ok(v) => ("Ready", "True", "VirtualServerReady", format!("{} members now", v.members.len())),
+        Err(why) => ("Failed", "False", "InvalidSpec", why.clone()),
+    };
+    let old_ready = obj.status.as_ref().and_then(|o| o.conditions.iter().find(|c| c.type_ == "Ready"));
+    let since = match old_ready {
+        Some(c) if c.status == ready => c.last_transition_time.clone(),
+        _ => now_rfc3339(),
+    };
+    let status = McpServerStatus {
+        phase: Some(phase.to_string()),
+        message: (phase != "Ready").then(|| message.clone()),
+        conditions: vec![resource::Condition {
+            type_: "Ready".to_string(),
+            status: ready.to_string(),
+            reason: reason.to_string(),
+            message,
+            last_transition_time: since,
+            observed_generation: generation,
+        }],
+        endpoints: outcome.as_ref().ok().map(|v| resource::Endpoints {
+            streamable_http: v.endpoints.get("streamable_http").cloned(),
+            sse: v.endpoints.get("sse").cloned(),
+            websocket: v.endpoints.get("websocket").cloned(),
+        }),
+        capabilities: None,
+        observed_generation: generation,
+    };
+    if obj.status.as_ref() != Some(&status) {
+        let patch = serde_json::json!({ "status": status });
+        ctx.api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    Ok(Action::requeue(Duration::from_secs(30)))
+}
+
 async fn apply(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileError> {
+    if let (Some(members), None) = (&obj.spec.virtual_server, obj.spec.problem()) {
+        return apply_virtual(obj, members, ctx).await;
+    }
     let id = obj.name_any();
     let generation = obj.metadata.generation;
     let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
@@ -153,6 +203,11 @@ async fn apply(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileError>
 
 async fn cleanup(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileError> {
     let id = obj.name_any();
+    if obj.spec.virtual_server.is_some() {
+        let _ = ctx.manager.delete_virtual(&id);
+        tracing::info!(resource = %id, "McpServer deleted; its virtual server is removed");
+        return Ok(Action::await_change());
+    }
     match ctx.manager.stop(&id).await {
         Ok(_) | Err(ManagerError::NotFound(_)) => {
             tracing::info!(resource = %id, "McpServer deleted; its server is stopped");

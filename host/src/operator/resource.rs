@@ -34,6 +34,10 @@ pub struct McpServerSpec {
     /// A raw server config, instead of a template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<RawServer>,
+    /// A virtual server instead: one endpoint (`/virtual/NAME/mcp`) in
+    /// front of these members (servers by id or template).
+    #[serde(default, rename = "virtual", skip_serializing_if = "Option::is_none")]
+    pub virtual_server: Option<VirtualMembers>,
     /// `per-session` or `shared`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharing: Option<String>,
@@ -41,6 +45,14 @@ pub struct McpServerSpec {
     /// renames, descriptions (as `POST /api/v1/servers` takes them).
     #[serde(default, skip_serializing_if = "crate::expose::Expose::is_empty")]
     pub expose: crate::expose::Expose,
+}
+
+/// The members of a virtual server declared as an McpServer.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualMembers {
+    /// Its member rules, as `[[virtual]]` members in the host config.
+    pub members: Vec<crate::config::MemberSpec>,
 }
 
 /// One env value read from a key of an existing Secret.
@@ -155,10 +167,14 @@ fn preserve_unknown(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 impl McpServerSpec {
     /// A problem that makes the spec unusable, if any.
     pub fn problem(&self) -> Option<String> {
-        match (&self.template, &self.server) {
-            (Some(_), Some(_)) => Some("give either spec.template or spec.server, not both".to_string()),
-            (None, None) => Some("give spec.template (a catalog template) or spec.server (a raw config)".to_string()),
-            _ => None,
+        let given = [self.template.is_some(), self.server.is_some(), self.virtual_server.is_some()];
+        match given.iter().filter(|g| **g).count() {
+            1 => None,
+            0 => Some(
+                "give spec.template (a catalog template), spec.server (a raw config) or spec.virtual (members)"
+                    .to_string(),
+            ),
+            _ => Some("give only one of spec.template, spec.server and spec.virtual".to_string()),
         }
     }
 }
