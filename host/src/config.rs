@@ -195,6 +195,9 @@ pub struct MemberSpec {
     /// Every server started from this template (those started later too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Every server whose labels include all of these (those started later too).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
     /// The prefix of its tools and prompts (`KEY__NAME`); default: the
     /// template's name, else the server id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,8 +241,9 @@ impl VirtualSpec {
             out.push("members: give at least one (`server` or `template`)".into());
         }
         for (i, m) in self.members.iter().enumerate() {
-            if m.server.is_some() == m.template.is_some() {
-                out.push(format!("members[{i}]: give either `server` or `template`"));
+            let kinds = [m.server.is_some(), m.template.is_some(), !m.selector.is_empty()];
+            if kinds.iter().filter(|k| **k).count() != 1 {
+                out.push(format!("members[{i}]: give one of `server`, `template` and `selector`"));
             }
             if let Some(key) = m.key.as_deref().filter(|k| !k.is_empty() && !plain(k)) {
                 out.push(format!("members[{i}].key: {key:?} must be letters, digits, `-` or `_` (no `__`)"));

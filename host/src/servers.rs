@@ -209,6 +209,8 @@ pub struct Server {
     pub request_timeout: Duration,
     /// Headers every request to a remote server carries (secrets).
     headers: Vec<(String, String)>,
+    /// Its labels (virtual servers select members by them).
+    pub labels: BTreeMap<String, String>,
     instances: Mutex<Vec<Arc<Instance>>>,
     /// A started instance no session holds yet (per-session mode).
     spare: Mutex<Option<Arc<Instance>>>,

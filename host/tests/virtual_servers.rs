@@ -116,7 +116,10 @@ async fn a_member_started_later_joins_the_open_sessions_and_bad_specs_are_refuse
         (json!({"name": "a__b", "members": [{"server": first}]}), "name"),
         (json!({"name": "team-2", "members": [{"server": first}]}), "ends like a server id"),
         (json!({"name": "empty", "members": []}), "at least one"),
-        (json!({"name": "both", "members": [{"server": first, "template": "time"}]}), "either `server` or `template`"),
+        (
+            json!({"name": "both", "members": [{"server": first, "template": "time"}]}),
+            "one of `server`, `template` and `selector`",
+        ),
         (json!({"name": "k", "members": [{"server": first, "key": "x__y"}]}), "members[0].key"),
         (json!({"name": "u", "members": [{"server": first, "color": "red"}]}), "unknown field"),
     ] {
@@ -124,6 +127,27 @@ async fn a_member_started_later_joins_the_open_sessions_and_bad_specs_are_refuse
         assert_eq!(status, 400, "{spec}: {body}");
         assert!(body["error"]["message"].as_str().unwrap_or_default().contains(says), "{says}: {body}");
     }
+    // Members by label: those running now, and one started later.
+    let labelled = json!({"server_type": "fixture-command", "sharing": "shared", "labels": {"team": "a"}});
+    let a1 = host.start_server(labelled.clone()).await;
+    host.start_server(json!({"server_type": "fixture-command", "sharing": "shared", "labels": {"team": "b"}})).await;
+    let (status, body) = create(&host, json!({"name": "team-a", "members": [{"selector": {"team": "a"}}]})).await;
+    assert_eq!(status, 201, "{body}");
+    let by_label = McpSession::open_any(&format!("{}/virtual/team-a/mcp", host.base)).await;
+    let keys = |tools: Vec<String>| {
+        let mut k: Vec<String> = tools.iter().filter_map(|t| t.split_once("__").map(|(k, _)| k.to_string())).collect();
+        k.dedup();
+        k
+    };
+    assert_eq!(keys(names(&by_label, "tools/list", "tools").await), [a1.clone()]);
+    let a2 = host.start_server(labelled).await;
+    assert_eq!(keys(names(&by_label, "tools/list", "tools").await), [a1, a2], "team b's server stays out");
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert!(status.as_array().unwrap().iter().any(|s| s["labels"]["team"] == "a"), "labels are in the status");
+    let bad = host.post_server(json!({"server_type": "fixture-command", "labels": {"a b": "c"}})).await;
+    assert_eq!(bad.status().as_u16(), 400, "a label with a space is refused");
+
     let missing = host.http.get(format!("{}/api/v1/virtual/nope", host.base)).send().await.unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }

@@ -80,6 +80,9 @@ pub enum ServersCommand {
         /// NAME=VALUE (repeatable; kept secret).
         #[arg(long = "header", value_parser = key_value)]
         headers: Vec<(String, String)>,
+        /// A label of the server, NAME=VALUE (repeatable; virtual servers select by them).
+        #[arg(long = "label", value_parser = key_value)]
+        labels: Vec<(String, String)>,
         /// per-session or shared.
         #[arg(long)]
         sharing: Option<String>,
@@ -250,6 +253,7 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
             cwd,
             url,
             headers,
+            labels,
             sharing,
             request_timeout,
         } => {
@@ -274,6 +278,7 @@ pub async fn run(args: ServersArgs) -> anyhow::Result<ExitCode> {
                 cwd,
                 url,
                 headers: headers.into_iter().collect(),
+                labels: labels.into_iter().collect(),
                 sharing,
                 request_timeout_secs: request_timeout,
                 ..Default::default()

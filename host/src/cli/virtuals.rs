@@ -29,6 +29,9 @@ pub enum VirtualCommand {
         /// Every server of a template, those started later too (repeatable).
         #[arg(long = "template")]
         templates: Vec<String>,
+        /// Every server with this label, NAME=VALUE, those started later too (repeatable: one member rule each).
+        #[arg(long = "selector", value_parser = label)]
+        selectors: Vec<(String, String)>,
     },
     /// List virtual servers.
     List,
@@ -42,6 +45,10 @@ pub enum VirtualCommand {
         /// Its name.
         name: String,
     },
+}
+
+fn label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
 
 fn row(v: &VirtualStatus) -> Vec<String> {
@@ -75,11 +82,15 @@ pub async fn run(args: VirtualArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     };
     match args.command {
-        VirtualCommand::Create { name, servers, templates } => {
+        VirtualCommand::Create { name, servers, templates, selectors } => {
             let members = servers
                 .into_iter()
                 .map(|s| MemberSpec { server: Some(s), ..Default::default() })
                 .chain(templates.into_iter().map(|t| MemberSpec { template: Some(t), ..Default::default() }))
+                .chain(selectors.into_iter().map(|(k, v)| MemberSpec {
+                    selector: std::collections::BTreeMap::from([(k, v)]),
+                    ..Default::default()
+                }))
                 .collect();
             let spec = VirtualSpec { name, members };
             let v = api.call(reqwest::Method::POST, "/api/v1/virtual", Some(serde_json::to_value(&spec)?)).await?;

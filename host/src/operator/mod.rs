@@ -87,7 +87,11 @@ fn error_policy(
 }
 
 /// The start request an McpServer asks for, secrets read from their Secrets.
-async fn start_request(spec: &McpServerSpec, secrets: &Api<Secret>) -> Result<StartRequest, ReconcileError> {
+async fn start_request(
+    spec: &McpServerSpec,
+    labels: &std::collections::BTreeMap<String, String>,
+    secrets: &Api<Secret>,
+) -> Result<StartRequest, ReconcileError> {
     if let Some(problem) = spec.problem() {
         return Err(ReconcileError::Spec(problem));
     }
@@ -95,6 +99,7 @@ async fn start_request(spec: &McpServerSpec, secrets: &Api<Secret>) -> Result<St
         template: spec.template.clone(),
         params: spec.params.clone(),
         expose: spec.expose.clone(),
+        labels: labels.clone(),
         ..Default::default()
     };
     if let Some(raw) = &spec.server {
@@ -183,7 +188,7 @@ async fn apply(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileError>
     let outcome = match current {
         // Running and up to date (also after a host restart adopted it).
         Some(status) if observed.is_some() && observed == generation => Ok(status),
-        current => match start_request(&obj.spec, &ctx.secrets).await {
+        current => match start_request(&obj.spec, obj.labels(), &ctx.secrets).await {
             Err(ReconcileError::Spec(why)) => Err(why),
             Err(e) => return Err(e),
             Ok(req) if current.is_some() => {

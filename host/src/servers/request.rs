@@ -59,6 +59,10 @@ pub struct StartRequest {
     /// Raw config of server type `remote`: the server's endpoint URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Labels of the server (`team = "a"`), which virtual servers select
+    /// members by; shown in its status.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// HTTP headers sent with every request to a `remote` server
     /// (`Authorization`); secrets: never recorded, logged or shown.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -160,6 +160,15 @@ impl Manager {
         }
         let Resolved { config, template, declared } = self.resolve(&req).await?;
         let headers = upstream_headers(&req.headers)?;
+        if let Some(bad) = req.labels.iter().find(|(k, v)| !label_ok(k, 253) || !label_ok(v, 63)) {
+            return Err(ManagerError::BadRequest {
+                message: format!(
+                    "label {:?}={:?}: names and values are letters, digits, `-`, `_`, `.` and `/` (at most 253 and 63)",
+                    bad.0, bad.1
+                ),
+                details: Vec::new(),
+            });
+        }
         let expose = match template.as_deref().and_then(|t| self.settings.expose_templates.get(t)) {
             Some(base) => req.expose.under(base),
             None => req.expose.clone(),
@@ -252,6 +261,7 @@ impl Manager {
             template,
             request_timeout,
             headers,
+            labels: req.labels.clone(),
             config,
             spec,
             sharing,
@@ -390,6 +400,11 @@ impl Manager {
             *caps = Some(Capabilities { initialize, tools });
         }
     }
+}
+
+/// Whether `s` is a plain label name or value of at most `max` bytes.
+fn label_ok(s: &str, max: usize) -> bool {
+    s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 /// Checks the headers a start gives a remote server: valid HTTP names and

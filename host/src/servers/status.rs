@@ -122,6 +122,9 @@ pub struct ServerStatus {
     /// servers the config or the operator started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Manager {
@@ -157,6 +160,7 @@ impl Manager {
             endpoints: endpoints::all(&self.settings.public_url, &server.id),
             capabilities: server.capabilities.lock().ok().and_then(|c| c.clone()),
             started_by: server.owner.as_ref().map(|p| p.name.clone()),
+            labels: server.labels.clone(),
         }
     }
 

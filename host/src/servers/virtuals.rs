@@ -112,12 +112,17 @@ impl Manager {
         for rule in &spec.members {
             let matching: Vec<&Arc<super::Server>> = match (&rule.server, &rule.template) {
                 (Some(id), _) => servers.get(id).into_iter().collect(),
-                (None, Some(t)) => {
-                    let mut found: Vec<_> = servers.values().filter(|s| s.template.as_deref() == Some(t)).collect();
+                (None, template) => {
+                    let selected = |s: &&Arc<super::Server>| match template {
+                        Some(t) => s.template.as_deref() == Some(t.as_str()),
+                        None => {
+                            !rule.selector.is_empty() && rule.selector.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+                        }
+                    };
+                    let mut found: Vec<_> = servers.values().filter(selected).collect();
                     found.sort_by_key(|s| s.created);
                     found
                 }
-                _ => Vec::new(),
             };
             for server in matching {
                 if out.iter().any(|m| m.server == server.id) {
