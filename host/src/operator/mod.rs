@@ -141,39 +141,13 @@ async fn apply_virtual(
     let name = obj.name_any();
     let spec = crate::servers::VirtualSpec { name: name.clone(), members: members.members.clone() };
     let outcome = ctx.manager.create_virtual(spec).map_err(|e| e.to_string());
-    let generation = obj.metadata.generation;
     let (phase, ready, reason, message) = match &outcome {
         Ok(v) => ("Ready", "True", "VirtualServerReady", format!("{} members now", v.members.len())),
         Err(why) => ("Failed", "False", "InvalidSpec", why.clone()),
     };
-    let old_ready = obj.status.as_ref().and_then(|o| o.conditions.iter().find(|c| c.type_ == "Ready"));
-    let since = match old_ready {
-        Some(c) if c.status == ready => c.last_transition_time.clone(),
-        _ => now_rfc3339(),
-    };
-    let status = McpServerStatus {
-        phase: Some(phase.to_string()),
-        message: (phase != "Ready").then(|| message.clone()),
-        conditions: vec![resource::Condition {
-            type_: "Ready".to_string(),
-            status: ready.to_string(),
-            reason: reason.to_string(),
-            message,
-            last_transition_time: since,
-            observed_generation: generation,
-        }],
-        endpoints: outcome.as_ref().ok().map(|v| resource::Endpoints {
-            streamable_http: v.endpoints.get("streamable_http").cloned(),
-            sse: v.endpoints.get("sse").cloned(),
-            websocket: v.endpoints.get("websocket").cloned(),
-        }),
-        capabilities: None,
-        observed_generation: generation,
-    };
-    if obj.status.as_ref() != Some(&status) {
-        let patch = serde_json::json!({ "status": status });
-        ctx.api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    }
+    let endpoints = outcome.as_ref().ok().map(|v| &v.endpoints);
+    let status = status_from((phase, ready, reason, message), endpoints, None, obj);
+    publish(obj, status, ctx).await?;
     Ok(Action::requeue(Duration::from_secs(30)))
 }
 
@@ -198,11 +172,7 @@ async fn apply(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileError>
             Ok(req) => ctx.manager.start_with_id(req, &id).await.map_err(|e| e.to_string()),
         },
     };
-    let status = status_of(&outcome, generation, obj.status.as_ref());
-    if obj.status.as_ref() != Some(&status) {
-        let patch = serde_json::json!({ "status": status });
-        ctx.api.patch_status(&id, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    }
+    publish(obj, status_of(&outcome, obj), ctx).await?;
     Ok(Action::requeue(Duration::from_secs(30)))
 }
 
@@ -222,24 +192,42 @@ async fn cleanup(obj: &McpServer, ctx: &Context) -> Result<Action, ReconcileErro
     }
 }
 
+/// Writes `status` to `obj` unless it has it already.
+async fn publish(obj: &McpServer, status: McpServerStatus, ctx: &Context) -> Result<(), ReconcileError> {
+    if obj.status.as_ref() != Some(&status) {
+        let patch = serde_json::json!({ "status": status });
+        ctx.api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    Ok(())
+}
+
 /// The status for a server's state (or the reason it could not start).
-fn status_of(
-    outcome: &Result<ServerStatus, String>,
-    generation: Option<i64>,
-    old: Option<&McpServerStatus>,
-) -> McpServerStatus {
-    let (phase, ready, reason, message) = match outcome {
+fn status_of(outcome: &Result<ServerStatus, String>, obj: &McpServer) -> McpServerStatus {
+    let verdict = match outcome {
         Ok(s) if s.healthy => ("Ready", "True", "ServerReady", "the server answers".to_string()),
         Ok(s) if s.status == "failed" => ("Failed", "False", "ServerFailed", s.detail.clone().unwrap_or_default()),
         Ok(s) => ("Pending", "False", "ServerStarting", s.detail.clone().unwrap_or_else(|| s.status.to_string())),
         Err(why) => ("Failed", "False", "InvalidSpec", why.clone()),
     };
-    let old_ready = old.and_then(|o| o.conditions.iter().find(|c| c.type_ == "Ready"));
+    let server = outcome.as_ref().ok();
+    let capabilities = server.and_then(|s| s.capabilities.as_ref()).and_then(|c| serde_json::to_value(c).ok());
+    status_from(verdict, server.map(|s| &s.endpoints), capabilities, obj)
+}
+
+/// A status from a verdict (phase, `Ready` condition status, reason,
+/// message), keeping the condition's transition time while it holds.
+fn status_from(
+    (phase, ready, reason, message): (&str, &str, &str, String),
+    endpoints: Option<&std::collections::BTreeMap<String, String>>,
+    capabilities: Option<serde_json::Value>,
+    obj: &McpServer,
+) -> McpServerStatus {
+    let generation = obj.metadata.generation;
+    let old_ready = obj.status.as_ref().and_then(|o| o.conditions.iter().find(|c| c.type_ == "Ready"));
     let since = match old_ready {
         Some(c) if c.status == ready => c.last_transition_time.clone(),
         _ => now_rfc3339(),
     };
-    let server = outcome.as_ref().ok();
     McpServerStatus {
         phase: Some(phase.to_string()),
         message: (!message.is_empty() && phase != "Ready").then_some(message.clone()),
@@ -251,12 +239,12 @@ fn status_of(
             last_transition_time: since,
             observed_generation: generation,
         }],
-        endpoints: server.map(|s| resource::Endpoints {
-            streamable_http: s.endpoints.get("streamable_http").cloned(),
-            sse: s.endpoints.get("sse").cloned(),
-            websocket: s.endpoints.get("websocket").cloned(),
+        endpoints: endpoints.map(|e| resource::Endpoints {
+            streamable_http: e.get("streamable_http").cloned(),
+            sse: e.get("sse").cloned(),
+            websocket: e.get("websocket").cloned(),
         }),
-        capabilities: server.and_then(|s| s.capabilities.as_ref()).and_then(|c| serde_json::to_value(c).ok()),
+        capabilities,
         observed_generation: generation,
     }
 }

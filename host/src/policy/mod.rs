@@ -163,6 +163,13 @@ impl Policy {
                  (a URL is only for a launch that runs nothing)"
             )));
         };
+        self.check_remote_url(&url)
+    }
+
+    /// Checks that `url`, somewhere mcpod will connect to for a server that
+    /// runs elsewhere (its endpoint, its token endpoint), names a
+    /// `host:port` of policy.allow_remote_hosts.
+    pub fn check_remote_url(&self, url: &url::Url) -> Result<(), PolicyError> {
         // `host_str` is lower case, and bracketed for IPv6 (`[::1]`).
         let authority = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
         if self.section.allow_remote_hosts.is_empty() {

@@ -67,6 +67,11 @@ pub struct StartRequest {
     /// (`Authorization`); secrets: never recorded, logged or shown.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// A `remote` server's OAuth client credentials: its bearer token comes
+    /// from their client-credentials grant, fetched again before it
+    /// expires (the secret is never recorded, logged or shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<crate::upstream::oauth::ClientCredentials>,
     /// How clients share the server (default: per-session for stdio, shared otherwise).
     pub sharing: Option<Sharing>,
     /// Seconds the server has to answer a request (default: the template's
@@ -145,6 +150,7 @@ impl Manager {
             ("cwd", req.cwd.is_some(), "command"),
             ("url", req.url.is_some(), "remote"),
             ("headers", !req.headers.is_empty(), "remote"),
+            ("oauth", req.oauth.is_some(), "remote"),
         ] {
             if given && server_type != owner {
                 return Err(bad(format!("`{field}` is for server type `{owner}`, not `{server_type}`")));

@@ -212,12 +212,31 @@ impl Manager {
         let runs = self.policy.apply(&config, &mut spec)?;
         self.fill_resources(req.template.as_deref(), &mut spec.resources);
         let remote = spec.remote_url().is_some();
-        if !req.headers.is_empty() && !remote {
+        if (!req.headers.is_empty() || req.oauth.is_some()) && !remote {
             return Err(ManagerError::BadRequest {
-                message: "`headers` are for a server that runs elsewhere (server type `remote`)".into(),
+                message: "`headers` and `oauth` are for a server that runs elsewhere (server type `remote`)".into(),
                 details: Vec::new(),
             });
         }
+        let oauth = match &req.oauth {
+            Some(creds) => {
+                let url = url::Url::parse(&creds.token_url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.username().is_empty())
+                    .ok_or_else(|| ManagerError::BadRequest {
+                        message: format!(
+                            "oauth.token_url {:?} is not an http(s) URL without credentials",
+                            creds.token_url
+                        ),
+                        details: Vec::new(),
+                    })?;
+                self.policy.check_remote_url(&url)?;
+                let source = crate::upstream::oauth::TokenSource::new(creds.clone())
+                    .map_err(|e| ManagerError::Failed(e.to_string()))?;
+                Some(Arc::new(source))
+            }
+            None => None,
+        };
         let runtime = if remote { &self.remote } else { &self.runtime };
         runtime.supports(&spec).map_err(|e| ManagerError::BadRequest {
             message: format!("the `{}` {e}", config.server_type),
@@ -232,6 +251,7 @@ impl Manager {
         let mut recorded = req.clone();
         recorded.env.retain(|k, _| !secret_names.contains(k));
         recorded.headers.clear();
+        recorded.oauth = None;
         let start_request = serde_json::to_string(&recorded).unwrap_or_default();
         let (id, first_instance) = match adopt {
             Some((id, n)) => (id, n),
@@ -261,6 +281,7 @@ impl Manager {
             template,
             request_timeout,
             headers,
+            oauth,
             labels: req.labels.clone(),
             config,
             spec,
@@ -350,6 +371,7 @@ impl Manager {
             Ok(adapter) => Instance::spawn(InstanceSetup {
                 runtime: runtime.clone(),
                 headers: server.headers.clone(),
+                oauth: server.oauth.clone(),
                 request,
                 adapter,
                 network: self.network_codecs(),

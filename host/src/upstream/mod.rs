@@ -7,6 +7,7 @@
 //! plugins; these modules only move bytes. A new transport is a new file
 //! here and one arm in [`run`].
 
+pub mod oauth;
 pub mod rev_2026_07_28;
 pub mod sse;
 pub mod stdio;
@@ -49,6 +50,8 @@ pub struct Link {
     /// Headers every request carries (a remote server's `Authorization`);
     /// secrets, never logged.
     pub headers: Vec<(String, String)>,
+    /// Where a remote server's OAuth bearer token comes from, if it needs one.
+    pub oauth: Option<std::sync::Arc<oauth::TokenSource>>,
 }
 
 /// Why a link to a server ended: every transport's one error type.
@@ -246,6 +249,7 @@ mod tests {
             codecs: codecs.clone(),
             max_message_bytes: 1 << 20,
             headers: Vec::new(),
+            oauth: None,
         }
     }
 

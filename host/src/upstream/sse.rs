@@ -16,7 +16,11 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
         Ok(c) => c,
         Err(e) => return e,
     };
-    let resp = match http.get(link.url.clone()).header(ACCEPT, "text/event-stream").send().await {
+    let req = match super::oauth::authorize(http.get(link.url.clone()), link.oauth.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let resp = match req.header(ACCEPT, "text/event-stream").send().await {
         Ok(r) if r.status().is_success() => r,
         Ok(r) => {
             return UpstreamError::Unreachable(format!(
@@ -70,7 +74,7 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
                     reader.abort();
                     return UpstreamError::Closed;
                 };
-                tokio::spawn(post_legacy(http.clone(), post_url.clone(), codecs.http.clone(), link.max_message_bytes, msg, deliver.clone()));
+                tokio::spawn(post_legacy(http.clone(), post_url.clone(), codecs.http.clone(), link.max_message_bytes, msg, deliver.clone(), link.oauth.clone()));
             }
             _ = &mut reader => return UpstreamError::Lost("the server's event stream ended".to_string()),
         }
@@ -84,6 +88,7 @@ async fn post_legacy(
     max: u32,
     msg: Message,
     deliver: Deliver,
+    oauth: Option<std::sync::Arc<super::oauth::TokenSource>>,
 ) {
     let mut body = match open(&codec, max) {
         Ok(c) => c,
@@ -93,7 +98,11 @@ async fn post_legacy(
         Ok(b) => b,
         Err(e) => return refuse(&msg, &format!("the http adapter refused the message: {e}"), &deliver),
     };
-    match http.post(url).header(CONTENT_TYPE, "application/json").body(encoded).send().await {
+    let req = match super::oauth::authorize(http.post(url), oauth.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => return refuse(&msg, &e.to_string(), &deliver),
+    };
+    match req.header(CONTENT_TYPE, "application/json").body(encoded).send().await {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => refuse(&msg, &format!("the server refused the message: HTTP {}", r.status()), &deliver),
         Err(e) => refuse(&msg, &format!("the server did not take the message: {e}"), &deliver),

@@ -134,16 +134,24 @@ pub(crate) async fn exchange(
     let encoded = body
         .encode(Frame::message(msg.to_text()))
         .map_err(|e| PostError::Codec(format!("the http adapter refused the message: {e}")))?;
-    let resp = http
+    let req = http
         .post(link.url.clone())
         .headers(extra)
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json, text/event-stream")
-        .body(encoded)
+        .body(encoded);
+    let resp = super::oauth::authorize(req, link.oauth.as_deref())
+        .await
+        .map_err(|e| PostError::Unreachable(e.to_string()))?
         .send()
         .await
         .map_err(|e| PostError::Unreachable(format!("the server at {} did not answer: {e}", link.url)))?;
     let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED
+        && let Some(source) = &link.oauth
+    {
+        source.invalidate().await;
+    }
     if !status.is_success() {
         return Err(PostError::Status(status, resp.text().await.unwrap_or_default()));
     }
@@ -205,6 +213,10 @@ async fn listen_streamable(http: reqwest::Client, link: Arc<Link>, headers: Arc<
         if let Some(id) = &last_id {
             req = req.header(crate::mcp_headers::LAST_EVENT_ID, id.as_str());
         }
+        let req = match super::oauth::authorize(req, link.oauth.as_deref()).await {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!(server = %link.server, "the server's stream needs a token: {e}"),
+        };
         match req.send().await {
             Ok(resp) if resp.status().is_success() => {
                 let mut codec = match open(&link.codecs.sse, link.max_message_bytes) {

@@ -21,6 +21,15 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
         Err(e) => return UpstreamError::Setup(format!("bad WebSocket URL {url}: {e}")),
     };
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+    if let Some(source) = &link.oauth {
+        match source.bearer().await.map(|t| HeaderValue::from_str(&format!("Bearer {t}"))) {
+            Ok(Ok(value)) => {
+                request.headers_mut().insert("authorization", value);
+            }
+            Ok(Err(_)) => return UpstreamError::Setup("the OAuth token is not a valid header value".into()),
+            Err(e) => return e,
+        }
+    }
     for (name, value) in &link.headers {
         match (
             tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()),

