@@ -298,3 +298,56 @@ async fn a_remote_servers_oauth_token_comes_from_its_provider_and_is_fetched_aga
         .await;
     assert_eq!(resp.status().as_u16(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_server_whose_certificate_nobody_vouches_for_is_not_reached() {
+    // An HTTPS server on 127.0.0.1 with a self-signed certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let script = format!(
+        "import http.server, ssl\n\
+         srv = http.server.HTTPServer(('127.0.0.1', 0), http.server.BaseHTTPRequestHandler)\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain({:?}, {:?})\n\
+         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+         print(srv.server_port, flush=True)\n\
+         srv.serve_forever()\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let mut tls = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(tls.stdout.take().unwrap()), &mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|e| panic!("{e}: {line:?}"));
+
+    let host = start_host(|c| {
+        c.policy.allow_remote_hosts = vec!["127.0.0.1:*".into()];
+        c.limits.max_restarts = 1;
+    })
+    .await;
+    let (status, body) =
+        start(&host, json!({"server_type": "remote", "url": format!("https://127.0.0.1:{port}/mcp")})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_ne!(body["status"], "ready", "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("certificate") || detail.contains("UnknownIssuer"),
+        "the reason is the certificate: {body}"
+    );
+    let _ = tls.kill();
+    let _ = tls.wait();
+}

@@ -100,6 +100,23 @@ pub(super) async fn next_message(
     }
 }
 
+/// An error with every cause under it (`error sending request: client
+/// error (Connect): invalid peer certificate: UnknownIssuer`): reqwest's own
+/// text names only the outermost, which tells nobody why a TLS check failed.
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
 /// Where the server's messages go.
 pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 

@@ -102,7 +102,11 @@ impl TokenSource {
             .send()
             .await
             .map_err(|e| {
-                UpstreamError::Unreachable(format!("the token endpoint {} did not answer: {e}", c.token_url))
+                UpstreamError::Unreachable(format!(
+                    "the token endpoint {} did not answer: {}",
+                    c.token_url,
+                    super::causes(&e)
+                ))
             })?;
         let status = resp.status();
         if !status.is_success() {

@@ -30,7 +30,8 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
             ));
         }
         Err(e) => {
-            return UpstreamError::Unreachable(format!("cannot open the server's event stream at {}: {e}", link.url));
+            let why = super::causes(&e);
+            return UpstreamError::Unreachable(format!("cannot open the server's event stream at {}: {why}", link.url));
         }
     };
     let mut codec = match open(&link.codecs.sse, link.max_message_bytes) {
@@ -105,6 +106,6 @@ async fn post_legacy(
     match req.header(CONTENT_TYPE, "application/json").body(encoded).send().await {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => refuse(&msg, &format!("the server refused the message: HTTP {}", r.status()), &deliver),
-        Err(e) => refuse(&msg, &format!("the server did not take the message: {e}"), &deliver),
+        Err(e) => refuse(&msg, &format!("the server did not take the message: {}", super::causes(&e)), &deliver),
     }
 }

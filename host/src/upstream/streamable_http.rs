@@ -145,7 +145,9 @@ pub(crate) async fn exchange(
         .map_err(|e| PostError::Unreachable(e.to_string()))?
         .send()
         .await
-        .map_err(|e| PostError::Unreachable(format!("the server at {} did not answer: {e}", link.url)))?;
+        .map_err(|e| {
+            PostError::Unreachable(format!("the server at {} did not answer: {}", link.url, super::causes(&e)))
+        })?;
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED
         && let Some(source) = &link.oauth
