@@ -36,7 +36,14 @@ async fn names(session: &McpSession, method: &str, field: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_virtual_server_shows_every_member_under_its_key_and_routes_each_call() {
-    let host = start_host(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let audit_file = audit.clone();
+    let host = start_host(move |c| {
+        c.audit.sink = mcpod::config::AuditSink::File;
+        c.audit.file = Some(audit_file);
+    })
+    .await;
     let a = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
     let b = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
     let (status, body) = create(
@@ -57,6 +64,20 @@ async fn a_virtual_server_shows_every_member_under_its_key_and_routes_each_call(
     }
     assert!(!tools.contains(&"b__crash".to_string()), "b's rules hide its crash: {tools:?}");
     assert_eq!(tool_text(&session.call(1, "b__echo", json!({"message": "to b"})).await), "to b");
+    // The audit log names the member that served the call, under its own tool name.
+    let mut audited = false;
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        audited = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|r| r["event"] == "call" && r["server"] == b.as_str() && r["name"] == "echo");
+        if audited {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(audited, "{}", std::fs::read_to_string(&audit).unwrap_or_default());
     let (pid_a, pid_b) = (
         tool_text(&session.call(2, "a__whoami", json!({})).await),
         tool_text(&session.call(3, "b__whoami", json!({})).await),
@@ -256,9 +277,14 @@ async fn the_official_sdks_of_both_eras_use_a_virtual_server_of_four_kinds_of_me
     for (program, script, transport, prompt) in [
         (python.clone(), "py_client.py", "streamable-http", "python asks"),
         (python.clone(), "py_client.py", "sse", "python over sse asks"),
+        (python.clone(), "py_client.py", "websocket", "python over websocket asks"),
         (node.clone(), "ts_client.mjs", "streamable-http", "typescript asks"),
     ] {
-        let endpoint = if transport == "sse" { url.replace("/mcp", "/sse") } else { url.clone() };
+        let endpoint = match transport {
+            "sse" => url.replace("/mcp", "/sse"),
+            "websocket" => url.replace("http://", "ws://").replace("/mcp", "/ws"),
+            _ => url.clone(),
+        };
         let path = path.clone();
         jobs.push(tokio::task::spawn_blocking(move || {
             let sampling = format!(r#"{{"prompt":"{prompt}"}}"#);

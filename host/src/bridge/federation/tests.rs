@@ -345,3 +345,26 @@ fn what_one_session_listed_routes_the_reads_of_another_of_the_same_virtual_serve
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, 1);
 }
+
+#[test]
+fn a_members_list_changes_progress_and_logs_reach_the_client_as_they_are() {
+    let mut f = two_members();
+    for (note, related) in [
+        (json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}), None),
+        (
+            json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "p1", "progress": 1}}),
+            Some(Id::Num(9)),
+        ),
+        (json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}), None),
+        (json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "test://a"}}), None),
+    ] {
+        let out = f.from_member(1, msg(note.clone()), related.clone());
+        match &out[..] {
+            [Action::ToClient { msg, related: r }] => {
+                assert_eq!(serde_json::from_str::<Value>(&msg.to_text()).unwrap(), note);
+                assert_eq!(r, &related, "it stays with the request it reports on");
+            }
+            other => panic!("{note}: {other:?}"),
+        }
+    }
+}
