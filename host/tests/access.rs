@@ -384,16 +384,8 @@ async fn through_a_virtual_server_each_member_applies_its_policies_to_the_princi
     let (alice, root) = (tokens[0].clone(), tokens[1].clone());
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let resp = host
-            .http
-            .post(format!("{}/api/v1/servers", host.base))
-            .bearer_auth("the-admin-token")
-            .header("content-type", "application/json")
-            .body(r#"{"server_type":"fixture-command","sharing":"shared"}"#)
-            .send()
-            .await
-            .unwrap();
-        ids.push(resp.json::<Value>().await.unwrap()["server_id"].as_str().unwrap().to_string());
+        let shared = json!({"server_type": "fixture-command", "sharing": "shared"});
+        ids.push(host.start_server_as(shared, "the-admin-token").await);
     }
     let made = host
         .http

@@ -114,16 +114,7 @@ async fn upstream_host(token_dir: &std::path::Path, token: &str) -> (TestHost, S
         c.server.api_token_file = Some(file);
     })
     .await;
-    let resp = host
-        .http
-        .post(format!("{}/api/v1/servers", host.base))
-        .bearer_auth(token)
-        .json(&json!({"server_type": "fixture-command", "sharing": "shared"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let id = resp.json::<Value>().await.unwrap()["server_id"].as_str().unwrap().to_string();
+    let id = host.start_server_as(json!({"server_type": "fixture-command", "sharing": "shared"}), token).await;
     let url = format!("{}/servers/{id}/mcp", host.base);
     (host, url)
 }
@@ -254,18 +245,10 @@ async fn a_remote_servers_oauth_token_comes_from_its_provider_and_is_fetched_aga
         c.auth.oidc = Some(oidc);
     })
     .await;
-    let started: Value = upstream
-        .http
-        .post(format!("{}/api/v1/servers", upstream.base))
-        .bearer_auth("upstream-admin")
-        .json(&json!({"server_type": "fixture-command", "sharing": "shared"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!("{}/servers/{}/mcp", upstream.base, started["server_id"].as_str().unwrap());
+    let started = upstream
+        .start_server_as(json!({"server_type": "fixture-command", "sharing": "shared"}), "upstream-admin")
+        .await;
+    let url = format!("{}/servers/{started}/mcp", upstream.base);
 
     let host = start_host(|c| c.policy.allow_remote_hosts = vec!["127.0.0.1:*".into()]).await;
     let oauth = |secret: &str| {

@@ -215,6 +215,22 @@ impl TestHost {
             .expect("POST /api/v1/servers")
     }
 
+    /// Starts a server through the API as the holder of `token`; returns its id.
+    #[allow(dead_code)]
+    pub async fn start_server_as(&self, body: serde_json::Value, token: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/servers", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST /api/v1/servers");
+        let v: serde_json::Value = resp.json().await.expect("JSON");
+        v["server_id"].as_str().unwrap_or_else(|| panic!("the start failed: {v}")).to_string()
+    }
+
     /// Starts a server through the API; returns its id.
     pub async fn start_server(&self, body: serde_json::Value) -> String {
         let resp = self.post_server(body).await;
