@@ -15,7 +15,9 @@
 //! - Listings gather every live member's whole list (following their
 //!   cursors), apply each member's exposure rules, sort by name, and page
 //!   by name: a cursor is the last name given, so it survives a member's
-//!   list changing between pages.
+//!   list changing between pages. The pages after the first are read from
+//!   the first's merged list until a member says its list changed or the
+//!   members change; then they gather again.
 //! - A call goes to the member its name or URI belongs to, under the
 //!   client's own id (each member session is this client's alone); a
 //!   member that is down answers at once with an error that names it.
@@ -77,7 +79,7 @@ struct Member {
 }
 
 /// The four listings a virtual session merges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Listing {
     Tools,
     Prompts,
@@ -188,6 +190,9 @@ pub struct Federation {
     /// Reads of a URI nobody listed, asked of several members: the first
     /// success answers.
     probes: HashMap<u64, Probe>,
+    /// The last merged list of each listing, which the pages after the
+    /// first are read from until a member's list or the members change.
+    snapshots: HashMap<Listing, Vec<(String, Value)>>,
 }
 
 fn result(id: Id, value: Value) -> Message {
@@ -208,6 +213,22 @@ fn with_params(mut msg: Message, params: &Value) -> Message {
     msg
 }
 
+/// The page of `merged` (sorted by name) after `cursor` (`after:NAME`).
+fn page_of(listing: Listing, merged: &[(String, Value)], cursor: Option<&str>) -> Value {
+    let (field, _) = listing.fields();
+    let after = cursor.and_then(|c| c.strip_prefix("after:"));
+    let rest: Vec<&(String, Value)> =
+        merged.iter().filter(|(name, _)| after.is_none_or(|a| name.as_str() > a)).collect();
+    let page = &rest[..rest.len().min(PAGE)];
+    let mut out = json!({ field: page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>() });
+    if rest.len() > PAGE
+        && let Some((last, _)) = page.last()
+    {
+        out["nextCursor"] = json!(format!("after:{last}"));
+    }
+    out
+}
+
 impl Federation {
     /// A session of virtual server `name`; `stateless` for a 2026-07-28
     /// request (no handshake with the members).
@@ -224,6 +245,7 @@ impl Federation {
             asks: HashMap::new(),
             routes,
             probes: HashMap::new(),
+            snapshots: HashMap::new(),
         }
     }
 
@@ -240,6 +262,7 @@ impl Federation {
     ) -> (MemberId, Vec<Action>) {
         let id = self.members.len();
         self.members.push(Member { key: key.to_string(), expose, init, alive: true });
+        self.snapshots.clear();
         let mut out = self.handshake(id);
         if announce {
             out.extend(self.lists_changed());
@@ -258,6 +281,7 @@ impl Federation {
         match self.members.get_mut(member) {
             Some(m) if m.alive != alive => {
                 m.alive = alive;
+                self.snapshots.clear();
                 self.lists_changed()
             }
             _ => Vec::new(),
@@ -383,7 +407,12 @@ impl Federation {
             }
             _ => {
                 if let Some(listing) = Listing::of(method) {
-                    return self.gather(id, listing, params["cursor"].as_str());
+                    let cursor = params["cursor"].as_str();
+                    if let (Some(after), Some(merged)) = (cursor, self.snapshots.get(&listing)) {
+                        let answer = page_of(listing, merged, Some(after));
+                        return vec![to_client(result(id.clone(), answer), Some(id))];
+                    }
+                    return self.gather(id, listing, cursor);
                 }
                 if method == "resources/read"
                     && let Some(uri) = params["uri"].as_str()
@@ -620,7 +649,7 @@ impl Federation {
     /// Merges a gathered listing and answers one page of it.
     fn finish(&mut self, gather: Gather) -> Vec<Action> {
         let listing = gather.listing;
-        let (field, name_field) = listing.fields();
+        let (_, name_field) = listing.fields();
         let mut merged: BTreeMap<String, Value> = BTreeMap::new();
         for (member, mut item) in gather.items {
             let Some(original) = item[name_field].as_str().map(str::to_string) else { continue };
@@ -652,15 +681,9 @@ impl Federation {
             item[name_field] = json!(name);
             merged.entry(name).or_insert(item);
         }
-        let after = gather.after.as_deref().and_then(|c| c.strip_prefix("after:"));
-        let mut page: Vec<(String, Value)> =
-            merged.into_iter().filter(|(name, _)| after.is_none_or(|a| name.as_str() > a)).collect();
-        let more = page.len() > PAGE;
-        page.truncate(PAGE);
-        let mut out = json!({ field: page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>() });
-        if more && let Some((last, _)) = page.last() {
-            out["nextCursor"] = json!(format!("after:{last}"));
-        }
+        let merged: Vec<(String, Value)> = merged.into_iter().collect();
+        let out = page_of(listing, &merged, gather.after.as_deref());
+        self.snapshots.insert(listing, merged);
         vec![to_client(result(gather.client.clone(), out), Some(gather.client))]
     }
 
@@ -699,7 +722,12 @@ impl Federation {
                     None => Vec::new(),
                 }
             }
-            (Some(_), None) => vec![to_client(msg, related)],
+            (Some(method), None) => {
+                if method.ends_with("/list_changed") {
+                    self.snapshots.clear();
+                }
+                vec![to_client(msg, related)]
+            }
             (None, None) => Vec::new(),
         }
     }

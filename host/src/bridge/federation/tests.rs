@@ -368,3 +368,21 @@ fn a_members_list_changes_progress_and_logs_reach_the_client_as_they_are() {
         }
     }
 }
+
+#[test]
+fn the_pages_after_the_first_are_read_from_its_list_until_a_member_says_its_list_changed() {
+    let mut f = two_members();
+    let many: Vec<String> = (0..150).map(|i| format!("t{i:03}")).collect();
+    let names: Vec<&str> = many.iter().map(String::as_str).collect();
+    let actions = f.from_client(msg(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
+    let first = answer(&mut f, actions, |m, _, _| if m == 0 { tools(&names) } else { tools(&[]) });
+    let cursor = first[0]["result"]["nextCursor"].clone();
+    let next =
+        f.from_client(msg(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": cursor}})));
+    assert!(to_members(&next).is_empty(), "no member is asked again");
+    assert_eq!(to_client(&next)[0]["result"]["tools"].as_array().unwrap().len(), 50);
+    f.from_member(0, msg(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})), None);
+    let after_change =
+        f.from_client(msg(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"cursor": cursor}})));
+    assert_eq!(to_members(&after_change).len(), 2, "a changed list is gathered again");
+}
