@@ -28,10 +28,22 @@ pub fn artifact(target_dir: &Path, package: &str) -> PathBuf {
 }
 
 /// Builds `packages` of the workspace at `root` in the `plugin` profile.
+///
+/// `MCPOD_WASM_TOOLCHAIN` names a rustup toolchain to build them with
+/// instead of the outer build's: `fuzz/run.sh` builds the host on nightly,
+/// whose toolchain lacks the wasm target, and the plugins on the pinned one.
 pub fn build(root: &Path, target_dir: &Path, packages: &[&str]) -> Result<(), String> {
-    ensure_wasm_target()?;
+    let toolchain = std::env::var("MCPOD_WASM_TOOLCHAIN").ok().filter(|t| !t.is_empty());
+    ensure_wasm_target(toolchain.as_deref())?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut cmd = Command::new(&cargo);
+    let mut cmd = match &toolchain {
+        Some(tc) => {
+            let mut c = Command::new("rustup");
+            c.args(["run", tc, "cargo"]).env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
+            c
+        }
+        None => Command::new(&cargo),
+    };
     cmd.current_dir(root)
         .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
         .arg(target_dir);
@@ -60,9 +72,12 @@ pub fn build(root: &Path, target_dir: &Path, packages: &[&str]) -> Result<(), St
 
 /// Adds the `wasm32-wasip2` target with rustup when the toolchain lacks it,
 /// so that a fresh checkout builds with no manual step.
-pub fn ensure_wasm_target() -> Result<(), String> {
+pub fn ensure_wasm_target(toolchain: Option<&str>) -> Result<(), String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok();
+    let sysroot = match toolchain {
+        Some(tc) => Command::new("rustup").args(["run", tc, "rustc", "--print", "sysroot"]).output().ok(),
+        None => Command::new(&rustc).args(["--print", "sysroot"]).output().ok(),
+    };
     let has_target = sysroot
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| PathBuf::from(s.trim()).join("lib/rustlib/wasm32-wasip2").exists())
@@ -72,7 +87,7 @@ pub fn ensure_wasm_target() -> Result<(), String> {
     }
     let mut cmd = Command::new("rustup");
     cmd.args(["target", "add", "wasm32-wasip2"]);
-    if let Ok(tc) = std::env::var("RUSTUP_TOOLCHAIN") {
+    if let Some(tc) = toolchain.map(str::to_string).or_else(|| std::env::var("RUSTUP_TOOLCHAIN").ok()) {
         cmd.args(["--toolchain", &tc]);
     }
     match cmd.status() {

@@ -38,7 +38,14 @@ struct State {
     last_id: Option<String>,
     /// Skipping the rest of an event that grew past the cap.
     skipping: bool,
+    /// Dropping the rest of a line that grew past the line cap (its end
+    /// ends nothing: it is not a blank line).
+    discarding: bool,
 }
+
+/// How much longer than the message limit a line may be: the longest
+/// field prefix (`data: `), so that a message of exactly the limit fits.
+const LINE_SLACK: usize = 6;
 
 impl State {
     fn push(&mut self, input: &[u8], out: &mut Vec<Result<Frame, PluginError>>) {
@@ -70,8 +77,12 @@ impl State {
             let b = input[i];
             if b == b'\n' || b == b'\r' {
                 let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(&input[start..i]);
-                self.line_done(&line, out);
+                if std::mem::take(&mut self.discarding) {
+                    line.clear();
+                } else {
+                    line.extend_from_slice(&input[start..i]);
+                    self.line_done(&line, out);
+                }
                 if b == b'\r' {
                     if i + 1 < input.len() {
                         if input[i + 1] == b'\n' {
@@ -85,9 +96,15 @@ impl State {
             }
             i += 1;
         }
+        if self.discarding {
+            return;
+        }
         self.line.extend_from_slice(&input[start..]);
-        if self.line.len() > self.max {
+        if self.line.len() > self.max + LINE_SLACK {
+            // The same rule as a whole line's (`line_done`), so that where a
+            // read ends changes nothing; the rest of the line is dropped.
             self.line.clear();
+            self.discarding = true;
             self.oversized(out);
         }
     }
@@ -106,6 +123,9 @@ impl State {
     fn line_done(&mut self, line: &[u8], out: &mut Vec<Result<Frame, PluginError>>) {
         if line.is_empty() {
             return self.dispatch(out);
+        }
+        if line.len() > self.max + LINE_SLACK {
+            return self.oversized(out);
         }
         if self.skipping || line[0] == b':' {
             return;
@@ -288,6 +308,41 @@ mod tests {
         assert_eq!(out, vec![Err(ErrorCode::TooLarge), Ok((None, None, PING.into()))]);
         let unterminated = "data: ".to_string() + &"y".repeat(100);
         assert_eq!(run(&[unterminated.as_bytes(), b"\n\n", PING.as_bytes()], 64), vec![Err(ErrorCode::TooLarge)]);
+    }
+
+    #[test]
+    fn a_long_line_of_any_field_is_refused_in_one_read_as_in_two() {
+        // Found by the fuzz target sse_framing: a long comment or unknown
+        // field passed in one read, but cut by a read it was refused and
+        // took the next event with it.
+        let long = format!(": {}\n", "c".repeat(100));
+        let event = format!("data: {PING}\n\n");
+        let whole = run(&[format!("{long}{event}").as_bytes()], 64);
+        let cut = run(&[&long.as_bytes()[..80], &long.as_bytes()[80..], event.as_bytes()], 64);
+        assert_eq!(whole, vec![Err(ErrorCode::TooLarge)]);
+        assert_eq!(cut, whole);
+    }
+
+    #[test]
+    fn the_end_of_a_dropped_line_is_not_a_blank_line() {
+        // Cut right before its line end, an oversized line's end must not
+        // end the event: the event it belongs to is skipped, in one read or two.
+        let long = format!("data: {}", "a".repeat(100));
+        let next = format!("data: {PING}\n\n");
+        let cut = run(&[long.as_bytes(), b"\n", next.as_bytes()], 64);
+        let whole = run(&[format!("{long}\n{next}").as_bytes()], 64);
+        assert_eq!(whole, vec![Err(ErrorCode::TooLarge)]);
+        assert_eq!(cut, whole);
+    }
+
+    #[test]
+    fn a_message_of_exactly_the_limit_passes_in_any_read() {
+        // The limit counts the event's data with its line end.
+        let max = PING.len() as u32 + 1;
+        let event = format!("data: {PING}\n\n");
+        assert_eq!(run(&[event.as_bytes()], max), vec![Ok((None, None, PING.into()))]);
+        let (a, b) = event.as_bytes().split_at(PING.len() + 3);
+        assert_eq!(run(&[a, b], max), vec![Ok((None, None, PING.into()))]);
     }
 
     #[test]

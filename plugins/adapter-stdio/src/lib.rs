@@ -55,7 +55,9 @@ impl LineState {
         }
         self.buf.drain(..start);
         self.scanned = self.buf.len();
-        if self.buf.len() > self.max {
+        // One byte more than the limit may be a `\r` that a `\n` in the next
+        // read turns into a line end, so that where a read ends changes nothing.
+        if self.buf.len() > self.max + 1 {
             if !self.skipping {
                 out.push(Err(too_long(self.max)));
             }
@@ -68,11 +70,11 @@ impl LineState {
     /// One complete line: a frame, an error, or nothing for a blank line.
     fn line(&self, line: &[u8]) -> Option<Result<Frame, PluginError>> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return None;
-        }
         if line.len() > self.max {
             return Some(Err(too_long(self.max)));
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
         }
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
@@ -187,6 +189,28 @@ mod tests {
         assert!(matches!(&out[..], [Err((ErrorCode::TooLarge, _))]));
         assert!(decode(&f, &big[80..]).is_empty());
         assert_eq!(decode(&f, &format!("\n{PING}\n")), vec![Ok(PING.to_string())]);
+    }
+
+    #[test]
+    fn where_a_read_ends_changes_nothing_for_a_line_of_exactly_the_limit_ended_by_cr_lf() {
+        // Found by the fuzz target stdio_framing: cut between its CR and LF,
+        // a line of exactly the limit was refused; in one read it passed.
+        let max = PING.len() as u32;
+        let f = LineFramer::new(max);
+        assert!(decode(&f, &format!("{PING}\r")).is_empty());
+        assert_eq!(decode(&f, "\n"), vec![Ok(PING.to_string())]);
+        let whole = LineFramer::new(max);
+        assert_eq!(decode(&whole, &format!("{PING}\r\n")), vec![Ok(PING.to_string())]);
+    }
+
+    #[test]
+    fn a_blank_line_longer_than_the_limit_is_refused_in_one_read_as_in_two() {
+        let blank = " ".repeat(80);
+        let whole = LineFramer::new(64);
+        assert!(matches!(&decode(&whole, &format!("{blank}\n"))[..], [Err((ErrorCode::TooLarge, _))]));
+        let cut = LineFramer::new(64);
+        assert!(matches!(&decode(&cut, &blank)[..], [Err((ErrorCode::TooLarge, _))]));
+        assert!(decode(&cut, "\n").is_empty());
     }
 
     #[test]

@@ -138,6 +138,19 @@ impl Mux {
                 "the request this one serves is no longer in flight (its client session ended or cancelled it)",
             ))];
         }
+        if let Some((session, _)) = &related
+            && self.sessions.get(session).is_some_and(|s| s.deaf)
+        {
+            return vec![Action::ToServer(Message::error_response(
+                Some(id),
+                code::INTERNAL_ERROR,
+                &format!(
+                    "the client of the request this one serves cannot be asked anything (it declared no sampling, \
+                     elicitation or roots capability), so {} cannot reach it",
+                    msg.method()
+                ),
+            ))];
+        }
         let target = match related {
             Some(r) => Ok(r),
             None => self.sole_session(),

@@ -246,6 +246,21 @@ fn server_requests_never_go_to_a_deaf_session() {
 }
 
 #[test]
+fn a_server_request_naming_a_deaf_sessions_request_is_refused_not_delivered() {
+    // Found by the fuzz target mux_sequence: the hint chose the session
+    // even when that session cannot answer, and the server waited in vain.
+    let mut mux = ready();
+    let deaf = mux.open_deaf_session();
+    mux.from_client(deaf, m(r#"{"jsonrpc":"2.0","id":"d1","method":"tools/call","params":{"name":"sample"}}"#));
+    let hinted = format!(
+        r#"{{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{{"_meta":{{"{META_RELATED}":2}}}}}}"#
+    );
+    let out = mux.from_server(m(&hinted));
+    assert!(to_clients(&out).is_empty(), "{out:?}");
+    assert!(to_server(&out)[0].contains("cannot be asked anything"), "{out:?}");
+}
+
+#[test]
 fn a_lost_server_fails_every_in_flight_request_at_once() {
     let mut mux = ready();
     let a = mux.open_session();
