@@ -618,6 +618,10 @@ pub struct LimitsSection {
     pub max_connections: usize,
     /// Servers one principal without the admin role may run at once.
     pub max_servers_per_principal: usize,
+    /// Client sessions (handshake-era sessions, on servers and virtual
+    /// servers alike) one principal without the admin role may hold open
+    /// at once; a per-session server's instance is one of them.
+    pub max_sessions_per_principal: usize,
     /// Seconds a request's headers may take to arrive, and a keep-alive
     /// connection may wait idle for its next request, before it is closed.
     pub read_timeout_secs: u64,
@@ -668,6 +672,7 @@ impl Default for LimitsSection {
             shutdown_grace_secs: 10,
             max_connections: 1024,
             max_servers_per_principal: 8,
+            max_sessions_per_principal: 32,
             read_timeout_secs: 30,
             templates: Default::default(),
         }

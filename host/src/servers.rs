@@ -153,6 +153,8 @@ pub struct ManagerSettings {
     pub numbers_file: Option<std::path::PathBuf>,
     /// Servers one principal without the admin role may run at once.
     pub max_servers_per_principal: usize,
+    /// Client sessions one principal without the admin role may hold open.
+    pub max_sessions_per_principal: usize,
 }
 
 impl ManagerSettings {
@@ -183,6 +185,7 @@ impl ManagerSettings {
             },
             numbers_file: config.server.state_dir.as_ref().map(|d| d.join("next-server-number")),
             max_servers_per_principal: l.max_servers_per_principal,
+            max_sessions_per_principal: l.max_sessions_per_principal,
         }
     }
 }
@@ -266,6 +269,9 @@ pub struct Manager {
     /// against `max_servers_per_principal` (so that starts sent at once
     /// cannot pass it together).
     starting: std::sync::Mutex<BTreeMap<String, usize>>,
+    /// Open client sessions per principal without the admin role, against
+    /// `max_sessions_per_principal`.
+    sessions_by_principal: sessions::SessionCounts,
     /// Virtual servers, by name.
     virtuals: RwLock<BTreeMap<String, Arc<VirtualSpec>>>,
     /// The open sessions of virtual servers, told of servers started since.
@@ -322,6 +328,7 @@ impl Manager {
             next_server: std::sync::Mutex::new(next),
             draining: Default::default(),
             starting: Default::default(),
+            sessions_by_principal: Default::default(),
             virtuals: Default::default(),
             virtual_sessions: Default::default(),
             virtual_routes: Default::default(),

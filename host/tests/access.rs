@@ -444,3 +444,87 @@ async fn through_a_virtual_server_each_member_applies_its_policies_to_the_princi
     let root_again = McpSession::open_as(&url, &root).await;
     assert!(names(&list(&root_again, 1).await).iter().any(|t| t.starts_with("b__")), "and present for root");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_principal_holds_at_most_its_session_limit_open_and_an_ended_session_gives_its_place_back() {
+    use mcpod::identity::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let users = [("alice", Role::User), ("bob", Role::User), ("root", Role::Admin)];
+    let (host, tokens, _) = governed_host(dir.path(), &users, V1, |c| c.limits.max_sessions_per_principal = 2).await;
+    let (alice, bob, root) = (tokens[0].clone(), tokens[1].clone(), tokens[2].clone());
+    let id =
+        host.start_server_as(json!({"server_type": "fixture-command", "sharing": "shared"}), "the-admin-token").await;
+    let made = host
+        .http
+        .post(format!("{}/api/v1/virtual", host.base))
+        .bearer_auth("the-admin-token")
+        .header("content-type", "application/json")
+        .body(json!({"name": "solo", "members": [{"server": id, "key": ""}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let initialize = |token: &str| {
+        host.http
+            .post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+                    "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+                .to_string(),
+            )
+            .send()
+    };
+
+    // A session on the server and one on a virtual server of it: two,
+    // the virtual one counted once (not once more for its member).
+    let first = McpSession::open_as(&url, &alice).await;
+    let through_virtual = McpSession::open_as(&format!("{}/virtual/solo/mcp", host.base), &alice).await;
+    assert!(through_virtual.call(1, "echo", json!({"message": "hi"})).await.get("result").is_some());
+    let over = initialize(&alice).await.unwrap();
+    assert_eq!(over.status().as_u16(), 429);
+    assert!(over.headers().get("retry-after").is_some(), "a 429 says when to retry");
+    let why = over.text().await.unwrap();
+    assert!(why.contains("limits.max_sessions_per_principal") && why.contains("`alice`"), "{why}");
+
+    // An instance handle is a session too (an instance of her own).
+    let handle = host
+        .http
+        .post(format!("{}/api/v1/servers/{id}/instances", host.base))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handle.status().as_u16(), 429, "{}", handle.text().await.unwrap());
+
+    // Another user's, and an admin's, are not hers to fill.
+    assert_eq!(initialize(&bob).await.unwrap().status().as_u16(), 200);
+    for _ in 0..3 {
+        assert_eq!(initialize(&root).await.unwrap().status().as_u16(), 200, "admins are not counted");
+    }
+
+    // Ending a session (DELETE) gives its place back.
+    let ended = host
+        .http
+        .delete(&url)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", first.id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let mut status = 0;
+    for _ in 0..50 {
+        status = initialize(&alice).await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the ended session's place is hers again");
+}

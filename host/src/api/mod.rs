@@ -297,9 +297,10 @@ async fn server_logs(State(state): State<AppState>, Path(id): Path<String>) -> R
 /// A handle to an instance of its own, for one 2026-07-28 client.
 async fn open_instance(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<crate::servers::HandleInfo>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.manager.open_handle(&id)?)))
+    Ok((StatusCode::CREATED, Json(state.manager.open_handle(&id, &who)?)))
 }
 
 async fn close_instance(

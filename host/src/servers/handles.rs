@@ -51,6 +51,8 @@ pub(super) struct Handle {
     /// Its own turn for requests that may be asked for input.
     pub(super) interactive: Arc<tokio::sync::Mutex<()>>,
     last_used: Mutex<Instant>,
+    /// Its place among its principal's sessions, given back when it goes.
+    _slot: Option<super::sessions::SessionSlot>,
 }
 
 /// The handles of one server, by token.
@@ -70,11 +72,12 @@ pub struct HandleInfo {
 }
 
 impl Manager {
-    /// Starts an instance of server `id` for one 2026-07-28 client and
-    /// returns the handle that reaches it. Counts against the server's
-    /// session limit.
-    pub fn open_handle(&self, id: &str) -> Result<HandleInfo, ManagerError> {
+    /// Starts an instance of server `id` for one 2026-07-28 client of
+    /// `who` and returns the handle that reaches it. Counts against the
+    /// server's session limit and as one of `who`'s sessions.
+    pub fn open_handle(&self, id: &str, who: &crate::identity::Principal) -> Result<HandleInfo, ManagerError> {
         let server = self.get(id)?;
+        let slot = self.reserve_session(who)?;
         let token = new_token();
         {
             // Checked and taken under one lock, so that two opens cannot both pass.
@@ -85,6 +88,7 @@ impl Manager {
                 instance: self.spawn_instance(&server),
                 interactive: Arc::new(tokio::sync::Mutex::new(())),
                 last_used: Mutex::new(Instant::now()),
+                _slot: slot,
             });
             handles.insert(token.clone(), handle);
         }

@@ -16,6 +16,30 @@ pub struct ClientSession {
     backend: Backend,
     rx: mpsc::Receiver<Delivery>,
     closed: bool,
+    /// The place it takes among its principal's sessions, if counted.
+    slot: Option<SessionSlot>,
+}
+
+/// Open client sessions per principal name.
+pub(super) type SessionCounts = Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+
+/// One session counted against its principal's limit; given back on drop.
+pub(super) struct SessionSlot {
+    counts: SessionCounts,
+    name: String,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(n) = counts.get_mut(&self.name)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.name);
+            }
+        }
+    }
 }
 
 /// What a client session talks to.
@@ -62,12 +86,17 @@ impl ClientSession {
         owns_instance: bool,
         rx: mpsc::Receiver<Delivery>,
     ) -> ClientSession {
-        ClientSession { backend: Backend::Instance { server, instance, session, owns_instance }, rx, closed: false }
+        ClientSession {
+            backend: Backend::Instance { server, instance, session, owns_instance },
+            rx,
+            closed: false,
+            slot: None,
+        }
     }
 
     /// A session on a virtual server.
     pub(super) fn on_virtual(v: Arc<super::virtuals::VirtualSession>, rx: mpsc::Receiver<Delivery>) -> ClientSession {
-        ClientSession { backend: Backend::Virtual(v), rx, closed: false }
+        ClientSession { backend: Backend::Virtual(v), rx, closed: false, slot: None }
     }
 
     /// Sends one client message to the server.
@@ -123,6 +152,7 @@ impl ClientSession {
             return;
         }
         self.closed = true;
+        self.slot = None;
         match &self.backend {
             Backend::Instance { server, instance, session, owns_instance } => {
                 instance.detach(*session);
@@ -261,13 +291,51 @@ impl Manager {
         })
     }
 
-    /// Opens a client session on server `id`, acting for `who`.
+    /// Counts one more session of `who` (a principal without the admin
+    /// role) against `limits.max_sessions_per_principal`.
+    pub(super) fn reserve_session(&self, who: &Principal) -> Result<Option<SessionSlot>, ManagerError> {
+        if who.role == crate::identity::Role::Admin {
+            return Ok(None);
+        }
+        let max = self.settings.max_sessions_per_principal;
+        let mut counts =
+            self.sessions_by_principal.lock().map_err(|_| ManagerError::Failed("session table poisoned".into()))?;
+        let open = counts.entry(who.name.clone()).or_default();
+        if *open >= max {
+            return Err(ManagerError::Limit(format!(
+                "`{}` holds {open} client sessions open, the most one principal may (limits.max_sessions_per_principal = {max}); close one (end a client's session) first",
+                who.name
+            )));
+        }
+        *open += 1;
+        Ok(Some(SessionSlot { counts: self.sessions_by_principal.clone(), name: who.name.clone() }))
+    }
+
+    /// Opens a client session on server (or virtual server) `id`, acting
+    /// for `who`, counted against its principal's session limit (a virtual
+    /// server's session counts once, not once per member).
     pub async fn open_session(&self, id: &str, who: Arc<Principal>) -> Result<ClientSession, ManagerError> {
         if self.is_draining() {
             return Err(ManagerError::Draining);
         }
-        if let Some(v) = self.virtual_server(id) {
-            return self.open_virtual(&v, who, None).await;
+        let slot = self.reserve_session(&who)?;
+        let mut session = match self.virtual_server(id) {
+            Some(v) => self.open_virtual(&v, who, None).await?,
+            None => self.open_member_session(id, who).await?,
+        };
+        session.slot = slot;
+        Ok(session)
+    }
+
+    /// Opens a session on server `id` for `who`, uncounted: a virtual
+    /// server's session on one of its members.
+    pub(super) async fn open_member_session(
+        &self,
+        id: &str,
+        who: Arc<Principal>,
+    ) -> Result<ClientSession, ManagerError> {
+        if self.is_draining() {
+            return Err(ManagerError::Draining);
         }
         let server = self.get(id)?;
         self.check_session_limit(

@@ -201,7 +201,7 @@ impl Manager {
                 let target = Target { server: m.server.clone(), handle: None };
                 Box::pin(self.open_stateless(&target, askable, v.who.clone())).await
             }
-            None => Box::pin(self.open_session(&m.server, v.who.clone())).await,
+            None => Box::pin(self.open_member_session(&m.server, v.who.clone())).await,
         };
         let mut session = match opened {
             Ok(s) => s,

@@ -193,7 +193,8 @@ mod tests {
 
     #[test]
     fn where_a_read_ends_changes_nothing_for_a_line_of_exactly_the_limit_ended_by_cr_lf() {
-        // Found by the fuzz target stdio_framing: cut between its CR and LF,
+        // Found writing the fuzz target stdio_framing (one read or many, the
+        // same frames): cut between its CR and LF,
         // a line of exactly the limit was refused; in one read it passed.
         let max = PING.len() as u32;
         let f = LineFramer::new(max);
