@@ -23,14 +23,17 @@ flags=(--features libfuzzer --sanitizer none --debug-assertions --target-dir ../
 cargo +nightly fuzz build "${flags[@]}"
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
 mkdir -p ../target/fuzz/logs
+# The binaries built above are run as they are (not through `cargo fuzz
+# run`, which would rebuild them whenever a source file changes mid-run).
+bin=../target/fuzz/x86_64-unknown-linux-gnu/release
 run() {
   local t=$1
   mkdir -p "../target/fuzz/corpus/$t" "artifacts/$t"
-  cargo +nightly fuzz run "${flags[@]}" "$t" "../target/fuzz/corpus/$t" "corpus/$t" -- \
+  "$bin/$t" -artifact_prefix="artifacts/$t/" "../target/fuzz/corpus/$t" "corpus/$t" \
     -max_total_time="$secs" -print_final_stats=1 -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     >"../target/fuzz/logs/$t.log" 2>&1 && echo "$t: ok" || echo "$t: FAILED (fuzz/artifacts/$t, target/fuzz/logs/$t.log)"
   grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)" "../target/fuzz/logs/$t.log" | sed "s/^/$t: /" || true
 }
 export -f run
-export secs
-for t in "${targets[@]}"; do echo "$t"; done | xargs -P "$jobs" -I{} bash -c "$(declare -p flags); run {}"
+export secs bin
+for t in "${targets[@]}"; do echo "$t"; done | xargs -P "$jobs" -I{} bash -c "run {}"

@@ -1042,3 +1042,92 @@ async fn ids_beyond_i64_and_fractional_ids_come_back_byte_for_byte() {
         assert!(text.contains(&format!(r#""id":{id},"#)) || text.contains(&format!(r#""id":{id}}}"#)), "{id}: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_sse_stream_nobody_reads_is_ended_at_its_byte_budget_not_buffered_without_end() {
+    let host = start_host(|c| c.limits.max_message_kib = 2048).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/servers/{id}/sse", host.base))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
+    }
+    let endpoint = sse_data(&text)[0].clone();
+    let post = |body: String| {
+        reqwest::Client::new()
+            .post(format!("{}{endpoint}", host.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    post(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string()).await.unwrap();
+    // 64 answers of 1 MiB each for a client that reads none of them (yet).
+    let big = "x".repeat(1 << 20);
+    for i in 1..=64 {
+        let call = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": big}}});
+        if post(call.to_string()).await.unwrap().status() == 404 {
+            break; // the stream was ended, and its session with it
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Now read: mcpod held at most its budget (16 MiB) beyond what the
+    // sockets hold, then ended the stream.
+    let mut received = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), stream.next()).await {
+            Ok(Some(Ok(chunk))) => received += chunk.len(),
+            Ok(_) => break,
+            Err(_) => panic!("the unread stream was not ended ({} MiB read so far)", received >> 20),
+        }
+    }
+    assert!(received < 48 << 20, "{} MiB reached the client: the stream was not cut at its budget", received >> 20);
+    assert!(received > 1 << 20, "some answers were delivered before the budget was reached");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_client_that_does_not_read_is_closed_at_its_byte_budget_with_1008() {
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let host = start_host(|c| c.limits.max_message_kib = 2048).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let ws_url = format!("{}/servers/{id}/ws", host.base.replacen("http", "ws", 1));
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string().into()))
+        .await
+        .unwrap();
+    // 64 answers of 1 MiB each, and no read until they are all asked for.
+    let big = "x".repeat(1 << 20);
+    for i in 1..=64 {
+        let call = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": big}}});
+        if ws.send(Ws::Text(call.to_string().into())).await.is_err() {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut received, mut close) = (0usize, None);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+            Ok(Some(Ok(Ws::Text(t)))) => received += t.len(),
+            Ok(Some(Ok(Ws::Close(frame)))) => {
+                close = frame;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => break,
+            Err(_) => panic!("the unread connection was not closed ({} MiB read so far)", received >> 20),
+        }
+    }
+    let close = close.expect("mcpod closes with a frame that says why");
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    assert!(close.reason.contains("does not read"), "{close:?}");
+    assert!(received < 48 << 20, "{} MiB reached the client: it was not cut at its budget", received >> 20);
+}

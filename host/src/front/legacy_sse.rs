@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// One open legacy SSE session: its server's id and its client session.
 type SseSession = (String, Arc<Mutex<ClientSession>>);
@@ -59,35 +58,23 @@ pub async fn stream(
         Err(e) => return FrontError::from(e).into_response(),
     };
     let token = crate::servers::new_token();
-    let mut deliveries = client.take_deliveries();
+    let deliveries = client.take_deliveries();
     let client = Arc::new(Mutex::new(client));
     st.sse_sessions.table.insert(token.clone(), (server_id.clone(), client.clone()));
-    let (tx, rx) = mpsc::channel(1024);
     let endpoint = crate::servers::endpoints::messages_path(&server_id, &token);
-    let _ = tx.try_send(Frame { event: Some("endpoint".to_string()), id: None, data: endpoint });
+    let first = vec![Frame { event: Some("endpoint".to_string()), id: None, data: endpoint }];
+    let (rx, forwarding) = super::backlog::bounded(deliveries, server_id, "sse");
     let sessions = st.sse_sessions.clone();
     tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                d = deliveries.recv() => match d {
-                    Some(d) => {
-                        let frame = Frame::message(d.msg.to_text());
-                        if tx.send(frame).await.is_err() {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-                _ = tx.closed() => break,
-            }
-        }
-        // The client went away (or the server did): end the session.
+        // The client went away, the server did, or the client stopped
+        // reading (the stream then ends): end the session.
+        let _ = forwarding.await;
         sessions.table.remove(&token);
         if let Ok(mut c) = client.lock() {
             c.close();
         }
     });
-    super::sse::response(Vec::new(), rx)
+    super::sse::response(first, rx)
 }
 
 /// `POST /servers/{id}/messages?sessionId=…`.

@@ -4,6 +4,7 @@
 //! Origin and Host checks the MCP specification asks for are `guard`,
 //! applied as a layer around every route (`gate`).
 
+pub mod backlog;
 pub mod error;
 pub mod guard;
 pub mod http_session;
