@@ -179,9 +179,17 @@ pub struct EventFramer {
     state: RefCell<State>,
 }
 
-fn check_field(name: &str, value: &str) -> Result<(), PluginError> {
+/// Checks an `id` or `event` field: one line, no longer than a reader of
+/// this stream accepts (`NAME: VALUE` within the message limit and its slack).
+fn check_field(name: &str, value: &str, max: usize) -> Result<(), PluginError> {
     if value.contains(['\r', '\n']) {
         return Err(PluginError::invalid(name, format!("an event {name} must not contain a line break")));
+    }
+    if name.len() + 2 + value.len() > max + LINE_SLACK {
+        return Err(PluginError::too_large(format!(
+            "an event {name} of {} bytes makes a line longer than this stream's {max}-byte limit",
+            value.len()
+        )));
     }
     Ok(())
 }
@@ -215,13 +223,13 @@ impl Framer for EventFramer {
         }
         let mut out = String::with_capacity(frame.data.len() + 32);
         if let Some(id) = &frame.id {
-            check_field("id", id)?;
+            check_field("id", id, max)?;
             out.push_str("id: ");
             out.push_str(id);
             out.push('\n');
         }
         if let Some(event) = &frame.event {
-            check_field("event", event)?;
+            check_field("event", event, max)?;
             out.push_str("event: ");
             out.push_str(event);
             out.push('\n');
@@ -333,6 +341,19 @@ mod tests {
         let whole = run(&[format!("{long}\n{next}").as_bytes()], 64);
         assert_eq!(whole, vec![Err(ErrorCode::TooLarge)]);
         assert_eq!(cut, whole);
+    }
+
+    #[test]
+    fn an_id_too_long_for_a_reader_of_the_stream_is_refused_when_written() {
+        // Found by the fuzz target sse_framing: an id decoded from bytes that
+        // are not UTF-8 grows (each becomes U+FFFD), and was written back as
+        // a line the reader then refused as oversized.
+        let f = EventFramer::new(64);
+        let frame = |id: String| Frame { event: None, id: Some(id), data: PING.to_string() };
+        let err = f.encode(frame("\u{fffd}".repeat(30))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        let written = f.encode(frame("7".repeat(60))).unwrap();
+        assert_eq!(run(&[&written], 64), vec![Ok((None, Some("7".repeat(60)), PING.into()))]);
     }
 
     #[test]

@@ -73,7 +73,10 @@ impl LineState {
         if line.len() > self.max {
             return Some(Err(too_long(self.max)));
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
+        // White space around a JSON text is no part of it: trimmed, so that
+        // what is decoded is what encoding writes back (`{…}\r\r\n`).
+        let line = line.trim_ascii_end();
+        if line.is_empty() || line.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
         let text = match std::str::from_utf8(line) {
@@ -212,6 +215,15 @@ mod tests {
         let cut = LineFramer::new(64);
         assert!(matches!(&decode(&cut, &blank)[..], [Err((ErrorCode::TooLarge, _))]));
         assert!(decode(&cut, "\n").is_empty());
+    }
+
+    #[test]
+    fn white_space_after_a_message_is_no_part_of_it_so_it_encodes_back_the_same() {
+        // Found by the fuzz target stdio_framing: `{…}\r\r\n` decoded with a
+        // trailing CR, which encoding then wrote as `{…}\r\n` and read back
+        // without it.
+        let f = LineFramer::new(1024);
+        assert_eq!(decode(&f, &format!("{PING}\r\r\n{PING} \t\n")), vec![Ok(PING.to_string()), Ok(PING.to_string())]);
     }
 
     #[test]
