@@ -9,6 +9,7 @@ The server must have the fixture's `echo` tool. Each stream's client opens
 `endpoint` event, then POSTs `echo` calls of 1 MiB each to its messages
 endpoint; their answers queue for a reader that never comes.
 """
+import collections
 import http.client
 import json
 import os
@@ -85,26 +86,30 @@ while any(t.is_alive() for t in threads):
 pushed = time.perf_counter() - start
 time.sleep(1)
 held = rss_mib()
-# What each stream had been sent: read it all now, until mcpod's end of it.
+# What each stream had been sent: read it all now, until mcpod's end of
+# it (the chunked body's last chunk; the connection itself stays open).
 received = []
 for s, _ in opened:
     s.settimeout(5)
-    n = 0
+    n, tail = 0, b""
     try:
         while True:
             chunk = s.recv(1 << 20)
             if not chunk:
                 break
             n += len(chunk)
+            tail = (tail + chunk)[-16:]
+            if tail.endswith(b"\r\n0\r\n\r\n"):
+                break
     except socket.timeout:
-        n = -n  # still open after 5 s of silence
+        n = -n  # neither ended nor sending after 5 s
     received.append(n)
     s.close()
 time.sleep(1)
 after = rss_mib()
 ended = sum(1 for n in received if n >= 0)
 print(f"{streams} unread SSE streams, {mib} MiB pushed at each ({streams * mib} MiB in all) in {pushed:.1f} s; "
-      f"POST statuses {sorted(set(statuses))}")
+      f"POST statuses {dict(sorted(collections.Counter(statuses).items()))}")
 print(f"mcpod RSS: before {before:.1f} MiB, peak while pushing {peak:.1f} MiB, "
       f"after pushing {held:.1f} MiB, after the clients closed {after:.1f} MiB")
 print(f"streams ended by mcpod: {ended} of {streams}; bytes each had been sent: "

@@ -78,15 +78,46 @@ impl Mux {
             });
             return out;
         }
+        let bytes = msg.params.as_ref().map_or(0, |p| p.get().len());
+        if let Some(why) = self.over_in_flight(session, bytes) {
+            return vec![Action::ToClient {
+                session,
+                msg: Message::error_response(Some(client_id.clone()), code::LIMIT_EXCEEDED, &why),
+                related: Some(client_id),
+            }];
+        }
         let upstream = self.next_id();
         let audit = Audited::of(&msg);
         let listing = self.filtered_listing(msg.method());
         let token = self.map_progress_token(session, upstream, &mut msg);
         msg.id = IdField::Value(Id::Num(upstream));
         let sent = std::time::Instant::now();
-        let pending = Pending { session: Some(session), client_id, token, sent, heard: sent, audit, listing };
+        let pending = Pending { session: Some(session), client_id, token, sent, heard: sent, audit, listing, bytes };
         self.pending.insert(upstream, pending);
         vec![Action::ToServer(msg)]
+    }
+
+    /// Why one more request of `bytes` from `session` would pass its
+    /// in-flight budget ([`MAX_IN_FLIGHT_PER_SESSION`]), if it would.
+    fn over_in_flight(&self, session: SessionId, bytes: usize) -> Option<String> {
+        let (max_requests, max_bytes) = MAX_IN_FLIGHT_PER_SESSION;
+        let (n, held) = self
+            .pending
+            .values()
+            .filter(|p| p.session == Some(session))
+            .fold((0, 0), |(n, held), p| (n + 1, held + p.bytes));
+        if n >= max_requests {
+            return Some(format!(
+                "this session has {n} requests in flight, the most one may; wait for their answers before sending more"
+            ));
+        }
+        if n > 0 && held + bytes > max_bytes {
+            return Some(format!(
+                "this session's requests in flight carry {held} bytes, and this one {bytes} more than the {max_bytes} one \
+                 session may; wait for their answers before sending more"
+            ));
+        }
+        None
     }
 
     /// Replaces the request's progress token with one unique upstream.

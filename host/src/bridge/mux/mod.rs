@@ -79,6 +79,8 @@ struct Pending {
     heard: std::time::Instant,
     /// What the audit record of this call will say, for audited methods.
     audit: Option<Audited>,
+    /// The bytes of its parameters, counted against its session's in-flight budget.
+    bytes: usize,
     /// The listing it asks for, when the server's exposure rules filter it.
     listing: Option<expose::Listing>,
 }
@@ -175,6 +177,12 @@ struct Session {
 
 /// How many client requests may wait for a (re)starting server.
 const MAX_QUEUED: usize = 1024;
+
+/// How many requests one session may have in flight at once, and how many
+/// bytes of parameters they may carry: past either, its next request is
+/// refused at once, so that a client that sends without waiting for answers
+/// cannot queue without end on the way to the server.
+pub const MAX_IN_FLIGHT_PER_SESSION: (usize, usize) = (64, 16 << 20);
 
 /// The multiplexer of one server instance.
 #[derive(Debug)]
@@ -318,6 +326,7 @@ impl Mux {
                 heard: now,
                 audit: None,
                 listing: self.filtered_listing(method),
+                bytes: 0,
             },
         );
         (id, Action::ToServer(Message::request(Id::Num(id), method, params)))

@@ -631,3 +631,35 @@ fn a_handshake_without_an_answer_is_overdue_only_after_the_limit() {
     assert!(!mux.handshake_overdue(Instant::now(), Duration::from_secs(30)));
     assert!(mux.handshake_overdue(Instant::now() + Duration::from_secs(31), Duration::from_secs(30)));
 }
+
+#[test]
+fn a_session_that_sends_without_waiting_is_refused_past_its_in_flight_budget_and_others_are_not() {
+    let mut mux = ready();
+    let (flooder, other) = (mux.open_session(), mux.open_session());
+    let (max_requests, max_bytes) = MAX_IN_FLIGHT_PER_SESSION;
+    for i in 0..max_requests {
+        let out = mux.from_client(flooder, m(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call"}}"#)));
+        assert_eq!(to_server(&out).len(), 1, "request {i} goes upstream");
+    }
+    let out = mux.from_client(flooder, m(r#"{"jsonrpc":"2.0","id":"one-more","method":"tools/call"}"#));
+    assert!(to_server(&out).is_empty());
+    let refused = &to_clients(&out)[0];
+    assert!(refused.0 == flooder && refused.1.contains("-32002") && refused.1.contains("in flight"), "{refused:?}");
+    let out = mux.from_client(other, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#));
+    assert_eq!(to_server(&out).len(), 1, "another session is not held back");
+    // An answer frees a place.
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#));
+    let out = mux.from_client(flooder, m(r#"{"jsonrpc":"2.0","id":"now","method":"tools/call"}"#));
+    assert_eq!(to_server(&out).len(), 1);
+
+    // And bytes: large requests in flight count against their session's bytes.
+    let mut mux = ready();
+    let heavy = mux.open_session();
+    let big = "x".repeat(max_bytes / 4);
+    let call = |id: u32| m(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"a":"{big}"}}}}"#));
+    for id in 0..3 {
+        assert_eq!(to_server(&mux.from_client(heavy, call(id))).len(), 1);
+    }
+    let out = mux.from_client(heavy, call(3));
+    assert!(to_server(&out).is_empty() && to_clients(&out)[0].1.contains("bytes"), "{out:?}");
+}
