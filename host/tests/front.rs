@@ -315,11 +315,12 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn legacy_sse_and_websocket_serve_the_same_server() {
-    let host = start_host(|c| c.limits.max_message_kib = 16).await;
-    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
-
+/// Opens server `id`'s legacy SSE stream: the stream, and its text up to
+/// the end of its first event (the `endpoint` event).
+async fn open_legacy_sse(
+    host: &TestHost,
+    id: &str,
+) -> (impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin, String) {
     let resp = reqwest::Client::new()
         .get(format!("{}/servers/{id}/sse", host.base))
         .header("accept", "text/event-stream")
@@ -332,6 +333,15 @@ async fn legacy_sse_and_websocket_serve_the_same_server() {
     while !text.contains("\n\n") {
         text.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
     }
+    (stream, text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_sse_and_websocket_serve_the_same_server() {
+    let host = start_host(|c| c.limits.max_message_kib = 16).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+
+    let (mut stream, mut text) = open_legacy_sse(&host, &id).await;
     assert!(text.starts_with("event: endpoint\n"), "{text}");
     let endpoint = sse_data(&text)[0].clone();
     assert!(endpoint.starts_with(&format!("/servers/{id}/messages?sessionId=")));
@@ -1047,17 +1057,7 @@ async fn ids_beyond_i64_and_fractional_ids_come_back_byte_for_byte() {
 async fn a_legacy_sse_stream_nobody_reads_is_ended_at_its_byte_budget_not_buffered_without_end() {
     let host = start_host(|c| c.limits.max_message_kib = 2048).await;
     let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
-    let resp = reqwest::Client::new()
-        .get(format!("{}/servers/{id}/sse", host.base))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        text.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
-    }
+    let (mut stream, text) = open_legacy_sse(&host, &id).await;
     let endpoint = sse_data(&text)[0].clone();
     let post = |body: String| {
         reqwest::Client::new()
