@@ -315,6 +315,45 @@ async fn a_post_stream_opens_with_a_priming_event_to_resume_from() {
     .await;
 }
 
+/// A host with a shared fixture server whose `tools/list` answers ~1 MiB
+/// (10,000 extra tools) to a request of a few bytes.
+async fn host_with_big_listings() -> (TestHost, String) {
+    let host = start_host(|c| {
+        c.limits.max_message_kib = 2048;
+        c.policy.env_allow = vec!["EXTRA_TOOLS".into()];
+    })
+    .await;
+    let body = json!({"server_type": "fixture-command", "sharing": "shared", "env": {"EXTRA_TOOLS": "10000"}});
+    let id = host.start_server(body).await;
+    (host, id)
+}
+
+/// How many messages of server `id` mcpod has passed on to clients, as
+/// `/metrics` counts them.
+async fn passed_on(host: &TestHost, id: &str) -> u64 {
+    let series = format!(r#"mcpod_messages_total{{server="{id}",direction="to_client"}} "#);
+    let metrics = host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    metrics.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Waits (up to 60 s) until mcpod has passed on `n` messages of server `id`
+/// or stopped passing them on for 3 s (the stream was ended and its
+/// session with it): what the server answered is then queued for the
+/// client, whether it reads or not.
+async fn wait_until_passed_on_or_stopped(host: &TestHost, id: &str, n: u64) {
+    let (mut last, mut still) = (0, 0);
+    for _ in 0..600 {
+        let now = passed_on(host, id).await;
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        if now >= n || (now > 0 && still >= 30) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("mcpod passed on {last} messages of server {id} within 60 s, and went on");
+}
+
 /// Opens server `id`'s legacy SSE stream: the stream, and its text up to
 /// the end of its first event (the `endpoint` event).
 async fn open_legacy_sse(
@@ -1055,8 +1094,7 @@ async fn ids_beyond_i64_and_fractional_ids_come_back_byte_for_byte() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_legacy_sse_stream_nobody_reads_is_ended_at_its_byte_budget_not_buffered_without_end() {
-    let host = start_host(|c| c.limits.max_message_kib = 2048).await;
-    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let (host, id) = host_with_big_listings().await;
     let (mut stream, text) = open_legacy_sse(&host, &id).await;
     let endpoint = sse_data(&text)[0].clone();
     let post = |body: String| {
@@ -1067,16 +1105,16 @@ async fn a_legacy_sse_stream_nobody_reads_is_ended_at_its_byte_budget_not_buffer
             .send()
     };
     post(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string()).await.unwrap();
-    // 64 answers of 1 MiB each for a client that reads none of them (yet).
-    let big = "x".repeat(1 << 20);
-    for i in 1..=64 {
-        let call = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
-            "params": {"name": "echo", "arguments": {"message": big}}});
-        if post(call.to_string()).await.unwrap().status() == 404 {
+    // 48 answers of ~1 MiB each (small requests, so that the session's
+    // in-flight budget lets them all through) for a client that reads none
+    // of them (yet).
+    for i in 1..=48 {
+        let list = json!({"jsonrpc": "2.0", "id": i, "method": "tools/list"});
+        if post(list.to_string()).await.unwrap().status() == 404 {
             break; // the stream was ended, and its session with it
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_passed_on_or_stopped(&host, &id, 49).await;
     // Now read: mcpod held at most its budget (16 MiB) beyond what the
     // sockets hold, then ended the stream.
     let mut received = 0usize;
@@ -1094,8 +1132,7 @@ async fn a_legacy_sse_stream_nobody_reads_is_ended_at_its_byte_budget_not_buffer
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_client_that_does_not_read_is_closed_at_its_byte_budget_with_1008() {
     use tokio_tungstenite::tungstenite::Message as Ws;
-    let host = start_host(|c| c.limits.max_message_kib = 2048).await;
-    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let (host, id) = host_with_big_listings().await;
     let ws_url = format!("{}/servers/{id}/ws", host.base.replacen("http", "ws", 1));
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url).unwrap();
     req.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
@@ -1103,16 +1140,14 @@ async fn a_websocket_client_that_does_not_read_is_closed_at_its_byte_budget_with
     ws.send(Ws::Text(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string().into()))
         .await
         .unwrap();
-    // 64 answers of 1 MiB each, and no read until they are all asked for.
-    let big = "x".repeat(1 << 20);
-    for i in 1..=64 {
-        let call = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
-            "params": {"name": "echo", "arguments": {"message": big}}});
-        if ws.send(Ws::Text(call.to_string().into())).await.is_err() {
+    // 48 answers of ~1 MiB each, and no read until they are all asked for.
+    for i in 1..=48 {
+        let list = json!({"jsonrpc": "2.0", "id": i, "method": "tools/list"});
+        if ws.send(Ws::Text(list.to_string().into())).await.is_err() {
             break;
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_passed_on_or_stopped(&host, &id, 49).await;
     let (mut received, mut close) = (0usize, None);
     loop {
         match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
