@@ -1,12 +1,12 @@
-//! What a long-lived stream (legacy SSE, WebSocket) holds for a client that
-//! has not read it yet, bounded: a session's messages pass through a queue
-//! that holds at most [`QUEUED_BYTES`] and [`QUEUED_EVENTS`] not yet taken
-//! by the connection; past either, the stream is ended with a logged reason,
-//! so that a client that stops reading cannot make the host buffer without
-//! end. (Streamable HTTP streams keep the same byte budget in
-//! `http_session`, where their answers may also wait in a replay log.)
+//! What a stream holds for a client that has not read it yet, bounded: a
+//! stream's sender ([`StreamTx`]) takes a message only while the stream
+//! holds less than [`QUEUED_BYTES`] and its channel's capacity of messages
+//! not yet taken by the connection. Streamable HTTP streams end there and
+//! their client resumes from the session's log (`http_session`); legacy
+//! SSE and WebSocket streams, fed by [`bounded`], end with a logged reason.
+//! Either way a client that stops reading cannot make the host buffer
+//! without end.
 
-use super::http_session::QUEUED_BYTES;
 use super::sse::{Charge, Routed};
 use crate::frame::Frame;
 use crate::servers::Deliveries;
@@ -14,8 +14,60 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
-/// The most messages a stream holds unread before it is ended.
+/// Bytes of event data queued for one stream and not taken by it yet: an
+/// unread stream holds at most this much.
+pub(super) const QUEUED_BYTES: usize = 16 << 20;
+
+/// The most messages a legacy SSE or WebSocket stream holds unread.
 pub const QUEUED_EVENTS: usize = 1024;
+
+/// One open stream: its sender, and the bytes sent to it and not yet taken.
+#[derive(Clone)]
+pub(super) struct StreamTx {
+    pub(super) tx: mpsc::Sender<Routed>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Why a stream did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// Its connection is gone.
+    Gone,
+    /// Its client has left too much unread (the reason, in words).
+    Unread(String),
+}
+
+impl StreamTx {
+    /// The stream `tx` feeds, with nothing queued.
+    pub(super) fn new(tx: mpsc::Sender<Routed>) -> StreamTx {
+        StreamTx { tx, queued: Default::default() }
+    }
+
+    /// A stream that is gone: what is sent to it is logged, not delivered.
+    pub(super) fn gone() -> StreamTx {
+        StreamTx::new(mpsc::channel(1).0)
+    }
+
+    /// Sends `frame` unless the stream is gone, full, or would then hold
+    /// more than [`QUEUED_BYTES`] not yet taken.
+    pub(super) fn send(&self, frame: Frame, answer: bool) -> Result<(), Refused> {
+        let bytes = frame.data.len();
+        let held = self.queued.load(Ordering::Relaxed);
+        if held + bytes > QUEUED_BYTES {
+            return Err(Refused::Unread(format!(
+                "it holds {held} bytes its client has not read, the most a stream may"
+            )));
+        }
+        let charge = Some(Charge::new(&self.queued, bytes));
+        self.tx.try_send(Routed { frame, answer, charge }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Refused::Unread(format!(
+                "it holds {} messages its client has not read, the most a stream may",
+                self.tx.max_capacity()
+            )),
+            mpsc::error::TrySendError::Closed(_) => Refused::Gone,
+        })
+    }
+}
 
 /// Why a session's messages stopped flowing to its stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,41 +80,32 @@ pub enum Ended {
     Unread(String),
 }
 
-/// Forwards `deliveries` of a session of `server` into a queue the
-/// connection takes from; the queue closes when the session ends, the
-/// connection goes away, or the client leaves too much unread. The task's
-/// result says which.
+/// Forwards `deliveries` of a session of `server` into a stream of at most
+/// [`QUEUED_EVENTS`] messages the connection takes from; the stream closes
+/// when the session ends, the connection goes away, or the client leaves
+/// too much unread. The task's result says which.
 pub fn bounded(
     mut deliveries: Deliveries,
     server: String,
     transport: &'static str,
 ) -> (mpsc::Receiver<Routed>, tokio::task::JoinHandle<Ended>) {
     let (tx, rx) = mpsc::channel::<Routed>(QUEUED_EVENTS);
+    let stream = StreamTx::new(tx);
     let task = tokio::spawn(async move {
-        let queued = Arc::new(AtomicUsize::new(0));
         loop {
             tokio::select! {
                 d = deliveries.recv() => {
                     let Some(d) = d else { return Ended::Session };
-                    let text = d.msg.to_text();
-                    let held = queued.load(Ordering::Relaxed);
-                    if held + text.len() > QUEUED_BYTES {
-                        let why = format!("it holds {held} bytes its client has not read, the most a stream may");
-                        tracing::warn!(server = %server, transport, "ending a stream whose client does not read: {why}");
-                        return Ended::Unread(why);
-                    }
-                    let charge = Some(Charge::new(&queued, text.len()));
-                    match tx.try_send(Routed { frame: Frame::message(text), answer: false, charge }) {
+                    match stream.send(Frame::message(d.msg.to_text()), false) {
                         Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            let why = format!("it holds {QUEUED_EVENTS} messages its client has not read, the most a stream may");
+                        Err(Refused::Gone) => return Ended::Client,
+                        Err(Refused::Unread(why)) => {
                             tracing::warn!(server = %server, transport, "ending a stream whose client does not read: {why}");
                             return Ended::Unread(why);
                         }
-                        Err(mpsc::error::TrySendError::Closed(_)) => return Ended::Client,
                     }
                 }
-                _ = tx.closed() => return Ended::Client,
+                _ = stream.tx.closed() => return Ended::Client,
             }
         }
     });

@@ -4,7 +4,8 @@
 //! (swept by the front's reaper).
 
 use super::FrontError;
-use super::sse::{Charge, Routed};
+use super::backlog::StreamTx;
+use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
 use crate::frame::Frame;
 use crate::jsonrpc::{Id, Kind, Message, code};
@@ -22,41 +23,6 @@ pub(super) const EVENT_LOG: usize = 1024;
 /// Bytes of event data kept per session for replay: the oldest events go
 /// first when a new one would pass it (the newest is always kept).
 pub(super) const EVENT_LOG_BYTES: usize = 8 << 20;
-
-/// Bytes of event data queued for one stream and not taken by it yet. A
-/// stream that would pass it is ended (its client resumes from the log
-/// with `Last-Event-ID`): an unread stream holds at most this much.
-pub(super) const QUEUED_BYTES: usize = 16 << 20;
-
-/// One open stream: its sender, and the bytes sent to it and not yet taken.
-#[derive(Clone)]
-pub(super) struct StreamTx {
-    pub(super) tx: mpsc::Sender<Routed>,
-    queued: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl StreamTx {
-    /// The stream `tx` feeds, with nothing queued.
-    pub(super) fn new(tx: mpsc::Sender<Routed>) -> StreamTx {
-        StreamTx { tx, queued: Default::default() }
-    }
-
-    /// A stream that is gone: what is sent to it is logged, not delivered.
-    fn gone() -> StreamTx {
-        StreamTx::new(mpsc::channel(1).0)
-    }
-
-    /// Sends `frame` unless the stream is full, gone, or would then hold
-    /// more than [`QUEUED_BYTES`] not yet taken.
-    fn offer(&self, frame: &Frame, answer: bool) -> bool {
-        let bytes = frame.data.len();
-        if self.queued.load(std::sync::atomic::Ordering::Relaxed) + bytes > QUEUED_BYTES {
-            return false;
-        }
-        let charge = Some(Charge::new(&self.queued, bytes));
-        self.tx.try_send(Routed { frame: frame.clone(), answer, charge }).is_ok()
-    }
-}
 
 /// Which stream an event was meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +66,7 @@ impl Routes {
     /// Puts `msg` on the stream it belongs to (the stream of the request
     /// it is `related` to, else the GET stream) and in the log. A stream
     /// that cannot take it — full, or it would hold more than
-    /// [`QUEUED_BYTES`] not yet read — is ended, so that an unread stream
+    /// [`QUEUED_BYTES`](super::backlog::QUEUED_BYTES) not yet read — is ended, so that an unread stream
     /// never holds more; its client resumes it from the log
     /// (`Last-Event-ID`), where this event and those after it wait.
     pub(super) fn route(&mut self, msg: &Message, related: Option<&Id>) {
@@ -110,7 +76,7 @@ impl Routes {
         let waiter = related.and_then(|rel| self.waiters.get(rel).cloned());
         let (key, delivered) = match waiter {
             Some((key, stream)) => {
-                let ok = stream.offer(&frame, is_response);
+                let ok = stream.send(frame.clone(), is_response).is_ok();
                 if !ok {
                     // Every sender of that stream goes, so it ends; its
                     // requests stay, for a resumed stream to take over.
@@ -122,7 +88,7 @@ impl Routes {
                 (key, ok)
             }
             None => {
-                let ok = self.standalone.as_ref().is_some_and(|s| s.offer(&frame, false));
+                let ok = self.standalone.as_ref().is_some_and(|s| s.send(frame.clone(), false).is_ok());
                 if !ok {
                     self.standalone = None;
                 }
@@ -360,6 +326,7 @@ impl crate::servers::DirectSink for HttpSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::front::backlog::QUEUED_BYTES;
 
     fn message(id: i64, bytes: usize) -> Message {
         let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"pad":"{}"}}}}"#, "x".repeat(bytes));

@@ -3,7 +3,8 @@
 //! server-initiated messages (resumable with `Last-Event-ID`), DELETE ends
 //! the session. Sessions are named by `Mcp-Session-Id`.
 
-use super::http_session::{HttpSession, StreamKey, StreamTx};
+use super::backlog::StreamTx;
+use super::http_session::{HttpSession, StreamKey};
 use super::sse::Routed;
 use super::{FrontError, FrontState, accepts, rpc_error};
 use crate::frame::Frame;
