@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime};
 mod drain;
 pub mod endpoints;
 mod handles;
+mod per_principal;
 mod request;
 mod sessions;
 mod start;
@@ -268,10 +269,10 @@ pub struct Manager {
     /// Starts under way per principal, counted with their running servers
     /// against `max_servers_per_principal` (so that starts sent at once
     /// cannot pass it together).
-    starting: std::sync::Mutex<BTreeMap<String, usize>>,
+    starting: per_principal::Counts,
     /// Open client sessions per principal without the admin role, against
     /// `max_sessions_per_principal`.
-    sessions_by_principal: sessions::SessionCounts,
+    sessions_by_principal: per_principal::Counts,
     /// Virtual servers, by name.
     virtuals: RwLock<BTreeMap<String, Arc<VirtualSpec>>>,
     /// The open sessions of virtual servers, told of servers started since.

@@ -52,7 +52,7 @@ pub(super) struct Handle {
     pub(super) interactive: Arc<tokio::sync::Mutex<()>>,
     last_used: Mutex<Instant>,
     /// Its place among its principal's sessions, given back when it goes.
-    _slot: Option<super::sessions::SessionSlot>,
+    _slot: Option<super::per_principal::Slot>,
 }
 
 /// The handles of one server, by token.

@@ -17,29 +17,7 @@ pub struct ClientSession {
     rx: mpsc::Receiver<Delivery>,
     closed: bool,
     /// The place it takes among its principal's sessions, if counted.
-    slot: Option<SessionSlot>,
-}
-
-/// Open client sessions per principal name.
-pub(super) type SessionCounts = Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
-
-/// One session counted against its principal's limit; given back on drop.
-pub(super) struct SessionSlot {
-    counts: SessionCounts,
-    name: String,
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        if let Ok(mut counts) = self.counts.lock()
-            && let Some(n) = counts.get_mut(&self.name)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.name);
-            }
-        }
-    }
+    slot: Option<super::per_principal::Slot>,
 }
 
 /// What a client session talks to.
@@ -293,22 +271,18 @@ impl Manager {
 
     /// Counts one more session of `who` (a principal without the admin
     /// role) against `limits.max_sessions_per_principal`.
-    pub(super) fn reserve_session(&self, who: &Principal) -> Result<Option<SessionSlot>, ManagerError> {
+    pub(super) fn reserve_session(&self, who: &Principal) -> Result<Option<super::per_principal::Slot>, ManagerError> {
         if who.role == crate::identity::Role::Admin {
             return Ok(None);
         }
         let max = self.settings.max_sessions_per_principal;
-        let mut counts =
-            self.sessions_by_principal.lock().map_err(|_| ManagerError::Failed("session table poisoned".into()))?;
-        let open = counts.entry(who.name.clone()).or_default();
-        if *open >= max {
-            return Err(ManagerError::Limit(format!(
+        let slot = self.sessions_by_principal.take(&who.name, 0, max).map_err(|open| {
+            ManagerError::Limit(format!(
                 "`{}` holds {open} client sessions open, the most one principal may (limits.max_sessions_per_principal = {max}); close one (end a client's session) first",
                 who.name
-            )));
-        }
-        *open += 1;
-        Ok(Some(SessionSlot { counts: self.sessions_by_principal.clone(), name: who.name.clone() }))
+            ))
+        })?;
+        Ok(Some(slot))
     }
 
     /// Opens a client session on server (or virtual server) `id`, acting

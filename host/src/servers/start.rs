@@ -118,24 +118,19 @@ impl Manager {
     /// `limits.max_servers_per_principal`, with the servers it runs and its
     /// other starts under way; the slot is given back when the guard drops
     /// (the started server then counts itself).
-    fn reserve_start<'a>(&'a self, who: &Principal) -> Result<StartSlot<'a>, ManagerError> {
+    fn reserve_start(&self, who: &Principal) -> Result<super::per_principal::Slot, ManagerError> {
         let running = self
             .servers
             .read()
             .map(|s| s.values().filter(|s| s.owner.as_ref().is_some_and(|o| o.name == who.name)).count())
             .unwrap_or(0);
-        let mut starting = self.starting.lock().map_err(|_| ManagerError::Failed("start table poisoned".into()))?;
-        let pending = starting.entry(who.name.clone()).or_default();
-        if running + *pending >= self.settings.max_servers_per_principal {
-            return Err(ManagerError::Limit(format!(
-                "`{}` runs or is starting {} servers, the most one principal may (limits.max_servers_per_principal = {}); stop one first",
-                who.name,
-                running + *pending,
-                self.settings.max_servers_per_principal
-            )));
-        }
-        *pending += 1;
-        Ok(StartSlot { manager: self, name: who.name.clone() })
+        let max = self.settings.max_servers_per_principal;
+        self.starting.take(&who.name, running, max).map_err(|total| {
+            ManagerError::Limit(format!(
+                "`{}` runs or is starting {total} servers, the most one principal may (limits.max_servers_per_principal = {max}); stop one first",
+                who.name
+            ))
+        })
     }
 
     /// Starts a server; `adopt` names the id and first instance number of a
@@ -463,23 +458,4 @@ fn upstream_headers(given: &BTreeMap<String, String>) -> Result<Vec<(String, Str
             Ok((name.clone(), value.clone()))
         })
         .collect()
-}
-
-/// A start counted against its principal's limit until it is done.
-struct StartSlot<'a> {
-    manager: &'a Manager,
-    name: String,
-}
-
-impl Drop for StartSlot<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut starting) = self.manager.starting.lock()
-            && let Some(n) = starting.get_mut(&self.name)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                starting.remove(&self.name);
-            }
-        }
-    }
 }
