@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::plugin::PluginHost;
 use crate::policy::Policy;
 use crate::runtime::Runtime;
-use crate::runtime::local::{LocalLimits, LocalRuntime};
+use crate::runtime::local::LocalRuntime;
 use crate::servers::{Manager, ManagerSettings};
 use axum::Router;
 use std::sync::Arc;
@@ -117,6 +117,26 @@ fn audit_sink(config: &Config) -> crate::audit::Sink {
     }
 }
 
+/// The local runtime's sandbox, as `[sandbox]`, the policy and `[limits]` say.
+fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings {
+    let s = &config.sandbox;
+    let work_root = match &config.server.state_dir {
+        Some(dir) => dir.join("work"),
+        None => std::env::temp_dir().join("mcpod-work"),
+    };
+    crate::runtime::sandbox::SandboxSettings {
+        enabled: s.enabled,
+        cgroups: s.cgroups,
+        read: s.read.clone(),
+        write: s.write.clone(),
+        max_processes: (s.max_processes > 0).then_some(s.max_processes),
+        internet_access: config.policy.internet_access,
+        work_root,
+        address_space_bytes: config.limits.local_memory_mib.map(|m| m << 20),
+        cpu_seconds: config.limits.local_cpu_secs,
+    }
+}
+
 /// Builds the host for `config`, with `runtime` (or the one the config names).
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
     crate::tls::install_provider();
@@ -128,13 +148,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let runtime: Arc<dyn Runtime> = match runtime {
         Some(r) => r,
         None => match config.server.runtime {
-            RuntimeKind::Local => Arc::new(LocalRuntime::new(
-                LocalLimits {
-                    memory_bytes: config.limits.local_memory_mib.map(|m| m << 20),
-                    cpu_seconds: config.limits.local_cpu_secs,
-                },
-                Duration::from_secs(5),
-            )),
+            RuntimeKind::Local => Arc::new(LocalRuntime::new(sandbox_settings(config), Duration::from_secs(5))),
             RuntimeKind::Kubernetes => {
                 let client =
                     crate::runtime::kube::client(config).await.map_err(|e| AppError::Runtime(e.to_string()))?;

@@ -67,6 +67,8 @@ pub struct Config {
     pub kubernetes: KubernetesSection,
     /// Message, session and restart limits.
     pub limits: LimitsSection,
+    /// What local servers may touch.
+    pub sandbox: SandboxSection,
     /// Plugins to load besides (or instead of) the built-in ones.
     pub plugins: Vec<PluginEntry>,
     /// Virtual servers declared in the config (`[[virtual]]`): one endpoint
@@ -309,6 +311,34 @@ impl Default for PolicySection {
             allow_commands: false,
             allow_remote_hosts: Vec::new(),
         }
+    }
+}
+
+/// `[sandbox]`: what a server on the local runtime may touch (Kubernetes
+/// pods have their own: the restricted Pod Security Standard, a
+/// NetworkPolicy and resource limits).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSection {
+    /// Landlock, `no_new_privs`, a network namespace when
+    /// `policy.internet_access = false`, and control groups.
+    pub enabled: bool,
+    /// Put each instance in a control group with `[resources]`' memory and
+    /// CPU limits and `max_processes` (false: an `RLIMIT_DATA` per process).
+    pub cgroups: bool,
+    /// Paths every server may also read (beside the system, PATH and the
+    /// package caches).
+    pub read: Vec<PathBuf>,
+    /// Paths every server may also write (beside its work directory and the
+    /// package caches).
+    pub write: Vec<PathBuf>,
+    /// Processes and threads one instance may hold (0: no limit).
+    pub max_processes: u64,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        SandboxSection { enabled: true, cgroups: true, read: Vec::new(), write: Vec::new(), max_processes: 512 }
     }
 }
 

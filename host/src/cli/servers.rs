@@ -230,6 +230,12 @@ fn show(status: &ServerStatus, json: bool) -> anyhow::Result<()> {
             println!("tools:  {}", names.join(", "));
         }
     }
+    if !status.protections.is_empty() {
+        println!("\nprotections:");
+        for p in &status.protections {
+            println!("  {:<11} {:<4} {}", p.name, if p.active { "on" } else { "off" }, p.detail);
+        }
+    }
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! The local runtime: each instance is a child process in its own process
 //! group, so that stopping it also stops what it spawned (npx → node,
-//! uvx → python). Children get a minimal environment plus the spec's, and
-//! are killed when the host exits.
+//! uvx → python), sandboxed as `runtime::sandbox` plans. Children get a
+//! minimal environment plus the spec's, and are killed when the host exits.
 
-use super::{Connection, InstanceInfo, LaunchRequest, Launched, Runtime, RuntimeError};
+use super::sandbox::{Sandbox, SandboxSettings};
+use super::{Connection, InstanceInfo, LaunchRequest, Launched, Protection, Runtime, RuntimeError};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -37,19 +38,12 @@ const PASSTHROUGH_ENV: &[&str] = &[
     "UV_INDEX_URL",
     "UV_NATIVE_TLS",
     "npm_config_registry",
+    // pyenv's shims find their installation here, not under a moved HOME.
+    "PYENV_ROOT",
 ];
 
 /// How long `/readyz`'s probe process may take.
 const READY_PROBE: Duration = Duration::from_secs(2);
-
-/// Optional resource limits on local servers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LocalLimits {
-    /// Address-space limit in bytes (RLIMIT_AS).
-    pub memory_bytes: Option<u64>,
-    /// CPU seconds (RLIMIT_CPU).
-    pub cpu_seconds: Option<u64>,
-}
 
 struct Child {
     server_id: String,
@@ -60,14 +54,15 @@ struct Child {
 /// Runs servers as local processes.
 pub struct LocalRuntime {
     children: Mutex<BTreeMap<String, Child>>,
-    limits: LocalLimits,
+    sandbox: Sandbox,
     grace: Duration,
 }
 
 impl LocalRuntime {
-    /// A runtime applying `limits`, giving children `grace` to exit on stop.
-    pub fn new(limits: LocalLimits, grace: Duration) -> Self {
-        LocalRuntime { children: Mutex::new(BTreeMap::new()), limits, grace }
+    /// A runtime sandboxing its children as `sandbox` says, giving them
+    /// `grace` to exit on stop.
+    pub fn new(sandbox: SandboxSettings, grace: Duration) -> Self {
+        LocalRuntime { children: Mutex::new(BTreeMap::new()), sandbox: Sandbox::new(sandbox), grace }
     }
 
     fn signal_group(pgid: i32, signal: Signal) {
@@ -100,6 +95,10 @@ impl Runtime for LocalRuntime {
 
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn protections(&self, spec: &crate::launch::LaunchSpec) -> Vec<Protection> {
+        self.sandbox.protections(spec)
     }
 
     fn supports(&self, spec: &crate::launch::LaunchSpec) -> Result<(), RuntimeError> {
@@ -137,24 +136,11 @@ impl Runtime for LocalRuntime {
         if let Some(dir) = &req.spec.working_dir {
             cmd.current_dir(dir);
         }
-        let limits = self.limits;
-        if limits.memory_bytes.is_some() || limits.cpu_seconds.is_some() {
-            // SAFETY: between fork and exec only async-signal-safe calls are
-            // allowed; setrlimit is one.
-            #[allow(unsafe_code)]
-            unsafe {
-                cmd.pre_exec(move || {
-                    use nix::sys::resource::{Resource, setrlimit};
-                    if let Some(m) = limits.memory_bytes {
-                        setrlimit(Resource::RLIMIT_AS, m, m).map_err(std::io::Error::from)?;
-                    }
-                    if let Some(c) = limits.cpu_seconds {
-                        setrlimit(Resource::RLIMIT_CPU, c, c).map_err(std::io::Error::from)?;
-                    }
-                    Ok(())
-                });
-            }
-        }
+        let mut sandbox = self.sandbox.prepare(req, program).map_err(|e| RuntimeError::Sandbox {
+            what: format!("server {}", req.server_id),
+            reason: e.to_string(),
+        })?;
+        sandbox.apply(&mut cmd, req.spec.working_dir.is_some());
         let network = req.spec.transport.is_network();
         let port = req.spec.port.filter(|_| network);
         if let Some(port) = port
@@ -173,14 +159,25 @@ impl Runtime for LocalRuntime {
             cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
         }
         cmd.stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| {
-            let what = format!("`{program}` for server {}", req.server_id);
-            if e.kind() == std::io::ErrorKind::NotFound {
-                RuntimeError::NotInstalled { what, program: program.clone() }
-            } else {
-                RuntimeError::Start { what, reason: e.to_string() }
+        let spawned = cmd.spawn();
+        sandbox.spawned();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                sandbox.cleanup().await;
+                let what = format!("`{program}` for server {}", req.server_id);
+                return Err(if e.kind() == std::io::ErrorKind::NotFound {
+                    RuntimeError::NotInstalled { what, program: program.clone() }
+                } else {
+                    RuntimeError::Start {
+                        what,
+                        reason: format!(
+                            "{e} (spawning, or sandboxing it before it ran: joining its control group, its network namespace, no_new_privs, Landlock; [sandbox] enabled = false runs servers unsandboxed)"
+                        ),
+                    }
+                });
             }
-        })?;
+        };
         let pid = child.id().map(|p| p as i32).unwrap_or_default();
         tracing::info!(server = %req.server_id, instance = %req.instance_id, pid, program = %program, "started local server process");
         let stderr = child.stderr.take().ok_or_else(|| RuntimeError::Other("no stderr pipe".into()))?;
@@ -210,8 +207,10 @@ impl Runtime for LocalRuntime {
                 Ok(status) => status.to_string(),
                 Err(e) => format!("wait failed: {e}"),
             };
-            // Whatever it left behind in its group goes too.
+            // Whatever it left behind in its group goes too, and what left
+            // the group stays in its control group until that is emptied.
             LocalRuntime::signal_group(pid, Signal::SIGKILL);
+            sandbox.cleanup().await;
             if let Ok(mut s) = state.lock() {
                 *s = format!("exited ({how})");
             }
@@ -270,6 +269,9 @@ impl Runtime for LocalRuntime {
         for pgid in pgids {
             LocalRuntime::signal_group(pgid, Signal::SIGKILL);
         }
+        // Each instance's wait task empties its group; give them a moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.sandbox.remove_all();
     }
 }
 
@@ -304,5 +306,6 @@ impl Drop for LocalRuntime {
                 LocalRuntime::signal_group(c.pgid, Signal::SIGKILL);
             }
         }
+        self.sandbox.remove_all();
     }
 }

@@ -6,6 +6,7 @@ pub mod kube;
 pub mod local;
 pub mod logs;
 pub mod remote;
+pub mod sandbox;
 
 use crate::launch::LaunchSpec;
 use std::collections::BTreeMap;
@@ -41,6 +42,15 @@ pub enum RuntimeError {
         /// The missing program.
         program: String,
     },
+    /// The sandbox policy asks for cannot be had, or could not be prepared:
+    /// nothing was started, and starting again cannot help.
+    #[error("cannot start {what} sandboxed: {reason}")]
+    Sandbox {
+        /// What was being started.
+        what: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The instance is unknown to the runtime.
     #[error("no instance {0}")]
     NotFound(String),
@@ -54,7 +64,10 @@ impl RuntimeError {
     /// this runtime cannot run): the instance fails at once instead of
     /// restarting with backoff.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, RuntimeError::NotInstalled { .. } | RuntimeError::Unsupported { .. })
+        matches!(
+            self,
+            RuntimeError::NotInstalled { .. } | RuntimeError::Unsupported { .. } | RuntimeError::Sandbox { .. }
+        )
     }
 }
 
@@ -122,6 +135,18 @@ pub struct InstanceInfo {
     pub detail: Option<String>,
 }
 
+/// One protection a runtime gives a server's instances (a sandbox layer,
+/// a limit), as status shows it: active or not, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Protection {
+    /// What it protects (`files`, `network`, `memory`, ...).
+    pub name: String,
+    /// Whether it applies.
+    pub active: bool,
+    /// How it applies, or why it does not.
+    pub detail: String,
+}
+
 /// An instance left running by an earlier host, found at start.
 #[derive(Debug, Clone)]
 pub struct Adoptable {
@@ -145,6 +170,12 @@ pub trait Runtime: Send + Sync {
     /// registered, so that a start fails at once with the reason.
     fn supports(&self, _spec: &LaunchSpec) -> Result<(), RuntimeError> {
         Ok(())
+    }
+
+    /// The protections instances of `spec` get here (none listed: the
+    /// runtime does not say).
+    fn protections(&self, _spec: &LaunchSpec) -> Vec<Protection> {
+        Vec::new()
     }
 
     /// Starts one instance.

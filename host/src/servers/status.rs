@@ -125,6 +125,10 @@ pub struct ServerStatus {
     /// Its labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// What protects the machine from its instances on this runtime (the
+    /// local sandbox's layers), each active or not and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protections: Vec<crate::runtime::Protection>,
 }
 
 impl Manager {
@@ -161,6 +165,7 @@ impl Manager {
             capabilities: server.capabilities.lock().ok().and_then(|c| c.clone()),
             started_by: server.owner.as_ref().map(|p| p.name.clone()),
             labels: server.labels.clone(),
+            protections: self.runtime.protections(&server.spec),
         }
     }
 

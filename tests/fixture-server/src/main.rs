@@ -2,7 +2,9 @@
 //! `echo`, `add`, `whoami` (this process's id and call count), `slow`
 //! (progress notifications), `sample` (asks the client to sample and
 //! returns its answer), `notify` (logs and a list_changed), `crash`
-//! (exits), `limits` (this process's address-space and CPU rlimits);
+//! (exits), `limits` (this process's address-space and CPU rlimits),
+//! `attempt` (tries what a sandbox must stop: write or read a file, connect
+//! to an address, spawn processes, allocate memory, and says what happened);
 //! `EXTRA_TOOLS=N` lists N more (never called). One
 //! resource, one prompt, logging. Like the SDKs' servers, it answers
 //! nothing but `ping` before `initialize`, so a proxy that restarts it must
@@ -54,7 +56,8 @@ impl Server {
             {"name": "notify", "description": "Sends a log message and a tools/list_changed", "inputSchema": schema(json!({}), json!([]))},
             {"name": "crash", "description": "Exits the process", "inputSchema": schema(json!({}), json!([]))},
             {"name": "limits", "description": "This process's address-space and CPU rlimits", "inputSchema": schema(json!({}), json!([]))},
-            {"name": "sleep", "description": "Answers after `ms` milliseconds, sending nothing before", "inputSchema": schema(json!({"ms": {"type": "number"}}), json!(["ms"]))}
+            {"name": "sleep", "description": "Answers after `ms` milliseconds, sending nothing before", "inputSchema": schema(json!({"ms": {"type": "number"}}), json!(["ms"]))},
+            {"name": "attempt", "description": "Tries something a sandbox must stop (`what`: write, read, connect, spawn, allocate) and says whether it worked", "inputSchema": schema(json!({"what": {"type": "string"}, "target": {"type": "string"}, "count": {"type": "number"}}), json!(["what"]))}
         ]})
     }
 
@@ -104,6 +107,12 @@ impl Server {
                     .filter(|l| l.starts_with("Max address space") || l.starts_with("Max cpu time"))
                     .collect();
                 self.reply(id, Self::text(wanted.join("\n")))
+            }
+            "attempt" => {
+                let target = args["target"].as_str().unwrap_or("");
+                let count = args["count"].as_u64().unwrap_or(1);
+                let outcome = attempt(args["what"].as_str().unwrap_or(""), target, count);
+                self.reply(id, Self::text(outcome))
             }
             other => self.error(id, -32602, &format!("unknown tool {other}")),
         }
@@ -182,7 +191,70 @@ impl Server {
     }
 }
 
+/// Tries `what` and says how it went: `done: …` when it worked, `denied: …`
+/// with the error when it did not. A read never returns what it read.
+fn attempt(what: &str, target: &str, count: u64) -> String {
+    match what {
+        "write" => match std::fs::write(target, b"written by the fixture") {
+            Ok(()) => format!("done: wrote {target}"),
+            Err(e) => format!("denied: {e}"),
+        },
+        "read" => match std::fs::read(target) {
+            Ok(bytes) => format!("done: read {} bytes of {target}", bytes.len()),
+            Err(e) => format!("denied: {e}"),
+        },
+        "connect" => match target.parse::<std::net::SocketAddr>() {
+            Ok(addr) => match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) {
+                Ok(_) => format!("done: connected to {addr}"),
+                Err(e) => format!("denied: {e}"),
+            },
+            Err(e) => format!("denied: bad address {target:?}: {e}"),
+        },
+        "spawn" => {
+            // Children that idle, spawned until one fails or `count` run.
+            let mut children = Vec::new();
+            let mut failure = String::from("none");
+            for _ in 0..count {
+                match std::process::Command::new("/proc/self/exe").arg("--idle").spawn() {
+                    Ok(child) => children.push(child),
+                    Err(e) => {
+                        failure = e.to_string();
+                        break;
+                    }
+                }
+            }
+            let spawned = children.len();
+            for mut child in children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            if spawned as u64 == count {
+                format!("done: spawned {spawned} processes")
+            } else {
+                format!("denied: spawned {spawned} of {count} processes, then: {failure}")
+            }
+        }
+        "allocate" => {
+            // `count` MiB, every page touched so that it is really resident.
+            let bytes = (count as usize).saturating_mul(1 << 20);
+            let mut block: Vec<u8> = Vec::new();
+            match block.try_reserve_exact(bytes) {
+                Ok(()) => {
+                    block.resize(bytes, 1);
+                    format!("done: allocated {count} MiB (sum {})", block.iter().step_by(4096).map(|b| *b as u64).sum::<u64>())
+                }
+                Err(e) => format!("denied: {e}"),
+            }
+        }
+        other => format!("denied: unknown attempt {other:?}"),
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--idle") {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        return;
+    }
     let mut server =
         Server { out: std::io::stdout(), calls: 0, next_id: 0, waiting: HashMap::new(), initialized: false };
     eprintln!("mcp-fixture {} ready", std::process::id());

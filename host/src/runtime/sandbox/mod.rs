@@ -1,0 +1,736 @@
+//! What a local server may touch. Landlock limits its files to reading the
+//! system and its own programs and writing only its work directory and the
+//! package caches (and, for a network server with no internet, TCP to
+//! binding its own port); `no_new_privs` keeps a setuid program from lifting
+//! that; a network namespace with no interface takes the network away from
+//! a stdio server when policy says no internet; a control group caps the
+//! memory, CPU and processes of the server and everything it spawns.
+//!
+//! Each launch is planned once ([`Sandbox::protections`] shows the plan, as
+//! `mcpod servers status` prints it); a protection that policy requires and
+//! that cannot be had here fails the launch instead of running without it.
+//! Everything is prepared in the host; between fork and exec the child
+//! makes only system calls (join the group, set limits, unshare, restrict).
+
+mod cgroup;
+mod landlock;
+
+use super::{LaunchRequest, Protection};
+use crate::launch::LaunchSpec;
+use nix::sys::resource::Resource;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The operator's sandbox settings: `[sandbox]`, `policy.internet_access`
+/// and the `[limits]` rlimits of local processes.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Landlock, `no_new_privs`, the network namespace and control groups
+    /// (false: servers run with the host user's rights, rlimits aside).
+    pub enabled: bool,
+    /// Use control groups where this host can (false: rlimits only).
+    pub cgroups: bool,
+    /// Paths servers may also read.
+    pub read: Vec<PathBuf>,
+    /// Paths servers may also write.
+    pub write: Vec<PathBuf>,
+    /// Processes and threads one instance may hold (the `pids` controller).
+    pub max_processes: Option<u64>,
+    /// Whether servers that ask for the network may have it.
+    pub internet_access: bool,
+    /// Where instances' work directories are made.
+    pub work_root: PathBuf,
+    /// Address-space cap of each process, in bytes (`RLIMIT_AS`).
+    pub address_space_bytes: Option<u64>,
+    /// CPU seconds of each process (`RLIMIT_CPU`).
+    pub cpu_seconds: Option<u64>,
+}
+
+impl SandboxSettings {
+    /// No sandbox, no limits (what a runtime built without settings uses).
+    pub fn off() -> Self {
+        SandboxSettings {
+            enabled: false,
+            cgroups: false,
+            read: Vec::new(),
+            write: Vec::new(),
+            max_processes: None,
+            internet_access: true,
+            work_root: std::env::temp_dir().join("mcpod-work"),
+            address_space_bytes: None,
+            cpu_seconds: None,
+        }
+    }
+}
+
+/// Why a launch cannot be sandboxed as planned.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Policy requires a protection this machine cannot give.
+    #[error("{0}")]
+    Required(String),
+    /// Preparing a protection failed.
+    #[error("{0}")]
+    Prepare(String),
+}
+
+/// What this machine offers, probed once.
+#[derive(Debug)]
+struct Kernel {
+    landlock_abi: i64,
+    root: bool,
+    userns: Result<(), String>,
+    cgroups: cgroup::Cgroups,
+}
+
+/// Plans and prepares the sandbox of each local launch.
+#[derive(Debug)]
+pub struct Sandbox {
+    settings: SandboxSettings,
+    kernel: Kernel,
+    /// This runtime's own directory name under the work root and in each
+    /// cgroup hierarchy (several hosts may share one machine or process).
+    prefix: String,
+    /// The host user's home, whose caches servers share.
+    home: Option<PathBuf>,
+}
+
+/// One launch's plan: what will be applied, and how status shows it.
+#[derive(Debug, Default)]
+struct Plan {
+    landlock: bool,
+    tcp_bind_only: Option<Option<u16>>,
+    /// `Some(user)`: a new network namespace (inside a user namespace when
+    /// the host is not root).
+    netns: Option<bool>,
+    cgroup: cgroup::Limits,
+    rlimits: Vec<(Resource, u64)>,
+    /// A protection policy requires that cannot be had: the launch fails.
+    blocked: Option<String>,
+    protections: Vec<Protection>,
+}
+
+fn protection(name: &str, active: bool, detail: impl Into<String>) -> Protection {
+    Protection { name: name.to_string(), active, detail: detail.into() }
+}
+
+impl Sandbox {
+    /// A sandbox for this machine, as `settings` ask.
+    pub fn new(settings: SandboxSettings) -> Sandbox {
+        static RUNTIMES: AtomicU64 = AtomicU64::new(0);
+        let prefix = format!("mcpod-{}-{}", std::process::id(), RUNTIMES.fetch_add(1, Ordering::Relaxed));
+        let root = nix::unistd::geteuid().is_root();
+        let cgroups = if settings.enabled && settings.cgroups { cgroup::Cgroups::detect(&prefix) } else { Default::default() };
+        let kernel = Kernel { landlock_abi: landlock::kernel_abi(), root, userns: user_namespaces(), cgroups };
+        let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute() && h != Path::new("/"));
+        Sandbox { settings, kernel, prefix, home }
+    }
+
+    /// The protections a server launched from `spec` gets, active or not and why.
+    pub fn protections(&self, spec: &LaunchSpec) -> Vec<Protection> {
+        self.plan(spec).protections
+    }
+
+    fn plan(&self, spec: &LaunchSpec) -> Plan {
+        let s = &self.settings;
+        let k = &self.kernel;
+        let mut plan = Plan::default();
+        if let Some(b) = s.address_space_bytes {
+            plan.rlimits.push((Resource::RLIMIT_AS, b));
+        }
+        if let Some(c) = s.cpu_seconds {
+            plan.rlimits.push((Resource::RLIMIT_CPU, c));
+        }
+        if !s.enabled {
+            plan.protections.push(protection(
+                "sandbox",
+                false,
+                "off ([sandbox] enabled = false): the server runs with the host user's files and network",
+            ));
+            return plan;
+        }
+        let p = &mut plan.protections;
+        // Files.
+        plan.landlock = k.landlock_abi > 0;
+        p.push(if plan.landlock {
+            protection(
+                "files",
+                true,
+                format!(
+                    "Landlock ABI {}: writes only its work directory and the package caches; reads the system and its programs",
+                    k.landlock_abi
+                ),
+            )
+        } else {
+            protection("files", false, "this kernel has no Landlock (Linux 5.13 or later, with landlock among its LSMs)")
+        });
+        p.push(protection("privileges", true, "no_new_privs: setuid programs gain nothing"));
+        // Network.
+        let network_server = spec.transport.is_network();
+        if s.internet_access && spec.network_access {
+            p.push(protection("network", false, "open: policy.internet_access = true and the server type asks for the network"));
+        } else if network_server {
+            if k.landlock_abi >= 4 {
+                plan.tcp_bind_only = Some(spec.port);
+                let port = spec.port.map(|p| format!("binds only port {p}")).unwrap_or_else(|| "binds no port".into());
+                p.push(protection("network", true, format!("Landlock: {port} and opens no TCP connection (UDP is not covered)")));
+            } else {
+                let why = format!(
+                    "this kernel's Landlock (ABI {}) cannot limit TCP (needs ABI 4, Linux 6.7)",
+                    k.landlock_abi
+                );
+                p.push(protection("network", false, why.clone()));
+                plan.blocked = Some(no_internet(&why));
+            }
+        } else if k.root {
+            plan.netns = Some(false);
+            p.push(protection("network", true, "its own network namespace: no interface, no route out"));
+        } else {
+            match &k.userns {
+                Ok(()) => {
+                    plan.netns = Some(true);
+                    p.push(protection(
+                        "network",
+                        true,
+                        "its own user and network namespaces: no interface, no route out",
+                    ));
+                }
+                Err(why) => {
+                    p.push(protection("network", false, why.clone()));
+                    plan.blocked = Some(no_internet(why));
+                }
+            }
+        }
+        // Memory, CPU, processes.
+        let memory = spec.resources.memory_limit.as_deref().and_then(bytes);
+        match (memory, k.cgroups.controller(cgroup::Controller::Memory)) {
+            (None, _) => p.push(protection("memory", false, "no memory limit set (resources.memory_limit)")),
+            (Some(m), Ok(how)) => {
+                plan.cgroup.memory_bytes = Some(m);
+                p.push(protection("memory", true, format!("{how}: {} MiB for the server and all it spawns", m >> 20)));
+            }
+            (Some(m), Err(why)) => {
+                plan.rlimits.push((Resource::RLIMIT_DATA, m));
+                p.push(protection(
+                    "memory",
+                    true,
+                    format!("RLIMIT_DATA: {} MiB per process, not in all ({})", m >> 20, self.why_no_cgroup(why)),
+                ));
+            }
+        }
+        let cpu = spec.resources.cpu_limit.as_deref().and_then(millis);
+        match (cpu, k.cgroups.controller(cgroup::Controller::Cpu)) {
+            (None, _) => p.push(protection("cpu", false, "no CPU limit set (resources.cpu_limit)")),
+            (Some(c), Ok(how)) => {
+                plan.cgroup.cpu_millis = Some(c);
+                p.push(protection("cpu", true, format!("{how}: {c}m of a CPU")));
+            }
+            (Some(_), Err(why)) => p.push(protection(
+                "cpu",
+                false,
+                format!("{}; only limits.local_cpu_secs (RLIMIT_CPU) caps CPU time", self.why_no_cgroup(why)),
+            )),
+        }
+        match (s.max_processes, k.cgroups.controller(cgroup::Controller::Pids)) {
+            (None, _) => p.push(protection("processes", false, "no process limit set ([sandbox] max_processes)")),
+            (Some(n), Ok(how)) => {
+                plan.cgroup.max_processes = Some(n);
+                p.push(protection("processes", true, format!("{how}: at most {n} processes and threads")));
+            }
+            (Some(_), Err(why)) => p.push(protection(
+                "processes",
+                false,
+                format!("{}; RLIMIT_NPROC counts all of the user's processes, so it is not used", self.why_no_cgroup(why)),
+            )),
+        }
+        plan
+    }
+
+    fn why_no_cgroup(&self, why: String) -> String {
+        if self.settings.cgroups { why } else { "[sandbox] cgroups = false".to_string() }
+    }
+
+    /// Prepares the launch of `req`: its work directory, control group and
+    /// ruleset, and what the child does before exec. Fails, starting
+    /// nothing, if a required protection cannot be had.
+    pub fn prepare(&self, req: &LaunchRequest, program: &str) -> Result<Prepared, SandboxError> {
+        let plan = self.plan(&req.spec);
+        if let Some(why) = plan.blocked {
+            return Err(SandboxError::Required(why));
+        }
+        let mut prepared = Prepared { steps: ChildSteps { rlimits: plan.rlimits, ..Default::default() }, ..Default::default() };
+        if !self.settings.enabled {
+            return Ok(prepared);
+        }
+        let work = self.settings.work_root.join(&self.prefix).join(&req.instance_id);
+        let tmp = work.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| {
+            SandboxError::Prepare(format!("cannot make the work directory {}: {e}; check [server] state_dir", work.display()))
+        })?;
+        prepared.work_dir = Some(work.clone());
+        let caches = self.caches();
+        prepared.env = self.env(&work, &tmp, caches.as_ref());
+        let group = self.kernel.cgroups.create(&req.instance_id, &plan.cgroup);
+        prepared.group = group.map_err(|e| SandboxError::Prepare(e.to_string()))?;
+        prepared.steps.procs = prepared.group.procs().to_vec();
+        prepared.steps.no_new_privs = true;
+        if plan.landlock {
+            let rules = landlock::Rules {
+                read: self.readable(&req.spec, program),
+                write: self.writable(&req.spec, &work, caches.as_ref()),
+                tcp_bind_only: plan.tcp_bind_only,
+            };
+            let fd = landlock::ruleset(&rules).map_err(SandboxError::Prepare)?;
+            prepared.steps.ruleset = Some(fd.as_raw_fd());
+            prepared.ruleset = Some(fd);
+        }
+        if let Some(user) = plan.netns {
+            prepared.steps.unshare_net = true;
+            if user {
+                let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+                let c = |s: &str| CString::new(s).unwrap_or_default();
+                prepared.steps.maps = vec![
+                    (c("/proc/self/setgroups"), b"deny".to_vec()),
+                    (c("/proc/self/uid_map"), format!("{uid} {uid} 1").into_bytes()),
+                    (c("/proc/self/gid_map"), format!("{gid} {gid} 1").into_bytes()),
+                ];
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// The host user's package caches a server shares, so that downloads
+    /// are made once: npm's, the XDG cache (uv, pip) and uv's tools and
+    /// Pythons. Created here, because Landlock can only allow paths that
+    /// exist.
+    fn caches(&self) -> Option<Caches> {
+        let home = self.home.as_ref()?;
+        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".cache"));
+        let caches = Caches { npm: home.join(".npm"), xdg: cache, uv: home.join(".local/share/uv") };
+        for dir in [&caches.npm, &caches.xdg, &caches.uv] {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::debug!(dir = %dir.display(), error = %e, "cannot make a shared package cache; servers will download into their work directory");
+            }
+        }
+        Some(caches)
+    }
+
+    /// The env a sandboxed server runs with: its work directory as home and
+    /// temp, and the shared package caches.
+    fn env(&self, work: &Path, tmp: &Path, caches: Option<&Caches>) -> Vec<(String, String)> {
+        let mut env = vec![("HOME".to_string(), path_text(work)), ("TMPDIR".to_string(), path_text(tmp))];
+        if let Some(c) = caches {
+            env.extend([
+                ("npm_config_cache".to_string(), path_text(&c.npm)),
+                ("XDG_CACHE_HOME".to_string(), path_text(&c.xdg)),
+                ("UV_PYTHON_INSTALL_DIR".to_string(), path_text(&c.uv.join("python"))),
+                ("UV_TOOL_DIR".to_string(), path_text(&c.uv.join("tools"))),
+            ]);
+        }
+        env
+    }
+
+    /// What a server may read and run: the system, the directories on PATH
+    /// (with their installation: `~/.pyenv` for `~/.pyenv/shims`), its
+    /// program's directory, the directory of each file among its arguments
+    /// (a script and the modules beside it), and what the operator adds.
+    fn readable(&self, spec: &LaunchSpec, program: &str) -> Vec<PathBuf> {
+        let mut read: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let entries: Vec<PathBuf> = std::env::split_paths(&path).filter(|p| p.is_absolute()).collect();
+        for entry in &entries {
+            match entry.parent() {
+                Some(parent) if parent != Path::new("/") && Some(parent) != self.home.as_deref() => {
+                    read.push(parent.to_path_buf())
+                }
+                _ => read.push(entry.clone()),
+            }
+        }
+        let found = if program.contains('/') {
+            Some(PathBuf::from(program))
+        } else {
+            entries.iter().map(|d| d.join(program)).find(|p| p.is_file())
+        };
+        if let Some(dir) = found.and_then(|p| p.canonicalize().ok()).and_then(|p| p.parent().map(Path::to_path_buf)) {
+            read.push(dir);
+        }
+        let files = absolute_args(spec).filter(|a| a.is_file());
+        read.extend(files.filter_map(|f| f.parent()).filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
+        read.extend(self.settings.read.iter().cloned());
+        read
+    }
+
+    /// What a server may write: its work directory, the package caches, the
+    /// harmless devices, its working directory and the directories among
+    /// its arguments (an admin's or a template's choice: the filesystem
+    /// server's allowed directories), and what the operator adds.
+    fn writable(&self, spec: &LaunchSpec, work: &Path, caches: Option<&Caches>) -> Vec<PathBuf> {
+        let mut write = vec![work.to_path_buf()];
+        write.extend(WRITABLE_DEVICES.iter().map(PathBuf::from));
+        if let Some(c) = caches {
+            write.extend([c.npm.clone(), c.xdg.clone(), c.uv.clone()]);
+        }
+        write.extend(spec.working_dir.iter().map(PathBuf::from));
+        write.extend(absolute_args(spec).filter(|a| a.is_dir() && *a != Path::new("/")).map(Path::to_path_buf));
+        write.extend(self.settings.write.iter().cloned());
+        write
+    }
+
+    /// Removes this runtime's directories (host shutdown).
+    pub fn remove_all(&self) {
+        let _ = std::fs::remove_dir_all(self.settings.work_root.join(&self.prefix));
+        self.kernel.cgroups.remove_all();
+    }
+}
+
+/// The absolute paths among a server's arguments (not its program).
+fn absolute_args(spec: &LaunchSpec) -> impl Iterator<Item = &Path> {
+    spec.process.iter().flat_map(|p| p.command.iter().skip(1)).map(Path::new).filter(|a| a.is_absolute())
+}
+
+/// The shared package caches (see `Sandbox::caches`).
+struct Caches {
+    npm: PathBuf,
+    xdg: PathBuf,
+    uv: PathBuf,
+}
+
+/// What every server may read and run.
+const SYSTEM_READ: &[&str] = &["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev", "/run"];
+
+/// Devices every server may write.
+const WRITABLE_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/shm", "/dev/pts", "/dev/ptmx"];
+
+fn no_internet(why: &str) -> String {
+    format!(
+        "policy.internet_access = false, but this machine cannot take the network away from a local server: {why}. Nothing was started; allow the network (policy.internet_access = true) or run on Kubernetes"
+    )
+}
+
+fn path_text(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Whether this (non-root) user may make user namespaces, or what forbids it.
+fn user_namespaces() -> Result<(), String> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Err("user namespaces are disabled (user.max_user_namespaces = 0)".into());
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err("unprivileged user namespaces disabled (kernel.unprivileged_userns_clone = 0)".into());
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return Err("unprivileged user namespaces are restricted by AppArmor (kernel.apparmor_restrict_unprivileged_userns = 1)".into());
+    }
+    Ok(())
+}
+
+/// A Kubernetes memory quantity in bytes (`512Mi`, `1G`, `1e9` aside).
+fn bytes(q: &str) -> Option<u64> {
+    const UNITS: [(&str, f64); 12] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let (num, scale) = UNITS.iter().find_map(|(s, f)| q.strip_suffix(s).map(|n| (n, *f))).unwrap_or((q, 1.0));
+    let n: f64 = num.parse().ok()?;
+    (n.is_finite() && n > 0.0).then_some((n * scale) as u64)
+}
+
+/// A Kubernetes CPU quantity in thousandths of a CPU (`500m`, `1`, `0.5`).
+fn millis(q: &str) -> Option<u64> {
+    let n: f64 = match q.strip_suffix('m') {
+        Some(m) => m.parse::<f64>().ok()? / 1000.0,
+        None => q.parse().ok()?,
+    };
+    (n.is_finite() && n > 0.0).then(|| ((n * 1000.0).ceil() as u64).max(1))
+}
+
+/// What the child does between fork and exec: only system calls on data
+/// made in the host (no allocation, no lock).
+#[derive(Debug, Clone, Default)]
+struct ChildSteps {
+    procs: Vec<CString>,
+    rlimits: Vec<(Resource, u64)>,
+    unshare_net: bool,
+    maps: Vec<(CString, Vec<u8>)>,
+    no_new_privs: bool,
+    ruleset: Option<i32>,
+}
+
+fn write_file(path: &CString, content: &[u8]) -> std::io::Result<()> {
+    use nix::libc;
+    // SAFETY: open, write and close are async-signal-safe; `path` is a
+    // valid C string and `content` a valid buffer.
+    #[allow(unsafe_code)]
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = libc::write(fd, content.as_ptr().cast(), content.len());
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if n != content.len() as isize {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+impl ChildSteps {
+    fn is_empty(&self) -> bool {
+        self.procs.is_empty() && self.rlimits.is_empty() && !self.unshare_net && !self.no_new_privs
+    }
+
+    /// Runs in the child after fork.
+    fn run(&self) -> std::io::Result<()> {
+        use nix::libc;
+        // Join the group first: a user namespace could forbid it later.
+        for procs in &self.procs {
+            write_file(procs, b"0")?;
+        }
+        for (resource, limit) in &self.rlimits {
+            nix::sys::resource::setrlimit(*resource, *limit, *limit)?;
+        }
+        // SAFETY: unshare, prctl and the Landlock syscall take plain
+        // integers; the child is single-threaded after fork.
+        #[allow(unsafe_code)]
+        unsafe {
+            if self.unshare_net {
+                let user = if self.maps.is_empty() { 0 } else { libc::CLONE_NEWUSER };
+                if libc::unshare(libc::CLONE_NEWNET | user) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for (path, content) in &self.maps {
+                    write_file(path, content)?;
+                }
+            }
+            if self.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(fd) = self.ruleset
+                && libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One launch, prepared: the env, directory and child steps to apply to its
+/// command, and what to clean up when it ends.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    work_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    group: cgroup::Group,
+    ruleset: Option<OwnedFd>,
+    steps: ChildSteps,
+}
+
+impl Prepared {
+    /// Applies the sandbox to `cmd` (after its env and directory are set:
+    /// the sandbox's own env wins).
+    pub fn apply(&self, cmd: &mut tokio::process::Command, has_working_dir: bool) {
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let (Some(work), false) = (&self.work_dir, has_working_dir) {
+            cmd.current_dir(work);
+        }
+        if self.steps.is_empty() {
+            return;
+        }
+        let steps = self.steps.clone();
+        // SAFETY: `ChildSteps::run` makes only async-signal-safe calls on
+        // data made before the fork.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || steps.run());
+        }
+    }
+
+    /// Called once the child is spawned: the ruleset's descriptor is no
+    /// longer needed in the host.
+    pub fn spawned(&mut self) {
+        self.ruleset = None;
+    }
+
+    /// After the instance ended: kills what is left in its group, removes
+    /// the group and the work directory.
+    pub async fn cleanup(self) {
+        self.group.kill_and_remove().await;
+        if let Some(work) = &self.work_dir {
+            let _ = std::fs::remove_dir_all(work);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::{ProcessLaunch, Readiness, ResourceHints, Transport};
+
+    fn spec(transport: Transport, port: Option<u16>, network_access: bool) -> LaunchSpec {
+        LaunchSpec {
+            container: None,
+            process: Some(ProcessLaunch { command: vec!["python3".into()] }),
+            env: Vec::new(),
+            working_dir: None,
+            transport,
+            port,
+            path: None,
+            readiness: Readiness::TcpOpen,
+            resources: ResourceHints { memory_limit: Some("256Mi".into()), cpu_limit: Some("500m".into()), ..Default::default() },
+            network_access,
+        }
+    }
+
+    fn sandbox(landlock_abi: i64, root: bool, userns: Result<(), String>) -> Sandbox {
+        let mut settings = SandboxSettings::off();
+        settings.enabled = true;
+        settings.internet_access = false;
+        settings.max_processes = Some(64);
+        let kernel = Kernel { landlock_abi, root, userns, cgroups: Default::default() };
+        Sandbox { settings, kernel, prefix: "test".into(), home: None }
+    }
+
+    #[test]
+    fn no_internet_that_cannot_be_had_blocks_the_launch_and_says_why() {
+        let old = sandbox(3, false, Err("unprivileged user namespaces disabled".into()));
+        let stdio = old.plan(&spec(Transport::Stdio, None, true));
+        let why = stdio.blocked.expect("blocked");
+        assert!(why.contains("unprivileged user namespaces disabled") && why.contains("Nothing was started"), "{why}");
+        let network = old.plan(&spec(Transport::StreamableHttp, Some(8080), true));
+        assert!(network.blocked.expect("blocked").contains("needs ABI 4"));
+        // Where the kernel can, each is planned, and nothing blocks.
+        let new = sandbox(6, false, Ok(()));
+        let stdio = new.plan(&spec(Transport::Stdio, None, true));
+        assert_eq!((stdio.netns, stdio.blocked), (Some(true), None));
+        let network = new.plan(&spec(Transport::StreamableHttp, Some(8080), true));
+        assert_eq!(network.tcp_bind_only, Some(Some(8080)));
+        assert!(network.netns.is_none(), "the host must reach its port");
+    }
+
+    #[test]
+    fn without_control_groups_memory_falls_back_to_a_per_process_rlimit_and_the_rest_says_why() {
+        let plan = sandbox(6, true, Ok(())).plan(&spec(Transport::Stdio, None, false));
+        assert!(plan.rlimits.contains(&(Resource::RLIMIT_DATA, 256 << 20)));
+        assert_eq!(plan.cgroup, cgroup::Limits::default());
+        let off: Vec<&str> = plan.protections.iter().filter(|p| !p.active).map(|p| p.name.as_str()).collect();
+        assert_eq!(off, ["cpu", "processes"], "{:?}", plan.protections);
+        let files = plan.protections.iter().find(|p| p.name == "files").unwrap();
+        assert!(files.active && files.detail.contains("ABI 6"), "{files:?}");
+    }
+
+    #[test]
+    fn a_directory_argument_is_writable_and_a_script_argument_only_lets_its_directory_be_read() {
+        let root = tempfile::tempdir().unwrap();
+        let (allowed, scripts) = (root.path().join("allowed"), root.path().join("app"));
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&scripts).unwrap();
+        let script = scripts.join("server.mjs");
+        std::fs::write(&script, "").unwrap();
+        let mut launch = spec(Transport::Stdio, None, true);
+        let args = [&script, &allowed, &root.path().join("missing")].map(|p| p.display().to_string());
+        launch.process = Some(ProcessLaunch { command: ["node".to_string()].into_iter().chain(args).collect() });
+        let sb = sandbox(6, false, Ok(()));
+        let work = root.path().join("work");
+        let write = sb.writable(&launch, &work, None);
+        assert!(write.contains(&allowed) && write.contains(&work), "{write:?}");
+        assert!(!write.iter().any(|p| p.starts_with(&scripts)), "a script must not be able to rewrite itself: {write:?}");
+        let read = sb.readable(&launch, "node");
+        assert!(read.contains(&scripts), "{read:?}");
+        assert!(!read.iter().any(|p| p.starts_with(root.path().join("missing"))), "{read:?}");
+    }
+
+    /// Runs `script` under the system python3 with `prepared` applied; its stdout.
+    async fn run_python(prepared: &Prepared, script: &str) -> String {
+        let mut cmd = tokio::process::Command::new("/usr/bin/python3");
+        cmd.args(["-c", script]).env_clear();
+        prepared.apply(&mut cmd, false);
+        let out = cmd.output().await.expect("python3 runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[tokio::test]
+    async fn landlock_lets_a_network_server_bind_only_its_port_and_connect_nowhere() {
+        if landlock::kernel_abi() < 4 {
+            eprintln!("skipped: this kernel's Landlock cannot limit TCP");
+            return;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().port();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let rules = landlock::Rules {
+            read: ["/usr", "/lib", "/lib64", "/etc", "/proc"].map(PathBuf::from).to_vec(),
+            write: Vec::new(),
+            tcp_bind_only: Some(Some(free)),
+        };
+        let fd = landlock::ruleset(&rules).unwrap();
+        let steps = ChildSteps { no_new_privs: true, ruleset: Some(fd.as_raw_fd()), ..Default::default() };
+        let prepared = Prepared { steps, ruleset: Some(fd), ..Default::default() };
+        let script = format!(
+            "import socket\n\
+def tried(f):\n    try:\n        f(); return 'ok'\n    except OSError as e:\n        return 'refused %d' % e.errno\n\
+print(tried(lambda: socket.socket().bind(('127.0.0.1', {free}))),\n\
+      tried(lambda: socket.socket().bind(('127.0.0.1', 0))),\n\
+      tried(lambda: socket.create_connection(('127.0.0.1', {open}), 2)))"
+        );
+        assert_eq!(run_python(&prepared, &script).await, "ok refused 13 refused 13");
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn an_unprivileged_launch_gets_its_own_user_and_network_namespace() {
+        // The steps a non-root host takes (root may take them too).
+        let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+        let c = |s: &str| CString::new(s).unwrap();
+        let steps = ChildSteps {
+            unshare_net: true,
+            maps: vec![
+                (c("/proc/self/setgroups"), b"deny".to_vec()),
+                (c("/proc/self/uid_map"), format!("{uid} {uid} 1").into_bytes()),
+                (c("/proc/self/gid_map"), format!("{gid} {gid} 1").into_bytes()),
+            ],
+            ..Default::default()
+        };
+        let prepared = Prepared { steps, ..Default::default() };
+        let script = "import os, socket\n\
+try:\n    socket.create_connection(('127.0.0.1', 9), 2); r = 'connected'\n\
+except OSError as e:\n    r = 'refused %d' % e.errno\n\
+print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
+        let out = run_python(&prepared, script).await;
+        // Same user id inside, mapped to itself; no network at all (ENETUNREACH).
+        assert_eq!(out, format!("{uid} {uid} refused 101"));
+    }
+
+    #[test]
+    fn kubernetes_quantities_become_bytes_and_thousandths() {
+        assert_eq!(bytes("512Mi"), Some(512 << 20));
+        assert_eq!(bytes("1G"), Some(1_000_000_000));
+        assert_eq!(bytes("1.5Gi"), Some(3 << 29));
+        assert_eq!(bytes("100"), Some(100));
+        assert_eq!(bytes("lots"), None);
+        assert_eq!(bytes("0"), None);
+        assert_eq!(millis("500m"), Some(500));
+        assert_eq!(millis("2"), Some(2000));
+        assert_eq!(millis("0.25"), Some(250));
+        assert_eq!(millis("-1"), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! The local runtime's sandbox, tried as a hostile server would: the
+//! fixture's `attempt` tool writes outside its directory, reads a private
+//! key, connects to the host, forks past its limit and allocates past its
+//! memory; each is stopped, the host stays healthy, and the same attempts
+//! succeed with `[sandbox] enabled = false` (so each check can fail).
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+/// Starts a fixture server on `host` and opens a session to it.
+async fn fixture(host: &TestHost, body: Value) -> (String, McpSession) {
+    let id = host.start_server(body).await;
+    let session = McpSession::open(&mcp_url(host, &id)).await;
+    (id, session)
+}
+
+fn mcp_url(host: &TestHost, id: &str) -> String {
+    format!("{}/servers/{id}/mcp", host.base)
+}
+
+async fn attempt(session: &McpSession, what: &str, target: &str, count: u64) -> String {
+    tool_text(&session.call(9, "attempt", json!({"what": what, "target": target, "count": count})).await)
+}
+
+async fn protections(host: &TestHost, id: &str) -> Vec<Value> {
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    status["protections"].as_array().cloned().unwrap_or_default()
+}
+
+fn protection<'a>(list: &'a [Value], name: &str) -> &'a Value {
+    list.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no protection {name}: {list:?}"))
+}
+
+/// A private key under the host user's home, removed when dropped.
+struct Secret(std::path::PathBuf);
+
+impl Secret {
+    fn new() -> Secret {
+        let home = std::env::var("HOME").expect("HOME");
+        let dir = std::path::Path::new(&home).join(format!(".mcpod-sandbox-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(".ssh")).unwrap();
+        let key = dir.join(".ssh/id_ed25519");
+        std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n").unwrap();
+        Secret(dir)
+    }
+
+    fn key(&self) -> String {
+        self.0.join(".ssh/id_ed25519").display().to_string()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_writes_only_its_work_directory_and_reads_no_private_key() {
+    let secret = Secret::new();
+    let outside = tempfile::tempdir().unwrap();
+    let escaped = outside.path().join("escaped").display().to_string();
+
+    let host = start_host(|_| {}).await;
+    let (id, session) = fixture(&host, json!({"server_type": "fixture-command"})).await;
+    let wrote = attempt(&session, "write", &escaped, 1).await;
+    assert!(wrote.starts_with("denied: Permission denied"), "{wrote}");
+    assert!(!outside.path().join("escaped").exists());
+    let read = attempt(&session, "read", &secret.key(), 1).await;
+    assert!(read.starts_with("denied: Permission denied"), "{read}");
+    // Its own directory (its cwd and HOME) is writable, the system readable.
+    let inside = attempt(&session, "write", "notes.txt", 1).await;
+    assert!(inside.starts_with("done"), "{inside}");
+    let system = attempt(&session, "read", "/etc/passwd", 1).await;
+    assert!(system.starts_with("done"), "{system}");
+    let list = protections(&host, &id).await;
+    for name in ["files", "privileges"] {
+        assert_eq!(protection(&list, name)["active"], true, "{list:?}");
+    }
+
+    // The same server unsandboxed does both: the checks above can fail.
+    let open = start_host(|c| c.sandbox.enabled = false).await;
+    let (id, session) = fixture(&open, json!({"server_type": "fixture-command"})).await;
+    let wrote = attempt(&session, "write", &escaped, 1).await;
+    assert!(wrote.starts_with("done"), "{wrote}");
+    let read = attempt(&session, "read", &secret.key(), 1).await;
+    assert!(read.starts_with("done"), "{read}");
+    let list = protections(&open, &id).await;
+    assert_eq!(protection(&list, "sandbox")["active"], false, "{list:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_internet_off_a_server_cannot_even_reach_the_host() {
+    // The host's own listener is the nearest thing to reach.
+    let closed = start_host(|c| c.policy.internet_access = false).await;
+    let target = closed.addr.to_string();
+    let (id, session) = fixture(&closed, json!({"server_type": "fixture-command"})).await;
+    let tried = attempt(&session, "connect", &target, 1).await;
+    assert!(tried.starts_with("denied"), "{tried}");
+    let list = protections(&closed, &id).await;
+    let network = protection(&list, "network");
+    assert_eq!(network["active"], true, "{list:?}");
+    assert!(network["detail"].as_str().unwrap().contains("network namespace"), "{network}");
+
+    // A server type that asks for the network has it where policy allows.
+    let program = fixture_server().display().to_string();
+    let open = start_host(|c| c.policy.allow_commands = true).await;
+    let (id, session) = fixture(&open, json!({"server_type": "command", "command": [program]})).await;
+    let tried = attempt(&session, "connect", &open.addr.to_string(), 1).await;
+    assert!(tried.starts_with("done"), "{tried}");
+    assert_eq!(protection(&protections(&open, &id).await, "network")["active"], false);
+    // ... and not where it does not.
+    let closed = start_host(|c| {
+        c.policy.allow_commands = true;
+        c.policy.internet_access = false;
+    })
+    .await;
+    let (_, session) = fixture(&closed, json!({"server_type": "command", "command": [program]})).await;
+    let tried = attempt(&session, "connect", &closed.addr.to_string(), 1).await;
+    assert!(tried.starts_with("denied"), "{tried}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_bomb_stops_at_the_process_limit_and_the_host_goes_on() {
+    let host = start_host(|c| c.sandbox.max_processes = 16).await;
+    let (id, session) = fixture(&host, json!({"server_type": "fixture-command"})).await;
+    let bomb = attempt(&session, "spawn", "", 64).await;
+    assert!(bomb.starts_with("denied: spawned "), "{bomb}");
+    // After the bomb, the server and the host still answer.
+    let few = attempt(&session, "spawn", "", 3).await;
+    assert!(few.starts_with("done"), "{few}");
+    let health = host.http.get(format!("{}/healthz", host.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let processes = protection(&protections(&host, &id).await, "processes").clone();
+    assert_eq!(processes["active"], true, "{processes}");
+    assert!(processes["detail"].as_str().unwrap().contains("at most 16"), "{processes}");
+
+    // Without the limit, the same 64 run.
+    let open = start_host(|c| c.sandbox.max_processes = 0).await;
+    let (_, session) = fixture(&open, json!({"server_type": "fixture-command"})).await;
+    let bomb = attempt(&session, "spawn", "", 64).await;
+    assert!(bomb.starts_with("done"), "{bomb}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_past_the_limit_is_refused_or_killed_and_the_server_comes_back() {
+    let limited = |cgroups: bool| {
+        move |c: &mut mcpod::config::Config| {
+            c.resources.memory_limit = "128Mi".to_string();
+            c.sandbox.cgroups = cgroups;
+        }
+    };
+    // In a control group: the kernel kills the server at the limit, the
+    // client gets an error, and the server restarts.
+    let host = start_host(limited(true)).await;
+    let (id, session) = fixture(&host, json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let small = attempt(&session, "allocate", "", 16).await;
+    assert!(small.starts_with("done"), "{small}");
+    let memory = protection(&protections(&host, &id).await, "memory").clone();
+    assert!(memory["detail"].as_str().unwrap().starts_with("cgroup"), "{memory}");
+    let big = session.call(10, "attempt", json!({"what": "allocate", "count": 512})).await;
+    assert!(big.get("error").is_some(), "killed, so answered with an error: {big}");
+    let mut back = String::new();
+    for _ in 0..100 {
+        let session = McpSession::open(&mcp_url(&host, &id)).await;
+        back = tool_text(&session.call(11, "echo", json!({"message": "back"})).await);
+        if back == "back" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(back, "back");
+
+    // Without a control group, RLIMIT_DATA refuses the allocation itself.
+    let host = start_host(limited(false)).await;
+    let (id, session) = fixture(&host, json!({"server_type": "fixture-command"})).await;
+    let big = attempt(&session, "allocate", "", 512).await;
+    assert!(big.starts_with("denied: memory allocation"), "{big}");
+    let memory = protection(&protections(&host, &id).await, "memory").clone();
+    assert!(memory["detail"].as_str().unwrap().contains("RLIMIT_DATA"), "{memory}");
+    assert!(memory["detail"].as_str().unwrap().contains("[sandbox] cgroups = false"), "{memory}");
+
+    // Unlimited, the same 512 MiB are allocated.
+    let open = start_host(|c| c.sandbox.enabled = false).await;
+    let (_, session) = fixture(&open, json!({"server_type": "fixture-command"})).await;
+    let big = attempt(&session, "allocate", "", 512).await;
+    assert!(big.starts_with("done"), "{big}");
+}
