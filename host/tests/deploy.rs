@@ -339,12 +339,63 @@ fn the_helm_values_mirror_the_seed_and_every_value_a_template_uses_exists() {
         }
     }
     assert!(checked > 15, "the templates were read ({checked} values)");
+    assert_eq!(
+        values.pointer("/config/mcp/servers/filesystem/allowedPaths"),
+        Some(&serde_json::json!(["/tmp", "/var/cache"])),
+        "allowedPaths defaults as the seed says"
+    );
     // The chart grants exactly the rights of the kustomize base.
     let rules = |file: PathBuf| {
         let text = std::fs::read_to_string(file).unwrap();
         text[text.find("rules:").unwrap()..].to_string()
     };
     assert_eq!(rules(chart.join("templates/role.yaml")), rules(root().join("config/k8s/base/role.yaml")));
+}
+
+/// Sprig's `kebabcase` on the keys the chart uses (`braveSearch` → `brave-search`).
+fn kebab(key: &str) -> String {
+    let mut out = String::new();
+    for c in key.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[test]
+fn every_catalog_template_can_be_enabled_from_the_helm_values_and_the_chart_names_none_itself() {
+    let chart = root().join("config/helm/mcpod");
+    let values: Value = serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["templates", "list", "--json", "--config"])
+        .arg(root().join("config/mcpod.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let catalog: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut templates: Vec<String> = catalog.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    templates.sort();
+    let servers = values.pointer("/config/mcp/servers").and_then(Value::as_object).expect("config.mcp.servers");
+    let mut named: Vec<String> = Vec::new();
+    for (key, server) in servers {
+        assert!(server["enabled"].is_boolean(), "config.mcp.servers.{key}.enabled is a boolean");
+        named.push(server["template"].as_str().map(String::from).unwrap_or_else(|| kebab(key)));
+    }
+    named.sort();
+    assert_eq!(named, templates, "config.mcp.servers has one entry per catalog template, named as the chart names it");
+    // The chart declares whatever is enabled: it ranges over the servers
+    // and names no server of its own.
+    let text = std::fs::read_to_string(chart.join("templates/mcpservers.yaml")).unwrap();
+    assert!(text.contains("range $key, $server := .Values.config.mcp.servers"), "{text}");
+    let body: String = text.lines().filter(|l| !l.trim_start().starts_with("{{- /*") && !l.contains("*/")).collect();
+    for name in &templates {
+        assert!(!body.contains(&format!("servers.{name}")) && !body.contains(&format!("$servers.{name}")), "{name}");
+    }
+    assert!(!body.contains("braveSearch") && !body.contains("BRAVE_API_KEY"), "no hard-coded server: {body}");
+    let brave = &servers["braveSearch"]["secretRefs"][0];
+    assert_eq!((brave["env"].as_str(), brave["secretName"].as_str()), (Some("BRAVE_API_KEY"), Some("brave-search")));
 }
 
 /// Waits until `probe` returns Some, for up to 60 s.

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::oneshot;
 
-/// Host variables passed through to servers (nothing else of the host's
-/// environment reaches them): the basics, plus TLS trust and proxy settings
-/// so that `npx` and `uvx` can reach their registries.
+/// Host variables passed through to servers beside
+/// `super::PACKAGE_SOURCE_ENV` (nothing else of the host's environment
+/// reaches them): the basics, and the trust files of this machine.
 const PASSTHROUGH_ENV: &[&str] = &[
     "PATH",
     "HOME",
@@ -29,15 +29,6 @@ const PASSTHROUGH_ENV: &[&str] = &[
     "NODE_EXTRA_CA_CERTS",
     "REQUESTS_CA_BUNDLE",
     "CURL_CA_BUNDLE",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "UV_INDEX_URL",
-    "UV_NATIVE_TLS",
-    "npm_config_registry",
     // pyenv's shims find their installation here, not under a moved HOME.
     "PYENV_ROOT",
 ];
@@ -125,7 +116,7 @@ impl Runtime for LocalRuntime {
         })?;
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().kill_on_drop(true).process_group(0);
-        for var in PASSTHROUGH_ENV {
+        for var in PASSTHROUGH_ENV.iter().chain(super::PACKAGE_SOURCE_ENV) {
             if let Ok(v) = std::env::var(var) {
                 cmd.env(var, v);
             }

@@ -160,6 +160,30 @@ pub struct Adoptable {
     pub secret_env: BTreeMap<String, String>,
 }
 
+/// Where packages come from and how they are reached: the host's registry
+/// mirrors and proxies, which every runtime hands its servers (local
+/// children inherit them; pods get the host's values), so that `npx` and
+/// `uvx` fetch from where the host's own registry lookups do.
+pub const PACKAGE_SOURCE_ENV: &[&str] = &[
+    "npm_config_registry",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "PIP_INDEX_URL",
+    "UV_NATIVE_TLS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+/// The values `get` (the host's environment) gives `PACKAGE_SOURCE_ENV`.
+pub fn package_source_env(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    PACKAGE_SOURCE_ENV.iter().filter_map(|name| get(name).map(|v| (name.to_string(), v))).collect()
+}
+
 /// Starts and stops instances.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync {

@@ -88,6 +88,7 @@ impl KubeRuntime {
             exec_bridge: k.stdio_bridge == StdioBridge::Exec,
             internet_access: config.policy.internet_access,
             host_pod_labels: k.host_pod_labels.clone(),
+            package_env: super::package_source_env(|name| std::env::var(name).ok()),
         };
         let in_cluster = k.kubeconfig.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);

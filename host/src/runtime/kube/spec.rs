@@ -53,6 +53,9 @@ pub struct PodSettings {
     pub internet_access: bool,
     /// Labels of the host's pods (the only allowed ingress).
     pub host_pod_labels: BTreeMap<String, String>,
+    /// The host's registry mirrors and proxies (`runtime::package_source_env`),
+    /// given to every pod unless its spec sets them.
+    pub package_env: Vec<(String, String)>,
 }
 
 /// The pod name of instance `instance_id` of host instance `instance`: a
@@ -162,7 +165,7 @@ const WRITABLE_ENV: [(&str, &str); 5] = [
     ("UV_CACHE_DIR", "/home/mcpod/.cache/uv"),
 ];
 
-fn env(req: &LaunchRequest, pod: &str) -> Vec<EnvVar> {
+fn env(req: &LaunchRequest, settings: &PodSettings, pod: &str) -> Vec<EnvVar> {
     let mut out: Vec<EnvVar> = req
         .spec
         .env
@@ -186,7 +189,8 @@ fn env(req: &LaunchRequest, pod: &str) -> Vec<EnvVar> {
             }
         })
         .collect();
-    for (name, value) in WRITABLE_ENV {
+    let defaults = WRITABLE_ENV.iter().map(|(n, v)| (*n, *v));
+    for (name, value) in defaults.chain(settings.package_env.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
         if !req.spec.env.iter().any(|e| e.name == name) {
             out.push(EnvVar { name: name.to_string(), value: Some(value.to_string()), value_from: None });
         }
@@ -283,7 +287,7 @@ pub fn pod(req: &LaunchRequest, settings: &PodSettings, annotations: BTreeMap<St
                 image: Some(container.image.clone()),
                 image_pull_policy: Some(settings.image_pull_policy.clone()),
                 command: Some(command),
-                env: Some(env(req, &name)),
+                env: Some(env(req, settings, &name)),
                 working_dir: spec.working_dir.clone(),
                 stdin: Some(stdio && !settings.exec_bridge),
                 stdin_once: Some(false),

@@ -11,6 +11,7 @@ fn settings() -> PodSettings {
         exec_bridge: false,
         internet_access: false,
         host_pod_labels: BTreeMap::from([("app.kubernetes.io/name".to_string(), "mcpod".to_string())]),
+        package_env: Vec::new(),
     }
 }
 
@@ -47,6 +48,27 @@ fn request(transport: Transport, port: Option<u16>) -> LaunchRequest {
         annotations: BTreeMap::new(),
         logs: Default::default(),
     }
+}
+
+#[test]
+fn pods_fetch_packages_from_the_hosts_registry_mirrors_unless_their_spec_says_otherwise() {
+    let host = BTreeMap::from([
+        ("npm_config_registry", "https://npm.mirror.internal/"),
+        ("UV_INDEX_URL", "https://pypi.mirror.internal/simple"),
+        ("LOG_LEVEL", "trace"),
+        ("HOME", "/root"),
+    ]);
+    let mut s = settings();
+    s.package_env = crate::runtime::package_source_env(|n| host.get(n).map(|v| v.to_string()));
+    let names: Vec<&str> = s.package_env.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["npm_config_registry", "UV_INDEX_URL"], "only package sources, never the host's HOME");
+    s.package_env.push(("LOG_LEVEL".into(), "trace".into()));
+    let pod = pod(&request(Transport::Stdio, None), &s, BTreeMap::new()).unwrap();
+    let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+    let value = |n: &str| env.iter().filter(|e| e.name == n).map(|e| e.value.clone()).collect::<Vec<_>>();
+    assert_eq!(value("npm_config_registry"), [Some("https://npm.mirror.internal/".to_string())]);
+    assert_eq!(value("UV_INDEX_URL"), [Some("https://pypi.mirror.internal/simple".to_string())]);
+    assert_eq!(value("LOG_LEVEL"), [Some("debug".to_string())], "the spec's own value wins, once");
 }
 
 #[test]
