@@ -196,6 +196,7 @@ pub fn kube_spec(data: &[u8]) {
         exec_bridge: s.one_in(2),
         internet_access: s.one_in(2),
         host_pod_labels: BTreeMap::new(),
+        package_env: vec![("npm_config_registry".to_string(), s.text())],
     };
     let server_id = s.text();
     let instance_id = s.text();

@@ -31,6 +31,9 @@ pub enum AppError {
     /// The access policies could not be read.
     #[error(transparent)]
     Access(#[from] crate::access::AccessError),
+    /// `[packages]` names a file that cannot be read.
+    #[error("{0}")]
+    Packages(String),
 }
 
 /// The assembled host.
@@ -137,6 +140,42 @@ fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings
     }
 }
 
+/// The package verifier `[packages]` asks for, its files read; `None` when
+/// verification is off.
+fn supply(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<crate::supply::Supply>>, AppError> {
+    let p = &config.packages;
+    if !p.verify {
+        return Ok(None);
+    }
+    let read = |key: &str, file: &Option<std::path::PathBuf>| -> Result<Option<String>, AppError> {
+        let Some(file) = file else { return Ok(None) };
+        let path = if file.is_absolute() { file.clone() } else { config.base_dir.join(file) };
+        std::fs::read_to_string(&path).map(|t| Some(t.trim().to_string())).map_err(|e| {
+            AppError::Packages(format!("[packages] {key} {}: {e}; fix the path or remove the key", path.display()))
+        })
+    };
+    let npm_keys = match read("npm_keys_file", &p.npm_keys_file)? {
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+            AppError::Packages(format!("[packages] npm_keys_file is not a /-/npm/v1/keys JSON document: {e}"))
+        })?),
+        None => None,
+    };
+    let settings = crate::supply::SupplySettings {
+        npm_registry: p.npm_registry.clone(),
+        pypi_index: p.pypi_index.clone(),
+        npm_keys,
+        npm_token: read("npm_token_file", &p.npm_token_file)?,
+        pypi_token: read("pypi_token_file", &p.pypi_token_file)?,
+        require_signatures: p.require_signatures,
+        require_provenance: p.require_provenance,
+        download: p.download,
+        cache: Duration::from_secs(p.cache_secs),
+    };
+    let supply =
+        crate::supply::Supply::new(settings, metrics.clone()).map_err(|e| AppError::Packages(e.to_string()))?;
+    Ok(Some(Arc::new(supply)))
+}
+
 /// Builds the host for `config`, with `runtime` (or the one the config names).
 pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result<App, AppError> {
     crate::tls::install_provider();
@@ -159,17 +198,19 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     };
     let access = crate::access::Access::load(config.access_policies())?;
     access.refresh_every(Duration::from_secs(2));
-    let manager = Arc::new(
-        Manager::new(
-            plugins.clone(),
-            runtime,
-            Policy::new(config.policy.clone()),
-            ManagerSettings::from_config(config),
-            metrics.clone(),
-            audit.clone(),
-        )
-        .with_access(access.clone()),
-    );
+    let mut manager = Manager::new(
+        plugins.clone(),
+        runtime,
+        Policy::new(config.policy.clone()),
+        ManagerSettings::from_config(config),
+        metrics.clone(),
+        audit.clone(),
+    )
+    .with_access(access.clone());
+    if let Some(supply) = supply(config, &metrics)? {
+        manager = manager.with_supply(supply);
+    }
+    let manager = Arc::new(manager);
     let adopted = manager.adopt().await.map_err(|e| AppError::Runtime(format!("cannot adopt running servers: {e}")))?;
     if !adopted.is_empty() {
         tracing::info!(count = adopted.len(), servers = ?adopted, "adopted servers left running by an earlier host");

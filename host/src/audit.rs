@@ -115,6 +115,9 @@ struct Line<'a> {
     policy: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_ms: Option<f64>,
+    /// A start's packages, as pinned (`name@version`, `name==version`).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    packages: &'a [String],
 }
 
 /// Where audit lines go.
@@ -270,12 +273,25 @@ impl AuditLog {
                 error_code: call.error_code,
                 policy: call.policy.as_deref(),
                 duration_ms: Some(call.duration.as_secs_f64() * 1000.0),
+                packages: &[],
             },
         );
     }
 
     /// Records a server start or stop (`event`: `server_start`, `server_stop`).
     pub fn server(&self, principal: &Principal, event: &'static str, server: &str, outcome: Result<(), i64>) {
+        self.server_with(principal, event, server, outcome, &[]);
+    }
+
+    /// Records a server start with the packages it runs, as pinned.
+    pub fn server_with(
+        &self,
+        principal: &Principal,
+        event: &'static str,
+        server: &str,
+        outcome: Result<(), i64>,
+        packages: &[String],
+    ) {
         self.write(
             principal,
             Line {
@@ -292,6 +308,7 @@ impl AuditLog {
                 error_code: outcome.err(),
                 policy: None,
                 duration_ms: None,
+                packages,
             },
         );
     }
@@ -451,10 +468,11 @@ mod tests {
             AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
         log.call(&alice(), "s1", Some("sess"), &call(Outcome::ToolError));
         log.server(&alice(), "server_stop", "s1", Ok(()));
+        log.server_with(&alice(), "server_start", "s2", Ok(()), &["mcp-server-time==2026.10.19".to_string()]);
         log.flush(Duration::from_secs(10));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
         let c = &lines[0];
         assert_eq!(
             (c["event"].as_str(), c["principal"]["name"].as_str(), c["server"].as_str()),
@@ -467,6 +485,12 @@ mod tests {
         assert_eq!(c["args_sha256"].as_str().map(str::len), Some(64));
         assert!(!text.contains("hunter2"), "{text}");
         assert_eq!(lines[1]["event"], "server_stop");
+        assert!(lines[1].get("packages").is_none(), "{text}");
+        assert_eq!(
+            lines[2]["packages"],
+            serde_json::json!(["mcp-server-time==2026.10.19"]),
+            "a start names what it runs"
+        );
         let time = c["time"].as_str().unwrap();
         assert!(time.len() == 24 && time.ends_with('Z') && time.starts_with("20"), "{time}");
         use std::os::unix::fs::PermissionsExt;

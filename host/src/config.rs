@@ -69,6 +69,8 @@ pub struct Config {
     pub limits: LimitsSection,
     /// What local servers may touch.
     pub sandbox: SandboxSection,
+    /// How packages are pinned and verified before they run.
+    pub packages: PackagesSection,
     /// Plugins to load besides (or instead of) the built-in ones.
     pub plugins: Vec<PluginEntry>,
     /// Virtual servers declared in the config (`[[virtual]]`): one endpoint
@@ -339,6 +341,55 @@ pub struct SandboxSection {
 impl Default for SandboxSection {
     fn default() -> Self {
         SandboxSection { enabled: true, cgroups: true, read: Vec::new(), write: Vec::new(), max_processes: 512 }
+    }
+}
+
+/// `[packages]`: every npm and PyPI package a launch installs is resolved
+/// to one exact version, verified against its registry, and run pinned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackagesSection {
+    /// Resolve, verify and pin (false: launches run what their command says,
+    /// `@latest` included).
+    pub verify: bool,
+    /// The npm registry verification reads (a mirror's URL for a mirror).
+    pub npm_registry: String,
+    /// The Python package index verification reads (its JSON API's base).
+    pub pypi_index: String,
+    /// The npm registry's signing keys (a `/-/npm/v1/keys` document), for a
+    /// registry that does not serve them; unset: fetched from the registry.
+    pub npm_keys_file: Option<PathBuf>,
+    /// A token for a private npm registry (sent as a bearer token).
+    pub npm_token_file: Option<PathBuf>,
+    /// A token for a private package index (sent as a bearer token).
+    pub pypi_token_file: Option<PathBuf>,
+    /// Refuse an npm version without a registry signature verified against
+    /// the registry's keys.
+    pub require_signatures: bool,
+    /// Refuse a version published without provenance attestations (npm
+    /// `dist.attestations`, PyPI PEP 740).
+    pub require_provenance: bool,
+    /// Download each package file and check its hash (false: trust the
+    /// launcher's own check against the metadata verified here).
+    pub download: bool,
+    /// How long registry metadata is reused, in seconds.
+    pub cache_secs: u64,
+}
+
+impl Default for PackagesSection {
+    fn default() -> Self {
+        PackagesSection {
+            verify: true,
+            npm_registry: "https://registry.npmjs.org".to_string(),
+            pypi_index: "https://pypi.org".to_string(),
+            npm_keys_file: None,
+            npm_token_file: None,
+            pypi_token_file: None,
+            require_signatures: false,
+            require_provenance: false,
+            download: true,
+            cache_secs: 300,
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub mod reread;
 pub mod rev_2026_07_28;
 pub mod runtime;
 pub mod servers;
+pub mod supply;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

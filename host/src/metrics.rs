@@ -63,6 +63,48 @@ pub struct ServerGauges<'a> {
     pub restarts: u64,
 }
 
+/// One instance's usage, as of a scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceGauges<'a> {
+    /// Its server.
+    pub server: &'a str,
+    /// The instance id.
+    pub instance: &'a str,
+    /// CPU seconds used so far.
+    pub cpu_seconds: f64,
+    /// Resident memory, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// Labels of an instance gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabels {
+    /// The server id.
+    pub server: String,
+    /// The instance id.
+    pub instance: String,
+}
+
+/// Labels of a registry request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegistryLabels {
+    /// `npm`, `pypi`, or a registry plugin's name.
+    pub registry: String,
+    /// `search`, `info` (the packages API) or `verify` (a start's lookups and downloads).
+    pub operation: String,
+}
+
+/// Labels of a registry request's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegistryOutcome {
+    /// `npm`, `pypi`, or a registry plugin's name.
+    pub registry: String,
+    /// `search`, `info` or `verify`.
+    pub operation: String,
+    /// `ok`, `not_found` or `error`.
+    pub outcome: String,
+}
+
 /// Labels of a state gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
@@ -86,6 +128,10 @@ pub struct ServerMetrics {
     pub errors: Counter,
     /// Its request → response round trips.
     pub round_trip: Histogram,
+    /// Instances (of any server) the runtime started, restarts included.
+    pub launched: Counter,
+    /// Instances (of any server) that stopped or exited after starting.
+    pub ended: Counter,
 }
 
 /// Every metric mcpod exports.
@@ -110,6 +156,18 @@ pub struct Metrics {
     pub audit_dropped: Counter,
     /// Client connections open now (the listener's `limits.max_connections` caps it).
     pub connections: Gauge,
+    /// Instances (processes or pods) the runtime started, restarts included.
+    pub instances_launched: Counter,
+    /// Instances that stopped or exited after starting.
+    pub instances_ended: Counter,
+    /// Registry requests by registry, operation and outcome.
+    pub registry_requests: Family<RegistryOutcome, Counter>,
+    /// Registry request durations by registry and operation.
+    pub registry_seconds: Family<RegistryLabels, Histogram, fn() -> Histogram>,
+    /// Packages returned by registry searches.
+    pub registry_results: Family<RegistryLabels, Counter>,
+    instance_cpu: Family<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    instance_memory: Family<InstanceLabels, Gauge>,
     servers: Family<StateLabel, Gauge>,
     sessions: Family<ServerLabel, Gauge>,
     restarts: Family<ServerLabel, Gauge>,
@@ -139,6 +197,13 @@ impl Metrics {
             audited: Family::default(),
             audit_dropped: Counter::default(),
             connections: Gauge::default(),
+            instances_launched: Counter::default(),
+            instances_ended: Counter::default(),
+            registry_requests: Family::default(),
+            registry_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            registry_results: Family::default(),
+            instance_cpu: Family::default(),
+            instance_memory: Family::default(),
             servers: Family::default(),
             sessions: Family::default(),
             restarts: Family::default(),
@@ -162,6 +227,33 @@ impl Metrics {
             m.audit_dropped.clone(),
         );
         registry.register("connections_open", "Client connections open now", m.connections.clone());
+        registry.register(
+            "instances_launched",
+            "Instances (processes or pods) started, restarts included",
+            m.instances_launched.clone(),
+        );
+        registry.register("instances_ended", "Instances that stopped or exited", m.instances_ended.clone());
+        registry.register(
+            "registry_requests",
+            "Registry requests by registry, operation and outcome",
+            m.registry_requests.clone(),
+        );
+        registry.register("registry_request_seconds", "Registry request durations", m.registry_seconds.clone());
+        registry.register(
+            "registry_search_results",
+            "Packages returned by registry searches",
+            m.registry_results.clone(),
+        );
+        registry.register(
+            "instance_cpu_seconds",
+            "CPU seconds an instance's processes have used",
+            m.instance_cpu.clone(),
+        );
+        registry.register(
+            "instance_memory_bytes",
+            "Resident memory of an instance's processes",
+            m.instance_memory.clone(),
+        );
         registry.register("servers", "Servers by state", m.servers.clone());
         registry.register("sessions", "Open client sessions per server", m.sessions.clone());
         registry.register("restarts", "Instance restarts per server", m.restarts.clone());
@@ -179,7 +271,8 @@ impl Metrics {
         let to_client = self.messages.get_or_create(&labels("to_client")).clone();
         let errors = self.errors.get_or_create(&label).clone();
         let round_trip = self.round_trip.get_or_create(&label).clone();
-        ServerMetrics { to_server, to_client, errors, round_trip }
+        let (launched, ended) = (self.instances_launched.clone(), self.instances_ended.clone());
+        ServerMetrics { to_server, to_client, errors, round_trip, launched, ended }
     }
 
     /// Removes a stopped server's series, so that `/metrics` does not keep
@@ -207,17 +300,40 @@ impl Metrics {
             .inc();
     }
 
+    /// Records one registry request of `operation` that ended in `outcome`
+    /// (`ok`, `not_found`, `error`) after `seconds`.
+    pub fn registry(&self, registry: &str, operation: &str, outcome: &str, seconds: f64) {
+        let labels = RegistryLabels { registry: registry.to_string(), operation: operation.to_string() };
+        self.registry_seconds.get_or_create(&labels).observe(seconds);
+        let o =
+            RegistryOutcome { registry: labels.registry, operation: labels.operation, outcome: outcome.to_string() };
+        self.registry_requests.get_or_create(&o).inc();
+    }
+
     /// Counts a request refused by `rule`.
     pub fn refuse(&self, rule: &str) {
         self.refused.get_or_create(&RuleLabel { rule: rule.to_string() }).inc();
     }
 
     /// The OpenMetrics text, with the per-server gauges set from `servers`
-    /// (a snapshot the caller takes, so that metrics depend on nothing).
-    pub fn render<'a>(&self, servers: impl IntoIterator<Item = ServerGauges<'a>>) -> String {
+    /// and the per-instance ones from `instances` (snapshots the caller
+    /// takes, so that metrics depend on nothing): instances no longer
+    /// running leave no series behind.
+    pub fn render<'a>(
+        &self,
+        servers: impl IntoIterator<Item = ServerGauges<'a>>,
+        instances: impl IntoIterator<Item = InstanceGauges<'a>>,
+    ) -> String {
         self.servers.clear();
         self.sessions.clear();
         self.restarts.clear();
+        self.instance_cpu.clear();
+        self.instance_memory.clear();
+        for i in instances {
+            let label = InstanceLabels { server: i.server.to_string(), instance: i.instance.to_string() };
+            self.instance_cpu.get_or_create(&label).set(i.cpu_seconds);
+            self.instance_memory.get_or_create(&label).set(i.memory_bytes.min(i64::MAX as u64) as i64);
+        }
         for s in servers {
             self.servers.get_or_create(&StateLabel { state: s.state.to_string() }).inc();
             let label = ServerLabel { server: s.server.to_string() };
@@ -246,10 +362,10 @@ mod tests {
             s.errors.inc();
             s.round_trip.observe(0.001);
         }
-        let before = m.render([]);
+        let before = m.render([], []);
         assert!(before.contains(r#"server="gone-1""#), "{before}");
         m.forget_server("gone-1");
-        let after = m.render([]);
+        let after = m.render([], []);
         assert!(!after.contains(r#"server="gone-1""#), "{after}");
         assert!(after.contains(r#"mcpod_messages_total{server="kept-2",direction="to_server"} 1"#), "{after}");
     }

@@ -43,7 +43,7 @@ pub use crate::config::{MemberSpec, VirtualSpec};
 pub use handles::{HandleInfo, Target, new_token, reap_every};
 pub use request::{Sharing, StartRequest};
 pub use sessions::{ClientSession, Deliveries, Turn};
-pub use status::{Capabilities, HealthReport, InstanceHealth, ServerState, ServerStatus};
+pub use status::{Capabilities, HealthReport, InstanceHealth, ServerState, ServerStatus, ServerUsage};
 pub use virtuals::VirtualStatus;
 
 /// Why a manager operation failed; each maps to an HTTP status in the API.
@@ -236,6 +236,8 @@ pub struct Server {
     /// The start request as JSON, secret values removed: recorded on
     /// instances that outlive the host, so that it can adopt them.
     start_request: String,
+    /// The packages it runs, pinned and verified (empty: none, or not verified).
+    packages: Vec<crate::supply::Pinned>,
 }
 
 impl Server {
@@ -260,6 +262,8 @@ pub struct Manager {
     metrics: Arc<Metrics>,
     audit: Arc<AuditLog>,
     access: Option<Arc<crate::access::Access>>,
+    /// Resolves, verifies and pins the packages launches install (`[packages]`).
+    supply: Option<Arc<crate::supply::Supply>>,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
     /// The next server number; a lock, so that keeping it in the numbers
     /// file follows the order it was given out in.
@@ -325,6 +329,7 @@ impl Manager {
             metrics,
             audit,
             access: None,
+            supply: None,
             servers: RwLock::new(BTreeMap::new()),
             next_server: std::sync::Mutex::new(next),
             draining: Default::default(),
@@ -335,6 +340,13 @@ impl Manager {
             virtual_routes: Default::default(),
             readiness: Default::default(),
         }
+    }
+
+    /// The same manager, running every package at the version `supply`
+    /// resolved and verified.
+    pub fn with_supply(mut self, supply: Arc<crate::supply::Supply>) -> Self {
+        self.supply = Some(supply);
+        self
     }
 
     /// The same manager, whose servers' sessions `access`'s policies govern.

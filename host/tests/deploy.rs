@@ -432,6 +432,8 @@ async fn an_mcpserver_applied_with_kubectl_runs_is_replaced_on_update_and_cleane
     })
     .await;
     assert_eq!(ready["status"]["observedGeneration"], 1);
+    let pinned = ready["status"]["packages"][0].as_str().unwrap_or_default();
+    assert!(pinned.starts_with("mcp-server-time=="), "the status names the version that runs: {ready}");
     assert!(ready["metadata"]["finalizers"].as_array().unwrap().iter().any(|f| f == "mcpod.dev/cleanup"));
     let endpoint = ready["status"]["endpoints"]["streamableHttp"].as_str().unwrap().to_string();
     assert_eq!(endpoint, "http://mcpod.mcpod.svc:7460/servers/time/mcp", "endpoints name server.public_url");

@@ -784,6 +784,54 @@ async fn two_hosts_in_one_process_keep_their_own_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn what_each_instance_uses_and_each_registry_request_are_counted_and_leave_with_their_instance() {
+    let host = start_host(|_| {}).await;
+    let scrape = async || host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let session = McpSession::open(&format!("{}/servers/{id}/mcp", host.base)).await;
+    let held = session.call(1, "attempt", json!({"what": "allocate", "target": "hold", "count": 96})).await;
+    assert!(tool_text(&held).starts_with("done"), "{held}");
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    let instance = format!("{id}-1");
+    let usage = &status["usage"];
+    let memory = usage["instances"][&instance]["memory_bytes"].as_u64().unwrap_or_else(|| panic!("{status}"));
+    assert!(memory >= 96 << 20, "the 96 MiB the server holds are resident: {usage}");
+    assert_eq!(usage["memory_bytes"].as_u64(), Some(memory), "one instance: {usage}");
+    assert!(usage["cpu_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{usage}");
+    let text = scrape().await;
+    let series = format!("mcpod_instance_memory_bytes{{server=\"{id}\",instance=\"{instance}\"}}");
+    assert!(metric(&text, &series).is_some_and(|m| m >= f64::from(96u32 << 20)), "{text}");
+    assert!(metric(&text, "mcpod_instances_launched_total").is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(metric(&text, "mcpod_instances_ended_total"), Some(0.0), "{text}");
+
+    // Registry lookups of the packages API, counted by registry and outcome.
+    for (path, query) in [("info", "name=is-number"), ("info", "name=mcpod-no-such-package-zzz")] {
+        let url = format!("{}/api/v1/packages/{path}?registry=npm&{query}", host.base);
+        host.http.get(url).send().await.unwrap();
+    }
+    let text = scrape().await;
+    for outcome in ["ok", "error"] {
+        let series =
+            format!("mcpod_registry_requests_total{{registry=\"npm\",operation=\"info\",outcome=\"{outcome}\"}}");
+        assert_eq!(metric(&text, &series), Some(1.0), "{series}: {text}");
+    }
+
+    drop(session);
+    host.http.delete(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap();
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape().await;
+        if metric(&text, "mcpod_instances_ended_total").is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metric(&text, "mcpod_instances_ended_total").is_some_and(|n| n >= 1.0), "{text}");
+    assert!(!text.contains(&format!("instance=\"{instance}\"")), "a stopped instance leaves no series: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_servers_expose_rules_hide_rename_and_describe_its_tools_for_every_client() {
     let host = start_host(|_| {}).await;
     let bad = host

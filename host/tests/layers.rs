@@ -19,7 +19,8 @@ const LAYERS: &[&[&str]] = &[
     // plugin (the WIT stops at the plugin boundary).
     &["identity", "plugin", "runtime"],
     &["access", "audit", "catalog", "policy"],
-    &["upstream"],
+    // Verification reads what the policy found a launch installs.
+    &["supply", "upstream"],
     &["bridge"],
     &["servers"],
     &["api", "front", "operator"],

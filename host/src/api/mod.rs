@@ -195,13 +195,27 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let servers = state.manager.list();
-    let body = state.metrics.render(servers.iter().map(|s| crate::metrics::ServerGauges {
-        server: &s.server_id,
-        state: s.status.as_str(),
-        sessions: s.sessions,
-        restarts: u64::from(s.restarts),
-    }));
+    let mut servers = state.manager.list();
+    state.manager.measure(&mut servers).await;
+    let instances = servers.iter().flat_map(|s| {
+        let usage = s.usage.iter().flat_map(|u| u.instances.iter());
+        usage.map(|(id, u)| crate::metrics::InstanceGauges {
+            server: &s.server_id,
+            instance: id,
+            cpu_seconds: u.cpu_seconds,
+            memory_bytes: u.memory_bytes,
+        })
+    });
+    let instances: Vec<_> = instances.collect();
+    let body = state.metrics.render(
+        servers.iter().map(|s| crate::metrics::ServerGauges {
+            server: &s.server_id,
+            state: s.status.as_str(),
+            sessions: s.sessions,
+            restarts: u64::from(s.restarts),
+        }),
+        instances,
+    );
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
@@ -250,7 +264,8 @@ async fn start_server(
     }
     match state.manager.start_by(req, who.clone()).await.map_err(ApiError::from) {
         Ok(status) => {
-            state.audit.server(&who, "server_start", &status.server_id, Ok(()));
+            let packages: Vec<String> = status.packages.iter().map(crate::supply::Pinned::id).collect();
+            state.audit.server_with(&who, "server_start", &status.server_id, Ok(()), &packages);
             Ok((StatusCode::CREATED, Json(status)))
         }
         Err(e) => {
@@ -261,14 +276,19 @@ async fn start_server(
 }
 
 async fn list_servers(State(state): State<AppState>) -> Json<Vec<crate::servers::ServerStatus>> {
-    Json(state.manager.list())
+    let mut list = state.manager.list();
+    state.manager.measure(&mut list).await;
+    Json(list)
 }
 
 async fn server_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::servers::ServerStatus>, ApiError> {
-    Ok(Json(state.manager.status(&id)?))
+    let mut status = [state.manager.status(&id)?];
+    state.manager.measure(&mut status).await;
+    let [status] = status;
+    Ok(Json(status))
 }
 
 async fn stop_server(
@@ -352,7 +372,15 @@ async fn search_packages(
 ) -> Result<Json<Vec<crate::plugin::bindings::PackageSummary>>, ApiError> {
     let registry = need(&q.registry, "registry")?;
     let query = need(&q.q, "q")?;
-    Ok(Json(catalog::search_packages(&state.plugins, registry, query, q.limit.unwrap_or(20).min(100)).await?))
+    let began = std::time::Instant::now();
+    let found = catalog::search_packages(&state.plugins, registry, query, q.limit.unwrap_or(20).min(100)).await;
+    let outcome = if found.is_ok() { "ok" } else { "error" };
+    state.metrics.registry(registry, "search", outcome, began.elapsed().as_secs_f64());
+    if let Ok(list) = &found {
+        let labels = crate::metrics::RegistryLabels { registry: registry.to_string(), operation: "search".to_string() };
+        state.metrics.registry_results.get_or_create(&labels).inc_by(list.len() as u64);
+    }
+    Ok(Json(found?))
 }
 
 async fn package_info(
@@ -361,7 +389,11 @@ async fn package_info(
 ) -> Result<Json<crate::plugin::bindings::PackageInfo>, ApiError> {
     let registry = need(&q.registry, "registry")?;
     let name = need(&q.name, "name")?;
-    Ok(Json(catalog::package_info(&state.plugins, registry, name, q.version.as_deref()).await?))
+    let began = std::time::Instant::now();
+    let info = catalog::package_info(&state.plugins, registry, name, q.version.as_deref()).await;
+    let outcome = if info.is_ok() { "ok" } else { "error" };
+    state.metrics.registry(registry, "info", outcome, began.elapsed().as_secs_f64());
+    Ok(Json(info?))
 }
 
 /// One row of `GET /api/v1/plugins` and `mcpod plugins list`.

@@ -236,6 +236,24 @@ fn show(status: &ServerStatus, json: bool) -> anyhow::Result<()> {
             println!("  {:<11} {:<4} {}", p.name, if p.active { "on" } else { "off" }, p.detail);
         }
     }
+    if let Some(u) = &status.usage {
+        println!("\nusage:  {:.2} CPU seconds, {:.1} MiB resident", u.cpu_seconds, u.memory_bytes as f64 / 1048576.0);
+        for (id, i) in &u.instances {
+            println!("  {id:<20} {:.2} CPU seconds, {:.1} MiB", i.cpu_seconds, i.memory_bytes as f64 / 1048576.0);
+        }
+    }
+    if !status.packages.is_empty() {
+        println!("\npackages:");
+        for p in &status.packages {
+            println!("  {} (asked: {}, from {})", p.id(), p.requested, p.registry);
+            for v in &p.verified {
+                println!("    verified: {v}");
+            }
+            for u in &p.unverified {
+                println!("    not verified: {u}");
+            }
+        }
+    }
     Ok(())
 }
 

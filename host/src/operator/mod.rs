@@ -211,7 +211,9 @@ fn status_of(outcome: &Result<ServerStatus, String>, obj: &McpServer) -> McpServ
     };
     let server = outcome.as_ref().ok();
     let capabilities = server.and_then(|s| s.capabilities.as_ref()).and_then(|c| serde_json::to_value(c).ok());
-    status_from(verdict, server.map(|s| &s.endpoints), capabilities, obj)
+    let mut status = status_from(verdict, server.map(|s| &s.endpoints), capabilities, obj);
+    status.packages = server.map(|s| s.packages.iter().map(crate::supply::Pinned::id).collect()).unwrap_or_default();
+    status
 }
 
 /// A status from a verdict (phase, `Ready` condition status, reason,
@@ -246,6 +248,7 @@ fn status_from(
         }),
         capabilities,
         observed_generation: generation,
+        packages: Vec::new(),
     }
 }
 

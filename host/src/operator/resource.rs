@@ -123,6 +123,9 @@ pub struct McpServerStatus {
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The packages it runs, pinned and verified (`name@1.2.3`, `name==1.2.3`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 /// A condition in the shape of `metav1.Condition`.

@@ -339,7 +339,7 @@ pub fn normalize_pypi(name: &str) -> String {
 /// A stdio launch spec running `process`, and in a container `container`
 /// (image, command line), with `env` names: the policy's tests build theirs so.
 #[cfg(test)]
-pub(super) fn test_spec(process: &str, container: Option<(&str, &str)>, env: &[&str]) -> LaunchSpec {
+pub(crate) fn test_spec(process: &str, container: Option<(&str, &str)>, env: &[&str]) -> LaunchSpec {
     use crate::launch::{ContainerLaunch, EnvVar, ProcessLaunch, Readiness, ResourceHints, Transport};
     let argv = |line: &str| -> Vec<String> { line.split(' ').filter(|a| !a.is_empty()).map(str::to_string).collect() };
     LaunchSpec {

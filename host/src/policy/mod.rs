@@ -6,6 +6,8 @@
 mod env;
 mod launch;
 
+#[cfg(test)]
+pub(crate) use launch::test_spec;
 pub use launch::{Package, Registry, Runs, normalize_pypi, what_runs};
 
 use crate::config::PolicySection;

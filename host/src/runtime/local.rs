@@ -127,10 +127,10 @@ impl Runtime for LocalRuntime {
         if let Some(dir) = &req.spec.working_dir {
             cmd.current_dir(dir);
         }
-        let mut sandbox = self.sandbox.prepare(req, program).map_err(|e| RuntimeError::Sandbox {
-            what: format!("server {}", req.server_id),
-            reason: e.to_string(),
-        })?;
+        let mut sandbox = self
+            .sandbox
+            .prepare(req, program)
+            .map_err(|e| RuntimeError::Sandbox { what: format!("server {}", req.server_id), reason: e.to_string() })?;
         sandbox.apply(&mut cmd, req.spec.working_dir.is_some());
         let network = req.spec.transport.is_network();
         let port = req.spec.port.filter(|_| network);
@@ -233,6 +233,14 @@ impl Runtime for LocalRuntime {
         }
         LocalRuntime::signal_group(child.pgid, Signal::SIGKILL);
         Ok(())
+    }
+
+    async fn usage(&self) -> BTreeMap<String, super::usage::Usage> {
+        let groups: BTreeMap<i32, String> = match self.children.lock() {
+            Ok(c) => c.iter().map(|(id, child)| (child.pgid, id.clone())).collect(),
+            Err(_) => return BTreeMap::new(),
+        };
+        tokio::task::spawn_blocking(move || super::usage::of_process_groups(&groups)).await.unwrap_or_default()
     }
 
     async fn list(&self) -> Result<Vec<InstanceInfo>, RuntimeError> {

@@ -7,6 +7,7 @@ pub mod local;
 pub mod logs;
 pub mod remote;
 pub mod sandbox;
+pub mod usage;
 
 use crate::launch::LaunchSpec;
 use std::collections::BTreeMap;
@@ -200,6 +201,12 @@ pub trait Runtime: Send + Sync {
     /// runtime does not say).
     fn protections(&self, _spec: &LaunchSpec) -> Vec<Protection> {
         Vec::new()
+    }
+
+    /// What each of its instances uses now (instance id → usage); empty
+    /// where the runtime cannot tell.
+    async fn usage(&self) -> BTreeMap<String, usage::Usage> {
+        BTreeMap::new()
     }
 
     /// Starts one instance.

@@ -11,6 +11,7 @@ use crate::identity::Principal;
 use crate::launch::Transport;
 use crate::policy::Policy;
 use crate::runtime::LaunchRequest;
+use crate::supply::SupplyError;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -205,6 +206,16 @@ impl Manager {
         }
         let mut spec = plugin.launch(&config).await?;
         let runs = self.policy.apply(&config, &mut spec)?;
+        let verifying = std::time::Instant::now();
+        let packages = match &self.supply {
+            Some(supply) => supply.pin(&runs.packages, &mut spec).await.map_err(|e| match e {
+                SupplyError::Unknown(m) => ManagerError::BadRequest { message: m, details: Vec::new() },
+                SupplyError::Refused(m) => ManagerError::Forbidden(crate::policy::PolicyError(m)),
+                SupplyError::Unreachable(m) => ManagerError::Failed(m),
+            })?,
+            None => Vec::new(),
+        };
+        let verify_ms = verifying.elapsed().as_secs_f64() * 1000.0;
         self.fill_resources(req.template.as_deref(), &mut spec.resources);
         let remote = spec.remote_url().is_some();
         if (!req.headers.is_empty() || req.oauth.is_some()) && !remote {
@@ -294,6 +305,7 @@ impl Manager {
             sessions: AtomicU64::new(0),
             next_instance: AtomicU64::new(first_instance),
             start_request,
+            packages,
         });
         let first = self.spawn_instance(&server);
         if let Ok(mut spare) = server.spare.lock() {
@@ -304,13 +316,19 @@ impl Manager {
             .map_err(|_| ManagerError::Failed("server table poisoned".into()))?
             .insert(id.clone(), server.clone());
         self.metrics.starts.inc();
-        let installs: Vec<&str> =
-            runs.packages.iter().map(|p| p.written.as_str()).chain(runs.images.iter().map(String::as_str)).collect();
+        let pinned: Vec<String> = server.packages.iter().map(crate::supply::Pinned::id).collect();
+        let installs: Vec<&str> = if pinned.is_empty() {
+            runs.packages.iter().map(|p| p.written.as_str()).collect()
+        } else {
+            pinned.iter().map(String::as_str).collect()
+        };
+        let installs: Vec<&str> = installs.into_iter().chain(runs.images.iter().map(String::as_str)).collect();
         tracing::info!(
             server = %id,
             server_type = %server.config.server_type,
             sharing = ?sharing,
             installs = %installs.join(" "),
+            verify_ms = format!("{verify_ms:.1}"),
             "server starting"
         );
         let state = first.wait_settled(self.settings.start_timeout).await;

@@ -129,6 +129,24 @@ pub struct ServerStatus {
     /// local sandbox's layers), each active or not and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protections: Vec<crate::runtime::Protection>,
+    /// The packages it runs: the exact version chosen for what was asked,
+    /// and what was verified (`[packages]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::supply::Pinned>,
+    /// What its instances use now, where the runtime can tell (local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ServerUsage>,
+}
+
+/// What a server's instances use now: CPU time so far and resident memory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUsage {
+    /// CPU seconds its instances have used (all their processes).
+    pub cpu_seconds: f64,
+    /// Their resident memory now, in bytes.
+    pub memory_bytes: u64,
+    /// Per instance.
+    pub instances: BTreeMap<String, crate::runtime::usage::Usage>,
 }
 
 impl Manager {
@@ -166,6 +184,33 @@ impl Manager {
             started_by: server.owner.as_ref().map(|p| p.name.clone()),
             labels: server.labels.clone(),
             protections: self.runtime.protections(&server.spec),
+            packages: server.packages.clone(),
+            usage: None,
+        }
+    }
+
+    /// Fills in what each server's instances use now (one look at the
+    /// runtime for all of them); servers it cannot measure keep `None`.
+    pub async fn measure(&self, statuses: &mut [ServerStatus]) {
+        let usage = self.runtime.usage().await;
+        if usage.is_empty() {
+            return;
+        }
+        for status in statuses {
+            let Ok(server) = self.get(&status.server_id) else { continue };
+            let ids: Vec<String> =
+                server.instances.lock().map(|l| l.iter().map(|i| i.id.clone()).collect()).unwrap_or_default();
+            let mut total = ServerUsage::default();
+            for id in ids {
+                if let Some(u) = usage.get(&id) {
+                    total.cpu_seconds += u.cpu_seconds;
+                    total.memory_bytes += u.memory_bytes;
+                    total.instances.insert(id, *u);
+                }
+            }
+            if !total.instances.is_empty() {
+                status.usage = Some(total);
+            }
         }
     }
 

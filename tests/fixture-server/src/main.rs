@@ -241,7 +241,12 @@ fn attempt(what: &str, target: &str, count: u64) -> String {
             match block.try_reserve_exact(bytes) {
                 Ok(()) => {
                     block.resize(bytes, 1);
-                    format!("done: allocated {count} MiB (sum {})", block.iter().step_by(4096).map(|b| *b as u64).sum::<u64>())
+                    let sum = block.iter().step_by(4096).map(|b| *b as u64).sum::<u64>();
+                    // `target` "hold": keep it resident until the process ends.
+                    if target == "hold" {
+                        std::mem::forget(block);
+                    }
+                    format!("done: allocated {count} MiB (sum {sum})")
                 }
                 Err(e) => format!("denied: {e}"),
             }

@@ -168,6 +168,9 @@ impl Instance {
             Err(e) if e.is_permanent() => return RunOutcome::Failed(e.to_string()),
             Err(e) => return RunOutcome::Exited(e.to_string()),
         };
+        self.metrics.launched.inc();
+        // Counts the end of this run, however it ends.
+        let _ended = Ended(self.metrics.ended.clone());
         // Ends when the upstream is gone: stdout closed, or the network link lost.
         let mut upstream_done: tokio::task::JoinHandle<UpstreamError> = match launched.connection {
             Connection::Stdio { stdin, stdout, stderr } => {
@@ -304,4 +307,13 @@ enum RunOutcome {
     Exited(String),
     /// Starting again cannot help (a missing program): give up at once.
     Failed(String),
+}
+
+/// Counts the end of a run when dropped.
+struct Ended(prometheus_client::metrics::counter::Counter);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.inc();
+    }
 }

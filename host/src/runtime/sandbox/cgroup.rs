@@ -59,7 +59,9 @@ pub struct Cgroups {
 
 /// Why a group could not be made or limited.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set up the control group {path}: {source}; give this host a writable cgroup or set [sandbox] cgroups = false")]
+#[error(
+    "cannot set up the control group {path}: {source}; give this host a writable cgroup or set [sandbox] cgroups = false"
+)]
 pub struct CgroupError {
     /// The file or directory that failed.
     path: String,
@@ -123,7 +125,10 @@ impl Cgroups {
         for c in Controller::ALL {
             if found.v2.is_none() && !found.v1.iter().any(|(have, _)| *have == c) {
                 let why = v2_error.clone().unwrap_or_else(|| {
-                    format!("no writable `{}` controller (cgroup v2 not delegated to this host, no v1 hierarchy)", c.name())
+                    format!(
+                        "no writable `{}` controller (cgroup v2 not delegated to this host, no v1 hierarchy)",
+                        c.name()
+                    )
                 });
                 found.missing.push((c, why));
             }
@@ -317,8 +322,9 @@ mod tests {
         let membership = "8:pids:/outer\n4:memory:/outer\n1:cpu:/outer\n0::/\n";
         let found = Cgroups::from_texts(&mounts, membership, "mcpod-1");
         assert_eq!(found.controller(Controller::Memory), Ok("cgroup v1"));
-        let group =
-            found.create("srv-0", &Limits { memory_bytes: Some(64 << 20), cpu_millis: Some(500), max_processes: Some(7) }).unwrap();
+        let group = found
+            .create("srv-0", &Limits { memory_bytes: Some(64 << 20), cpu_millis: Some(500), max_processes: Some(7) })
+            .unwrap();
         let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
         assert_eq!(read("memory/outer/mcpod-1/srv-0/memory.limit_in_bytes"), (64u64 << 20).to_string());
         assert_eq!(read("cpu/outer/mcpod-1/srv-0/cpu.cfs_quota_us"), "50000");
@@ -342,7 +348,9 @@ mod tests {
         let found = Cgroups::from_texts(&mounts, membership, "mcpod-1");
         assert_eq!(found.controller(Controller::Pids), Ok("cgroup v2"));
         assert_eq!(std::fs::read_to_string(own.join("mcpod-1/cgroup.subtree_control")).unwrap(), "+memory +cpu +pids");
-        found.create("srv-0", &Limits { memory_bytes: Some(1 << 30), cpu_millis: Some(250), max_processes: None }).unwrap();
+        found
+            .create("srv-0", &Limits { memory_bytes: Some(1 << 30), cpu_millis: Some(250), max_processes: None })
+            .unwrap();
         assert_eq!(std::fs::read_to_string(own.join("mcpod-1/srv-0/cpu.max")).unwrap(), "25000 100000");
         assert_eq!(std::fs::read_to_string(own.join("mcpod-1/srv-0/memory.max")).unwrap(), (1u64 << 30).to_string());
         assert!(!own.join("mcpod-1/srv-0/pids.max").exists(), "no limit asked, none written");

@@ -122,7 +122,8 @@ impl Sandbox {
         static RUNTIMES: AtomicU64 = AtomicU64::new(0);
         let prefix = format!("mcpod-{}-{}", std::process::id(), RUNTIMES.fetch_add(1, Ordering::Relaxed));
         let root = nix::unistd::geteuid().is_root();
-        let cgroups = if settings.enabled && settings.cgroups { cgroup::Cgroups::detect(&prefix) } else { Default::default() };
+        let cgroups =
+            if settings.enabled && settings.cgroups { cgroup::Cgroups::detect(&prefix) } else { Default::default() };
         let kernel = Kernel { landlock_abi: landlock::kernel_abi(), root, userns: user_namespaces(), cgroups };
         let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute() && h != Path::new("/"));
         Sandbox { settings, kernel, prefix, home }
@@ -170,12 +171,20 @@ impl Sandbox {
         // Network.
         let network_server = spec.transport.is_network();
         if s.internet_access && spec.network_access {
-            p.push(protection("network", false, "open: policy.internet_access = true and the server type asks for the network"));
+            p.push(protection(
+                "network",
+                false,
+                "open: policy.internet_access = true and the server type asks for the network",
+            ));
         } else if network_server {
             if k.landlock_abi >= 4 {
                 plan.tcp_bind_only = Some(spec.port);
                 let port = spec.port.map(|p| format!("binds only port {p}")).unwrap_or_else(|| "binds no port".into());
-                p.push(protection("network", true, format!("Landlock: {port} and opens no TCP connection (UDP is not covered)")));
+                p.push(protection(
+                    "network",
+                    true,
+                    format!("Landlock: {port} and opens no TCP connection (UDP is not covered)"),
+                ));
             } else {
                 let why = format!(
                     "this kernel's Landlock (ABI {}) cannot limit TCP (needs ABI 4, Linux 6.7)",
@@ -242,7 +251,10 @@ impl Sandbox {
             (Some(_), Err(why)) => p.push(protection(
                 "processes",
                 false,
-                format!("{}; RLIMIT_NPROC counts all of the user's processes, so it is not used", self.why_no_cgroup(why)),
+                format!(
+                    "{}; RLIMIT_NPROC counts all of the user's processes, so it is not used",
+                    self.why_no_cgroup(why)
+                ),
             )),
         }
         plan
@@ -260,14 +272,18 @@ impl Sandbox {
         if let Some(why) = plan.blocked {
             return Err(SandboxError::Required(why));
         }
-        let mut prepared = Prepared { steps: ChildSteps { rlimits: plan.rlimits, ..Default::default() }, ..Default::default() };
+        let mut prepared =
+            Prepared { steps: ChildSteps { rlimits: plan.rlimits, ..Default::default() }, ..Default::default() };
         if !self.settings.enabled {
             return Ok(prepared);
         }
         let work = self.settings.work_root.join(&self.prefix).join(&req.instance_id);
         let tmp = work.join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| {
-            SandboxError::Prepare(format!("cannot make the work directory {}: {e}; check [server] state_dir", work.display()))
+            SandboxError::Prepare(format!(
+                "cannot make the work directory {}: {e}; check [server] state_dir",
+                work.display()
+            ))
         })?;
         prepared.work_dir = Some(work.clone());
         let caches = self.caches();
@@ -334,7 +350,8 @@ impl Sandbox {
 
     /// What a server may read and run: the system, the directories on PATH
     /// (with their installation: `~/.pyenv` for `~/.pyenv/shims`), its
-    /// program's directory, the directory of each file among its arguments
+    /// program's installation (a venv for `.venv/bin/python`, as named and
+    /// as its link resolves), the directory of each file among its arguments
     /// (a script and the modules beside it), and what the operator adds.
     fn readable(&self, spec: &LaunchSpec, program: &str) -> Vec<PathBuf> {
         let mut read: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
@@ -353,8 +370,17 @@ impl Sandbox {
         } else {
             entries.iter().map(|d| d.join(program)).find(|p| p.is_file())
         };
-        if let Some(dir) = found.and_then(|p| p.canonicalize().ok()).and_then(|p| p.parent().map(Path::to_path_buf)) {
-            read.push(dir);
+        // The program's installation, as named and as resolved: a venv's
+        // `bin/python` needs the venv's `lib`, and the interpreter it links
+        // to needs its own.
+        let installation = |bin: &Path| -> Option<PathBuf> {
+            let dir = bin.parent()?;
+            let top = dir.parent().filter(|p| *p != Path::new("/") && Some(*p) != self.home.as_deref());
+            Some(if dir.ends_with("bin") { top.unwrap_or(dir) } else { dir }.to_path_buf())
+        };
+        if let Some(program) = found {
+            read.extend(installation(&program));
+            read.extend(program.canonicalize().ok().as_deref().and_then(installation));
         }
         let files = absolute_args(spec).filter(|a| a.is_file());
         read.extend(files.filter_map(|f| f.parent()).filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
@@ -398,10 +424,12 @@ struct Caches {
 }
 
 /// What every server may read and run.
-const SYSTEM_READ: &[&str] = &["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev", "/run"];
+const SYSTEM_READ: &[&str] =
+    &["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev", "/run"];
 
 /// Devices every server may write.
-const WRITABLE_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/shm", "/dev/pts", "/dev/ptmx"];
+const WRITABLE_DEVICES: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/shm", "/dev/pts", "/dev/ptmx"];
 
 fn no_internet(why: &str) -> String {
     format!(
@@ -595,7 +623,11 @@ mod tests {
             port,
             path: None,
             readiness: Readiness::TcpOpen,
-            resources: ResourceHints { memory_limit: Some("256Mi".into()), cpu_limit: Some("500m".into()), ..Default::default() },
+            resources: ResourceHints {
+                memory_limit: Some("256Mi".into()),
+                cpu_limit: Some("500m".into()),
+                ..Default::default()
+            },
             network_access,
         }
     }
@@ -652,7 +684,10 @@ mod tests {
         let work = root.path().join("work");
         let write = sb.writable(&launch, &work, None);
         assert!(write.contains(&allowed) && write.contains(&work), "{write:?}");
-        assert!(!write.iter().any(|p| p.starts_with(&scripts)), "a script must not be able to rewrite itself: {write:?}");
+        assert!(
+            !write.iter().any(|p| p.starts_with(&scripts)),
+            "a script must not be able to rewrite itself: {write:?}"
+        );
         let read = sb.readable(&launch, "node");
         assert!(read.contains(&scripts), "{read:?}");
         assert!(!read.iter().any(|p| p.starts_with(root.path().join("missing"))), "{read:?}");

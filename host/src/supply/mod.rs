@@ -1,0 +1,413 @@
+//! The supply chain of a launch: every npm and PyPI package it installs is
+//! resolved to one exact version, checked against its registry (that it
+//! exists; npm: the tarball's integrity and the registry's signature over
+//! it; PyPI: the SHA-256 of the file the index lists), and the launch is
+//! rewritten to run exactly that version. Runs after the policy has judged
+//! the final launch (`policy::what_runs`), so that what is verified is what
+//! runs; the resolving and checking are pure (`npm`, `pypi`), the I/O is
+//! `fetch`.
+
+mod fetch;
+pub mod npm;
+pub mod pypi;
+
+use crate::launch::LaunchSpec;
+use crate::policy::{Package, Registry};
+use fetch::Fetcher;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How packages are verified (`[packages]`, with its files read).
+#[derive(Debug, Clone)]
+pub struct SupplySettings {
+    /// The npm registry's base URL.
+    pub npm_registry: String,
+    /// The Python package index's base URL (its JSON API).
+    pub pypi_index: String,
+    /// The npm registry keys document, when given rather than fetched.
+    pub npm_keys: Option<serde_json::Value>,
+    /// Bearer token for the npm registry.
+    pub npm_token: Option<String>,
+    /// Bearer token for the package index.
+    pub pypi_token: Option<String>,
+    /// Refuse npm versions without a verified registry signature.
+    pub require_signatures: bool,
+    /// Refuse versions without provenance attestations.
+    pub require_provenance: bool,
+    /// Download each file and check its hash.
+    pub download: bool,
+    /// How long metadata is reused.
+    pub cache: Duration,
+}
+
+/// Why a package may not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SupplyError {
+    /// It does not exist, or no version matches what the launch asks for.
+    #[error("{0}")]
+    Unknown(String),
+    /// It exists, but failed a check (integrity, signature, attestation).
+    #[error("{0}")]
+    Refused(String),
+    /// The registry could not be asked.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// One package as it will run: the version chosen and what was checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Pinned {
+    /// `npm` or `PyPI`.
+    pub registry: String,
+    /// Its name.
+    pub name: String,
+    /// What the launch asked for (`latest`, `^1.2`, `==2025.1`).
+    pub requested: String,
+    /// The exact version that runs.
+    pub version: String,
+    /// What was checked, in words (`sha512 integrity of the tarball`).
+    pub verified: Vec<String>,
+    /// What was not, and why (`unsigned: the registry gave no signature`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
+}
+
+impl Pinned {
+    /// `name@version` (npm) or `name==version` (PyPI), as logs and the audit log name it.
+    pub fn id(&self) -> String {
+        match self.registry.as_str() {
+            "npm" => format!("{}@{}", self.name, self.version),
+            _ => format!("{}=={}", self.name, self.version),
+        }
+    }
+}
+
+/// Resolves, verifies and pins packages.
+pub struct Supply {
+    settings: SupplySettings,
+    fetch: Fetcher,
+    /// Files whose hash was checked already (npm integrity strings, PyPI
+    /// sha256 digests): a later start of the same version downloads nothing.
+    checked: Mutex<HashSet<String>>,
+}
+
+impl Supply {
+    /// A verifier with `settings`, counting its registry requests in `metrics`.
+    pub fn new(
+        settings: SupplySettings,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Result<Supply, SupplyError> {
+        let fetch = Fetcher::new(settings.cache, metrics)?;
+        Ok(Supply { settings, fetch, checked: Mutex::new(HashSet::new()) })
+    }
+
+    /// Resolves and verifies every package in `packages` (what the launch
+    /// installs, in command-line order), then rewrites `spec` to run the
+    /// versions chosen. Nothing is changed when one fails.
+    pub async fn pin(&self, packages: &[Package], spec: &mut LaunchSpec) -> Result<Vec<Pinned>, SupplyError> {
+        let mut pinned = Vec::new();
+        let mut swaps = Vec::new();
+        for package in packages {
+            // A launch with both a process and a container command names each package twice.
+            if swaps.iter().any(|(written, _)| *written == package.written) {
+                continue;
+            }
+            let (p, text) = match package.registry {
+                Registry::Npm => self.npm(package).await?,
+                Registry::Pypi => self.pypi(package).await?,
+            };
+            swaps.push((package.written.clone(), text));
+            pinned.push(p);
+        }
+        rewrite(spec, &swaps);
+        Ok(pinned)
+    }
+
+    async fn npm(&self, package: &Package) -> Result<(Pinned, String), SupplyError> {
+        let s = &self.settings;
+        let (name, wanted) = split_npm(&package.written);
+        let url = format!("{}/{}", s.npm_registry.trim_end_matches('/'), name.replace('/', "%2f"));
+        let doc = self.fetch.json("npm", &url, s.npm_token.as_deref(), "npm package").await?;
+        let doc = doc.ok_or_else(|| {
+            SupplyError::Unknown(format!(
+                "npm package `{name}` does not exist at {} (404); check its name ({} wants it)",
+                s.npm_registry, package.via
+            ))
+        })?;
+        let resolved = npm::resolve(&doc, wanted).map_err(|e| match e {
+            npm::NpmError::UnknownPackage { .. } | npm::NpmError::NoMatchingVersion { .. } => {
+                SupplyError::Unknown(e.to_string())
+            }
+            other => SupplyError::Refused(other.to_string()),
+        })?;
+        let mut pinned = Pinned {
+            registry: "npm".into(),
+            name: resolved.name.clone(),
+            requested: if wanted.is_empty() { "latest".into() } else { wanted.to_string() },
+            version: resolved.version.clone(),
+            verified: vec![format!("exists in {}", s.npm_registry)],
+            unverified: Vec::new(),
+        };
+        self.npm_signature(&resolved, &mut pinned).await?;
+        if resolved.attestations.is_some() {
+            pinned.unverified.push("provenance attestations present, not verified (Sigstore)".into());
+        } else if s.require_provenance {
+            return Err(SupplyError::Refused(format!(
+                "{} was published without provenance attestations (dist.attestations), and [packages] require_provenance is on; pin a version published with provenance",
+                resolved.id()
+            )));
+        }
+        if s.download && !self.was_checked(&resolved.integrity) {
+            let bytes = self.fetch.bytes("npm", &resolved.tarball, s.npm_token.as_deref(), &resolved.id()).await?;
+            npm::verify_integrity(&resolved.integrity, &bytes).map_err(|e| SupplyError::Refused(e.to_string()))?;
+            self.mark_checked(&resolved.integrity);
+        }
+        if s.download {
+            pinned.verified.push(format!("tarball matches its integrity {}", short(&resolved.integrity)));
+        } else {
+            pinned
+                .unverified
+                .push("tarball not downloaded here ([packages] download = false); npm checks its integrity".into());
+        }
+        let text = format!("{}@{}", resolved.name, resolved.version);
+        Ok((pinned, text))
+    }
+
+    /// Checks the registry signature of `resolved` as `npm audit signatures` does.
+    async fn npm_signature(&self, resolved: &npm::Resolved, pinned: &mut Pinned) -> Result<(), SupplyError> {
+        let s = &self.settings;
+        let keys = match &s.npm_keys {
+            Some(doc) => Some(doc.clone()),
+            None => {
+                let url = format!("{}/-/npm/v1/keys", s.npm_registry.trim_end_matches('/'));
+                self.fetch.json("npm", &url, s.npm_token.as_deref(), "npm registry keys").await?
+            }
+        };
+        let mut refuse = |why: String, advice: &str| -> Result<(), SupplyError> {
+            if s.require_signatures {
+                Err(SupplyError::Refused(format!(
+                    "{}: {why}, and [packages] require_signatures is on; {advice}",
+                    resolved.id()
+                )))
+            } else {
+                pinned.unverified.push(why);
+                Ok(())
+            }
+        };
+        match (keys, resolved.signatures.is_empty()) {
+            (_, true) => refuse(
+                "unsigned: the registry gave no signature (dist.signatures)".into(),
+                "nothing was started; pin a version the registry signed, or read from a registry that keeps signatures (a mirror may strip them)",
+            ),
+            (None, false) => refuse(
+                format!("signature not checked: {} publishes no keys (/-/npm/v1/keys)", s.npm_registry),
+                "nothing was started; give the registry's keys with [packages] npm_keys_file",
+            ),
+            (Some(doc), false) => {
+                let keys = npm::parse_keys(&doc).map_err(|e| SupplyError::Refused(e.to_string()))?;
+                let by = npm::verify_signature(resolved, &keys, resolved.published_at.as_deref())
+                    .map_err(|e| SupplyError::Refused(e.to_string()))?;
+                pinned.verified.push(format!("registry signature by {}", by.keyids.join(", ")));
+                Ok(())
+            }
+        }
+    }
+
+    async fn pypi(&self, package: &Package) -> Result<(Pinned, String), SupplyError> {
+        let s = &self.settings;
+        let (name, extras, wanted) = split_pypi(&package.written);
+        let base = s.pypi_index.trim_end_matches('/');
+        let url = format!("{base}/pypi/{}/json", package.name);
+        let doc = self.fetch.json("pypi", &url, s.pypi_token.as_deref(), "PyPI project").await?;
+        let doc = doc.ok_or_else(|| {
+            SupplyError::Unknown(format!(
+                "PyPI project `{}` does not exist at {} (404); check its name ({} wants it)",
+                package.name, s.pypi_index, package.via
+            ))
+        })?;
+        let resolved = pypi::resolve_from(&doc, &wanted, base).map_err(|e| match e {
+            pypi::PypiError::UnknownProject { .. }
+            | pypi::PypiError::NoMatchingVersion { .. }
+            | pypi::PypiError::Yanked { .. }
+            | pypi::PypiError::NoFiles { .. }
+            | pypi::PypiError::InvalidSpec { .. }
+            | pypi::PypiError::UnsupportedSpec { .. } => SupplyError::Unknown(e.to_string()),
+            other => SupplyError::Refused(other.to_string()),
+        })?;
+        let mut pinned = Pinned {
+            registry: "PyPI".into(),
+            name: resolved.name.clone(),
+            requested: if wanted.is_empty() { "latest".into() } else { wanted.clone() },
+            version: resolved.version.clone(),
+            verified: vec![format!("exists in {}", s.pypi_index)],
+            unverified: Vec::new(),
+        };
+        // The file uv takes for a pure-Python project: its universal wheel,
+        // else the source distribution.
+        let file = resolved
+            .files
+            .iter()
+            .find(|f| f.kind == pypi::FileKind::Wheel && f.filename.ends_with("-none-any.whl"))
+            .or_else(|| resolved.files.iter().find(|f| f.kind == pypi::FileKind::Sdist))
+            .or_else(|| resolved.files.first());
+        if let Some(file) = file {
+            if s.require_provenance {
+                let simple = format!("{base}/simple/{}/", resolved.name);
+                let doc = self.fetch.simple(&simple, s.pypi_token.as_deref()).await?.unwrap_or_default();
+                let attested = pypi::files_with_provenance(&doc).unwrap_or_default();
+                if !attested.iter().any(|p| p.filename == file.filename) {
+                    return Err(SupplyError::Refused(format!(
+                        "{}=={}: {} has no PEP 740 attestation in the index, and [packages] require_provenance is on; pin a version published with attestations",
+                        resolved.name, resolved.version, file.filename
+                    )));
+                }
+                pinned
+                    .unverified
+                    .push(format!("PEP 740 attestation of {} present, not verified (Sigstore)", file.filename));
+            }
+            if s.download {
+                if !self.was_checked(&file.sha256) {
+                    let bytes = self.fetch.bytes("pypi", &file.url, s.pypi_token.as_deref(), &file.filename).await?;
+                    pypi::verify_file(&file.sha256, &bytes)
+                        .map_err(|e| SupplyError::Refused(format!("{}: {e}", file.filename)))?;
+                    self.mark_checked(&file.sha256);
+                }
+                pinned.verified.push(format!("{} matches its sha256 {}", file.filename, &file.sha256[..12]));
+            }
+        }
+        pinned.unverified.push("uv installs this version from the index without re-checking hashes".into());
+        let text = if package.via.contains("--") {
+            format!("{name}{extras}=={}", resolved.version)
+        } else {
+            // uvx's positional package is also the command: uv's `name@version`.
+            format!("{name}{extras}@{}", resolved.version)
+        };
+        Ok((pinned, text))
+    }
+
+    fn was_checked(&self, digest: &str) -> bool {
+        self.checked.lock().map(|c| c.contains(digest)).unwrap_or(false)
+    }
+
+    fn mark_checked(&self, digest: &str) {
+        if let Ok(mut c) = self.checked.lock() {
+            c.insert(digest.to_string());
+        }
+    }
+}
+
+fn short(integrity: &str) -> String {
+    integrity.chars().take(20).collect::<String>() + "…"
+}
+
+/// `@scope/name@spec` → (`@scope/name`, `spec`); no version: an empty spec.
+pub fn split_npm(written: &str) -> (&str, &str) {
+    let from = usize::from(written.starts_with('@'));
+    match written[from..].find('@') {
+        Some(at) => (&written[..from + at], &written[from + at + 1..]),
+        None => (written, ""),
+    }
+}
+
+/// `name[extra]>=1,<2` → (`name`, `[extra]`, `>=1,<2`); uv's `name@1.2` → `==1.2`.
+pub fn split_pypi(written: &str) -> (String, String, String) {
+    let end =
+        written.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).unwrap_or(written.len());
+    let (name, rest) = written.split_at(end);
+    let (extras, rest) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((inner, after)) => (format!("[{inner}]"), after),
+        None => (String::new(), rest),
+    };
+    let rest = rest.trim();
+    let spec = match rest.strip_prefix('@') {
+        Some(v) => format!("=={}", v.trim()),
+        None => rest.to_string(),
+    };
+    (name.to_string(), extras, spec)
+}
+
+/// Replaces, in every command line of `spec`, each package as written with
+/// its pinned form: a whole argument, an `--option=` value, or one item of
+/// a comma list (`uvx --with a,b`). Only the first occurrence in each line
+/// is replaced: options and the package come before the server's own
+/// arguments, which are never touched. Pure.
+pub fn rewrite(spec: &mut LaunchSpec, swaps: &[(String, String)]) {
+    let lines =
+        spec.container.iter_mut().map(|c| &mut c.command).chain(spec.process.iter_mut().map(|p| &mut p.command));
+    for line in lines {
+        let mut left: Vec<(&str, &str)> = swaps.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+        let mut take = |item: &str| -> Option<String> {
+            let at = left.iter().position(|(from, _)| *from == item)?;
+            Some(left.remove(at).1.to_string())
+        };
+        // The program itself is never a package.
+        for arg in line.iter_mut().skip(1) {
+            if let Some(to) = take(arg) {
+                *arg = to;
+            } else if let Some((flag, value)) = arg.split_once('=').filter(|(f, _)| f.starts_with("--")) {
+                if let Some(to) = take(value) {
+                    *arg = format!("{flag}={to}");
+                }
+            } else if arg.contains(',') && !arg.starts_with('-') {
+                let items: Vec<String> =
+                    arg.split(',').map(|i| take(i.trim()).unwrap_or_else(|| i.to_string())).collect();
+                *arg = items.join(",");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::test_spec;
+
+    #[test]
+    fn package_specs_split_into_name_and_version_as_the_launchers_read_them() {
+        assert_eq!(
+            split_npm("@modelcontextprotocol/server-everything"),
+            ("@modelcontextprotocol/server-everything", "")
+        );
+        assert_eq!(split_npm("@scope/x@^1.2"), ("@scope/x", "^1.2"));
+        assert_eq!(split_npm("is-number@latest"), ("is-number", "latest"));
+        let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(split_pypi("mcp-server-time"), s("mcp-server-time", "", ""));
+        assert_eq!(split_pypi("mcp_server.git>=1,<2"), s("mcp_server.git", "", ">=1,<2"));
+        assert_eq!(split_pypi("black[jupyter]==24.1"), s("black", "[jupyter]", "==24.1"));
+        assert_eq!(split_pypi("ruff@0.6.0"), s("ruff", "", "==0.6.0"));
+    }
+
+    #[test]
+    fn the_launch_runs_exactly_the_pinned_versions_and_the_servers_own_arguments_stay() {
+        let mut s = test_spec(
+            "uvx --with httpx,mcp-server-git --from=mcp-server-time mcp-server-time --tz httpx",
+            Some(("node:22", "npx -y @scope/x@^1 --arg @scope/x@^1")),
+            &[],
+        );
+        let swaps = [
+            ("httpx".to_string(), "httpx==0.28.1".to_string()),
+            ("mcp-server-git".to_string(), "mcp-server-git==2025.1".to_string()),
+            ("mcp-server-time".to_string(), "mcp-server-time==2026.10.19".to_string()),
+            ("@scope/x@^1".to_string(), "@scope/x@1.4.2".to_string()),
+        ];
+        rewrite(&mut s, &swaps);
+        let process = &s.process.as_ref().unwrap().command;
+        assert_eq!(
+            process[1..],
+            [
+                "--with",
+                "httpx==0.28.1,mcp-server-git==2025.1",
+                "--from=mcp-server-time==2026.10.19",
+                "mcp-server-time",
+                "--tz",
+                "httpx"
+            ],
+            "the command name after --from and the server's `httpx` argument stay"
+        );
+        assert_eq!(process[0], "uvx", "the program is never rewritten");
+        let container = &s.container.as_ref().unwrap().command;
+        assert_eq!(container[1..], ["-y", "@scope/x@1.4.2", "--arg", "@scope/x@^1"]);
+    }
+}
