@@ -70,8 +70,10 @@ pub struct InstanceGauges<'a> {
     pub server: &'a str,
     /// The instance id.
     pub instance: &'a str,
-    /// CPU seconds used so far.
-    pub cpu_seconds: f64,
+    /// CPU seconds used so far (local).
+    pub cpu_seconds: Option<f64>,
+    /// CPU used now, in cores (Kubernetes).
+    pub cpu_cores: Option<f64>,
     /// Resident memory, in bytes.
     pub memory_bytes: u64,
 }
@@ -167,6 +169,7 @@ pub struct Metrics {
     /// Packages returned by registry searches.
     pub registry_results: Family<RegistryLabels, Counter>,
     instance_cpu: Family<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    instance_cores: Family<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     instance_memory: Family<InstanceLabels, Gauge>,
     servers: Family<StateLabel, Gauge>,
     sessions: Family<ServerLabel, Gauge>,
@@ -203,6 +206,7 @@ impl Metrics {
             registry_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             registry_results: Family::default(),
             instance_cpu: Family::default(),
+            instance_cores: Family::default(),
             instance_memory: Family::default(),
             servers: Family::default(),
             sessions: Family::default(),
@@ -248,6 +252,11 @@ impl Metrics {
             "instance_cpu_seconds",
             "CPU seconds an instance's processes have used",
             m.instance_cpu.clone(),
+        );
+        registry.register(
+            "instance_cpu_cores",
+            "CPU an instance uses now, in cores, as the metrics API averages it",
+            m.instance_cores.clone(),
         );
         registry.register(
             "instance_memory_bytes",
@@ -328,10 +337,16 @@ impl Metrics {
         self.sessions.clear();
         self.restarts.clear();
         self.instance_cpu.clear();
+        self.instance_cores.clear();
         self.instance_memory.clear();
         for i in instances {
             let label = InstanceLabels { server: i.server.to_string(), instance: i.instance.to_string() };
-            self.instance_cpu.get_or_create(&label).set(i.cpu_seconds);
+            if let Some(seconds) = i.cpu_seconds {
+                self.instance_cpu.get_or_create(&label).set(seconds);
+            }
+            if let Some(cores) = i.cpu_cores {
+                self.instance_cores.get_or_create(&label).set(cores);
+            }
             self.instance_memory.get_or_create(&label).set(i.memory_bytes.min(i64::MAX as u64) as i64);
         }
         for s in servers {

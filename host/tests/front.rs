@@ -799,9 +799,12 @@ async fn what_each_instance_uses_and_each_registry_request_are_counted_and_leave
     assert!(memory >= 96 << 20, "the 96 MiB the server holds are resident: {usage}");
     assert_eq!(usage["memory_bytes"].as_u64(), Some(memory), "one instance: {usage}");
     assert!(usage["cpu_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{usage}");
+    assert!(usage.get("cpu_cores").is_none(), "a rate is the metrics API's, not /proc's: {usage}");
     let text = scrape().await;
     let series = format!("mcpod_instance_memory_bytes{{server=\"{id}\",instance=\"{instance}\"}}");
     assert!(metric(&text, &series).is_some_and(|m| m >= f64::from(96u32 << 20)), "{text}");
+    let cpu = format!("mcpod_instance_cpu_seconds{{server=\"{id}\",instance=\"{instance}\"}}");
+    assert!(metric(&text, &cpu).is_some_and(|s| s >= 0.0), "{text}");
     assert!(metric(&text, "mcpod_instances_launched_total").is_some_and(|n| n >= 1.0), "{text}");
     assert_eq!(metric(&text, "mcpod_instances_ended_total"), Some(0.0), "{text}");
 

@@ -154,6 +154,32 @@ async fn secrets_live_in_an_owned_secret_and_go_with_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn what_a_pod_uses_comes_from_the_metrics_api_as_kubectl_top_shows_it() {
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
+    let host = fixture_host(&kubeconfig).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let session = McpSession::open(&format!("{}/servers/{id}/mcp", host.base)).await;
+    let held = session.call(1, "attempt", json!({"what": "allocate", "target": "hold", "count": 80})).await;
+    assert!(tool_text(&held).starts_with("done"), "{held}");
+    let pod = pods(&kubeconfig).remove(0);
+    let pod_name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    // Real kubectl reads the same API mcpod does.
+    let top = kubectl(&kubeconfig, &["top", "pod", "-n", NS, "--no-headers"]);
+    let row: Vec<&str> =
+        top.lines().find(|l| l.starts_with(&pod_name)).unwrap_or_else(|| panic!("{top}")).split_whitespace().collect();
+    let mib: u64 = row[2].trim_end_matches("Mi").parse().unwrap_or_else(|_| panic!("{top}"));
+    assert!(mib >= 80, "kubectl top shows the 80 MiB held: {top}");
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    let usage = &status["usage"]["instances"][format!("{id}-1")];
+    assert!(usage["memory_bytes"].as_u64().is_some_and(|b| b >= 80 << 20), "{status}");
+    assert!(usage["cpu_cores"].as_f64().is_some(), "a pod's CPU is a rate: {status}");
+    assert!(usage.get("cpu_seconds").is_none(), "{status}");
+    let metrics = host.http.get(format!("{}/metrics", host.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("mcpod_instance_cpu_cores{{server=\"{id}\"")), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cut_streams_crashes_and_api_server_restarts_are_survived() {
     let (emu, _dir, kubeconfig, _) = cluster().await;
     let host = fixture_host(&kubeconfig).await;

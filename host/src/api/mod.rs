@@ -203,6 +203,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             server: &s.server_id,
             instance: id,
             cpu_seconds: u.cpu_seconds,
+            cpu_cores: u.cpu_cores,
             memory_bytes: u.memory_bytes,
         })
     });

@@ -237,9 +237,17 @@ fn show(status: &ServerStatus, json: bool) -> anyhow::Result<()> {
         }
     }
     if let Some(u) = &status.usage {
-        println!("\nusage:  {:.2} CPU seconds, {:.1} MiB resident", u.cpu_seconds, u.memory_bytes as f64 / 1048576.0);
+        let line = |u: &crate::runtime::usage::Usage| {
+            let cpu = match (u.cpu_seconds, u.cpu_cores) {
+                (Some(s), _) => format!("{s:.2} CPU seconds"),
+                (None, Some(c)) => format!("{:.0}m CPU", c * 1000.0),
+                (None, None) => "CPU unknown".to_string(),
+            };
+            format!("{cpu}, {:.1} MiB resident", u.memory_bytes as f64 / 1048576.0)
+        };
+        println!("\nusage:  {}", line(&u.total));
         for (id, i) in &u.instances {
-            println!("  {id:<20} {:.2} CPU seconds, {:.1} MiB", i.cpu_seconds, i.memory_bytes as f64 / 1048576.0);
+            println!("  {id:<20} {}", line(i));
         }
     }
     if !status.packages.is_empty() {

@@ -5,6 +5,7 @@
 pub mod kube;
 pub mod local;
 pub mod logs;
+pub mod quantity;
 pub mod remote;
 pub mod sandbox;
 pub mod usage;

@@ -1,5 +1,6 @@
 //! What instances use: CPU time and resident memory of a local instance's
-//! process group (the server and everything it spawned), read from `/proc`.
+//! process group (the server and everything it spawned), read from `/proc`,
+//! and a pod's CPU rate and memory from the metrics API (`metrics.k8s.io`).
 //! Pure parsing beside one directory walk.
 
 use serde::{Deserialize, Serialize};
@@ -9,18 +10,45 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     /// CPU time its processes have used so far (user and system, with that
-    /// of children they have reaped), in seconds.
-    pub cpu_seconds: f64,
-    /// Resident memory of its processes now, in bytes.
+    /// of children they have reaped), in seconds: the local runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    /// CPU it uses now, in cores, as the metrics API averages it over its
+    /// window: Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<f64>,
+    /// Resident memory of its processes now (a pod's working set), in bytes.
     pub memory_bytes: u64,
 }
 
 impl Usage {
     /// Adds `other` to this.
     pub fn add(&mut self, other: Usage) {
-        self.cpu_seconds += other.cpu_seconds;
+        let sum = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        self.cpu_seconds = sum(self.cpu_seconds, other.cpu_seconds);
+        self.cpu_cores = sum(self.cpu_cores, other.cpu_cores);
         self.memory_bytes += other.memory_bytes;
     }
+}
+
+/// The usage in a `PodMetricsList` of each pod carrying label `id_label`
+/// (keyed by that label's value: the instance id), its containers summed.
+pub fn pod_metrics(list: &serde_json::Value, id_label: &str) -> BTreeMap<String, Usage> {
+    let mut out = BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let Some(id) = item["metadata"]["labels"][id_label].as_str() else { continue };
+        let mut usage = Usage { cpu_cores: Some(0.0), ..Usage::default() };
+        for c in item["containers"].as_array().into_iter().flatten() {
+            let cores = c["usage"]["cpu"].as_str().and_then(super::quantity::cores).unwrap_or(0.0);
+            let bytes = c["usage"]["memory"].as_str().and_then(super::quantity::bytes).unwrap_or(0);
+            usage.add(Usage { cpu_seconds: None, cpu_cores: Some(cores), memory_bytes: bytes });
+        }
+        out.insert(id.to_string(), usage);
+    }
+    out
 }
 
 /// One `/proc/PID/stat` line: its process group, its CPU clock ticks
@@ -40,7 +68,8 @@ pub fn proc_stat(line: &str) -> Option<(i32, u64, u64)> {
 /// The usage of each process group of `groups` (pgid → instance id),
 /// summed over the live processes `/proc` lists.
 pub fn of_process_groups(groups: &BTreeMap<i32, String>) -> BTreeMap<String, Usage> {
-    let mut out: BTreeMap<String, Usage> = groups.values().map(|id| (id.clone(), Usage::default())).collect();
+    let zero = Usage { cpu_seconds: Some(0.0), ..Usage::default() };
+    let mut out: BTreeMap<String, Usage> = groups.values().map(|id| (id.clone(), zero)).collect();
     if groups.is_empty() {
         return out;
     }
@@ -56,7 +85,7 @@ pub fn of_process_groups(groups: &BTreeMap<i32, String>) -> BTreeMap<String, Usa
         let Ok(line) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         let Some((pgrp, ticks, pages)) = proc_stat(&line) else { continue };
         if let Some(usage) = groups.get(&pgrp).and_then(|id| out.get_mut(id)) {
-            usage.add(Usage { cpu_seconds: ticks as f64 / tick, memory_bytes: pages * page });
+            usage.add(Usage { cpu_seconds: Some(ticks as f64 / tick), cpu_cores: None, memory_bytes: pages * page });
         }
     }
     out
@@ -101,7 +130,21 @@ mod tests {
         let groups = BTreeMap::from([(me, "me".to_string()), (i32::MAX, "nobody".to_string())]);
         let usage = of_process_groups(&groups);
         assert!(usage["me"].memory_bytes > 1 << 20, "{usage:?}");
-        assert!(usage["me"].cpu_seconds > 0.0, "{usage:?}");
-        assert_eq!(usage["nobody"], Usage::default());
+        assert!(usage["me"].cpu_seconds.is_some_and(|s| s > 0.0), "{usage:?}");
+        assert_eq!(usage["nobody"], Usage { cpu_seconds: Some(0.0), ..Usage::default() });
+    }
+
+    #[test]
+    fn pod_metrics_sum_containers_by_instance_and_skip_pods_of_others() {
+        let list = serde_json::json!({"kind": "PodMetricsList", "items": [
+            {"metadata": {"name": "mcpod-a-time-1-1", "labels": {"mcpod.dev/instance-id": "time-1-1"}},
+             "containers": [{"name": "server", "usage": {"cpu": "1500000n", "memory": "20480Ki"}},
+                            {"name": "sidecar", "usage": {"cpu": "1m", "memory": "1Mi"}}]},
+            {"metadata": {"name": "someone-else", "labels": {}}, "containers": []}]});
+        let usage = pod_metrics(&list, "mcpod.dev/instance-id");
+        assert_eq!(usage.len(), 1, "{usage:?}");
+        let u = usage["time-1-1"];
+        assert!((u.cpu_cores.unwrap() - 0.0025).abs() < 1e-12, "{u:?}");
+        assert_eq!((u.memory_bytes, u.cpu_seconds), (21 << 20, None));
     }
 }

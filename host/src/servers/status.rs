@@ -138,13 +138,13 @@ pub struct ServerStatus {
     pub usage: Option<ServerUsage>,
 }
 
-/// What a server's instances use now: CPU time so far and resident memory.
+/// What a server's instances use now: CPU (time so far locally, a rate on
+/// Kubernetes) and resident memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerUsage {
-    /// CPU seconds its instances have used (all their processes).
-    pub cpu_seconds: f64,
-    /// Their resident memory now, in bytes.
-    pub memory_bytes: u64,
+    /// What all its instances use together.
+    #[serde(flatten)]
+    pub total: crate::runtime::usage::Usage,
     /// Per instance.
     pub instances: BTreeMap<String, crate::runtime::usage::Usage>,
 }
@@ -203,8 +203,7 @@ impl Manager {
             let mut total = ServerUsage::default();
             for id in ids {
                 if let Some(u) = usage.get(&id) {
-                    total.cpu_seconds += u.cpu_seconds;
-                    total.memory_bytes += u.memory_bytes;
+                    total.total.add(*u);
                     total.instances.insert(id, *u);
                 }
             }

@@ -160,7 +160,8 @@ impl Supply {
             )));
         }
         if s.download && !self.was_checked(&resolved.integrity) {
-            let bytes = self.fetch.bytes("npm", &resolved.tarball, s.npm_token.as_deref(), &resolved.id()).await?;
+            let token = same_origin(&resolved.tarball, &s.npm_registry).then_some(s.npm_token.as_deref()).flatten();
+            let bytes = self.fetch.bytes("npm", &resolved.tarball, token, &resolved.id()).await?;
             npm::verify_integrity(&resolved.integrity, &bytes).map_err(|e| SupplyError::Refused(e.to_string()))?;
             self.mark_checked(&resolved.integrity);
         }
@@ -269,7 +270,8 @@ impl Supply {
             }
             if s.download {
                 if !self.was_checked(&file.sha256) {
-                    let bytes = self.fetch.bytes("pypi", &file.url, s.pypi_token.as_deref(), &file.filename).await?;
+                    let token = same_origin(&file.url, base).then_some(s.pypi_token.as_deref()).flatten();
+                    let bytes = self.fetch.bytes("pypi", &file.url, token, &file.filename).await?;
                     pypi::verify_file(&file.sha256, &bytes)
                         .map_err(|e| SupplyError::Refused(format!("{}: {e}", file.filename)))?;
                     self.mark_checked(&file.sha256);
@@ -295,6 +297,16 @@ impl Supply {
         if let Ok(mut c) = self.checked.lock() {
             c.insert(digest.to_string());
         }
+    }
+}
+
+/// Whether `url` is on the registry at `base` (same scheme, host and
+/// port): only there does a registry token go, never to a host a
+/// document names.
+fn same_origin(url: &str, base: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(base)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
     }
 }
 
@@ -363,6 +375,16 @@ pub fn rewrite(spec: &mut LaunchSpec, swaps: &[(String, String)]) {
 mod tests {
     use super::*;
     use crate::policy::test_spec;
+
+    #[test]
+    fn a_registry_token_goes_only_to_the_registry_itself() {
+        let base = "https://npm.internal:8443/";
+        assert!(same_origin("https://npm.internal:8443/x/-/x-1.0.0.tgz", base));
+        assert!(!same_origin("https://evil.example/x-1.0.0.tgz", base), "a document may name any host");
+        assert!(!same_origin("http://npm.internal:8443/x.tgz", base), "nor downgrade the scheme");
+        assert!(!same_origin("https://npm.internal/x.tgz", base), "nor change the port");
+        assert!(!same_origin("../x.tgz", base));
+    }
 
     #[test]
     fn package_specs_split_into_name_and_version_as_the_launchers_read_them() {

@@ -23,6 +23,8 @@ pub struct Kind {
     pub status_subresource: bool,
     /// Served for `create` only and never stored, as reviews are (`tokenreviews`).
     pub create_only: bool,
+    /// Computed when read, never stored (`metrics.k8s.io` pods): get and list only.
+    pub computed: bool,
 }
 
 impl Kind {
@@ -74,6 +76,7 @@ pub fn all(store: &Store) -> Vec<Kind> {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             status_subresource: *status,
             create_only: false,
+            computed: false,
         })
         .collect();
     kinds.push(Kind {
@@ -85,6 +88,18 @@ pub fn all(store: &Store) -> Vec<Kind> {
         short_names: Vec::new(),
         status_subresource: false,
         create_only: true,
+        computed: false,
+    });
+    kinds.push(Kind {
+        group: "metrics.k8s.io".into(),
+        version: "v1beta1".into(),
+        plural: "pods".into(),
+        kind: "PodMetrics".into(),
+        namespaced: true,
+        short_names: Vec::new(),
+        status_subresource: false,
+        create_only: false,
+        computed: true,
     });
     for crd in store.list("customresourcedefinitions", "") {
         let spec = &crd["spec"];
@@ -100,6 +115,7 @@ pub fn all(store: &Store) -> Vec<Kind> {
                 short_names: names["shortNames"].as_array().into_iter().flatten().map(text).collect(),
                 status_subresource: version.pointer("/subresources/status").is_some(),
                 create_only: false,
+                computed: false,
             });
         }
     }
@@ -115,8 +131,13 @@ pub fn find(store: &Store, group_version: &str, plural: &str) -> Option<Kind> {
 pub fn resource_list(store: &Store, group_version: &str) -> Value {
     let mut resources = Vec::new();
     for k in all(store).into_iter().filter(|k| k.group_version() == group_version) {
-        let verbs: &[&str] =
-            if k.create_only { &["create"] } else { &["create", "delete", "get", "list", "patch", "update", "watch"] };
+        let verbs: &[&str] = if k.create_only {
+            &["create"]
+        } else if k.computed {
+            &["get", "list"]
+        } else {
+            &["create", "delete", "get", "list", "patch", "update", "watch"]
+        };
         resources
             .push(json!({"name": k.plural, "singularName": k.kind.to_ascii_lowercase(), "namespaced": k.namespaced,
             "kind": k.kind, "shortNames": k.short_names, "verbs": verbs}));
@@ -129,7 +150,7 @@ pub fn resource_list(store: &Store, group_version: &str) -> Value {
                 .push(json!({"name": format!("{}/status", k.plural), "singularName": "", "namespaced": k.namespaced,
                 "kind": k.kind, "verbs": ["get", "patch", "update"]}));
         }
-        if k.plural == "pods" {
+        if k.plural == "pods" && !k.computed {
             for (sub, kind) in [
                 ("attach", "PodAttachOptions"),
                 ("exec", "PodExecOptions"),

@@ -25,6 +25,8 @@ pub struct Running {
     /// Fires to cut every open stream of the pod.
     pub cut: broadcast::Sender<()>,
     pgid: Mutex<i32>,
+    /// When it started, for the metrics API's CPU rate.
+    started: std::time::Instant,
     stop: watch::Sender<bool>,
     oom: std::sync::atomic::AtomicBool,
     /// Writable folders standing in for the pod's emptyDir volumes.
@@ -43,6 +45,16 @@ impl Running {
     /// The container's environment, for a process `exec` starts in it.
     pub fn env(&self) -> Vec<(String, String)> {
         self.env.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// CPU seconds and resident bytes of its process group, and its age
+    /// (`None` while no process runs).
+    pub fn usage(&self) -> Option<(f64, u64, std::time::Duration)> {
+        let pgid = self.pgid.lock().map(|p| *p).unwrap_or(0);
+        (pgid > 0).then(|| {
+            let (cpu, memory) = crate::metrics::group_usage(pgid);
+            (cpu, memory, self.started.elapsed())
+        })
     }
 
     /// The output kept for `pods/log`.
@@ -99,6 +111,7 @@ impl Kubelet {
             output: broadcast::channel(1024).0,
             cut: broadcast::channel(4).0,
             pgid: Mutex::new(0),
+            started: std::time::Instant::now(),
             stop,
             oom: Default::default(),
             dir,

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod kinds;
 pub mod kubelet;
+pub mod metrics;
 pub mod openapi;
 pub mod proto;
 pub mod routes;

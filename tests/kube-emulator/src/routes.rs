@@ -150,6 +150,16 @@ async fn resource(
         let scope = if kind.namespaced { "namespaced" } else { "cluster-scoped" };
         return error(status(404, "NotFound", &format!("{} are {scope}", kind.plural)));
     }
+    if kind.computed {
+        let q: HashMap<String, String> = query_pairs(query.as_deref()).into_iter().collect();
+        return match (&method, t.sub.is_none()) {
+            (&Method::GET, true) => match crate::metrics::pods(&st, &t.namespace, t.name.as_deref(), &q) {
+                Ok(v) => axum::Json(v).into_response(),
+                Err(e) => error(e),
+            },
+            _ => error(status(405, "MethodNotAllowed", "metrics are read-only: get and list")),
+        };
+    }
     if kind.create_only {
         return match (&method, &t.name) {
             (&Method::POST, None) => created(crate::auth::review(&st, &body)),

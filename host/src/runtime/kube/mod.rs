@@ -30,11 +30,15 @@ use watch::PodWatch;
 /// request, secret values removed).
 pub const START_ANNOTATION: &str = "mcpod.dev/start-request";
 
+/// How long a look at the metrics API may take.
+const USAGE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long `/readyz`'s probe of the API may take.
 const READY_PROBE: Duration = Duration::from_secs(3);
 
 /// The Kubernetes runtime.
 pub struct KubeRuntime {
+    client: Client,
     pods: Api<Pod>,
     secrets: Api<Secret>,
     policies: Api<NetworkPolicy>,
@@ -94,6 +98,7 @@ impl KubeRuntime {
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let watch = PodWatch::start(pods.clone(), &spec::instance_selector(&k.instance));
         KubeRuntime {
+            client: client.clone(),
             pods,
             secrets: Api::namespaced(client.clone(), ns),
             policies: Api::namespaced(client.clone(), ns),
@@ -434,6 +439,26 @@ impl Runtime for KubeRuntime {
             });
         }
         Ok(out)
+    }
+
+    /// From the metrics API (`metrics.k8s.io`, metrics-server): one list of
+    /// this host's pods; nothing when the cluster does not serve it.
+    async fn usage(&self) -> BTreeMap<String, super::usage::Usage> {
+        let selector: String =
+            url::form_urlencoded::byte_serialize(spec::instance_selector(&self.settings.instance).as_bytes()).collect();
+        let path = format!(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods?labelSelector={selector}",
+            self.settings.namespace
+        );
+        let Ok(req) = axum::http::Request::get(path).body(Vec::new()) else { return BTreeMap::new() };
+        match tokio::time::timeout(USAGE_TIMEOUT, self.client.request::<serde_json::Value>(req)).await {
+            Ok(Ok(list)) => super::usage::pod_metrics(&list, spec::INSTANCE_ID_LABEL),
+            Ok(Err(e)) => {
+                tracing::debug!("no pod metrics from the metrics API: {e}");
+                BTreeMap::new()
+            }
+            Err(_) => BTreeMap::new(),
+        }
     }
 
     fn outlives_host(&self) -> bool {

@@ -458,32 +458,12 @@ fn user_namespaces() -> Result<(), String> {
 
 /// A Kubernetes memory quantity in bytes (`512Mi`, `1G`, `1e9` aside).
 fn bytes(q: &str) -> Option<u64> {
-    const UNITS: [(&str, f64); 12] = [
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("Ei", 1152921504606846976.0),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    let (num, scale) = UNITS.iter().find_map(|(s, f)| q.strip_suffix(s).map(|n| (n, *f))).unwrap_or((q, 1.0));
-    let n: f64 = num.parse().ok()?;
-    (n.is_finite() && n > 0.0).then_some((n * scale) as u64)
+    super::quantity::bytes(q).filter(|b| *b > 0)
 }
 
 /// A Kubernetes CPU quantity in thousandths of a CPU (`500m`, `1`, `0.5`).
 fn millis(q: &str) -> Option<u64> {
-    let n: f64 = match q.strip_suffix('m') {
-        Some(m) => m.parse::<f64>().ok()? / 1000.0,
-        None => q.parse().ok()?,
-    };
-    (n.is_finite() && n > 0.0).then(|| ((n * 1000.0).ceil() as u64).max(1))
+    super::quantity::cores(q).filter(|c| *c > 0.0).map(|c| ((c * 1000.0).ceil() as u64).max(1))
 }
 
 /// What the child does between fork and exec: only system calls on data
