@@ -72,6 +72,13 @@ async fn the_time_template_runs_as_a_restricted_pod_and_answers_over_every_trans
     let pod = &listed[0];
     assert_eq!(pod["metadata"]["labels"]["mcpod.dev/server"], id.as_str());
     assert_eq!(pod["metadata"]["labels"]["mcpod.dev/template"], "time");
+    // The pod runs the version verified at start, and keeps it for a host that adopts it.
+    let version = status["packages"][0]["version"].as_str().unwrap_or_else(|| panic!("{status}"));
+    let command = pod["spec"]["containers"][0].to_string();
+    assert!(command.contains(&format!("mcp-server-time@{version}")), "{command}");
+    let kept: Value =
+        serde_json::from_str(pod["metadata"]["annotations"]["mcpod.dev/start-request"].as_str().unwrap()).unwrap();
+    assert_eq!(kept["pins"]["mcp-server-time"], version, "{kept}");
     assert_eq!(pod["status"]["phase"], "Running");
     let spec = &pod["spec"];
     assert_eq!(spec["automountServiceAccountToken"], false);
@@ -315,21 +322,39 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
     .await
     .unwrap();
     let id = shared["server_id"].as_str().unwrap().to_string();
+    // And a package, verified and pinned at start.
+    let b = base.clone();
+    let time = tokio::task::spawn_blocking(move || {
+        cli(&b, &["servers", "start", "--template", "time", "--sharing", "shared"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(time["status"], "ready", "{time}");
+    let time_id = time["server_id"].as_str().unwrap().to_string();
+    let version = time["packages"][0]["version"].as_str().unwrap_or_else(|| panic!("{time}")).to_string();
     let before = pods(&kubeconfig);
-    assert_eq!(before.len(), 1);
+    assert_eq!(before.len(), 2);
 
-    // The host dies (no clean-up); a new one with the same instance adopts the pod.
+    // The host dies (no clean-up); a new one with the same instance adopts
+    // the pods, though the package index cannot be reached now.
     first.kill().unwrap();
     first.wait().unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&blue).unwrap();
+    std::io::Write::write_all(&mut file, b"[packages]\npypi_index = \"http://127.0.0.1:9\"\n").unwrap();
     let (mut second, base) = serve(&blue);
     let b = base.clone();
     let listed = tokio::task::spawn_blocking(move || cli(&b, &["servers", "list"])).await.unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed[0]["server_id"], id.as_str());
-    assert_eq!(listed[0]["status"], "ready", "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let adopted = |server: &str| listed.as_array().unwrap().iter().find(|s| s["server_id"] == server).cloned().unwrap();
+    assert_eq!(adopted(&id)["status"], "ready", "{listed}");
+    let time = adopted(&time_id);
+    assert_eq!(time["status"], "ready", "{listed}");
+    assert_eq!(time["packages"][0]["version"], version.as_str(), "the version its pod runs: {time}");
+    assert!(time["packages"][0]["verified"].to_string().contains("adopted"), "{time}");
     let after = pods(&kubeconfig);
-    assert_eq!(after.len(), 1, "no duplicate pod");
-    assert_eq!(after[0]["metadata"]["uid"], before[0]["metadata"]["uid"], "the same pod, adopted");
+    assert_eq!(after.len(), 2, "no duplicate pod");
+    let uids = |pods: &[Value]| pods.iter().map(|p| p["metadata"]["uid"].clone()).collect::<Vec<_>>();
+    assert_eq!(uids(&after), uids(&before), "the same pods, adopted");
     let s = McpSession::open(&format!("{base}/servers/{id}/mcp")).await;
     assert_eq!(tool_text(&s.call(1, "echo", json!({"message": "adopted"})).await), "adopted");
 
@@ -338,7 +363,7 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
     let (mut other, other_base) = serve(&green);
     let listed = tokio::task::spawn_blocking(move || cli(&other_base, &["servers", "list"])).await.unwrap();
     assert_eq!(listed, json!([]));
-    assert_eq!(pods(&kubeconfig)[0]["metadata"]["uid"], before[0]["metadata"]["uid"]);
+    assert_eq!(uids(&pods(&kubeconfig)), uids(&before));
     let _ = other.kill();
     let _ = second.kill();
     let _ = other.wait();

@@ -644,3 +644,54 @@ async fn a_pypi_package_is_pinned_by_version_and_hash_and_a_private_index_needs_
     assert_eq!((pinned["version"].as_str(), pinned["requested"].as_str()), (Some("0.5.1"), Some("latest")));
     assert!(pinned["verified"].to_string().contains(&sha[..12]), "{pinned}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_may_pin_a_version_itself_and_still_gets_it_verified() {
+    let (base, reg) = registry::start().await;
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(keys.path(), data("npm-keys.json")).unwrap();
+    let host = start_host(|c| {
+        c.packages.npm_registry = base.clone();
+        c.packages.npm_keys_file = Some(keys.path().to_path_buf());
+        c.limits.max_restarts = 0;
+        c.limits.start_timeout_secs = 5;
+    })
+    .await;
+    // A newer, unsigned 1.1.0 is `latest`; the signed 1.0.0 is still there.
+    let doc = packument(&base, |d| {
+        let mut newer = d["versions"]["1.0.0"].clone();
+        newer["version"] = json!("1.1.0");
+        newer["dist"].as_object_mut().unwrap().remove("signatures");
+        d["versions"]["1.1.0"] = newer;
+        d["dist-tags"]["latest"] = json!("1.1.0");
+    });
+    {
+        let mut r = reg.lock().unwrap();
+        r.files.insert(PACKUMENT.into(), doc);
+        r.files.insert(TARBALL.into(), data("namespace-test-1.0.0.tgz"));
+    }
+    let start = async |body: Value| -> (u16, Value) {
+        let resp = host.post_server(body).await;
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    };
+    let (status, body) = start(json!({"server_type": "npx", "package": "@isaacs/namespace-test"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["packages"][0]["version"], "1.1.0", "latest: {body}");
+    assert!(body["packages"][0]["unverified"].to_string().contains("unsigned"), "{body}");
+
+    let pinned = json!({"server_type": "npx", "package": "@isaacs/namespace-test",
+                        "pins": {"@isaacs/namespace-test": "1.0.0"}});
+    let (status, body) = start(pinned).await;
+    assert_eq!(status, 201, "{body}");
+    let p = &body["packages"][0];
+    assert_eq!((p["version"].as_str(), p["requested"].as_str()), (Some("1.0.0"), Some("1.0.0")), "{body}");
+    assert!(p["verified"].to_string().contains("registry signature by"), "{body}");
+
+    let stray = json!({"server_type": "npx", "package": "@isaacs/namespace-test", "pins": {"left-pad": "1.3.0"}});
+    let (status, body) = start(stray).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("`left-pad`, which the launch does not install"),
+        "{body}"
+    );
+}

@@ -82,6 +82,12 @@ pub struct StartRequest {
     /// renames, descriptions); every one by default.
     #[serde(default, skip_serializing_if = "crate::expose::Expose::is_empty")]
     pub expose: crate::expose::Expose,
+    /// Exact versions of packages the launch installs, by name
+    /// (`{"mcp-server-time": "2026.10.19"}`), still verified. mcpod records
+    /// the versions it chose here, so that a server adopted after a host
+    /// restart runs and reports what its pods run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pins: BTreeMap<String, String>,
 }
 
 fn parse_transport(s: &str) -> Result<Transport, ManagerError> {

@@ -207,13 +207,29 @@ impl Manager {
         let mut spec = plugin.launch(&config).await?;
         let runs = self.policy.apply(&config, &mut spec)?;
         let verifying = std::time::Instant::now();
-        let packages = match &self.supply {
-            Some(supply) => supply.pin(&runs.packages, &mut spec).await.map_err(|e| match e {
+        // An adopted server runs the versions recorded when it was first
+        // verified, without asking a registry again.
+        let adopted = match (&self.supply, &adopt) {
+            (Some(_), Some(_)) => crate::supply::Supply::adopt(&runs.packages, &req.pins, &mut spec),
+            _ => None,
+        };
+        let packages = match (&self.supply, adopted) {
+            (_, Some(adopted)) => adopted,
+            (Some(supply), None) => supply.pin(&runs.packages, &req.pins, &mut spec).await.map_err(|e| match e {
                 SupplyError::Unknown(m) => ManagerError::BadRequest { message: m, details: Vec::new() },
                 SupplyError::Refused(m) => ManagerError::Forbidden(crate::policy::PolicyError(m)),
                 SupplyError::Unreachable(m) => ManagerError::Failed(m),
             })?,
-            None => Vec::new(),
+            // Without verification there is nothing to pin with; an adopted
+            // server's pods run what they run.
+            (None, None) if !req.pins.is_empty() && adopt.is_none() => {
+                return Err(ManagerError::BadRequest {
+                    message: "`pins` chooses versions for verification, which is off ([packages] verify = false)"
+                        .into(),
+                    details: Vec::new(),
+                });
+            }
+            (None, None) => Vec::new(),
         };
         let verify_ms = verifying.elapsed().as_secs_f64() * 1000.0;
         self.fill_resources(req.template.as_deref(), &mut spec.resources);
@@ -257,6 +273,8 @@ impl Manager {
         let mut recorded = req.clone();
         recorded.env.retain(|k, _| !secret_names.contains(k));
         recorded.headers.clear();
+        // The versions chosen, so that a host that adopts the server keeps them.
+        recorded.pins = packages.iter().map(|p| (p.name.clone(), p.version.clone())).collect();
         recorded.oauth = None;
         let start_request = serde_json::to_string(&recorded).unwrap_or_default();
         let (id, first_instance) = match adopt {

@@ -15,7 +15,7 @@ use crate::launch::LaunchSpec;
 use crate::policy::{Package, Registry};
 use fetch::Fetcher;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -104,9 +104,22 @@ impl Supply {
     }
 
     /// Resolves and verifies every package in `packages` (what the launch
-    /// installs, in command-line order), then rewrites `spec` to run the
-    /// versions chosen. Nothing is changed when one fails.
-    pub async fn pin(&self, packages: &[Package], spec: &mut LaunchSpec) -> Result<Vec<Pinned>, SupplyError> {
+    /// installs, in command-line order), at the version `pins` names for it
+    /// (by name) or else the one its command line asks for, then rewrites
+    /// `spec` to run the versions chosen. Nothing is changed when one fails.
+    pub async fn pin(
+        &self,
+        packages: &[Package],
+        pins: &BTreeMap<String, String>,
+        spec: &mut LaunchSpec,
+    ) -> Result<Vec<Pinned>, SupplyError> {
+        if let Some(stray) = pins.keys().find(|name| !packages.iter().any(|p| pinned_name(p) == **name)) {
+            let names: Vec<String> = packages.iter().map(pinned_name).collect();
+            return Err(SupplyError::Unknown(format!(
+                "`pins` names `{stray}`, which the launch does not install; it installs: {}",
+                if names.is_empty() { "nothing from a registry".to_string() } else { names.join(", ") }
+            )));
+        }
         let mut pinned = Vec::new();
         let mut swaps = Vec::new();
         for package in packages {
@@ -114,9 +127,10 @@ impl Supply {
             if swaps.iter().any(|(written, _)| *written == package.written) {
                 continue;
             }
+            let pin = pins.get(&pinned_name(package)).map(String::as_str);
             let (p, text) = match package.registry {
-                Registry::Npm => self.npm(package).await?,
-                Registry::Pypi => self.pypi(package).await?,
+                Registry::Npm => self.npm(package, pin).await?,
+                Registry::Pypi => self.pypi(package, pin).await?,
             };
             swaps.push((package.written.clone(), text));
             pinned.push(p);
@@ -125,9 +139,44 @@ impl Supply {
         Ok(pinned)
     }
 
-    async fn npm(&self, package: &Package) -> Result<(Pinned, String), SupplyError> {
+    /// The packages of an adopted server at the versions recorded when it
+    /// was first started and verified, with `spec` rewritten to them, and
+    /// no registry asked (a host restarting during a registry outage keeps
+    /// its servers); `None` when the record does not name every package.
+    pub fn adopt(packages: &[Package], pins: &BTreeMap<String, String>, spec: &mut LaunchSpec) -> Option<Vec<Pinned>> {
+        let mut pinned = Vec::new();
+        let mut swaps: Vec<(String, String)> = Vec::new();
+        for package in packages {
+            if swaps.iter().any(|(written, _)| *written == package.written) {
+                continue;
+            }
+            let name = pinned_name(package);
+            let version = pins.get(&name)?;
+            let (text, registry) = match package.registry {
+                Registry::Npm => (format!("{name}@{version}"), "npm"),
+                Registry::Pypi => {
+                    let (written_name, extras, _) = split_pypi(&package.written);
+                    (pypi_pin(&package.via, &written_name, &extras, version), "PyPI")
+                }
+            };
+            swaps.push((package.written.clone(), text));
+            pinned.push(Pinned {
+                registry: registry.into(),
+                name,
+                requested: version.clone(),
+                version: version.clone(),
+                verified: vec!["verified when the server was first started; adopted as it runs".into()],
+                unverified: Vec::new(),
+            });
+        }
+        rewrite(spec, &swaps);
+        Some(pinned)
+    }
+
+    async fn npm(&self, package: &Package, pin: Option<&str>) -> Result<(Pinned, String), SupplyError> {
         let s = &self.settings;
         let (name, wanted) = split_npm(&package.written);
+        let wanted = pin.unwrap_or(wanted);
         let url = format!("{}/{}", s.npm_registry.trim_end_matches('/'), name.replace('/', "%2f"));
         let doc = self.fetch.json("npm", &url, s.npm_token.as_deref(), "npm package").await?;
         let doc = doc.ok_or_else(|| {
@@ -216,9 +265,10 @@ impl Supply {
         }
     }
 
-    async fn pypi(&self, package: &Package) -> Result<(Pinned, String), SupplyError> {
+    async fn pypi(&self, package: &Package, pin: Option<&str>) -> Result<(Pinned, String), SupplyError> {
         let s = &self.settings;
         let (name, extras, wanted) = split_pypi(&package.written);
+        let wanted = pin.map(|v| format!("=={v}")).unwrap_or(wanted);
         let base = s.pypi_index.trim_end_matches('/');
         let url = format!("{base}/pypi/{}/json", package.name);
         let doc = self.fetch.json("pypi", &url, s.pypi_token.as_deref(), "PyPI project").await?;
@@ -280,13 +330,7 @@ impl Supply {
             }
         }
         pinned.unverified.push("uv installs this version from the index without re-checking hashes".into());
-        let text = if package.via.contains("--") {
-            format!("{name}{extras}=={}", resolved.version)
-        } else {
-            // uvx's positional package is also the command: uv's `name@version`.
-            format!("{name}{extras}@{}", resolved.version)
-        };
-        Ok((pinned, text))
+        Ok((pinned, pypi_pin(&package.via, &name, &extras, &resolved.version)))
     }
 
     fn was_checked(&self, digest: &str) -> bool {
@@ -297,6 +341,25 @@ impl Supply {
         if let Ok(mut c) = self.checked.lock() {
             c.insert(digest.to_string());
         }
+    }
+}
+
+/// The name `pins` knows a package by: npm's as written, PyPI's normalized.
+fn pinned_name(package: &Package) -> String {
+    match package.registry {
+        Registry::Npm => split_npm(&package.written).0.to_string(),
+        Registry::Pypi => package.name.clone(),
+    }
+}
+
+/// How `via` (the launcher and option that install it) is told to run
+/// exactly `version`: uv's positional package is also the command, so it
+/// takes uv's `name@version`; every other place a requirement.
+fn pypi_pin(via: &str, name: &str, extras: &str, version: &str) -> String {
+    if matches!(via, "uvx" | "uv tool run") {
+        format!("{name}{extras}@{version}")
+    } else {
+        format!("{name}{extras}=={version}")
     }
 }
 
@@ -375,6 +438,34 @@ pub fn rewrite(spec: &mut LaunchSpec, swaps: &[(String, String)]) {
 mod tests {
     use super::*;
     use crate::policy::test_spec;
+
+    #[test]
+    fn an_adopted_server_runs_its_recorded_versions_without_asking_a_registry() {
+        let mut spec = test_spec("uvx --with httpx mcp-server-time --local-timezone UTC", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let pins = BTreeMap::from([
+            ("mcp-server-time".to_string(), "2026.10.19".to_string()),
+            ("httpx".to_string(), "0.28.1".to_string()),
+        ]);
+        let adopted = Supply::adopt(&packages, &pins, &mut spec).expect("every package recorded");
+        let versions: Vec<String> = adopted.iter().map(Pinned::id).collect();
+        assert_eq!(versions, ["mcp-server-time==2026.10.19", "httpx==0.28.1"]);
+        let line = &spec.process.as_ref().unwrap().command;
+        assert_eq!(line[1..], ["--with", "httpx==0.28.1", "mcp-server-time@2026.10.19", "--local-timezone", "UTC"]);
+        let mut older = test_spec("uvx mcp-server-time", None, &[]);
+        let packages = crate::policy::what_runs(&older).unwrap().packages;
+        assert!(Supply::adopt(&packages, &BTreeMap::new(), &mut older).is_none(), "no record: verify again");
+        assert_eq!(older.process.unwrap().command, ["uvx", "mcp-server-time"], "nothing changed");
+    }
+
+    #[test]
+    fn each_launcher_is_told_the_version_in_its_own_syntax() {
+        assert_eq!(pypi_pin("uvx", "mcp-server-time", "", "2026.10.19"), "mcp-server-time@2026.10.19");
+        assert_eq!(pypi_pin("uv tool run", "black", "[d]", "24.1"), "black[d]@24.1");
+        assert_eq!(pypi_pin("uvx --from", "mcp-server-time", "", "1"), "mcp-server-time==1");
+        assert_eq!(pypi_pin("uvx --with", "httpx", "", "0.28.1"), "httpx==0.28.1");
+        assert_eq!(pypi_pin("pipx run", "pycowsay", "", "0.0.0.2"), "pycowsay==0.0.0.2", "pipx has no `@` form");
+    }
 
     #[test]
     fn a_registry_token_goes_only_to_the_registry_itself() {

@@ -326,6 +326,8 @@ impl McpSession {
     }
 
     async fn initialize(url: &str) -> (McpSession, serde_json::Value) {
+        // A test may talk to hosts it did not start in-process.
+        mcpod::tls::install_provider();
         McpSession::initialize_with(url, reqwest::Client::new()).await
     }
 
