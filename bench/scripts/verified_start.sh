@@ -14,6 +14,10 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
 sed 's/^format = "human"/format = "json"/' config/mcpod.toml > "$work/mcpod.toml"
+(
+# The rounds run in a subshell (piped to tee): its own trap stops its host
+# however it ends.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 for round in $(seq "$rounds"); do
   : > "$work/log"
   "$bin" serve --config "$work/mcpod.toml" --listen "127.0.0.1:$port" --insecure-no-auth 2> "$work/log" > /dev/null &
@@ -29,7 +33,8 @@ for round in $(seq "$rounds"); do
     done
   done
   kill "$host"; wait "$host" 2>/dev/null || true
-done | tee "$work/results"
+done
+) | tee "$work/results"
 python3 - "$work/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
