@@ -10,20 +10,19 @@ fn data(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/registry/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
+/// A recorded registry document.
+fn doc(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&data(name)).unwrap()
+}
+
 mod npm_metadata {
     use mcpod::supply::npm::{self, NpmError, RegistryKey};
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     const OLD_KEY: &str = "SHA256:jl3bwswu80PjjokCgh0o2w5c2U4LhQAE57gj9cz1kzA";
     const NEW_KEY: &str = "SHA256:DhQ8wR5APBvFHLF/+Tc+AYvPOdTpcIDqOhxsBHRwC7U";
 
-    fn data(name: &str) -> Vec<u8> {
-        super::data(name)
-    }
-
-    fn doc(name: &str) -> Value {
-        serde_json::from_slice(&data(name)).unwrap()
-    }
+    use super::{data, doc};
 
     fn keys() -> Vec<RegistryKey> {
         npm::parse_keys(&doc("npm-keys.json")).unwrap()
@@ -286,15 +285,9 @@ mod npm_metadata {
 
 mod pypi_metadata {
     use mcpod::supply::pypi::{self, FileKind, PypiError};
-    use serde_json::{Value, json};
+    use serde_json::json;
 
-    fn data(name: &str) -> Vec<u8> {
-        super::data(name)
-    }
-
-    fn doc(name: &str) -> Value {
-        serde_json::from_slice(&data(name)).unwrap()
-    }
+    use super::{data, doc};
 
     #[test]
     fn resolves_latest_exact_and_ranges() {
@@ -473,7 +466,7 @@ const TARBALL: &str = "/@isaacs/namespace-test/-/namespace-test-1.0.0.tgz";
 /// The real packument of `@isaacs/namespace-test` (signed by the registry's
 /// old key in 2019), its tarball served by `base`, passed through `edit`.
 fn packument(base: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let mut doc: Value = serde_json::from_slice(&data("npm-isaacs-namespace-test.json")).unwrap();
+    let mut doc = doc("npm-isaacs-namespace-test.json");
     doc["versions"]["1.0.0"]["dist"]["tarball"] = json!(format!("{base}{TARBALL}"));
     edit(&mut doc);
     serde_json::to_vec(&doc).unwrap()

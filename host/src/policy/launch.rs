@@ -37,6 +37,12 @@ pub struct Package {
     pub name: String,
     /// How the command line names it (`mcp-server-git==1.2`, `@scope/x@1`).
     pub written: String,
+    /// `written` without its version (`@scope/x`, `mcp_server.Git[extra]`):
+    /// what a pinned version is appended to.
+    pub unversioned: String,
+    /// The version `written` asks for: an npm version, range or dist-tag, a
+    /// PEP 440 specifier (uv's `name@1.2` as `==1.2`); empty for none.
+    pub version: String,
     /// The launcher and option that install it (`uvx --with`, `npx`).
     pub via: String,
 }
@@ -198,7 +204,14 @@ fn npm_package(launcher: &str, written: &str) -> Result<Package, Unreadable> {
         Some(s) => format!("@{s}/{bare}"),
         None => bare.to_string(),
     };
-    Ok(Package { registry: Registry::Npm, name, written: written.to_string(), via: launcher.to_string() })
+    Ok(Package {
+        registry: Registry::Npm,
+        unversioned: name.clone(),
+        name,
+        written: written.to_string(),
+        version: version.unwrap_or_default().to_string(),
+        via: launcher.to_string(),
+    })
 }
 
 /// `uvx [options] <command>[@<version>] [args...]`, `uv tool run`, `uv run`:
@@ -313,10 +326,19 @@ fn pypi_package(launcher: &str, written: &str) -> Result<Package, Unreadable> {
              the policy only runs index packages"
         )));
     }
+    let (extras, spec) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((inner, after)) => (&rest[..inner.len() + 2], after.trim()),
+        None => ("", rest.trim()),
+    };
     Ok(Package {
         registry: Registry::Pypi,
         name: normalize_pypi(bare),
         written: written.to_string(),
+        unversioned: format!("{bare}{extras}"),
+        version: match spec.strip_prefix('@') {
+            Some(v) => format!("=={}", v.trim()),
+            None => spec.to_string(),
+        },
         via: launcher.to_string(),
     })
 }
@@ -366,6 +388,32 @@ mod tests {
 
     fn names(line: &str) -> Result<Vec<String>, String> {
         what_runs(&spec(line, None)).map(|r| r.packages.into_iter().map(|p| p.name).collect()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn each_package_is_read_into_its_name_and_the_version_it_asks_for() {
+        let read = |line: &str| -> Vec<(String, String, String)> {
+            let runs = what_runs(&test_spec(line, None, &[])).unwrap();
+            runs.packages.into_iter().map(|p| (p.name, p.unversioned, p.version)).collect()
+        };
+        let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            read("npx -y -p @modelcontextprotocol/server-everything -p @scope/x@^1.2 --package=is-number@latest run"),
+            [
+                t("@modelcontextprotocol/server-everything", "@modelcontextprotocol/server-everything", ""),
+                t("@scope/x", "@scope/x", "^1.2"),
+                t("is-number", "is-number", "latest"),
+            ]
+        );
+        assert_eq!(
+            read("uvx --with mcp_server.git>=1 --with black[jupyter]==24.1 --from ruff@0.6.0 ruff"),
+            [
+                t("ruff", "ruff", "==0.6.0"),
+                t("mcp-server-git", "mcp_server.git", ">=1"),
+                t("black", "black[jupyter]", "==24.1")
+            ]
+        );
+        assert_eq!(read("uvx mcp-server-time"), [t("mcp-server-time", "mcp-server-time", "")]);
     }
 
     #[test]

@@ -113,29 +113,22 @@ impl Supply {
         pins: &BTreeMap<String, String>,
         spec: &mut LaunchSpec,
     ) -> Result<Vec<Pinned>, SupplyError> {
-        if let Some(stray) = pins.keys().find(|name| !packages.iter().any(|p| pinned_name(p) == **name)) {
-            let names: Vec<String> = packages.iter().map(pinned_name).collect();
+        if let Some(stray) = pins.keys().find(|name| !packages.iter().any(|p| p.name == **name)) {
+            let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
             return Err(SupplyError::Unknown(format!(
                 "`pins` names `{stray}`, which the launch does not install; it installs: {}",
                 if names.is_empty() { "nothing from a registry".to_string() } else { names.join(", ") }
             )));
         }
         let mut pinned = Vec::new();
-        let mut swaps = Vec::new();
-        for package in packages {
-            // A launch with both a process and a container command names each package twice.
-            if swaps.iter().any(|(written, _)| *written == package.written) {
-                continue;
-            }
-            let pin = pins.get(&pinned_name(package)).map(String::as_str);
-            let (p, text) = match package.registry {
+        for package in distinct(packages) {
+            let pin = pins.get(&package.name).map(String::as_str);
+            pinned.push(match package.registry {
                 Registry::Npm => self.npm(package, pin).await?,
                 Registry::Pypi => self.pypi(package, pin).await?,
-            };
-            swaps.push((package.written.clone(), text));
-            pinned.push(p);
+            });
         }
-        rewrite(spec, &swaps);
+        rewrite_to(spec, packages, &pinned);
         Ok(pinned)
     }
 
@@ -145,38 +138,25 @@ impl Supply {
     /// its servers); `None` when the record does not name every package.
     pub fn adopt(packages: &[Package], pins: &BTreeMap<String, String>, spec: &mut LaunchSpec) -> Option<Vec<Pinned>> {
         let mut pinned = Vec::new();
-        let mut swaps: Vec<(String, String)> = Vec::new();
-        for package in packages {
-            if swaps.iter().any(|(written, _)| *written == package.written) {
-                continue;
-            }
-            let name = pinned_name(package);
-            let version = pins.get(&name)?;
-            let (text, registry) = match package.registry {
-                Registry::Npm => (format!("{name}@{version}"), "npm"),
-                Registry::Pypi => {
-                    let (written_name, extras, _) = split_pypi(&package.written);
-                    (pypi_pin(&package.via, &written_name, &extras, version), "PyPI")
-                }
-            };
-            swaps.push((package.written.clone(), text));
+        for package in distinct(packages) {
+            let version = pins.get(&package.name)?;
             pinned.push(Pinned {
-                registry: registry.into(),
-                name,
+                registry: package.registry.name().into(),
+                name: package.name.clone(),
                 requested: version.clone(),
                 version: version.clone(),
                 verified: vec!["verified when the server was first started; adopted as it runs".into()],
                 unverified: Vec::new(),
             });
         }
-        rewrite(spec, &swaps);
+        rewrite_to(spec, packages, &pinned);
         Some(pinned)
     }
 
-    async fn npm(&self, package: &Package, pin: Option<&str>) -> Result<(Pinned, String), SupplyError> {
+    async fn npm(&self, package: &Package, pin: Option<&str>) -> Result<Pinned, SupplyError> {
         let s = &self.settings;
-        let (name, wanted) = split_npm(&package.written);
-        let wanted = pin.unwrap_or(wanted);
+        let name = &package.name;
+        let wanted = pin.unwrap_or(&package.version);
         let url = format!("{}/{}", s.npm_registry.trim_end_matches('/'), name.replace('/', "%2f"));
         let doc = self.fetch.json("npm", &url, s.npm_token.as_deref(), "npm package").await?;
         let doc = doc.ok_or_else(|| {
@@ -192,7 +172,7 @@ impl Supply {
             other => SupplyError::Refused(other.to_string()),
         })?;
         let mut pinned = Pinned {
-            registry: "npm".into(),
+            registry: package.registry.name().into(),
             name: resolved.name.clone(),
             requested: if wanted.is_empty() { "latest".into() } else { wanted.to_string() },
             version: resolved.version.clone(),
@@ -221,8 +201,7 @@ impl Supply {
                 .unverified
                 .push("tarball not downloaded here ([packages] download = false); npm checks its integrity".into());
         }
-        let text = format!("{}@{}", resolved.name, resolved.version);
-        Ok((pinned, text))
+        Ok(pinned)
     }
 
     /// Checks the registry signature of `resolved` as `npm audit signatures` does.
@@ -265,10 +244,9 @@ impl Supply {
         }
     }
 
-    async fn pypi(&self, package: &Package, pin: Option<&str>) -> Result<(Pinned, String), SupplyError> {
+    async fn pypi(&self, package: &Package, pin: Option<&str>) -> Result<Pinned, SupplyError> {
         let s = &self.settings;
-        let (name, extras, wanted) = split_pypi(&package.written);
-        let wanted = pin.map(|v| format!("=={v}")).unwrap_or(wanted);
+        let wanted = pin.map(|v| format!("=={v}")).unwrap_or_else(|| package.version.clone());
         let base = s.pypi_index.trim_end_matches('/');
         let url = format!("{base}/pypi/{}/json", package.name);
         let doc = self.fetch.json("pypi", &url, s.pypi_token.as_deref(), "PyPI project").await?;
@@ -288,7 +266,7 @@ impl Supply {
             other => SupplyError::Refused(other.to_string()),
         })?;
         let mut pinned = Pinned {
-            registry: "PyPI".into(),
+            registry: package.registry.name().into(),
             name: resolved.name.clone(),
             requested: if wanted.is_empty() { "latest".into() } else { wanted.clone() },
             version: resolved.version.clone(),
@@ -330,7 +308,7 @@ impl Supply {
             }
         }
         pinned.unverified.push("uv installs this version from the index without re-checking hashes".into());
-        Ok((pinned, pypi_pin(&package.via, &name, &extras, &resolved.version)))
+        Ok(pinned)
     }
 
     fn was_checked(&self, digest: &str) -> bool {
@@ -344,23 +322,36 @@ impl Supply {
     }
 }
 
-/// The name `pins` knows a package by: npm's as written, PyPI's normalized.
-fn pinned_name(package: &Package) -> String {
+/// Each package once: a launch with both a process and a container command
+/// names each twice.
+fn distinct(packages: &[Package]) -> Vec<&Package> {
+    let mut seen: Vec<&Package> = Vec::new();
+    for p in packages {
+        if !seen.iter().any(|s| s.written == p.written) {
+            seen.push(p);
+        }
+    }
+    seen
+}
+
+/// How `package` is written to run exactly `version`: npm's `name@version`;
+/// for PyPI, uv's positional package is also the command, so it takes uv's
+/// `name@version`, every other place a requirement.
+fn pin_text(package: &Package, version: &str) -> String {
+    let name = &package.unversioned;
     match package.registry {
-        Registry::Npm => split_npm(&package.written).0.to_string(),
-        Registry::Pypi => package.name.clone(),
+        Registry::Npm => format!("{name}@{version}"),
+        Registry::Pypi if matches!(package.via.as_str(), "uvx" | "uv tool run") => format!("{name}@{version}"),
+        Registry::Pypi => format!("{name}=={version}"),
     }
 }
 
-/// How `via` (the launcher and option that install it) is told to run
-/// exactly `version`: uv's positional package is also the command, so it
-/// takes uv's `name@version`; every other place a requirement.
-fn pypi_pin(via: &str, name: &str, extras: &str, version: &str) -> String {
-    if matches!(via, "uvx" | "uv tool run") {
-        format!("{name}{extras}@{version}")
-    } else {
-        format!("{name}{extras}=={version}")
-    }
+/// Rewrites `spec` so that each of `packages` runs at the version `pinned`
+/// (the same packages, `distinct`, in order) chose for it.
+fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) {
+    let swaps: Vec<(String, String)> =
+        distinct(packages).into_iter().zip(pinned).map(|(p, v)| (p.written.clone(), pin_text(p, &v.version))).collect();
+    rewrite(spec, &swaps);
 }
 
 /// Whether `url` is on the registry at `base` (same scheme, host and
@@ -375,32 +366,6 @@ fn same_origin(url: &str, base: &str) -> bool {
 
 fn short(integrity: &str) -> String {
     integrity.chars().take(20).collect::<String>() + "…"
-}
-
-/// `@scope/name@spec` → (`@scope/name`, `spec`); no version: an empty spec.
-pub fn split_npm(written: &str) -> (&str, &str) {
-    let from = usize::from(written.starts_with('@'));
-    match written[from..].find('@') {
-        Some(at) => (&written[..from + at], &written[from + at + 1..]),
-        None => (written, ""),
-    }
-}
-
-/// `name[extra]>=1,<2` → (`name`, `[extra]`, `>=1,<2`); uv's `name@1.2` → `==1.2`.
-pub fn split_pypi(written: &str) -> (String, String, String) {
-    let end =
-        written.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).unwrap_or(written.len());
-    let (name, rest) = written.split_at(end);
-    let (extras, rest) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        Some((inner, after)) => (format!("[{inner}]"), after),
-        None => (String::new(), rest),
-    };
-    let rest = rest.trim();
-    let spec = match rest.strip_prefix('@') {
-        Some(v) => format!("=={}", v.trim()),
-        None => rest.to_string(),
-    };
-    (name.to_string(), extras, spec)
 }
 
 /// Replaces, in every command line of `spec`, each package as written with
@@ -460,11 +425,17 @@ mod tests {
 
     #[test]
     fn each_launcher_is_told_the_version_in_its_own_syntax() {
-        assert_eq!(pypi_pin("uvx", "mcp-server-time", "", "2026.10.19"), "mcp-server-time@2026.10.19");
-        assert_eq!(pypi_pin("uv tool run", "black", "[d]", "24.1"), "black[d]@24.1");
-        assert_eq!(pypi_pin("uvx --from", "mcp-server-time", "", "1"), "mcp-server-time==1");
-        assert_eq!(pypi_pin("uvx --with", "httpx", "", "0.28.1"), "httpx==0.28.1");
-        assert_eq!(pypi_pin("pipx run", "pycowsay", "", "0.0.0.2"), "pycowsay==0.0.0.2", "pipx has no `@` form");
+        let pinned = |line: &str, name: &str, version: &str| -> String {
+            let packages = crate::policy::what_runs(&test_spec(line, None, &[])).unwrap().packages;
+            pin_text(packages.iter().find(|p| p.name == name).unwrap(), version)
+        };
+        assert_eq!(pinned("uvx mcp-server-time", "mcp-server-time", "2026.10.19"), "mcp-server-time@2026.10.19");
+        assert_eq!(pinned("uv tool run black[d]>=24", "black", "24.1"), "black[d]@24.1");
+        assert_eq!(pinned("uvx --from mcp-server-time mcp-server-time", "mcp-server-time", "1"), "mcp-server-time==1");
+        assert_eq!(pinned("uvx --with httpx mcp-server-time", "httpx", "0.28.1"), "httpx==0.28.1");
+        assert_eq!(pinned("uvx --with mcp_server.Git x", "mcp-server-git", "1"), "mcp_server.Git==1", "as written");
+        assert_eq!(pinned("pipx run pycowsay", "pycowsay", "0.0.0.2"), "pycowsay==0.0.0.2", "pipx has no `@` form");
+        assert_eq!(pinned("npx -y @scope/x@^1", "@scope/x", "1.4.2"), "@scope/x@1.4.2");
     }
 
     #[test]
@@ -475,21 +446,6 @@ mod tests {
         assert!(!same_origin("http://npm.internal:8443/x.tgz", base), "nor downgrade the scheme");
         assert!(!same_origin("https://npm.internal/x.tgz", base), "nor change the port");
         assert!(!same_origin("../x.tgz", base));
-    }
-
-    #[test]
-    fn package_specs_split_into_name_and_version_as_the_launchers_read_them() {
-        assert_eq!(
-            split_npm("@modelcontextprotocol/server-everything"),
-            ("@modelcontextprotocol/server-everything", "")
-        );
-        assert_eq!(split_npm("@scope/x@^1.2"), ("@scope/x", "^1.2"));
-        assert_eq!(split_npm("is-number@latest"), ("is-number", "latest"));
-        let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
-        assert_eq!(split_pypi("mcp-server-time"), s("mcp-server-time", "", ""));
-        assert_eq!(split_pypi("mcp_server.git>=1,<2"), s("mcp_server.git", "", ">=1,<2"));
-        assert_eq!(split_pypi("black[jupyter]==24.1"), s("black", "[jupyter]", "==24.1"));
-        assert_eq!(split_pypi("ruff@0.6.0"), s("ruff", "", "==0.6.0"));
     }
 
     #[test]
