@@ -104,8 +104,15 @@ impl Ledger {
                         assert!(*left > 0, "session {session} got an answer to {id}, which it did not ask (or twice)");
                         *left -= 1;
                     }
+                    Kind::Request if self.deaf.contains(&session) => {
+                        // Shown (the server is refused at once), never to be
+                        // answered, and only to a session it can be for.
+                        assert!(
+                            self.busy(session),
+                            "a server request was shown to session {session}, which cannot answer and has nothing in flight"
+                        );
+                    }
                     Kind::Request => {
-                        assert!(!self.deaf.contains(&session), "a server request reached a session that cannot answer");
                         if hinted {
                             assert!(
                                 self.busy(session),

@@ -691,6 +691,11 @@ pub struct LimitsSection {
     /// notification restarts the clock); then the client gets an error and
     /// the server `notifications/cancelled`. Also bounds the handshake.
     pub request_timeout_secs: u64,
+    /// Seconds a stdio server has to answer mcpod's `server/discover` probe
+    /// (the MCP 2026-07-28 backward-compatibility probe) before it is taken
+    /// for a handshake-era server and initialized; 0: never probe, speak
+    /// the handshake to every stdio server.
+    pub discover_timeout_secs: u64,
     /// Seconds `mcpod serve` gives calls in flight after SIGTERM before it
     /// stops every server and exits.
     pub shutdown_grace_secs: u64,
@@ -750,6 +755,7 @@ impl Default for LimitsSection {
             local_memory_mib: None,
             local_cpu_secs: None,
             request_timeout_secs: 60,
+            discover_timeout_secs: 10,
             shutdown_grace_secs: 10,
             max_connections: 1024,
             max_servers_per_principal: 8,

@@ -13,6 +13,25 @@ use serde_json::{Map, Value, json};
 /// strips it.
 pub const META_RELATED: &str = "dev.mcpod/relatedRequest";
 
+/// How the ids of the server requests mcpod makes for a 2026-07-28
+/// server's input requests begin; the rest is `N-KEY`.
+const INPUT_ID_PREFIX: &str = "mcpod-input-";
+
+/// The id of the server request mcpod makes for input request `key` of a
+/// 2026-07-28 server's `input_required` result (the `n`th it made): the key
+/// rides in it through the mux, so that a 2026-07-28 client is asked under
+/// the server's own key.
+pub fn input_request_id(n: u64, key: &str) -> Id {
+    Id::Str(format!("{INPUT_ID_PREFIX}{n}-{key}"))
+}
+
+/// The input key an id made by [`input_request_id`] carries.
+pub fn input_key(id: &Id) -> Option<&str> {
+    let Id::Str(s) = id else { return None };
+    let (n, key) = s.strip_prefix(INPUT_ID_PREFIX)?.split_once('-')?;
+    (n.parse::<u64>().is_ok() && !key.is_empty()).then_some(key)
+}
+
 /// The stateless revisions mcpod serves.
 pub const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
 
@@ -221,19 +240,30 @@ pub fn check_headers(msg: &Message, meta: &RequestMeta, h: &RoutingHeaders) -> R
 /// The request as a handshake-era server must see it: the revision's own
 /// `_meta` keys and the retry fields removed, everything else kept.
 pub fn for_old_server(msg: &Message) -> Message {
+    for_server(msg, false)
+}
+
+/// The request as the server must see it: without a `requestState` (a
+/// state is mcpod's own, kept for the parked request it names), and for a
+/// handshake-era server (`modern` false) without the revision's `_meta`
+/// keys and input responses; a 2026-07-28 server gets the client's own
+/// envelope, and input responses sent without a state to judge for itself.
+pub fn for_server(msg: &Message, modern: bool) -> Message {
     let mut out = msg.clone();
     let Some(params) = &msg.params else { return out };
-    if !params.get().contains("io.modelcontextprotocol/")
-        && !params.get().contains("inputResponses")
-        && !params.get().contains("requestState")
-    {
+    let text = params.get();
+    let strip_meta = !modern && text.contains("io.modelcontextprotocol/");
+    let strip_responses = !modern && text.contains("inputResponses");
+    if !strip_meta && !strip_responses && !text.contains("requestState") {
         return out;
     }
     let mut value = msg.params_value();
     if let Some(obj) = value.as_object_mut() {
-        obj.remove("inputResponses");
+        if !modern {
+            obj.remove("inputResponses");
+        }
         obj.remove("requestState");
-        let empty = match obj.get_mut("_meta").and_then(Value::as_object_mut) {
+        let empty = match obj.get_mut("_meta").and_then(Value::as_object_mut).filter(|_| !modern) {
             Some(meta) => {
                 meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
                 meta.is_empty()
@@ -288,6 +318,63 @@ pub fn stamp_result(method: &str, result: &RawValue, server_info: Option<&Value>
         }
     }
     raw(&value)
+}
+
+/// The 2025 revisions' "resource not found" error code, which 2026-07-28
+/// (SEP-2164) replaced with invalid params naming the URI.
+const RESOURCE_NOT_FOUND_2025: i64 = -32002;
+
+/// An error answer as a 2026-07-28 client expects it: a `resources/read`
+/// of an unknown resource is invalid params (not the 2025 `-32002`) and
+/// names the `uri` in its `data`.
+pub fn stamp_error(method: &str, error: &RawValue, uri: Option<&Value>) -> Box<RawValue> {
+    let mut value: Value = serde_json::from_str(error.get()).unwrap_or_else(|_| json!({}));
+    let code = value.get("code").and_then(Value::as_i64);
+    // mcpod's own limit error shares -32002: only an error saying "not found" is one.
+    let not_found =
+        value.get("message").and_then(Value::as_str).is_some_and(|m| m.to_lowercase().contains("not found"));
+    if method == "resources/read"
+        && not_found
+        && let (Some(uri), Some(obj)) = (uri, value.as_object_mut())
+        && matches!(code, Some(RESOURCE_NOT_FOUND_2025) | Some(crate::jsonrpc::code::INVALID_PARAMS))
+    {
+        obj.insert("code".into(), json!(crate::jsonrpc::code::INVALID_PARAMS));
+        let data = obj.entry("data").or_insert_with(|| json!({}));
+        match data.as_object_mut() {
+            Some(d) => {
+                d.entry("uri").or_insert_with(|| uri.clone());
+            }
+            // A `data` that is not an object is kept, under `detail`.
+            None => *data = json!({"uri": uri, "detail": data.clone()}),
+        }
+    }
+    raw(&value)
+}
+
+/// The HTTP status a JSON answer carrying error `code` gets at 2026-07-28:
+/// 404 for an unknown method, 400 for a missing client capability, else 200.
+pub fn status_of_error(code: i64) -> u16 {
+    match code {
+        crate::jsonrpc::code::METHOD_NOT_FOUND => 404,
+        code::MISSING_CAPABILITY => 400,
+        _ => 200,
+    }
+}
+
+/// The error answering a request that needs client capability `cap`, which
+/// the request did not declare (`-32021`, `data.requiredCapabilities`).
+pub fn missing_capability(cap: &str, method: &str) -> Refusal {
+    let mut required = Map::new();
+    required.insert(cap.to_string(), json!({}));
+    Refusal {
+        status: 400,
+        code: code::MISSING_CAPABILITY,
+        message: format!(
+            "Missing required client capability: the server needs `{cap}` ({method}) to answer this request; \
+             declare it in _meta io.modelcontextprotocol/clientCapabilities and send the request again"
+        ),
+        data: Some(json!({ "requiredCapabilities": required })),
+    }
 }
 
 /// What mcpod can honour of a handshake-era server's capabilities for a
@@ -547,5 +634,57 @@ mod tests {
         );
         assert_eq!(capability_for("elicitation/create"), Some("elicitation"));
         assert_eq!(capability_for("ping"), None);
+    }
+
+    #[test]
+    fn a_modern_server_gets_the_clients_own_envelope_and_input_but_not_mcpods_state() {
+        let msg = request(
+            "tools/call",
+            json!({"name": "echo", "_meta": modern_meta(), "inputResponses": {"k": {}}, "requestState": "s"}),
+        );
+        assert_eq!(
+            for_server(&msg, true).params_value(),
+            json!({"name": "echo", "_meta": modern_meta(), "inputResponses": {"k": {}}})
+        );
+        let plain = request("tools/list", json!({"_meta": modern_meta()}));
+        assert_eq!(for_server(&plain, true).params_value(), plain.params_value(), "nothing to strip: unchanged");
+    }
+
+    #[test]
+    fn an_input_key_rides_in_the_id_of_the_server_request_made_for_it() {
+        let id = input_request_id(7, "user_name");
+        assert_eq!(input_key(&id), Some("user_name"));
+        assert_eq!(input_key(&input_request_id(1, "a-b")), Some("a-b"), "a key may hold dashes");
+        for other in
+            [Id::Num(3), Id::Str("mcpod-input-x-key".into()), Id::Str("mcpod-input-4-".into()), Id::Str("s-1".into())]
+        {
+            assert_eq!(input_key(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_resource_is_invalid_params_naming_its_uri() {
+        let uri = json!("file:///nope");
+        let old = raw(&json!({"code": -32002, "message": "Resource not found"}));
+        let v: Value = serde_json::from_str(stamp_error("resources/read", &old, Some(&uri)).get()).unwrap();
+        assert_eq!(v, json!({"code": -32602, "message": "Resource not found", "data": {"uri": "file:///nope"}}));
+        // A data that is not an object is kept beside the URI.
+        let odd = raw(&json!({"code": -32602, "message": "not found", "data": "x"}));
+        let v: Value = serde_json::from_str(stamp_error("resources/read", &odd, Some(&uri)).get()).unwrap();
+        assert_eq!(v["data"], json!({"uri": "file:///nope", "detail": "x"}));
+        // mcpod's own limit error (also -32002), and other methods, are left alone.
+        let limit = raw(&json!({"code": -32002, "message": "too many requests in flight"}));
+        assert_eq!(stamp_error("resources/read", &limit, Some(&uri)).get(), limit.get());
+        assert_eq!(stamp_error("tools/call", &old, Some(&uri)).get(), old.get());
+    }
+
+    #[test]
+    fn a_missing_capability_is_named_as_a_capabilities_object_under_400() {
+        let r = missing_capability("sampling", "sampling/createMessage");
+        assert_eq!((r.status, r.code), (400, code::MISSING_CAPABILITY));
+        assert_eq!(r.data, Some(json!({"requiredCapabilities": {"sampling": {}}})));
+        assert_eq!(status_of_error(code::MISSING_CAPABILITY), 400);
+        assert_eq!(status_of_error(crate::jsonrpc::code::METHOD_NOT_FOUND), 404);
+        assert_eq!(status_of_error(crate::jsonrpc::code::INTERNAL_ERROR), 200);
     }
 }

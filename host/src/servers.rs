@@ -149,6 +149,9 @@ pub struct ManagerSettings {
     pub request_timeout: Duration,
     /// Per-template request timeouts (`[limits.templates]`).
     pub template_timeouts: BTreeMap<String, Duration>,
+    /// How long a stdio server has to answer the `server/discover` probe
+    /// (`limits.discover_timeout_secs`; zero: no probe).
+    pub discover_timeout: Duration,
     /// The file the next server number is kept in across restarts
     /// (`server.state_dir`); `None`: numbers start at 1 each time.
     pub numbers_file: Option<std::path::PathBuf>,
@@ -175,6 +178,7 @@ impl ManagerSettings {
             session_idle: Duration::from_secs(l.session_idle_secs),
             expose_templates: config.expose.templates.clone(),
             request_timeout: Duration::from_secs(l.request_timeout_secs),
+            discover_timeout: Duration::from_secs(l.discover_timeout_secs),
             template_timeouts: l
                 .templates
                 .iter()

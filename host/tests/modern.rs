@@ -111,6 +111,14 @@ async fn stateless_requests_are_checked_answered_and_stamped() {
     assert_eq!(answer(&msgs)["result"]["resultType"], "complete");
     assert!(answer(&msgs)["result"].get("ttlMs").is_none(), "tools/call is not cacheable");
 
+    // An unknown resource: the 2025 server's -32002 becomes the revision's
+    // invalid params naming the URI (SEP-2164).
+    let uri = "fixture://no-such-thing";
+    let read = json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": uri, "_meta": meta(json!({}))}});
+    let (_, _, msgs) = modern_post(&url, &read, &[]).await;
+    let error = &answer(&msgs)["error"];
+    assert_eq!((error["code"].clone(), error["data"]["uri"].clone()), (json!(-32602), json!(uri)), "{msgs:?}");
+
     // Progress streams before the answer; the client's token comes back.
     let slow = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "slow", "arguments": {"steps": 3},
         "_meta": {"progressToken": "p-4", "io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}}});
@@ -154,9 +162,6 @@ async fn a_server_request_becomes_input_required_and_the_retry_completes_it() {
         modern_post(&url, &ask(11, json!({"requestState": "forged", "inputResponses": {key.clone(): {}}})), &[]).await;
     assert_eq!(st, 400);
     assert_eq!(answer(&msgs)["error"]["code"], -32602, "{msgs:?}");
-    // Input responses without a state are refused too.
-    let (st, _, _) = modern_post(&url, &ask(12, json!({"inputResponses": {key.clone(): {}}})), &[]).await;
-    assert_eq!(st, 400);
 
     // The retry, with a new id, the same params, the input and the state.
     let input =
@@ -170,10 +175,79 @@ async fn a_server_request_becomes_input_required_and_the_retry_completes_it() {
     let (st, _, _) = modern_post(&url, &ask(14, json!({"requestState": state, "inputResponses": input})), &[]).await;
     assert_eq!(st, 400, "a used requestState is stale");
 
-    // A client that cannot sample is not asked: the server's request is refused.
+    // Input responses without a state answer nothing this server asked:
+    // they are not passed to it, and the request runs anew (and asks).
+    let (st, _, msgs) = modern_post(&url, &ask(12, json!({"inputResponses": input.clone()})), &[]).await;
+    let asked = &answer(&msgs)["result"];
+    assert_eq!((st, asked["resultType"].clone()), (200, json!("input_required")), "{msgs:?}");
+    let again = json!({"requestState": asked["requestState"], "inputResponses": input});
+    let (_, _, msgs) = modern_post(&url, &ask(17, again), &[]).await;
+    assert_eq!(tool_text(&answer(&msgs)), "model said: forty-two");
+
+    // A client that cannot sample is not asked: the request needs what it
+    // did not declare, so it gets -32021 under 400 naming the capability
+    // as a ClientCapabilities object (the server's question is refused).
     let no_sampling = json!({"jsonrpc": "2.0", "id": 15, "method": "tools/call", "params": {"name": "sample", "arguments": {"prompt": "x"}, "_meta": meta(json!({}))}});
-    let (_, _, msgs) = modern_post(&url, &no_sampling, &[]).await;
-    assert!(tool_text(&answer(&msgs)).starts_with("sampling failed"), "{msgs:?}");
+    let (st, _, msgs) = modern_post(&url, &no_sampling, &[]).await;
+    let refused = answer(&msgs);
+    assert_eq!(
+        (st, refused["id"].clone(), refused["error"]["code"].clone()),
+        (400, json!(15), json!(-32021)),
+        "{msgs:?}"
+    );
+    assert_eq!(refused["error"]["data"]["requiredCapabilities"], json!({"sampling": {}}), "{refused}");
+    // The server goes on serving.
+    let echo = json!({"jsonrpc": "2.0", "id": 16, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "still here"}, "_meta": meta(json!({}))}});
+    let (st, _, msgs) = modern_post(&url, &echo, &[]).await;
+    assert_eq!((st, tool_text(&answer(&msgs))), (200, "still here".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_waiting_for_its_user_does_not_hold_up_another_clients_request() {
+    // A shared handshake-era server: requests that may be asked take turns,
+    // but one parked on input_required gives its turn up while its user
+    // thinks (waiting for the turn, B would get a 429 after 10 s).
+    let host = start_host(|_| {}).await;
+    let id = host
+        .start_server(json!({"server_type": "fixture-command", "sharing": "shared", "request_timeout_secs": 10}))
+        .await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let ask = |req_id: u64, prompt: &str, extra: Value| {
+        let mut params =
+            json!({"name": "sample", "arguments": {"prompt": prompt}, "_meta": meta(json!({"sampling": {}}))});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            params[k] = v.clone();
+        }
+        json!({"jsonrpc": "2.0", "id": req_id, "method": "tools/call", "params": params})
+    };
+    let parked = |msgs: &[Value]| {
+        let r = &answer(msgs)["result"];
+        assert_eq!(r["resultType"], "input_required", "{msgs:?}");
+        let (key, request) = r["inputRequests"].as_object().unwrap().iter().next().unwrap();
+        (key.clone(), request["params"]["messages"][0]["content"]["text"].clone(), r["requestState"].clone())
+    };
+    let (_, _, msgs) = modern_post(&url, &ask(1, "from A", json!({})), &[]).await;
+    let (key_a, asked_a, state_a) = parked(&msgs);
+    assert_eq!(asked_a, "from A");
+    let (st, _, msgs) = modern_post(&url, &ask(2, "from B", json!({})), &[]).await;
+    assert_eq!(st, 200, "B is not held up by A's user: {msgs:?}");
+    let (key_b, asked_b, state_b) = parked(&msgs);
+    assert_eq!(asked_b, "from B", "B is asked B's question");
+    let reply = |text: &str| json!({"role": "assistant", "content": {"type": "text", "text": text}, "model": "m"});
+    let (_, _, msgs) = modern_post(
+        &url,
+        &ask(3, "from A", json!({"requestState": state_a, "inputResponses": {key_a: reply("a")}})),
+        &[],
+    )
+    .await;
+    assert_eq!(tool_text(&answer(&msgs)), "model said: a");
+    let (_, _, msgs) = modern_post(
+        &url,
+        &ask(4, "from B", json!({"requestState": state_b, "inputResponses": {key_b: reply("b")}})),
+        &[],
+    )
+    .await;
+    assert_eq!(tool_text(&answer(&msgs)), "model said: b");
 }
 
 #[tokio::test(flavor = "multi_thread")]

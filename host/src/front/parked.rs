@@ -24,10 +24,10 @@ pub(super) struct Parked {
     pub(super) asked: Vec<(String, Id)>,
     /// When it was parked.
     pub(super) since: Instant,
-    /// The instance's interactive turn (`Manager::interactive_turn`), held
-    /// until the retry resumes the request or it expires: while it waits,
-    /// no other session may be asked for input, so the server's requests
-    /// reach this session and no other.
+    /// The interactive turn (`Manager::interactive_turn`) it holds while it
+    /// waits: only a virtual server's request keeps its members' turns; an
+    /// instance's session is marked waiting instead
+    /// (`ClientSession::set_waiting`) and takes the turn again on its retry.
     pub(super) turn: Option<crate::servers::Turn>,
 }
 

@@ -92,7 +92,7 @@ pub async fn post(
         && ["sampling", "elicitation", "roots"].iter().any(|c| meta.can(c));
     let (session, turn) = match state {
         Some(state) => {
-            let Some(parked) = st.parked.take(&state, &place, &method) else {
+            let Some(mut parked) = st.parked.take(&state, &place, &method) else {
                 let r = Refusal::new(
                     400,
                     code::INVALID_PARAMS,
@@ -100,6 +100,19 @@ pub async fn post(
                 );
                 return refuse(&r, Some(id));
             };
+            // A request that waited unheard takes the instance's turn again
+            // before its server hears the answers (and perhaps asks more);
+            // if another request keeps it too long, this one stays parked.
+            if parked.turn.is_none() && may_be_asked {
+                match st.manager.interactive_turn(target).await {
+                    Ok(t) => parked.turn = Some(t),
+                    Err(e) => {
+                        st.parked.park(state, parked);
+                        return FrontError::from(e).into_response();
+                    }
+                }
+            }
+            parked.session.set_waiting(false);
             let responses = responses.unwrap_or_default();
             for (key, server_request) in &parked.asked {
                 let answer = match responses.get(key) {
@@ -114,14 +127,9 @@ pub async fn post(
             }
             (parked.session, parked.turn)
         }
-        None if responses.is_some() => {
-            let r = Refusal::new(
-                400,
-                code::INVALID_PARAMS,
-                "Invalid params: inputResponses need the requestState of the result that asked for them",
-            );
-            return refuse(&r, Some(id));
-        }
+        // Input responses without a state answer nothing mcpod asked: a
+        // 2026-07-28 server gets them (it may take them, as the revision
+        // allows), a handshake-era one does not; the request runs anew.
         None => {
             let turn = if may_be_asked {
                 match st.manager.interactive_turn(target).await {
@@ -133,7 +141,7 @@ pub async fn post(
             };
             match st.manager.open_stateless(target, turn.is_some(), who.clone()).await {
                 Ok(s) => {
-                    s.send(rules::for_old_server(&msg));
+                    s.send(rules::for_server(&msg, s.speaks_modern()));
                     (s, turn)
                 }
                 Err(e) => return FrontError::from(e).into_response(),
@@ -141,8 +149,9 @@ pub async fn post(
         }
     };
     let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
+    let uri = msg.params_value().get("uri").cloned();
     let (tx, mut rx) = mpsc::channel::<Routed>(256);
-    let call = Call { st: st.clone(), place, method, id, meta, server_info };
+    let call = Call { st: st.clone(), place, method, id, meta, server_info, uri };
     tokio::spawn(call.drive(session, tx, turn));
     // An answer that comes first goes back as JSON to clients that prefer
     // it; one preceded by progress, a log or a question streams.
@@ -174,13 +183,20 @@ pub async fn post(
     super::sse::response(first, rx)
 }
 
-/// The answer as a JSON response: 404 when the server does not know the
-/// method, as the revision asks, else 200.
+/// The answer as a JSON response, under the status its error asks for
+/// ([`rules::status_of_error`]).
 fn final_json(text: String) -> Response {
-    let unknown = Message::parse(&text).ok().and_then(|m| m.error).is_some_and(|e| {
-        serde_json::from_str::<Value>(e.get()).ok().and_then(|v| v["code"].as_i64()) == Some(code::METHOD_NOT_FOUND)
-    });
-    json_response(if unknown { StatusCode::NOT_FOUND } else { StatusCode::OK }, text)
+    let status = error_status(&text);
+    json_response(status, text)
+}
+
+/// The HTTP status of an answer: its error's, else 200.
+fn error_status(text: &str) -> StatusCode {
+    let code = Message::parse(text)
+        .ok()
+        .and_then(|m| m.error)
+        .and_then(|e| serde_json::from_str::<Value>(e.get()).ok()?["code"].as_i64());
+    code.and_then(|c| StatusCode::from_u16(rules::status_of_error(c)).ok()).unwrap_or(StatusCode::OK)
 }
 
 /// `subscriptions/listen`: a stream of the server's list changes and
@@ -260,6 +276,8 @@ struct Call {
     id: Id,
     meta: RequestMeta,
     server_info: Option<Value>,
+    /// The `uri` of a `resources/read`, for its not-found error.
+    uri: Option<Value>,
 }
 
 impl Call {
@@ -300,18 +318,40 @@ impl Call {
                     if let Some(result) = &msg.result {
                         msg.result = Some(rules::stamp_result(&self.method, result, self.server_info.as_ref()));
                     }
+                    if let Some(error) = &msg.error {
+                        msg.error = Some(rules::stamp_error(&self.method, error, self.uri.as_ref()));
+                    }
                     let _ = tx.send(frame(&msg, true)).await;
                     return;
                 }
                 Kind::Request => {
                     let Some(server_id) = msg.id.value().cloned() else { continue };
+                    let interactive = rules::INTERACTIVE_METHODS.contains(&self.method.as_str());
                     match rules::capability_for(msg.method()) {
-                        Some(cap)
-                            if self.meta.can(cap) && rules::INTERACTIVE_METHODS.contains(&self.method.as_str()) =>
-                        {
-                            let key = format!("{cap}-{}", asked.len() + 1);
+                        Some(cap) if self.meta.can(cap) && interactive => {
+                            // The server's own key when it named one (a
+                            // 2026-07-28 server), else one of mcpod's.
+                            let key = match rules::input_key(&server_id) {
+                                Some(k) if !asked.iter().any(|(a, _)| a == k) => k.to_string(),
+                                _ => format!("{cap}-{}", asked.len() + 1),
+                            };
                             asked.push((key.clone(), server_id));
                             input.push((key, msg));
+                        }
+                        Some(cap) if interactive && (cap != "roots" || rules::input_key(&server_id).is_some()) => {
+                            // The request needs what its client did not
+                            // declare: the client hears -32021 now, the
+                            // server that its question cannot be asked (the
+                            // session's end withdraws the request). Roots are
+                            // asked unprompted too (after the handshake, on a
+                            // change) by handshake-era servers: only one a
+                            // 2026-07-28 server ties to this request fails it.
+                            let why = format!("the client did not declare the `{cap}` capability");
+                            session.send(Message::error_response(Some(server_id), code::METHOD_NOT_FOUND, &why));
+                            let refusal =
+                                rules::missing_capability(cap, msg.method()).to_message(Some(self.id.clone()));
+                            let _ = tx.send(frame(&refusal, true)).await;
+                            return;
                         }
                         _ => {
                             let why = format!(
@@ -349,6 +389,9 @@ impl Call {
         turn: Option<crate::servers::Turn>,
     ) {
         let state = crate::servers::new_token();
+        // While its client thinks, the request gives up the instance's turn
+        // and is asked nothing new, so that other clients' requests run.
+        let turn = if session.set_waiting(true) { None } else { turn };
         let requests: Vec<(String, &Message)> = input.iter().map(|(k, m)| (k.clone(), m)).collect();
         let result = rules::input_required(&requests, &state);
         let answer = Message::response(self.id.clone(), raw(&result));

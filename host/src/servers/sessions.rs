@@ -105,6 +105,26 @@ impl ClientSession {
         }
     }
 
+    /// Marks the session as waiting for its client's answers, or no
+    /// longer: while it waits, the server's requests that name none of its
+    /// requests are not put to it. False for a virtual server's session,
+    /// which cannot be marked (its request keeps the members' turns).
+    pub fn set_waiting(&self, waiting: bool) -> bool {
+        match &self.backend {
+            Backend::Instance { instance, session, .. } => {
+                instance.set_waiting(*session, waiting);
+                true
+            }
+            Backend::Virtual(_) => false,
+        }
+    }
+
+    /// Whether the server behind this session speaks MCP 2026-07-28 (never
+    /// for a virtual server, whose members may differ).
+    pub fn speaks_modern(&self) -> bool {
+        self.instance().is_some_and(|i| i.speaks_modern())
+    }
+
     /// The instance this session is on (none for a virtual server's).
     fn instance(&self) -> Option<&Arc<Instance>> {
         match &self.backend {
@@ -162,6 +182,15 @@ impl Manager {
             )));
         }
         Ok(())
+    }
+
+    /// The instance 2026-07-28 requests to `target` go to, if it runs.
+    fn stateless_instance(&self, server: &Server, target: &Target) -> Option<Arc<Instance>> {
+        match (&target.handle, server.sharing) {
+            (Some(token), _) => Some(self.handle(server, token).ok()?.instance.clone()),
+            (None, Sharing::Shared) => server.instances.lock().ok()?.first().cloned(),
+            (None, Sharing::PerSession) => server.stateless.lock().ok()?.clone(),
+        }
     }
 
     /// Opens a session for one 2026-07-28 request. Those clients have no
@@ -228,6 +257,11 @@ impl Manager {
             }
             None => {
                 let server = self.get(&target.server)?;
+                if self.stateless_instance(&server, target).is_some_and(|i| i.speaks_modern()) {
+                    // A 2026-07-28 server names the request each of its
+                    // questions serves: nothing to take turns for.
+                    return Ok(Turn(Vec::new()));
+                }
                 let lock = match &target.handle {
                     Some(token) => self.handle(&server, token)?.interactive.clone(),
                     None => server.interactive.clone(),

@@ -410,6 +410,7 @@ impl Manager {
                 init_params: host_init_params(),
                 restart: self.settings.restart,
                 request_timeout: server.request_timeout,
+                discover_timeout: self.settings.discover_timeout,
                 logs: server.logs.clone(),
                 metrics: self.metrics.server(&server.id),
                 audit: Some(self.audit.clone()),

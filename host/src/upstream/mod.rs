@@ -52,6 +52,9 @@ pub struct Link {
     pub headers: Vec<(String, String)>,
     /// Where a remote server's OAuth bearer token comes from, if it needs one.
     pub oauth: Option<std::sync::Arc<oauth::TokenSource>>,
+    /// Set once the server is found to speak MCP 2026-07-28, so that such
+    /// clients' requests reach it with their own `_meta`.
+    pub speaks_modern: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Why a link to a server ended: every transport's one error type.
@@ -267,6 +270,7 @@ mod tests {
             max_message_bytes: 1 << 20,
             headers: Vec::new(),
             oauth: None,
+            speaks_modern: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! retries with its answers, and carries `subscriptions/listen` events back
 //! as plain notifications.
 
+use super::stdio::StdioExchange;
 use super::streamable_http::{PostError, error_body, exchange};
 use super::{Deliver, Link, UpstreamError, next_message, refuse};
 use crate::jsonrpc::{Id, Kind, Message, code, raw};
@@ -34,18 +35,71 @@ const MAX_ROUNDS: usize = 8;
 /// How long the client has to answer one round of input requests.
 const INPUT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How long the `server/discover` probe may take before the server is
-/// taken for a handshake-era one.
-const DISCOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the `server/discover` probe of a Streamable HTTP server may
+/// take before the server is taken for a handshake-era one.
+pub const DISCOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a 2026-07-28 server is reached: one HTTP exchange per request, or
+/// its stdio, with requests matched to their answers by id.
+#[derive(Clone)]
+pub enum Wire {
+    /// Streamable HTTP.
+    Http {
+        /// The link's client.
+        http: reqwest::Client,
+        /// Where the server is.
+        link: Arc<Link>,
+    },
+    /// The server's stdin and stdout.
+    Stdio(Arc<StdioExchange>),
+}
+
+impl Wire {
+    fn server(&self) -> &str {
+        match self {
+            Wire::Http { link, .. } => &link.server,
+            Wire::Stdio(x) => x.server(),
+        }
+    }
+
+    /// Sends one request and waits for its answer; the events of a stream
+    /// it opens go to `along`. Dropping the future withdraws the request.
+    async fn round_trip(&self, req: &Message, along: &Deliver) -> Result<Message, PostError> {
+        match self {
+            Wire::Http { http, link } => round_trip(http, link, req, along).await,
+            Wire::Stdio(x) => x
+                .round_trip(req.clone(), along.clone())
+                .await
+                .ok_or_else(|| PostError::Unreachable("the server closed its stdout".into())),
+        }
+    }
+
+    /// Sends a notification.
+    async fn notify(&self, msg: &Message) -> Result<(), PostError> {
+        match self {
+            Wire::Http { http, link } => {
+                let mut headers = routing_headers(msg);
+                headers.remove(crate::mcp_headers::NAME);
+                exchange(http, link, headers, msg, &noop()).await.map(|_| ())
+            }
+            Wire::Stdio(x) => {
+                x.send(msg.clone());
+                Ok(())
+            }
+        }
+    }
+}
 
 /// Asks the server what it is with `server/discover`, as a client of both
-/// eras does first. `Some` with the result if it speaks 2026-07-28; `None`
-/// for a handshake-era server (whatever it answered), which is then
-/// initialized as before.
-pub async fn discover(http: &reqwest::Client, link: &Link, initialize: &Message) -> Option<Value> {
-    let envelope = Envelope::from_initialize(initialize);
+/// eras does first (on stdio, the spec's backward-compatibility probe).
+/// `Some` with the result if it speaks 2026-07-28; `None` for a
+/// handshake-era server (whatever it answered, or silence for `wait`),
+/// which is then initialized as before. `init_params` are the params of
+/// the `initialize` mcpod would send.
+pub async fn discover(wire: &Wire, init_params: &serde_json::value::RawValue, wait: Duration) -> Option<Value> {
+    let envelope = Envelope::from_params(&serde_json::from_str(init_params.get()).unwrap_or(Value::Null));
     let probe = envelope.request(Id::Str("mcpod-discover".into()), "server/discover", json!({}));
-    let answer = tokio::time::timeout(DISCOVER_TIMEOUT, round_trip(http, link, &probe, &noop())).await.ok()?.ok()?;
+    let answer = tokio::time::timeout(wait, wire.round_trip(&probe, &noop())).await.ok()?.ok()?;
     let result: Value = serde_json::from_str(answer.result.as_ref()?.get()).ok()?;
     let speaks = result
         .get("supportedVersions")
@@ -54,20 +108,35 @@ pub async fn discover(http: &reqwest::Client, link: &Link, initialize: &Message)
     speaks.then_some(result)
 }
 
+/// Serves a 2026-07-28 server on stdio found by [`discover`]: waits for
+/// the mux's `initialize`, then as [`run`].
+pub async fn run_stdio(
+    exchange: Arc<StdioExchange>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    deliver: Deliver,
+    discovered: Value,
+) -> UpstreamError {
+    loop {
+        let Some(msg) = rx.recv().await else { return UpstreamError::Closed };
+        if msg.method() == "initialize" {
+            return run(Wire::Stdio(exchange), rx, deliver, msg, discovered).await;
+        }
+        refuse(&msg, "the server is not initialized yet", &deliver);
+    }
+}
+
 /// Runs the link to a 2026-07-28 server until it is lost; returns why.
 pub async fn run(
-    http: reqwest::Client,
-    link: Arc<Link>,
+    wire: Wire,
     mut rx: mpsc::UnboundedReceiver<Message>,
     deliver: Deliver,
     initialize: Message,
     discovered: Value,
 ) -> UpstreamError {
-    tracing::info!(server = %link.server, "the server speaks MCP {VERSION}; serving it to handshake-era sessions");
+    tracing::info!(server = %wire.server(), "the server speaks MCP {VERSION}; serving it to every session");
     let (lost_tx, mut lost) = mpsc::channel::<String>(1);
     let up = Arc::new(Upstream {
-        http,
-        link,
+        wire,
         deliver: deliver.clone(),
         envelope: Mutex::new(Envelope::from_initialize(&initialize)),
         waiting: Mutex::new(HashMap::new()),
@@ -165,7 +234,10 @@ struct Envelope {
 
 impl Envelope {
     fn from_initialize(msg: &Message) -> Envelope {
-        let params = msg.params_value();
+        Envelope::from_params(&msg.params_value())
+    }
+
+    fn from_params(params: &Value) -> Envelope {
         Envelope {
             capabilities: params.get("capabilities").cloned().unwrap_or_else(|| json!({})),
             client_info: params.get("clientInfo").cloned().unwrap_or_else(|| json!({"name": "mcpod", "version": "0"})),
@@ -173,17 +245,19 @@ impl Envelope {
         }
     }
 
-    /// `params` with the envelope merged into its `_meta`.
+    /// `params` with the envelope merged into its `_meta`. What a
+    /// 2026-07-28 client's request declares itself (its capabilities, log
+    /// level, name) is kept: the server answers that client, not mcpod.
     fn wrap(&self, mut params: Value) -> Value {
         if !params.is_object() {
             params = json!({});
         }
         let mut meta = params.get("_meta").and_then(Value::as_object).cloned().unwrap_or_default();
         meta.insert(META_VERSION.into(), json!(VERSION));
-        meta.insert(META_CAPABILITIES.into(), self.capabilities.clone());
-        meta.insert(META_CLIENT_INFO.into(), self.client_info.clone());
+        meta.entry(META_CAPABILITIES).or_insert_with(|| self.capabilities.clone());
+        meta.entry(META_CLIENT_INFO).or_insert_with(|| self.client_info.clone());
         if let Some(level) = &self.log_level {
-            meta.insert(META_LOG_LEVEL.into(), json!(level));
+            meta.entry(META_LOG_LEVEL).or_insert_with(|| json!(level));
         }
         params["_meta"] = Value::Object(meta);
         params
@@ -296,8 +370,7 @@ fn input_required(msg: &Message) -> Option<(Map<String, Value>, Option<String>)>
 
 /// The shared state of one link to a 2026-07-28 server.
 struct Upstream {
-    http: reqwest::Client,
-    link: Arc<Link>,
+    wire: Wire,
     deliver: Deliver,
     envelope: Mutex<Envelope>,
     /// Input requests sent to clients, by the id mcpod gave them.
@@ -340,7 +413,7 @@ impl Upstream {
         for round in 0..MAX_ROUNDS {
             let upstream_id = if round == 0 { id.clone() } else { self.fresh_id("retry") };
             let req = self.envelope().request(upstream_id, msg.method(), params.clone());
-            let answer = match round_trip(&self.http, &self.link, &req, &self.deliver).await {
+            let answer = match self.wire.round_trip(&req, &self.deliver).await {
                 Ok(a) => a,
                 Err(e) => return self.failed(&msg, e),
             };
@@ -398,7 +471,7 @@ impl Upstream {
                     m.insert(META_RELATED.into(), serde_json::to_value(related).unwrap_or(Value::Null));
                 }
             }
-            let id = self.fresh_id("input");
+            let id = crate::rev_2026_07_28::input_request_id(self.next.fetch_add(1, Ordering::Relaxed), &key);
             let (tx, rx) = oneshot::channel();
             if let Ok(mut w) = self.waiting.lock() {
                 w.insert(id.clone(), tx);
@@ -437,15 +510,13 @@ impl Upstream {
             Some(tx) => {
                 let _ = tx.send(msg);
             }
-            None => tracing::debug!(server = %self.link.server, %id, "an answer nobody waits for; dropped"),
+            None => tracing::debug!(server = %self.wire.server(), %id, "an answer nobody waits for; dropped"),
         }
     }
 
     /// A client notification (a cancellation, a roots change): passed on.
     async fn notify(self: Arc<Self>, msg: Message) {
-        let mut headers = routing_headers(&msg);
-        headers.remove(crate::mcp_headers::NAME);
-        if let Err(PostError::Unreachable(why)) = exchange(&self.http, &self.link, headers, &msg, &noop()).await {
+        if let Err(PostError::Unreachable(why)) = self.wire.notify(&msg).await {
             let _ = self.lost.try_send(why);
         }
     }
@@ -499,12 +570,12 @@ impl Upstream {
                     json!({"notifications": filter}),
                 );
                 let opened = std::time::Instant::now();
-                let _ = round_trip(&self.http, &self.link, &req, &events).await;
+                let _ = self.wire.round_trip(&req, &events).await;
                 // A stream that lasted is reopened at once; one that keeps
                 // failing is given up after a while (the calls still work).
                 failures = if opened.elapsed() > Duration::from_secs(30) { 0 } else { failures + 1 };
                 if failures > 20 {
-                    tracing::warn!(server = %self.link.server, "subscriptions/listen keeps failing; list changes will not be passed on");
+                    tracing::warn!(server = %self.wire.server(), "subscriptions/listen keeps failing; list changes will not be passed on");
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(250 * failures.min(8))).await;

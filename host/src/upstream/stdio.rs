@@ -163,3 +163,157 @@ fn handle(server: &str, frames: crate::plugin::kinds::adapter::Decoded, deliver:
         }
     }
 }
+
+/// Requests matched to their answers over one stdio connection, for a
+/// server that speaks MCP 2026-07-28 there (see
+/// [`super::rev_2026_07_28`]): what HTTP gives each request for free (its
+/// own exchange, closed to cancel it) made over one pair of pipes.
+/// Everything the server writes passes through [`StdioExchange::route`]:
+/// an answer goes to the request waiting for it, a `subscriptions/listen`
+/// event to its listen request, and the rest to `fallback` (the instance's
+/// mux), so the same reader serves a handshake-era server unchanged.
+pub struct StdioExchange {
+    writer: Arc<StdinWriter>,
+    waiting: std::sync::Mutex<std::collections::HashMap<crate::jsonrpc::Id, Waiting>>,
+    /// How many are waiting: lets the reader skip the lock when none is.
+    count: std::sync::atomic::AtomicUsize,
+    fallback: super::Deliver,
+    /// Set once stdout ended: nothing more will be answered.
+    ended: AtomicBool,
+}
+
+/// One request waiting for its answer.
+struct Waiting {
+    answer: tokio::sync::oneshot::Sender<Message>,
+    /// Where the events of a stream it opened go (a listen request's).
+    along: super::Deliver,
+}
+
+impl StdioExchange {
+    /// An exchange writing through `writer`; unmatched messages go to `fallback`.
+    pub fn new(writer: Arc<StdinWriter>, fallback: super::Deliver) -> Arc<StdioExchange> {
+        Arc::new(StdioExchange {
+            writer,
+            waiting: Default::default(),
+            count: Default::default(),
+            fallback,
+            ended: AtomicBool::new(false),
+        })
+    }
+
+    /// The server's name, for logs.
+    pub fn server(&self) -> &str {
+        &self.writer.server
+    }
+
+    /// Sends a message that expects no answer.
+    pub fn send(&self, msg: Message) {
+        self.writer.queue(msg);
+        self.writer.flush();
+    }
+
+    /// Sends `req` and waits for its answer; notifications tagged as events
+    /// of its stream (`io.modelcontextprotocol/subscriptionId` naming it) go
+    /// to `along`. Dropped before the answer, the server is told with
+    /// `notifications/cancelled`. `None` if stdout ended first.
+    pub async fn round_trip(self: &Arc<Self>, req: Message, along: super::Deliver) -> Option<Message> {
+        let id = req.id.value()?.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.ended.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Ok(mut w) = self.waiting.lock() {
+            w.insert(id.clone(), Waiting { answer: tx, along });
+            self.count.store(w.len(), Ordering::Release);
+        }
+        let mut guard = Unanswered { exchange: self, id: Some(id) };
+        self.send(req);
+        let answer = rx.await.ok();
+        guard.id = None;
+        answer
+    }
+
+    /// Hands one message from the server to whoever waits for it.
+    pub fn route(&self, msg: Message) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return (self.fallback)(msg);
+        }
+        let key = match msg.kind() {
+            crate::jsonrpc::Kind::Response => msg.id.value().cloned(),
+            crate::jsonrpc::Kind::Notification => subscription_of(&msg),
+            crate::jsonrpc::Kind::Request => None,
+        };
+        let Some(key) = key else { return (self.fallback)(msg) };
+        let Ok(mut w) = self.waiting.lock() else { return };
+        if msg.kind() == crate::jsonrpc::Kind::Response {
+            match w.remove(&key) {
+                Some(waiting) => {
+                    self.count.store(w.len(), Ordering::Release);
+                    drop(w);
+                    let _ = waiting.answer.send(msg);
+                }
+                None => {
+                    drop(w);
+                    (self.fallback)(msg);
+                }
+            }
+        } else {
+            let along = w.get(&key).map(|waiting| waiting.along.clone());
+            drop(w);
+            match along {
+                Some(along) => along(msg),
+                None => (self.fallback)(msg),
+            }
+        }
+    }
+
+    /// Stdout ended: every waiting request gets `None`.
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        if let Ok(mut w) = self.waiting.lock() {
+            w.clear();
+            self.count.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// The listen request a stream event belongs to.
+fn subscription_of(msg: &Message) -> Option<crate::jsonrpc::Id> {
+    let params = msg.params.as_ref()?;
+    if !params.get().contains(crate::rev_2026_07_28::META_SUBSCRIPTION) {
+        return None;
+    }
+    let v = msg.params_value();
+    serde_json::from_value(v.get("_meta")?.get(crate::rev_2026_07_28::META_SUBSCRIPTION)?.clone()).ok()
+}
+
+/// A request sent and not yet answered: dropped so, it is withdrawn from
+/// the server with `notifications/cancelled`.
+struct Unanswered<'a> {
+    exchange: &'a StdioExchange,
+    id: Option<crate::jsonrpc::Id>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let was_waiting = match self.exchange.waiting.lock() {
+            Ok(mut w) => {
+                let removed = w.remove(&id).is_some();
+                self.exchange.count.store(w.len(), Ordering::Release);
+                removed
+            }
+            Err(_) => false,
+        };
+        if was_waiting && !self.exchange.ended.load(Ordering::Acquire) {
+            let params = serde_json::json!({"requestId": id, "reason": "the client no longer waits for it"});
+            self.exchange.send(Message::notification("notifications/cancelled", Some(crate::jsonrpc::raw(&params))));
+        }
+    }
+}
+
+impl Drop for StdioExchange {
+    fn drop(&mut self) {
+        self.writer.close();
+    }
+}

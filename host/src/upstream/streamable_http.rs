@@ -34,9 +34,15 @@ pub async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Message>, deliver: 
         };
         let is_initialize = msg.method.as_deref() == Some("initialize");
         let is_initialized = msg.method.as_deref() == Some("notifications/initialized");
-        if is_initialize && let Some(found) = super::rev_2026_07_28::discover(&http, &link, &msg).await {
-            // A 2026-07-28 server: speak that revision to it from here on.
-            return super::rev_2026_07_28::run(http, link, rx, deliver, msg, found).await;
+        if is_initialize {
+            use super::rev_2026_07_28::{self as modern, DISCOVER_TIMEOUT, Wire};
+            let wire = Wire::Http { http: http.clone(), link: link.clone() };
+            let params = msg.params.clone().unwrap_or_else(|| crate::jsonrpc::raw(&serde_json::json!({})));
+            if let Some(found) = modern::discover(&wire, &params, DISCOVER_TIMEOUT).await {
+                // A 2026-07-28 server: speak that revision to it from here on.
+                link.speaks_modern.store(true, std::sync::atomic::Ordering::Release);
+                return modern::run(wire, rx, deliver, msg, found).await;
+            }
         }
         let post = post_streamable(http.clone(), link.clone(), headers.clone(), msg, deliver.clone(), lost_tx.clone());
         if is_initialize {

@@ -109,6 +109,8 @@ pub struct Instance {
     refused: Notify,
     metrics: crate::metrics::ServerMetrics,
     audit: Option<Arc<AuditLog>>,
+    /// Whether the server speaks MCP 2026-07-28 (found by `server/discover`).
+    speaks_modern: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an instance needs to run.
@@ -134,6 +136,9 @@ pub struct InstanceSetup {
     pub restart: RestartPolicy,
     /// How long the server has to answer a request, or mcpod's `initialize`.
     pub request_timeout: Duration,
+    /// How long a stdio server has to answer the `server/discover` probe
+    /// before it is taken for a handshake-era one; zero: no probe.
+    pub discover_timeout: Duration,
     /// Where the server's stderr lines are kept for `servers logs`.
     pub logs: crate::runtime::logs::LogBuffer,
     /// The server's message, error and round-trip metrics.
@@ -164,6 +169,7 @@ impl Instance {
             refused: Notify::new(),
             metrics: setup.metrics.clone(),
             audit: setup.audit.clone(),
+            speaks_modern: Default::default(),
         });
         tokio::spawn(instance.clone().supervise(setup));
         instance
@@ -182,7 +188,14 @@ impl Instance {
             refused: Notify::new(),
             metrics,
             audit: None,
+            speaks_modern: Default::default(),
         })
+    }
+
+    /// Whether the server speaks MCP 2026-07-28: such a client's requests
+    /// then reach it with their own envelope.
+    pub fn speaks_modern(&self) -> bool {
+        self.speaks_modern.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current state.
@@ -229,7 +242,7 @@ impl Instance {
     }
 
     /// Opens a client session acting for `principal`; deliveries arrive on
-    /// the receiver. A `deaf` session is never sent the server's requests.
+    /// the receiver. A `deaf` session is never asked anything: a server request it caused is refused, and shown to it so that its client hears why.
     pub fn attach_with(&self, deaf: bool, principal: Arc<Principal>) -> Option<(SessionId, mpsc::Receiver<Delivery>)> {
         let mut inner = self.lock().ok()?;
         let id = if deaf { inner.mux.open_deaf_session() } else { inner.mux.open_session() };
@@ -263,6 +276,15 @@ impl Instance {
     /// is written from the caller's task, before this returns, when it can be.
     pub fn send(&self, session: SessionId, msg: Message) {
         self.act(|inner| inner.mux.from_client(session, msg));
+    }
+
+    /// Marks client `session` as waiting for its client's answers, or no
+    /// longer ([`Mux::set_waiting`]).
+    pub fn set_waiting(&self, session: SessionId, waiting: bool) {
+        self.act(|inner| {
+            inner.mux.set_waiting(session, waiting);
+            Vec::new()
+        });
     }
 
     /// New access policies came into force: each session is told its lists changed.

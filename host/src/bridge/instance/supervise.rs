@@ -185,17 +185,50 @@ impl Instance {
                     }
                 };
                 let writer = stdio::StdinWriter::spawn(self.server_id.clone(), stdin, enc);
-                if let Ok(mut inner) = self.lock() {
-                    inner.upstream = Some(Upstream::Stdin(writer));
-                }
                 tokio::spawn(crate::runtime::logs::log_stderr(self.server_id.clone(), stderr, setup.logs.clone()));
                 let me = self.clone();
+                let to_mux: upstream::Deliver = Arc::new(move |msg| me.deliver_from_server(msg));
+                // Everything the server writes passes the exchange: answers
+                // to mcpod's own requests (the probe; a 2026-07-28 server's
+                // every request) are taken there, the rest reaches the mux.
+                let exchange = stdio::StdioExchange::new(writer.clone(), to_mux.clone());
+                let reader = exchange.clone();
                 let server = self.server_id.clone();
-                tokio::spawn(async move {
-                    let deliver = |msg| me.deliver_from_server(msg);
-                    stdio::read_loop(server, stdout, dec, deliver).await;
+                let read = tokio::spawn(async move {
+                    stdio::read_loop(server, stdout, dec, |msg| reader.route(msg)).await;
+                    reader.end();
                     UpstreamError::Lost("the server closed its stdout".to_string())
-                })
+                });
+                let discovered = if setup.discover_timeout.is_zero() {
+                    None
+                } else {
+                    let wire = upstream::rev_2026_07_28::Wire::Stdio(exchange.clone());
+                    tokio::select! {
+                        found = upstream::rev_2026_07_28::discover(&wire, &setup.init_params, setup.discover_timeout) => found,
+                        _ = self.stop.notified() => {
+                            let _ = setup.runtime.stop(&self.id).await;
+                            read.abort();
+                            return RunOutcome::Stopped;
+                        }
+                    }
+                };
+                self.speaks_modern.store(discovered.is_some(), std::sync::atomic::Ordering::Release);
+                match discovered {
+                    Some(found) => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        if let Ok(mut inner) = self.lock() {
+                            inner.upstream = Some(Upstream::Link(tx));
+                        }
+                        tokio::spawn(upstream::rev_2026_07_28::run_stdio(exchange, rx, to_mux, found));
+                    }
+                    None => {
+                        drop(exchange);
+                        if let Ok(mut inner) = self.lock() {
+                            inner.upstream = Some(Upstream::Stdin(writer));
+                        }
+                    }
+                }
+                read
             }
             Connection::Network { base_url } => {
                 let spec = &setup.request.spec;
@@ -214,6 +247,7 @@ impl Instance {
                 tracing::info!(server = %self.server_id, instance = %self.id, %url, "connecting to the server");
                 let me = self.clone();
                 let deliver: upstream::Deliver = Arc::new(move |msg| me.deliver_from_server(msg));
+                self.speaks_modern.store(false, std::sync::atomic::Ordering::Release);
                 let link = Link {
                     server: self.server_id.clone(),
                     url,
@@ -222,6 +256,7 @@ impl Instance {
                     max_message_bytes: setup.max_message_bytes,
                     headers: setup.headers.clone(),
                     oauth: setup.oauth.clone(),
+                    speaks_modern: self.speaks_modern.clone(),
                 };
                 tokio::spawn(upstream::run(link, rx, deliver))
             }

@@ -91,18 +91,19 @@ impl Mux {
     /// may carry one client's data, so mcpod does not guess: `Err` holds
     /// how many could have.
     fn sole_session(&self) -> Result<(SessionId, Option<Id>), usize> {
-        let hearing = |s: &SessionId| self.sessions.get(s).is_some_and(|x| !x.deaf);
+        let hears = |x: &Session| !x.deaf && !x.waiting;
+        let hearing = |s: &SessionId| self.sessions.get(s).is_some_and(hears);
         let mut busy: Vec<SessionId> = self.pending.values().filter_map(|p| p.session.filter(hearing)).collect();
         busy.sort_unstable();
         busy.dedup();
         let session = match busy.as_slice() {
             [one] => *one,
             [] => {
-                let mut attached = self.sessions.iter().filter(|(_, s)| !s.deaf).map(|(id, _)| *id);
+                let mut attached = self.sessions.iter().filter(|(_, s)| hears(s)).map(|(id, _)| *id);
                 match (attached.next(), attached.next()) {
                     (Some(one), None) => one,
                     (None, _) => return Err(0),
-                    _ => return Err(self.sessions.values().filter(|s| !s.deaf).count()),
+                    _ => return Err(self.sessions.values().filter(|s| hears(s)).count()),
                 }
             }
             several => return Err(several.len()),
@@ -117,6 +118,23 @@ impl Mux {
             .max_by_key(|p| p.sent)
             .map(|p| p.client_id.clone());
         Ok((session, related))
+    }
+
+    /// The only session that cannot be asked anything and has requests in
+    /// flight (and its newest request), if exactly one has.
+    fn sole_busy_deaf_session(&self) -> Option<(SessionId, Option<Id>)> {
+        let deaf = |s: &SessionId| self.sessions.get(s).is_some_and(|x| x.deaf && !x.waiting);
+        let mut busy: Vec<SessionId> = self.pending.values().filter_map(|p| p.session.filter(deaf)).collect();
+        busy.sort_unstable();
+        busy.dedup();
+        let [session] = busy.as_slice() else { return None };
+        let related = self
+            .pending
+            .values()
+            .filter(|p| p.session == Some(*session))
+            .max_by_key(|p| p.sent)
+            .map(|p| p.client_id.clone());
+        Some((*session, related))
     }
 
     fn server_request(&mut self, mut msg: Message) -> Vec<Action> {
@@ -138,10 +156,10 @@ impl Mux {
                 "the request this one serves is no longer in flight (its client session ended or cancelled it)",
             ))];
         }
-        if let Some((session, _)) = &related
-            && self.sessions.get(session).is_some_and(|s| s.deaf)
+        if let Some((session, related)) = related.clone()
+            && self.sessions.get(&session).is_some_and(|s| s.deaf)
         {
-            return vec![Action::ToServer(Message::error_response(
+            let refused = Message::error_response(
                 Some(id),
                 code::INTERNAL_ERROR,
                 &format!(
@@ -149,7 +167,10 @@ impl Mux {
                      elicitation or roots capability), so {} cannot reach it",
                     msg.method()
                 ),
-            ))];
+            );
+            // Shown to the session (never to be answered) so that its client
+            // hears its request needs a capability it did not declare.
+            return vec![Action::ToServer(refused), Action::ToClient { session, msg, related }];
         }
         let target = match related {
             Some(r) => Ok(r),
@@ -160,11 +181,21 @@ impl Mux {
                 self.server_requests.insert(id, session);
                 vec![Action::ToClient { session, msg, related }]
             }
-            Err(0) => vec![Action::ToServer(Message::error_response(
-                Some(id),
-                code::INTERNAL_ERROR,
-                "no client is connected to answer this request",
-            ))],
+            Err(0) => {
+                let refused = Message::error_response(
+                    Some(id),
+                    code::INTERNAL_ERROR,
+                    "no client is connected to answer this request",
+                );
+                let mut out = vec![Action::ToServer(refused)];
+                // No session can be asked; if only one that cannot is
+                // waiting on the server, the request is its: it is shown
+                // the request, as above.
+                if let Some((session, related)) = self.sole_busy_deaf_session() {
+                    out.push(Action::ToClient { session, msg, related });
+                }
+                out
+            }
             Err(n) => vec![Action::ToServer(Message::error_response(
                 Some(id),
                 code::INTERNAL_ERROR,

@@ -171,6 +171,10 @@ struct Session {
     /// Whether the server's requests (sampling, elicitation, roots) may go
     /// to this session; a 2026-07-28 request that cannot be asked opts out.
     deaf: bool,
+    /// Waiting for its client's answers (a 2026-07-28 request parked on
+    /// `input_required`): asked nothing new meanwhile, so that the
+    /// instance's other sessions may be asked.
+    waiting: bool,
     /// Whom it acts for, when access policies govern the server.
     who: Option<Arc<crate::identity::Principal>>,
 }
@@ -289,6 +293,15 @@ impl Mux {
         self.next_session += 1;
         self.sessions.insert(id, Session::default());
         id
+    }
+
+    /// Marks `session` as waiting for its client (or no longer): while it
+    /// waits, a server request that names none of its requests is not put
+    /// to it.
+    pub fn set_waiting(&mut self, session: SessionId, waiting: bool) {
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.waiting = waiting;
+        }
     }
 
     /// Opens a session the server's requests never go to.

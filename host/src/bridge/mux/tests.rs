@@ -231,7 +231,7 @@ fn a_servers_ping_is_answered_by_the_host_whoever_is_attached() {
 }
 
 #[test]
-fn server_requests_never_go_to_a_deaf_session() {
+fn server_requests_never_go_to_a_deaf_session_to_be_answered() {
     let mut mux = ready();
     let asker = mux.open_session();
     let deaf = mux.open_deaf_session();
@@ -241,12 +241,38 @@ fn server_requests_never_go_to_a_deaf_session() {
     assert_eq!(to_clients(&out)[0].0, asker, "the deaf session is not a candidate, so the asker is the only one");
     mux.close_session(asker);
     let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s2","method":"elicitation/create","params":{}}"#));
-    assert!(to_clients(&out).is_empty(), "no session can be asked");
-    assert!(to_server(&out)[0].contains("no client is connected"), "{out:?}");
+    assert!(to_server(&out)[0].contains("no client is connected"), "no session can be asked: {out:?}");
+    let shown: Vec<_> = to_clients(&out).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(shown, [deaf], "shown to the only waiting session that cannot be asked, so that its client hears why");
+    // Its answer goes nowhere: the server has had one.
+    assert!(to_server(&mux.from_client(deaf, m(r#"{"jsonrpc":"2.0","id":"s2","result":{}}"#))).is_empty());
+    // With two such sessions waiting, whose it is cannot be known: neither is shown it.
+    let other = mux.open_deaf_session();
+    mux.from_client(other, m(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sample"}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s3","method":"elicitation/create","params":{}}"#));
+    assert!(to_clients(&out).is_empty(), "{out:?}");
 }
 
 #[test]
-fn a_server_request_naming_a_deaf_sessions_request_is_refused_not_delivered() {
+fn a_session_waiting_for_its_client_is_asked_nothing_new_so_another_can_be() {
+    let mut mux = ready();
+    let parked = mux.open_session();
+    let other = mux.open_session();
+    mux.from_client(parked, m(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample"}}"#));
+    mux.set_waiting(parked, true);
+    mux.from_client(other, m(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sample"}}"#));
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s1","method":"elicitation/create","params":{}}"#));
+    let shown: Vec<_> = to_clients(&out).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(shown, [other], "the waiting session is not a candidate: {out:?}");
+    // Back from waiting with both busy, whose a new request is cannot be known.
+    mux.set_waiting(parked, false);
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":"s2","method":"elicitation/create","params":{}}"#));
+    assert!(to_clients(&out).is_empty(), "{out:?}");
+    assert!(to_server(&out)[0].contains("2 client sessions"), "{out:?}");
+}
+
+#[test]
+fn a_server_request_naming_a_deaf_sessions_request_is_refused_and_only_shown_to_it() {
     // Found by the fuzz target mux_sequence: the hint chose the session
     // even when that session cannot answer, and the server waited in vain.
     let mut mux = ready();
@@ -256,8 +282,12 @@ fn a_server_request_naming_a_deaf_sessions_request_is_refused_not_delivered() {
         r#"{{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{{"_meta":{{"{META_RELATED}":2}}}}}}"#
     );
     let out = mux.from_server(m(&hinted));
-    assert!(to_clients(&out).is_empty(), "{out:?}");
     assert!(to_server(&out)[0].contains("cannot be asked anything"), "{out:?}");
+    let shown = to_clients(&out);
+    assert_eq!(shown.len(), 1, "shown, not to be answered: {out:?}");
+    assert_eq!(shown[0].0, deaf);
+    assert!(!shown[0].1.contains(META_RELATED), "the hint is the mux's own: {}", shown[0].1);
+    assert!(to_server(&mux.from_client(deaf, m(r#"{"jsonrpc":"2.0","id":"s1","result":{}}"#))).is_empty());
 }
 
 #[test]
