@@ -227,9 +227,17 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let idle = Duration::from_secs(config.limits.session_idle_secs);
     crate::servers::reap_every(&manager, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
     let max = (config.limits.max_message_kib as usize) << 10;
+    let l = &config.limits;
+    let streams = front::backlog::StreamBudget {
+        bytes: l.stream_buffer_kib.saturating_mul(1024),
+        messages: l.stream_buffer_messages,
+        replay_events: l.replay_log_events,
+        replay_bytes: l.replay_log_kib.saturating_mul(1024),
+    };
     let front_state = FrontState {
         manager: manager.clone(),
-        http_sessions: front::http_session::HttpSessions::new(idle),
+        http_sessions: front::http_session::HttpSessions::new(idle, streams),
+        streams,
         sse_sessions: front::legacy_sse::SseSessions::new(),
         parked: front::rev_2026_07_28::ParkedRequests::new(),
         ticks: front::ticks(),

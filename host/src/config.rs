@@ -708,6 +708,23 @@ pub struct LimitsSection {
     /// servers alike) one principal without the admin role may hold open
     /// at once; a per-session server's instance is one of them.
     pub max_sessions_per_principal: usize,
+    /// Requests one client session may have waiting for the server's
+    /// answers at once; the next is refused at once (JSON-RPC -32002).
+    pub max_requests_in_flight_per_session: usize,
+    /// KiB of parameters one client session's requests in flight may carry.
+    pub max_in_flight_kib_per_session: usize,
+    /// KiB of messages one client stream may hold that its client has not
+    /// read; past it the stream ends (Streamable HTTP: the client resumes
+    /// from the session's replay log).
+    pub stream_buffer_kib: usize,
+    /// Messages a legacy SSE or WebSocket stream may hold unread.
+    pub stream_buffer_messages: usize,
+    /// Events, and KiB of them, a Streamable HTTP session keeps for a
+    /// client that resumes a dropped stream (`Last-Event-ID`); the oldest
+    /// go first.
+    pub replay_log_events: usize,
+    /// KiB of events a Streamable HTTP session keeps for replay.
+    pub replay_log_kib: usize,
     /// Seconds a request's headers may take to arrive, and a keep-alive
     /// connection may wait idle for its next request, before it is closed.
     pub read_timeout_secs: u64,
@@ -761,6 +778,12 @@ impl Default for LimitsSection {
             max_servers_per_principal: 8,
             max_sessions_per_principal: 32,
             read_timeout_secs: 30,
+            max_requests_in_flight_per_session: 64,
+            max_in_flight_kib_per_session: 16 * 1024,
+            stream_buffer_kib: 16 * 1024,
+            stream_buffer_messages: 1024,
+            replay_log_events: 1024,
+            replay_log_kib: 8 * 1024,
             templates: Default::default(),
         }
     }

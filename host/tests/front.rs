@@ -944,6 +944,26 @@ async fn the_idle_reaper_never_closes_a_session_whose_request_is_still_running()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_sessions_in_flight_budget_is_the_configured_one() {
+    use nix::sys::signal::{Signal, kill};
+    let host = start_host(|c| c.limits.max_requests_in_flight_per_session = 1).await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    let s = McpSession::open(&mcp_url(&host, &id)).await;
+    let pid = fixture_pid(&s, 1).await;
+    kill(nix::unistd::Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let caller = s.clone();
+    let first = tokio::spawn(async move { caller.call(2, "echo", json!({"message": "first"})).await });
+    while host.app_manager.in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = s.call(3, "echo", json!({"message": "second"})).await;
+    let why = refused["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains("limits.max_requests_in_flight_per_session"), "{refused}");
+    kill(nix::unistd::Pid::from_raw(pid), Signal::SIGCONT).unwrap();
+    assert_eq!(tool_text(&first.await.unwrap()), "first", "the one in flight is answered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_drain_answers_calls_in_flight_ends_every_stream_refuses_new_sessions_and_stops_the_servers() {
     use nix::sys::signal::{Signal, kill};
     let host = start_host(|_| {}).await;

@@ -21,11 +21,39 @@ pub(super) const QUEUED_BYTES: usize = 16 << 20;
 /// The most messages a legacy SSE or WebSocket stream holds unread.
 pub const QUEUED_EVENTS: usize = 1024;
 
-/// One open stream: its sender, and the bytes sent to it and not yet taken.
+/// What one client stream, and a Streamable HTTP session's replay log,
+/// may hold (`[limits]`: `stream_buffer_kib`, `stream_buffer_messages`,
+/// `replay_log_events`, `replay_log_kib`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamBudget {
+    /// Bytes of event data a stream may hold unread.
+    pub bytes: usize,
+    /// Messages a legacy SSE or WebSocket stream may hold unread.
+    pub messages: usize,
+    /// Events a session keeps for replay.
+    pub replay_events: usize,
+    /// Bytes of events a session keeps for replay.
+    pub replay_bytes: usize,
+}
+
+impl Default for StreamBudget {
+    fn default() -> Self {
+        StreamBudget {
+            bytes: QUEUED_BYTES,
+            messages: QUEUED_EVENTS,
+            replay_events: super::http_session::EVENT_LOG,
+            replay_bytes: super::http_session::EVENT_LOG_BYTES,
+        }
+    }
+}
+
+/// One open stream: its sender, the bytes sent to it and not yet taken,
+/// and how many it may hold.
 #[derive(Clone)]
 pub(super) struct StreamTx {
     pub(super) tx: mpsc::Sender<Routed>,
     queued: Arc<AtomicUsize>,
+    budget: usize,
 }
 
 /// Why a stream did not take a message.
@@ -38,30 +66,31 @@ pub(super) enum Refused {
 }
 
 impl StreamTx {
-    /// The stream `tx` feeds, with nothing queued.
-    pub(super) fn new(tx: mpsc::Sender<Routed>) -> StreamTx {
-        StreamTx { tx, queued: Default::default() }
+    /// The stream `tx` feeds, with nothing queued, holding at most
+    /// `budget` bytes unread.
+    pub(super) fn new(tx: mpsc::Sender<Routed>, budget: usize) -> StreamTx {
+        StreamTx { tx, queued: Default::default(), budget }
     }
 
     /// A stream that is gone: what is sent to it is logged, not delivered.
     pub(super) fn gone() -> StreamTx {
-        StreamTx::new(mpsc::channel(1).0)
+        StreamTx::new(mpsc::channel(1).0, QUEUED_BYTES)
     }
 
     /// Sends `frame` unless the stream is gone, full, or would then hold
-    /// more than [`QUEUED_BYTES`] not yet taken.
+    /// more than its budget not yet taken.
     pub(super) fn send(&self, frame: Frame, answer: bool) -> Result<(), Refused> {
         let bytes = frame.data.len();
         let held = self.queued.load(Ordering::Relaxed);
-        if held + bytes > QUEUED_BYTES {
+        if held + bytes > self.budget {
             return Err(Refused::Unread(format!(
-                "it holds {held} bytes its client has not read, the most a stream may"
+                "it holds {held} bytes its client has not read, the most a stream may (limits.stream_buffer_kib)"
             )));
         }
         let charge = Some(Charge::new(&self.queued, bytes));
         self.tx.try_send(Routed { frame, answer, charge }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Refused::Unread(format!(
-                "it holds {} messages its client has not read, the most a stream may",
+                "it holds {} messages its client has not read, the most a stream may (limits.stream_buffer_messages)",
                 self.tx.max_capacity()
             )),
             mpsc::error::TrySendError::Closed(_) => Refused::Gone,
@@ -81,16 +110,17 @@ pub enum Ended {
 }
 
 /// Forwards `deliveries` of a session of `server` into a stream of at most
-/// [`QUEUED_EVENTS`] messages the connection takes from; the stream closes
+/// `budget` messages and bytes the connection takes from; the stream closes
 /// when the session ends, the connection goes away, or the client leaves
 /// too much unread. The task's result says which.
 pub fn bounded(
     mut deliveries: Deliveries,
     server: String,
     transport: &'static str,
+    budget: StreamBudget,
 ) -> (mpsc::Receiver<Routed>, tokio::task::JoinHandle<Ended>) {
-    let (tx, rx) = mpsc::channel::<Routed>(QUEUED_EVENTS);
-    let stream = StreamTx::new(tx);
+    let (tx, rx) = mpsc::channel::<Routed>(budget.messages.max(1));
+    let stream = StreamTx::new(tx, budget.bytes);
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {

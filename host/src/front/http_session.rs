@@ -4,7 +4,7 @@
 //! (swept by the front's reaper).
 
 use super::FrontError;
-use super::backlog::StreamTx;
+use super::backlog::{StreamBudget, StreamTx};
 use super::sse::Routed;
 use super::tokens::{Expiring, TokenTable};
 use crate::frame::Frame;
@@ -48,11 +48,13 @@ pub(super) struct Routes {
     pub(super) log_bytes: usize,
     pub(super) next_event: u64,
     pub(super) next_stream: u64,
+    /// What its streams and its log may hold.
+    pub(super) budget: StreamBudget,
 }
 
 impl Routes {
-    /// No stream, no waiter, an empty log.
-    pub(super) fn new() -> Routes {
+    /// No stream, no waiter, an empty log; streams and log held to `budget`.
+    pub(super) fn new(budget: StreamBudget) -> Routes {
         Routes {
             waiters: HashMap::new(),
             standalone: None,
@@ -60,13 +62,19 @@ impl Routes {
             log_bytes: 0,
             next_event: 1,
             next_stream: 1,
+            budget,
         }
+    }
+
+    /// A stream `tx` feeds, held to this session's budget.
+    pub(super) fn stream(&self, tx: mpsc::Sender<Routed>) -> StreamTx {
+        StreamTx::new(tx, self.budget.bytes)
     }
 
     /// Puts `msg` on the stream it belongs to (the stream of the request
     /// it is `related` to, else the GET stream) and in the log. A stream
     /// that cannot take it — full, or it would hold more than
-    /// [`QUEUED_BYTES`](super::backlog::QUEUED_BYTES) not yet read — is ended, so that an unread stream
+    /// its budget (`limits.stream_buffer_kib`) not yet read — is ended, so that an unread stream
     /// never holds more; its client resumes it from the log
     /// (`Last-Event-ID`), where this event and those after it wait.
     pub(super) fn route(&mut self, msg: &Message, related: Option<&Id>) {
@@ -117,7 +125,8 @@ impl Routes {
     pub(super) fn log(&mut self, event: LoggedEvent) {
         self.log_bytes += event.frame.data.len();
         self.log.push_back(event);
-        while self.log.len() > 1 && (self.log.len() > EVENT_LOG || self.log_bytes > EVENT_LOG_BYTES) {
+        let (events, bytes) = (self.budget.replay_events, self.budget.replay_bytes);
+        while self.log.len() > 1 && (self.log.len() > events || self.log_bytes > bytes) {
             if let Some(old) = self.log.pop_front() {
                 self.log_bytes -= old.frame.data.len();
             }
@@ -193,7 +202,7 @@ impl HttpSession {
         let key = StreamKey::Post(r.next_stream);
         r.next_stream += 1;
         // One stream, one count of what it holds unread, for all its requests.
-        let stream = StreamTx::new(tx);
+        let stream = r.stream(tx);
         for id in requests {
             r.waiters.insert(id.clone(), (key, stream.clone()));
         }
@@ -219,6 +228,8 @@ impl HttpSession {
 /// Every Streamable HTTP session, by `Mcp-Session-Id`.
 pub struct HttpSessions {
     pub(super) table: TokenTable<Arc<HttpSession>>,
+    /// What each session's streams and replay log may hold.
+    budget: StreamBudget,
 }
 
 /// A session is stale after `idle` without a request, unless its GET
@@ -246,8 +257,8 @@ pub(super) fn close(session: &HttpSession) {
 impl HttpSessions {
     /// A table whose sessions close after `idle` without requests (the
     /// front's reaper sweeps it).
-    pub fn new(idle: Duration) -> Arc<Self> {
-        Arc::new(HttpSessions { table: TokenTable::new(idle) })
+    pub fn new(idle: Duration, budget: StreamBudget) -> Arc<Self> {
+        Arc::new(HttpSessions { table: TokenTable::new(idle), budget })
     }
 
     pub(super) fn get(&self, token: &str) -> Option<Arc<HttpSession>> {
@@ -284,7 +295,7 @@ impl HttpSessions {
             token: token.clone(),
             server_id: server_id.to_string(),
             client: Mutex::new(client),
-            routes: Mutex::new(Routes::new()),
+            routes: Mutex::new(Routes::new(self.budget)),
             last_seen: Mutex::new(Instant::now()),
         });
         self.table.insert(token.clone(), session.clone());
@@ -342,10 +353,42 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_budget_is_the_one_a_session_holds_its_streams_and_log_to() {
+        let budget = StreamBudget { bytes: 4096, messages: 8, replay_events: 3, replay_bytes: 1 << 20 };
+        let mut r = Routes::new(budget);
+        let (tx, _rx) = mpsc::channel(1024);
+        r.standalone = Some(r.stream(tx));
+        r.route(&notification(3000), None);
+        assert!(r.standalone.is_some(), "3000 bytes fit in 4096");
+        r.route(&notification(3000), None);
+        assert!(r.standalone.is_none(), "6000 do not: the stream was ended");
+        for _ in 0..5 {
+            r.route(&notification(10), None);
+        }
+        assert_eq!(r.log.len(), 3, "the log keeps the configured number of events");
+    }
+
+    #[test]
+    fn the_configs_defaults_are_the_built_in_budgets() {
+        let l = crate::config::LimitsSection::default();
+        let from_config = StreamBudget {
+            bytes: l.stream_buffer_kib * 1024,
+            messages: l.stream_buffer_messages,
+            replay_events: l.replay_log_events,
+            replay_bytes: l.replay_log_kib * 1024,
+        };
+        assert_eq!(from_config, StreamBudget::default());
+        assert_eq!(
+            (l.max_requests_in_flight_per_session, l.max_in_flight_kib_per_session * 1024),
+            crate::bridge::mux::MAX_IN_FLIGHT_PER_SESSION
+        );
+    }
+
+    #[test]
     fn an_unread_stream_holds_at_most_its_byte_budget_then_ends_and_the_log_keeps_the_rest() {
-        let mut r = Routes::new();
+        let mut r = Routes::new(StreamBudget::default());
         let (tx, mut rx) = mpsc::channel(1024);
-        r.standalone = Some(StreamTx::new(tx));
+        r.standalone = Some(r.stream(tx));
         // 1 MiB events to a GET stream nobody reads: 16 fit, the 17th ends it.
         for _ in 0..20 {
             r.route(&notification(1 << 20), None);
@@ -362,9 +405,9 @@ mod tests {
 
     #[test]
     fn what_a_stream_took_no_longer_counts_against_it() {
-        let mut r = Routes::new();
+        let mut r = Routes::new(StreamBudget::default());
         let (tx, mut rx) = mpsc::channel(1024);
-        r.standalone = Some(StreamTx::new(tx));
+        r.standalone = Some(r.stream(tx));
         for _ in 0..100 {
             r.route(&notification(1 << 20), None);
             drop(rx.try_recv().expect("delivered"));
@@ -374,9 +417,9 @@ mod tests {
 
     #[test]
     fn a_post_stream_that_overflows_ends_but_its_requests_wait_for_a_resumed_stream() {
-        let mut r = Routes::new();
+        let mut r = Routes::new(StreamBudget::default());
         let (tx, rx) = mpsc::channel(1024);
-        let stream = StreamTx::new(tx);
+        let stream = r.stream(tx);
         for id in [1, 2] {
             r.waiters.insert(Id::Num(id), (StreamKey::Post(1), stream.clone()));
         }
@@ -387,7 +430,8 @@ mod tests {
         assert!(r.waiters.contains_key(&Id::Num(1)) && r.waiters.contains_key(&Id::Num(2)));
         drop(rx);
         let (tx, mut resumed) = mpsc::channel(16);
-        r.redirect(StreamKey::Post(1), &StreamTx::new(tx));
+        let stream = r.stream(tx);
+        r.redirect(StreamKey::Post(1), &stream);
         r.route(&message(2, 10), Some(&Id::Num(2)));
         assert!(resumed.try_recv().is_ok_and(|routed| routed.answer), "the answer reached the resumed stream");
         assert!(!r.waiters.contains_key(&Id::Num(2)));
@@ -395,7 +439,7 @@ mod tests {
 
     #[test]
     fn the_replay_log_keeps_at_most_its_byte_budget_and_always_the_newest_event() {
-        let mut r = Routes::new();
+        let mut r = Routes::new(StreamBudget::default());
         for _ in 0..40 {
             r.route(&notification(1 << 20), None);
         }

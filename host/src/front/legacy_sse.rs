@@ -63,7 +63,7 @@ pub async fn stream(
     st.sse_sessions.table.insert(token.clone(), (server_id.clone(), client.clone()));
     let endpoint = crate::servers::endpoints::messages_path(&server_id, &token);
     let first = vec![Frame { event: Some("endpoint".to_string()), id: None, data: endpoint }];
-    let (rx, forwarding) = super::backlog::bounded(deliveries, server_id, "sse");
+    let (rx, forwarding) = super::backlog::bounded(deliveries, server_id, "sse", st.streams);
     let sessions = st.sse_sessions.clone();
     tokio::spawn(async move {
         // The client went away, the server did, or the client stopped

@@ -42,6 +42,8 @@ pub struct FrontState {
     pub parked: Arc<rev_2026_07_28::ParkedRequests>,
     /// A coarse clock ([`ticks`]) for short waits.
     pub ticks: tokio::sync::watch::Receiver<u64>,
+    /// What a legacy SSE or WebSocket stream may hold unread.
+    pub streams: backlog::StreamBudget,
 }
 
 /// How often [`ticks`] changes.

@@ -3,7 +3,6 @@
 //! server-initiated messages (resumable with `Last-Event-ID`), DELETE ends
 //! the session. Sessions are named by `Mcp-Session-Id`.
 
-use super::backlog::StreamTx;
 use super::http_session::{HttpSession, StreamKey};
 use super::sse::Routed;
 use super::{FrontError, FrontState, accepts, rpc_error};
@@ -334,7 +333,8 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
                 // requests comes on this one (the GET stream stays as it is).
                 if key != StreamKey::Standalone {
                     resumes_post = true;
-                    r.redirect(key, &StreamTx::new(tx.clone()));
+                    let resumed = r.stream(tx.clone());
+                    r.redirect(key, &resumed);
                 }
                 r.log.iter().filter(|e| e.id > last && e.key == key).map(|e| e.frame.clone()).collect()
             }
@@ -356,7 +356,7 @@ pub async fn get(State(st): State<FrontState>, Path(server_id): Path<String>, he
             let _ = tx.try_send(f.into());
         }
         if !resumes_post {
-            r.standalone = Some(StreamTx::new(tx));
+            r.standalone = Some(r.stream(tx));
         }
     }
     super::sse::response(Vec::new(), rx)

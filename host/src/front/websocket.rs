@@ -25,7 +25,8 @@ pub async fn upgrade(
         Ok(c) => c,
         Err(e) => return FrontError::from(e).into_response(),
     };
-    ws.protocols(["mcp"]).max_message_size(st.max_message_bytes).on_upgrade(move |socket| serve(socket, client))
+    let budget = st.streams;
+    ws.protocols(["mcp"]).max_message_size(st.max_message_bytes).on_upgrade(move |socket| serve(socket, client, budget))
 }
 
 /// How long one message may wait for a client that does not read before
@@ -34,9 +35,9 @@ const SEND_STALL: Duration = Duration::from_secs(60);
 
 /// Reads the client's messages into its session while [`write`] sends the
 /// session's to it: reading never waits on a client that does not read.
-async fn serve(socket: WebSocket, mut client: crate::servers::ClientSession) {
+async fn serve(socket: WebSocket, mut client: crate::servers::ClientSession, budget: super::backlog::StreamBudget) {
     let server = client.server_id().to_string();
-    let (outgoing, forwarding) = super::backlog::bounded(client.take_deliveries(), server, "websocket");
+    let (outgoing, forwarding) = super::backlog::bounded(client.take_deliveries(), server, "websocket", budget);
     let (sink, mut stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel::<WsMessage>(16);
     let mut writer = tokio::spawn(write(sink, outgoing, forwarding, replies_rx));

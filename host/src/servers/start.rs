@@ -411,6 +411,7 @@ impl Manager {
                 restart: self.settings.restart,
                 request_timeout: server.request_timeout,
                 discover_timeout: self.settings.discover_timeout,
+                in_flight_budget: self.settings.in_flight_budget,
                 logs: server.logs.clone(),
                 metrics: self.metrics.server(&server.id),
                 audit: Some(self.audit.clone()),

@@ -136,6 +136,8 @@ pub struct InstanceSetup {
     pub restart: RestartPolicy,
     /// How long the server has to answer a request, or mcpod's `initialize`.
     pub request_timeout: Duration,
+    /// Requests and bytes of parameters one session may have in flight.
+    pub in_flight_budget: (usize, usize),
     /// How long a stdio server has to answer the `server/discover` probe
     /// before it is taken for a handshake-era one; zero: no probe.
     pub discover_timeout: Duration,
@@ -161,7 +163,9 @@ impl Instance {
             id: setup.request.instance_id.clone(),
             server_id: setup.request.server_id.clone(),
             inner: Mutex::new(Inner::new(
-                Mux::showing(setup.expose.clone()).governed_by(setup.access.clone(), setup.server_facts.clone()),
+                Mux::showing(setup.expose.clone())
+                    .governed_by(setup.access.clone(), setup.server_facts.clone())
+                    .with_in_flight_budget(setup.in_flight_budget.0, setup.in_flight_budget.1),
             )),
             state,
             restarts: Default::default(),

@@ -98,9 +98,9 @@ impl Mux {
     }
 
     /// Why one more request of `bytes` from `session` would pass its
-    /// in-flight budget ([`MAX_IN_FLIGHT_PER_SESSION`]), if it would.
+    /// in-flight budget ([`Mux::with_in_flight_budget`]), if it would.
     fn over_in_flight(&self, session: SessionId, bytes: usize) -> Option<String> {
-        let (max_requests, max_bytes) = MAX_IN_FLIGHT_PER_SESSION;
+        let (max_requests, max_bytes) = self.in_flight_budget;
         let (n, held) = self
             .pending
             .values()
@@ -108,13 +108,14 @@ impl Mux {
             .fold((0, 0), |(n, held), p| (n + 1, held + p.bytes));
         if n >= max_requests {
             return Some(format!(
-                "this session has {n} requests in flight, the most one may; wait for their answers before sending more"
+                "this session has {n} requests in flight, the most one may (limits.max_requests_in_flight_per_session); \
+                 wait for their answers before sending more"
             ));
         }
         if n > 0 && held + bytes > max_bytes {
             return Some(format!(
                 "this session's requests in flight carry {held} bytes, and this one {bytes} more than the {max_bytes} one \
-                 session may; wait for their answers before sending more"
+                 session may (limits.max_in_flight_kib_per_session); wait for their answers before sending more"
             ));
         }
         None

@@ -183,7 +183,9 @@ struct Session {
 const MAX_QUEUED: usize = 1024;
 
 /// How many requests one session may have in flight at once, and how many
-/// bytes of parameters they may carry: past either, its next request is
+/// bytes of parameters they may carry, unless configured
+/// (`limits.max_requests_in_flight_per_session`,
+/// `limits.max_in_flight_kib_per_session`): past either, its next request is
 /// refused at once, so that a client that sends without waiting for answers
 /// cannot queue without end on the way to the server.
 pub const MAX_IN_FLIGHT_PER_SESSION: (usize, usize) = (64, 16 << 20);
@@ -205,6 +207,8 @@ pub struct Mux {
     expose: Option<Arc<Expose>>,
     /// The access policies, when they govern this server.
     governed: Option<access::Governed>,
+    /// Requests and bytes of parameters one session may have in flight.
+    in_flight_budget: (usize, usize),
 }
 
 impl Default for Mux {
@@ -235,7 +239,15 @@ impl Mux {
             server_requests: HashMap::new(),
             waiting_init: Vec::new(),
             queued: VecDeque::new(),
+            in_flight_budget: MAX_IN_FLIGHT_PER_SESSION,
         }
+    }
+
+    /// The same mux, with each session allowed at most `requests` requests
+    /// carrying `bytes` of parameters in flight at once.
+    pub fn with_in_flight_budget(mut self, requests: usize, bytes: usize) -> Mux {
+        self.in_flight_budget = (requests, bytes);
+        self
     }
 
     /// The same mux, with `access`'s policies (if any are configured)

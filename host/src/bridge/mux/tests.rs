@@ -693,3 +693,18 @@ fn a_session_that_sends_without_waiting_is_refused_past_its_in_flight_budget_and
     let out = mux.from_client(heavy, call(3));
     assert!(to_server(&out).is_empty() && to_clients(&out)[0].1.contains("bytes"), "{out:?}");
 }
+
+#[test]
+fn a_configured_in_flight_budget_is_the_one_kept_and_the_refusal_names_its_key() {
+    let mut mux = Mux::new().with_in_flight_budget(2, 1 << 20);
+    mux.begin_handshake(Some(raw(&serde_json::json!({"protocolVersion": "2025-11-25"}))));
+    mux.from_server(m(r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#));
+    let s = mux.open_session();
+    for i in 0..2 {
+        let out = mux.from_client(s, m(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call"}}"#)));
+        assert_eq!(to_server(&out).len(), 1, "request {i} goes upstream");
+    }
+    let out = mux.from_client(s, m(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call"}"#));
+    assert!(to_server(&out).is_empty(), "the third is one too many: {out:?}");
+    assert!(to_clients(&out)[0].1.contains("limits.max_requests_in_flight_per_session"), "{out:?}");
+}
