@@ -219,10 +219,13 @@ impl StdioExchange {
     pub async fn round_trip(self: &Arc<Self>, req: Message, along: super::Deliver) -> Option<Message> {
         let id = req.id.value()?.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.ended.load(Ordering::Acquire) {
-            return None;
-        }
-        if let Ok(mut w) = self.waiting.lock() {
+        {
+            // Checked under the lock `end` takes: a request is either
+            // refused here or cleared (and so answered `None`) there.
+            let mut w = self.waiting.lock().ok()?;
+            if self.ended.load(Ordering::Acquire) {
+                return None;
+            }
             w.insert(id.clone(), Waiting { answer: tx, along });
             self.count.store(w.len(), Ordering::Release);
         }
@@ -269,8 +272,8 @@ impl StdioExchange {
 
     /// Stdout ended: every waiting request gets `None`.
     pub fn end(&self) {
-        self.ended.store(true, Ordering::Release);
         if let Ok(mut w) = self.waiting.lock() {
+            self.ended.store(true, Ordering::Release);
             w.clear();
             self.count.store(0, Ordering::Release);
         }
