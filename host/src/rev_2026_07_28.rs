@@ -237,6 +237,103 @@ pub fn check_headers(msg: &Message, meta: &RequestMeta, h: &RoutingHeaders) -> R
     Ok(())
 }
 
+/// How the header mirroring a tool argument is named: `Mcp-Param-` and
+/// the argument's `x-mcp-header` (SEP-2243).
+pub const PARAM_HEADER_PREFIX: &str = "Mcp-Param-";
+
+/// The base64 sentinel of a mirrored value that cannot ride as it is.
+const BASE64_OPEN: &str = "=?base64?";
+const BASE64_CLOSE: &str = "?=";
+
+/// The arguments of a tool (an entry of a `tools/list` result) that are
+/// mirrored into headers: `(argument, header name)`, from the top-level
+/// properties of its `inputSchema` that carry `x-mcp-header`.
+pub fn param_headers(tool: &Value) -> Vec<(String, String)> {
+    let Some(props) = tool.pointer("/inputSchema/properties").and_then(Value::as_object) else { return Vec::new() };
+    props
+        .iter()
+        .filter_map(|(arg, schema)| {
+            let name = schema.get("x-mcp-header")?.as_str()?;
+            Some((arg.clone(), format!("{PARAM_HEADER_PREFIX}{name}")))
+        })
+        .collect()
+}
+
+/// The text of an argument a header mirrors: a string, number or boolean
+/// as written; `None` for an absent or null one (no header) or one that
+/// cannot be mirrored.
+fn param_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The headers a request to a 2026-07-28 server carries for the arguments
+/// `declared` mirrors: plain when the text is printable ASCII without
+/// surrounding space, else in the base64 sentinel.
+pub fn param_header_values(declared: &[(String, String)], args: &Value) -> Vec<(String, String)> {
+    use base64::Engine;
+    declared
+        .iter()
+        .filter_map(|(arg, header)| {
+            let text = param_text(args.get(arg))?;
+            let plain = text.bytes().all(|b| (0x20..0x7f).contains(&b))
+                && text.trim() == text
+                && !text.is_empty()
+                && !text.starts_with(BASE64_OPEN);
+            let value = if plain {
+                text
+            } else {
+                format!("{BASE64_OPEN}{}{BASE64_CLOSE}", base64::engine::general_purpose::STANDARD.encode(text))
+            };
+            Some((header.clone(), value))
+        })
+        .collect()
+}
+
+/// Checks a `tools/call`'s mirrored headers (`header` reads one by name)
+/// against its arguments, as a 2026-07-28 server must: each declared
+/// argument that is set has its header, each header its argument, the
+/// values agree (a value in the base64 sentinel decoded, strictly; any
+/// other value taken as it is). Else 400 with `-32020`.
+pub fn check_param_headers(
+    declared: &[(String, String)],
+    args: &Value,
+    header: impl Fn(&str) -> Option<String>,
+) -> Result<(), Refusal> {
+    use base64::Engine;
+    let mismatch = |what: String| Refusal::new(400, code::HEADER_MISMATCH, format!("Header mismatch: {what}"));
+    for (arg, name) in declared {
+        let got = header(name).map(|v| v.trim().to_string());
+        let want = param_text(args.get(arg));
+        let (want, got) = match (want, got) {
+            (None, None) => continue,
+            (Some(_), None) => {
+                return Err(mismatch(format!("argument `{arg}` is set, so the {name} header is required")));
+            }
+            (None, Some(_)) => return Err(mismatch(format!("the {name} header is sent without its argument `{arg}`"))),
+            (Some(w), Some(g)) => (w, g),
+        };
+        let decoded = match got.strip_prefix(BASE64_OPEN).and_then(|r| r.strip_suffix(BASE64_CLOSE)) {
+            Some(encoded) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    mismatch(format!("the {name} header's base64 value is not valid base64 of UTF-8 text"))
+                })?,
+            None => got,
+        };
+        if decoded != want {
+            return Err(mismatch(format!("the {name} header differs from argument `{arg}`")));
+        }
+    }
+    Ok(())
+}
+
 /// The request as a handshake-era server must see it: the revision's own
 /// `_meta` keys and the retry fields removed, everything else kept.
 pub fn for_old_server(msg: &Message) -> Message {
@@ -686,5 +783,51 @@ mod tests {
         assert_eq!(status_of_error(code::MISSING_CAPABILITY), 400);
         assert_eq!(status_of_error(crate::jsonrpc::code::METHOD_NOT_FOUND), 404);
         assert_eq!(status_of_error(crate::jsonrpc::code::INTERNAL_ERROR), 200);
+    }
+
+    #[test]
+    fn mirrored_arguments_are_checked_against_their_headers_as_sep_2243_asks() {
+        let tool = json!({"name": "t", "inputSchema": {"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"}, "n": {"type": "integer", "x-mcp-header": "N"},
+            "other": {"type": "string"}}}});
+        let mut declared = param_headers(&tool);
+        declared.sort();
+        assert_eq!(declared, [("n".into(), "Mcp-Param-N".into()), ("region".into(), "Mcp-Param-Region".into())]);
+        let check = |args: Value, headers: &[(&str, &str)]| {
+            let found =
+                |name: &str| headers.iter().find(|(h, _)| h.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_string());
+            check_param_headers(&declared, &args, found).map_err(|r| (r.status, r.code))
+        };
+        let bad = Err((400, code::HEADER_MISMATCH));
+        assert_eq!(
+            check(json!({"region": "eu", "n": 3}), &[("Mcp-Param-Region", " eu "), ("mcp-param-n", "3")]),
+            Ok(())
+        );
+        assert_eq!(check(json!({"region": "Hello"}), &[("Mcp-Param-Region", "=?base64?SGVsbG8=?=")]), Ok(()));
+        assert_eq!(check(json!({"region": "Hello"}), &[("Mcp-Param-Region", "=?base64?SGVsbG8?=")]), bad, "padding");
+        assert_eq!(check(json!({"region": "Hello"}), &[("Mcp-Param-Region", "=?base64?SGVs!!!bG8=?=")]), bad);
+        assert_eq!(check(json!({"region": "SGVsbG8="}), &[("Mcp-Param-Region", "SGVsbG8=")]), Ok(()), "literal");
+        assert_eq!(check(json!({"region": "=?base64?SGVsbG8="}), &[("Mcp-Param-Region", "=?base64?SGVsbG8=")]), Ok(()));
+        assert_eq!(check(json!({"region": "eu"}), &[]), bad, "the header is required when the argument is set");
+        assert_eq!(check(json!({"region": "eu"}), &[("Mcp-Param-Region", "us")]), bad);
+        assert_eq!(check(json!({}), &[("Mcp-Param-Region", "us")]), bad, "a header without its argument");
+        assert_eq!(check(json!({"region": null, "other": "x"}), &[]), Ok(()), "null is not mirrored");
+    }
+
+    #[test]
+    fn arguments_are_mirrored_plain_or_in_the_base64_sentinel_and_check_back() {
+        let declared = vec![("a".to_string(), "Mcp-Param-A".to_string()), ("b".to_string(), "Mcp-Param-B".to_string())];
+        for args in [
+            json!({"a": "plain", "b": true}),
+            json!({"a": " spaced", "b": 1.5}),
+            json!({"a": "héllo", "b": "=?base64?x"}),
+        ] {
+            let headers = param_header_values(&declared, &args);
+            assert_eq!(headers.len(), 2, "{args}");
+            assert!(headers.iter().all(|(_, v)| v.bytes().all(|b| (0x20..0x7f).contains(&b))), "{headers:?}");
+            let found = |name: &str| headers.iter().find(|(h, _)| h == name).map(|(_, v)| v.clone());
+            assert!(check_param_headers(&declared, &args, found).is_ok(), "{args} {headers:?}");
+        }
+        assert_eq!(param_header_values(&declared, &json!({"a": "plain"})), [("Mcp-Param-A".into(), "plain".into())]);
     }
 }

@@ -341,14 +341,10 @@ fn mcpod_passes_every_check_the_servers_own_endpoint_passes() {
 }
 
 /// Scenarios of the reference server that mcpod passes less of, and why.
-/// `http-custom-header-server-validation` (pending in the suite, SEP-2243):
-/// mcpod does not check `Mcp-Param-*` headers against a tool's
-/// `x-mcp-header` parameters, and the server behind it, on stdio, never sees
-/// them. `server-sse-polling`: the tool closes its SSE stream mid-call so
-/// that the client polls; on stdio there is no stream for it to close, and
-/// mcpod keeps its own open (the priming event, the check that applies,
-/// passes).
-const REFERENCE_EXCEPTIONS: [&str; 2] = ["http-custom-header-server-validation", "server-sse-polling"];
+/// `server-sse-polling`: the tool closes its SSE stream mid-call so that the
+/// client polls; on stdio there is no stream for it to close, and mcpod
+/// keeps its own open (the priming event, the check that applies, passes).
+const REFERENCE_EXCEPTIONS: [&str; 1] = ["server-sse-polling"];
 
 /// What the issue found lost through mcpod: with a server that speaks
 /// 2026-07-28 on stdio, these pass in full.

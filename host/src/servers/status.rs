@@ -248,6 +248,20 @@ impl Manager {
         self.get(id).ok()?.capabilities.lock().ok()?.clone()
     }
 
+    /// The arguments of tool `tool` of server `id` that clients mirror into
+    /// headers (`x-mcp-header`, SEP-2243), as the server listed the tool:
+    /// `(argument, header name)`. Empty for an unknown server or tool.
+    pub fn mirrored_arguments(&self, id: &str, tool: &str) -> Vec<(String, String)> {
+        let Ok(server) = self.get(id) else { return Vec::new() };
+        let Ok(caps) = server.capabilities.lock() else { return Vec::new() };
+        let listed =
+            caps.as_ref().and_then(|c| c.tools.as_ref()).and_then(|t| t.get("tools")).and_then(|t| t.as_array());
+        listed
+            .and_then(|tools| tools.iter().find(|t| t.get("name").and_then(|n| n.as_str()) == Some(tool)))
+            .map(crate::rev_2026_07_28::param_headers)
+            .unwrap_or_default()
+    }
+
     /// The last lines server `id` wrote to stderr.
     pub fn logs(&self, id: &str) -> Result<Vec<String>, ManagerError> {
         let server = self.get(id)?;

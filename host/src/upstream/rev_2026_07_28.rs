@@ -64,9 +64,16 @@ impl Wire {
 
     /// Sends one request and waits for its answer; the events of a stream
     /// it opens go to `along`. Dropping the future withdraws the request.
-    async fn round_trip(&self, req: &Message, along: &Deliver) -> Result<Message, PostError> {
+    /// Over HTTP it carries the routing headers and `mirrored` (its
+    /// arguments' `Mcp-Param-*` headers).
+    async fn round_trip(
+        &self,
+        req: &Message,
+        along: &Deliver,
+        mirrored: &[(String, String)],
+    ) -> Result<Message, PostError> {
         match self {
-            Wire::Http { http, link } => round_trip(http, link, req, along).await,
+            Wire::Http { http, link } => round_trip(http, link, req, along, mirrored).await,
             Wire::Stdio(x) => x
                 .round_trip(req.clone(), along.clone())
                 .await
@@ -99,7 +106,7 @@ impl Wire {
 pub async fn discover(wire: &Wire, init_params: &serde_json::value::RawValue, wait: Duration) -> Option<Value> {
     let envelope = Envelope::from_params(&serde_json::from_str(init_params.get()).unwrap_or(Value::Null));
     let probe = envelope.request(Id::Str("mcpod-discover".into()), "server/discover", json!({}));
-    let answer = tokio::time::timeout(wait, wire.round_trip(&probe, &noop())).await.ok()?.ok()?;
+    let answer = tokio::time::timeout(wait, wire.round_trip(&probe, &noop(), &[])).await.ok()?.ok()?;
     let result: Value = serde_json::from_str(answer.result.as_ref()?.get()).ok()?;
     let speaks = result
         .get("supportedVersions")
@@ -137,6 +144,7 @@ pub async fn run(
     let (lost_tx, mut lost) = mpsc::channel::<String>(1);
     let up = Arc::new(Upstream {
         wire,
+        mirrored: Mutex::new(HashMap::new()),
         deliver: deliver.clone(),
         envelope: Mutex::new(Envelope::from_initialize(&initialize)),
         waiting: Mutex::new(HashMap::new()),
@@ -298,7 +306,13 @@ fn noop() -> Deliver {
 /// Sends one request and waits for its response; notifications that come
 /// with it go to `along`. A JSON-RPC error under a non-2xx status is the
 /// response too.
-async fn round_trip(http: &reqwest::Client, link: &Link, req: &Message, along: &Deliver) -> Result<Message, PostError> {
+async fn round_trip(
+    http: &reqwest::Client,
+    link: &Link,
+    req: &Message,
+    along: &Deliver,
+    mirrored: &[(String, String)],
+) -> Result<Message, PostError> {
     let (tx, mut answer) = oneshot::channel();
     let slot = Mutex::new(Some(tx));
     let id = req.id.value().cloned();
@@ -312,7 +326,14 @@ async fn round_trip(http: &reqwest::Client, link: &Link, req: &Message, along: &
             along(m);
         }
     });
-    let posted = exchange(http, link, routing_headers(req), req, &deliver);
+    let mut headers = routing_headers(req);
+    for (name, value) in mirrored {
+        if let (Ok(n), Ok(v)) = (reqwest::header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+        {
+            headers.insert(n, v);
+        }
+    }
+    let posted = exchange(http, link, headers, req, &deliver);
     // The answer ends the exchange even if the server keeps its stream open.
     tokio::select! {
         Ok(m) = &mut answer => Ok(m),
@@ -371,6 +392,9 @@ fn input_required(msg: &Message) -> Option<(Map<String, Value>, Option<String>)>
 /// The shared state of one link to a 2026-07-28 server.
 struct Upstream {
     wire: Wire,
+    /// Each tool's arguments mirrored into headers (`x-mcp-header`), as
+    /// the server's last `tools/list` said: `tool → [(argument, header)]`.
+    mirrored: Mutex<HashMap<String, Vec<(String, String)>>>,
     deliver: Deliver,
     envelope: Mutex<Envelope>,
     /// Input requests sent to clients, by the id mcpod gave them.
@@ -384,6 +408,36 @@ struct Upstream {
 impl Upstream {
     fn envelope(&self) -> Envelope {
         self.envelope.lock().map(|e| e.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The `Mcp-Param-*` headers a request carries: a `tools/call`'s
+    /// mirrored arguments (SEP-2243).
+    fn mirrored_headers(&self, method: &str, params: &Value) -> Vec<(String, String)> {
+        if method != "tools/call" {
+            return Vec::new();
+        }
+        let Some(tool) = params.get("name").and_then(Value::as_str) else { return Vec::new() };
+        let declared = self.mirrored.lock().ok().and_then(|m| m.get(tool).cloned()).unwrap_or_default();
+        crate::rev_2026_07_28::param_header_values(&declared, params.get("arguments").unwrap_or(&Value::Null))
+    }
+
+    /// Keeps what a `tools/list` answer says each tool mirrors.
+    fn learn_mirrored(&self, answer: &Message) {
+        let Some(result) = answer.result.as_ref() else { return };
+        let Ok(v) = serde_json::from_str::<Value>(result.get()) else { return };
+        let Some(tools) = v.get("tools").and_then(Value::as_array) else { return };
+        if let Ok(mut m) = self.mirrored.lock() {
+            for tool in tools {
+                if let Some(name) = tool.get("name").and_then(Value::as_str) {
+                    let declared = crate::rev_2026_07_28::param_headers(tool);
+                    if declared.is_empty() {
+                        m.remove(name);
+                    } else {
+                        m.insert(name.to_string(), declared);
+                    }
+                }
+            }
+        }
     }
 
     fn fresh_id(&self, what: &str) -> Id {
@@ -413,10 +467,14 @@ impl Upstream {
         for round in 0..MAX_ROUNDS {
             let upstream_id = if round == 0 { id.clone() } else { self.fresh_id("retry") };
             let req = self.envelope().request(upstream_id, msg.method(), params.clone());
-            let answer = match self.wire.round_trip(&req, &self.deliver).await {
+            let mirrored = self.mirrored_headers(msg.method(), &params);
+            let answer = match self.wire.round_trip(&req, &self.deliver, &mirrored).await {
                 Ok(a) => a,
                 Err(e) => return self.failed(&msg, e),
             };
+            if msg.method() == "tools/list" {
+                self.learn_mirrored(&answer);
+            }
             let Some((requests, state)) = input_required(&answer) else {
                 return (self.deliver)(for_old_client(answer, id));
             };
@@ -570,7 +628,7 @@ impl Upstream {
                     json!({"notifications": filter}),
                 );
                 let opened = std::time::Instant::now();
-                let _ = self.wire.round_trip(&req, &events).await;
+                let _ = self.wire.round_trip(&req, &events, &[]).await;
                 // A stream that lasted is reopened at once; one that keeps
                 // failing is given up after a while (the calls still work).
                 failures = if opened.elapsed() > Duration::from_secs(30) { 0 } else { failures + 1 };
