@@ -378,10 +378,6 @@ mod tests {
             replay_bytes: l.replay_log_kib * 1024,
         };
         assert_eq!(from_config, StreamBudget::default());
-        assert_eq!(
-            (l.max_requests_in_flight_per_session, l.max_in_flight_kib_per_session * 1024),
-            crate::bridge::mux::MAX_IN_FLIGHT_PER_SESSION
-        );
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub async fn post(
         }
     };
     let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
-    let uri = msg.params_value().get("uri").cloned();
+    let uri = if method == "resources/read" { msg.params_value().get("uri").cloned() } else { None };
     let (tx, mut rx) = mpsc::channel::<Routed>(256);
     let call = Call { st: st.clone(), place, method, id, meta, server_info, uri };
     tokio::spawn(call.drive(session, tx, turn));

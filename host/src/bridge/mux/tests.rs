@@ -695,6 +695,15 @@ fn a_session_that_sends_without_waiting_is_refused_past_its_in_flight_budget_and
 }
 
 #[test]
+fn the_configs_default_in_flight_budget_is_the_built_in_one() {
+    let l = crate::config::LimitsSection::default();
+    assert_eq!(
+        (l.max_requests_in_flight_per_session, l.max_in_flight_kib_per_session * 1024),
+        MAX_IN_FLIGHT_PER_SESSION
+    );
+}
+
+#[test]
 fn a_configured_in_flight_budget_is_the_one_kept_and_the_refusal_names_its_key() {
     let mut mux = Mux::new().with_in_flight_budget(2, 1 << 20);
     mux.begin_handshake(Some(raw(&serde_json::json!({"protocolVersion": "2025-11-25"}))));
