@@ -169,17 +169,45 @@ pub fn request_meta(msg: &Message) -> Result<RequestMeta, Refusal> {
     Ok(RequestMeta { version: version.to_string(), capabilities, log_level })
 }
 
+/// The sentinel a header value is sent in when it cannot ride as it is
+/// (`=?base64?…?=`, SEP-2243).
+const BASE64_OPEN: &str = "=?base64?";
+const BASE64_CLOSE: &str = "?=";
+
 /// Decodes a header value sent as `=?base64?…?=` (for values that are not
-/// header-safe); other values are taken as they are.
+/// header-safe); other values are taken as they are. `None`: the sentinel
+/// holds no valid base64 of UTF-8 text.
 pub fn header_text(value: &str) -> Option<String> {
     use base64::Engine;
-    match value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) {
+    match value.strip_prefix(BASE64_OPEN).and_then(|v| v.strip_suffix(BASE64_CLOSE)) {
         Some(encoded) => {
             let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
             String::from_utf8(bytes).ok()
         }
         None => Some(value.to_string()),
     }
+}
+
+/// `text` as a header value, the inverse of [`header_text`]: as it is when
+/// it can ride as one (printable ASCII, not empty, no space at either end,
+/// which HTTP would trim, not starting like the sentinel), else in the
+/// base64 sentinel.
+pub fn header_value(text: &str) -> String {
+    use base64::Engine;
+    let plain = !text.is_empty()
+        && text.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && text.trim() == text
+        && !text.starts_with("=?");
+    if plain {
+        text.to_string()
+    } else {
+        format!("{BASE64_OPEN}{}{BASE64_CLOSE}", base64::engine::general_purpose::STANDARD.encode(text))
+    }
+}
+
+/// A routing or mirrored header that disagrees with the body: 400, `-32020`.
+fn header_mismatch(what: String) -> Refusal {
+    Refusal::new(400, code::HEADER_MISMATCH, format!("Header mismatch: {what}"))
 }
 
 /// The routing headers of one request, as sent.
@@ -206,7 +234,7 @@ pub fn routed_name(msg: &Message) -> Option<String> {
 
 /// Checks that the routing headers agree with the body (`HeaderMismatch`).
 pub fn check_headers(msg: &Message, meta: &RequestMeta, h: &RoutingHeaders) -> Result<(), Refusal> {
-    let mismatch = |what: String| Refusal::new(400, code::HEADER_MISMATCH, format!("Header mismatch: {what}"));
+    let mismatch = header_mismatch;
     match h.version {
         None => return Err(mismatch("the MCP-Protocol-Version header is required".into())),
         Some(v) if v != meta.version => {
@@ -241,10 +269,6 @@ pub fn check_headers(msg: &Message, meta: &RequestMeta, h: &RoutingHeaders) -> R
 /// the argument's `x-mcp-header` (SEP-2243).
 pub const PARAM_HEADER_PREFIX: &str = "Mcp-Param-";
 
-/// The base64 sentinel of a mirrored value that cannot ride as it is.
-const BASE64_OPEN: &str = "=?base64?";
-const BASE64_CLOSE: &str = "?=";
-
 /// The arguments of a tool (an entry of a `tools/list` result) that are
 /// mirrored into headers: `(argument, header name)`, from the top-level
 /// properties of its `inputSchema` that carry `x-mcp-header`.
@@ -275,22 +299,9 @@ fn param_text(v: Option<&Value>) -> Option<String> {
 /// `declared` mirrors: plain when the text is printable ASCII without
 /// surrounding space, else in the base64 sentinel.
 pub fn param_header_values(declared: &[(String, String)], args: &Value) -> Vec<(String, String)> {
-    use base64::Engine;
     declared
         .iter()
-        .filter_map(|(arg, header)| {
-            let text = param_text(args.get(arg))?;
-            let plain = text.bytes().all(|b| (0x20..0x7f).contains(&b))
-                && text.trim() == text
-                && !text.is_empty()
-                && !text.starts_with(BASE64_OPEN);
-            let value = if plain {
-                text
-            } else {
-                format!("{BASE64_OPEN}{}{BASE64_CLOSE}", base64::engine::general_purpose::STANDARD.encode(text))
-            };
-            Some((header.clone(), value))
-        })
+        .filter_map(|(arg, header)| Some((header.clone(), header_value(&param_text(args.get(arg))?))))
         .collect()
 }
 
@@ -304,8 +315,7 @@ pub fn check_param_headers(
     args: &Value,
     header: impl Fn(&str) -> Option<String>,
 ) -> Result<(), Refusal> {
-    use base64::Engine;
-    let mismatch = |what: String| Refusal::new(400, code::HEADER_MISMATCH, format!("Header mismatch: {what}"));
+    let mismatch = header_mismatch;
     for (arg, name) in declared {
         let got = header(name).map(|v| v.trim().to_string());
         let want = param_text(args.get(arg));
@@ -317,16 +327,8 @@ pub fn check_param_headers(
             (None, Some(_)) => return Err(mismatch(format!("the {name} header is sent without its argument `{arg}`"))),
             (Some(w), Some(g)) => (w, g),
         };
-        let decoded = match got.strip_prefix(BASE64_OPEN).and_then(|r| r.strip_suffix(BASE64_CLOSE)) {
-            Some(encoded) => base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    mismatch(format!("the {name} header's base64 value is not valid base64 of UTF-8 text"))
-                })?,
-            None => got,
-        };
+        let decoded = header_text(&got)
+            .ok_or_else(|| mismatch(format!("the {name} header's base64 value is not valid base64 of UTF-8 text")))?;
         if decoded != want {
             return Err(mismatch(format!("the {name} header differs from argument `{arg}`")));
         }

@@ -16,7 +16,7 @@ use crate::mcp_headers::PROTOCOL_VERSION as VERSION_HEADER;
 use crate::rev_2026_07_28::META_RELATED;
 use crate::rev_2026_07_28::{
     HANDSHAKE_VERSIONS, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION,
-    META_VERSION, MODERN_VERSIONS, routed_name,
+    META_VERSION, MODERN_VERSIONS, header_value, routed_name,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
@@ -283,18 +283,8 @@ fn routing_headers(msg: &Message) -> HeaderMap {
     if let Ok(v) = HeaderValue::from_str(msg.method()) {
         h.insert(crate::mcp_headers::METHOD, v);
     }
-    if let Some(name) = routed_name(msg) {
-        let safe = name.bytes().all(|b| (0x20..0x7f).contains(&b)) && !name.starts_with("=?");
-        let value = if safe {
-            HeaderValue::from_str(&name).ok()
-        } else {
-            use base64::Engine;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
-            HeaderValue::from_str(&format!("=?base64?{encoded}?=")).ok()
-        };
-        if let Some(v) = value {
-            h.insert(crate::mcp_headers::NAME, v);
-        }
+    if let Some(v) = routed_name(msg).and_then(|name| HeaderValue::from_str(&header_value(&name)).ok()) {
+        h.insert(crate::mcp_headers::NAME, v);
     }
     h
 }
