@@ -478,6 +478,23 @@ async fn start_npm(host: &TestHost) -> (u16, Value) {
     (status, resp.json().await.unwrap())
 }
 
+/// A host whose npm registry is the test registry at `base`, with its
+/// recorded signing keys (the file, kept while the host runs), starts that
+/// fail at once, and `tweak` on top.
+async fn npm_host(base: &str, tweak: impl FnOnce(&mut mcpod::config::Config)) -> (TestHost, tempfile::NamedTempFile) {
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(keys.path(), data("npm-keys.json")).unwrap();
+    let host = start_host(|c| {
+        c.packages.npm_registry = base.to_string();
+        c.packages.npm_keys_file = Some(keys.path().to_path_buf());
+        c.limits.max_restarts = 0;
+        c.limits.start_timeout_secs = 5;
+        tweak(c);
+    })
+    .await;
+    (host, keys)
+}
+
 async fn servers(host: &TestHost) -> Vec<Value> {
     host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap()
 }
@@ -486,16 +503,10 @@ async fn servers(host: &TestHost) -> Vec<Value> {
 async fn an_npm_package_runs_pinned_when_its_signature_and_integrity_hold_and_nothing_starts_when_either_is_tampered_with()
  {
     let (base, reg) = registry::start().await;
-    let keys = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(keys.path(), data("npm-keys.json")).unwrap();
-    let host = start_host(|c| {
-        c.packages.npm_registry = base.clone();
-        c.packages.npm_keys_file = Some(keys.path().to_path_buf());
+    let (host, _keys) = npm_host(&base, |c| {
         c.packages.require_signatures = true;
         // Each scenario serves new metadata.
         c.packages.cache_secs = 0;
-        c.limits.max_restarts = 0;
-        c.limits.start_timeout_secs = 5;
     })
     .await;
     let serve = |packument: Vec<u8>, tarball: Vec<u8>| {
@@ -641,15 +652,7 @@ async fn a_pypi_package_is_pinned_by_version_and_hash_and_a_private_index_needs_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_start_may_pin_a_version_itself_and_still_gets_it_verified() {
     let (base, reg) = registry::start().await;
-    let keys = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(keys.path(), data("npm-keys.json")).unwrap();
-    let host = start_host(|c| {
-        c.packages.npm_registry = base.clone();
-        c.packages.npm_keys_file = Some(keys.path().to_path_buf());
-        c.limits.max_restarts = 0;
-        c.limits.start_timeout_secs = 5;
-    })
-    .await;
+    let (host, _keys) = npm_host(&base, |_| {}).await;
     // A newer, unsigned 1.1.0 is `latest`; the signed 1.0.0 is still there.
     let doc = packument(&base, |d| {
         let mut newer = d["versions"]["1.0.0"].clone();
