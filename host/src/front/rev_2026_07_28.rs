@@ -153,7 +153,7 @@ pub async fn post(
             }
         }
     };
-    let server_info = st.manager.capabilities(server_id).and_then(|c| c.initialize.get("serverInfo").cloned());
+    let server_info = st.manager.server_info(server_id);
     let uri = if method == "resources/read" { msg.params_value().get("uri").cloned() } else { None };
     let (tx, mut rx) = mpsc::channel::<Routed>(256);
     let call = Call { st: st.clone(), place, method, id, meta, server_info, uri };

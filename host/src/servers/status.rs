@@ -248,6 +248,14 @@ impl Manager {
         self.get(id).ok()?.capabilities.lock().ok()?.clone()
     }
 
+    /// Server `id`'s `serverInfo` from its `initialize` result, without
+    /// copying the rest (its tool list among it).
+    pub fn server_info(&self, id: &str) -> Option<serde_json::Value> {
+        let server = self.get(id).ok()?;
+        let caps = server.capabilities.lock().ok()?;
+        caps.as_ref()?.initialize.get("serverInfo").cloned()
+    }
+
     /// The arguments of tool `tool` of server `id` that clients mirror into
     /// headers (`x-mcp-header`, SEP-2243), as the server listed the tool:
     /// `(argument, header name)`. Empty for an unknown server or tool.
