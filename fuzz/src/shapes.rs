@@ -65,7 +65,7 @@ pub fn rev_2026_07_28(data: &[u8]) {
             assert_eq!(h.version, Some(meta.version.as_str()), "a request passed with a version header that differs");
         }
     }
-    let old = rev::for_old_server(&msg);
+    let old = rev::for_server(&msg, false);
     assert_eq!((&old.id, &old.method), (&msg.id, &msg.method), "the request changed its id or method");
     let params = old.params_value();
     if params.is_object() {
@@ -74,6 +74,11 @@ pub fn rev_2026_07_28(data: &[u8]) {
         for key in meta_keys.unwrap_or_default() {
             assert!(!key.starts_with("io.modelcontextprotocol/"), "{key} reached a handshake-era server");
         }
+    }
+    let modern = rev::for_server(&msg, true);
+    assert_eq!((&modern.id, &modern.method), (&msg.id, &msg.method), "the request changed its id or method");
+    if modern.params_value().is_object() {
+        assert!(modern.params_value().get("requestState").is_none(), "mcpod's state reached the server");
     }
     let _ = rev::retry_fields(&msg);
     for field in [&msg.params, &msg.result].into_iter().flatten() {

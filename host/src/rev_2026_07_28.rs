@@ -336,12 +336,6 @@ pub fn check_param_headers(
     Ok(())
 }
 
-/// The request as a handshake-era server must see it: the revision's own
-/// `_meta` keys and the retry fields removed, everything else kept.
-pub fn for_old_server(msg: &Message) -> Message {
-    for_server(msg, false)
-}
-
 /// The request as the server must see it: without a `requestState` (a
 /// state is mcpod's own, kept for the parked request it names), and for a
 /// handshake-era server (`modern` false) without the revision's `_meta`
@@ -650,12 +644,12 @@ mod tests {
             "tools/call",
             json!({"name": "echo", "arguments": {"a": 1}, "_meta": meta, "inputResponses": {"k": {}}, "requestState": "s"}),
         );
-        let old = for_old_server(&msg);
+        let old = for_server(&msg, false);
         assert_eq!(
             old.params_value(),
             json!({"name": "echo", "arguments": {"a": 1}, "_meta": {"progressToken": "p1"}})
         );
-        let bare = for_old_server(&request("tools/list", json!({"_meta": modern_meta()})));
+        let bare = for_server(&request("tools/list", json!({"_meta": modern_meta()})), false);
         assert_eq!(bare.params_value(), json!({}));
         let (responses, state) = retry_fields(&msg);
         assert_eq!((responses.map(|r| r.len()), state.as_deref()), (Some(1), Some("s")));
