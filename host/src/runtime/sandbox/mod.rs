@@ -352,7 +352,8 @@ impl Sandbox {
     /// (with their installation: `~/.pyenv` for `~/.pyenv/shims`), its
     /// program's installation (a venv for `.venv/bin/python`, as named and
     /// as its link resolves), the directory of each file among its arguments
-    /// (a script and the modules beside it), and what the operator adds.
+    /// (a script and the modules beside it) with the package it belongs to
+    /// ([`Sandbox::package_of`]), and what the operator adds.
     fn readable(&self, spec: &LaunchSpec, program: &str) -> Vec<PathBuf> {
         let mut read: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -382,10 +383,36 @@ impl Sandbox {
             read.extend(installation(&program));
             read.extend(program.canonicalize().ok().as_deref().and_then(installation));
         }
-        let files = absolute_args(spec).filter(|a| a.is_file());
-        read.extend(files.filter_map(|f| f.parent()).filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
+        for file in absolute_args(spec).filter(|a| a.is_file()) {
+            read.extend(file.parent().filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
+            read.extend(self.package_of(file));
+        }
         read.extend(self.settings.read.iter().cloned());
         read
+    }
+
+    /// What a script needs beside its own directory to load its modules:
+    /// the package it belongs to (the nearest directory above it with a
+    /// `package.json` or `pyproject.toml`: `/app` for `/app/dist/index.js`,
+    /// whose dependencies are in `/app/node_modules`), and the outermost
+    /// `node_modules` on its path, where npm hoists a package's
+    /// dependencies. Never `/` or the host user's home itself.
+    fn package_of(&self, script: &Path) -> Vec<PathBuf> {
+        let allowed = |d: &Path| d != Path::new("/") && Some(d) != self.home.as_deref();
+        let mut found = Vec::new();
+        if let Some(root) = script
+            .ancestors()
+            .skip(1)
+            .take_while(|d| allowed(d))
+            .find(|d| d.join("package.json").is_file() || d.join("pyproject.toml").is_file())
+        {
+            found.push(root.to_path_buf());
+        }
+        if let Some(modules) = script.ancestors().skip(1).filter(|d| d.ends_with("node_modules")).last() {
+            found.push(modules.to_path_buf());
+        }
+        found.retain(|d| allowed(d));
+        found
     }
 
     /// What a server may write: its work directory, the package caches, the
@@ -671,6 +698,42 @@ mod tests {
         let read = sb.readable(&launch, "node");
         assert!(read.contains(&scripts), "{read:?}");
         assert!(!read.iter().any(|p| p.starts_with(root.path().join("missing"))), "{read:?}");
+    }
+
+    #[test]
+    fn a_script_may_read_its_package_and_the_node_modules_it_was_installed_in_and_nothing_above() {
+        let root = tempfile::tempdir().unwrap();
+        let app = root.path().join("app");
+        let modules = app.join("node_modules");
+        let installed = modules.join("@scope/server");
+        for dir in [app.join("dist"), installed.join("dist"), modules.join("dep")] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(app.join("package.json"), "{}").unwrap();
+        std::fs::write(installed.join("package.json"), "{}").unwrap();
+        for script in [app.join("dist/index.js"), installed.join("dist/index.js")] {
+            std::fs::write(script, "").unwrap();
+        }
+        let sb = sandbox(6, false, Ok(()));
+        let readable = |script: &Path| {
+            let mut launch = spec(Transport::Stdio, None, true);
+            launch.process = Some(ProcessLaunch { command: vec!["node".into(), script.display().to_string()] });
+            sb.readable(&launch, "node")
+        };
+        // A project's build: the project, whose node_modules holds its dependencies.
+        let read = readable(&app.join("dist/index.js"));
+        assert!(read.contains(&app), "{read:?}");
+        // A package installed by npm: itself, and the node_modules its
+        // dependencies were hoisted to (`dep` beside it, not inside it).
+        let read = readable(&installed.join("dist/index.js"));
+        assert!(read.contains(&installed) && read.contains(&modules), "{read:?}");
+        assert!(!read.iter().any(|p| p == root.path()), "nothing above the project: {read:?}");
+        // A lone script: its directory only.
+        let lone = root.path().join("lone");
+        std::fs::create_dir_all(&lone).unwrap();
+        std::fs::write(lone.join("server.py"), "").unwrap();
+        let read = readable(&lone.join("server.py"));
+        assert!(read.contains(&lone) && !read.iter().any(|p| p == root.path()), "{read:?}");
     }
 
     /// Runs `script` under the system python3 with `prepared` applied; its stdout.
