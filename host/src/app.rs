@@ -269,17 +269,24 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         gate::TokenCheck { auth: auth.clone(), public_url: public_url.clone(), metrics: metrics.clone() },
         gate::require_token,
     ));
-    let mut router = api::open_routes(state).merge(gate::resource_metadata::routes(auth, public_url)).merge(protected);
-    // Outside the token, so that a preflight (which carries none) is answered.
-    if let Some(cors) = gate::cors(&guard) {
-        router = router.layer(cors);
-    }
+    let routes = api::open_routes(state).merge(gate::resource_metadata::routes(auth, public_url)).merge(protected);
+    // The layers every request passes go around the router as one stack,
+    // not through `Router::layer`, which boxes each route once per layer:
+    // there, every request cloned the boxed stack level by level (about 30
+    // allocations a call, `bench/scripts/instructions.sh`).
     // Outermost: nothing, not even a preflight or a 404, answers a foreign
     // Host or Origin. The one check of body size is inside it: the front's
-    // `Body` and the API turn its refusal into their JSON errors.
-    let router = router
-        .layer(axum::middleware::from_fn(gate::json_refusals))
+    // `Body` and the API turn its refusal into their JSON errors. CORS is
+    // outside the token, so that a preflight (which carries none) is answered.
+    let stack = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            gate::GuardCheck { guard: guard.clone(), metrics: metrics.clone() },
+            gate::guard,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max))
-        .layer(axum::middleware::from_fn_with_state(gate::GuardCheck { guard, metrics: metrics.clone() }, gate::guard));
+        .layer(axum::middleware::from_fn(gate::json_refusals))
+        .option_layer(gate::cors(&guard))
+        .service(routes);
+    let router = Router::new().fallback_service(stack);
     Ok(App { plugins, manager, router, token_source: admin.source, audit, metrics })
 }

@@ -435,7 +435,29 @@ fn rfc3339(since: Duration) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    // Written digit by digit: `format!` with its padding was a tenth of
+    // what an audit record cost, and each audited call writes one.
+    let mut out = String::with_capacity(24);
+    let fields: [(i64, usize, char); 7] = [
+        (year, 4, '-'),
+        (month, 2, '-'),
+        (day, 2, 'T'),
+        (rest / 3600, 2, ':'),
+        (rest % 3600 / 60, 2, ':'),
+        (rest % 60, 2, '.'),
+        (i64::from(millis), 3, 'Z'),
+    ];
+    for (value, width, then) in fields {
+        let mut digits = [b'0'; 4];
+        let mut v = value.clamp(0, 9999);
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend(digits[..width].iter().map(|d| char::from(*d)));
+        out.push(then);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -36,13 +36,18 @@ impl Id {
         let text = raw.get().trim();
         match text.as_bytes().first() {
             Some(b'"') => serde_json::from_str(text).map(Id::Str).map_err(|e| e.to_string()),
-            // An `i64` only when it writes back as it came (`-0` and `1e3` do not).
-            Some(b'-' | b'0'..=b'9') => Ok(text
-                .parse::<i64>()
-                .ok()
-                .filter(|n| n.to_string() == text)
-                .map(Id::Num)
-                .unwrap_or_else(|| Id::Number(text.to_string()))),
+            // An `i64` writes back as it came unless it has a leading zero
+            // (`-0`, `007`: JSON has none, but a number must survive as sent).
+            Some(b'-' | b'0'..=b'9') => {
+                let digits = text.strip_prefix('-').unwrap_or(text);
+                let canonical = digits == "0" && text == "0" || !digits.starts_with('0');
+                Ok(text
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|_| canonical)
+                    .map(Id::Num)
+                    .unwrap_or_else(|| Id::Number(text.to_string())))
+            }
             _ => Err(format!("an id must be a string or a number, not {text}")),
         }
     }
@@ -131,25 +136,42 @@ impl Serialize for IdField {
 /// Read from the message's text, so that a number id keeps its exact digits.
 impl<'de> Deserialize<'de> for IdField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
+        // Borrowed from the text: messages are parsed from text, never from a `Value`.
+        let raw = <&RawValue>::deserialize(d)?;
         if raw.get().trim() == "null" {
             return Ok(IdField::Null);
         }
-        Id::from_raw(&raw).map(IdField::Value).map_err(serde::de::Error::custom)
+        Id::from_raw(raw).map(IdField::Value).map_err(serde::de::Error::custom)
     }
 }
 
-fn version_2_0<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let v = String::deserialize(d)?;
-    if v == "2.0" { Ok(v) } else { Err(serde::de::Error::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}"))) }
+/// The `jsonrpc` member, which is always `"2.0"`: checked when read,
+/// written when serialized, stored as nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Version2;
+
+impl Serialize for Version2 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("2.0")
+    }
+}
+
+impl<'de> Deserialize<'de> for Version2 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        if v == "2.0" {
+            Ok(Version2)
+        } else {
+            Err(serde::de::Error::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}")))
+        }
+    }
 }
 
 /// One JSON-RPC message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
     /// Always `"2.0"`.
-    #[serde(deserialize_with = "version_2_0")]
-    pub jsonrpc: String,
+    pub jsonrpc: Version2,
     /// The id, for requests and responses.
     #[serde(default, skip_serializing_if = "IdField::is_absent")]
     pub id: IdField,
@@ -299,7 +321,7 @@ impl Message {
     /// A request.
     pub fn request(id: Id, method: &str, params: Option<Box<RawValue>>) -> Message {
         Message {
-            jsonrpc: "2.0".into(),
+            jsonrpc: Version2,
             id: IdField::Value(id),
             method: Some(method.into()),
             params,
@@ -311,7 +333,7 @@ impl Message {
     /// A notification.
     pub fn notification(method: &str, params: Option<Box<RawValue>>) -> Message {
         Message {
-            jsonrpc: "2.0".into(),
+            jsonrpc: Version2,
             id: IdField::Absent,
             method: Some(method.into()),
             params,
@@ -323,7 +345,7 @@ impl Message {
     /// A success response.
     pub fn response(id: Id, result: Box<RawValue>) -> Message {
         Message {
-            jsonrpc: "2.0".into(),
+            jsonrpc: Version2,
             id: IdField::Value(id),
             method: None,
             params: None,
@@ -336,7 +358,7 @@ impl Message {
     pub fn error_response(id: Option<Id>, code: i64, message: &str) -> Message {
         let error = serde_json::json!({ "code": code, "message": message });
         Message {
-            jsonrpc: "2.0".into(),
+            jsonrpc: Version2,
             id: id.map_or(IdField::Null, IdField::Value),
             method: None,
             params: None,

@@ -95,24 +95,23 @@ struct Audited {
 
 impl Audited {
     /// The audit facts of `msg`, if its method is audited: the name it
-    /// calls and a digest of its arguments (never the arguments).
+    /// calls and a digest of its arguments' JSON text as the client sent
+    /// them (never the arguments). Reads only those fields, borrowing
+    /// them: this runs on every audited call.
     fn of(msg: &Message) -> Option<Audited> {
         let method = msg.method();
         if !crate::audit::AUDITED.contains(&method) {
             return None;
         }
-        let params = msg.params_value();
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let params: AuditedParams<'_> =
+            msg.params.as_ref().and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
         let (name, args) = match method {
-            "tools/call" | "prompts/get" => (text(params.get("name")), params.get("arguments")),
-            "resources/read" => (text(params.get("uri")), None),
-            _ => {
-                let r = params.get("ref");
-                (text(r.and_then(|r| r.get("name").or_else(|| r.get("uri")))), params.get("argument"))
-            }
+            "tools/call" | "prompts/get" => (params.name, params.arguments),
+            "resources/read" => (params.uri, None),
+            _ => (params.reference.and_then(|r| r.name.or(r.uri)), params.argument),
         };
-        let args_sha256 = args.map(|a| crate::audit::digest(&a.to_string()));
-        Some(Audited { method: method.to_string(), name, args_sha256 })
+        let args_sha256 = args.map(|a| crate::audit::digest(a.get()));
+        Some(Audited { method: method.to_string(), name: name.map(std::borrow::Cow::into_owned), args_sha256 })
     }
 
     /// The record of a call mcpod refused before it reached the server.
@@ -144,6 +143,30 @@ impl Audited {
             duration: took,
         }
     }
+}
+
+/// The fields of an audited call's parameters that its record names.
+#[derive(Default, serde::Deserialize)]
+struct AuditedParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    argument: Option<&'a RawValue>,
+    #[serde(rename = "ref", borrow, default)]
+    reference: Option<AuditedRef<'a>>,
+}
+
+/// A `completion/complete` reference: a prompt's name or a resource's URI.
+#[derive(serde::Deserialize)]
+struct AuditedRef<'a> {
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// True if `m` is a tool result with `isError: true`.

@@ -360,6 +360,23 @@ fn an_answered_tool_call_is_audited_with_its_name_and_a_digest_of_its_arguments_
 }
 
 #[test]
+fn a_completion_is_audited_by_its_reference_and_a_digest_of_its_argument_text_as_sent() {
+    let mut mux = ready();
+    let a = mux.open_session();
+    let sent = r#"{ "value": "hun", "name" : "q" }"#;
+    mux.from_client(
+        a,
+        m(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{{"ref":{{"type":"ref/prompt","name":"greet"}},"argument":{sent}}}}}"#
+        )),
+    );
+    let out = mux.from_server(m(r#"{"jsonrpc":"2.0","id":2,"result":{"completion":{"values":[]}}}"#));
+    let (_, call) = audits(&out)[0];
+    assert_eq!(call.name.as_deref(), Some("greet"));
+    assert_eq!(call.args_sha256.as_deref(), Some(crate::audit::digest(sent).as_str()));
+}
+
+#[test]
 fn a_tool_error_an_error_answer_and_a_lost_server_are_told_apart() {
     let mut mux = ready();
     let a = mux.open_session();
