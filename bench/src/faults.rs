@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 
 /// One `mcpod serve` with the fixture server type, on a port of its own.
-struct Host {
+pub(crate) struct Host {
     child: tokio::process::Child,
-    base: String,
+    pub(crate) base: String,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
 impl Host {
-    async fn start(bin: &Path, root: &Path, limits: &str) -> anyhow::Result<Host> {
+    pub(crate) async fn start(bin: &Path, root: &Path, limits: &str) -> anyhow::Result<Host> {
         let plugin = root.join("target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm");
         let fixture = root.join("target/release/mcp-fixture");
         anyhow::ensure!(
@@ -60,7 +60,7 @@ impl Host {
     }
 
     /// Starts a shared fixture server; its id.
-    async fn server(&self) -> anyhow::Result<String> {
+    pub(crate) async fn server(&self) -> anyhow::Result<String> {
         let v: Value = self
             .http
             .post(format!("{}/api/v1/servers", self.base))
@@ -72,7 +72,7 @@ impl Host {
         v["server_id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("the start failed: {v}"))
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id().map(|p| p as i32).unwrap_or(-1)
     }
 }
@@ -87,7 +87,12 @@ struct Session {
 
 /// What a POST answered: its status and its JSON-RPC message (from a JSON
 /// body or the first event of an SSE body).
-async fn post(http: &reqwest::Client, url: &str, session: Option<&str>, msg: &Value) -> anyhow::Result<(u16, Value)> {
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    msg: &Value,
+) -> anyhow::Result<(u16, Value)> {
     let mut req = http
         .post(url)
         .header("content-type", "application/json")
@@ -433,7 +438,7 @@ async fn hold(addr: &str, slow: bool) -> Held {
 }
 
 /// The resident memory of process `pid`, in KiB (0 if unknown).
-fn rss_kib(pid: i32) -> u64 {
+pub(crate) fn rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))

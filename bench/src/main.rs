@@ -9,6 +9,8 @@
 
 mod auth;
 mod faults;
+mod growth;
+mod legacy;
 mod peers;
 mod stats;
 mod virtuals;
@@ -35,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
             let root = std::env::current_dir()?;
             peers::run(root, std::path::PathBuf::from(bin)).await
         }
+        Some("growth") => {
+            let bin = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: mcpod-bench growth PATH/TO/mcpod"))?;
+            growth::run(std::env::current_dir()?, std::path::PathBuf::from(bin)).await
+        }
         Some("auth") => auth::run(std::env::current_dir()?).await,
         Some("virtual") => virtuals::run(&std::env::current_dir()?).await,
         Some("faults") => {
@@ -50,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             peers::pipe_proxy(&upstream, port.parse()?).await
         }
         _ => anyhow::bail!(
-            "usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | auth | faults PATH/TO/mcpod | virtual"
+            "usage: mcpod-bench plugins | startup PATH/TO/mcpod | peers PATH/TO/mcpod | growth PATH/TO/mcpod | auth | faults PATH/TO/mcpod | virtual"
         ),
     }
 }
