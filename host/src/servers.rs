@@ -278,6 +278,9 @@ pub struct Manager {
     /// The next server number; a lock, so that keeping it in the numbers
     /// file follows the order it was given out in.
     next_server: std::sync::Mutex<u64>,
+    /// The highest next server number the runtime has kept
+    /// (`Runtime::keep_server_number`); writes are made in order under it.
+    kept_server: tokio::sync::Mutex<u64>,
     /// Set once the host began to shut down (`drain`).
     draining: std::sync::atomic::AtomicBool,
     /// Starts under way per principal, counted with their running servers
@@ -342,6 +345,7 @@ impl Manager {
             supply: None,
             servers: RwLock::new(BTreeMap::new()),
             next_server: std::sync::Mutex::new(next),
+            kept_server: tokio::sync::Mutex::new(0),
             draining: Default::default(),
             starting: Default::default(),
             sessions_by_principal: Default::default(),

@@ -130,6 +130,7 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
         ("pods/portforward", "create"),
         ("pods/log", "get"),
         ("secrets", "create"),
+        ("configmaps", "patch"),
         ("networkpolicies", "create"),
         ("events", "list"),
         ("mcpservers", "watch"),

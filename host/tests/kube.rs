@@ -370,6 +370,38 @@ async fn a_restarted_host_adopts_its_pods_and_another_instance_leaves_them_alone
     let _ = second.wait();
 }
 
+/// A host replaced by a new pod starts with a new `state_dir`: it numbers
+/// servers on from the number kept in the cluster (a ConfigMap, as real
+/// kubectl reads it), so that an old server's URL never reaches a new
+/// server. Before, a new pod with no pods to adopt numbered from 1 again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_in_a_new_pod_never_gives_an_old_servers_id_to_a_new_server() {
+    let (_emu, _dir, kubeconfig, _path) = cluster().await;
+    let number = |id: &str| id.rsplit('-').next().and_then(|n| n.parse::<u64>().ok()).unwrap();
+    let first = fixture_host(&kubeconfig).await;
+    let mut old = Vec::new();
+    for _ in 0..2 {
+        old.push(first.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await);
+    }
+    for id in &old {
+        let resp = first.http.delete(format!("{}/api/v1/servers/{id}", first.base)).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    wait_until("the old servers' pods are gone", || pods(&kubeconfig).is_empty()).await;
+    let kept = kubectl(
+        &kubeconfig,
+        &["get", "configmap", "-n", NS, "mcpod-default-server-numbers", "-o", "jsonpath={.data.next-server-number}"],
+    );
+    assert_eq!(kept.trim(), (number(&old[1]) + 1).to_string(), "the cluster keeps the next number");
+    drop(first);
+
+    // The new pod: another host, a fresh disk, no pods to adopt.
+    let second = fixture_host(&kubeconfig).await;
+    let new = second.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    assert!(!old.contains(&new), "{new} was an old server's id: {old:?}");
+    assert_eq!(number(&new), number(&old[1]) + 1, "{new}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_servers_started_at_once_all_become_ready_on_one_watch() {
     const N: usize = 200;

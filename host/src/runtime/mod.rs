@@ -235,6 +235,19 @@ pub trait Runtime: Send + Sync {
         false
     }
 
+    /// The next server number this runtime keeps for the host, where it
+    /// outlives the host's own disk (a ConfigMap in the cluster, which a
+    /// replaced pod's new host reads); `None` where it keeps none.
+    async fn kept_server_number(&self) -> Result<Option<u64>, RuntimeError> {
+        Ok(None)
+    }
+
+    /// Keeps `next` as the next server number (see `kept_server_number`),
+    /// before a number below it is given out.
+    async fn keep_server_number(&self, _next: u64) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     /// Whether the runtime can start instances now: the Kubernetes API
     /// answers (and lets this host list pods), or a local process can be
     /// spawned. `Err` says why not, for `/readyz`.

@@ -53,6 +53,27 @@ impl Manager {
     /// served per-session clients who left with the old host) are stopped,
     /// unless the runtime keeps orphans. Returns the adopted server ids.
     pub async fn adopt(&self) -> Result<Vec<String>, ManagerError> {
+        // Numbering goes on where the runtime kept it (a host in a new pod,
+        // whose state_dir is new), as where the state_dir kept it.
+        match self.runtime.kept_server_number().await {
+            Ok(Some(kept)) => {
+                if let Ok(mut next) = self.next_server.lock() {
+                    *next = (*next).max(kept);
+                }
+                *self.kept_server.lock().await = kept;
+            }
+            // Kept from now on (made once here, so that a start only updates it).
+            Ok(None) => {
+                let next = self.next_server.lock().map(|n| *n).unwrap_or(1);
+                match self.runtime.keep_server_number(next).await {
+                    Ok(()) => *self.kept_server.lock().await = next,
+                    Err(e) => tracing::warn!("{e}; a host in a new pod may reuse ids"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the kept server number ({e}); a new server may get an old server's id")
+            }
+        }
         let found = self.runtime.adoptable().await.map_err(|e| ManagerError::Failed(e.to_string()))?;
         let mut by_server: BTreeMap<String, Vec<crate::runtime::Adoptable>> = BTreeMap::new();
         for a in found {
@@ -98,18 +119,32 @@ impl Manager {
     }
 
     /// The next server number, kept in `numbers_file` (when there is one)
-    /// before it is used, so that no later host gives it out again.
-    fn take_server_number(&self) -> Result<u64, ManagerError> {
-        let mut next = self.next_server.lock().map_err(|_| ManagerError::Failed("server numbering poisoned".into()))?;
-        let n = *next;
-        *next += 1;
-        if let Some(file) = &self.settings.numbers_file {
-            let kept = file
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(file, next.to_string()));
-            if let Err(e) = kept {
-                tracing::warn!(file = %file.display(), "cannot keep the next server number ({e}); a restarted host may reuse ids");
+    /// and by the runtime (where it keeps one: the cluster) before it is
+    /// used, so that no later host gives it out again.
+    async fn take_server_number(&self) -> Result<u64, ManagerError> {
+        let (n, after) = {
+            let mut next =
+                self.next_server.lock().map_err(|_| ManagerError::Failed("server numbering poisoned".into()))?;
+            let n = *next;
+            *next += 1;
+            if let Some(file) = &self.settings.numbers_file {
+                let kept = file
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(file, next.to_string()));
+                if let Err(e) = kept {
+                    tracing::warn!(file = %file.display(), "cannot keep the next server number ({e}); a restarted host may reuse ids");
+                }
+            }
+            (n, *next)
+        };
+        // In order under the lock, so that the kept number only grows when
+        // starts run side by side.
+        let mut kept = self.kept_server.lock().await;
+        if after > *kept {
+            match self.runtime.keep_server_number(after).await {
+                Ok(()) => *kept = after,
+                Err(e) => tracing::warn!("{e}; a host in a new pod may reuse ids"),
             }
         }
         Ok(n)
@@ -279,9 +314,10 @@ impl Manager {
         let start_request = serde_json::to_string(&recorded).unwrap_or_default();
         let (id, first_instance) = match adopt {
             Some((id, n)) => (id, n),
-            None => {
-                (format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.take_server_number()?), 1)
-            }
+            None => (
+                format!("{}-{}", template.as_deref().unwrap_or(&config.server_type), self.take_server_number().await?),
+                1,
+            ),
         };
         if self.servers.read().map(|s| s.contains_key(&id)).unwrap_or(false) {
             return Err(ManagerError::BadRequest {

@@ -15,7 +15,7 @@ use super::{Adoptable, Connection, InstanceInfo, LaunchRequest, Launched, Runtim
 use crate::config::{Config, Orphans, Reach, StdioBridge};
 use crate::launch::Transport;
 use health::Health;
-use k8s_openapi::api::core::v1::{Event, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{AttachParams, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -41,6 +41,7 @@ pub struct KubeRuntime {
     client: Client,
     pods: Api<Pod>,
     secrets: Api<Secret>,
+    config_maps: Api<ConfigMap>,
     policies: Api<NetworkPolicy>,
     events: Api<Event>,
     settings: PodSettings,
@@ -101,6 +102,7 @@ impl KubeRuntime {
             client: client.clone(),
             pods,
             secrets: Api::namespaced(client.clone(), ns),
+            config_maps: Api::namespaced(client.clone(), ns),
             policies: Api::namespaced(client.clone(), ns),
             events: Api::namespaced(client, ns),
             settings,
@@ -408,6 +410,51 @@ impl Runtime for KubeRuntime {
                 }
             })
             .collect())
+    }
+
+    async fn kept_server_number(&self) -> Result<Option<u64>, RuntimeError> {
+        let name = spec::numbers_name(&self.settings.instance);
+        let cm = self
+            .config_maps
+            .get_opt(&name)
+            .await
+            .map_err(|e| RuntimeError::Other(format!("cannot read ConfigMap {name}: {e}")))?;
+        let text = cm.and_then(|c| c.data).and_then(|mut d| d.remove(spec::NUMBERS_KEY));
+        match text {
+            None => Ok(None),
+            Some(t) => t.trim().parse().map(Some).map_err(|_| {
+                RuntimeError::Other(format!(
+                    "ConfigMap {name} holds `{t}` as {}, not a number; delete the ConfigMap or set it to the next server number",
+                    spec::NUMBERS_KEY
+                ))
+            }),
+        }
+    }
+
+    async fn keep_server_number(&self, next: u64) -> Result<(), RuntimeError> {
+        let name = spec::numbers_name(&self.settings.instance);
+        let patch = serde_json::json!({"data": {spec::NUMBERS_KEY: next.to_string()}});
+        let failed = |e: kube::Error| {
+            RuntimeError::Other(format!("cannot keep the next server number in ConfigMap {name}: {e}"))
+        };
+        match self.config_maps.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                let cm = spec::numbers_config_map(&self.settings.instance, next);
+                match self.config_maps.create(&PostParams::default(), &cm).await {
+                    Ok(_) => Ok(()),
+                    // Made meanwhile by another start: write the number into it.
+                    Err(kube::Error::Api(s)) if s.code == 409 => self
+                        .config_maps
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(|_| ())
+                        .map_err(failed),
+                    Err(e) => Err(failed(e)),
+                }
+            }
+            Err(e) => Err(failed(e)),
+        }
     }
 
     async fn adoptable(&self) -> Result<Vec<Adoptable>, RuntimeError> {

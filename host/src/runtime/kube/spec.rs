@@ -96,6 +96,28 @@ pub fn instance_selector(instance: &str) -> String {
     format!("{}={},{INSTANCE_LABEL}={}", MANAGED_BY.0, MANAGED_BY.1, label_value(instance))
 }
 
+/// The ConfigMap that keeps host instance `instance`'s next server number
+/// (`Runtime::keep_server_number`): in the cluster, so that a host in a
+/// new pod, whose disk is new, never gives an old server's id again.
+pub fn numbers_config_map(instance: &str, next: u64) -> k8s_openapi::api::core::v1::ConfigMap {
+    let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+    cm.metadata.name = Some(numbers_name(instance));
+    cm.metadata.labels = Some(BTreeMap::from([
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+        (INSTANCE_LABEL.to_string(), label_value(instance)),
+    ]));
+    cm.data = Some(BTreeMap::from([(NUMBERS_KEY.to_string(), next.to_string())]));
+    cm
+}
+
+/// The name of [`numbers_config_map`].
+pub fn numbers_name(instance: &str) -> String {
+    pod_name(instance, "server-numbers")
+}
+
+/// The key of the next server number in [`numbers_config_map`].
+pub const NUMBERS_KEY: &str = "next-server-number";
+
 /// The labels of instance `req` of host instance `instance`.
 pub fn labels(req: &LaunchRequest, instance: &str) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
