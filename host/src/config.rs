@@ -708,6 +708,12 @@ pub struct LimitsSection {
     /// servers alike) one principal without the admin role may hold open
     /// at once; a per-session server's instance is one of them.
     pub max_sessions_per_principal: usize,
+    /// MiB of memory the machine must still have available for a new
+    /// server or per-session instance to start on the local runtime
+    /// (`MemAvailable`, or what mcpod's own control group has left if
+    /// less); below it the start or session is refused with a 429 and
+    /// `Retry-After`. 0 turns the check off.
+    pub min_available_memory_mib: u64,
     /// Requests one client session may have waiting for the server's
     /// answers at once; the next is refused at once (JSON-RPC -32002).
     pub max_requests_in_flight_per_session: usize,
@@ -777,6 +783,7 @@ impl Default for LimitsSection {
             max_connections: 1024,
             max_servers_per_principal: 8,
             max_sessions_per_principal: 32,
+            min_available_memory_mib: 256,
             read_timeout_secs: 30,
             max_requests_in_flight_per_session: 64,
             max_in_flight_kib_per_session: 16 * 1024,

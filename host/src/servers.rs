@@ -159,6 +159,8 @@ pub struct ManagerSettings {
     pub max_servers_per_principal: usize,
     /// Client sessions one principal without the admin role may hold open.
     pub max_sessions_per_principal: usize,
+    /// MiB the machine must still have available for a new instance (0: no check).
+    pub min_available_memory_mib: u64,
     /// Requests and bytes of parameters one session may have in flight.
     pub in_flight_budget: (usize, usize),
 }
@@ -193,6 +195,7 @@ impl ManagerSettings {
             numbers_file: config.server.state_dir.as_ref().map(|d| d.join("next-server-number")),
             max_servers_per_principal: l.max_servers_per_principal,
             max_sessions_per_principal: l.max_sessions_per_principal,
+            min_available_memory_mib: l.min_available_memory_mib,
             in_flight_budget: (
                 l.max_requests_in_flight_per_session,
                 l.max_in_flight_kib_per_session.saturating_mul(1024),

@@ -634,6 +634,30 @@ async fn sessions_per_server_idle_time_and_process_rlimits_are_enforced() {
     assert_eq!(tool_text(&c.call(1, "echo", json!({"message": "room again"})).await), "room again");
 }
 
+/// Memory-aware admission: with less memory available than
+/// `limits.min_available_memory_mib`, a start is refused with a 429 and
+/// `Retry-After` naming the limit, and nothing runs. (The limit is set above
+/// any machine's memory so that the refusal is certain; at the default,
+/// 256 MiB, every other test starts its servers.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_is_refused_with_retry_after_when_the_machine_is_short_of_memory() {
+    let host = start_host(|c| c.limits.min_available_memory_mib = 1 << 40).await;
+    let resp = host
+        .http
+        .post(format!("{}/api/v1/servers", host.base))
+        .json(&json!({"server_type": "fixture-command", "sharing": "per-session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body: Value = resp.json().await.unwrap();
+    assert!(body.to_string().contains("limits.min_available_memory_mib = 1099511627776"), "{body}");
+    let listed: Value =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed, json!([]), "nothing was started");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_server_is_initialized_again_before_it_serves() {
     // The fixture refuses everything but ping until it is initialized, as

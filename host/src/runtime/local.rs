@@ -88,6 +88,10 @@ impl Runtime for LocalRuntime {
         "local"
     }
 
+    fn available_memory_mib(&self) -> Option<u64> {
+        super::memory::available_mib()
+    }
+
     fn protections(&self, spec: &crate::launch::LaunchSpec) -> Vec<Protection> {
         self.sandbox.protections(spec)
     }

@@ -5,6 +5,7 @@
 pub mod kube;
 pub mod local;
 pub mod logs;
+pub mod memory;
 pub mod quantity;
 pub mod remote;
 pub mod sandbox;
@@ -233,6 +234,13 @@ pub trait Runtime: Send + Sync {
     /// Whether instances that cannot be adopted are left alone (else stopped).
     fn keeps_orphans(&self) -> bool {
         false
+    }
+
+    /// MiB of memory the machine its instances run on has available now,
+    /// where this host's machine is that machine (the local runtime); `None`
+    /// elsewhere (the cluster's scheduler admits pods by their requests).
+    fn available_memory_mib(&self) -> Option<u64> {
+        None
     }
 
     /// The next server number this runtime keeps for the host, where it

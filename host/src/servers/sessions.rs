@@ -362,7 +362,10 @@ impl Manager {
                 let spare = server.spare.lock().ok().and_then(|mut s| s.take());
                 match spare {
                     Some(i) if !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped) => (i, true),
-                    _ => (self.spawn_instance(&server), true),
+                    _ => {
+                        self.admit_instance()?;
+                        (self.spawn_instance(&server), true)
+                    }
                 }
             }
         };

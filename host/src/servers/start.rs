@@ -150,6 +150,14 @@ impl Manager {
         Ok(n)
     }
 
+    /// Refuses a new server or per-session instance while the machine has
+    /// less memory available than `limits.min_available_memory_mib`
+    /// (the local runtime; the cluster's scheduler admits pods itself).
+    pub(super) fn admit_instance(&self) -> Result<(), ManagerError> {
+        crate::runtime::memory::admits(self.runtime.available_memory_mib(), self.settings.min_available_memory_mib)
+            .map_err(ManagerError::Limit)
+    }
+
     /// Counts a start of `who` (a principal without the admin role) against
     /// `limits.max_servers_per_principal`, with the servers it runs and its
     /// other starts under way; the slot is given back when the guard drops
@@ -185,6 +193,9 @@ impl Manager {
             Some(who) if who.role != crate::identity::Role::Admin => Some(self.reserve_start(who)?),
             _ => None,
         };
+        if adopt.is_none() {
+            self.admit_instance()?;
+        }
         let problems = req.expose.problems();
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
