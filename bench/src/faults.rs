@@ -112,31 +112,36 @@ pub(crate) async fn post(
     Ok((status, msg))
 }
 
+/// Initializes a Streamable HTTP session at `url` with `http` as client
+/// `client`: its id, or the HTTP status that refused it.
+pub(crate) async fn initialize(http: &reqwest::Client, url: &str, client: &str) -> anyhow::Result<Result<String, u16>> {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": client, "version": "1"}}});
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(init.to_string())
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        return Ok(Err(resp.status().as_u16()));
+    }
+    let id = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| anyhow::anyhow!("no session id from {url}"))?
+        .to_string();
+    let _ = resp.text().await?;
+    post(http, url, Some(&id), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
+    Ok(Ok(id))
+}
+
 impl Session {
     async fn open(url: &str) -> anyhow::Result<Result<Session, u16>> {
         let http = reqwest::Client::new();
-        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "faults", "version": "1"}}});
-        let resp = http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(init.to_string())
-            .send()
-            .await?;
-        if !resp.status().is_success() {
-            return Ok(Err(resp.status().as_u16()));
-        }
-        let id = resp
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| anyhow::anyhow!("no session id"))?
-            .to_string();
-        let _ = resp.text().await?;
-        let s = Session { http, url: url.to_string(), id };
-        post(&s.http, &s.url, Some(&s.id), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
-        Ok(Ok(s))
+        Ok(initialize(&http, url, "faults").await?.map(|id| Session { http, url: url.to_string(), id }))
     }
 
     async fn call(&self, id: u64, tool: &str, args: Value) -> anyhow::Result<Value> {

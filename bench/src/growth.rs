@@ -8,7 +8,7 @@
 //! Last, what is left once the servers are stopped and once the idle
 //! sessions are reaped. docs/benchmarks.md records the results.
 
-use crate::faults::{Host, post, rss_kib};
+use crate::faults::{Host, initialize, post, rss_kib};
 use crate::legacy::{SseSession, WsSession};
 use crate::peers::{Era, HttpClient};
 use crate::stats::{Samples, fmt};
@@ -27,24 +27,7 @@ struct Session {
 }
 
 async fn open(http: &reqwest::Client, url: &str) -> anyhow::Result<Session> {
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "growth", "version": "1"}}});
-    let resp = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(init.to_string())
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status().is_success(), "initialize at {url}: HTTP {}", resp.status());
-    let id = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| anyhow::anyhow!("no session id from {url}"))?
-        .to_string();
-    let _ = resp.text().await?;
-    post(http, url, Some(&id), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await?;
+    let id = initialize(http, url, "growth").await?.map_err(|c| anyhow::anyhow!("initialize at {url}: HTTP {c}"))?;
     Ok(Session { url: url.to_string(), id })
 }
 
@@ -191,14 +174,24 @@ async fn measure(http: &reqwest::Client, pid: i32, clients: &mut [Client]) -> an
     Ok(Step { latency, cpu_per_call, burst, burst_errors })
 }
 
+impl Step {
+    /// Its cells: p50, p99, CPU per call, the burst and its errors.
+    fn cells(&self) -> String {
+        format!(
+            "{} | {} | {} | {} ({} errors)",
+            fmt(self.latency.percentile(50.0)),
+            fmt(self.latency.percentile(99.0)),
+            fmt(self.cpu_per_call),
+            fmt(self.burst),
+            self.burst_errors
+        )
+    }
+}
+
 fn row(label: &str, step: &Step, pid: i32) -> String {
     format!(
-        "| {label} | {} | {} | {} | {} ({} errors) | {:.1} MiB | {} | {} |",
-        fmt(step.latency.percentile(50.0)),
-        fmt(step.latency.percentile(99.0)),
-        fmt(step.cpu_per_call),
-        fmt(step.burst),
-        step.burst_errors,
+        "| {label} | {} | {:.1} MiB | {} | {} |",
+        step.cells(),
         rss_kib(pid) as f64 / 1024.0,
         fds(pid),
         descendants(pid),
@@ -343,12 +336,8 @@ async fn transports(root: &std::path::Path, bin: &std::path::Path) -> anyhow::Re
             drop(clients);
             tokio::time::sleep(Duration::from_secs(2)).await;
             println!(
-                "| {label} | {n} | {} | {} | {} | {} ({} errors) | {open} | {:.1} MiB / {} |",
-                fmt(step.latency.percentile(50.0)),
-                fmt(step.latency.percentile(99.0)),
-                fmt(step.cpu_per_call),
-                fmt(step.burst),
-                step.burst_errors,
+                "| {label} | {n} | {} | {open} | {:.1} MiB / {} |",
+                step.cells(),
                 rss_kib(pid) as f64 / 1024.0,
                 fds(pid)
             );
