@@ -23,29 +23,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 calls=${1:-2000}
 bin=${BIN:-$root/target/release/mcpod}
 work=$(mktemp -d)
-pkg=$root/tests/clients/node_modules/@modelcontextprotocol/server-everything
-if [ "${UPSTREAM:-fixture}" = everything ]; then
-  program=node; args=("$pkg/dist/index.js" stdio)
-else
-  program=$root/target/release/mcp-fixture; args=()
-fi
-args_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${args[@]}")
+# shellcheck source=fixture-host.sh
+. "$root/bench/scripts/fixture-host.sh"
+select_upstream fixture
 trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "callgrind-out-file=$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
-cat > "$work/mcpod.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-[log]
-level = "warn"
-[audit]
-sink = "${BENCH_AUDIT:-stdout}"
-[[plugins]]
-name = "fixture-command"
-kind = "server-type"
-source = "$root/target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm"
-[plugins.config]
-program = "$program"
-TOML
+write_config "$work/mcpod.toml" "$port" "${BENCH_AUDIT:-stdout}"
 export XDG_CACHE_HOME=$work XDG_STATE_HOME=$work
 
 wait_ready() { # URL: up to 120 s (valgrind starts slowly)

@@ -9,29 +9,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rounds=${1:-2}
 work=$(mktemp -d)
-pkg=$root/tests/clients/node_modules/@modelcontextprotocol/server-everything
+# shellcheck source=fixture-host.sh
+. "$root/bench/scripts/fixture-host.sh"
 # UPSTREAM=fixture: the Rust fixture server instead of server-everything.
-if [ "${UPSTREAM:-everything}" = fixture ]; then
-  program=$root/target/release/mcp-fixture; args=()
-else
-  program=node; args=("$pkg/dist/index.js" stdio)
-fi
-args_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${args[@]}")
+select_upstream everything
 trap 'pkill -f "mcpod serve --insecure-no-auth --config $work" || true; pkill -f "mcpod-bench pipe-proxy 18122" || true; rm -rf "$work"' EXIT
-cat > "$work/mcpod.toml" <<TOML
-[server]
-listen = "127.0.0.1:18121"
-[log]
-level = "warn"
-[audit]
-sink = "${BENCH_AUDIT:-off}"
-[[plugins]]
-name = "fixture-command"
-kind = "server-type"
-source = "$root/target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm"
-[plugins.config]
-program = "$program"
-TOML
+write_config "$work/mcpod.toml" 18121 "${BENCH_AUDIT:-off}"
 measure() { # NAME PID PORT PATH
   ${PIN:-} python3 "$root/bench/scripts/http_calls.py" "$4" 2000 "$3" >/dev/null
   perf stat -e task-clock,context-switches -p "$2" -o "$work/stat" &
@@ -47,10 +30,13 @@ for _ in $(seq "$rounds"); do
   sleep 1.5
   measure "pipe proxy" "$(pgrep -f 'mcpod-bench pipe-proxy 18122' | head -1)" 18122 /mcp
   pkill -f "mcpod-bench pipe-proxy 18122"; sleep 0.3
-  (cd "$work"; XDG_CACHE_HOME=$work ${PIN:-} setsid "$root/target/release/mcpod" serve --insecure-no-auth --config "$work/mcpod.toml" >"$work/log" 2>&1 &)
+  # Its own state directory: server numbers go on across a host's
+  # restarts, so the server's id is read from the start's answer.
+  (cd "$work"; XDG_CACHE_HOME=$work XDG_STATE_HOME=$work ${PIN:-} setsid "$root/target/release/mcpod" serve --insecure-no-auth --config "$work/mcpod.toml" >"$work/log" 2>&1 &)
   for _ in $(seq 50); do curl -sf localhost:18121/healthz >/dev/null && break; sleep 0.1; done
-  curl -sf -XPOST localhost:18121/api/v1/servers -H 'content-type: application/json' \
-    -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" >/dev/null
-  measure mcpod "$(pgrep -f "mcpod serve --insecure-no-auth --config $work" | head -1)" 18121 /servers/fixture-command-1/mcp
+  server=$(curl -sf -XPOST localhost:18121/api/v1/servers -H 'content-type: application/json' \
+    -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])')
+  measure mcpod "$(pgrep -f "mcpod serve --insecure-no-auth --config $work" | head -1)" 18121 "/servers/$server/mcp"
   pkill -f "mcpod serve --insecure-no-auth --config $work"; sleep 0.5
 done

@@ -290,16 +290,6 @@ async fn throughput(url: &str, clients: usize, secs: u64, era: Era) -> (f64, usi
     (ok as f64 / started.elapsed().as_secs_f64(), err)
 }
 
-/// Resident memory of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// RSS of the proxy with `n` idle sessions open.
 async fn idle_memory(url: &str, pid: u32, counts: &[usize]) -> anyhow::Result<Vec<u64>> {
     let mut held = Vec::new();
@@ -309,7 +299,7 @@ async fn idle_memory(url: &str, pid: u32, counts: &[usize]) -> anyhow::Result<Ve
             held.push(HttpClient::open(url).await?);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        out.push(rss_kib(pid));
+        out.push(crate::faults::rss_kib(pid as i32));
     }
     Ok(out)
 }

@@ -1,0 +1,35 @@
+# Sourced by the bench scripts (needs $root): the upstream each proxy is
+# put in front of, and the mcpod config that serves it through the
+# fixture-command server type.
+
+# Sets program, args (an array) and args_json from UPSTREAM: `fixture` (the
+# Rust fixture server) or `everything` (server-everything on Node, from
+# tests/clients); $1 is the default.
+select_upstream() {
+  local pkg=$root/tests/clients/node_modules/@modelcontextprotocol/server-everything
+  if [ "${UPSTREAM:-$1}" = everything ]; then
+    program=node; args=("$pkg/dist/index.js" stdio)
+  else
+    program=$root/target/release/mcp-fixture; args=()
+  fi
+  args_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${args[@]}")
+}
+
+# Writes FILE: mcpod on 127.0.0.1:PORT, audit records to AUDIT_SINK, and
+# the fixture-command server type running $program.
+write_config() { # FILE PORT AUDIT_SINK
+  cat > "$1" <<TOML
+[server]
+listen = "127.0.0.1:$2"
+[log]
+level = "warn"
+[audit]
+sink = "$3"
+[[plugins]]
+name = "fixture-command"
+kind = "server-type"
+source = "$root/target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm"
+[plugins.config]
+program = "$program"
+TOML
+}
