@@ -17,7 +17,7 @@
 #   KEEP=DIR keeps each path's callgrind profile of the calls there
 #     (DIR/mcpod.busy, for callgrind_annotate)
 # Needs: valgrind, target/release/{mcpod,mcpod-bench,mcp-fixture}, the
-# fixture-command plugin (cargo test -p mcpod --test front builds it).
+# fixture-command plugin (cargo test -p mcpod --test suite front:: builds it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 calls=${1:-2000}

@@ -25,7 +25,7 @@ impl Host {
         let fixture = root.join("target/release/mcp-fixture");
         anyhow::ensure!(
             plugin.exists() && fixture.exists(),
-            "build the fixtures first: cargo build --release -p mcpod-fixture-server and cargo test -p mcpod --test front (it builds {})",
+            "build the fixtures first: cargo build --release -p mcpod-fixture-server and cargo test -p mcpod --test suite front:: (it builds {})",
             plugin.display()
         );
         let dir = tempfile::tempdir()?;

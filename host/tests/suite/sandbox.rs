@@ -4,11 +4,11 @@
 //! memory; each is stopped, the host stays healthy, and the same attempts
 //! succeed with `[sandbox] enabled = false` (so each check can fail).
 
-mod support;
+use crate::support;
 
+use crate::support::*;
 use mcpod::config::PluginKind;
 use serde_json::{Value, json};
-use support::*;
 
 /// Starts a fixture server on `host` and opens a session to it.
 async fn fixture(host: &TestHost, body: Value) -> (String, McpSession) {

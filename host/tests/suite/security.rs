@@ -4,10 +4,8 @@
 //! origins, and the token on every route but probes and metrics. The same
 //! attacks from a real browser are in `browser.rs`.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// What one request got: status, content type, body as JSON (or the text).
 async fn send(host: &TestHost, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, Value) {

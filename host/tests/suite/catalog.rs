@@ -3,14 +3,12 @@
 //! recorded registry responses (and once against the real ones), the CLI,
 //! and the policy the API applies after every plugin.
 
-mod support;
-
+use crate::support::*;
 use mcpod::catalog;
 use mcpod::config::{PluginEntry, PluginKind};
 use mcpod::plugin::PluginHost;
 use mcpod::plugin::bindings::ErrorCode;
 use serde_json::{Value, json};
-use support::*;
 
 async fn registries() -> PluginHost {
     let (npm, _) = registry_server("npm").await;

@@ -4,12 +4,10 @@
 //! effect on the next request of an open session (which is told its list
 //! changed), and which templates a user may start.
 
-mod support;
-
+use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::*;
 
 const V1: &str = r#"
 @id("everyone-connects")

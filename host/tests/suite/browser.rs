@@ -10,13 +10,11 @@
 //! The host runs without a token (`insecure_no_auth`): the browser guard
 //! must hold on its own.
 
-mod support;
-
+use crate::support::*;
 use axum::extract::{Request, State};
 use axum::response::{Html, IntoResponse, Response};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 /// The attacker's page: every attack, each outcome posted back to `/report`.
 fn attack_page(target: &str, server: &str) -> String {

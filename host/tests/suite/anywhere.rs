@@ -3,11 +3,9 @@
 //! elsewhere, fronted with its headers), each with the policy that bounds
 //! it and the attempts to get past it.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::*;
 
 /// A developer's own server, written with the official Python SDK: it
 /// tells where it runs, so that the test sees the working directory.

@@ -9,12 +9,10 @@
 //! pre-release at the requirements of MCP 2025-11-25 and of 2026-07-28,
 //! which server-everything does not speak itself.
 
-mod support;
-
+use crate::support::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use support::*;
 
 /// A suite as this test runs it: its npm package, the arguments that pick
 /// its scenarios, and those that pick one of them again.

@@ -2,12 +2,10 @@
 //! CLI as the README shows, driven by the official Python and TypeScript
 //! SDKs over every downstream transport.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use support::*;
 
 /// `mcpod serve` as a child process, stopped on drop.
 struct Served {

@@ -4,8 +4,7 @@
 //! backtrace hint, input names are checked at load and by `plugins check`,
 //! and `mcpod templates` asks the running host.
 
-mod support;
-
+use crate::support::*;
 use mcpod::catalog;
 use mcpod::config::PluginKind;
 use mcpod::plugin::PluginHost;
@@ -13,7 +12,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use support::*;
 
 const CATALOG: &str = "mcpod-test-misbehave-catalog";
 

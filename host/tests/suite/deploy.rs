@@ -4,15 +4,13 @@
 //! docs/security.md), the Helm chart's values, and McpServer resources
 //! applied with kubectl and reconciled by mcpod.
 
-mod support;
-
+use crate::support::*;
 use mcpod::config::RuntimeKind;
 use mcpod_kube_emulator::Emulator;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::*;
 
 fn kubectl_bin() -> PathBuf {
     ensure_clients();

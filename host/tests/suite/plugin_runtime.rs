@@ -1,15 +1,13 @@
 //! The plugin runtime seen from outside: loading, world checks, limits on
 //! misbehaving plugins, the HTTP grant, the compile cache, adapter sessions.
 
-mod support;
-
+use crate::support::*;
 use mcpod::config::{LimitsEntry, PluginKind};
 use mcpod::frame::Frame;
 use mcpod::plugin::bindings::ErrorCode;
 use mcpod::plugin::cache::CacheOutcome;
 use mcpod::plugin::{AdapterSession, CallError, PluginHost};
 use std::sync::atomic::Ordering;
-use support::*;
 
 const MISBEHAVE: &str = "mcpod-test-misbehave-registry";
 

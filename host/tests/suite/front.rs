@@ -2,12 +2,10 @@
 //! server: sessions, sharing, recovery, every downstream transport, and
 //! every kind of bad request.
 
-mod support;
-
+use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::*;
 
 fn mcp_url(host: &TestHost, id: &str) -> String {
     format!("{}/servers/{id}/mcp", host.base)

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../build/wasm.rs"]
+#[path = "../../../build/wasm.rs"]
 pub mod wasm;
 
 use mcpod::config::{Config, LimitsEntry, PluginEntry, PluginKind};
@@ -176,7 +176,7 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     config.plugins.push(entry);
     config.limits.restart_backoff_ms = 50;
     // The suite's hosts serve without a token unless a test sets one
-    // (tests of the token and the guard do; see host/tests/security.rs).
+    // (tests of the token and the guard do; see host/tests/suite/security.rs).
     config.server.insecure_no_auth = true;
     // Audit records would go to the test process's stdout; tests of the
     // audit log send them to a file.
