@@ -714,6 +714,14 @@ pub struct LimitsSection {
     /// less); below it the start or session is refused with a 429 and
     /// `Retry-After`. 0 turns the check off.
     pub min_available_memory_mib: u64,
+    /// Server instances that may be starting at once (from launch until
+    /// their handshake is done), so that a burst of starts takes turns on
+    /// the CPUs; the rest wait their turn. 0: the CPUs mcpod may use on the
+    /// local runtime, no limit on Kubernetes (its scheduler places pods).
+    pub max_concurrent_launches: usize,
+    /// Starts that may wait for a launch slot; past them a new server or
+    /// per-session instance is refused with a 429 and `Retry-After`.
+    pub max_waiting_launches: usize,
     /// Requests one client session may have waiting for the server's
     /// answers at once; the next is refused at once (JSON-RPC -32002).
     pub max_requests_in_flight_per_session: usize,
@@ -784,6 +792,8 @@ impl Default for LimitsSection {
             max_servers_per_principal: 8,
             max_sessions_per_principal: 32,
             min_available_memory_mib: 256,
+            max_concurrent_launches: 0,
+            max_waiting_launches: 64,
             read_timeout_secs: 30,
             max_requests_in_flight_per_session: 64,
             max_in_flight_kib_per_session: 16 * 1024,

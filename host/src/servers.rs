@@ -161,6 +161,10 @@ pub struct ManagerSettings {
     pub max_sessions_per_principal: usize,
     /// MiB the machine must still have available for a new instance (0: no check).
     pub min_available_memory_mib: u64,
+    /// Instances starting at once (0: the runtime's own default).
+    pub max_concurrent_launches: usize,
+    /// Starts that may wait for a launch slot before new ones are refused.
+    pub max_waiting_launches: usize,
     /// Requests and bytes of parameters one session may have in flight.
     pub in_flight_budget: (usize, usize),
 }
@@ -196,6 +200,8 @@ impl ManagerSettings {
             max_servers_per_principal: l.max_servers_per_principal,
             max_sessions_per_principal: l.max_sessions_per_principal,
             min_available_memory_mib: l.min_available_memory_mib,
+            max_concurrent_launches: l.max_concurrent_launches,
+            max_waiting_launches: l.max_waiting_launches,
             in_flight_budget: (
                 l.max_requests_in_flight_per_session,
                 l.max_in_flight_kib_per_session.saturating_mul(1024),
@@ -284,6 +290,8 @@ pub struct Manager {
     /// The highest next server number the runtime has kept
     /// (`Runtime::keep_server_number`); writes are made in order under it.
     kept_server: tokio::sync::Mutex<u64>,
+    /// How many instances may be starting at once (`limits.max_concurrent_launches`).
+    launches: Arc<crate::runtime::launches::Launches>,
     /// Set once the host began to shut down (`drain`).
     draining: std::sync::atomic::AtomicBool,
     /// Starts under way per principal, counted with their running servers
@@ -336,6 +344,11 @@ impl Manager {
             .and_then(|t| t.trim().parse::<u64>().ok())
             .unwrap_or(1)
             .max(1);
+        let slots = match settings.max_concurrent_launches {
+            0 => runtime.launch_slots(),
+            n => Some(n),
+        };
+        let launches = crate::runtime::launches::Launches::new(slots, settings.max_waiting_launches);
         Manager {
             plugins,
             runtime,
@@ -349,6 +362,7 @@ impl Manager {
             servers: RwLock::new(BTreeMap::new()),
             next_server: std::sync::Mutex::new(next),
             kept_server: tokio::sync::Mutex::new(0),
+            launches,
             draining: Default::default(),
             starting: Default::default(),
             sessions_by_principal: Default::default(),

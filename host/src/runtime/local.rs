@@ -92,6 +92,11 @@ impl Runtime for LocalRuntime {
         super::memory::available_mib()
     }
 
+    /// As many as this process may use CPUs: starts take turns on them.
+    fn launch_slots(&self) -> Option<usize> {
+        Some(super::launches::Launches::cpus())
+    }
+
     fn protections(&self, spec: &crate::launch::LaunchSpec) -> Vec<Protection> {
         self.sandbox.protections(spec)
     }

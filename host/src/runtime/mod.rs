@@ -3,6 +3,7 @@
 //! the same thing: the instance's stdio streams, or its network endpoint.
 
 pub mod kube;
+pub mod launches;
 pub mod local;
 pub mod logs;
 pub mod memory;
@@ -240,6 +241,12 @@ pub trait Runtime: Send + Sync {
     /// where this host's machine is that machine (the local runtime); `None`
     /// elsewhere (the cluster's scheduler admits pods by their requests).
     fn available_memory_mib(&self) -> Option<u64> {
+        None
+    }
+
+    /// How many of its instances may be starting at once unless
+    /// `limits.max_concurrent_launches` says (`None`: no limit).
+    fn launch_slots(&self) -> Option<usize> {
         None
     }
 

@@ -152,9 +152,11 @@ impl Manager {
 
     /// Refuses a new server or per-session instance while the machine has
     /// less memory available than `limits.min_available_memory_mib`
-    /// (the local runtime; the cluster's scheduler admits pods itself).
+    /// (the local runtime; the cluster's scheduler admits pods itself), or
+    /// while the launch slots and their waiting line are full.
     pub(super) fn admit_instance(&self) -> Result<(), ManagerError> {
         crate::runtime::memory::admits(self.runtime.available_memory_mib(), self.settings.min_available_memory_mib)
+            .and_then(|()| self.launches.admits())
             .map_err(ManagerError::Limit)
     }
 
@@ -444,7 +446,13 @@ impl Manager {
             logs: server.logs.clone(),
         };
         let adapter = self.plugins.adapter("stdio");
-        let runtime = if server.spec.remote_url().is_some() { &self.remote } else { &self.runtime };
+        // A remote server's "launch" is a connection, which costs this
+        // machine nothing to wait for.
+        let (runtime, launches) = if server.spec.remote_url().is_some() {
+            (&self.remote, crate::runtime::launches::Launches::unlimited())
+        } else {
+            (&self.runtime, self.launches.clone())
+        };
         let instance = match adapter {
             Ok(adapter) => Instance::spawn(InstanceSetup {
                 runtime: runtime.clone(),
@@ -465,6 +473,7 @@ impl Manager {
                 expose: server.expose.clone(),
                 access: self.access.clone(),
                 server_facts: server.facts(),
+                launches,
             }),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");

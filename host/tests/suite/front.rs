@@ -657,6 +657,73 @@ async fn a_start_is_refused_with_retry_after_when_the_machine_is_short_of_memory
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_per_session_starts_takes_turns_on_the_launch_slots_and_a_full_line_gets_retry_after() {
+    let host = start_host(|c| {
+        c.limits.max_concurrent_launches = 1;
+        c.limits.max_waiting_launches = 2;
+        c.policy.env_allow.push("START_DELAY_MS".into());
+    })
+    .await;
+    // A server slow to start, as a Node or Python server is: each instance
+    // logs when it began and when it became ready.
+    let id = host
+        .start_server(json!({"server_type": "fixture-command", "sharing": "per-session",
+            "env": {"START_DELAY_MS": "1500"}}))
+        .await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "burst", "version": "1"}}});
+    // Five clients at once: one takes the instance the start made, three
+    // start instances (one at a time: one starting, two waiting), the
+    // fifth finds the line full.
+    let answers = futures_util::future::join_all((0..5).map(|_| {
+        host.http
+            .post(mcp_url(&host, &id))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize)
+            .send()
+    }))
+    .await;
+    let mut admitted = 0;
+    let mut refused = Vec::new();
+    for answer in answers {
+        let answer = answer.expect("an answer");
+        match answer.status().as_u16() {
+            200 => admitted += 1,
+            429 => {
+                assert_eq!(answer.headers()["retry-after"], "5");
+                refused.push(answer.text().await.unwrap());
+            }
+            other => panic!("unexpected {other}: {}", answer.text().await.unwrap_or_default()),
+        }
+    }
+    assert_eq!((admitted, refused.len()), (4, 1), "{refused:?}");
+    assert!(
+        refused[0].contains("limits.max_concurrent_launches = 1")
+            && refused[0].contains("limits.max_waiting_launches = 2"),
+        "{}",
+        refused[0]
+    );
+    // No two instances were starting at the same time.
+    let logs: Vec<String> =
+        host.http.get(format!("{}/api/v1/servers/{id}/logs", host.base)).send().await.unwrap().json().await.unwrap();
+    let at = |line: &str, what: &str| -> Option<(String, u128)> {
+        let rest = line.split("mcp-fixture ").nth(1)?;
+        let (pid, t) = rest.split_once(&format!(" {what} at "))?;
+        Some((pid.to_string(), t.trim().parse().ok()?))
+    };
+    let began: std::collections::BTreeMap<String, u128> = logs.iter().filter_map(|l| at(l, "starting")).collect();
+    let ready: std::collections::BTreeMap<String, u128> = logs.iter().filter_map(|l| at(l, "ready")).collect();
+    assert_eq!(began.len(), 4, "the start's instance and three more: {logs:?}");
+    let mut spans: Vec<(u128, u128)> = began.iter().map(|(pid, b)| (*b, ready[pid])).collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "an instance began before the one before it was ready: {spans:?}");
+    }
+    // Once they are up, a new client is admitted again.
+    McpSession::open(&mcp_url(&host, &id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_server_is_initialized_again_before_it_serves() {
     // The fixture refuses everything but ping until it is initialized, as
     // the SDKs' servers do: the answer after a crash proves re-initialization.

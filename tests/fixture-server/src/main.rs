@@ -255,6 +255,11 @@ fn attempt(what: &str, target: &str, count: u64) -> String {
     }
 }
 
+/// Microseconds since the Unix epoch, for START_DELAY_MS's lines.
+fn epoch_micros() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--idle") {
         std::thread::sleep(std::time::Duration::from_secs(30));
@@ -262,7 +267,16 @@ fn main() {
     }
     let mut server =
         Server { out: std::io::stdout(), calls: 0, next_id: 0, waiting: HashMap::new(), initialized: false };
-    eprintln!("mcp-fixture {} ready", std::process::id());
+    // START_DELAY_MS: a server slow to start (as a Node or Python server
+    // loading its modules is), telling when it began and when it is ready
+    // (microseconds since the epoch) so that a test can see which starts overlapped.
+    if let Some(ms) = std::env::var("START_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        eprintln!("mcp-fixture {} starting at {}", std::process::id(), epoch_micros());
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        eprintln!("mcp-fixture {} ready at {}", std::process::id(), epoch_micros());
+    } else {
+        eprintln!("mcp-fixture {} ready", std::process::id());
+    }
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {

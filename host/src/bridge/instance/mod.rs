@@ -153,6 +153,8 @@ pub struct InstanceSetup {
     pub access: Option<Arc<crate::access::Access>>,
     /// Its server as the policies see it.
     pub server_facts: crate::access::ServerFacts,
+    /// The host's launch slots: each run holds one until its handshake is done.
+    pub launches: Arc<crate::runtime::launches::Launches>,
 }
 
 impl Instance {
@@ -175,7 +177,9 @@ impl Instance {
             audit: setup.audit.clone(),
             speaks_modern: Default::default(),
         });
-        tokio::spawn(instance.clone().supervise(setup));
+        // Counted from now, so that admission sees this start at once.
+        let ticket = setup.launches.ticket();
+        tokio::spawn(instance.clone().supervise(setup, ticket));
         instance
     }
 

@@ -5,6 +5,7 @@
 use super::*;
 use crate::plugin::AdapterSession;
 use crate::runtime::Connection;
+use crate::runtime::launches::Ticket;
 use crate::upstream::{self, Link, UpstreamError, stdio};
 
 impl Instance {
@@ -94,12 +95,14 @@ impl Instance {
         }
     }
 
-    pub(super) async fn supervise(self: Arc<Self>, setup: InstanceSetup) {
+    pub(super) async fn supervise(self: Arc<Self>, setup: InstanceSetup, ticket: Ticket) {
         let mut failures: u32 = 0;
         let mut first = true;
+        let mut ticket = Some(ticket);
         loop {
             let started = tokio::time::Instant::now();
-            let outcome = self.run_once(&setup, first).await;
+            let ticket = ticket.take().unwrap_or_else(|| setup.launches.ticket());
+            let outcome = self.run_once(&setup, first, ticket).await;
             first = false;
             let reason = match outcome {
                 RunOutcome::Stopped => {
@@ -158,7 +161,18 @@ impl Instance {
         });
     }
 
-    async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool) -> RunOutcome {
+    async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool, ticket: Ticket) -> RunOutcome {
+        // A launch slot is held until the handshake is done (or this run
+        // ends), so that starts take turns on the machine's CPUs.
+        let mut state = self.state.subscribe();
+        let waiting = setup.launches.pending() > setup.launches.limit() && setup.launches.limit() > 0;
+        if waiting {
+            tracing::info!(server = %self.server_id, instance = %self.id, "waiting for a launch slot (limits.max_concurrent_launches = {})", setup.launches.limit());
+        }
+        let mut slot = tokio::select! {
+            slot = setup.launches.slot(ticket) => Some(slot),
+            _ = self.stop.notified() => return RunOutcome::Stopped,
+        };
         let launched = tokio::select! {
             r = setup.runtime.launch(&setup.request) => r,
             _ = self.stop.notified() => return RunOutcome::Stopped,
@@ -271,6 +285,11 @@ impl Instance {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let how = loop {
             tokio::select! {
+                changed = state.changed(), if slot.is_some() => {
+                    if changed.is_err() || matches!(*state.borrow_and_update(), InstanceState::Ready) {
+                        slot = None;
+                    }
+                }
                 how = &mut exited => break how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
                 lost = &mut upstream_done, if network => {
                     // The process may live on; stop it so that the restart starts clean.
