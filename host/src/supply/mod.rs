@@ -16,6 +16,7 @@ use crate::policy::{Package, Registry};
 use fetch::Fetcher;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -40,6 +41,11 @@ pub struct SupplySettings {
     pub download: bool,
     /// How long metadata is reused.
     pub cache: Duration,
+    /// Where checked PyPI files are kept for uv to install them from, so
+    /// that what runs is the very file that was checked (the local
+    /// runtime, with a `server.state_dir`: out of every sandbox's reach);
+    /// `None`: uv downloads the pinned version from the index itself.
+    pub files: Option<PathBuf>,
 }
 
 /// Why a package may not run.
@@ -72,6 +78,9 @@ pub struct Pinned {
     /// What was not, and why (`unsigned: the registry gave no signature`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unverified: Vec<String>,
+    /// The checked file the launch installs (`SupplySettings::files`).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 impl Pinned {
@@ -147,6 +156,7 @@ impl Supply {
                 version: version.clone(),
                 verified: vec!["verified when the server was first started; adopted as it runs".into()],
                 unverified: Vec::new(),
+                file: None,
             });
         }
         rewrite_to(spec, packages, &pinned);
@@ -178,6 +188,7 @@ impl Supply {
             version: resolved.version.clone(),
             verified: vec![format!("exists in {}", s.npm_registry)],
             unverified: Vec::new(),
+            file: None,
         };
         self.npm_signature(&resolved, &mut pinned).await?;
         if resolved.attestations.is_some() {
@@ -272,6 +283,7 @@ impl Supply {
             version: resolved.version.clone(),
             verified: vec![format!("exists in {}", s.pypi_index)],
             unverified: Vec::new(),
+            file: None,
         };
         // The file uv takes for a pure-Python project: its universal wheel,
         // else the source distribution.
@@ -297,17 +309,36 @@ impl Supply {
                     .push(format!("PEP 740 attestation of {} present, not verified (Sigstore)", file.filename));
             }
             if s.download {
-                if !self.was_checked(&file.sha256) {
+                // uv is handed the checked file itself where it can reach it.
+                let kept = match &s.files {
+                    Some(dir) if package.via.starts_with("uv") => Some(kept_path(dir, &file.sha256, &file.filename)?),
+                    _ => None,
+                };
+                let have = kept.as_deref().is_some_and(|path| {
+                    std::fs::read(path).is_ok_and(|bytes| pypi::verify_file(&file.sha256, &bytes).is_ok())
+                });
+                if !have && (kept.is_some() || !self.was_checked(&file.sha256)) {
                     let token = same_origin(&file.url, base).then_some(s.pypi_token.as_deref()).flatten();
                     let bytes = self.fetch.bytes("pypi", &file.url, token, &file.filename).await?;
                     pypi::verify_file(&file.sha256, &bytes)
                         .map_err(|e| SupplyError::Refused(format!("{}: {e}", file.filename)))?;
                     self.mark_checked(&file.sha256);
+                    if let Some(path) = &kept {
+                        keep(path, &bytes)?;
+                    }
                 }
                 pinned.verified.push(format!("{} matches its sha256 {}", file.filename, &file.sha256[..12]));
+                if kept.is_some() {
+                    pinned
+                        .verified
+                        .push(format!("uv installs that checked {} itself, not a download of its own", file.filename));
+                }
+                pinned.file = kept;
             }
         }
-        pinned.unverified.push("uv installs this version from the index without re-checking hashes".into());
+        if pinned.file.is_none() {
+            pinned.unverified.push("uv installs this version from the index without re-checking hashes".into());
+        }
         Ok(pinned)
     }
 
@@ -347,11 +378,63 @@ fn pin_text(package: &Package, version: &str) -> String {
 }
 
 /// Rewrites `spec` so that each of `packages` runs at the version `pinned`
-/// (the same packages, `distinct`, in order) chose for it.
+/// (the same packages, `distinct`, in order) chose for it; on the process's
+/// command line, a package whose checked file was kept is that file (uv's
+/// positional package becomes `--from FILE COMMAND`). A container line keeps
+/// versions: the file is not in the pod.
 fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) {
-    let swaps: Vec<(String, String)> =
-        distinct(packages).into_iter().zip(pinned).map(|(p, v)| (p.written.clone(), pin_text(p, &v.version))).collect();
-    rewrite(spec, &swaps);
+    let pairs: Vec<(&Package, &Pinned)> = distinct(packages).into_iter().zip(pinned).collect();
+    let versions: Vec<(String, String)> =
+        pairs.iter().map(|(p, v)| (p.written.clone(), pin_text(p, &v.version))).collect();
+    if let Some(c) = spec.container.as_mut() {
+        rewrite_line(&mut c.command, &versions);
+    }
+    let Some(process) = spec.process.as_mut() else { return };
+    let mut swaps = Vec::new();
+    let mut positional = None;
+    for ((package, pin), version) in pairs.iter().zip(versions) {
+        match &pin.file {
+            Some(file) if matches!(package.via.as_str(), "uvx" | "uv tool run") => positional = Some((package, file)),
+            Some(file) => swaps.push((package.written.clone(), file.display().to_string())),
+            None => swaps.push(version),
+        }
+    }
+    rewrite_line(&mut process.command, &swaps);
+    if let Some((package, file)) = positional {
+        let command = package.unversioned.split('[').next().unwrap_or(&package.unversioned).to_string();
+        if let Some(at) = process.command.iter().skip(1).position(|a| *a == package.written) {
+            process.command.splice(at + 1..at + 2, ["--from".to_string(), file.display().to_string(), command]);
+        }
+    }
+}
+
+/// Where the checked file `filename` with `sha256` is kept under `dir`;
+/// refused when the index's document names a file or digest that is not a
+/// plain name (`../x`), so that it can never point outside `dir`.
+fn kept_path(dir: &Path, sha256: &str, filename: &str) -> Result<PathBuf, SupplyError> {
+    let plain = !filename.is_empty()
+        && !filename.starts_with('.')
+        && filename.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'));
+    if !plain || sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(SupplyError::Refused(format!(
+            "the index names a file {filename:?} with digest {sha256:?}, which is not a plain file name and a sha256; refusing it"
+        )));
+    }
+    Ok(dir.join("pypi").join(sha256.to_ascii_lowercase()).join(filename))
+}
+
+/// Writes a checked file where uv will read it: whole or not at all.
+fn keep(path: &Path, bytes: &[u8]) -> Result<(), SupplyError> {
+    let failed = |e: std::io::Error| {
+        SupplyError::Unreachable(format!(
+            "cannot keep the checked file at {}: {e}; make server.state_dir writable",
+            path.display()
+        ))
+    };
+    let dir = path.parent().ok_or_else(|| failed(std::io::Error::other("no directory")))?;
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let partial = dir.join(format!(".partial-{}", std::process::id()));
+    std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path)).map_err(failed)
 }
 
 /// Whether `url` is on the registry at `base` (same scheme, host and
@@ -377,24 +460,28 @@ pub fn rewrite(spec: &mut LaunchSpec, swaps: &[(String, String)]) {
     let lines =
         spec.container.iter_mut().map(|c| &mut c.command).chain(spec.process.iter_mut().map(|p| &mut p.command));
     for line in lines {
-        let mut left: Vec<(&str, &str)> = swaps.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
-        let mut take = |item: &str| -> Option<String> {
-            let at = left.iter().position(|(from, _)| *from == item)?;
-            Some(left.remove(at).1.to_string())
-        };
-        // The program itself is never a package.
-        for arg in line.iter_mut().skip(1) {
-            if let Some(to) = take(arg) {
-                *arg = to;
-            } else if let Some((flag, value)) = arg.split_once('=').filter(|(f, _)| f.starts_with("--")) {
-                if let Some(to) = take(value) {
-                    *arg = format!("{flag}={to}");
-                }
-            } else if arg.contains(',') && !arg.starts_with('-') {
-                let items: Vec<String> =
-                    arg.split(',').map(|i| take(i.trim()).unwrap_or_else(|| i.to_string())).collect();
-                *arg = items.join(",");
+        rewrite_line(line, swaps);
+    }
+}
+
+/// [`rewrite`] of one command line.
+fn rewrite_line(line: &mut [String], swaps: &[(String, String)]) {
+    let mut left: Vec<(&str, &str)> = swaps.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+    let mut take = |item: &str| -> Option<String> {
+        let at = left.iter().position(|(from, _)| *from == item)?;
+        Some(left.remove(at).1.to_string())
+    };
+    // The program itself is never a package.
+    for arg in line.iter_mut().skip(1) {
+        if let Some(to) = take(arg) {
+            *arg = to;
+        } else if let Some((flag, value)) = arg.split_once('=').filter(|(f, _)| f.starts_with("--")) {
+            if let Some(to) = take(value) {
+                *arg = format!("{flag}={to}");
             }
+        } else if arg.contains(',') && !arg.starts_with('-') {
+            let items: Vec<String> = arg.split(',').map(|i| take(i.trim()).unwrap_or_else(|| i.to_string())).collect();
+            *arg = items.join(",");
         }
     }
 }
@@ -436,6 +523,68 @@ mod tests {
         assert_eq!(pinned("uvx --with mcp_server.Git x", "mcp-server-git", "1"), "mcp_server.Git==1", "as written");
         assert_eq!(pinned("pipx run pycowsay", "pycowsay", "0.0.0.2"), "pycowsay==0.0.0.2", "pipx has no `@` form");
         assert_eq!(pinned("npx -y @scope/x@^1", "@scope/x", "1.4.2"), "@scope/x@1.4.2");
+    }
+
+    #[test]
+    fn uv_installs_the_kept_file_itself_and_a_pod_keeps_the_version() {
+        let mut spec = test_spec(
+            "uvx --with httpx mcp-server-time --tz mcp-server-time",
+            Some(("ghcr.io/astral-sh/uv:python3.12", "uvx --with httpx mcp-server-time --tz mcp-server-time")),
+            &[],
+        );
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let pin = |name: &str, version: &str, file: Option<&str>| Pinned {
+            registry: "PyPI".into(),
+            name: name.into(),
+            requested: "latest".into(),
+            version: version.into(),
+            verified: Vec::new(),
+            unverified: Vec::new(),
+            file: file.map(PathBuf::from),
+        };
+        // In command-line order: the positional package, then `--with`.
+        let pinned = [
+            pin(
+                "mcp-server-time",
+                "2026.10.19",
+                Some("/state/packages/pypi/ab/mcp_server_time-2026.10.19-py3-none-any.whl"),
+            ),
+            pin("httpx", "0.28.1", Some("/state/packages/pypi/cd/httpx-0.28.1-py3-none-any.whl")),
+        ];
+        rewrite_to(&mut spec, &packages, &pinned);
+        assert_eq!(
+            spec.process.as_ref().unwrap().command[1..],
+            [
+                "--with",
+                "/state/packages/pypi/cd/httpx-0.28.1-py3-none-any.whl",
+                "--from",
+                "/state/packages/pypi/ab/mcp_server_time-2026.10.19-py3-none-any.whl",
+                "mcp-server-time",
+                "--tz",
+                "mcp-server-time"
+            ],
+            "the server's own arguments stay"
+        );
+        assert_eq!(
+            spec.container.as_ref().unwrap().command[1..],
+            ["--with", "httpx==0.28.1", "mcp-server-time@2026.10.19", "--tz", "mcp-server-time"],
+            "a pod cannot read this host's files"
+        );
+    }
+
+    #[test]
+    fn a_kept_file_stays_inside_its_directory_whatever_the_index_names() {
+        let dir = Path::new("/state/packages");
+        let sha = "a".repeat(64);
+        assert_eq!(
+            kept_path(dir, &sha, "mcp_server_time-1-py3-none-any.whl").unwrap(),
+            dir.join("pypi").join(&sha).join("mcp_server_time-1-py3-none-any.whl")
+        );
+        for bad in ["../../etc/cron.d/x", "/etc/passwd", "..", ".hidden.whl", "a/b.whl", "x\0.whl", ""] {
+            assert!(kept_path(dir, &sha, bad).is_err(), "{bad:?}");
+        }
+        assert!(kept_path(dir, "../../x", "a.whl").is_err(), "the digest is a path component too");
+        assert!(kept_path(dir, &"g".repeat(64), "a.whl").is_err());
     }
 
     #[test]

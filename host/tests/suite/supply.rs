@@ -689,3 +689,137 @@ async fn a_start_may_pin_a_version_itself_and_still_gets_it_verified() {
         "{body}"
     );
 }
+
+/// A pure-Python MCP server on stdio, standard library only, as a wheel
+/// built here (python3's zipfile): project `mcpod-test-echo` 1.0.0, which
+/// no real index has, with the command `mcpod-test-echo`.
+const ECHO_WHEEL: &str = r#"
+import base64, hashlib, sys, zipfile
+out = sys.argv[1] + "/mcpod_test_echo-1.0.0-py3-none-any.whl"
+server = '''import json, sys
+def main():
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if "id" not in msg:
+            continue
+        method = msg.get("method")
+        if method == "initialize":
+            result = {"protocolVersion": msg["params"].get("protocolVersion", "2025-06-18"),
+                      "capabilities": {"tools": {}}, "serverInfo": {"name": "mcpod-test-echo", "version": "1.0.0"}}
+        elif method == "tools/list":
+            result = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}
+        elif method == "tools/call":
+            result = {"content": [{"type": "text", "text": "from the checked wheel"}]}
+        elif method == "ping":
+            result = {}
+        else:
+            print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "unknown"}}), flush=True)
+            continue
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+'''
+info = "mcpod_test_echo-1.0.0.dist-info/"
+files = {
+    "mcpod_test_echo.py": server,
+    info + "METADATA": "Metadata-Version: 2.1\nName: mcpod-test-echo\nVersion: 1.0.0\n",
+    info + "WHEEL": "Wheel-Version: 1.0\nGenerator: mcpod-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    info + "entry_points.txt": "[console_scripts]\nmcpod-test-echo = mcpod_test_echo:main\n",
+}
+record = []
+with zipfile.ZipFile(out, "w") as z:
+    for name, text in files.items():
+        data = text.encode()
+        z.writestr(name, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(info + "RECORD,,")
+    z.writestr(info + "RECORD", "\n".join(record) + "\n")
+print(out)
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = std::process::Command::new("python3").args(["-c", ECHO_WHEEL]).arg(dir.path()).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let wheel = std::fs::read(String::from_utf8_lossy(&built.stdout).trim()).unwrap();
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&wheel).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    // Only mcpod's index knows the project; uv's own index (the machine's
+    // PyPI) does not: only the file mcpod checked can run.
+    let (base, reg) = registry::start().await;
+    {
+        let mut r = reg.lock().unwrap();
+        let file = json!({"filename": "mcpod_test_echo-1.0.0-py3-none-any.whl", "packagetype": "bdist_wheel",
+                          "url": "../../packages/mcpod_test_echo-1.0.0-py3-none-any.whl", "digests": {"sha256": sha}});
+        let doc = json!({"info": {"name": "mcpod-test-echo", "version": "1.0.0"}, "releases": {"1.0.0": [file]}});
+        r.files.insert("/pypi/mcpod-test-echo/json".into(), serde_json::to_vec(&doc).unwrap());
+        r.files.insert("/packages/mcpod_test_echo-1.0.0-py3-none-any.whl".into(), wheel.clone());
+    }
+    // `mcpod serve`, as a user runs it: uv on its PATH, a state directory.
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("mcpod.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugin_runtime]\ncache = false\n[packages]\npypi_index = \"{base}\"\n\
+             [limits]\nmax_restarts = 0\nstart_timeout_secs = 60\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
+        .env("PATH", ensure_clients())
+        .env("XDG_STATE_HOME", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+    let host = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    mcpod::tls::install_provider();
+    let http = reqwest::Client::new();
+    let start = async || -> Value {
+        let resp = http
+            .post(format!("{host}/api/v1/servers"))
+            .json(&json!({"server_type": "uv", "package": "mcpod-test-echo"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        resp.json().await.unwrap()
+    };
+    // Without the kept file uv would ask its own index, which has no such
+    // project, and the start would fail.
+    let body = start().await;
+    assert_eq!(body["status"], "ready", "uv installed the kept wheel: {body}");
+    let pinned = body["packages"][0].to_string();
+    assert!(pinned.contains("uv installs that checked") && !pinned.contains("without re-checking"), "{pinned}");
+    let kept = state.path().join("mcpod/packages/pypi").join(&sha).join("mcpod_test_echo-1.0.0-py3-none-any.whl");
+    assert_eq!(std::fs::read(&kept).unwrap(), wheel, "the checked bytes are kept");
+    let id = body["server_id"].as_str().unwrap();
+    let session = McpSession::open_any(&format!("{host}/servers/{id}/mcp")).await;
+    assert_eq!(tool_text(&session.call(1, "echo", json!({})).await), "from the checked wheel");
+
+    // A kept file changed on disk is not used: it is checked again,
+    // fetched again, and the start runs the checked bytes.
+    std::fs::write(&kept, b"not a wheel").unwrap();
+    let body = start().await;
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(std::fs::read(&kept).unwrap(), wheel);
+    let downloads = reg.lock().unwrap().asked.iter().filter(|p| p.ends_with(".whl")).count();
+    assert_eq!(downloads, 2, "once at first, once after the kept file changed");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
