@@ -5,8 +5,8 @@
 # instance, while a session already open on a shared server of the same
 # program sends `ping` after `ping` (bench/scripts/initialize_burst.py).
 # Run once with every start at once (limits.max_concurrent_launches = 1000,
-# as before the slots) and once with the default (the CPUs mcpod may use).
-# Usage: bench/scripts/launch_burst.sh [N] [ROUNDS]
+# as before the slots) and once with the default (twice the CPUs mcpod may use).
+# Usage: [SLOTS="1000 0"] bench/scripts/launch_burst.sh [N] [ROUNDS]   (SLOTS: the settings to compare)
 # Needs: target/release/mcpod, the fixture-command plugin, tests/clients.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,16 +23,17 @@ start() { # SHARING: prints the server id
     python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])'
 }
 for _ in $(seq "$rounds"); do
-  for slots in 1000 0; do
+  for slots in ${SLOTS:-1000 0}; do
     write_config "$work/mcpod.toml" 18131 off
     printf '[limits]\nmax_concurrent_launches = %s\nmax_sessions_per_server = 1000\n' "$slots" >>"$work/mcpod.toml"
     (cd "$work"; XDG_CACHE_HOME=$work XDG_STATE_HOME=$work setsid "$root/target/release/mcpod" serve --insecure-no-auth --config "$work/mcpod.toml" >"$work/log" 2>&1 &)
     for _ in $(seq 50); do curl -sf localhost:18131/healthz >/dev/null && break; sleep 0.1; done
     burst=$(start per-session)
     canary=$(start shared)
-    echo "max_concurrent_launches = $slots$([ "$slots" = 0 ] && echo " (the default: $(nproc) CPUs)")"
+    echo "max_concurrent_launches = $slots$([ "$slots" = 0 ] && echo " (the default: twice the $(nproc) CPUs)")"
+    # CANARY=0: the burst alone.
     python3 "$root/bench/scripts/initialize_burst.py" "$n" "http://127.0.0.1:18131/servers/$burst/mcp" \
-      "http://127.0.0.1:18131/servers/$canary/mcp" | sed 's/^/  /'
+      $([ "${CANARY:-1}" = 0 ] || echo "http://127.0.0.1:18131/servers/$canary/mcp") | sed 's/^/  /'
     pkill -f "mcpod serve --insecure-no-auth --config $work" || true
     sleep 2
   done

@@ -716,8 +716,8 @@ pub struct LimitsSection {
     pub min_available_memory_mib: u64,
     /// Server instances that may be starting at once (from launch until
     /// their handshake is done), so that a burst of starts takes turns on
-    /// the CPUs; the rest wait their turn. 0: the CPUs mcpod may use on the
-    /// local runtime, no limit on Kubernetes (its scheduler places pods).
+    /// the CPUs; the rest wait their turn. 0: twice the CPUs mcpod may use
+    /// on the local runtime, no limit on Kubernetes (its scheduler places pods).
     pub max_concurrent_launches: usize,
     /// Starts that may wait for a launch slot; past them a new server or
     /// per-session instance is refused with a 429 and `Retry-After`.

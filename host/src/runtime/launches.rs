@@ -61,7 +61,7 @@ impl Launches {
     }
 
     /// The CPUs this process may use (its affinity and its control group's
-    /// CPU quota): the default number of slots on the local runtime.
+    /// CPU quota): the local runtime's default slots are twice as many.
     pub fn cpus() -> usize {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
