@@ -41,10 +41,11 @@ pub struct SupplySettings {
     pub download: bool,
     /// How long metadata is reused.
     pub cache: Duration,
-    /// Where checked PyPI files are kept for uv to install them from, so
-    /// that what runs is the very file that was checked (the local
-    /// runtime, with a `server.state_dir`: out of every sandbox's reach);
-    /// `None`: uv downloads the pinned version from the index itself.
+    /// Where checked files (npm tarballs, PyPI wheels and sdists) are kept
+    /// for npx and uv to install them from, so that what runs is the very
+    /// file that was checked (the local runtime, with a `server.state_dir`:
+    /// out of every sandbox's reach); `None`: the installer downloads the
+    /// pinned version from the registry itself.
     pub files: Option<PathBuf>,
 }
 
@@ -78,9 +79,20 @@ pub struct Pinned {
     /// What was not, and why (`unsigned: the registry gave no signature`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unverified: Vec<String>,
-    /// The checked file the launch installs (`SupplySettings::files`).
+    /// The checked file kept for the launch to install (`SupplySettings::files`).
     #[serde(skip)]
-    pub file: Option<PathBuf>,
+    pub file: Option<Kept>,
+}
+
+/// A checked file kept on this machine, and the command it provides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// Where it is.
+    pub path: PathBuf,
+    /// The command a launcher runs from it when the package is its
+    /// positional argument (`npx name`, `uvx name`); `None`: not known
+    /// (an npm package whose commands npm exec could not choose from).
+    pub command: Option<String>,
 }
 
 impl Pinned {
@@ -137,7 +149,18 @@ impl Supply {
                 Registry::Pypi => self.pypi(package, pin).await?,
             });
         }
-        rewrite_to(spec, packages, &pinned);
+        let handed = rewrite_to(spec, packages, &pinned);
+        for (p, handed) in pinned.iter_mut().zip(handed) {
+            if handed {
+                let installer = if p.registry == "npm" { "npx" } else { "uv" };
+                p.verified.push(format!("{installer} installs that checked file itself, not a download of its own"));
+            } else {
+                p.file = None;
+                if p.registry != "npm" {
+                    p.unverified.push("uv installs this version from the index without re-checking hashes".into());
+                }
+            }
+        }
         Ok(pinned)
     }
 
@@ -199,13 +222,24 @@ impl Supply {
                 resolved.id()
             )));
         }
-        if s.download && !self.was_checked(&resolved.integrity) {
-            let token = same_origin(&resolved.tarball, &s.npm_registry).then_some(s.npm_token.as_deref()).flatten();
-            let bytes = self.fetch.bytes("npm", &resolved.tarball, token, &resolved.id()).await?;
-            npm::verify_integrity(&resolved.integrity, &bytes).map_err(|e| SupplyError::Refused(e.to_string()))?;
-            self.mark_checked(&resolved.integrity);
-        }
         if s.download {
+            // npx is handed the checked tarball itself where it can reach it.
+            let kept = match &s.files {
+                Some(dir) if package.via.starts_with("npx") => {
+                    let unscoped = resolved.name.rsplit('/').next().unwrap_or(&resolved.name);
+                    let file = format!("{unscoped}-{}.tgz", resolved.version);
+                    Some(Kept {
+                        path: kept_path(dir, "npm", &digest_key(&resolved.integrity), &file)?,
+                        command: resolved.command(),
+                    })
+                }
+                _ => None,
+            };
+            let token = same_origin(&resolved.tarball, &s.npm_registry).then_some(s.npm_token.as_deref()).flatten();
+            let from = Download { registry: "npm", url: &resolved.tarball, token, what: &resolved.id() };
+            let check = |bytes: &[u8]| npm::verify_integrity(&resolved.integrity, bytes).map_err(|e| e.to_string());
+            self.checked_file(kept.as_ref().map(|k| k.path.as_path()), &resolved.integrity, from, check).await?;
+            pinned.file = kept;
             pinned.verified.push(format!("tarball matches its integrity {}", short(&resolved.integrity)));
         } else {
             pinned
@@ -311,35 +345,49 @@ impl Supply {
             if s.download {
                 // uv is handed the checked file itself where it can reach it.
                 let kept = match &s.files {
-                    Some(dir) if package.via.starts_with("uv") => Some(kept_path(dir, &file.sha256, &file.filename)?),
+                    Some(dir) if package.via.starts_with("uv") => Some(Kept {
+                        path: kept_path(dir, "pypi", &file.sha256.to_ascii_lowercase(), &file.filename)?,
+                        command: Some(
+                            package.unversioned.split('[').next().unwrap_or(&package.unversioned).to_string(),
+                        ),
+                    }),
                     _ => None,
                 };
-                let have = kept.as_deref().is_some_and(|path| {
-                    std::fs::read(path).is_ok_and(|bytes| pypi::verify_file(&file.sha256, &bytes).is_ok())
-                });
-                if !have && (kept.is_some() || !self.was_checked(&file.sha256)) {
-                    let token = same_origin(&file.url, base).then_some(s.pypi_token.as_deref()).flatten();
-                    let bytes = self.fetch.bytes("pypi", &file.url, token, &file.filename).await?;
-                    pypi::verify_file(&file.sha256, &bytes)
-                        .map_err(|e| SupplyError::Refused(format!("{}: {e}", file.filename)))?;
-                    self.mark_checked(&file.sha256);
-                    if let Some(path) = &kept {
-                        keep(path, &bytes)?;
-                    }
-                }
+                let token = same_origin(&file.url, base).then_some(s.pypi_token.as_deref()).flatten();
+                let from = Download { registry: "pypi", url: &file.url, token, what: &file.filename };
+                let check = |bytes: &[u8]| {
+                    pypi::verify_file(&file.sha256, bytes).map_err(|e| format!("{}: {e}", file.filename))
+                };
+                self.checked_file(kept.as_ref().map(|k| k.path.as_path()), &file.sha256, from, check).await?;
                 pinned.verified.push(format!("{} matches its sha256 {}", file.filename, &file.sha256[..12]));
-                if kept.is_some() {
-                    pinned
-                        .verified
-                        .push(format!("uv installs that checked {} itself, not a download of its own", file.filename));
-                }
                 pinned.file = kept;
             }
         }
-        if pinned.file.is_none() {
-            pinned.unverified.push("uv installs this version from the index without re-checking hashes".into());
-        }
         Ok(pinned)
+    }
+
+    /// Makes sure the file `digest` names was checked: the copy kept at
+    /// `kept` when it still passes `check`, else a download from `from`
+    /// that must pass it (then kept there). Without a place to keep it, a
+    /// file checked once is not downloaded again.
+    async fn checked_file(
+        &self,
+        kept: Option<&Path>,
+        digest: &str,
+        from: Download<'_>,
+        check: impl Fn(&[u8]) -> Result<(), String>,
+    ) -> Result<(), SupplyError> {
+        let still_good = kept.is_some_and(|path| std::fs::read(path).is_ok_and(|bytes| check(&bytes).is_ok()));
+        if still_good || (kept.is_none() && self.was_checked(digest)) {
+            return Ok(());
+        }
+        let bytes = self.fetch.bytes(from.registry, from.url, from.token, from.what).await?;
+        check(&bytes).map_err(SupplyError::Refused)?;
+        self.mark_checked(digest);
+        match kept {
+            Some(path) => keep(path, &bytes),
+            None => Ok(()),
+        }
     }
 
     fn was_checked(&self, digest: &str) -> bool {
@@ -351,6 +399,14 @@ impl Supply {
             c.insert(digest.to_string());
         }
     }
+}
+
+/// Where a file is downloaded from, and what errors call it.
+struct Download<'a> {
+    registry: &'a str,
+    url: &'a str,
+    token: Option<&'a str>,
+    what: &'a str,
 }
 
 /// Each package once: a launch with both a process and a container command
@@ -378,52 +434,79 @@ fn pin_text(package: &Package, version: &str) -> String {
 }
 
 /// Rewrites `spec` so that each of `packages` runs at the version `pinned`
-/// (the same packages, `distinct`, in order) chose for it; on the process's
-/// command line, a package whose checked file was kept is that file (uv's
-/// positional package becomes `--from FILE COMMAND`). A container line keeps
-/// versions: the file is not in the pod.
-fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) {
+/// (the same packages, `distinct`, in order) chose for it. On the process's
+/// command line a package whose checked file was kept is handed that file
+/// as a whole argument (a sandboxed server may read the paths among its
+/// arguments): uv's positional package becomes `--from FILE COMMAND`,
+/// npx's `-p FILE COMMAND`, an option's value (`--with X`, `--with=X`,
+/// `-p X`) `FILE`; one in a comma list keeps its version. A container line
+/// keeps versions: the file is not in the pod. Returns, per package,
+/// whether it was handed its file.
+fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) -> Vec<bool> {
     let pairs: Vec<(&Package, &Pinned)> = distinct(packages).into_iter().zip(pinned).collect();
     let versions: Vec<(String, String)> =
         pairs.iter().map(|(p, v)| (p.written.clone(), pin_text(p, &v.version))).collect();
     if let Some(c) = spec.container.as_mut() {
         rewrite_line(&mut c.command, &versions);
     }
-    let Some(process) = spec.process.as_mut() else { return };
-    let mut swaps = Vec::new();
-    let mut positional = None;
-    for ((package, pin), version) in pairs.iter().zip(versions) {
-        match &pin.file {
-            Some(file) if matches!(package.via.as_str(), "uvx" | "uv tool run") => positional = Some((package, file)),
-            Some(file) => swaps.push((package.written.clone(), file.display().to_string())),
-            None => swaps.push(version),
-        }
-    }
-    rewrite_line(&mut process.command, &swaps);
-    if let Some((package, file)) = positional {
-        let command = package.unversioned.split('[').next().unwrap_or(&package.unversioned).to_string();
-        if let Some(at) = process.command.iter().skip(1).position(|a| *a == package.written) {
-            process.command.splice(at + 1..at + 2, ["--from".to_string(), file.display().to_string(), command]);
-        }
-    }
+    let Some(process) = spec.process.as_mut() else { return vec![false; pairs.len()] };
+    let handed: Vec<bool> = pairs
+        .iter()
+        .map(|(package, pin)| pin.file.as_ref().is_some_and(|kept| hand_file(&mut process.command, package, kept)))
+        .collect();
+    let rest: Vec<(String, String)> =
+        versions.into_iter().zip(&handed).filter(|(_, handed)| !**handed).map(|(swap, _)| swap).collect();
+    rewrite_line(&mut process.command, &rest);
+    handed
 }
 
-/// Where the checked file `filename` with `sha256` is kept under `dir`;
-/// refused when the index's document names a file or digest that is not a
-/// plain name (`../x`), so that it can never point outside `dir`.
-fn kept_path(dir: &Path, sha256: &str, filename: &str) -> Result<PathBuf, SupplyError> {
-    let plain = !filename.is_empty()
+/// Puts `kept` in place of `package` on `line` as a whole argument; false
+/// when it is written where a file cannot go (in a comma list, or
+/// positional with no known command).
+fn hand_file(line: &mut Vec<String>, package: &Package, kept: &Kept) -> bool {
+    let is_value = |a: &String| a.split_once('=').is_some_and(|(f, v)| f.starts_with('-') && v == package.written);
+    let Some(at) = line.iter().skip(1).position(|a| *a == package.written || is_value(a)).map(|i| i + 1) else {
+        return false;
+    };
+    let file = kept.path.display().to_string();
+    let with = match line[at].split_once('=') {
+        Some((flag, _)) if line[at] != package.written => vec![flag.to_string(), file],
+        _ => match (package.via.as_str(), &kept.command) {
+            ("uvx" | "uv tool run", Some(command)) => vec!["--from".into(), file, command.clone()],
+            ("npx", Some(command)) => vec!["-p".into(), file, command.clone()],
+            ("uvx" | "uv tool run" | "npx", None) => return false,
+            _ => vec![file],
+        },
+    };
+    line.splice(at..=at, with);
+    true
+}
+
+/// A digest as a directory name: an SRI string's base64 made URL-safe
+/// (`sha512-ab+/=` → `sha512-ab-_`).
+fn digest_key(digest: &str) -> String {
+    digest.trim_end_matches('=').replace('+', "-").replace('/', "_")
+}
+
+/// Where the checked file `filename` of `registry` with digest `key` is
+/// kept under `dir`; refused when a registry document names a file or
+/// digest that is not a plain name (`../x`), so that it can never point
+/// outside `dir`.
+fn kept_path(dir: &Path, registry: &str, key: &str, filename: &str) -> Result<PathBuf, SupplyError> {
+    let plain_file = !filename.is_empty()
         && !filename.starts_with('.')
         && filename.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'));
-    if !plain || sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+    let plain_key =
+        !key.is_empty() && key.len() <= 200 && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if !plain_file || !plain_key {
         return Err(SupplyError::Refused(format!(
-            "the index names a file {filename:?} with digest {sha256:?}, which is not a plain file name and a sha256; refusing it"
+            "the registry names a file {filename:?} with digest {key:?}, which is not a plain file name and digest; refusing it"
         )));
     }
-    Ok(dir.join("pypi").join(sha256.to_ascii_lowercase()).join(filename))
+    Ok(dir.join(registry).join(key).join(filename))
 }
 
-/// Writes a checked file where uv will read it: whole or not at all.
+/// Writes a checked file where its installer will read it: whole or not at all.
 fn keep(path: &Path, bytes: &[u8]) -> Result<(), SupplyError> {
     let failed = |e: std::io::Error| {
         SupplyError::Unreachable(format!(
@@ -540,7 +623,7 @@ mod tests {
             version: version.into(),
             verified: Vec::new(),
             unverified: Vec::new(),
-            file: file.map(PathBuf::from),
+            file: file.map(|f| Kept { path: PathBuf::from(f), command: Some(name.to_string()) }),
         };
         // In command-line order: the positional package, then `--with`.
         let pinned = [
@@ -551,7 +634,7 @@ mod tests {
             ),
             pin("httpx", "0.28.1", Some("/state/packages/pypi/cd/httpx-0.28.1-py3-none-any.whl")),
         ];
-        rewrite_to(&mut spec, &packages, &pinned);
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [true, true]);
         assert_eq!(
             spec.process.as_ref().unwrap().command[1..],
             [
@@ -573,18 +656,92 @@ mod tests {
     }
 
     #[test]
-    fn a_kept_file_stays_inside_its_directory_whatever_the_index_names() {
+    fn npx_is_handed_the_kept_tarball_and_a_file_never_goes_where_it_cannot_be_read() {
+        let kept =
+            |path: &str, command: Option<&str>| Kept { path: PathBuf::from(path), command: command.map(String::from) };
+        let pin = |name: &str, version: &str, file: Option<Kept>| Pinned {
+            registry: "npm".into(),
+            name: name.into(),
+            requested: "latest".into(),
+            version: version.into(),
+            verified: Vec::new(),
+            unverified: Vec::new(),
+            file,
+        };
+        let mut spec = test_spec("npx -y @scope/x@^1 --arg @scope/x@^1", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let handed =
+            rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x-1.4.2.tgz", Some("x-cli"))))]);
+        assert_eq!(handed, [true]);
+        assert_eq!(spec.process.unwrap().command[1..], ["-y", "-p", "/k/x-1.4.2.tgz", "x-cli", "--arg", "@scope/x@^1"]);
+
+        // npm exec could not choose a command: the version, not the file.
+        let mut spec = test_spec("npx -y @scope/x@^1", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let handed = rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x.tgz", None)))]);
+        assert_eq!(handed, [false]);
+        assert_eq!(spec.process.unwrap().command[1..], ["-y", "@scope/x@1.4.2"]);
+
+        // `--package=X` becomes two arguments, so that the path is one.
+        let mut spec = test_spec("npx --package=@scope/x@^1 x-cli", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let handed = rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x.tgz", None)))]);
+        assert_eq!(handed, [true]);
+        assert_eq!(spec.process.unwrap().command[1..], ["--package", "/k/x.tgz", "x-cli"]);
+
+        // In uv's comma list a path would not be an argument of its own.
+        let mut spec = test_spec("uvx --with httpx,anyio mcp-server-time", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let pypi = |name: &str, file: Option<Kept>| Pinned { registry: "PyPI".into(), ..pin(name, "1", file) };
+        let pinned = [
+            pypi("mcp-server-time", None),
+            pypi("httpx", None),
+            pypi("anyio", Some(kept("/k/anyio-1-py3-none-any.whl", Some("anyio")))),
+        ];
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false, false, false]);
+        assert_eq!(spec.process.unwrap().command[1..], ["--with", "httpx==1,anyio==1", "mcp-server-time@1"]);
+    }
+
+    #[test]
+    fn npx_runs_the_command_npm_exec_would_choose() {
+        let resolved = |bin: serde_json::Value| {
+            let doc = serde_json::json!({"name": "@scope/tool", "dist-tags": {"latest": "1.0.0"},
+                "versions": {"1.0.0": {"name": "@scope/tool", "version": "1.0.0", "bin": bin,
+                    "dist": {"tarball": "https://r/t.tgz", "integrity": "sha512-AAAA"}}}});
+            npm::resolve(&doc, "latest").unwrap().command()
+        };
+        assert_eq!(resolved(serde_json::json!("cli.js")).as_deref(), Some("tool"), "a string is the unscoped name");
+        assert_eq!(resolved(serde_json::json!({"other": "cli.js"})).as_deref(), Some("other"), "the only one");
+        assert_eq!(
+            resolved(serde_json::json!({"a": "cli.js", "b": "cli.js"})).as_deref(),
+            Some("a"),
+            "aliases of one file"
+        );
+        assert_eq!(
+            resolved(serde_json::json!({"a": "a.js", "tool": "t.js"})).as_deref(),
+            Some("tool"),
+            "the package's name"
+        );
+        assert_eq!(resolved(serde_json::json!({"a": "a.js", "b": "b.js"})), None, "npm exec cannot choose");
+        assert_eq!(resolved(serde_json::Value::Null), None, "no command at all");
+    }
+
+    #[test]
+    fn a_kept_file_stays_inside_its_directory_whatever_the_registry_names() {
         let dir = Path::new("/state/packages");
         let sha = "a".repeat(64);
         assert_eq!(
-            kept_path(dir, &sha, "mcp_server_time-1-py3-none-any.whl").unwrap(),
+            kept_path(dir, "pypi", &sha, "mcp_server_time-1-py3-none-any.whl").unwrap(),
             dir.join("pypi").join(&sha).join("mcp_server_time-1-py3-none-any.whl")
         );
         for bad in ["../../etc/cron.d/x", "/etc/passwd", "..", ".hidden.whl", "a/b.whl", "x\0.whl", ""] {
-            assert!(kept_path(dir, &sha, bad).is_err(), "{bad:?}");
+            assert!(kept_path(dir, "pypi", &sha, bad).is_err(), "{bad:?}");
         }
-        assert!(kept_path(dir, "../../x", "a.whl").is_err(), "the digest is a path component too");
-        assert!(kept_path(dir, &"g".repeat(64), "a.whl").is_err());
+        for bad in ["../../x", "a/b", "..", "", "sha512-ab+/="] {
+            assert!(kept_path(dir, "npm", bad, "x-1.tgz").is_err(), "the digest is a path component too: {bad:?}");
+        }
+        assert_eq!(digest_key("sha512-ab+/cd=="), "sha512-ab-_cd");
+        assert!(kept_path(dir, "npm", &digest_key("sha512-ab+/cd=="), "x-1.0.0+build.tgz").is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! verify.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -225,12 +226,27 @@ pub struct Resolved {
     pub deprecated: Option<String>,
     /// Provenance attestation pointer, if the version was published with provenance.
     pub attestations: Option<Attestations>,
+    /// The commands it installs (its manifest's `bin`: a string is one
+    /// command named as the package without its scope), with their files.
+    pub bins: BTreeMap<String, String>,
 }
 
 impl Resolved {
     /// `name@version`, the form npm uses in messages and signatures.
     pub fn id(&self) -> String {
         format!("{}@{}", self.name, self.version)
+    }
+
+    /// The command `npx name` runs, chosen as npm exec chooses it: the only
+    /// one (or the only file every command names), else the one named as
+    /// the package without its scope; `None` when npm exec could not choose.
+    pub fn command(&self) -> Option<String> {
+        let files: std::collections::BTreeSet<&String> = self.bins.values().collect();
+        if files.len() == 1 {
+            return self.bins.keys().next().cloned();
+        }
+        let unscoped = self.name.rsplit('/').next().unwrap_or(&self.name);
+        self.bins.contains_key(unscoped).then(|| unscoped.to_string())
     }
 
     /// Whether the registry lists provenance attestations for this version (not verified here).
@@ -533,6 +549,13 @@ fn build_resolved(packument: &Value, pkg: &str, version: &str, mani: &Value) -> 
         }
     };
     let published_at = packument.get("time").and_then(|t| t.get(version)).and_then(Value::as_str).map(str::to_owned);
+    let bins = match mani.get("bin") {
+        Some(Value::String(file)) => {
+            BTreeMap::from([(name.rsplit('/').next().unwrap_or(&name).to_owned(), file.clone())])
+        }
+        Some(Value::Object(map)) => map.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect(),
+        _ => BTreeMap::new(),
+    };
     Ok(Resolved {
         name,
         version: version.to_owned(),
@@ -542,6 +565,7 @@ fn build_resolved(packument: &Value, pkg: &str, version: &str, mani: &Value) -> 
         published_at,
         deprecated: deprecation(mani),
         attestations,
+        bins,
     })
 }
 

@@ -757,30 +757,8 @@ async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() 
         r.files.insert("/pypi/mcpod-test-echo/json".into(), serde_json::to_vec(&doc).unwrap());
         r.files.insert("/packages/mcpod_test_echo-1.0.0-py3-none-any.whl".into(), wheel.clone());
     }
-    // `mcpod serve`, as a user runs it: uv on its PATH, a state directory.
     let state = tempfile::tempdir().unwrap();
-    let config = state.path().join("mcpod.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[plugin_runtime]\ncache = false\n[packages]\npypi_index = \"{base}\"\n\
-             [limits]\nmax_restarts = 0\nstart_timeout_secs = 60\n"
-        ),
-    )
-    .unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
-        .env("PATH", ensure_clients())
-        .env("XDG_STATE_HOME", state.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
-    let host = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
-    mcpod::tls::install_provider();
+    let (_host, host) = serve_verifying(&format!("pypi_index = \"{base}\""), state.path());
     let http = reqwest::Client::new();
     let start = async || -> Value {
         let resp = http
@@ -814,6 +792,34 @@ async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() 
     assert_eq!(downloads, 2, "once at first, once after the kept file changed");
 }
 
+/// `mcpod serve` as a user runs it (npx and uv on its PATH, a state
+/// directory under `state`), verifying against the registries `packages`
+/// names (lines of `[packages]`); the child, and its base URL.
+fn serve_verifying(packages: &str, state: &std::path::Path) -> (KillOnDrop, String) {
+    let config = state.join("mcpod.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugin_runtime]\ncache = false\n[packages]\n{packages}\n[limits]\nmax_restarts = 0\nstart_timeout_secs = 60\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--insecure-no-auth"])
+        .env("PATH", ensure_clients())
+        .env("XDG_STATE_HOME", state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+    let base = line.trim().strip_prefix("mcpod listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    mcpod::tls::install_provider();
+    (child, base)
+}
+
 /// A child process killed when the test ends, however it ends.
 struct KillOnDrop(std::process::Child);
 
@@ -822,4 +828,80 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn npx_runs_the_very_tarball_mcpod_checked_and_never_a_download_of_its_own() {
+    // A Node MCP server with no dependencies, packed here as npm packs:
+    // `mcpod-test-echo` 1.0.0, which no real registry has.
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("package");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("package.json"),
+        r#"{"name": "mcpod-test-echo", "version": "1.0.0", "bin": {"mcpod-test-echo": "index.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("index.js"),
+        r#"#!/usr/bin/env node
+require("readline").createInterface({ input: process.stdin }).on("line", (line) => {
+  const msg = JSON.parse(line);
+  if (msg.id === undefined) return;
+  const results = {
+    initialize: { protocolVersion: (msg.params || {}).protocolVersion || "2025-06-18", capabilities: { tools: {} },
+                  serverInfo: { name: "mcpod-test-echo", version: "1.0.0" } },
+    "tools/list": { tools: [{ name: "echo", inputSchema: { type: "object" } }] },
+    "tools/call": { content: [{ type: "text", text: "from the checked tarball" }] },
+    ping: {},
+  };
+  const answer = msg.method in results
+    ? { jsonrpc: "2.0", id: msg.id, result: results[msg.method] }
+    : { jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "unknown" } };
+  process.stdout.write(JSON.stringify(answer) + "\n");
+});
+"#,
+    )
+    .unwrap();
+    let packed = std::process::Command::new("tar")
+        .args(["czf", "echo.tgz", "package"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(packed.success());
+    let tarball = std::fs::read(dir.path().join("echo.tgz")).unwrap();
+    let integrity = {
+        use base64::Engine as _;
+        use sha2::Digest;
+        format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tarball)))
+    };
+    let (base, reg) = registry::start().await;
+    {
+        let doc = json!({"name": "mcpod-test-echo", "dist-tags": {"latest": "1.0.0"},
+            "versions": {"1.0.0": {"name": "mcpod-test-echo", "version": "1.0.0", "bin": {"mcpod-test-echo": "index.js"},
+                "dist": {"tarball": format!("{base}/mcpod-test-echo/-/mcpod-test-echo-1.0.0.tgz"), "integrity": integrity}}}});
+        let mut r = reg.lock().unwrap();
+        r.files.insert("/mcpod-test-echo".into(), serde_json::to_vec(&doc).unwrap());
+        r.files.insert("/mcpod-test-echo/-/mcpod-test-echo-1.0.0.tgz".into(), tarball.clone());
+    }
+    let state = tempfile::tempdir().unwrap();
+    let (_host, host) = serve_verifying(&format!("npm_registry = \"{base}\""), state.path());
+    let resp = reqwest::Client::new()
+        .post(format!("{host}/api/v1/servers"))
+        .json(&json!({"server_type": "npx", "package": "mcpod-test-echo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    // Without the kept tarball npx would ask its own registry (the
+    // machine's), which has no such package, and the start would fail.
+    assert_eq!(body["status"], "ready", "npx installed the kept tarball: {body}");
+    assert!(body["packages"][0].to_string().contains("npx installs that checked file itself"), "{body}");
+    let key = integrity.trim_end_matches('=').replace('+', "-").replace('/', "_");
+    let kept = state.path().join("mcpod/packages/npm").join(key).join("mcpod-test-echo-1.0.0.tgz");
+    assert_eq!(std::fs::read(&kept).unwrap(), tarball, "the checked bytes are kept");
+    let id = body["server_id"].as_str().unwrap();
+    let session = McpSession::open_any(&format!("{host}/servers/{id}/mcp")).await;
+    assert_eq!(tool_text(&session.call(1, "echo", json!({})).await), "from the checked tarball");
 }
