@@ -120,6 +120,11 @@ fn audit_sink(config: &Config) -> crate::audit::Sink {
     }
 }
 
+/// The local runtime, its sandbox as `[sandbox]`, the policy and `[limits]` say.
+pub fn local_runtime(config: &Config) -> LocalRuntime {
+    LocalRuntime::new(sandbox_settings(config), Duration::from_secs(5))
+}
+
 /// The local runtime's sandbox, as `[sandbox]`, the policy and `[limits]` say.
 fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings {
     let s = &config.sandbox;
@@ -193,7 +198,7 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     let runtime: Arc<dyn Runtime> = match runtime {
         Some(r) => r,
         None => match config.server.runtime {
-            RuntimeKind::Local => Arc::new(LocalRuntime::new(sandbox_settings(config), Duration::from_secs(5))),
+            RuntimeKind::Local => Arc::new(local_runtime(config)),
             RuntimeKind::Kubernetes => {
                 let client =
                     crate::runtime::kube::client(config).await.map_err(|e| AppError::Runtime(e.to_string()))?;

@@ -5,7 +5,8 @@
 //! them and the servers already serving.
 //!
 //! An instance holds a slot from its launch until its handshake is done
-//! (or its run ends); launches beyond the slots wait their turn, in order.
+//! (or its run ends), for at most [`MAX_HOLD`]; launches beyond the slots
+//! wait their turn, in order.
 //! Admission counts what is starting or waiting from the moment a start is
 //! admitted, and refuses a new start once `max_waiting` wait already, so
 //! that the line never grows past what the start timeout can clear.
@@ -13,6 +14,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The longest one start holds a slot: its start-up CPU is spent by then,
+/// and a server not ready yet waits on something else (the network, a
+/// lock, a hang until the handshake deadline), which must not keep every
+/// other server from starting.
+pub const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The host's launch slots (`limits.max_concurrent_launches`).
 #[derive(Debug)]

@@ -656,6 +656,84 @@ async fn a_start_is_refused_with_retry_after_when_the_machine_is_short_of_memory
     assert_eq!(listed, json!([]), "nothing was started");
 }
 
+/// The local runtime, reporting the memory available that a test sets.
+struct ShortOfMemory {
+    local: mcpod::runtime::local::LocalRuntime,
+    mib: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl mcpod::runtime::Runtime for ShortOfMemory {
+    fn name(&self) -> &'static str {
+        self.local.name()
+    }
+    fn supports(&self, spec: &mcpod::launch::LaunchSpec) -> Result<(), mcpod::runtime::RuntimeError> {
+        self.local.supports(spec)
+    }
+    fn protections(&self, spec: &mcpod::launch::LaunchSpec) -> Vec<mcpod::runtime::Protection> {
+        self.local.protections(spec)
+    }
+    async fn launch(
+        &self,
+        req: &mcpod::runtime::LaunchRequest,
+    ) -> Result<mcpod::runtime::Launched, mcpod::runtime::RuntimeError> {
+        self.local.launch(req).await
+    }
+    async fn stop(&self, instance_id: &str) -> Result<(), mcpod::runtime::RuntimeError> {
+        self.local.stop(instance_id).await
+    }
+    async fn list(&self) -> Result<Vec<mcpod::runtime::InstanceInfo>, mcpod::runtime::RuntimeError> {
+        self.local.list().await
+    }
+    fn available_memory_mib(&self) -> Option<u64> {
+        Some(self.mib.load(std::sync::atomic::Ordering::Relaxed))
+    }
+    async fn ready(&self) -> Result<(), String> {
+        self.local.ready().await
+    }
+    async fn shutdown(&self) {
+        self.local.shutdown().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_is_refused_with_retry_after_when_memory_runs_short_after_its_server_started() {
+    let mib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1 << 20));
+    let reported = mib.clone();
+    let host = start_host_on(
+        |_| {},
+        move |config| {
+            Some(std::sync::Arc::new(ShortOfMemory { local: mcpod::app::local_runtime(config), mib: reported }))
+        },
+    )
+    .await;
+    let id = host.start_server(json!({"server_type": "fixture-command", "sharing": "per-session"})).await;
+    // The first session takes the instance the start made; each next one
+    // needs an instance of its own.
+    McpSession::open(&mcp_url(&host, &id)).await;
+    mib.store(100, std::sync::atomic::Ordering::Relaxed);
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "late", "version": "1"}}});
+    let resp = host
+        .http
+        .post(mcp_url(&host, &id))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("100 MiB") && body.contains("limits.min_available_memory_mib = 256"), "{body}");
+    let status: Value =
+        host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["instances"], 1, "nothing was launched for it: {status}");
+    // Memory back, sessions back.
+    mib.store(1 << 20, std::sync::atomic::Ordering::Relaxed);
+    McpSession::open(&mcp_url(&host, &id)).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_per_session_starts_takes_turns_on_the_launch_slots_and_a_full_line_gets_retry_after() {
     let host = start_host(|c| {
@@ -721,6 +799,50 @@ async fn a_burst_of_per_session_starts_takes_turns_on_the_launch_slots_and_a_ful
     }
     // Once they are up, a new client is admitted again.
     McpSession::open(&mcp_url(&host, &id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_that_hangs_lets_the_next_one_go_after_the_slots_hold() {
+    let host = start_host(|c| {
+        c.limits.max_concurrent_launches = 1;
+        c.policy.env_allow.push("START_DELAY_MS".into());
+    })
+    .await;
+    // A server that takes longer than the slot's hold to be ready, as one
+    // waiting on the network or hung until its handshake deadline.
+    let slow = {
+        let (base, http) = (host.base.clone(), host.http.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/api/v1/servers"))
+                .json(&json!({"server_type": "fixture-command", "sharing": "shared",
+                    "env": {"START_DELAY_MS": (mcpod::runtime::launches::MAX_HOLD.as_millis() * 3).to_string()}}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    // Once the slow one holds the only slot, another start waits for it...
+    let servers = |http: reqwest::Client, base: String| async move {
+        let v: Value = http.get(format!("{base}/api/v1/servers")).send().await.unwrap().json().await.unwrap();
+        v
+    };
+    for _ in 0..100 {
+        if servers(host.http.clone(), host.base.clone()).await.as_array().is_some_and(|l| !l.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let quick = host.start_server(json!({"server_type": "fixture-command", "sharing": "shared"})).await;
+    // ...only for the hold: the quick one is up while the slow one still starts.
+    let listed = servers(host.http.clone(), host.base.clone()).await;
+    let state = |id: &str| listed.as_array().unwrap().iter().find(|s| s["server_id"] == id).unwrap()["status"].clone();
+    assert_eq!(state(&quick), "ready", "{listed}");
+    let slow_id = listed.as_array().unwrap().iter().find(|s| s["server_id"] != quick.as_str()).unwrap()["server_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(state(&slow_id), "starting", "the quick start did not wait for the slow one to be ready: {listed}");
+    assert_eq!(slow.await.unwrap().status(), 201);
 }
 
 #[tokio::test(flavor = "multi_thread")]

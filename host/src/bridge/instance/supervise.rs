@@ -173,6 +173,7 @@ impl Instance {
             slot = setup.launches.slot(ticket) => Some(slot),
             _ = self.stop.notified() => return RunOutcome::Stopped,
         };
+        let slot_until = tokio::time::Instant::now() + crate::runtime::launches::MAX_HOLD;
         let launched = tokio::select! {
             r = setup.runtime.launch(&setup.request) => r,
             _ = self.stop.notified() => return RunOutcome::Stopped,
@@ -289,6 +290,10 @@ impl Instance {
                     if changed.is_err() || matches!(*state.borrow_and_update(), InstanceState::Ready) {
                         slot = None;
                     }
+                }
+                _ = tokio::time::sleep_until(slot_until), if slot.is_some() => {
+                    tracing::debug!(server = %self.server_id, instance = %self.id, "not ready after the launch slot's hold; letting the next start go");
+                    slot = None;
                 }
                 how = &mut exited => break how.unwrap_or_else(|_| "the runtime lost track of it".to_string()),
                 lost = &mut upstream_done, if network => {

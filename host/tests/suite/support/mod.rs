@@ -168,6 +168,15 @@ pub struct TestHost {
 
 /// Starts a host with every built-in plugin plus the fixture server type.
 pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
+    start_host_on(tweak, |_| None).await
+}
+
+/// [`start_host`] on the runtime `runtime` makes from the final config
+/// (`None`: the one the config names).
+pub async fn start_host_on(
+    tweak: impl FnOnce(&mut Config),
+    runtime: impl FnOnce(&Config) -> Option<std::sync::Arc<dyn mcpod::runtime::Runtime>>,
+) -> TestHost {
     let mut config = Config::default();
     config.plugin_runtime.cache = false;
     config.plugin_runtime.max_instances = 400;
@@ -188,7 +197,7 @@ pub async fn start_host(tweak: impl FnOnce(&mut Config)) -> TestHost {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     config.server.listen = addr;
-    let app = mcpod::app::build(&config, None).await.expect("host builds");
+    let app = mcpod::app::build(&config, runtime(&config)).await.expect("host builds");
     let manager = app.manager.clone();
     // The listener `mcpod serve` runs, with its connection limits.
     let limits = config.limits.connection_limits();
