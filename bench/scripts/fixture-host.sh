@@ -3,15 +3,20 @@
 # fixture-command server type.
 
 # Sets program, args (an array) and args_json from UPSTREAM: `fixture` (the
-# Rust fixture server) or `everything` (server-everything on Node, from
-# tests/clients); $1 is the default.
+# Rust fixture server), `everything` (server-everything on Node, from
+# tests/clients) or `npx` (the same version of it run by `npx -y`, as its
+# template runs it: mcpod verifies it and hands npx the checked tarball);
+# $1 is the default.
 select_upstream() {
   local pkg=$root/tests/clients/node_modules/@modelcontextprotocol/server-everything
-  if [ "${UPSTREAM:-$1}" = everything ]; then
-    program=node; args=("$pkg/dist/index.js" stdio)
-  else
-    program=$root/target/release/mcp-fixture; args=()
-  fi
+  case "${UPSTREAM:-$1}" in
+    everything) program=node; args=("$pkg/dist/index.js" stdio) ;;
+    npx)
+      program=npx
+      args=(-y "@modelcontextprotocol/server-everything@$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg/package.json")" stdio)
+      ;;
+    *) program=$root/target/release/mcp-fixture; args=() ;;
+  esac
   args_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${args[@]}")
 }
 
