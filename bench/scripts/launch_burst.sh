@@ -18,8 +18,11 @@ work=$(mktemp -d)
 select_upstream everything
 trap 'pkill -f "mcpod serve --insecure-no-auth --config $work" || true; rm -rf "$work"' EXIT
 start() { # SHARING: prints the server id
-  curl -sf -XPOST localhost:18131/api/v1/servers -H 'content-type: application/json' \
-    -d "{\"server_type\":\"fixture-command\",\"sharing\":\"$1\",\"args\":$args_json}" |
+  # UPSTREAM=npx: the npx server type itself (it asks for the network npx needs).
+  local body="{\"server_type\":\"fixture-command\",\"sharing\":\"$1\",\"args\":$args_json}"
+  [ "${UPSTREAM:-}" = npx ] &&
+    body="{\"server_type\":\"npx\",\"package\":\"${args[1]%@*}\",\"version\":\"${args[1]##*@}\",\"sharing\":\"$1\",\"args\":[\"stdio\"]}"
+  curl -sf -XPOST localhost:18131/api/v1/servers -H 'content-type: application/json' -d "$body" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])'
 }
 for _ in $(seq "$rounds"); do
