@@ -175,8 +175,8 @@ fn supply(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<crate::s
         require_provenance: p.require_provenance,
         download: p.download,
         cache: Duration::from_secs(p.cache_secs),
-        // uv on this machine installs the very file mcpod checked; a pod
-        // cannot read this host's files.
+        // npx and uv on this machine install the very files mcpod
+        // checked; a pod cannot read this host's files.
         files: match config.server.runtime {
             RuntimeKind::Local => config.server.state_dir.as_ref().map(|d| d.join("packages")),
             RuntimeKind::Kubernetes => None,

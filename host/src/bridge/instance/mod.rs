@@ -153,7 +153,8 @@ pub struct InstanceSetup {
     pub access: Option<Arc<crate::access::Access>>,
     /// Its server as the policies see it.
     pub server_facts: crate::access::ServerFacts,
-    /// The host's launch slots: each run holds one until its handshake is done.
+    /// The host's launch slots: each run holds one until its handshake is
+    /// done, at most `launches::MAX_HOLD`.
     pub launches: Arc<crate::runtime::launches::Launches>,
 }
 

@@ -163,10 +163,10 @@ impl Instance {
 
     async fn run_once(self: &Arc<Self>, setup: &InstanceSetup, first: bool, ticket: Ticket) -> RunOutcome {
         // A launch slot is held until the handshake is done (or this run
-        // ends), so that starts take turns on the machine's CPUs.
+        // ends, or MAX_HOLD passes), so that starts take turns on the CPUs.
         let mut state = self.state.subscribe();
-        let waiting = setup.launches.pending() > setup.launches.limit() && setup.launches.limit() > 0;
-        if waiting {
+        let limit = setup.launches.limit();
+        if limit > 0 && setup.launches.pending() > limit {
             tracing::info!(server = %self.server_id, instance = %self.id, "waiting for a launch slot (limits.max_concurrent_launches = {})", setup.launches.limit());
         }
         let mut slot = tokio::select! {
