@@ -178,7 +178,12 @@ pub async fn start_host_on(
     runtime: impl FnOnce(&Config) -> Option<std::sync::Arc<dyn mcpod::runtime::Runtime>>,
 ) -> TestHost {
     let mut config = Config::default();
-    config.plugin_runtime.cache = false;
+    // The suite starts about a hundred hosts: each compiling the fourteen
+    // built-in plugins anew was minutes of the suite's CPU. They share one
+    // compile cache, as the hosts of one machine do (its own tests are in
+    // plugin_runtime.rs).
+    config.plugin_runtime.cache = true;
+    config.plugin_runtime.cache_dir = Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-compile-cache"));
     config.plugin_runtime.max_instances = 400;
     let mut entry = file_entry("fixture-command", PluginKind::ServerType, &fixture("mcpod-test-fixture-command"));
     entry.config.insert("program".into(), toml::Value::String(fixture_server().display().to_string()));
@@ -607,31 +612,35 @@ pub async fn cluster() -> (mcpod_kube_emulator::Emulator, tempfile::TempDir, Pat
     (emu, dir, kubeconfig, path)
 }
 
-/// The Python of a venv with the official SDK 2.x (made on first use).
+/// The Python of a venv with the official SDK 2.x (made once, on first
+/// use, if `.ci/run` has not: tests that ask at the same time wait for it).
 #[allow(dead_code)]
 pub fn python2() -> String {
-    let venv = clients_dir().join(".venv-mcp2");
-    if !venv.join("bin/python").exists() {
-        let ok = std::process::Command::new("python3")
-            .args(["-m", "venv", ".venv-mcp2"])
-            .current_dir(clients_dir())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "python3 -m venv tests/clients/.venv-mcp2");
+    static READY: OnceLock<Result<String, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let venv = clients_dir().join(".venv-mcp2");
+        let run = |cmd: &mut std::process::Command| -> Result<(), String> {
+            let status = cmd.current_dir(clients_dir()).status().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed")) }
+        };
+        if !venv.join("bin/python").exists() {
+            run(std::process::Command::new("python3").args(["-m", "venv", ".venv-mcp2"]))?;
+        }
+        let has = std::process::Command::new(venv.join("bin/python")).args(["-c", "import mcp, mcp_types"]).status();
+        if !has.is_ok_and(|s| s.success()) {
+            run(std::process::Command::new(venv.join("bin/pip")).args([
+                "install",
+                "-q",
+                "-r",
+                "requirements-mcp2.txt",
+            ]))?;
+        }
+        Ok(venv.join("bin/python").display().to_string())
+    });
+    match ready {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("installing the SDK 2.x venv (tests/clients/.venv-mcp2) failed: {e}"),
     }
-    let has = std::process::Command::new(venv.join("bin/python"))
-        .args(["-c", "import mcp, mcp_types"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has {
-        let ok = std::process::Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "-r", "requirements-mcp2.txt"])
-            .current_dir(clients_dir())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "pip install -r tests/clients/requirements-mcp2.txt");
-    }
-    venv.join("bin/python").display().to_string()
 }
 
 /// Runs a client script with PATH `path`; its last stdout line as JSON.
