@@ -92,20 +92,24 @@ async fn render(dir: &str) -> String {
     kubectl(None, &["kustomize", dir], None).await
 }
 
+/// The YAML documents of `yaml` (`---` between them), comment-only ones dropped.
 fn documents(yaml: &str) -> Vec<Value> {
-    yaml.split("\n---\n")
+    format!("\n{yaml}")
+        .split("\n---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_saphyr::from_str::<Value>(d).expect("YAML"))
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("YAML ({e}): {d}")))
+        .filter(|d| !d.is_null())
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
-    let yaml = render("config/k8s").await;
-    let docs = documents(&yaml);
-    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+/// What every way of deploying mcpod must get right, checked on what it
+/// renders (`docs`): the rights mcpod needs and no more, a config mcpod
+/// accepts for the namespace it is in, probes the browser guard lets
+/// through, the restricted security context, and the names that tie the
+/// objects together. Returns the config.
+fn check_deployment(docs: &[Value], namespace: &str) -> mcpod::config::Config {
+    let kinds = kinds(docs);
     for kind in [
-        "Namespace",
         "CustomResourceDefinition",
         "ServiceAccount",
         "Role",
@@ -115,7 +119,7 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
         "Service",
         "NetworkPolicy",
     ] {
-        assert!(kinds.contains(&kind), "config/k8s renders a {kind}: {kinds:?}");
+        assert!(kinds.contains(kind), "it renders a {kind}: {kinds:?}");
     }
     assert!(!kinds.iter().any(|k| k.starts_with("Cluster")), "no cluster-wide rights: {kinds:?}");
     let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
@@ -141,15 +145,17 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
         );
     }
     // The ConfigMap holds a config mcpod accepts.
-    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["data"]["mcpod.toml"].is_string()).unwrap();
     let toml = cm["data"]["mcpod.toml"].as_str().unwrap();
     let config = mcpod::config::Config::parse(toml, Path::new("mcpod.toml")).unwrap();
     config.validate().unwrap();
     assert_eq!(config.server.runtime, RuntimeKind::Kubernetes);
-    assert_eq!(config.server.public_url.as_deref(), Some("http://mcpod.mcpod.svc:7460"));
+    assert_eq!(config.kubernetes.namespace, namespace);
+    assert_eq!(config.server.public_url.as_deref(), Some(format!("http://mcpod.{namespace}.svc:7460").as_str()));
     assert!(config.server.api_token_file.is_some(), "beyond loopback mcpod needs its token");
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
-    let pod = &deployment["spec"]["template"]["spec"];
+    let template = &deployment["spec"]["template"];
+    let pod = &template["spec"];
     let c = &pod["containers"][0];
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
@@ -178,6 +184,30 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
         pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "config").unwrap()["configMap"]["name"],
         cm["metadata"]["name"]
     );
+    // Server pods admit mcpod by the labels the config names: its pod has them.
+    let labels = &template["metadata"]["labels"];
+    for (key, value) in &config.kubernetes.host_pod_labels {
+        assert_eq!(labels[key], value.as_str(), "mcpod's pod carries host_pod_labels' {key}");
+    }
+    let policy = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
+    for (key, value) in policy["spec"]["podSelector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&labels[key], value, "mcpod's NetworkPolicy selects its pod");
+    }
+    // It runs as the ServiceAccount its Role is bound to.
+    let account = docs.iter().find(|d| d["kind"] == "ServiceAccount").unwrap()["metadata"]["name"].clone();
+    assert_eq!(pod["serviceAccountName"], account);
+    let binding = docs.iter().find(|d| d["kind"] == "RoleBinding").unwrap();
+    assert_eq!(binding["subjects"][0]["name"], account);
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
+    let yaml = render("config/k8s").await;
+    let docs = documents(&yaml);
+    assert!(kinds(&docs).contains("Namespace"), "the base makes its namespace");
+    check_deployment(&docs, "mcpod");
 
     // Applied to the emulator with kubectl, twice (the second is a no-op update).
     let emu = Emulator::start().await.unwrap();
@@ -256,6 +286,185 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
     );
 }
 
+/// The Helm chart as `helm template mcpod config/helm/mcpod -n mcpod
+/// --include-crds -f VALUES` renders it (tests/helm-render: Helm's engine,
+/// since Helm itself cannot be installed here), with `values` merged over
+/// values.yaml.
+fn helm_template(values: &Value) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    // JSON is YAML.
+    std::fs::write(&file, values.to_string()).unwrap();
+    let out = Command::new(ensure_helm_render())
+        .args(["-name", "mcpod", "-namespace", "mcpod", "-f"])
+        .arg(&file)
+        .arg(root().join("config/helm/mcpod"))
+        .output()
+        .expect("helm-render runs");
+    assert!(out.status.success(), "the chart renders: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Values that enable every server values.yaml names, with the example
+/// overlay's access policies and two registry mirrors.
+fn helm_values_enabling_everything() -> Value {
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("config/helm/mcpod/values.yaml")).unwrap())
+            .unwrap();
+    let servers: serde_json::Map<String, Value> = values
+        .pointer("/config/mcp/servers")
+        .and_then(Value::as_object)
+        .expect("config.mcp.servers")
+        .keys()
+        .map(|k| (k.clone(), json!({"enabled": true})))
+        .collect();
+    let policies = std::fs::read_to_string(root().join("config/k8s/overlays/example/team.cedar")).unwrap();
+    json!({
+        "config": {"mcp": {
+            "servers": servers,
+            "registries": {"npm": "https://npm.mirror.example/", "pypi": "https://pypi.mirror.example/simple"}
+        }},
+        "accessPolicies": policies,
+    })
+}
+
+fn kinds(docs: &[Value]) -> std::collections::BTreeSet<String> {
+    docs.iter().filter_map(|d| d["kind"].as_str().map(String::from)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_the_emulator() {
+    let yaml = helm_template(&json!({}));
+    let docs = documents(&yaml);
+    let config = check_deployment(&docs, "mcpod");
+    assert_eq!(config.kubernetes.instance, "mcpod", "the instance is the release's name");
+
+    // What the kustomize base deploys: the same objects (the namespace aside,
+    // which `helm install --create-namespace` makes, and the one server the
+    // values enable), the same rights and the same effective settings.
+    let base = documents(&render("config/k8s").await);
+    let mut expected = kinds(&base);
+    expected.remove("Namespace");
+    expected.insert("McpServer".into());
+    assert_eq!(kinds(&docs), expected);
+    let rules = |docs: &[Value]| docs.iter().find(|d| d["kind"] == "Role").unwrap()["rules"].clone();
+    assert_eq!(rules(&docs), rules(&base), "the chart grants exactly the base's rights");
+    let base_config = check_deployment(&base, "mcpod");
+    for (what, helm, kustomize) in [
+        ("[policy]", format!("{:?}", config.policy), format!("{:?}", base_config.policy)),
+        ("[resources]", format!("{:?}", config.resources), format!("{:?}", base_config.resources)),
+        ("[limits]", format!("{:?}", config.limits), format!("{:?}", base_config.limits)),
+    ] {
+        assert_eq!(helm, kustomize, "the chart's defaults give the base's {what}");
+    }
+    let servers: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "McpServer").collect();
+    assert_eq!(servers.len(), 1, "values.yaml enables time alone");
+    assert_eq!(
+        (servers[0]["metadata"]["name"].as_str(), servers[0]["spec"]["template"].as_str()),
+        (Some("time"), Some("time"))
+    );
+
+    // A changed config restarts mcpod (its checksum is in the pod template);
+    // a change elsewhere does not.
+    let checksum = |yaml: &str| {
+        let docs = documents(yaml);
+        let d = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        d["spec"]["template"]["metadata"]["annotations"]["checksum/config"].as_str().unwrap().to_string()
+    };
+    let first = checksum(&yaml);
+    assert!(first.len() == 64 && first.bytes().all(|b| b.is_ascii_hexdigit()), "a SHA-256: {first}");
+    assert_ne!(checksum(&helm_template(&json!({"config": {"log": {"level": "debug"}}}))), first);
+    assert_eq!(checksum(&helm_template(&json!({"resources": {"limits": {"cpu": "2"}}}))), first);
+
+    // Every server enabled, the access policies and the registry mirrors.
+    let everything = helm_template(&helm_values_enabling_everything());
+    let docs = documents(&everything);
+    let config = check_deployment(&docs, "mcpod");
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["templates", "list", "--json", "--config"])
+        .arg(root().join("config/mcpod.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let catalog: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let servers: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "McpServer").collect();
+    assert_eq!(servers.len(), catalog.len(), "one McpServer per catalog template");
+    for server in &servers {
+        let spec: mcpod::operator::resource::McpServerSpec =
+            serde_json::from_value(server["spec"].clone()).unwrap_or_else(|e| panic!("{e}: {server}"));
+        assert_eq!(spec.problem(), None, "{server}");
+        let name = spec.template.as_deref().unwrap();
+        let template = catalog.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("{name} is in the catalog"));
+        let declared = |what: &str| -> Vec<&str> {
+            template[what].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect()
+        };
+        assert!(spec.params.keys().all(|p| declared("params").contains(&p.as_str())), "{name}'s params: {spec:?}");
+        assert!(spec.secret_refs.iter().all(|s| declared("secrets").contains(&s.env.as_str())), "{name}'s secrets");
+        assert_eq!(server["metadata"]["name"], name, "named after its key, as the template is");
+    }
+    let filesystem = servers.iter().find(|s| s["spec"]["template"] == "filesystem").unwrap();
+    assert_eq!(
+        filesystem["spec"]["params"]["allowed-paths"], "/tmp,/var/cache",
+        "allowedPaths defaults as the seed says"
+    );
+    let brave = servers.iter().find(|s| s["spec"]["template"] == "brave-search").unwrap();
+    assert_eq!(brave["spec"]["secretRefs"][0]["env"], "BRAVE_API_KEY");
+    // The policies: a ConfigMap that parses, mounted where the config looks.
+    let policies = config.access_policies().expect("the config names the policies");
+    let pcm = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["data"]["policies.cedar"].is_string()).unwrap();
+    mcpod::access::parse(pcm["data"]["policies.cedar"].as_str().unwrap(), &policies).expect("the policies parse");
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["configMap"]["name"] == pcm["metadata"]["name"]);
+    let volume = volume.expect("a volume of the policies' ConfigMap")["name"].clone();
+    let mount = pod["containers"][0]["volumeMounts"].as_array().unwrap().iter().find(|m| m["name"] == volume);
+    let mount = mount.expect("the policies' volume is mounted")["mountPath"].as_str().unwrap();
+    assert_eq!(policies.parent(), Some(Path::new(mount)), "mounted where [access] policies looks");
+    // The mirrors are on mcpod's container, which passes them to every server pod.
+    let env = &pod["containers"][0]["env"];
+    assert_eq!(
+        env,
+        &json!([
+            {"name": "npm_config_registry", "value": "https://npm.mirror.example/"},
+            {"name": "UV_INDEX_URL", "value": "https://pypi.mirror.example/simple"}
+        ])
+    );
+
+    // Installed into the emulator with real kubectl (twice: the second is a
+    // no-op upgrade), every McpServer accepted by the CRD's schema.
+    let emu = Emulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "default").unwrap();
+    let k = Some(kubeconfig.as_path());
+    // (`helm install --create-namespace`; `kubectl create namespace` would
+    // send protobuf, which the emulator does not speak.)
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mcpod"}});
+    kubectl(k, &["apply", "-f", "-"], Some(namespace.to_string())).await;
+    // Helm installs crds/ first, then the templates.
+    kubectl(k, &["apply", "-f", "config/helm/mcpod/crds"], None).await;
+    for _ in 0..2 {
+        let applied = kubectl(k, &["apply", "-n", "mcpod", "-f", "-"], Some(everything.clone())).await;
+        assert!(applied.contains("deployment.apps/mcpod") && applied.contains("mcpserver.mcpod.dev/time"), "{applied}");
+    }
+    let got = kubectl(
+        k,
+        &[
+            "get",
+            "deployment,serviceaccount,role,rolebinding,service,networkpolicy,configmap",
+            "-n",
+            "mcpod",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(got.lines().count(), 8, "{got}");
+    let declared = kubectl(k, &["get", "mcpservers", "-n", "mcpod", "-o", "name"], None).await;
+    assert_eq!(declared.lines().count(), catalog.len(), "{declared}");
+}
+
 #[test]
 fn the_crd_files_are_what_mcpod_serves() {
     let out = Command::new(env!("CARGO_BIN_EXE_mcpod")).arg("crd").output().unwrap();
@@ -273,6 +482,11 @@ async fn checkov_finds_nothing_unjustified_in_the_manifests_nor_in_the_pods_mcpo
     assert_eq!(unjustified(&failed, "manifests"), Vec::<String>::new(), "every failed check: {failed:?}");
     let overlay = checkov_failures(&render("config/k8s/overlays/example").await);
     assert_eq!(unjustified(&overlay, "manifests"), Vec::<String>::new(), "every failed check: {overlay:?}");
+    // The Helm chart, with its defaults and with everything it can set.
+    for values in [json!({}), helm_values_enabling_everything()] {
+        let failed = checkov_failures(&helm_template(&values));
+        assert_eq!(unjustified(&failed, "manifests"), Vec::<String>::new(), "every failed check: {failed:?}");
+    }
 
     // The pods mcpod creates: a stdio server with a secret, and a network server.
     let (_emu, _dir, kubeconfig, _) = cluster().await;

@@ -481,6 +481,13 @@ fn debian_program(program: &str, package: &str) -> Result<PathBuf, String> {
     if let Some(p) = which() {
         return Ok(p);
     }
+    apt_install(&[package])?;
+    which().ok_or_else(|| format!("{program} is still not on PATH after apt-get install {package}"))
+}
+
+/// `apt-get install packages` (through sudo when not root).
+#[allow(dead_code)]
+fn apt_install(packages: &[&str]) -> Result<(), String> {
     let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let apt = |args: &[&str]| {
         let mut cmd = std::process::Command::new(if root { "apt-get" } else { "sudo" });
@@ -489,10 +496,55 @@ fn debian_program(program: &str, package: &str) -> Result<PathBuf, String> {
         }
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
     };
-    if !apt(&["update", "-qq"]) || !apt(&["install", "-y", "-qq", "--no-install-recommends", package]) {
-        return Err(format!("installing {program}: apt-get install {package} failed"));
+    let install = [&["install", "-y", "-qq", "--no-install-recommends"][..], packages].concat();
+    if !apt(&["update", "-qq"]) || !apt(&install) {
+        return Err(format!("apt-get install {} failed", packages.join(" ")));
     }
-    which().ok_or_else(|| format!("{program} is still not on PATH after apt-get install {package}"))
+    Ok(())
+}
+
+/// The Debian packages `tests/helm-render` is built from: Go, and the
+/// libraries Helm renders with (Sprig v3, sigs.k8s.io/yaml). `.ci/run`
+/// installs the same.
+const HELM_RENDER_PACKAGES: [&str; 3] =
+    ["golang-go", "golang-github-masterminds-sprig-dev", "golang-k8s-sigs-yaml-dev"];
+
+/// `tests/helm-render`, which renders the Helm chart as `helm template`
+/// does (Helm cannot be installed here): built once per test run, after
+/// installing its Debian packages if `.ci/run` has not.
+#[allow(dead_code)]
+pub fn ensure_helm_render() -> PathBuf {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let gopath = Path::new("/usr/share/gocode");
+        let have = |dir: &str| gopath.join("src").join(dir).is_dir();
+        let go = Path::new("/usr/bin/go");
+        if !go.exists() || !have("github.com/Masterminds/sprig") || !have("sigs.k8s.io/yaml") {
+            apt_install(&HELM_RENDER_PACKAGES)?;
+        }
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let bin = tmp.join("helm-render");
+        // GOPATH mode on Debian's packaged sources: no module download.
+        let out = std::process::Command::new(go)
+            .args(["build", "-o"])
+            .arg(&bin)
+            .arg(".")
+            .current_dir(root().join("tests/helm-render"))
+            .env("GOPATH", gopath)
+            .env("GO111MODULE", "off")
+            .env("GOFLAGS", "")
+            .env("GOCACHE", tmp.join("go-build-cache"))
+            .output()
+            .map_err(|e| format!("running go build: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("go build tests/helm-render: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(bin)
+    });
+    match ready {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("building tests/helm-render failed: {e}"),
+    }
 }
 
 /// The checkov program, installed once into `tests/clients/.venv-checkov`
