@@ -92,6 +92,13 @@ async fn render(dir: &str) -> String {
     kubectl(None, &["kustomize", dir], None).await
 }
 
+/// mcpod's own objects in namespace `mcpod` (`kind/name`), as kubectl lists them.
+async fn deployed(kubeconfig: &Path) -> Vec<String> {
+    let kinds = "deployment,serviceaccount,role,rolebinding,service,networkpolicy,configmap";
+    let got = kubectl(Some(kubeconfig), &["get", kinds, "-n", "mcpod", "-o", "name"], None).await;
+    got.lines().map(String::from).collect()
+}
+
 /// The YAML documents of `yaml` (`---` between them), comment-only ones dropped.
 fn documents(yaml: &str) -> Vec<Value> {
     format!("\n{yaml}")
@@ -222,20 +229,8 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
             "{applied}"
         );
     }
-    let got = kubectl(
-        Some(&kubeconfig),
-        &[
-            "get",
-            "deployment,serviceaccount,role,rolebinding,service,networkpolicy,configmap",
-            "-n",
-            "mcpod",
-            "-o",
-            "name",
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(got.lines().count(), 7, "{got}");
+    let got = deployed(&kubeconfig).await;
+    assert_eq!(got.len(), 7, "{got:?}");
     let crds = kubectl(Some(&kubeconfig), &["get", "crd", "-o", "name"], None).await;
     assert_eq!(crds.trim(), "customresourcedefinition.apiextensions.k8s.io/mcpservers.mcpod.dev");
 
@@ -328,6 +323,18 @@ fn helm_values_enabling_everything() -> Value {
     })
 }
 
+/// The catalog's templates, as `mcpod templates list --json` shows them.
+fn catalog() -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
+        .args(["templates", "list", "--json", "--config"])
+        .arg(root().join("config/mcpod.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The kinds of `docs`.
 fn kinds(docs: &[Value]) -> std::collections::BTreeSet<String> {
     docs.iter().filter_map(|d| d["kind"].as_str().map(String::from)).collect()
 }
@@ -380,15 +387,15 @@ async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_t
     let everything = helm_template(&helm_values_enabling_everything());
     let docs = documents(&everything);
     let config = check_deployment(&docs, "mcpod");
-    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["templates", "list", "--json", "--config"])
-        .arg(root().join("config/mcpod.toml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let catalog: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let catalog = catalog();
+    // values.yaml has one entry per catalog template, and the chart names no
+    // server of its own: every template once, named after its key.
     let servers: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "McpServer").collect();
-    assert_eq!(servers.len(), catalog.len(), "one McpServer per catalog template");
+    let mut declared: Vec<&str> = servers.iter().filter_map(|s| s["spec"]["template"].as_str()).collect();
+    let mut templates: Vec<&str> = catalog.iter().filter_map(|t| t["name"].as_str()).collect();
+    declared.sort();
+    templates.sort();
+    assert_eq!(declared, templates, "one McpServer per catalog template");
     for server in &servers {
         let spec: mcpod::operator::resource::McpServerSpec =
             serde_json::from_value(server["spec"].clone()).unwrap_or_else(|e| panic!("{e}: {server}"));
@@ -447,20 +454,8 @@ async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_t
         let applied = kubectl(k, &["apply", "-n", "mcpod", "-f", "-"], Some(everything.clone())).await;
         assert!(applied.contains("deployment.apps/mcpod") && applied.contains("mcpserver.mcpod.dev/time"), "{applied}");
     }
-    let got = kubectl(
-        k,
-        &[
-            "get",
-            "deployment,serviceaccount,role,rolebinding,service,networkpolicy,configmap",
-            "-n",
-            "mcpod",
-            "-o",
-            "name",
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(got.lines().count(), 8, "{got}");
+    let got = deployed(&kubeconfig).await;
+    assert_eq!(got.len(), 8, "two ConfigMaps, the config's and the policies': {got:?}");
     let declared = kubectl(k, &["get", "mcpservers", "-n", "mcpod", "-o", "name"], None).await;
     assert_eq!(declared.lines().count(), catalog.len(), "{declared}");
 }
@@ -563,52 +558,6 @@ fn the_helm_values_mirror_the_seed_and_every_value_a_template_uses_exists() {
         text[text.find("rules:").unwrap()..].to_string()
     };
     assert_eq!(rules(chart.join("templates/role.yaml")), rules(root().join("config/k8s/base/role.yaml")));
-}
-
-/// Sprig's `kebabcase` on the keys the chart uses (`braveSearch` → `brave-search`).
-fn kebab(key: &str) -> String {
-    let mut out = String::new();
-    for c in key.chars() {
-        if c.is_ascii_uppercase() && !out.is_empty() {
-            out.push('-');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-#[test]
-fn every_catalog_template_can_be_enabled_from_the_helm_values_and_the_chart_names_none_itself() {
-    let chart = root().join("config/helm/mcpod");
-    let values: Value = serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mcpod"))
-        .args(["templates", "list", "--json", "--config"])
-        .arg(root().join("config/mcpod.toml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let catalog: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let mut templates: Vec<String> = catalog.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
-    templates.sort();
-    let servers = values.pointer("/config/mcp/servers").and_then(Value::as_object).expect("config.mcp.servers");
-    let mut named: Vec<String> = Vec::new();
-    for (key, server) in servers {
-        assert!(server["enabled"].is_boolean(), "config.mcp.servers.{key}.enabled is a boolean");
-        named.push(server["template"].as_str().map(String::from).unwrap_or_else(|| kebab(key)));
-    }
-    named.sort();
-    assert_eq!(named, templates, "config.mcp.servers has one entry per catalog template, named as the chart names it");
-    // The chart declares whatever is enabled: it ranges over the servers
-    // and names no server of its own.
-    let text = std::fs::read_to_string(chart.join("templates/mcpservers.yaml")).unwrap();
-    assert!(text.contains("range $key, $server := .Values.config.mcp.servers"), "{text}");
-    let body: String = text.lines().filter(|l| !l.trim_start().starts_with("{{- /*") && !l.contains("*/")).collect();
-    for name in &templates {
-        assert!(!body.contains(&format!("servers.{name}")) && !body.contains(&format!("$servers.{name}")), "{name}");
-    }
-    assert!(!body.contains("braveSearch") && !body.contains("BRAVE_API_KEY"), "no hard-coded server: {body}");
-    let brave = &servers["braveSearch"]["secretRefs"][0];
-    assert_eq!((brave["env"].as_str(), brave["secretName"].as_str()), (Some("BRAVE_API_KEY"), Some("brave-search")));
 }
 
 /// Waits until `probe` returns Some, for up to 60 s.
