@@ -92,6 +92,52 @@ async fn render(dir: &str) -> String {
     kubectl(None, &["kustomize", dir], None).await
 }
 
+/// An emulator after docs/deploy.md's step 2 (the namespace and the API
+/// token's Secret), its commands run as a user types them with real kubectl;
+/// its kubeconfig.
+async fn cluster_after_step_2() -> (Emulator, tempfile::TempDir, PathBuf) {
+    let emu = Emulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "default").unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/deploy.md")).unwrap();
+    let step = doc.split("## 2. The API token").nth(1).expect("deploy.md has step 2");
+    let block = step.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("with its commands");
+    let mut ran = 0;
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let line = line.replace("\"$(openssl rand -hex 32)\"", "0123456789abcdef");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "kubectl", "step 2 is kubectl commands: {line}");
+        kubectl(Some(&kubeconfig), &words[1..], None).await;
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "the namespace and the Secret: {block}");
+    (emu, dir, kubeconfig)
+}
+
+/// The Secret mcpod's Deployment mounts its API token from is there, with
+/// the key the config's `api_token_file` reads.
+async fn check_api_token_secret(kubeconfig: &Path, docs: &[Value], config: &mcpod::config::Config) {
+    let file = config.server.api_token_file.as_deref().expect("api_token_file");
+    let pod = &docs.iter().find(|d| d["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"];
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"].as_str().is_some_and(|p| file.parent() == Some(Path::new(p))));
+    let volume = mount.unwrap_or_else(|| panic!("a volume is mounted where {} is", file.display()))["name"].clone();
+    let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == volume).unwrap();
+    let secret = volume["secret"]["secretName"].as_str().expect("the token's volume is a Secret");
+    let key = file.file_name().unwrap().to_string_lossy();
+    let value = kubectl(
+        Some(kubeconfig),
+        &["get", "secret", secret, "-n", "mcpod", "-o", &format!("jsonpath={{.data.{key}}}")],
+        None,
+    )
+    .await;
+    assert_eq!(value, "MDEyMzQ1Njc4OWFiY2RlZg==", "the Secret {secret} step 2 made holds the token under {key}");
+}
+
 /// mcpod's own objects in namespace `mcpod` (`kind/name`), as kubectl lists them.
 async fn deployed(kubeconfig: &Path) -> Vec<String> {
     let kinds = "deployment,serviceaccount,role,rolebinding,service,networkpolicy,configmap";
@@ -214,13 +260,11 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
     let yaml = render("config/k8s").await;
     let docs = documents(&yaml);
     assert!(kinds(&docs).contains("Namespace"), "the base makes its namespace");
-    check_deployment(&docs, "mcpod");
+    let config = check_deployment(&docs, "mcpod");
 
-    // Applied to the emulator with kubectl, twice (the second is a no-op update).
-    let emu = Emulator::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig, "default").unwrap();
+    // Applied with kubectl after deploy.md's step 2, twice (the second is a
+    // no-op update).
+    let (_emu, _dir, kubeconfig) = cluster_after_step_2().await;
     for _ in 0..2 {
         let applied = kubectl(Some(&kubeconfig), &["apply", "-f", "-"], Some(yaml.clone())).await;
         assert!(
@@ -231,6 +275,7 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
     }
     let got = deployed(&kubeconfig).await;
     assert_eq!(got.len(), 7, "{got:?}");
+    check_api_token_secret(&kubeconfig, &docs, &config).await;
     let crds = kubectl(Some(&kubeconfig), &["get", "crd", "-o", "name"], None).await;
     assert_eq!(crds.trim(), "customresourcedefinition.apiextensions.k8s.io/mcpservers.mcpod.dev");
 
@@ -439,15 +484,8 @@ async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_t
 
     // Installed into the emulator with real kubectl (twice: the second is a
     // no-op upgrade), every McpServer accepted by the CRD's schema.
-    let emu = Emulator::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig, "default").unwrap();
+    let (_emu, _dir, kubeconfig) = cluster_after_step_2().await;
     let k = Some(kubeconfig.as_path());
-    // (`helm install --create-namespace`; `kubectl create namespace` would
-    // send protobuf, which the emulator does not speak.)
-    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mcpod"}});
-    kubectl(k, &["apply", "-f", "-"], Some(namespace.to_string())).await;
     // Helm installs crds/ first, then the templates.
     kubectl(k, &["apply", "-f", "config/helm/mcpod/crds"], None).await;
     for _ in 0..2 {
@@ -456,6 +494,7 @@ async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_t
     }
     let got = deployed(&kubeconfig).await;
     assert_eq!(got.len(), 8, "two ConfigMaps, the config's and the policies': {got:?}");
+    check_api_token_secret(&kubeconfig, &docs, &config).await;
     let declared = kubectl(k, &["get", "mcpservers", "-n", "mcpod", "-o", "name"], None).await;
     assert_eq!(declared.lines().count(), catalog.len(), "{declared}");
 }

@@ -174,11 +174,15 @@ async fn resource(
     let key = |name: &str| -> Key { (kind.plural.clone(), t.namespace.clone(), name.to_string()) };
     match (&method, t.name.as_deref(), t.sub.as_deref()) {
         (&Method::GET, None, None) => list_or_watch(&st, &kind, &t.namespace, &q),
-        (&Method::POST, None, None) => create(&st, &kind, &t.namespace, &body),
+        (&Method::POST, None, None) => match decode(&kind, &headers, &body) {
+            Ok(obj) => create(&st, &kind, &t.namespace, obj),
+            Err(e) => error(e),
+        },
         (&Method::GET, Some(name), None | Some("status")) => fetch(&st, &kind, key(name)),
-        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
-            replace(&st, &kind, key(name), &body, sub.is_some())
-        }
+        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => match decode(&kind, &headers, &body) {
+            Ok(obj) => replace(&st, &kind, key(name), obj, sub.is_some()),
+            Err(e) => error(e),
+        },
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
             patch(&st, &kind, key(name), &headers, &body, sub.is_some())
         }
@@ -284,13 +288,28 @@ fn normalize(kind: &Kind, obj: &mut Value) {
             }
             obj.as_object_mut().map(|o| o.remove("stringData"));
         }
+        // An empty type is defaulted, as the API server does.
+        if obj["type"].as_str().is_none_or(str::is_empty) {
+            obj["type"] = json!("Opaque");
+        }
     }
 }
 
-fn create(st: &Arc<State>, kind: &Kind, ns: &str, body: &Bytes) -> Response {
-    let Ok(mut obj) = serde_json::from_slice::<Value>(body) else {
-        return error(status(400, "BadRequest", "the body is not JSON"));
-    };
+/// The object a create or replace sends: JSON, or protobuf as typed clients
+/// (`kubectl create namespace|secret|configmap`) send it.
+fn decode(kind: &Kind, headers: &HeaderMap, body: &Bytes) -> Result<Value, Value> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.starts_with("application/vnd.kubernetes.protobuf") {
+        return serde_json::from_slice::<Value>(body).map_err(|_| status(400, "BadRequest", "the body is not JSON"));
+    }
+    let obj = crate::proto::object(body).map_err(|e| status(415, "UnsupportedMediaType", &e))?;
+    if obj["kind"] != kind.kind.as_str() {
+        return Err(status(400, "BadRequest", &format!("a {} sent to the {} endpoint", obj["kind"], kind.plural)));
+    }
+    Ok(obj)
+}
+
+fn create(st: &Arc<State>, kind: &Kind, ns: &str, mut obj: Value) -> Response {
     if !obj.is_object() || !obj["metadata"].is_object() {
         return error(status(422, "Invalid", "the object needs metadata"));
     }
@@ -380,10 +399,7 @@ fn write(
     axum::Json(obj).into_response()
 }
 
-fn replace(st: &Arc<State>, kind: &Kind, key: Key, body: &Bytes, status_write: bool) -> Response {
-    let Ok(new) = serde_json::from_slice::<Value>(body) else {
-        return error(status(400, "BadRequest", "the body is not JSON"));
-    };
+fn replace(st: &Arc<State>, kind: &Kind, key: Key, new: Value, status_write: bool) -> Response {
     write(st, kind, &key, status_write, |_| Ok(new))
 }
 

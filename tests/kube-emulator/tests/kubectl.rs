@@ -393,3 +393,31 @@ async fn the_library_mints_tokens_and_an_expired_one_does_not_authenticate() {
     assert_eq!(refused(&c.review(&expired, &["mcpod"]).await), "service account token has expired");
     assert!(c.emu.mint_token("demo", "ghost", &[], 600).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_namespace_secret_and_configmap_send_protobuf_that_the_emulator_reads() {
+    // What docs/deploy.md has a user type before installing mcpod.
+    let c = Cluster::start().await;
+    c.ok(&["create", "namespace", "mcpod"], None).await;
+    c.ok(&["create", "secret", "generic", "mcpod-api-token", "-n", "mcpod", "--from-literal=token=s3cret"], None).await;
+    c.ok(&["create", "configmap", "settings", "-n", "mcpod", "--from-literal=level=debug"], None).await;
+    c.ok(&["label", "namespace", "mcpod", "team=ai"], None).await;
+
+    let ns: Value = serde_json::from_str(&c.ok(&["get", "namespace", "mcpod", "-o", "json"], None).await).unwrap();
+    assert_eq!(ns["metadata"]["labels"]["team"], "ai", "{ns}");
+    let secret: Value =
+        serde_json::from_str(&c.ok(&["get", "secret", "mcpod-api-token", "-n", "mcpod", "-o", "json"], None).await)
+            .unwrap();
+    assert_eq!(secret["data"]["token"], "czNjcmV0", "the value, base64: {secret}");
+    assert_eq!(secret["type"], "Opaque", "the type the API server defaults");
+    let level = c.ok(&["get", "configmap", "settings", "-n", "mcpod", "-o", "jsonpath={.data.level}"], None).await;
+    assert_eq!(level, "debug");
+    // An existing name is refused as a cluster refuses it.
+    let again = c.run(&["create", "namespace", "mcpod"], None).await;
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("AlreadyExists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
