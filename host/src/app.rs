@@ -125,10 +125,16 @@ pub fn local_runtime(config: &Config) -> LocalRuntime {
     LocalRuntime::new(sandbox_settings(config), Duration::from_secs(5))
 }
 
+/// `server.state_dir` as an absolute path: processes run in their own work
+/// directories, and the sandbox grants only absolute paths.
+fn absolute_state_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config.server.state_dir.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+}
+
 /// The local runtime's sandbox, as `[sandbox]`, the policy and `[limits]` say.
 fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings {
     let s = &config.sandbox;
-    let work_root = match &config.server.state_dir {
+    let work_root = match absolute_state_dir(config) {
         Some(dir) => dir.join("work"),
         None => std::env::temp_dir().join("mcpod-work"),
     };
@@ -178,7 +184,7 @@ fn supply(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<crate::s
         // npx and uv on this machine install the very files mcpod
         // checked; a pod cannot read this host's files.
         files: match config.server.runtime {
-            RuntimeKind::Local => config.server.state_dir.as_ref().map(|d| d.join("packages")),
+            RuntimeKind::Local => absolute_state_dir(config).map(|d| d.join("packages")),
             RuntimeKind::Kubernetes => None,
         },
     };
@@ -300,4 +306,20 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
         .service(routes);
     let router = Router::new().fallback_service(stack);
     Ok(App { plugins, manager, router, token_source: admin.source, audit, metrics })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_state_dir_reaches_the_sandbox_and_the_launch_as_an_absolute_path() {
+        let mut config = Config::default();
+        config.server.state_dir = Some("state".into());
+        let dir = absolute_state_dir(&config).unwrap();
+        assert!(dir.is_absolute() && dir.ends_with("state"), "{}", dir.display());
+        assert!(sandbox_settings(&config).work_root.is_absolute());
+        config.server.state_dir = Some("/var/lib/mcpod".into());
+        assert_eq!(absolute_state_dir(&config).unwrap(), std::path::Path::new("/var/lib/mcpod"));
+    }
 }

