@@ -5,11 +5,14 @@
 //! them and the servers already serving.
 //!
 //! An instance holds a slot from its launch until its handshake is done
-//! (or its run ends), for at most [`MAX_HOLD`]; launches beyond the slots
-//! wait their turn, in order.
+//! (or its run ends), for at most [`MAX_HOLD`] (launch and discovery
+//! included); launches beyond the slots wait their turn, in order.
 //! Admission counts what is starting or waiting from the moment a start is
-//! admitted, and refuses a new start once `max_waiting` wait already, so
-//! that the line never grows past what the start timeout can clear.
+//! admitted, and refuses a new start once `max_waiting` wait already: the
+//! line is bounded, and a client beyond it is told to retry (429) instead
+//! of queueing. With the defaults a start at the end of a full line may
+//! wait longer than its start timeout (64 waiting, 4 slots, up to 10 s
+//! each); the line's length is the operator's trade between the two.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,25 +76,29 @@ impl Launches {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
 
-    /// Whether one more start may be admitted now; the refusal names the
-    /// limits and what to do.
-    pub fn admits(&self) -> Result<(), String> {
+    /// Admits one more start, counted from now until its instance is ready
+    /// (the ticket), or refuses it once the slots and their waiting line are
+    /// full; the refusal names the limits and what to do. Check and count
+    /// are one step, so that a burst of starts cannot all pass the check.
+    pub fn admit(&self) -> Result<Ticket, String> {
         if self.slots.is_none() {
-            return Ok(());
+            return Ok(self.ticket());
         }
-        let pending = self.pending.load(Ordering::Acquire);
-        if pending >= self.limit.saturating_add(self.max_waiting) {
-            return Err(format!(
+        let most = self.limit.saturating_add(self.max_waiting);
+        let counted = self.pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < most).then_some(n + 1));
+        match counted {
+            Ok(_) => Ok(Ticket(self.pending.clone())),
+            Err(pending) => Err(format!(
                 "{pending} server instances are starting or waiting to start, the most this host takes at once \
                  (limits.max_concurrent_launches = {}, limits.max_waiting_launches = {}); \
                  try again when they are up",
                 self.limit, self.max_waiting
-            ));
+            )),
         }
-        Ok(())
     }
 
-    /// Counts an admitted start (or a restart) until its instance is ready.
+    /// Counts a start that needs no admission (a restart, a replacement)
+    /// until its instance is ready.
     pub fn ticket(&self) -> Ticket {
         self.pending.fetch_add(1, Ordering::AcqRel);
         Ticket(self.pending.clone())
@@ -140,13 +147,9 @@ mod tests {
     #[tokio::test]
     async fn admission_refuses_once_the_waiting_line_is_full_and_names_both_limits() {
         let launches = Launches::new(Some(2), 1);
-        let held: Vec<Ticket> = (0..3)
-            .map(|_| {
-                launches.admits().expect("two starting and one waiting are admitted");
-                launches.ticket()
-            })
-            .collect();
-        let refused = launches.admits().expect_err("a fourth would wait beyond the line");
+        let held: Vec<Ticket> =
+            (0..3).map(|_| launches.admit().expect("two starting and one waiting are admitted")).collect();
+        let refused = launches.admit().expect_err("a fourth would wait beyond the line");
         assert!(
             refused.contains("3 server instances")
                 && refused.contains("limits.max_concurrent_launches = 2")
@@ -155,16 +158,29 @@ mod tests {
         );
         drop(held);
         assert_eq!(launches.pending(), 0, "every ticket gave its place back");
-        launches.admits().expect("admitted again once the others are up");
+        launches.admit().expect("admitted again once the others are up");
+    }
+
+    #[test]
+    fn a_burst_of_admissions_from_many_threads_never_passes_the_line() {
+        let launches = Launches::new(Some(2), 3);
+        let admitted: Vec<Ticket> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| (0..50).filter_map(|_| launches.admit().ok()).collect::<Vec<_>>()))
+                .collect();
+            threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect()
+        });
+        assert_eq!(admitted.len(), 5, "the slots and the line, not one more");
+        assert_eq!(launches.pending(), 5);
     }
 
     #[tokio::test]
     async fn a_slot_gives_its_place_back_when_its_instance_is_ready() {
         let launches = Launches::new(Some(1), 0);
         let slot = launches.slot(launches.ticket()).await;
-        assert!(launches.admits().is_err(), "one starting, none may wait");
+        assert!(launches.admit().is_err(), "one starting, none may wait");
         drop(slot);
-        assert!(launches.admits().is_ok());
+        assert!(launches.admit().is_ok());
     }
 
     #[tokio::test]
@@ -173,7 +189,7 @@ mod tests {
             let slots: Vec<Slot> =
                 futures_util::future::join_all((0..100).map(|_| launches.slot(launches.ticket()))).await;
             assert_eq!(slots.len(), 100);
-            assert!(launches.admits().is_ok());
+            assert!(launches.admit().is_ok());
             assert_eq!(launches.limit(), 0);
         }
     }

@@ -85,7 +85,7 @@ impl Manager {
             let open = server.sessions.load(Ordering::Relaxed) as usize + handles.len();
             self.check_session_limit(id, open)?;
             let handle = Arc::new(Handle {
-                instance: self.spawn_instance(&server),
+                instance: self.spawn_instance(&server, None),
                 interactive: Arc::new(tokio::sync::Mutex::new(())),
                 last_used: Mutex::new(Instant::now()),
                 _slot: slot,

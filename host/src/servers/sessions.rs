@@ -218,14 +218,14 @@ impl Manager {
             (Some(token), _) => self.handle(&server, token)?.instance.clone(),
             (None, Sharing::Shared) => match server.instances.lock().ok().and_then(|l| l.first().cloned()) {
                 Some(i) if alive(&i) => i,
-                _ => self.spawn_instance(&server),
+                _ => self.spawn_instance(&server, None),
             },
             (None, Sharing::PerSession) => {
                 let kept = server.stateless.lock().ok().and_then(|s| s.clone());
                 match kept {
                     Some(i) if alive(&i) => i,
                     _ => {
-                        let fresh = self.spawn_instance(&server);
+                        let fresh = self.spawn_instance(&server, None);
                         if let Ok(mut slot) = server.stateless.lock() {
                             *slot = Some(fresh.clone());
                         }
@@ -355,7 +355,7 @@ impl Manager {
                 let current = server.instances.lock().ok().and_then(|l| l.first().cloned());
                 match current {
                     Some(i) if !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped) => (i, false),
-                    _ => (self.spawn_instance(&server), false),
+                    _ => (self.spawn_instance(&server, None), false),
                 }
             }
             Sharing::PerSession => {
@@ -363,8 +363,8 @@ impl Manager {
                 match spare {
                     Some(i) if !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped) => (i, true),
                     _ => {
-                        self.admit_instance()?;
-                        (self.spawn_instance(&server), true)
+                        let admitted = self.admit_instance()?;
+                        (self.spawn_instance(&server, Some(admitted)), true)
                     }
                 }
             }

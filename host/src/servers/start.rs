@@ -11,6 +11,7 @@ use crate::identity::Principal;
 use crate::launch::Transport;
 use crate::policy::Policy;
 use crate::runtime::LaunchRequest;
+use crate::runtime::launches::Ticket;
 use crate::supply::SupplyError;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,9 +155,11 @@ impl Manager {
     /// less memory available than `limits.min_available_memory_mib`
     /// (the local runtime; the cluster's scheduler admits pods itself), or
     /// while the launch slots and their waiting line are full.
-    pub(super) fn admit_instance(&self) -> Result<(), ManagerError> {
+    /// The ticket counts the start in the waiting line from now: hand it to
+    /// `spawn_instance`.
+    pub(super) fn admit_instance(&self) -> Result<Ticket, ManagerError> {
         crate::runtime::memory::admits(self.runtime.available_memory_mib(), self.settings.min_available_memory_mib)
-            .and_then(|()| self.launches.admits())
+            .and_then(|()| self.launches.admit())
             .map_err(ManagerError::Limit)
     }
 
@@ -195,9 +198,10 @@ impl Manager {
             Some(who) if who.role != crate::identity::Role::Admin => Some(self.reserve_start(who)?),
             _ => None,
         };
-        if adopt.is_none() {
-            self.admit_instance()?;
-        }
+        let admitted = match adopt {
+            None => Some(self.admit_instance()?),
+            Some(_) => None,
+        };
         let problems = req.expose.problems();
         if !problems.is_empty() {
             return Err(ManagerError::BadRequest { message: problems.join("; "), details: Vec::new() });
@@ -374,7 +378,7 @@ impl Manager {
             start_request,
             packages,
         });
-        let first = self.spawn_instance(&server);
+        let first = self.spawn_instance(&server, admitted);
         if let Ok(mut spare) = server.spare.lock() {
             *spare = Some(first.clone());
         }
@@ -428,7 +432,9 @@ impl Manager {
         res.memory_limit.get_or_insert_with(|| r.memory_limit.clone());
     }
 
-    pub(super) fn spawn_instance(&self, server: &Arc<Server>) -> Arc<Instance> {
+    /// Starts an instance of `server`, counted by its admission's ticket if
+    /// it was admitted (else from now).
+    pub(super) fn spawn_instance(&self, server: &Arc<Server>, admitted: Option<Ticket>) -> Arc<Instance> {
         let n = server.next_instance.fetch_add(1, Ordering::Relaxed);
         let request = LaunchRequest {
             server_id: server.id.clone(),
@@ -448,33 +454,36 @@ impl Manager {
         let adapter = self.plugins.adapter("stdio");
         // A remote server's "launch" is a connection, which costs this
         // machine nothing to wait for.
-        let (runtime, launches) = if server.spec.remote_url().is_some() {
-            (&self.remote, crate::runtime::launches::Launches::unlimited())
+        let (runtime, launches, admitted) = if server.spec.remote_url().is_some() {
+            (&self.remote, crate::runtime::launches::Launches::unlimited(), None)
         } else {
-            (&self.runtime, self.launches.clone())
+            (&self.runtime, self.launches.clone(), admitted)
         };
         let instance = match adapter {
-            Ok(adapter) => Instance::spawn(InstanceSetup {
-                runtime: runtime.clone(),
-                headers: server.headers.clone(),
-                oauth: server.oauth.clone(),
-                request,
-                adapter,
-                network: self.network_codecs(),
-                max_message_bytes: self.settings.max_message_bytes,
-                init_params: host_init_params(),
-                restart: self.settings.restart,
-                request_timeout: server.request_timeout,
-                discover_timeout: self.settings.discover_timeout,
-                in_flight_budget: self.settings.in_flight_budget,
-                logs: server.logs.clone(),
-                metrics: self.metrics.server(&server.id),
-                audit: Some(self.audit.clone()),
-                expose: server.expose.clone(),
-                access: self.access.clone(),
-                server_facts: server.facts(),
-                launches,
-            }),
+            Ok(adapter) => Instance::spawn(
+                InstanceSetup {
+                    runtime: runtime.clone(),
+                    headers: server.headers.clone(),
+                    oauth: server.oauth.clone(),
+                    request,
+                    adapter,
+                    network: self.network_codecs(),
+                    max_message_bytes: self.settings.max_message_bytes,
+                    init_params: host_init_params(),
+                    restart: self.settings.restart,
+                    request_timeout: server.request_timeout,
+                    discover_timeout: self.settings.discover_timeout,
+                    in_flight_budget: self.settings.in_flight_budget,
+                    logs: server.logs.clone(),
+                    metrics: self.metrics.server(&server.id),
+                    audit: Some(self.audit.clone()),
+                    expose: server.expose.clone(),
+                    access: self.access.clone(),
+                    server_facts: server.facts(),
+                    launches,
+                },
+                admitted,
+            ),
             Err(e) => {
                 tracing::error!(server = %server.id, "cannot start: {e}");
                 Instance::failed(&request, e.to_string(), self.metrics.server(&server.id))

@@ -160,7 +160,7 @@ pub struct InstanceSetup {
 
 impl Instance {
     /// Starts an instance; it keeps running (and restarting) until `stop`.
-    pub fn spawn(setup: InstanceSetup) -> Arc<Instance> {
+    pub fn spawn(setup: InstanceSetup, admitted: Option<crate::runtime::launches::Ticket>) -> Arc<Instance> {
         let (state, _) = watch::channel(InstanceState::Starting);
         let instance = Arc::new(Instance {
             id: setup.request.instance_id.clone(),
@@ -178,8 +178,9 @@ impl Instance {
             audit: setup.audit.clone(),
             speaks_modern: Default::default(),
         });
-        // Counted from now, so that admission sees this start at once.
-        let ticket = setup.launches.ticket();
+        // Counted since its admission, or from now, so that admission sees
+        // this start at once.
+        let ticket = admitted.unwrap_or_else(|| setup.launches.ticket());
         tokio::spawn(instance.clone().supervise(setup, ticket));
         instance
     }

@@ -175,7 +175,7 @@ impl Instance {
         };
         let slot_until = tokio::time::Instant::now() + crate::runtime::launches::MAX_HOLD;
         let launched = tokio::select! {
-            r = setup.runtime.launch(&setup.request) => r,
+            r = holding(&mut slot, slot_until, setup.runtime.launch(&setup.request)) => r,
             _ = self.stop.notified() => return RunOutcome::Stopped,
         };
         let launched = match launched {
@@ -219,7 +219,7 @@ impl Instance {
                 } else {
                     let wire = upstream::rev_2026_07_28::Wire::Stdio(exchange.clone());
                     tokio::select! {
-                        found = upstream::rev_2026_07_28::discover(&wire, &setup.init_params, setup.discover_timeout) => found,
+                        found = holding(&mut slot, slot_until, upstream::rev_2026_07_28::discover(&wire, &setup.init_params, setup.discover_timeout)) => found,
                         _ = self.stop.notified() => {
                             let _ = setup.runtime.stop(&self.id).await;
                             read.abort();
@@ -374,5 +374,47 @@ struct Ended(prometheus_client::metrics::counter::Counter);
 impl Drop for Ended {
     fn drop(&mut self) {
         self.0.inc();
+    }
+}
+
+/// Awaits `work`, letting `slot` go once `until` passes: a start holds its
+/// launch slot at most [`crate::runtime::launches::MAX_HOLD`], also while
+/// it launches (a pod waiting to be scheduled) or probes the server.
+async fn holding<T>(
+    slot: &mut Option<crate::runtime::launches::Slot>,
+    until: tokio::time::Instant,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    if slot.is_some() {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tokio::time::sleep_until(until) => {
+                slot.take();
+            }
+        }
+    }
+    work.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::launches::Launches;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_launch_that_outlasts_the_hold_lets_its_slot_go_and_still_finishes() {
+        let launches = Launches::new(Some(1), 0);
+        let mut slot = Some(launches.slot(launches.ticket()).await);
+        let (done, work) = tokio::sync::oneshot::channel::<&str>();
+        let until = tokio::time::Instant::now() + Duration::from_millis(50);
+        let launch = tokio::spawn(async move { holding(&mut slot, until, work).await });
+        // The next start gets the slot while the first is still launching.
+        let next = tokio::time::timeout(Duration::from_secs(10), launches.slot(launches.ticket())).await;
+        assert!(next.is_ok(), "the slot was let go at the hold's end");
+        assert!(!launch.is_finished(), "the launch itself goes on");
+        done.send("launched").unwrap();
+        assert_eq!(launch.await.unwrap(), Ok("launched"));
     }
 }
