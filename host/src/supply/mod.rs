@@ -228,18 +228,27 @@ impl Supply {
                 Some(dir) if package.via.starts_with("npx") => {
                     let unscoped = resolved.name.rsplit('/').next().unwrap_or(&resolved.name);
                     let file = format!("{unscoped}-{}.tgz", resolved.version);
-                    Some(Kept {
-                        path: kept_path(dir, "npm", &digest_key(&resolved.integrity), &file)?,
-                        command: resolved.command(),
-                    })
+                    Some(Kept { path: kept_path(dir, "npm", &digest_key(&resolved.integrity), &file)?, command: None })
                 }
                 _ => None,
             };
             let token = same_origin(&resolved.tarball, &s.npm_registry).then_some(s.npm_token.as_deref()).flatten();
             let from = Download { registry: "npm", url: &resolved.tarball, token, what: &resolved.id() };
             let check = |bytes: &[u8]| npm::verify_integrity(&resolved.integrity, bytes).map_err(|e| e.to_string());
-            self.checked_file(kept.as_ref().map(|k| k.path.as_path()), &resolved.integrity, from, check).await?;
-            pinned.file = kept;
+            let bytes =
+                self.checked_file(kept.as_ref().map(|k| k.path.as_path()), &resolved.integrity, from, check).await?;
+            // The command comes from the checked tarball's own package.json,
+            // not from the registry's document; none: the version is pinned.
+            pinned.file = kept.map(|k| Kept {
+                command: bytes.as_deref().and_then(|b| match npm::command_in_tarball(b) {
+                    Ok(command) => command,
+                    Err(e) => {
+                        tracing::warn!(package = %resolved.id(), "cannot read the command from the tarball: {e}");
+                        None
+                    }
+                }),
+                ..k
+            });
             pinned.verified.push(format!("tarball matches its integrity {}", short(&resolved.integrity)));
         } else {
             pinned
@@ -371,25 +380,28 @@ impl Supply {
     /// Makes sure the file `digest` names was checked: the copy kept at
     /// `kept` when it still passes `check`, else a download from `from`
     /// that must pass it (then kept there). Without a place to keep it, a
-    /// file checked once is not downloaded again.
+    /// file checked once is not downloaded again. Returns the checked
+    /// bytes, when they were read.
     async fn checked_file(
         &self,
         kept: Option<&Path>,
         digest: &str,
         from: Download<'_>,
         check: impl Fn(&[u8]) -> Result<(), String>,
-    ) -> Result<(), SupplyError> {
-        let still_good = kept.is_some_and(|path| std::fs::read(path).is_ok_and(|bytes| check(&bytes).is_ok()));
-        if still_good || (kept.is_none() && self.was_checked(digest)) {
-            return Ok(());
+    ) -> Result<Option<Vec<u8>>, SupplyError> {
+        if let Some(bytes) = kept.and_then(|path| std::fs::read(path).ok()).filter(|bytes| check(bytes).is_ok()) {
+            return Ok(Some(bytes));
+        }
+        if kept.is_none() && self.was_checked(digest) {
+            return Ok(None);
         }
         let bytes = self.fetch.bytes(from.registry, from.url, from.token, from.what).await?;
         check(&bytes).map_err(SupplyError::Refused)?;
         self.mark_checked(digest);
-        match kept {
-            Some(path) => keep(path, &bytes),
-            None => Ok(()),
+        if let Some(path) = kept {
+            keep(path, &bytes)?;
         }
+        Ok(Some(bytes))
     }
 
     fn was_checked(&self, digest: &str) -> bool {

@@ -246,14 +246,7 @@ impl Resolved {
     /// not a plain command name (`x; sh`, `--call=…`) is `None` too, and the
     /// launch then keeps the package's version instead of the file.
     pub fn command(&self) -> Option<String> {
-        let files: std::collections::BTreeSet<&String> = self.bins.values().collect();
-        let unscoped = self.name.rsplit('/').next().unwrap_or(&self.name);
-        let chosen = if files.len() == 1 {
-            self.bins.keys().next().cloned()
-        } else {
-            self.bins.contains_key(unscoped).then(|| unscoped.to_string())
-        };
-        chosen.filter(|c| plain_command(c))
+        choose_command(&self.name, &self.bins)
     }
 
     /// Whether the registry lists provenance attestations for this version (not verified here).
@@ -264,6 +257,72 @@ impl Resolved {
     /// The exact message the registry signed: `${name}@${version}:${integrity}`.
     pub fn signed_message(&self) -> String {
         format!("{}@{}:{}", self.name, self.version, self.integrity)
+    }
+}
+
+/// A manifest's `bin` (a path, or commands to paths) as commands to paths.
+fn bins_of(name: &str, bin: Option<&Value>) -> BTreeMap<String, String> {
+    match bin {
+        Some(Value::String(file)) => {
+            BTreeMap::from([(name.rsplit('/').next().unwrap_or(name).to_owned(), file.clone())])
+        }
+        Some(Value::Object(map)) => map.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// The command `npm exec` runs for package `name` with `bins`: the only
+/// one (or the only file every command names), else the one named as the
+/// package without its scope; only a plain command name.
+fn choose_command(name: &str, bins: &BTreeMap<String, String>) -> Option<String> {
+    let files: std::collections::BTreeSet<&String> = bins.values().collect();
+    let unscoped = name.rsplit('/').next().unwrap_or(name);
+    let chosen = if files.len() == 1 {
+        bins.keys().next().cloned()
+    } else {
+        bins.contains_key(unscoped).then(|| unscoped.to_string())
+    };
+    chosen.filter(|c| plain_command(c))
+}
+
+/// The most of a tarball read to find its `package.json` (unpacked).
+const MAX_UNPACKED: u64 = 512 * 1024 * 1024;
+
+/// The command a checked npm tarball runs under `npm exec`, chosen from the
+/// `package.json` inside it (not from the registry's document, which no
+/// signature covers): `None` when it names none npm exec could choose.
+/// The error says why the tarball could not be read.
+pub fn command_in_tarball(tgz: &[u8]) -> Result<Option<String>, String> {
+    use std::io::Read;
+    let mut tar = flate2::read::GzDecoder::new(tgz).take(MAX_UNPACKED);
+    let mut header = [0u8; 512];
+    loop {
+        tar.read_exact(&mut header).map_err(|e| format!("the tarball ends before its package.json ({e})"))?;
+        if header.iter().all(|b| *b == 0) {
+            return Err("the tarball has no package.json".into());
+        }
+        let text =
+            |field: &[u8]| String::from_utf8_lossy(field.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+        let name = text(&header[..100]);
+        let prefix = if &header[257..262] == b"ustar" { text(&header[345..500]) } else { String::new() };
+        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let size = text(&header[124..136]);
+        let size = u64::from_str_radix(size.trim(), 8).map_err(|_| format!("a tar header of {path:?} has no size"))?;
+        // npm unpacks the tarball's first directory as the package.
+        let top = path.split_once('/').is_some_and(|(dir, file)| !dir.is_empty() && file == "package.json");
+        if top && matches!(header[156], b'0' | 0) {
+            if size > 1024 * 1024 {
+                return Err(format!("{path} is {size} bytes, more than a manifest"));
+            }
+            let mut json = vec![0u8; size as usize];
+            tar.read_exact(&mut json).map_err(|e| format!("{path} is cut short ({e})"))?;
+            let mani: Value = serde_json::from_slice(&json).map_err(|e| format!("{path} is not JSON ({e})"))?;
+            let name = mani.get("name").and_then(Value::as_str).unwrap_or_default();
+            return Ok(choose_command(name, &bins_of(name, mani.get("bin"))));
+        }
+        let padded = size.div_ceil(512) * 512;
+        std::io::copy(&mut (&mut tar).take(padded), &mut std::io::sink())
+            .map_err(|e| format!("the tarball cannot be read ({e})"))?;
     }
 }
 
@@ -563,13 +622,7 @@ fn build_resolved(packument: &Value, pkg: &str, version: &str, mani: &Value) -> 
         }
     };
     let published_at = packument.get("time").and_then(|t| t.get(version)).and_then(Value::as_str).map(str::to_owned);
-    let bins = match mani.get("bin") {
-        Some(Value::String(file)) => {
-            BTreeMap::from([(name.rsplit('/').next().unwrap_or(&name).to_owned(), file.clone())])
-        }
-        Some(Value::Object(map)) => map.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect(),
-        _ => BTreeMap::new(),
-    };
+    let bins = bins_of(&name, mani.get("bin"));
     Ok(Resolved {
         name,
         version: version.to_owned(),
@@ -1304,5 +1357,48 @@ mod tests {
             parse_sri("sha256-abc?opt sha512-def"),
             vec![("sha256".to_owned(), "abc".to_owned()), ("sha512".to_owned(), "def".to_owned())]
         );
+    }
+
+    /// A gzipped tar of `files` (path, contents), as `npm pack` writes one.
+    fn tgz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut tar = Vec::new();
+        for (path, data) in files {
+            let mut h = [0u8; 512];
+            h[..path.len()].copy_from_slice(path.as_bytes());
+            h[100..108].copy_from_slice(b"0000644\0");
+            h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+            h[156] = b'0';
+            h[257..263].copy_from_slice(b"ustar\0");
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            tar.extend_from_slice(&h);
+            tar.extend_from_slice(data);
+            tar.resize(tar.len().div_ceil(512) * 512, 0);
+        }
+        tar.resize(tar.len() + 1024, 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn the_command_comes_from_the_tarballs_own_manifest() {
+        let manifest = br#"{"name": "@scope/srv", "bin": {"srv-cli": "dist/index.js"}}"#;
+        let readme = vec![b'x'; 700];
+        let t = tgz(&[("package/README.md", &readme), ("package/package.json", manifest)]);
+        assert_eq!(command_in_tarball(&t).unwrap().as_deref(), Some("srv-cli"), "after an entry of two blocks");
+        let t = tgz(&[("pkg/package.json", br#"{"name": "@scope/srv", "bin": "cli.js"}"#)]);
+        assert_eq!(command_in_tarball(&t).unwrap().as_deref(), Some("srv"), "any first directory; a string bin");
+        let nested = tgz(&[("package/node_modules/x/package.json", manifest.as_slice())]);
+        assert_eq!(command_in_tarball(&nested).unwrap_err(), "the tarball has no package.json");
+        let hostile = tgz(&[("package/package.json", br#"{"name": "srv", "bin": {"x; sh": "a.js"}}"#)]);
+        assert_eq!(command_in_tarball(&hostile).unwrap(), None, "no plain command name");
+        let two = tgz(&[("package/package.json", br#"{"name": "srv", "bin": {"a": "a.js", "b": "b.js"}}"#)]);
+        assert_eq!(command_in_tarball(&two).unwrap(), None, "npm exec could not choose");
+        assert!(command_in_tarball(b"not gzip").is_err());
+        let cut = tgz(&[("package/package.json", manifest)]);
+        assert!(command_in_tarball(&cut[..cut.len() / 2]).is_err(), "a cut tarball is an error, not a command");
     }
 }

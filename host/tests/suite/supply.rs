@@ -877,8 +877,10 @@ require("readline").createInterface({ input: process.stdin }).on("line", (line) 
     };
     let (base, reg) = registry::start().await;
     {
+        // The registry's document names another command than the tarball
+        // does (no signature covers it): the tarball's own is run.
         let doc = json!({"name": "mcpod-test-echo", "dist-tags": {"latest": "1.0.0"},
-            "versions": {"1.0.0": {"name": "mcpod-test-echo", "version": "1.0.0", "bin": {"mcpod-test-echo": "index.js"},
+            "versions": {"1.0.0": {"name": "mcpod-test-echo", "version": "1.0.0", "bin": {"node": "index.js"},
                 "dist": {"tarball": format!("{base}/mcpod-test-echo/-/mcpod-test-echo-1.0.0.tgz"), "integrity": integrity}}}});
         let mut r = reg.lock().unwrap();
         r.files.insert("/mcpod-test-echo".into(), serde_json::to_vec(&doc).unwrap());
