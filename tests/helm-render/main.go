@@ -9,11 +9,18 @@
 //
 //	helm-render [-name RELEASE] [-namespace NS] [-f values.yaml]... CHART_DIR
 //
-// Values files given with -f are merged over the chart's values.yaml in
-// order, maps key by key, as Helm merges them. The output is every CRD of
-// crds/ and every rendered template that is not only whitespace, each after
-// `---` and a `# Source:` line, in Helm's order (file name). Any template
-// error is printed with the template's name and exits 1.
+// Values files given with -f are merged into each other in order, then
+// over the chart's values.yaml, as Helm does (maps key by key; a null
+// deletes the chart's key). The output is every CRD of crds/ and every
+// document of every rendered template that is not only whitespace, each
+// after `---` and a `# Source:` line, in Helm's install order by kind. A
+// template error, or a document that is not YAML, is printed with the
+// template's name and exits 1.
+//
+// Not Helm: `tpl` does not see `define`s made inside its own text; there
+// is no .Files, .Subcharts, toToml or values.schema.json; templates are
+// read from templates/ only, not its subdirectories; and the libraries are
+// Debian's (Go 1.19, Sprig 3.2.3), older than a current Helm's.
 package main
 
 import (
@@ -71,12 +78,13 @@ func readYAML(path string) (map[string]interface{}, error) {
 	return m, nil
 }
 
-// merge puts src over dst: maps merge key by key, anything else replaces.
-func merge(dst, src map[string]interface{}) map[string]interface{} {
+// mergeMaps puts src over dst, as Helm merges values files into each
+// other: maps key by key, anything else (null included) replaces.
+func mergeMaps(dst, src map[string]interface{}) map[string]interface{} {
 	for k, v := range src {
 		if sm, ok := v.(map[string]interface{}); ok {
 			if dm, ok := dst[k].(map[string]interface{}); ok {
-				dst[k] = merge(dm, sm)
+				dst[k] = mergeMaps(dm, sm)
 				continue
 			}
 		}
@@ -85,34 +93,90 @@ func merge(dst, src map[string]interface{}) map[string]interface{} {
 	return dst
 }
 
+// coalesce puts the user's values over the chart's, as Helm does: maps
+// key by key, a user's null deletes the chart's key.
+func coalesce(user, chart map[string]interface{}) map[string]interface{} {
+	out := map[string]interface{}{}
+	for k, v := range chart {
+		out[k] = v
+	}
+	for k, v := range user {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		um, uok := v.(map[string]interface{})
+		cm, cok := out[k].(map[string]interface{})
+		if uok && cok {
+			out[k] = coalesce(um, cm)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Metadata is Chart.yaml as Helm's .Chart shows it: a struct, so that a
+// misspelt field is an error, as in Helm.
+type Metadata struct {
+	Name        string            `json:"name"`
+	Home        string            `json:"home"`
+	Sources     []string          `json:"sources"`
+	Version     string            `json:"version"`
+	Description string            `json:"description"`
+	Keywords    []string          `json:"keywords"`
+	Icon        string            `json:"icon"`
+	APIVersion  string            `json:"apiVersion"`
+	Condition   string            `json:"condition"`
+	Tags        string            `json:"tags"`
+	AppVersion  string            `json:"appVersion"`
+	Deprecated  bool              `json:"deprecated"`
+	Annotations map[string]string `json:"annotations"`
+	KubeVersion string            `json:"kubeVersion"`
+	Type        string            `json:"type"`
+}
+
+// installOrder is Helm's (releaseutil.InstallOrder): kinds not in it come last.
+var installOrder = []string{"PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService"}
+
+func rank(kind string) int {
+	for i, k := range installOrder {
+		if k == kind {
+			return i
+		}
+	}
+	return len(installOrder)
+}
+
 func render(chartDir, release, namespace string, files []string) (string, error) {
-	meta, err := readYAML(filepath.Join(chartDir, "Chart.yaml"))
+	raw, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
 	if err != nil {
 		return "", err
 	}
-	chartName, _ := meta["name"].(string)
-	if chartName == "" {
-		return "", errors.New("Chart.yaml has no name")
+	var chart Metadata
+	if err := yaml.UnmarshalStrict(raw, &chart); err != nil {
+		return "", fmt.Errorf("Chart.yaml: %w", err)
 	}
-	values, err := readYAML(filepath.Join(chartDir, "values.yaml"))
+	if chart.APIVersion != "v2" || chart.Name == "" || chart.Version == "" {
+		return "", errors.New("Chart.yaml needs apiVersion v2, a name and a version")
+	}
+	chartName := chart.Name
+	chartValues, err := readYAML(filepath.Join(chartDir, "values.yaml"))
 	if err != nil {
 		return "", err
 	}
+	user := map[string]interface{}{}
 	for _, f := range files {
 		extra, err := readYAML(f)
 		if err != nil {
 			return "", err
 		}
-		values = merge(values, extra)
+		user = mergeMaps(user, extra)
 	}
-	// Helm's .Chart fields are the Chart.yaml keys with a capital first letter.
-	chart := map[string]interface{}{}
-	for k, v := range meta {
-		chart[strings.ToUpper(k[:1])+k[1:]] = v
-	}
+	values := coalesce(user, chartValues)
 	top := map[string]interface{}{
 		"Values":  values,
-		"Chart":   chart,
+		"Chart":   &chart,
 		"Release": map[string]interface{}{"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1},
 		"Capabilities": map[string]interface{}{
 			"KubeVersion": map[string]interface{}{"Version": "v1.31.0", "Major": "1", "Minor": "31"},
@@ -223,9 +287,13 @@ func render(chartDir, release, namespace string, files []string) (string, error)
 		}
 	}
 
-	var out strings.Builder
+	type doc struct {
+		source, text, kind string
+	}
+	var docs []doc
 	crds, _ := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
 	sort.Strings(crds)
+	var out strings.Builder
 	for _, p := range crds {
 		text, err := os.ReadFile(p)
 		if err != nil {
@@ -247,14 +315,25 @@ func render(chartDir, release, namespace string, files []string) (string, error)
 			return "", err
 		}
 		// Like Helm, each document of a template is printed on its own,
-		// after its source; documents of only whitespace are dropped.
+		// after its source; documents of only whitespace are dropped, and
+		// one that is not YAML is an error.
 		text := strings.ReplaceAll(buf.String(), "<no value>", "")
-		for _, doc := range separator.Split(text, -1) {
-			if strings.TrimSpace(doc) == "" {
+		for _, d := range separator.Split(text, -1) {
+			if strings.TrimSpace(d) == "" {
 				continue
 			}
-			fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", name, strings.TrimSpace(doc))
+			var head struct {
+				Kind string `json:"kind"`
+			}
+			if err := yaml.Unmarshal([]byte(d), &head); err != nil {
+				return "", fmt.Errorf("YAML parse error on %s: %w", name, err)
+			}
+			docs = append(docs, doc{name, strings.TrimSpace(d), head.Kind})
 		}
+	}
+	sort.SliceStable(docs, func(i, j int) bool { return rank(docs[i].kind) < rank(docs[j].kind) })
+	for _, d := range docs {
+		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", d.source, d.text)
 	}
 	return out.String(), nil
 }

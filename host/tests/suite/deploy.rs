@@ -102,6 +102,7 @@ async fn cluster_after_step_2() -> (Emulator, tempfile::TempDir, PathBuf) {
     emu.write_kubeconfig(&kubeconfig, "default").unwrap();
     let doc = std::fs::read_to_string(root().join("docs/deploy.md")).unwrap();
     let step = doc.split("## 2. The API token").nth(1).expect("deploy.md has step 2");
+    let step = step.split("\n## ").next().unwrap_or_default();
     let block = step.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("with its commands");
     let mut ran = 0;
     for line in block.lines().filter(|l| !l.trim().is_empty()) {
@@ -239,11 +240,14 @@ fn check_deployment(docs: &[Value], namespace: &str) -> mcpod::config::Config {
     );
     // Server pods admit mcpod by the labels the config names: its pod has them.
     let labels = &template["metadata"]["labels"];
+    assert!(!config.kubernetes.host_pod_labels.is_empty(), "server pods admit mcpod by some label");
     for (key, value) in &config.kubernetes.host_pod_labels {
         assert_eq!(labels[key], value.as_str(), "mcpod's pod carries host_pod_labels' {key}");
     }
     let policy = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
-    for (key, value) in policy["spec"]["podSelector"]["matchLabels"].as_object().unwrap() {
+    let selected = policy["spec"]["podSelector"]["matchLabels"].as_object().unwrap();
+    assert!(!selected.is_empty(), "an empty selector would select every pod");
+    for (key, value) in selected {
         assert_eq!(&labels[key], value, "mcpod's NetworkPolicy selects its pod");
     }
     // It runs as the ServiceAccount its Role is bound to.
@@ -326,23 +330,28 @@ async fn the_kustomize_base_renders_parses_and_applies_to_the_emulator() {
     );
 }
 
-/// The Helm chart as `helm template mcpod config/helm/mcpod -n mcpod
+/// The Helm chart as `helm template mcpod config/helm/mcpod -n NAMESPACE
 /// --include-crds -f VALUES` renders it (tests/helm-render: Helm's engine,
 /// since Helm itself cannot be installed here), with `values` merged over
 /// values.yaml.
-fn helm_template(values: &Value) -> String {
+fn helm_template_in(namespace: &str, values: &Value) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.yaml");
     // JSON is YAML.
     std::fs::write(&file, values.to_string()).unwrap();
     let out = Command::new(ensure_helm_render())
-        .args(["-name", "mcpod", "-namespace", "mcpod", "-f"])
+        .args(["-name", "mcpod", "-namespace", namespace, "-f"])
         .arg(&file)
         .arg(root().join("config/helm/mcpod"))
         .output()
         .expect("helm-render runs");
     assert!(out.status.success(), "the chart renders: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The chart rendered into namespace `mcpod`, as deploy.md installs it.
+fn helm_template(values: &Value) -> String {
+    helm_template_in("mcpod", values)
 }
 
 /// Values that enable every server values.yaml names, with the example
@@ -411,6 +420,16 @@ async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_t
     }
     let servers: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "McpServer").collect();
     assert_eq!(servers.len(), 1, "values.yaml enables time alone");
+    // Every namespaced object lands in the release's namespace, whatever it is.
+    let elsewhere = documents(&helm_template_in("team-a", &json!({})));
+    let config_elsewhere = check_deployment(&elsewhere, "team-a");
+    assert_eq!(config_elsewhere.kubernetes.namespace, "team-a");
+    for d in elsewhere.iter().filter(|d| d["kind"] != "CustomResourceDefinition") {
+        assert_eq!(d["metadata"]["namespace"], "team-a", "{} names its namespace", d["kind"]);
+    }
+    // A null drops the chart's entry, as Helm coalesces values.
+    let dropped = documents(&helm_template(&json!({"config": {"mcp": {"servers": {"time": null}}}})));
+    assert!(!dropped.iter().any(|d| d["kind"] == "McpServer"), "time: null enables nothing");
     assert_eq!(
         (servers[0]["metadata"]["name"].as_str(), servers[0]["spec"]["template"].as_str()),
         (Some("time"), Some("time"))
@@ -482,18 +501,35 @@ async fn the_helm_chart_renders_what_the_kustomize_base_deploys_and_applies_to_t
         ])
     );
 
-    // Installed into the emulator with real kubectl (twice: the second is a
-    // no-op upgrade), every McpServer accepted by the CRD's schema.
+    // Installed into the emulator with real kubectl, each object into the
+    // namespace it names (no `-n`); twice, the second changing nothing. (The
+    // emulator does not check a CRD's schema: each McpServer's spec was
+    // read as mcpod reads it, above.)
     let (_emu, _dir, kubeconfig) = cluster_after_step_2().await;
     let k = Some(kubeconfig.as_path());
     // Helm installs crds/ first, then the templates.
     kubectl(k, &["apply", "-f", "config/helm/mcpod/crds"], None).await;
-    for _ in 0..2 {
-        let applied = kubectl(k, &["apply", "-n", "mcpod", "-f", "-"], Some(everything.clone())).await;
-        assert!(applied.contains("deployment.apps/mcpod") && applied.contains("mcpserver.mcpod.dev/time"), "{applied}");
-    }
+    let applied = kubectl(k, &["apply", "-f", "-"], Some(everything.clone())).await;
+    assert!(
+        applied.contains("deployment.apps/mcpod created") && applied.contains("mcpserver.mcpod.dev/time created"),
+        "{applied}"
+    );
+    let again = kubectl(k, &["apply", "-f", "-"], Some(everything.clone())).await;
+    assert!(again.lines().all(|l| l.ends_with(" unchanged")), "a second apply changes nothing: {again}");
     let got = deployed(&kubeconfig).await;
-    assert_eq!(got.len(), 8, "two ConfigMaps, the config's and the policies': {got:?}");
+    let expected = [
+        "configmap/mcpod-config",
+        "configmap/mcpod-policies",
+        "deployment.apps/mcpod",
+        "networkpolicy.networking.k8s.io/mcpod",
+        "role.rbac.authorization.k8s.io/mcpod",
+        "rolebinding.rbac.authorization.k8s.io/mcpod",
+        "service/mcpod",
+        "serviceaccount/mcpod",
+    ];
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "mcpod's objects, in namespace mcpod");
     check_api_token_secret(&kubeconfig, &docs, &config).await;
     let declared = kubectl(k, &["get", "mcpservers", "-n", "mcpod", "-o", "name"], None).await;
     assert_eq!(declared.lines().count(), catalog.len(), "{declared}");
