@@ -239,16 +239,20 @@ impl Supply {
                 self.checked_file(kept.as_ref().map(|k| k.path.as_path()), &resolved.integrity, from, check).await?;
             // The command comes from the checked tarball's own package.json,
             // not from the registry's document; none: the version is pinned.
-            pinned.file = kept.map(|k| Kept {
-                command: bytes.as_deref().and_then(|b| match npm::command_in_tarball(b) {
-                    Ok(command) => command,
-                    Err(e) => {
-                        tracing::warn!(package = %resolved.id(), "cannot read the command from the tarball: {e}");
-                        None
+            let command = match bytes {
+                Some(b) if kept.is_some() => {
+                    match tokio::task::spawn_blocking(move || npm::command_in_tarball(&b)).await {
+                        Ok(Ok(command)) => command,
+                        Ok(Err(e)) => {
+                            tracing::warn!(package = %resolved.id(), "cannot read the command from the tarball: {e}");
+                            None
+                        }
+                        Err(_) => None,
                     }
-                }),
-                ..k
-            });
+                }
+                _ => None,
+            };
+            pinned.file = kept.map(|k| Kept { command, ..k });
             pinned.verified.push(format!("tarball matches its integrity {}", short(&resolved.integrity)));
         } else {
             pinned

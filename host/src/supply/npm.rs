@@ -285,45 +285,73 @@ fn choose_command(name: &str, bins: &BTreeMap<String, String>) -> Option<String>
     chosen.filter(|c| plain_command(c))
 }
 
-/// The most of a tarball read to find its `package.json` (unpacked).
-const MAX_UNPACKED: u64 = 512 * 1024 * 1024;
+/// The most of a tarball read (unpacked): all of it is read, so that a
+/// second manifest cannot hide behind the first.
+const MAX_UNPACKED: u64 = 256 * 1024 * 1024;
 
 /// The command a checked npm tarball runs under `npm exec`, chosen from the
 /// `package.json` inside it (not from the registry's document, which no
 /// signature covers): `None` when it names none npm exec could choose.
-/// The error says why the tarball could not be read.
+/// The error says why the tarball could not be read as npm would read it
+/// (extended headers, which npm applies and this reader does not; two
+/// manifests; a cut or oversized archive): then the version is pinned
+/// instead. CPU-bound: call it off the async workers.
 pub fn command_in_tarball(tgz: &[u8]) -> Result<Option<String>, String> {
     use std::io::Read;
     let mut tar = flate2::read::GzDecoder::new(tgz).take(MAX_UNPACKED);
     let mut header = [0u8; 512];
+    let mut manifest: Option<Value> = None;
     loop {
-        tar.read_exact(&mut header).map_err(|e| format!("the tarball ends before its package.json ({e})"))?;
+        if let Err(e) = tar.read_exact(&mut header) {
+            // Some writers leave out the two zero blocks at the end.
+            if manifest.is_some() && e.kind() == std::io::ErrorKind::UnexpectedEof && tar.limit() > 0 {
+                break;
+            }
+            return Err(format!("the tarball ends before its end ({e})"));
+        }
         if header.iter().all(|b| *b == 0) {
-            return Err("the tarball has no package.json".into());
+            break;
+        }
+        let kind = header[156];
+        if matches!(kind, b'x' | b'g' | b'L' | b'K') {
+            return Err("the tarball has extended (PAX or GNU long-name) headers".into());
         }
         let text =
             |field: &[u8]| String::from_utf8_lossy(field.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
         let name = text(&header[..100]);
-        let prefix = if &header[257..262] == b"ustar" { text(&header[345..500]) } else { String::new() };
+        // Only POSIX ustar has a name prefix (GNU's magic keeps times there).
+        let prefix = if &header[257..263] == b"ustar\0" { text(&header[345..500]) } else { String::new() };
         let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let size = text(&header[124..136]);
         let size = u64::from_str_radix(size.trim(), 8).map_err(|_| format!("a tar header of {path:?} has no size"))?;
+        let mut skip = size.div_ceil(512) * 512;
         // npm unpacks the tarball's first directory as the package.
         let top = path.split_once('/').is_some_and(|(dir, file)| !dir.is_empty() && file == "package.json");
-        if top && matches!(header[156], b'0' | 0) {
+        if top && matches!(kind, b'0' | 0) {
+            if manifest.is_some() {
+                return Err(format!("the tarball holds a second {path}"));
+            }
             if size > 1024 * 1024 {
                 return Err(format!("{path} is {size} bytes, more than a manifest"));
             }
             let mut json = vec![0u8; size as usize];
             tar.read_exact(&mut json).map_err(|e| format!("{path} is cut short ({e})"))?;
-            let mani: Value = serde_json::from_slice(&json).map_err(|e| format!("{path} is not JSON ({e})"))?;
-            let name = mani.get("name").and_then(Value::as_str).unwrap_or_default();
-            return Ok(choose_command(name, &bins_of(name, mani.get("bin"))));
+            manifest = Some(serde_json::from_slice(&json).map_err(|e| format!("{path} is not JSON ({e})"))?);
+            skip -= size;
         }
-        let padded = size.div_ceil(512) * 512;
-        std::io::copy(&mut (&mut tar).take(padded), &mut std::io::sink())
+        let skipped = std::io::copy(&mut (&mut tar).take(skip), &mut std::io::sink())
             .map_err(|e| format!("the tarball cannot be read ({e})"))?;
+        if skipped < skip {
+            return Err(if tar.limit() == 0 {
+                format!("the tarball unpacks to more than {MAX_UNPACKED} bytes")
+            } else {
+                format!("the tarball is cut short in {path}")
+            });
+        }
     }
+    let mani = manifest.ok_or("the tarball has no package.json")?;
+    let name = mani.get("name").and_then(Value::as_str).unwrap_or_default();
+    Ok(choose_command(name, &bins_of(name, mani.get("bin"))))
 }
 
 /// A command name a shell reads as one word and npm exec as no option:
@@ -1361,14 +1389,20 @@ mod tests {
 
     /// A gzipped tar of `files` (path, contents), as `npm pack` writes one.
     fn tgz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let entries: Vec<(u8, &str, &[u8])> = files.iter().map(|(p, d)| (b'0', *p, *d)).collect();
+        tgz_headers(&entries)
+    }
+
+    /// A gzipped tar of entries of the given type flags.
+    fn tgz_headers(files: &[(u8, &str, &[u8])]) -> Vec<u8> {
         use std::io::Write;
         let mut tar = Vec::new();
-        for (path, data) in files {
+        for (flag, path, data) in files {
             let mut h = [0u8; 512];
             h[..path.len()].copy_from_slice(path.as_bytes());
             h[100..108].copy_from_slice(b"0000644\0");
             h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-            h[156] = b'0';
+            h[156] = *flag;
             h[257..263].copy_from_slice(b"ustar\0");
             h[148..156].copy_from_slice(b"        ");
             let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
@@ -1400,5 +1434,13 @@ mod tests {
         assert!(command_in_tarball(b"not gzip").is_err());
         let cut = tgz(&[("package/package.json", manifest)]);
         assert!(command_in_tarball(&cut[..cut.len() / 2]).is_err(), "a cut tarball is an error, not a command");
+        let twice =
+            tgz(&[("package/package.json", manifest), ("package/package.json", br#"{"name": "x", "bin": "y.js"}"#)]);
+        assert_eq!(command_in_tarball(&twice).unwrap_err(), "the tarball holds a second package/package.json");
+        let pax = tgz_headers(&[
+            (b'x', "package/PaxHeader", b"30 path=package/package.json\n"),
+            (b'0', "package/decoy.json", manifest),
+        ]);
+        assert!(command_in_tarball(&pax).unwrap_err().contains("extended"), "npm would apply the PAX path");
     }
 }
