@@ -362,6 +362,9 @@ impl Manager {
                 let spare = server.spare.lock().ok().and_then(|mut s| s.take());
                 match spare {
                     Some(i) if !matches!(i.state(), InstanceState::Failed(_) | InstanceState::Stopped) => (i, true),
+                    // A remote server's instance is a connection: it needs
+                    // neither memory nor a launch slot here.
+                    _ if server.spec.remote_url().is_some() => (self.spawn_instance(&server, None), true),
                     _ => {
                         let admitted = self.admit_instance()?;
                         (self.spawn_instance(&server, Some(admitted)), true)

@@ -198,9 +198,13 @@ impl Manager {
             Some(who) if who.role != crate::identity::Role::Admin => Some(self.reserve_start(who)?),
             _ => None,
         };
+        // A server that runs elsewhere launches nothing here: it takes no
+        // launch slot and needs no memory (named as `remote`, it is never
+        // refused for them; from a template, it gives its place back once
+        // its launch shows it).
         let admitted = match adopt {
-            None => Some(self.admit_instance()?),
-            Some(_) => None,
+            None if req.server_type.as_deref() != Some("remote") => Some(self.admit_instance()?),
+            _ => None,
         };
         let problems = req.expose.problems();
         if !problems.is_empty() {
@@ -286,6 +290,7 @@ impl Manager {
         let verify_ms = verifying.elapsed().as_secs_f64() * 1000.0;
         self.fill_resources(req.template.as_deref(), &mut spec.resources);
         let remote = spec.remote_url().is_some();
+        let admitted = admitted.filter(|_| !remote);
         if (!req.headers.is_empty() || req.oauth.is_some()) && !remote {
             return Err(ManagerError::BadRequest {
                 message: "`headers` and `oauth` are for a server that runs elsewhere (server type `remote`)".into(),

@@ -146,6 +146,34 @@ async fn a_remote_server_is_served_with_its_secret_headers_which_nobody_sees() {
     assert_eq!(status["server_type"], "remote", "{status}");
 }
 
+/// A server that runs elsewhere launches nothing on this machine, so
+/// memory-aware admission and the launch slots never refuse it: with the
+/// machine "short of memory" (a limit above any machine's) a local start
+/// gets its 429, while a remote server starts and each of its per-session
+/// connections opens.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_server_is_never_refused_for_memory_or_launch_slots_it_does_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "upstream-secret-2d7e90";
+    let (_upstream, url) = upstream_host(dir.path(), token).await;
+    let host = start_host(|c| {
+        c.policy.allow_remote_hosts = vec!["127.0.0.1:*".into()];
+        c.limits.min_available_memory_mib = 1 << 40;
+    })
+    .await;
+    let (status, body) = start(&host, json!({"server_type": "fixture-command"})).await;
+    assert_eq!(status, 429, "a local start is refused: {body}");
+    assert!(message(&body).contains("limits.min_available_memory_mib"), "{body}");
+    let remote = json!({"server_type": "remote", "url": url, "sharing": "per-session",
+        "headers": {"Authorization": format!("Bearer {token}")}});
+    let id = host.start_server(remote).await;
+    for n in 0..3 {
+        let session = McpSession::open(&format!("{}/servers/{id}/mcp", host.base)).await;
+        let said = format!("session {n}");
+        assert_eq!(tool_text(&session.call(1, "echo", json!({"message": said})).await), said);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_remote_url_reaches_only_what_the_operator_allows_and_never_follows_a_redirect_elsewhere() {
     let fixture_like = "http://127.0.0.1:9/mcp";
