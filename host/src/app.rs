@@ -187,6 +187,7 @@ fn supply(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<crate::s
             RuntimeKind::Local => absolute_state_dir(config).map(|d| d.join("packages")),
             RuntimeKind::Kubernetes => None,
         },
+        pods: config.server.runtime == RuntimeKind::Kubernetes,
     };
     let supply =
         crate::supply::Supply::new(settings, metrics.clone()).map_err(|e| AppError::Packages(e.to_string()))?;
@@ -243,6 +244,10 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     }
     let idle = Duration::from_secs(config.limits.session_idle_secs);
     crate::servers::reap_every(&manager, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
+    if config.packages.keep_unused_days > 0 {
+        let keep = Duration::from_secs(config.packages.keep_unused_days.saturating_mul(86_400));
+        crate::servers::sweep_every(&manager, Duration::from_secs(3600), keep);
+    }
     let max = (config.limits.max_message_kib as usize) << 10;
     let l = &config.limits;
     let streams = front::backlog::StreamBudget {

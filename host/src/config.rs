@@ -374,6 +374,9 @@ pub struct PackagesSection {
     pub download: bool,
     /// How long registry metadata is reused, in seconds.
     pub cache_secs: u64,
+    /// Days after which a kept package file or a command line's package
+    /// caches that no server used are removed (checked hourly; 0: never).
+    pub keep_unused_days: u64,
 }
 
 impl Default for PackagesSection {
@@ -389,6 +392,7 @@ impl Default for PackagesSection {
             require_provenance: false,
             download: true,
             cache_secs: 300,
+            keep_unused_days: 30,
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod rev_2026_07_28;
 pub mod runtime;
 pub mod servers;
 pub mod supply;
+pub mod sweep;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

@@ -35,6 +35,7 @@ mod request;
 mod sessions;
 mod start;
 mod status;
+mod unused;
 mod virtuals;
 /// What a session delivers, and how a front takes deliveries in place: the
 /// bridge's types, named here so that the front sees only this façade.
@@ -44,6 +45,7 @@ pub use handles::{HandleInfo, Target, new_token, reap_every};
 pub use request::{Sharing, StartRequest};
 pub use sessions::{ClientSession, Deliveries, Turn};
 pub use status::{Capabilities, HealthReport, InstanceHealth, ServerState, ServerStatus, ServerUsage};
+pub use unused::sweep_every;
 pub use virtuals::VirtualStatus;
 
 /// Why a manager operation failed; each maps to an HTTP status in the API.

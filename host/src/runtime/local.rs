@@ -88,6 +88,10 @@ impl Runtime for LocalRuntime {
         "local"
     }
 
+    fn sweep_caches(&self, live: &[crate::launch::LaunchSpec], keep: Duration) -> crate::sweep::Swept {
+        self.sandbox.sweep_caches(live, keep)
+    }
+
     fn available_memory_mib(&self) -> Option<u64> {
         super::memory::available_mib()
     }

@@ -237,6 +237,14 @@ pub trait Runtime: Send + Sync {
         false
     }
 
+    /// Removes the package caches this runtime keeps for servers that were
+    /// unused for longer than `keep`, but for those of the servers `live`
+    /// (the local runtime's, one per command line; other runtimes keep
+    /// none on this machine).
+    fn sweep_caches(&self, _live: &[LaunchSpec], _keep: std::time::Duration) -> crate::sweep::Swept {
+        crate::sweep::Swept::default()
+    }
+
     /// MiB of memory the machine its instances run on has available now,
     /// where this host's machine is that machine (the local runtime); `None`
     /// elsewhere (the cluster's scheduler admits pods by their requests).

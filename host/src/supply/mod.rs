@@ -47,6 +47,10 @@ pub struct SupplySettings {
     /// out of every sandbox's reach); `None`: the installer downloads the
     /// pinned version from the registry itself.
     pub files: Option<PathBuf>,
+    /// Launches run in pods (the Kubernetes runtime), whose container
+    /// lines download a checked PyPI file again and check its SHA-256
+    /// before uv installs it.
+    pub pods: bool,
 }
 
 /// Why a package may not run.
@@ -82,6 +86,25 @@ pub struct Pinned {
     /// The checked file kept for the launch to install (`SupplySettings::files`).
     #[serde(skip)]
     pub file: Option<Kept>,
+    /// The checked file a pod downloads and checks again before it runs it
+    /// (`SupplySettings::pods`).
+    #[serde(skip)]
+    pub fetch: Option<PodFetch>,
+}
+
+/// A checked file that a pod, which cannot read the host's kept files,
+/// downloads again and checks against the digest mcpod checked, before its
+/// installer is handed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFetch {
+    /// Where the index serves it (`http` or `https`).
+    pub url: String,
+    /// Its SHA-256, 64 lowercase hex digits, as mcpod checked it.
+    pub sha256: String,
+    /// Its file name (a plain name, which uv reads the wheel's tags from).
+    pub filename: String,
+    /// The command uv runs from it.
+    pub command: String,
 }
 
 /// A checked file kept on this machine, and the command it provides.
@@ -112,6 +135,10 @@ pub struct Supply {
     /// Files whose hash was checked already (npm integrity strings, PyPI
     /// sha256 digests): a later start of the same version downloads nothing.
     checked: Mutex<HashSet<String>>,
+    /// Held while a kept file is reused (read, checked, touched) and while
+    /// the kept files are swept, so that a sweep never removes a file a
+    /// start has just chosen.
+    files_in_use: Mutex<()>,
 }
 
 impl Supply {
@@ -121,7 +148,7 @@ impl Supply {
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Result<Supply, SupplyError> {
         let fetch = Fetcher::new(settings.cache, metrics)?;
-        Ok(Supply { settings, fetch, checked: Mutex::new(HashSet::new()) })
+        Ok(Supply { settings, fetch, checked: Mutex::new(HashSet::new()), files_in_use: Mutex::new(()) })
     }
 
     /// Resolves and verifies every package in `packages` (what the launch
@@ -150,15 +177,23 @@ impl Supply {
             });
         }
         let handed = rewrite_to(spec, packages, &pinned);
-        for (p, handed) in pinned.iter_mut().zip(handed) {
-            if handed {
+        for (p, (local, pod)) in pinned.iter_mut().zip(handed.local.into_iter().zip(handed.pod)) {
+            if local {
                 let installer = if p.registry == "npm" { "npx" } else { "uv" };
                 p.verified.push(format!("{installer} installs that checked file itself, not a download of its own"));
             } else {
                 p.file = None;
-                if p.registry != "npm" {
-                    p.unverified.push("uv installs this version from the index without re-checking hashes".into());
-                }
+            }
+            if pod {
+                p.verified.push(
+                    "in the pod, uv is handed that file downloaded again and checked against the same sha256 first"
+                        .into(),
+                );
+            } else {
+                p.fetch = None;
+            }
+            if !local && !pod && p.registry != "npm" {
+                p.unverified.push("uv installs this version from the index without re-checking hashes".into());
             }
         }
         Ok(pinned)
@@ -180,6 +215,7 @@ impl Supply {
                 verified: vec!["verified when the server was first started; adopted as it runs".into()],
                 unverified: Vec::new(),
                 file: None,
+                fetch: None,
             });
         }
         rewrite_to(spec, packages, &pinned);
@@ -212,6 +248,7 @@ impl Supply {
             verified: vec![format!("exists in {}", s.npm_registry)],
             unverified: Vec::new(),
             file: None,
+            fetch: None,
         };
         self.npm_signature(&resolved, &mut pinned).await?;
         if resolved.attestations.is_some() {
@@ -331,6 +368,7 @@ impl Supply {
             verified: vec![format!("exists in {}", s.pypi_index)],
             unverified: Vec::new(),
             file: None,
+            fetch: None,
         };
         // The file uv takes for a pure-Python project: its universal wheel,
         // else the source distribution.
@@ -376,6 +414,7 @@ impl Supply {
                 self.checked_file(kept.as_ref().map(|k| k.path.as_path()), &file.sha256, from, check).await?;
                 pinned.verified.push(format!("{} matches its sha256 {}", file.filename, &file.sha256[..12]));
                 pinned.file = kept;
+                pinned.fetch = self.pod_fetch(package, file, token);
             }
         }
         Ok(pinned)
@@ -393,7 +432,7 @@ impl Supply {
         from: Download<'_>,
         check: impl Fn(&[u8]) -> Result<(), String>,
     ) -> Result<Option<Vec<u8>>, SupplyError> {
-        if let Some(bytes) = kept.and_then(|path| std::fs::read(path).ok()).filter(|bytes| check(bytes).is_ok()) {
+        if let Some(bytes) = kept.and_then(|path| self.reuse(path, &check)) {
             return Ok(Some(bytes));
         }
         if kept.is_none() && self.was_checked(digest) {
@@ -406,6 +445,57 @@ impl Supply {
             keep(path, &bytes)?;
         }
         Ok(Some(bytes))
+    }
+
+    /// How a pod fetches the checked PyPI `file` again (`SupplySettings::pods`):
+    /// for uv, which is handed a file as a whole argument, when the pod can
+    /// download it with no token and uv needs no name (no extras); `None`:
+    /// the pod installs the version by name.
+    fn pod_fetch(&self, package: &Package, file: &pypi::DistFile, token: Option<&str>) -> Option<PodFetch> {
+        let sha256 = file.sha256.to_ascii_lowercase();
+        let usable = self.settings.pods
+            && package.via.starts_with("uv")
+            && !package.unversioned.contains('[')
+            && token.is_none()
+            && plain_file_name(&file.filename)
+            && sha256.len() == 64
+            && sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            && url::Url::parse(&file.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        usable.then(|| PodFetch {
+            url: file.url.clone(),
+            sha256,
+            filename: file.filename.clone(),
+            command: package.unversioned.clone(),
+        })
+    }
+
+    /// The bytes of the file kept at `path` when they still pass `check`;
+    /// the file is marked used now, so that no sweep removes it.
+    fn reuse(&self, path: &Path, check: impl Fn(&[u8]) -> Result<(), String>) -> Option<Vec<u8>> {
+        let _in_use = self.files_in_use.lock().ok()?;
+        let bytes = std::fs::read(path).ok().filter(|bytes| check(bytes).is_ok())?;
+        if let Err(e) = crate::sweep::touch(path) {
+            tracing::debug!(file = %path.display(), error = %e, "cannot mark a kept file used");
+        }
+        Some(bytes)
+    }
+
+    /// Removes the kept files (`npm|pypi/DIGEST/FILE`) that no start has
+    /// used for longer than `keep`, but for those `live` names (the
+    /// arguments of running servers), which are marked used; then the
+    /// directories left empty.
+    pub fn sweep(&self, live: &HashSet<PathBuf>, keep: Duration) -> crate::sweep::Swept {
+        let mut swept = crate::sweep::Swept::default();
+        let (Some(dir), Ok(_in_use)) = (&self.settings.files, self.files_in_use.lock()) else { return swept };
+        let now = std::time::SystemTime::now();
+        for registry in ["npm", "pypi"] {
+            for digest in crate::sweep::children(&dir.join(registry)) {
+                swept += crate::sweep::sweep(&crate::sweep::children(&digest), live, keep, now);
+                // Only when empty: a directory still holding a file stays.
+                let _ = std::fs::remove_dir(&digest);
+            }
+        }
+        swept
     }
 
     fn was_checked(&self, digest: &str) -> bool {
@@ -458,24 +548,91 @@ fn pin_text(package: &Package, version: &str) -> String {
 /// arguments): uv's positional package becomes `--from FILE COMMAND`,
 /// npx's `-p FILE COMMAND`, an option's value (`--with X`, `--with=X`,
 /// `-p X`) `FILE`; one in a comma list keeps its version. A container line
-/// keeps versions: the file is not in the pod. Returns, per package,
-/// whether it was handed its file.
-fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) -> Vec<bool> {
+/// keeps versions (the file is not in the pod), but for a file the pod
+/// fetches again ([`PodFetch`]): it is handed that file, wrapped in
+/// [`POD_FETCH`], which downloads and checks it before the line runs.
+fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) -> Handed {
     let pairs: Vec<(&Package, &Pinned)> = distinct(packages).into_iter().zip(pinned).collect();
     let versions: Vec<(String, String)> =
         pairs.iter().map(|(p, v)| (p.written.clone(), pin_text(p, &v.version))).collect();
+    let unhanded = |handed: &[bool]| -> Vec<(String, String)> {
+        versions.iter().zip(handed).filter(|(_, handed)| !**handed).map(|(swap, _)| swap.clone()).collect()
+    };
+    let mut pod = vec![false; pairs.len()];
     if let Some(c) = spec.container.as_mut() {
-        rewrite_line(&mut c.command, &versions);
+        let mut fetched: Vec<&PodFetch> = Vec::new();
+        for (i, (package, pin)) in pairs.iter().enumerate() {
+            let Some(fetch) = &pin.fetch else { continue };
+            let slot = Kept { path: PathBuf::from(pod_slot(fetched.len())), command: Some(fetch.command.clone()) };
+            if hand_file(&mut c.command, package, &slot) {
+                pod[i] = true;
+                fetched.push(fetch);
+            }
+        }
+        rewrite_line(&mut c.command, &unhanded(&pod));
+        if !fetched.is_empty() {
+            c.command = pod_fetch_line(&fetched, &c.command);
+        }
     }
-    let Some(process) = spec.process.as_mut() else { return vec![false; pairs.len()] };
-    let handed: Vec<bool> = pairs
+    let Some(process) = spec.process.as_mut() else { return Handed { local: vec![false; pairs.len()], pod } };
+    let local: Vec<bool> = pairs
         .iter()
         .map(|(package, pin)| pin.file.as_ref().is_some_and(|kept| hand_file(&mut process.command, package, kept)))
         .collect();
-    let rest: Vec<(String, String)> =
-        versions.into_iter().zip(&handed).filter(|(_, handed)| !**handed).map(|(swap, _)| swap).collect();
-    rewrite_line(&mut process.command, &rest);
-    handed
+    rewrite_line(&mut process.command, &unhanded(&local));
+    Handed { local, pod }
+}
+
+/// Per package (as `rewrite_to` takes them), whether it was handed its
+/// checked file: on the process's line, and on the container's.
+struct Handed {
+    local: Vec<bool>,
+    pod: Vec<bool>,
+}
+
+/// Downloads each checked file a pod's line is handed, checks its SHA-256
+/// against the one mcpod checked, and runs the line with each placeholder
+/// ([`pod_slot`]) replaced by the file's path; a mismatch or a failed
+/// download runs nothing and says why on stderr (the server's log).
+/// Arguments: the number of files N, N times `URL SHA256 FILENAME`, then
+/// the line. Run by `uv run python`, so it needs nothing uv itself does
+/// not (any image that runs `uvx`).
+pub const POD_FETCH: &str = r#"import hashlib, os, sys, tempfile, urllib.request
+count = int(sys.argv[1])
+files, line = sys.argv[2:2 + 3 * count], sys.argv[2 + 3 * count:]
+where = tempfile.mkdtemp(prefix="mcpod-checked-")
+for n in range(count):
+    url, want, name = files[3 * n:3 * n + 3]
+    path = os.path.join(where, name)
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=300) as got, open(path, "wb") as out:
+            for chunk in iter(lambda: got.read(1 << 16), b""):
+                digest.update(chunk)
+                out.write(chunk)
+    except Exception as e:
+        sys.exit(f"mcpod: cannot download {name} from {url}: {e}; nothing was run")
+    if digest.hexdigest() != want:
+        sys.exit(f"mcpod: {name} from {url} has sha256 {digest.hexdigest()}, not {want} as mcpod checked it; nothing was run")
+    line = [path if a == "{mcpod-file-%d}" % n else a for a in line]
+os.execvp(line[0], line)
+"#;
+
+/// The placeholder of the `n`th file a pod fetches, on its line.
+fn pod_slot(n: usize) -> String {
+    format!("{{mcpod-file-{n}}}")
+}
+
+/// `line`, run by [`POD_FETCH`] once it has fetched and checked `files`.
+fn pod_fetch_line(files: &[&PodFetch], line: &[String]) -> Vec<String> {
+    let mut out: Vec<String> =
+        ["uv", "run", "--no-project", "--quiet", "python", "-c", POD_FETCH].map(String::from).to_vec();
+    out.push(files.len().to_string());
+    for f in files {
+        out.extend([f.url.clone(), f.sha256.clone(), f.filename.clone()]);
+    }
+    out.extend(line.iter().cloned());
+    out
 }
 
 /// Puts `kept` in place of `package` on `line` as a whole argument; false
@@ -527,9 +684,7 @@ fn digest_key(digest: &str) -> String {
 /// digest that is not a plain name (`../x`), so that it can never point
 /// outside `dir`.
 fn kept_path(dir: &Path, registry: &str, key: &str, filename: &str) -> Result<PathBuf, SupplyError> {
-    let plain_file = !filename.is_empty()
-        && !filename.starts_with('.')
-        && filename.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'));
+    let plain_file = plain_file_name(filename);
     let plain_key =
         !key.is_empty() && key.len() <= 200 && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     if !plain_file || !plain_key {
@@ -538,6 +693,13 @@ fn kept_path(dir: &Path, registry: &str, key: &str, filename: &str) -> Result<Pa
         )));
     }
     Ok(dir.join(registry).join(key).join(filename))
+}
+
+/// Whether a registry's file name is a plain name (no path, not hidden).
+fn plain_file_name(filename: &str) -> bool {
+    !filename.is_empty()
+        && !filename.starts_with('.')
+        && filename.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'))
 }
 
 /// Writes a checked file where its installer will read it: whole or not at all.
@@ -616,6 +778,45 @@ mod tests {
     use crate::policy::test_spec;
 
     #[test]
+    fn a_sweep_removes_kept_files_unused_for_longer_than_kept_and_never_one_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = SupplySettings {
+            npm_registry: "http://127.0.0.1:9".into(),
+            pypi_index: "http://127.0.0.1:9".into(),
+            npm_keys: None,
+            npm_token: None,
+            pypi_token: None,
+            require_signatures: false,
+            require_provenance: false,
+            download: true,
+            cache: Duration::from_secs(300),
+            files: Some(dir.path().to_path_buf()),
+            pods: false,
+        };
+        let supply = Supply::new(settings, std::sync::Arc::new(crate::metrics::Metrics::new())).unwrap();
+        let kept = |registry: &str, key: &str, file: &str| {
+            let path = kept_path(dir.path(), registry, key, file).unwrap();
+            keep(&path, file.as_bytes()).unwrap();
+            let then = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+            std::fs::File::open(&path).unwrap().set_modified(then).unwrap();
+            path
+        };
+        let unused = kept("npm", "sha512-old", "x-1.0.0.tgz");
+        let running = kept("pypi", "aaaa", "t-1-py3-none-any.whl");
+        let started = kept("npm", "sha512-new", "x-2.0.0.tgz");
+        // A start reuses `started` (read, checked, marked used) ...
+        assert!(supply.reuse(&started, |_| Ok(())).is_some());
+        // ... and a running server names `running`.
+        let swept = supply.sweep(&HashSet::from([running.clone()]), Duration::from_secs(30 * 86_400));
+        assert_eq!(swept.entries, 1);
+        assert_eq!(swept.bytes, "x-1.0.0.tgz".len() as u64);
+        assert!(!unused.exists() && !unused.parent().unwrap().exists(), "the file and its emptied directory");
+        assert!(running.exists() && started.exists());
+        // A file that no longer passes its check is not reused (nor touched).
+        assert!(supply.reuse(&running, |_| Err("changed".into())).is_none());
+    }
+
+    #[test]
     fn an_adopted_server_runs_its_recorded_versions_without_asking_a_registry() {
         let mut spec = test_spec("uvx --with httpx mcp-server-time --local-timezone UTC", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
@@ -665,6 +866,7 @@ mod tests {
             verified: Vec::new(),
             unverified: Vec::new(),
             file: file.map(|f| Kept { path: PathBuf::from(f), command: Some(name.to_string()) }),
+            fetch: None,
         };
         // In command-line order: the positional package, then `--with`.
         let pinned = [
@@ -675,7 +877,7 @@ mod tests {
             ),
             pin("httpx", "0.28.1", Some("/state/packages/pypi/cd/httpx-0.28.1-py3-none-any.whl")),
         ];
-        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [true, true]);
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned).local, [true, true]);
         assert_eq!(
             spec.process.as_ref().unwrap().command[1..],
             [
@@ -697,6 +899,58 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_is_handed_the_file_it_fetches_and_checks_again_and_the_rest_keeps_its_version() {
+        let line = "uvx --with httpx mcp-server-time --tz mcp-server-time";
+        let mut spec = test_spec(line, Some(("ghcr.io/astral-sh/uv:python3.12", line)), &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let wheel = "mcp_server_time-2026.10.19-py3-none-any.whl";
+        let fetch = PodFetch {
+            url: format!("https://files.example/{wheel}"),
+            sha256: "ab".repeat(32),
+            filename: wheel.into(),
+            command: "mcp-server-time".into(),
+        };
+        let pin = |name: &str, version: &str, fetch: Option<PodFetch>| Pinned {
+            registry: "PyPI".into(),
+            name: name.into(),
+            requested: "latest".into(),
+            version: version.into(),
+            verified: Vec::new(),
+            unverified: Vec::new(),
+            file: None,
+            fetch,
+        };
+        let pinned = [pin("mcp-server-time", "2026.10.19", Some(fetch.clone())), pin("httpx", "0.28.1", None)];
+        let handed = rewrite_to(&mut spec, &packages, &pinned);
+        assert_eq!((handed.local, handed.pod), (vec![false, false], vec![true, false]));
+        let pod = &spec.container.as_ref().unwrap().command;
+        assert_eq!(pod[..7], ["uv", "run", "--no-project", "--quiet", "python", "-c", POD_FETCH]);
+        assert_eq!(
+            pod[7..],
+            [
+                "1",
+                fetch.url.as_str(),
+                &fetch.sha256,
+                wheel,
+                "uvx",
+                "--with",
+                "httpx==0.28.1",
+                "--from",
+                "{mcpod-file-0}",
+                "mcp-server-time",
+                "--tz",
+                "mcp-server-time"
+            ],
+            "the file by its placeholder, the rest by version, the server's own arguments as they were"
+        );
+        assert_eq!(
+            spec.process.unwrap().command[1..],
+            ["--with", "httpx==0.28.1", "mcp-server-time@2026.10.19", "--tz", "mcp-server-time"],
+            "a local line is handed kept files only"
+        );
+    }
+
+    #[test]
     fn npx_is_handed_the_kept_tarball_and_a_file_never_goes_where_it_cannot_be_read() {
         let kept =
             |path: &str, command: Option<&str>| Kept { path: PathBuf::from(path), command: command.map(String::from) };
@@ -708,25 +962,27 @@ mod tests {
             verified: Vec::new(),
             unverified: Vec::new(),
             file,
+            fetch: None,
         };
         let mut spec = test_spec("npx -y @scope/x@^1 --arg @scope/x@^1", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
         let handed =
-            rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x-1.4.2.tgz", Some("x-cli"))))]);
+            rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x-1.4.2.tgz", Some("x-cli"))))])
+                .local;
         assert_eq!(handed, [true]);
         assert_eq!(spec.process.unwrap().command[1..], ["-y", "-p", "/k/x-1.4.2.tgz", "x-cli", "--arg", "@scope/x@^1"]);
 
         // npm exec could not choose a command: the version, not the file.
         let mut spec = test_spec("npx -y @scope/x@^1", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
-        let handed = rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x.tgz", None)))]);
+        let handed = rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x.tgz", None)))]).local;
         assert_eq!(handed, [false]);
         assert_eq!(spec.process.unwrap().command[1..], ["-y", "@scope/x@1.4.2"]);
 
         // `--package=X` becomes two arguments, so that the path is one.
         let mut spec = test_spec("npx --package=@scope/x@^1 x-cli", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
-        let handed = rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x.tgz", None)))]);
+        let handed = rewrite_to(&mut spec, &packages, &[pin("@scope/x", "1.4.2", Some(kept("/k/x.tgz", None)))]).local;
         assert_eq!(handed, [true]);
         assert_eq!(spec.process.unwrap().command[1..], ["--package", "/k/x.tgz", "x-cli"]);
 
@@ -739,13 +995,13 @@ mod tests {
             pypi("httpx", None),
             pypi("anyio", Some(kept("/k/anyio-1-py3-none-any.whl", Some("anyio")))),
         ];
-        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false, false, false]);
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned).local, [false, false, false]);
         assert_eq!(spec.process.unwrap().command[1..], ["--with", "httpx==1,anyio==1", "mcp-server-time@1"]);
 
         // ... and the server's own argument of the same name is not it.
         let mut spec = test_spec("uvx --with httpx,anyio mcp-server-time --backend anyio", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
-        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false, false, false]);
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned).local, [false, false, false]);
         assert_eq!(
             spec.process.unwrap().command[1..],
             ["--with", "httpx==1,anyio==1", "mcp-server-time@1", "--backend", "anyio"]
@@ -755,7 +1011,7 @@ mod tests {
         let mut spec = test_spec("uvx -- mcp-server-time", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
         let pinned = [pypi("mcp-server-time", Some(kept("/k/t-1-py3-none-any.whl", Some("mcp-server-time"))))];
-        assert_eq!(rewrite_to(&mut spec, &packages, &pinned), [false]);
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned).local, [false]);
         assert_eq!(spec.process.unwrap().command[1..], ["--", "mcp-server-time@1"]);
     }
 

@@ -70,10 +70,12 @@ async fn the_time_template_runs_as_a_restricted_pod_and_answers_over_every_trans
     let pod = &listed[0];
     assert_eq!(pod["metadata"]["labels"]["mcpod.dev/server"], id.as_str());
     assert_eq!(pod["metadata"]["labels"]["mcpod.dev/template"], "time");
-    // The pod runs the version verified at start, and keeps it for a host that adopts it.
+    // The pod runs the very wheel verified at start (downloaded again and
+    // checked in the pod), and keeps its version for a host that adopts it.
     let version = status["packages"][0]["version"].as_str().unwrap_or_else(|| panic!("{status}"));
-    let command = pod["spec"]["containers"][0].to_string();
-    assert!(command.contains(&format!("mcp-server-time@{version}")), "{command}");
+    let command = pod["spec"]["containers"][0]["command"].to_string();
+    assert!(command.contains(mcpod::supply::POD_FETCH.lines().next().unwrap()), "{command}");
+    assert!(command.contains(&format!("mcp_server_time-{version}-")), "{command}");
     let kept: Value =
         serde_json::from_str(pod["metadata"]["annotations"]["mcpod.dev/start-request"].as_str().unwrap()).unwrap();
     assert_eq!(kept["pins"]["mcp-server-time"], version, "{kept}");

@@ -25,6 +25,12 @@ async fn attempt(session: &McpSession, what: &str, target: &str, count: u64) -> 
     tool_text(&session.call(9, "attempt", json!({"what": what, "target": target, "count": count})).await)
 }
 
+/// The value of variable `name` in the server's environment.
+async fn env_of(session: &McpSession, name: &str) -> String {
+    let text = attempt(session, "env", name, 1).await;
+    text.strip_prefix("done: ").unwrap_or_else(|| panic!("{name} is not set: {text}")).to_string()
+}
+
 async fn protections(host: &TestHost, id: &str) -> Vec<Value> {
     let status: Value =
         host.http.get(format!("{}/api/v1/servers/{id}", host.base)).send().await.unwrap().json().await.unwrap();
@@ -216,4 +222,70 @@ async fn a_node_server_installed_by_npm_loads_its_hoisted_dependencies_in_the_sa
     assert_eq!(echo, "Echo: hi");
     let list = protections(&host, &id).await;
     assert_eq!(protection(&list, "files")["active"], true, "the server ran with the file rules on: {list:?}");
+}
+
+/// npx and uv install a package into their caches and run it from there on
+/// later starts, so a cache every server could write would let one server
+/// change what another package runs (found in review of the kept files).
+/// Each command line gets caches of its own: a server writes its own, never
+/// another command line's nor the host user's, and two servers of one
+/// command line share theirs, so a download is still made once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_writes_its_own_package_caches_and_never_another_packages() {
+    let host = start_host(|_| {}).await;
+    let (_, a) = fixture(&host, json!({"server_type": "fixture-command", "args": ["--package-a"]})).await;
+    let (_, a_again) = fixture(&host, json!({"server_type": "fixture-command", "args": ["--package-a"]})).await;
+    let (_, b) = fixture(&host, json!({"server_type": "fixture-command", "args": ["--package-b"]})).await;
+    for name in ["npm_config_cache", "XDG_CACHE_HOME", "UV_TOOL_DIR", "UV_PYTHON_INSTALL_DIR"] {
+        let (mine, same, theirs) = (env_of(&a, name).await, env_of(&a_again, name).await, env_of(&b, name).await);
+        assert_eq!(mine, same, "{name}: one command line, one cache");
+        assert_ne!(mine, theirs, "{name}: another command line, another cache");
+        let own = format!("{mine}/written-by-a");
+        assert!(attempt(&a, "write", &own, 1).await.starts_with("done"), "{name}: its own cache is writable");
+        let poisoned = format!("{theirs}/written-by-a");
+        let wrote = attempt(&a, "write", &poisoned, 1).await;
+        assert!(wrote.starts_with("denied: Permission denied"), "{name}: {wrote}");
+        assert!(!std::path::Path::new(&poisoned).exists());
+        let _ = std::fs::remove_file(&own);
+    }
+    // Nor the host user's own caches, which servers shared before.
+    let home = std::env::var("HOME").expect("HOME");
+    for shared in [".npm", ".cache", ".local/share/uv"] {
+        let dir = std::path::Path::new(&home).join(shared);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join(format!("mcpod-sandbox-test-{}", std::process::id()));
+        let wrote = attempt(&a, "write", &target.display().to_string(), 1).await;
+        assert!(wrote.starts_with("denied: Permission denied"), "{shared}: {wrote}");
+        assert!(!target.exists());
+    }
+}
+
+/// Each command line's caches stay until no server of that line has run
+/// for `[packages] keep_unused_days`; then the hourly sweep removes them.
+/// A running server's caches are kept, however old, and marked used.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_caches_of_a_command_line_no_server_runs_are_removed_once_unused_long_enough() {
+    let host = start_host(|_| {}).await;
+    let (_, live) = fixture(&host, json!({"server_type": "fixture-command", "args": ["--sweep-live"]})).await;
+    let (gone_id, gone) = fixture(&host, json!({"server_type": "fixture-command", "args": ["--sweep-gone"]})).await;
+    let root = |npm_cache: String| std::path::Path::new(&npm_cache).parent().unwrap().to_path_buf();
+    let live_root = root(env_of(&live, "npm_config_cache").await);
+    let gone_root = root(env_of(&gone, "npm_config_cache").await);
+    let stopped = host.http.delete(format!("{}/api/v1/servers/{gone_id}", host.base)).send().await.unwrap();
+    assert!(stopped.status().is_success(), "{}", stopped.status());
+    let day = std::time::Duration::from_secs(86_400);
+    let forty_days_ago = std::time::SystemTime::now() - day * 40;
+    for dir in [&live_root, &gone_root] {
+        std::fs::File::open(dir).unwrap().set_modified(forty_days_ago).unwrap();
+    }
+    let manager = host.app_manager.clone();
+    let swept = tokio::task::spawn_blocking(move || manager.sweep_unused(day * 30)).await.unwrap();
+    assert!(swept.entries >= 1, "{swept:?}");
+    assert!(!gone_root.exists(), "the stopped server's caches are gone");
+    let used = std::fs::metadata(&live_root).unwrap().modified().unwrap();
+    assert!(used > forty_days_ago + day, "the running server's caches are kept and marked used");
+    // Kept longer than anything here was unused, nothing goes.
+    let manager = host.app_manager.clone();
+    let recent = tokio::task::spawn_blocking(move || manager.sweep_unused(day * 50)).await.unwrap();
+    assert_eq!(recent.entries, 0, "nothing unused for 50 days: {recent:?}");
 }

@@ -792,6 +792,66 @@ async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() 
     assert_eq!(downloads, 2, "once at first, once after the kept file changed");
 }
 
+/// On Kubernetes a pod cannot read the host's kept files, so its line
+/// downloads the wheel mcpod checked again and checks its SHA-256 before uv
+/// is handed it (`supply::POD_FETCH`): the pod runs the checked bytes, and
+/// an index that serves the pod other bytes than it served mcpod gets
+/// nothing run. (The emulator's kubelet runs the pod's line on this
+/// machine, with the test clients' uv.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_runs_the_wheel_mcpod_checked_and_nothing_when_the_index_serves_it_other_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = std::process::Command::new("python3").args(["-c", ECHO_WHEEL]).arg(dir.path()).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let wheel = std::fs::read(String::from_utf8_lossy(&built.stdout).trim()).unwrap();
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&wheel).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let file = "/packages/mcpod_test_echo-1.0.0-py3-none-any.whl";
+    let (base, reg) = registry::start().await;
+    {
+        let mut r = reg.lock().unwrap();
+        let entry = json!({"filename": "mcpod_test_echo-1.0.0-py3-none-any.whl", "packagetype": "bdist_wheel",
+                           "url": format!("{base}{file}"), "digests": {"sha256": sha}});
+        let doc = json!({"info": {"name": "mcpod-test-echo", "version": "1.0.0"}, "releases": {"1.0.0": [entry]}});
+        r.files.insert("/pypi/mcpod-test-echo/json".into(), serde_json::to_vec(&doc).unwrap());
+        r.files.insert(file.into(), wheel.clone());
+    }
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.packages.pypi_index = base.clone();
+        c.limits.max_restarts = 0;
+    })
+    .await;
+    let echo = json!({"server_type": "uv", "package": "mcpod-test-echo"});
+    let resp = host.post_server(echo.clone()).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let pinned = body["packages"][0].to_string();
+    assert!(
+        pinned.contains("in the pod, uv is handed that file") && !pinned.contains("without re-checking"),
+        "{pinned}"
+    );
+    let id = body["server_id"].as_str().unwrap();
+    let session = McpSession::open_any(&format!("{}/servers/{id}/mcp", host.base)).await;
+    assert_eq!(tool_text(&session.call(1, "echo", json!({})).await), "from the checked wheel");
+    let wheels = |r: &registry::Files| r.asked.iter().filter(|p| p.ends_with(".whl")).count();
+    assert_eq!(wheels(&reg.lock().unwrap()), 2, "once by mcpod, once by the pod");
+
+    // The index now serves the pod other bytes under the same name; mcpod
+    // checked this file already and does not download it again.
+    reg.lock().unwrap().files.insert(file.into(), b"PK\x03\x04 not the wheel mcpod checked".to_vec());
+    let body: Value = host.post_server(echo).await.json().await.unwrap();
+    assert_eq!(body["status"], "failed", "{body}");
+    let id = body["server_id"].as_str().unwrap();
+    let logs = host.http.get(format!("{}/api/v1/servers/{id}/logs", host.base)).send().await.unwrap();
+    let logs = logs.text().await.unwrap();
+    assert!(logs.contains("as mcpod checked it; nothing was run"), "the server's log says why: {logs}");
+    assert_eq!(wheels(&reg.lock().unwrap()), 3, "only the pod asked again");
+}
+
 /// `mcpod serve` as a user runs it (npx and uv on its PATH, a state
 /// directory under `state`), verifying against the registries `packages`
 /// names (lines of `[packages]`); the child, and its base URL.

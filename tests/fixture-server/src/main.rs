@@ -57,7 +57,7 @@ impl Server {
             {"name": "crash", "description": "Exits the process", "inputSchema": schema(json!({}), json!([]))},
             {"name": "limits", "description": "This process's address-space and CPU rlimits", "inputSchema": schema(json!({}), json!([]))},
             {"name": "sleep", "description": "Answers after `ms` milliseconds, sending nothing before", "inputSchema": schema(json!({"ms": {"type": "number"}}), json!(["ms"]))},
-            {"name": "attempt", "description": "Tries something a sandbox must stop (`what`: write, read, connect, spawn, allocate) and says whether it worked", "inputSchema": schema(json!({"what": {"type": "string"}, "target": {"type": "string"}, "count": {"type": "number"}}), json!(["what"]))}
+            {"name": "attempt", "description": "Tries something a sandbox must stop (`what`: write, read, connect, spawn, allocate; or env: the value of variable `target`) and says whether it worked", "inputSchema": schema(json!({"what": {"type": "string"}, "target": {"type": "string"}, "count": {"type": "number"}}), json!(["what"]))}
         ]})
     }
 
@@ -251,6 +251,10 @@ fn attempt(what: &str, target: &str, count: u64) -> String {
                 Err(e) => format!("denied: {e}"),
             }
         }
+        "env" => match std::env::var(target) {
+            Ok(value) => format!("done: {value}"),
+            Err(e) => format!("denied: {target}: {e}"),
+        },
         other => format!("denied: unknown attempt {other:?}"),
     }
 }

@@ -1,10 +1,11 @@
 //! What a local server may touch. Landlock limits its files to reading the
 //! system and its own programs and writing only its work directory and the
-//! package caches (and, for a network server with no internet, TCP to
-//! binding its own port); `no_new_privs` keeps a setuid program from lifting
-//! that; a network namespace with no interface takes the network away from
-//! a stdio server when policy says no internet; a control group caps the
-//! memory, CPU and processes of the server and everything it spawns.
+//! package caches of its own command line (and, for a network server with
+//! no internet, TCP to binding its own port); `no_new_privs` keeps a setuid
+//! program from lifting that; a network namespace with no interface takes
+//! the network away from a stdio server when policy says no internet; a
+//! control group caps the memory, CPU and processes of the server and
+//! everything it spawns.
 //!
 //! Each launch is planned once ([`Sandbox::protections`] shows the plan, as
 //! `mcpod servers status` prints it); a protection that policy requires and
@@ -93,8 +94,11 @@ pub struct Sandbox {
     /// This runtime's own directory name under the work root and in each
     /// cgroup hierarchy (several hosts may share one machine or process).
     prefix: String,
-    /// The host user's home, whose caches servers share.
+    /// The host user's home, under whose cache servers' package caches are.
     home: Option<PathBuf>,
+    /// Held while a launch makes and marks its caches and while the caches
+    /// are swept, so that a sweep never removes caches a launch has chosen.
+    caches_in_use: std::sync::Mutex<()>,
 }
 
 /// One launch's plan: what will be applied, and how status shows it.
@@ -126,7 +130,7 @@ impl Sandbox {
             if settings.enabled && settings.cgroups { cgroup::Cgroups::detect(&prefix) } else { Default::default() };
         let kernel = Kernel { landlock_abi: landlock::kernel_abi(), root, userns: user_namespaces(), cgroups };
         let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute() && h != Path::new("/"));
-        Sandbox { settings, kernel, prefix, home }
+        Sandbox { settings, kernel, prefix, home, caches_in_use: std::sync::Mutex::new(()) }
     }
 
     /// The protections a server launched from `spec` gets, active or not and why.
@@ -160,7 +164,7 @@ impl Sandbox {
                 "files",
                 true,
                 format!(
-                    "Landlock ABI {}: writes only its work directory and the package caches; reads the system and its programs",
+                    "Landlock ABI {}: writes only its work directory and its own package caches; reads the system and its programs",
                     k.landlock_abi
                 ),
             )
@@ -286,7 +290,7 @@ impl Sandbox {
             ))
         })?;
         prepared.work_dir = Some(work.clone());
-        let caches = self.caches();
+        let caches = self.caches(&req.spec);
         prepared.env = self.env(&work, &tmp, caches.as_ref());
         let group = self.kernel.cgroups.create(&req.instance_id, &plan.cgroup);
         prepared.group = group.map_err(|e| SandboxError::Prepare(e.to_string()))?;
@@ -317,24 +321,52 @@ impl Sandbox {
         Ok(prepared)
     }
 
-    /// The host user's package caches a server shares, so that downloads
-    /// are made once: npm's, the XDG cache (uv, pip) and uv's tools and
-    /// Pythons. Created here, because Landlock can only allow paths that
-    /// exist.
-    fn caches(&self) -> Option<Caches> {
-        let home = self.home.as_ref()?;
-        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".cache"));
-        let caches = Caches { npm: home.join(".npm"), xdg: cache, uv: home.join(".local/share/uv") };
-        for dir in [&caches.npm, &caches.xdg, &caches.uv] {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                tracing::debug!(dir = %dir.display(), error = %e, "cannot make a shared package cache; servers will download into their work directory");
+    /// The package caches of the servers launched with `spec`'s command
+    /// line: npm's, the XDG cache (uv, pip) and uv's tools and Pythons,
+    /// under the host user's cache in a directory named by a hash of the
+    /// program and its arguments. Servers of one command line (and so of
+    /// one checked package file) share them, so downloads are made once;
+    /// a server cannot write the caches another package will run from.
+    /// Created here, because Landlock can only allow paths that exist.
+    fn caches(&self, spec: &LaunchSpec) -> Option<Caches> {
+        let root = self.caches_root()?.join(command_key(command_line(spec)));
+        let caches = Caches { npm: root.join("npm"), xdg: root.join("cache"), uv: root.join("uv") };
+        let _in_use = self.caches_in_use.lock().ok()?;
+        for dir in [caches.npm.clone(), caches.xdg.clone(), caches.uv.join("tools"), caches.uv.join("python")] {
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                tracing::debug!(dir = %dir.display(), error = %e, "cannot make a package cache; the server will download into its work directory");
+                return None;
             }
+        }
+        if let Err(e) = crate::sweep::touch(&root) {
+            tracing::debug!(dir = %root.display(), error = %e, "cannot mark package caches used");
         }
         Some(caches)
     }
 
+    /// Where each command line's caches are: `mcpod/servers` in the host
+    /// user's cache.
+    fn caches_root(&self) -> Option<PathBuf> {
+        let home = self.home.as_ref()?;
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|d| d.is_absolute())
+            .unwrap_or_else(|| home.join(".cache"));
+        Some(cache.join("mcpod/servers"))
+    }
+
+    /// Removes the caches of command lines unused for longer than `keep`,
+    /// but for those of `live` (the servers this host runs), which are
+    /// marked used.
+    pub fn sweep_caches(&self, live: &[LaunchSpec], keep: std::time::Duration) -> crate::sweep::Swept {
+        let Some(root) = self.caches_root() else { return Default::default() };
+        let live = live.iter().map(|spec| root.join(command_key(command_line(spec)))).collect();
+        let Ok(_in_use) = self.caches_in_use.lock() else { return Default::default() };
+        crate::sweep::sweep(&crate::sweep::children(&root), &live, keep, std::time::SystemTime::now())
+    }
+
     /// The env a sandboxed server runs with: its work directory as home and
-    /// temp, and the shared package caches.
+    /// temp, and its command line's package caches.
     fn env(&self, work: &Path, tmp: &Path, caches: Option<&Caches>) -> Vec<(String, String)> {
         let mut env = vec![("HOME".to_string(), path_text(work)), ("TMPDIR".to_string(), path_text(tmp))];
         if let Some(c) = caches {
@@ -415,7 +447,7 @@ impl Sandbox {
         found
     }
 
-    /// What a server may write: its work directory, the package caches, the
+    /// What a server may write: its work directory, its package caches, the
     /// harmless devices, its working directory and the directories among
     /// its arguments (an admin's or a template's choice: the filesystem
     /// server's allowed directories), and what the operator adds.
@@ -443,11 +475,29 @@ fn absolute_args(spec: &LaunchSpec) -> impl Iterator<Item = &Path> {
     spec.process.iter().flat_map(|p| p.command.iter().skip(1)).map(Path::new).filter(|a| a.is_absolute())
 }
 
-/// The shared package caches (see `Sandbox::caches`).
+/// One command line's package caches (see `Sandbox::caches`).
 struct Caches {
     npm: PathBuf,
     xdg: PathBuf,
     uv: PathBuf,
+}
+
+/// The program and arguments of a local launch (none for another).
+fn command_line(spec: &LaunchSpec) -> &[String] {
+    spec.process.as_ref().map(|p| p.command.as_slice()).unwrap_or_default()
+}
+
+/// The name of a command line's cache directory: 128 bits of the SHA-256
+/// of its words, each ended by a NUL (which no word holds), so that two
+/// lines share a name only when they are the same line.
+fn command_key(line: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for word in line {
+        hash.update(word.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What every server may read and run.
@@ -645,7 +695,7 @@ mod tests {
         settings.internet_access = false;
         settings.max_processes = Some(64);
         let kernel = Kernel { landlock_abi, root, userns, cgroups: Default::default() };
-        Sandbox { settings, kernel, prefix: "test".into(), home: None }
+        Sandbox { settings, kernel, prefix: "test".into(), home: None, caches_in_use: std::sync::Mutex::new(()) }
     }
 
     #[test]
@@ -796,6 +846,20 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
         let out = run_python(&prepared, script).await;
         // Same user id inside, mapped to itself; no network at all (ENETUNREACH).
         assert_eq!(out, format!("{uid} {uid} refused 101"));
+    }
+
+    #[test]
+    fn two_command_lines_share_a_cache_name_only_when_they_are_the_same_line() {
+        let line = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        let npx = line(&["npx", "-y", "-p", "/k/x-1.0.0.tgz", "x"]);
+        assert_eq!(npx, line(&["npx", "-y", "-p", "/k/x-1.0.0.tgz", "x"]));
+        assert_eq!(npx.len(), 32);
+        assert!(npx.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(npx, line(&["npx", "-y", "-p", "/k/x-1.0.1.tgz", "x"]), "another version");
+        // Words are not run together: no line can be made to match another.
+        assert_ne!(line(&["uvx", "a b"]), line(&["uvx", "a", "b"]));
+        assert_ne!(line(&["uvx", "ab"]), line(&["uvx", "a", "b"]));
+        assert_ne!(line(&["uvx"]), line(&[]));
     }
 
     #[test]
