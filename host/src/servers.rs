@@ -48,6 +48,24 @@ pub use status::{Capabilities, HealthReport, InstanceHealth, ServerState, Server
 pub use unused::sweep_every;
 pub use virtuals::VirtualStatus;
 
+/// Runs `job` on the manager now and then every `period`, for as long as
+/// the manager lives (the task holds it only while `job` runs).
+fn every<F, Fut>(manager: &Arc<Manager>, period: Duration, job: F)
+where
+    F: Fn(Arc<Manager>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let weak = Arc::downgrade(manager);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let Some(manager) = weak.upgrade() else { return };
+            job(manager).await;
+        }
+    });
+}
+
 /// Why a manager operation failed; each maps to an HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {

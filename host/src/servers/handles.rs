@@ -163,15 +163,7 @@ impl Manager {
 /// Runs [`Manager::reap_handles`] every so often, for as long as the
 /// manager lives.
 pub fn reap_every(manager: &Arc<Manager>, period: Duration) {
-    let weak = Arc::downgrade(manager);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        loop {
-            tick.tick().await;
-            let Some(manager) = weak.upgrade() else { return };
-            manager.reap_handles();
-        }
-    });
+    super::every(manager, period, |manager| async move { manager.reap_handles() });
 }
 
 /// How many handles server `server` has open.

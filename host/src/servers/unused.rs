@@ -43,22 +43,16 @@ fn arguments(specs: &[LaunchSpec]) -> HashSet<PathBuf> {
 /// Runs [`Manager::sweep_unused`] now and then every `period`, for as long
 /// as the manager lives, logging what each sweep removed.
 pub fn sweep_every(manager: &Arc<Manager>, period: Duration, keep: Duration) {
-    let weak = Arc::downgrade(manager);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        loop {
-            tick.tick().await;
-            let Some(manager) = weak.upgrade() else { return };
-            match tokio::task::spawn_blocking(move || manager.sweep_unused(keep)).await {
-                Ok(Swept { entries: 0, .. }) => {}
-                Ok(swept) => tracing::info!(
-                    removed = swept.entries,
-                    bytes = swept.bytes,
-                    keep_days = keep.as_secs() / 86_400,
-                    "removed package files and caches unused for longer than [packages] keep_unused_days"
-                ),
-                Err(e) => tracing::warn!("the sweep of unused package files stopped: {e}"),
-            }
+    super::every(manager, period, move |manager| async move {
+        match tokio::task::spawn_blocking(move || manager.sweep_unused(keep)).await {
+            Ok(Swept { entries: 0, .. }) => {}
+            Ok(swept) => tracing::info!(
+                removed = swept.entries,
+                bytes = swept.bytes,
+                keep_days = keep.as_secs() / 86_400,
+                "removed package files and caches unused for longer than [packages] keep_unused_days"
+            ),
+            Err(e) => tracing::warn!("the sweep of unused package files stopped: {e}"),
         }
     });
 }

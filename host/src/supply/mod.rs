@@ -777,6 +777,20 @@ mod tests {
     use super::*;
     use crate::policy::test_spec;
 
+    /// `name` at `version` as a test pins it: nothing checked, no file.
+    fn pinned(registry: &str, name: &str, version: &str) -> Pinned {
+        Pinned {
+            registry: registry.into(),
+            name: name.into(),
+            requested: "latest".into(),
+            version: version.into(),
+            verified: Vec::new(),
+            unverified: Vec::new(),
+            file: None,
+            fetch: None,
+        }
+    }
+
     #[test]
     fn a_sweep_removes_kept_files_unused_for_longer_than_kept_and_never_one_in_use() {
         let dir = tempfile::tempdir().unwrap();
@@ -859,14 +873,8 @@ mod tests {
         );
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
         let pin = |name: &str, version: &str, file: Option<&str>| Pinned {
-            registry: "PyPI".into(),
-            name: name.into(),
-            requested: "latest".into(),
-            version: version.into(),
-            verified: Vec::new(),
-            unverified: Vec::new(),
             file: file.map(|f| Kept { path: PathBuf::from(f), command: Some(name.to_string()) }),
-            fetch: None,
+            ..pinned("PyPI", name, version)
         };
         // In command-line order: the positional package, then `--with`.
         let pinned = [
@@ -910,16 +918,8 @@ mod tests {
             filename: wheel.into(),
             command: "mcp-server-time".into(),
         };
-        let pin = |name: &str, version: &str, fetch: Option<PodFetch>| Pinned {
-            registry: "PyPI".into(),
-            name: name.into(),
-            requested: "latest".into(),
-            version: version.into(),
-            verified: Vec::new(),
-            unverified: Vec::new(),
-            file: None,
-            fetch,
-        };
+        let pin =
+            |name: &str, version: &str, fetch: Option<PodFetch>| Pinned { fetch, ..pinned("PyPI", name, version) };
         let pinned = [pin("mcp-server-time", "2026.10.19", Some(fetch.clone())), pin("httpx", "0.28.1", None)];
         let handed = rewrite_to(&mut spec, &packages, &pinned);
         assert_eq!((handed.local, handed.pod), (vec![false, false], vec![true, false]));
@@ -954,16 +954,7 @@ mod tests {
     fn npx_is_handed_the_kept_tarball_and_a_file_never_goes_where_it_cannot_be_read() {
         let kept =
             |path: &str, command: Option<&str>| Kept { path: PathBuf::from(path), command: command.map(String::from) };
-        let pin = |name: &str, version: &str, file: Option<Kept>| Pinned {
-            registry: "npm".into(),
-            name: name.into(),
-            requested: "latest".into(),
-            version: version.into(),
-            verified: Vec::new(),
-            unverified: Vec::new(),
-            file,
-            fetch: None,
-        };
+        let pin = |name: &str, version: &str, file: Option<Kept>| Pinned { file, ..pinned("npm", name, version) };
         let mut spec = test_spec("npx -y @scope/x@^1 --arg @scope/x@^1", None, &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
         let handed =

@@ -736,16 +736,22 @@ with zipfile.ZipFile(out, "w") as z:
 print(out)
 "#;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() {
+/// The wheel [`ECHO_WHEEL`] builds, and its SHA-256 in hex.
+fn echo_wheel() -> (Vec<u8>, String) {
     let dir = tempfile::tempdir().unwrap();
     let built = std::process::Command::new("python3").args(["-c", ECHO_WHEEL]).arg(dir.path()).output().unwrap();
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let wheel = std::fs::read(String::from_utf8_lossy(&built.stdout).trim()).unwrap();
-    let sha: String = {
+    let sha = {
         use sha2::Digest;
         sha2::Sha256::digest(&wheel).iter().map(|b| format!("{b:02x}")).collect()
     };
+    (wheel, sha)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() {
+    let (wheel, sha) = echo_wheel();
     // Only mcpod's index knows the project; uv's own index (the machine's
     // PyPI) does not: only the file mcpod checked can run.
     let (base, reg) = registry::start().await;
@@ -800,14 +806,7 @@ async fn uv_runs_the_very_wheel_mcpod_checked_and_never_a_download_of_its_own() 
 /// machine, with the test clients' uv.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pod_runs_the_wheel_mcpod_checked_and_nothing_when_the_index_serves_it_other_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let built = std::process::Command::new("python3").args(["-c", ECHO_WHEEL]).arg(dir.path()).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let wheel = std::fs::read(String::from_utf8_lossy(&built.stdout).trim()).unwrap();
-    let sha: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(&wheel).iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let (wheel, sha) = echo_wheel();
     let file = "/packages/mcpod_test_echo-1.0.0-py3-none-any.whl";
     let (base, reg) = registry::start().await;
     {
