@@ -143,6 +143,13 @@ fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings
         cgroups: s.cgroups,
         read: s.read.clone(),
         write: s.write.clone(),
+        // mcpod's state and config: a server's arguments (a caller may name
+        // the filesystem server's directories) never make them writable.
+        guarded: {
+            let env = |k: &str| std::env::var(k).ok();
+            let config_dir = crate::config::xdg_dir(&env, "XDG_CONFIG_HOME", ".config");
+            absolute_state_dir(config).into_iter().chain(config_dir).collect()
+        },
         max_processes: (s.max_processes > 0).then_some(s.max_processes),
         internet_access: config.policy.internet_access,
         work_root,
@@ -244,10 +251,13 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     }
     let idle = Duration::from_secs(config.limits.session_idle_secs);
     crate::servers::reap_every(&manager, Duration::from_secs(15).min(idle).max(Duration::from_millis(100)));
-    if config.packages.keep_unused_days > 0 {
-        let keep = Duration::from_secs(config.packages.keep_unused_days.saturating_mul(86_400));
-        crate::servers::sweep_every(&manager, Duration::from_secs(3600), keep);
-    }
+    // With `keep_unused_days = 0` nothing is removed, but what runs is
+    // still marked used, for the other hosts that share the directories.
+    let keep = match config.packages.keep_unused_days {
+        0 => Duration::MAX,
+        days => Duration::from_secs(days.saturating_mul(86_400)),
+    };
+    crate::servers::sweep_every(&manager, Duration::from_secs(3600), keep);
     let max = (config.limits.max_message_kib as usize) << 10;
     let l = &config.limits;
     let streams = front::backlog::StreamBudget {

@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// What one sweep removed.
@@ -44,7 +45,17 @@ pub fn children(dir: &Path) -> Vec<PathBuf> {
 /// a symbolic link itself, never what it points to) last modified more
 /// than `keep` before `now`; touches those `live` names instead.
 pub fn sweep(entries: &[PathBuf], live: &HashSet<PathBuf>, keep: Duration, now: SystemTime) -> Swept {
-    let mut swept = Swept::default();
+    remove(set_aside(entries, live, keep, now))
+}
+
+/// The first half of [`sweep`], quick enough to run under the lock that
+/// users of the entries take: each entry unused for longer than `keep` is
+/// renamed beside itself (`.swept-…`, keeping its time, so that one left
+/// by a crash is swept again), each `live` one touched. Returns what was
+/// set aside, for [`remove`] to delete outside the lock.
+pub fn set_aside(entries: &[PathBuf], live: &HashSet<PathBuf>, keep: Duration, now: SystemTime) -> Vec<PathBuf> {
+    static ASIDE: AtomicU64 = AtomicU64::new(0);
+    let mut aside = Vec::new();
     for entry in entries {
         if live.contains(entry) {
             if let Err(e) = touch(entry) {
@@ -54,22 +65,36 @@ pub fn sweep(entries: &[PathBuf], live: &HashSet<PathBuf>, keep: Duration, now: 
         }
         let Ok(meta) = std::fs::symlink_metadata(entry) else { continue };
         let unused = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
-        if unused <= keep {
-            continue;
+        let Some(dir) = entry.parent().filter(|_| unused > keep) else { continue };
+        let n = ASIDE.fetch_add(1, Ordering::Relaxed);
+        let moved = dir.join(format!(".swept-{}-{n}", std::process::id()));
+        match std::fs::rename(entry, &moved) {
+            Ok(()) => aside.push(moved),
+            Err(e) => cannot_remove(entry, &e),
         }
-        let bytes = size_of(entry);
-        let removed = if meta.is_dir() { std::fs::remove_dir_all(entry) } else { std::fs::remove_file(entry) };
-        match removed {
+    }
+    aside
+}
+
+/// Deletes what [`set_aside`] renamed, and says how much that was.
+pub fn remove(aside: Vec<PathBuf>) -> Swept {
+    let mut swept = Swept::default();
+    for entry in aside {
+        let bytes = size_of(&entry);
+        let is_dir = std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir());
+        match if is_dir { std::fs::remove_dir_all(&entry) } else { std::fs::remove_file(&entry) } {
             Ok(()) => {
                 swept.entries += 1;
                 swept.bytes += bytes;
             }
-            Err(e) => {
-                tracing::warn!(entry = %entry.display(), error = %e, "cannot remove an unused entry; remove it by hand")
-            }
+            Err(e) => cannot_remove(&entry, &e),
         }
     }
     swept
+}
+
+fn cannot_remove(entry: &Path, e: &std::io::Error) {
+    tracing::warn!(entry = %entry.display(), error = %e, "cannot remove an unused entry; remove it by hand");
 }
 
 /// The bytes of the files at and under `path`, links not followed.

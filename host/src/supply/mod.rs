@@ -442,6 +442,11 @@ impl Supply {
         check(&bytes).map_err(SupplyError::Refused)?;
         self.mark_checked(digest);
         if let Some(path) = kept {
+            // Under the lock: a sweep removes a digest's directory when empty.
+            let _in_use = self
+                .files_in_use
+                .lock()
+                .map_err(|_| SupplyError::Unreachable("the kept files' lock is poisoned; restart mcpod".to_string()))?;
             keep(path, &bytes)?;
         }
         Ok(Some(bytes))
@@ -449,8 +454,9 @@ impl Supply {
 
     /// How a pod fetches the checked PyPI `file` again (`SupplySettings::pods`):
     /// for uv, which is handed a file as a whole argument, when the pod can
-    /// download it with no token and uv needs no name (no extras); `None`:
-    /// the pod installs the version by name.
+    /// download it with no token and no credentials in its URL (which the
+    /// pod's spec would show) and uv needs no name (no extras); `None`: the
+    /// pod installs the version by name.
     fn pod_fetch(&self, package: &Package, file: &pypi::DistFile, token: Option<&str>) -> Option<PodFetch> {
         let sha256 = file.sha256.to_ascii_lowercase();
         let usable = self.settings.pods
@@ -460,7 +466,9 @@ impl Supply {
             && plain_file_name(&file.filename)
             && sha256.len() == 64
             && sha256.bytes().all(|b| b.is_ascii_hexdigit())
-            && url::Url::parse(&file.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            && url::Url::parse(&file.url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none()
+            });
         usable.then(|| PodFetch {
             url: file.url.clone(),
             sha256,
@@ -485,14 +493,22 @@ impl Supply {
     /// arguments of running servers), which are marked used; then the
     /// directories left empty.
     pub fn sweep(&self, live: &HashSet<PathBuf>, keep: Duration) -> crate::sweep::Swept {
-        let mut swept = crate::sweep::Swept::default();
-        let (Some(dir), Ok(_in_use)) = (&self.settings.files, self.files_in_use.lock()) else { return swept };
+        let Some(dir) = &self.settings.files else { return Default::default() };
+        let digests: Vec<PathBuf> =
+            ["npm", "pypi"].iter().flat_map(|registry| crate::sweep::children(&dir.join(registry))).collect();
         let now = std::time::SystemTime::now();
-        for registry in ["npm", "pypi"] {
-            for digest in crate::sweep::children(&dir.join(registry)) {
-                swept += crate::sweep::sweep(&crate::sweep::children(&digest), live, keep, now);
+        let aside = match self.files_in_use.lock() {
+            Ok(_in_use) => digests
+                .iter()
+                .flat_map(|d| crate::sweep::set_aside(&crate::sweep::children(d), live, keep, now))
+                .collect(),
+            Err(_) => return Default::default(),
+        };
+        let swept = crate::sweep::remove(aside);
+        if let Ok(_in_use) = self.files_in_use.lock() {
+            for digest in &digests {
                 // Only when empty: a directory still holding a file stays.
-                let _ = std::fs::remove_dir(&digest);
+                let _ = std::fs::remove_dir(digest);
             }
         }
         swept
@@ -826,7 +842,7 @@ mod tests {
         assert_eq!(swept.bytes, "x-1.0.0.tgz".len() as u64);
         assert!(!unused.exists() && !unused.parent().unwrap().exists(), "the file and its emptied directory");
         assert!(running.exists() && started.exists());
-        // A file that no longer passes its check is not reused (nor touched).
+        // A file that no longer passes its check is not reused.
         assert!(supply.reuse(&running, |_| Err("changed".into())).is_none());
     }
 
@@ -947,6 +963,34 @@ mod tests {
             spec.process.unwrap().command[1..],
             ["--with", "httpx==0.28.1", "mcp-server-time@2026.10.19", "--tz", "mcp-server-time"],
             "a local line is handed kept files only"
+        );
+
+        // Two files: each its placeholder, in the order they are fetched.
+        let mut spec = test_spec(line, Some(("ghcr.io/astral-sh/uv:python3.12", line)), &[]);
+        let httpx = PodFetch {
+            url: "https://files.example/httpx-0.28.1-py3-none-any.whl".into(),
+            filename: "httpx-0.28.1-py3-none-any.whl".into(),
+            command: "httpx".into(),
+            ..fetch.clone()
+        };
+        let both =
+            [pin("mcp-server-time", "2026.10.19", Some(fetch.clone())), pin("httpx", "0.28.1", Some(httpx.clone()))];
+        assert_eq!(rewrite_to(&mut spec, &packages, &both).pod, [true, true]);
+        let pod = &spec.container.as_ref().unwrap().command;
+        assert_eq!(pod[7], "2");
+        assert_eq!([&pod[8], &pod[11]], [&fetch.url, &httpx.url]);
+        assert_eq!(
+            pod[14..],
+            [
+                "uvx",
+                "--with",
+                "{mcpod-file-1}",
+                "--from",
+                "{mcpod-file-0}",
+                "mcp-server-time",
+                "--tz",
+                "mcp-server-time"
+            ]
         );
     }
 

@@ -289,3 +289,34 @@ async fn the_caches_of_a_command_line_no_server_runs_are_removed_once_unused_lon
     let recent = tokio::task::spawn_blocking(move || manager.sweep_unused(day * 50)).await.unwrap();
     assert_eq!(recent.entries, 0, "nothing unused for 50 days: {recent:?}");
 }
+
+/// A caller may name a template's directories (the filesystem server's
+/// `allowed-paths`): naming the directory that holds every command line's
+/// caches, or the host user's home, does not make them writable. Each is
+/// read, never written, and status says so; a directory of its own stays
+/// writable.
+#[tokio::test(flavor = "multi_thread")]
+async fn naming_mcpods_caches_or_the_home_as_an_argument_does_not_make_them_writable() {
+    let host = start_host(|_| {}).await;
+    let (_, other) = fixture(&host, json!({"server_type": "fixture-command", "args": ["--another-line"]})).await;
+    let their_caches = env_of(&other, "npm_config_cache").await;
+    let servers = std::path::Path::new(&their_caches).parent().unwrap().parent().unwrap().to_path_buf();
+    let home = std::env::var("HOME").expect("HOME");
+    let own = tempfile::tempdir().unwrap();
+    let args = [servers.display().to_string(), home.clone(), own.path().display().to_string()];
+    let (id, greedy) = fixture(&host, json!({"server_type": "fixture-command", "args": args})).await;
+    let poisoned = format!("{their_caches}/written-by-another-line");
+    let wrote = attempt(&greedy, "write", &poisoned, 1).await;
+    assert!(wrote.starts_with("denied: Permission denied"), "{wrote}");
+    let profile = format!("{home}/.mcpod-sandbox-test-profile-{}", std::process::id());
+    let wrote = attempt(&greedy, "write", &profile, 1).await;
+    assert!(wrote.starts_with("denied: Permission denied"), "{wrote}");
+    assert!(!std::path::Path::new(&profile).exists());
+    let read = attempt(&greedy, "read", &format!("{home}/.mcpod-sandbox-test-nothing-{}", std::process::id()), 1).await;
+    assert!(read.contains("No such file"), "the home is read (the file is missing, not denied): {read}");
+    let mine = own.path().join("notes.txt").display().to_string();
+    assert!(attempt(&greedy, "write", &mine, 1).await.starts_with("done"), "its own directory is writable");
+    let list = protections(&host, &id).await;
+    let files = protection(&list, "files")["detail"].as_str().unwrap_or_default().to_string();
+    assert!(files.contains("reads but never writes") && files.contains(&home), "{files}");
+}

@@ -37,6 +37,9 @@ pub struct SandboxSettings {
     pub read: Vec<PathBuf>,
     /// Paths servers may also write.
     pub write: Vec<PathBuf>,
+    /// mcpod's own directories (its state, its config), which no server
+    /// may write however its arguments name them.
+    pub guarded: Vec<PathBuf>,
     /// Processes and threads one instance may hold (the `pids` controller).
     pub max_processes: Option<u64>,
     /// Whether servers that ask for the network may have it.
@@ -57,6 +60,7 @@ impl SandboxSettings {
             cgroups: false,
             read: Vec::new(),
             write: Vec::new(),
+            guarded: Vec::new(),
             max_processes: None,
             internet_access: true,
             work_root: std::env::temp_dir().join("mcpod-work"),
@@ -164,8 +168,15 @@ impl Sandbox {
                 "files",
                 true,
                 format!(
-                    "Landlock ABI {}: writes only its work directory and its own package caches; reads the system and its programs",
-                    k.landlock_abi
+                    "Landlock ABI {}: writes only its work directory and its own package caches; reads the system and its programs{}",
+                    k.landlock_abi,
+                    match self.argument_dirs(spec).1 {
+                        only_read if only_read.is_empty() => String::new(),
+                        only_read => format!(
+                            "; reads but never writes {} (mcpod's own files or the host user's home)",
+                            only_read.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                        ),
+                    }
                 ),
             )
         } else {
@@ -361,8 +372,14 @@ impl Sandbox {
     pub fn sweep_caches(&self, live: &[LaunchSpec], keep: std::time::Duration) -> crate::sweep::Swept {
         let Some(root) = self.caches_root() else { return Default::default() };
         let live = live.iter().map(|spec| root.join(command_key(command_line(spec)))).collect();
-        let Ok(_in_use) = self.caches_in_use.lock() else { return Default::default() };
-        crate::sweep::sweep(&crate::sweep::children(&root), &live, keep, std::time::SystemTime::now())
+        let aside = match self.caches_in_use.lock() {
+            Ok(_in_use) => {
+                crate::sweep::set_aside(&crate::sweep::children(&root), &live, keep, std::time::SystemTime::now())
+            }
+            Err(_) => return Default::default(),
+        };
+        // Deleting a tree takes long: not under the lock launches take.
+        crate::sweep::remove(aside)
     }
 
     /// The env a sandboxed server runs with: its work directory as home and
@@ -419,6 +436,7 @@ impl Sandbox {
             read.extend(file.parent().filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
             read.extend(self.package_of(file));
         }
+        read.extend(self.argument_dirs(spec).1);
         read.extend(self.settings.read.iter().cloned());
         read
     }
@@ -458,9 +476,28 @@ impl Sandbox {
             write.extend([c.npm.clone(), c.xdg.clone(), c.uv.clone()]);
         }
         write.extend(spec.working_dir.iter().map(PathBuf::from));
-        write.extend(absolute_args(spec).filter(|a| a.is_dir() && *a != Path::new("/")).map(Path::to_path_buf));
+        write.extend(self.argument_dirs(spec).0);
         write.extend(self.settings.write.iter().cloned());
         write
+    }
+
+    /// The existing directories among a server's arguments (but `/`): those
+    /// it may write, and those it may only read because they hold mcpod's
+    /// own files (the package and compile caches, `guarded`) or the host
+    /// user's home. A caller may name a template's directories (the
+    /// filesystem server's `allowed-paths`), so a directory is writable
+    /// only when it can hold nothing another server runs or mcpod reads.
+    fn argument_dirs(&self, spec: &LaunchSpec) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let mut guarded: Vec<PathBuf> = self.settings.guarded.iter().map(|g| real(g)).collect();
+        guarded.extend(self.caches_root().as_deref().and_then(Path::parent).map(real));
+        let home = self.home.as_deref().map(real);
+        absolute_args(spec).filter(|a| a.is_dir() && *a != Path::new("/")).map(Path::to_path_buf).partition(|dir| {
+            let dir = real(dir);
+            let overlaps = guarded.iter().any(|g| dir.starts_with(g) || g.starts_with(&dir));
+            let holds_home = home.as_ref().is_some_and(|h| h.starts_with(&dir));
+            !overlaps && !holds_home
+        })
     }
 
     /// Removes this runtime's directories (host shutdown).
@@ -748,6 +785,39 @@ mod tests {
         let read = sb.readable(&launch, "node");
         assert!(read.contains(&scripts), "{read:?}");
         assert!(!read.iter().any(|p| p.starts_with(root.path().join("missing"))), "{read:?}");
+    }
+
+    /// A caller may name the filesystem server's directories: one that
+    /// holds mcpod's own files (its state, the package caches another
+    /// server runs from) or the host user's home is read, never written.
+    #[test]
+    fn a_directory_holding_mcpods_files_or_the_home_is_read_and_never_written_whoever_names_it() {
+        let root = tempfile::tempdir().unwrap();
+        let (home, state) = (root.path().join("home"), root.path().join("state"));
+        let project = home.join("project");
+        for d in [&project, &state.join("packages")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let mut sb = sandbox(6, false, Ok(()));
+        sb.home = Some(home.clone());
+        sb.settings.guarded = vec![state.clone()];
+        let caches = sb.caches_root().unwrap();
+        std::fs::create_dir_all(&caches).unwrap();
+        let mcpod_cache = caches.parent().unwrap().to_path_buf();
+        let guarded =
+            [home.clone(), root.path().to_path_buf(), state.clone(), state.join("packages"), mcpod_cache, caches];
+        let mut launch = spec(Transport::Stdio, None, true);
+        let args = guarded.iter().chain([&project]).map(|p| p.display().to_string());
+        launch.process = Some(ProcessLaunch { command: ["npx".to_string()].into_iter().chain(args).collect() });
+        let write = sb.writable(&launch, &root.path().join("work"), None);
+        let read = sb.readable(&launch, "npx");
+        assert!(write.contains(&project), "a directory of the home's own is the server's to write: {write:?}");
+        for dir in &guarded {
+            assert!(!write.contains(dir), "{} is written: {write:?}", dir.display());
+            assert!(read.contains(dir), "{} is not even read: {read:?}", dir.display());
+        }
+        let files = sb.plan(&launch).protections.into_iter().find(|p| p.name == "files").unwrap();
+        assert!(files.detail.contains("reads but never writes"), "status says so: {}", files.detail);
     }
 
     #[test]
