@@ -635,9 +635,10 @@ fn the_helm_values_mirror_the_seed_and_every_value_a_template_uses_exists() {
     assert_eq!(rules(chart.join("templates/role.yaml")), rules(root().join("config/k8s/base/role.yaml")));
 }
 
-/// Waits until `probe` returns Some, for up to 60 s.
+/// Waits until `probe` returns Some, for up to 120 s (a uv pod installs
+/// its server's dependencies into an empty cache, slower on a loaded machine).
 async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
+    for _ in 0..600 {
         if let Some(v) = probe().await {
             return v;
         }
