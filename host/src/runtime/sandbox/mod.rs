@@ -483,14 +483,16 @@ impl Sandbox {
 
     /// The existing directories among a server's arguments (but `/`): those
     /// it may write, and those it may only read because they hold mcpod's
-    /// own files (the package and compile caches, `guarded`) or the host
-    /// user's home. A caller may name a template's directories (the
+    /// own files (the package and compile caches, the servers' work
+    /// directories, `guarded`) or the host user's home. A caller may name a template's directories (the
     /// filesystem server's `allowed-paths`), so a directory is writable
     /// only when it can hold nothing another server runs or mcpod reads.
     fn argument_dirs(&self, spec: &LaunchSpec) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
         let mut guarded: Vec<PathBuf> = self.settings.guarded.iter().map(|g| real(g)).collect();
         guarded.extend(self.caches_root().as_deref().and_then(Path::parent).map(real));
+        // Other servers' homes (without a state_dir, under the temp directory).
+        guarded.push(real(&self.settings.work_root));
         let home = self.home.as_deref().map(real);
         absolute_args(spec).filter(|a| a.is_dir() && *a != Path::new("/")).map(Path::to_path_buf).partition(|dir| {
             let dir = real(dir);
@@ -804,8 +806,17 @@ mod tests {
         let caches = sb.caches_root().unwrap();
         std::fs::create_dir_all(&caches).unwrap();
         let mcpod_cache = caches.parent().unwrap().to_path_buf();
-        let guarded =
-            [home.clone(), root.path().to_path_buf(), state.clone(), state.join("packages"), mcpod_cache, caches];
+        sb.settings.work_root = root.path().join("work-root");
+        std::fs::create_dir_all(&sb.settings.work_root).unwrap();
+        let guarded = [
+            home.clone(),
+            root.path().to_path_buf(),
+            state.clone(),
+            state.join("packages"),
+            mcpod_cache,
+            caches,
+            sb.settings.work_root.clone(),
+        ];
         let mut launch = spec(Transport::Stdio, None, true);
         let args = guarded.iter().chain([&project]).map(|p| p.display().to_string());
         launch.process = Some(ProcessLaunch { command: ["npx".to_string()].into_iter().chain(args).collect() });
