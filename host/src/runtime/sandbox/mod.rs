@@ -118,6 +118,9 @@ struct Plan {
     /// A protection policy requires that cannot be had: the launch fails.
     blocked: Option<String>,
     protections: Vec<Protection>,
+    /// The directories among its arguments it may write, and those it may
+    /// only read ([`Sandbox::argument_dirs`]), found once for both.
+    arguments: (Vec<PathBuf>, Vec<PathBuf>),
 }
 
 fn protection(name: &str, active: bool, detail: impl Into<String>) -> Protection {
@@ -163,6 +166,7 @@ impl Sandbox {
         let p = &mut plan.protections;
         // Files.
         plan.landlock = k.landlock_abi > 0;
+        plan.arguments = self.argument_dirs(spec);
         p.push(if plan.landlock {
             protection(
                 "files",
@@ -170,7 +174,7 @@ impl Sandbox {
                 format!(
                     "Landlock ABI {}: writes only its work directory and its own package caches; reads the system and its programs{}",
                     k.landlock_abi,
-                    match self.argument_dirs(spec).1 {
+                    match &plan.arguments.1 {
                         only_read if only_read.is_empty() => String::new(),
                         only_read => format!(
                             "; reads but never writes {} (mcpod's own files or the host user's home)",
@@ -309,8 +313,8 @@ impl Sandbox {
         prepared.steps.no_new_privs = true;
         if plan.landlock {
             let rules = landlock::Rules {
-                read: self.readable(&req.spec, program),
-                write: self.writable(&req.spec, &work, caches.as_ref()),
+                read: self.readable(&req.spec, program, &plan.arguments.1),
+                write: self.writable(&req.spec, &work, caches.as_ref(), &plan.arguments.0),
                 tcp_bind_only: plan.tcp_bind_only,
             };
             let fd = landlock::ruleset(&rules).map_err(SandboxError::Prepare)?;
@@ -403,7 +407,7 @@ impl Sandbox {
     /// as its link resolves), the directory of each file among its arguments
     /// (a script and the modules beside it) with the package it belongs to
     /// ([`Sandbox::package_of`]), and what the operator adds.
-    fn readable(&self, spec: &LaunchSpec, program: &str) -> Vec<PathBuf> {
+    fn readable(&self, spec: &LaunchSpec, program: &str, only_read: &[PathBuf]) -> Vec<PathBuf> {
         let mut read: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
         let path = std::env::var_os("PATH").unwrap_or_default();
         let entries: Vec<PathBuf> = std::env::split_paths(&path).filter(|p| p.is_absolute()).collect();
@@ -436,7 +440,7 @@ impl Sandbox {
             read.extend(file.parent().filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
             read.extend(self.package_of(file));
         }
-        read.extend(self.argument_dirs(spec).1);
+        read.extend(only_read.iter().cloned());
         read.extend(self.settings.read.iter().cloned());
         read
     }
@@ -469,14 +473,14 @@ impl Sandbox {
     /// harmless devices, its working directory and the directories among
     /// its arguments (an admin's or a template's choice: the filesystem
     /// server's allowed directories), and what the operator adds.
-    fn writable(&self, spec: &LaunchSpec, work: &Path, caches: Option<&Caches>) -> Vec<PathBuf> {
+    fn writable(&self, spec: &LaunchSpec, work: &Path, caches: Option<&Caches>, arguments: &[PathBuf]) -> Vec<PathBuf> {
         let mut write = vec![work.to_path_buf()];
         write.extend(WRITABLE_DEVICES.iter().map(PathBuf::from));
         if let Some(c) = caches {
             write.extend([c.npm.clone(), c.xdg.clone(), c.uv.clone()]);
         }
         write.extend(spec.working_dir.iter().map(PathBuf::from));
-        write.extend(self.argument_dirs(spec).0);
+        write.extend(arguments.iter().cloned());
         write.extend(self.settings.write.iter().cloned());
         write
     }
@@ -778,13 +782,13 @@ mod tests {
         launch.process = Some(ProcessLaunch { command: ["node".to_string()].into_iter().chain(args).collect() });
         let sb = sandbox(6, false, Ok(()));
         let work = root.path().join("work");
-        let write = sb.writable(&launch, &work, None);
+        let write = sb.writable(&launch, &work, None, &sb.argument_dirs(&launch).0);
         assert!(write.contains(&allowed) && write.contains(&work), "{write:?}");
         assert!(
             !write.iter().any(|p| p.starts_with(&scripts)),
             "a script must not be able to rewrite itself: {write:?}"
         );
-        let read = sb.readable(&launch, "node");
+        let read = sb.readable(&launch, "node", &sb.argument_dirs(&launch).1);
         assert!(read.contains(&scripts), "{read:?}");
         assert!(!read.iter().any(|p| p.starts_with(root.path().join("missing"))), "{read:?}");
     }
@@ -820,8 +824,8 @@ mod tests {
         let mut launch = spec(Transport::Stdio, None, true);
         let args = guarded.iter().chain([&project]).map(|p| p.display().to_string());
         launch.process = Some(ProcessLaunch { command: ["npx".to_string()].into_iter().chain(args).collect() });
-        let write = sb.writable(&launch, &root.path().join("work"), None);
-        let read = sb.readable(&launch, "npx");
+        let write = sb.writable(&launch, &root.path().join("work"), None, &sb.argument_dirs(&launch).0);
+        let read = sb.readable(&launch, "npx", &sb.argument_dirs(&launch).1);
         assert!(write.contains(&project), "a directory of the home's own is the server's to write: {write:?}");
         for dir in &guarded {
             assert!(!write.contains(dir), "{} is written: {write:?}", dir.display());
@@ -849,7 +853,7 @@ mod tests {
         let readable = |script: &Path| {
             let mut launch = spec(Transport::Stdio, None, true);
             launch.process = Some(ProcessLaunch { command: vec!["node".into(), script.display().to_string()] });
-            sb.readable(&launch, "node")
+            sb.readable(&launch, "node", &sb.argument_dirs(&launch).1)
         };
         // A project's build: the project, whose node_modules holds its dependencies.
         let read = readable(&app.join("dist/index.js"));
