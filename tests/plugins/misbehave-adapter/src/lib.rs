@@ -38,7 +38,10 @@ impl Framer for Echo {
                 std::hint::black_box(&text);
             },
             "sleep" => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                // Long enough that the clock cannot have passed it before
+                // the poll, however loaded the machine (5 ms could: the
+                // call then did not wait, and the test saw no error).
+                std::thread::sleep(std::time::Duration::from_secs(60));
                 Ok(Vec::new())
             }
             "shout" => {
