@@ -131,6 +131,11 @@ fn absolute_state_dir(config: &Config) -> Option<std::path::PathBuf> {
     config.server.state_dir.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
 }
 
+/// Where checked package files are kept: `packages` in the state dir.
+fn kept_packages(config: &Config) -> Option<std::path::PathBuf> {
+    absolute_state_dir(config).map(|d| d.join("packages"))
+}
+
 /// The local runtime's sandbox, as `[sandbox]`, the policy and `[limits]` say.
 fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings {
     let s = &config.sandbox;
@@ -150,6 +155,7 @@ fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings
             let config_dir = crate::config::xdg_dir(&env, "XDG_CONFIG_HOME", ".config");
             absolute_state_dir(config).into_iter().chain(config_dir).collect()
         },
+        kept_packages: kept_packages(config),
         max_processes: (s.max_processes > 0).then_some(s.max_processes),
         internet_access: config.policy.internet_access,
         work_root,
@@ -191,7 +197,7 @@ fn supply(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<crate::s
         // npx and uv on this machine install the very files mcpod
         // checked; a pod cannot read this host's files.
         files: match config.server.runtime {
-            RuntimeKind::Local => absolute_state_dir(config).map(|d| d.join("packages")),
+            RuntimeKind::Local => kept_packages(config),
             RuntimeKind::Kubernetes => None,
         },
         pods: config.server.runtime == RuntimeKind::Kubernetes,

@@ -40,6 +40,11 @@ pub struct SandboxSettings {
     /// mcpod's own directories (its state, its config), which no server
     /// may write however its arguments name them.
     pub guarded: Vec<PathBuf>,
+    /// Where mcpod keeps the package files it checked (`state_dir/packages`,
+    /// written by `supply` alone). A command line that names one is keyed
+    /// by its path below this, which names its content, so the servers of
+    /// one package share their caches whichever state dir holds the file.
+    pub kept_packages: Option<PathBuf>,
     /// Processes and threads one instance may hold (the `pids` controller).
     pub max_processes: Option<u64>,
     /// Whether servers that ask for the network may have it.
@@ -61,6 +66,7 @@ impl SandboxSettings {
             read: Vec::new(),
             write: Vec::new(),
             guarded: Vec::new(),
+            kept_packages: None,
             max_processes: None,
             internet_access: true,
             work_root: std::env::temp_dir().join("mcpod-work"),
@@ -338,13 +344,13 @@ impl Sandbox {
 
     /// The package caches of the servers launched with `spec`'s command
     /// line: npm's, the XDG cache (uv, pip) and uv's tools and Pythons,
-    /// under the host user's cache in a directory named by a hash of the
-    /// program and its arguments. Servers of one command line (and so of
-    /// one checked package file) share them, so downloads are made once;
+    /// under the host user's cache in a directory named by a hash of what
+    /// the line installs ([`command_key`]). The servers of one package
+    /// share them, whatever their arguments, so downloads are made once;
     /// a server cannot write the caches another package will run from.
     /// Created here, because Landlock can only allow paths that exist.
     fn caches(&self, spec: &LaunchSpec) -> Option<Caches> {
-        let root = self.caches_root()?.join(command_key(command_line(spec)));
+        let root = self.caches_root()?.join(self.command_key(spec));
         let caches = Caches { npm: root.join("npm"), xdg: root.join("cache"), uv: root.join("uv") };
         let _in_use = self.caches_in_use.lock().ok()?;
         for dir in [caches.npm.clone(), caches.xdg.clone(), caches.uv.join("tools"), caches.uv.join("python")] {
@@ -370,12 +376,17 @@ impl Sandbox {
         Some(cache.join("mcpod/servers"))
     }
 
+    /// The name of the caches of `spec`'s command line ([`command_key`]).
+    fn command_key(&self, spec: &LaunchSpec) -> String {
+        command_key(command_line(spec), self.settings.kept_packages.as_deref())
+    }
+
     /// Removes the caches of command lines unused for longer than `keep`,
     /// but for those of `live` (the servers this host runs), which are
     /// marked used.
     pub fn sweep_caches(&self, live: &[LaunchSpec], keep: std::time::Duration) -> crate::sweep::Swept {
         let Some(root) = self.caches_root() else { return Default::default() };
-        let live = live.iter().map(|spec| root.join(command_key(command_line(spec)))).collect();
+        let live = live.iter().map(|spec| root.join(self.command_key(spec))).collect();
         let aside = match self.caches_in_use.lock() {
             Ok(_in_use) => {
                 crate::sweep::set_aside(&crate::sweep::children(&root), &live, keep, std::time::SystemTime::now())
@@ -531,17 +542,66 @@ fn command_line(spec: &LaunchSpec) -> &[String] {
 }
 
 /// The name of a command line's cache directory: 128 bits of the SHA-256
-/// of its words, each ended by a NUL (which no word holds), so that two
-/// lines share a name only when they are the same line.
-fn command_key(line: &[String]) -> String {
+/// of the words that choose what it installs ([`installing_words`]), each
+/// written as a kind, its length and its bytes, so that two lines share a
+/// name only when they install the same. A word naming a file under `kept`
+/// (a checked package file, `npm/sha512-…/x.tgz`) is written as its path
+/// below `kept`, which names the file's content: the same package kept by
+/// another host (another state dir) shares the name.
+fn command_key(line: &[String], kept: Option<&Path>) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
-    for word in line {
-        hash.update(word.as_bytes());
-        hash.update([0]);
+    for word in installing_words(line) {
+        let below = kept.and_then(|k| Path::new(word).strip_prefix(k).ok()).and_then(|p| p.to_str());
+        let (kind, text) = match below {
+            Some(rel) if !rel.is_empty() && !rel.split('/').any(|c| c == "..") => (1u8, rel),
+            _ => (0u8, word.as_str()),
+        };
+        hash.update([kind]);
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
     }
     hash.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The words of a line that choose what it installs: for npx, uvx and
+/// `uv tool run`, the program, the installer's own options and the command
+/// they run (`npx -y -p FILE mcp-server-filesystem`), without the words
+/// after it, which are the server's arguments (the directories one
+/// filesystem server is given and another is not) and change nothing in
+/// the caches. So the servers of one package share one set of caches.
+/// Any option not known here (it might take a value, or change what is
+/// installed) keeps the whole line, as does any other program.
+fn installing_words(line: &[String]) -> &[String] {
+    let program = line.first().map(|p| p.rsplit('/').next().unwrap_or(p));
+    let (from, flags, valued): (usize, &[&str], &[&str]) = match program {
+        Some("npx") => (1, NPX_FLAGS, NPX_VALUED),
+        Some("uvx") => (1, UV_FLAGS, UV_VALUED),
+        Some("uv") if line.get(1..3).is_some_and(|w| w == ["tool", "run"]) => (3, UV_FLAGS, UV_VALUED),
+        _ => return line,
+    };
+    let mut at = from;
+    while let Some(word) = line.get(at) {
+        let name = word.split_once('=').map_or(word.as_str(), |(n, _)| n);
+        if !word.starts_with('-') {
+            return &line[..=at];
+        } else if flags.contains(&word.as_str()) || (name.starts_with("--") && valued.contains(&name) && name != word) {
+            at += 1;
+        } else if valued.contains(&word.as_str()) {
+            at += 2;
+        } else {
+            return line;
+        }
+    }
+    line
+}
+
+/// npx options that take no value, and those that take one.
+const NPX_FLAGS: &[&str] = &["-y", "--yes", "--no", "-q", "--quiet", "--silent"];
+const NPX_VALUED: &[&str] = &["-p", "--package"];
+/// `uvx` (`uv tool run`) options that take no value, and those that take one.
+const UV_FLAGS: &[&str] = &["-q", "--quiet", "--offline", "--isolated", "--no-progress"];
+const UV_VALUED: &[&str] = &["--from", "--with", "--python", "-p", "--with-editable", "--with-requirements"];
 
 /// What every server may read and run.
 const SYSTEM_READ: &[&str] =
@@ -935,7 +995,7 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
 
     #[test]
     fn two_command_lines_share_a_cache_name_only_when_they_are_the_same_line() {
-        let line = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        let line = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None);
         let npx = line(&["npx", "-y", "-p", "/k/x-1.0.0.tgz", "x"]);
         assert_eq!(npx, line(&["npx", "-y", "-p", "/k/x-1.0.0.tgz", "x"]));
         assert_eq!(npx.len(), 32);
@@ -944,7 +1004,64 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
         // Words are not run together: no line can be made to match another.
         assert_ne!(line(&["uvx", "a b"]), line(&["uvx", "a", "b"]));
         assert_ne!(line(&["uvx", "ab"]), line(&["uvx", "a", "b"]));
+        assert_ne!(line(&["uvx", "", "a"]), line(&["uvx", "a", ""]));
         assert_ne!(line(&["uvx"]), line(&[]));
+    }
+
+    /// Each test host (and each host of a machine) keeps checked files in
+    /// its own state dir: the same package still has one set of caches,
+    /// so its dependencies are downloaded once. Another file, or the same
+    /// name outside the kept files, is another line.
+    #[test]
+    fn a_kept_package_file_names_its_caches_by_its_content_whichever_state_dir_holds_it() {
+        let key = |kept: &str, words: &[&str]| {
+            command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), Some(Path::new(kept)))
+        };
+        let file = "npm/sha512-abc/x-1.0.0.tgz";
+        let here = key("/a/packages", &["npx", "-y", "-p", &format!("/a/packages/{file}"), "x", "/data"]);
+        let there = key("/b/packages", &["npx", "-y", "-p", &format!("/b/packages/{file}"), "x", "/data"]);
+        assert_eq!(here, there, "the same package kept by two hosts");
+        let other = key("/a/packages", &["npx", "-y", "-p", "/a/packages/npm/sha512-abd/x-1.0.0.tgz", "x", "/data"]);
+        assert_ne!(here, other, "another file");
+        let outside = key("/a/packages", &["npx", "-y", "-p", &format!("/tmp/{file}"), "x", "/data"]);
+        assert_ne!(here, outside, "a file of that name that mcpod did not keep");
+        let bare = key("/a/packages", &["npx", "-y", "-p", file, "x", "/data"]);
+        assert_ne!(here, bare, "the path below the kept files, written as a word");
+        let escape = key("/a/packages", &["npx", "/a/packages/../../b/packages/npm/sha512-abc/x-1.0.0.tgz"]);
+        assert_ne!(escape, key("/b/packages", &["npx", &format!("/b/packages/{file}")]));
+    }
+
+    /// A filesystem server per directory would otherwise install its
+    /// package once per directory; an option that may change what is
+    /// installed (another package) still makes the line its own.
+    #[test]
+    fn the_servers_of_one_package_share_its_caches_whatever_arguments_they_are_given() {
+        let key = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None);
+        let fs = |dir: &str| key(&["npx", "-y", "-p", "/k/fs.tgz", "mcp-server-filesystem", dir]);
+        assert_eq!(fs("/home/a"), fs("/home/b"));
+        assert_eq!(
+            key(&["/usr/bin/uvx", "--from", "/k/t.whl", "mcp-server-time", "--local-timezone", "UTC"]),
+            key(&["/usr/bin/uvx", "--from", "/k/t.whl", "mcp-server-time"])
+        );
+        assert_eq!(
+            key(&["uv", "tool", "run", "--from=/k/t.whl", "mcp-server-time", "a"]),
+            key(&["uv", "tool", "run", "--from=/k/t.whl", "mcp-server-time", "b"])
+        );
+        assert_eq!(key(&["npx", "--yes", "pkg@1.0.0", "a"]), key(&["npx", "--yes", "pkg@1.0.0", "b"]));
+        // What the installer is asked to install is part of the name.
+        assert_ne!(fs("/a"), key(&["npx", "-y", "-p", "/k/fs.tgz", "-p", "evil", "mcp-server-filesystem", "/a"]));
+        assert_ne!(fs("/a"), key(&["npx", "-y", "-p", "/k/other.tgz", "mcp-server-filesystem", "/a"]));
+        assert_ne!(fs("/a"), key(&["npx", "-y", "-p", "/k/fs.tgz", "other-command", "/a"]));
+        assert_ne!(key(&["uvx", "--with", "a", "x", "1"]), key(&["uvx", "--with", "b", "x", "1"]));
+        // An option not known here keeps the whole line: it might take a
+        // value that names a package.
+        assert_ne!(key(&["npx", "--registry", "r", "pkg", "a"]), key(&["npx", "--registry", "r", "pkg", "b"]));
+        assert_ne!(key(&["npx", "-y", "--", "pkg", "a"]), key(&["npx", "-y", "--", "pkg", "b"]));
+        // `-p=x` is not npx's way of giving a value: the whole line.
+        assert_ne!(key(&["npx", "-p=x", "pkg", "a"]), key(&["npx", "-p=x", "pkg", "b"]));
+        // Any other program: the whole line.
+        assert_ne!(key(&["node", "/s/server.js", "a"]), key(&["node", "/s/server.js", "b"]));
+        assert_ne!(key(&["uv", "run", "x", "a"]), key(&["uv", "run", "x", "b"]));
     }
 
     #[test]
