@@ -192,6 +192,17 @@ fn supply(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<crate::s
         pypi_token: read("pypi_token_file", &p.pypi_token_file)?,
         require_signatures: p.require_signatures,
         require_provenance: p.require_provenance,
+        sigstore_root: match read("sigstore_trusted_root_file", &p.sigstore_trusted_root_file)? {
+            None => crate::supply::sigstore::TrustedRoot::public_good(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|doc| crate::supply::sigstore::TrustedRoot::parse(&doc).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    AppError::Packages(format!(
+                        "[packages] sigstore_trusted_root_file is not a Sigstore trusted root: {e}; give a trusted_root.json or remove the key"
+                    ))
+                })?,
+        },
         download: p.download,
         cache: Duration::from_secs(p.cache_secs),
         // npx and uv on this machine install the very files mcpod
@@ -342,5 +353,26 @@ mod tests {
         assert!(sandbox_settings(&config).work_root.is_absolute());
         config.server.state_dir = Some("/var/lib/mcpod".into());
         assert_eq!(absolute_state_dir(&config).unwrap(), std::path::Path::new("/var/lib/mcpod"));
+    }
+
+    #[test]
+    fn a_sigstore_trusted_root_file_that_is_not_one_stops_the_host_and_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("root.json");
+        let metrics = Arc::new(Metrics::new());
+        let mut config = Config::default();
+        config.packages.sigstore_trusted_root_file = Some(file.clone());
+        for (text, says) in
+            [("not json", "is not a Sigstore trusted root"), (r#"{"certificateAuthorities": []}"#, "no tlogs")]
+        {
+            std::fs::write(&file, text).unwrap();
+            let err = supply(&config, &metrics).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains("sigstore_trusted_root_file") && err.contains(says), "{err}");
+        }
+        std::fs::remove_file(&file).unwrap();
+        let err = supply(&config, &metrics).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("sigstore_trusted_root_file") && err.contains("fix the path"), "{err}");
+        config.packages.sigstore_trusted_root_file = None;
+        assert!(supply(&config, &metrics).unwrap().is_some(), "the shipped root serves");
     }
 }

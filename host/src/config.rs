@@ -367,8 +367,12 @@ pub struct PackagesSection {
     /// the registry's keys.
     pub require_signatures: bool,
     /// Refuse a version published without provenance attestations (npm
-    /// `dist.attestations`, PyPI PEP 740).
+    /// `dist.attestations`, PyPI PEP 740), or whose npm provenance cannot
+    /// be fetched and verified.
     pub require_provenance: bool,
+    /// Sigstore's `trusted_root.json` that npm provenance is checked
+    /// against; unset: Sigstore's public-good instance, shipped with mcpod.
+    pub sigstore_trusted_root_file: Option<PathBuf>,
     /// Download each package file and check its hash (false: trust the
     /// launcher's own check against the metadata verified here).
     pub download: bool,
@@ -390,6 +394,7 @@ impl Default for PackagesSection {
             pypi_token_file: None,
             require_signatures: false,
             require_provenance: false,
+            sigstore_trusted_root_file: None,
             download: true,
             cache_secs: 300,
             keep_unused_days: 30,

@@ -10,6 +10,7 @@
 mod fetch;
 pub mod npm;
 pub mod pypi;
+pub mod sigstore;
 
 use crate::launch::LaunchSpec;
 use crate::policy::{Package, Registry};
@@ -35,8 +36,10 @@ pub struct SupplySettings {
     pub pypi_token: Option<String>,
     /// Refuse npm versions without a verified registry signature.
     pub require_signatures: bool,
-    /// Refuse versions without provenance attestations.
+    /// Refuse versions without provenance attestations verified here.
     pub require_provenance: bool,
+    /// Sigstore's roots of trust, which provenance bundles are checked against.
+    pub sigstore_root: sigstore::TrustedRoot,
     /// Download each file and check its hash.
     pub download: bool,
     /// How long metadata is reused.
@@ -251,8 +254,8 @@ impl Supply {
             fetch: None,
         };
         self.npm_signature(&resolved, &mut pinned).await?;
-        if resolved.attestations.is_some() {
-            pinned.unverified.push("provenance attestations present, not verified (Sigstore)".into());
+        if let Some(attestations) = &resolved.attestations {
+            self.npm_provenance(&resolved, attestations, &mut pinned).await?;
         } else if s.require_provenance {
             return Err(SupplyError::Refused(format!(
                 "{} was published without provenance attestations (dist.attestations), and [packages] require_provenance is on; pin a version published with provenance",
@@ -297,6 +300,56 @@ impl Supply {
                 .push("tarball not downloaded here ([packages] download = false); npm checks its integrity".into());
         }
         Ok(pinned)
+    }
+
+    /// Checks the SLSA provenance the registry lists for `resolved`: its
+    /// Sigstore bundle must verify and name this very tarball, or nothing
+    /// starts. One that cannot be had or checked here (not served, a Rekor
+    /// v2 entry) is said in `unverified`, and refused only when
+    /// `require_provenance` asks for it.
+    async fn npm_provenance(
+        &self,
+        resolved: &npm::Resolved,
+        attestations: &npm::Attestations,
+        pinned: &mut Pinned,
+    ) -> Result<(), SupplyError> {
+        let s = &self.settings;
+        let token = same_origin(&attestations.url, &s.npm_registry).then_some(s.npm_token.as_deref()).flatten();
+        let why_not = match self.fetch.json("npm", &attestations.url, token, "npm provenance attestations").await {
+            Ok(None) => format!("provenance listed but not served (404 at {})", attestations.url),
+            Err(e) => format!("provenance listed but not fetched: {e}"),
+            Ok(Some(doc)) => match npm::sha512_of(&resolved.integrity) {
+                None => "provenance not checked: the integrity has no sha512".to_string(),
+                Some(sha512) => match sigstore::verify_npm_provenance(
+                    &doc,
+                    &s.sigstore_root,
+                    &resolved.name,
+                    &resolved.version,
+                    &sha512,
+                ) {
+                    Ok(p) => {
+                        let from = p.source.map(|src| format!(" from {src}")).unwrap_or_default();
+                        pinned.verified.push(format!("SLSA provenance{from} (Sigstore, Rekor entry {})", p.log_index));
+                        return Ok(());
+                    }
+                    Err(sigstore::SigstoreError::Unsupported(why)) => format!("provenance not checked: {why}"),
+                    Err(e) => {
+                        return Err(SupplyError::Refused(format!(
+                            "{}: {e}; nothing was started: the registry's provenance does not vouch for what it serves",
+                            resolved.id()
+                        )));
+                    }
+                },
+            },
+        };
+        if s.require_provenance {
+            return Err(SupplyError::Refused(format!(
+                "{}: {why_not}, and [packages] require_provenance is on; nothing was started",
+                resolved.id()
+            )));
+        }
+        pinned.unverified.push(why_not);
+        Ok(())
     }
 
     /// Checks the registry signature of `resolved` as `npm audit signatures` does.
@@ -818,6 +871,7 @@ mod tests {
             pypi_token: None,
             require_signatures: false,
             require_provenance: false,
+            sigstore_root: sigstore::TrustedRoot::public_good(),
             download: true,
             cache: Duration::from_secs(300),
             files: Some(dir.path().to_path_buf()),

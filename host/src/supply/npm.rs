@@ -727,6 +727,13 @@ impl Algo {
 }
 
 /// Splits an SRI string into `(algorithm, base64)` pairs the way ssri does (options dropped).
+/// The SHA-512 an SRI integrity string names (its first `sha512-` entry).
+pub fn sha512_of(integrity: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let (_, b64) = parse_sri(integrity).into_iter().find(|(algo, _)| algo == "sha512")?;
+    base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|d| d.len() == 64)
+}
+
 fn parse_sri(integrity: &str) -> Vec<(String, String)> {
     integrity
         .split_whitespace()

@@ -583,6 +583,107 @@ async fn an_npm_package_runs_pinned_when_its_signature_and_integrity_hold_and_no
     assert_eq!(counted("not_found"), Some(1.0), "the package that does not exist: {metrics}");
 }
 
+/// A recorded test Sigstore file (`tests/data/sigstore/make.py` makes them).
+fn sigstore(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/sigstore/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// npm provenance through a host: the registry lists attestations, the
+/// host fetches them and checks the bundle against the trusted root it was
+/// given (a test Fulcio and Rekor). A bundle that does not vouch for the
+/// tarball starts nothing, `require_provenance` or not; one the registry
+/// does not serve is said, and refused only when provenance is required.
+#[tokio::test(flavor = "multi_thread")]
+async fn npm_provenance_is_checked_against_sigstore_and_a_bundle_that_does_not_vouch_for_the_tarball_starts_nothing() {
+    const ATTESTATIONS: &str = "/-/npm/v1/attestations/@isaacs%2fnamespace-test@1.0.0";
+    let (base, reg) = registry::start().await;
+    let root = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(root.path(), sigstore("trusted_root.json")).unwrap();
+    let config = |require: bool| {
+        let root = root.path().to_path_buf();
+        move |c: &mut mcpod::config::Config| {
+            c.packages.cache_secs = 0;
+            c.packages.require_provenance = require;
+            c.packages.sigstore_trusted_root_file = Some(root);
+        }
+    };
+    let (host, _keys) = npm_host(&base, config(false)).await;
+    let (strict, _keys2) = npm_host(&base, config(true)).await;
+    let listed = packument(&base, |d| {
+        d["versions"]["1.0.0"]["dist"]["attestations"] = json!({
+            "url": format!("{base}{ATTESTATIONS}"),
+            "provenance": {"predicateType": "https://slsa.dev/provenance/v1"}
+        })
+    });
+    let provenance: Value = serde_json::from_slice(&sigstore("namespace-test-provenance.json")).unwrap();
+    let serve = |attestations: Option<&Value>| {
+        let mut r = reg.lock().unwrap();
+        r.files.insert(PACKUMENT.into(), listed.clone());
+        r.files.insert(TARBALL.into(), data("namespace-test-1.0.0.tgz"));
+        match attestations {
+            Some(doc) => r.files.insert(ATTESTATIONS.into(), serde_json::to_vec(doc).unwrap()),
+            None => r.files.remove(ATTESTATIONS),
+        };
+    };
+
+    // The real tarball with its bundle: verified, and the source named.
+    serve(Some(&provenance));
+    for h in [&host, &strict] {
+        let (status, body) = start_npm(h).await;
+        assert_eq!(status, 201, "{body}");
+        let verified = body["packages"][0]["verified"].to_string();
+        assert!(
+            verified.contains("SLSA provenance from https://github.com/example/pkg (Sigstore, Rekor entry 42)"),
+            "{verified}"
+        );
+    }
+    let running = servers(&host).await.len();
+
+    // The bundle of another tarball (its subject digest changed, the
+    // envelope no longer what the log took), or one whose log promise was
+    // changed: refused by both hosts, nothing started.
+    let mut other = provenance.clone();
+    let payload = other["attestations"][0]["bundle"]["dsseEnvelope"]["payload"].as_str().unwrap().to_string();
+    let statement = String::from_utf8(base64_decode(&payload)).unwrap();
+    let digest = statement.split("\"sha512\":\"").nth(1).unwrap()[..128].to_string();
+    let swapped = statement.replace(&digest, &"0".repeat(128));
+    other["attestations"][0]["bundle"]["dsseEnvelope"]["payload"] = json!(base64_encode(swapped.as_bytes()));
+    let mut late = provenance.clone();
+    late["attestations"][0]["bundle"]["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = json!("1767225601");
+    for (doc, says) in
+        [(&other, "the log entry is of another payload"), (&late, "signed entry timestamp does not verify")]
+    {
+        serve(Some(doc));
+        for h in [&host, &strict] {
+            let (status, body) = start_npm(h).await;
+            assert_eq!(status, 403, "{body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says) && message.contains("nothing was started"), "{message}");
+        }
+    }
+    assert_eq!(servers(&host).await.len(), running, "nothing was started");
+
+    // Listed but not served: said; refused only where provenance is required.
+    serve(None);
+    let (status, body) = start_npm(&host).await;
+    assert_eq!(status, 201, "{body}");
+    let unverified = body["packages"][0]["unverified"].to_string();
+    assert!(unverified.contains("provenance listed but not served (404"), "{unverified}");
+    let (status, body) = start_npm(&strict).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("require_provenance is on"), "{body}");
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pypi_package_is_pinned_by_version_and_hash_and_a_private_index_needs_its_token() {
     let (base, reg) = registry::start().await;

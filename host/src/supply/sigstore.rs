@@ -1,0 +1,694 @@
+//! Sigstore bundles, verified offline: the provenance attestations npm
+//! publishes beside a version (`/-/npm/v1/attestations/NAME@VERSION`).
+//!
+//! A bundle is trusted when, against a trusted root (Fulcio's certificate
+//! authorities and Rekor's keys, Sigstore's `trusted_root.json`):
+//! - its certificate chains to a Fulcio authority, for code signing, and
+//!   was valid when the transparency log took the entry;
+//! - the log's signed entry timestamp (the inclusion promise) is Rekor's
+//!   signature over that entry, and the entry's body names this envelope's
+//!   payload, signature and certificate;
+//! - the DSSE envelope's signature over its payload is the certificate's;
+//! - the in-toto statement's subject is this package version with the
+//!   very SHA-512 the registry's integrity names.
+//!
+//! Pure: the host fetches the documents, this reads them. Entries of a
+//! log without inclusion promises (Rekor v2, ed25519) are not verified
+//! here and say so.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use p256::pkcs8::DecodePublicKey as _;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Why a bundle was not trusted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SigstoreError {
+    /// A document is not what Sigstore or npm write.
+    #[error("malformed attestation: {0}")]
+    Malformed(String),
+    /// A signature, certificate or log entry does not check out.
+    #[error("attestation does not verify: {0}")]
+    Untrusted(String),
+    /// It verifies, but attests something else.
+    #[error("attestation is for something else: {0}")]
+    Mismatch(String),
+    /// A form this host cannot check (another log kind, no inclusion promise).
+    #[error("attestation cannot be checked here: {0}")]
+    Unsupported(String),
+}
+
+/// Sigstore's roots of trust: Fulcio's authorities and Rekor's keys.
+#[derive(Debug, Clone)]
+pub struct TrustedRoot {
+    authorities: Vec<Authority>,
+    logs: Vec<Log>,
+}
+
+#[derive(Debug, Clone)]
+struct Authority {
+    /// DER certificates, the issuing one first and the root last.
+    chain: Vec<Vec<u8>>,
+    valid: Validity,
+}
+
+#[derive(Debug, Clone)]
+struct Log {
+    key_id: Vec<u8>,
+    /// A DER SubjectPublicKeyInfo; `None` for a key this host cannot use.
+    p256: Option<Vec<u8>>,
+    details: String,
+    valid: Validity,
+}
+
+/// Seconds since the epoch: `start` and, when the key was retired, `end`.
+#[derive(Debug, Clone, Copy)]
+struct Validity {
+    start: i64,
+    end: Option<i64>,
+}
+
+impl Validity {
+    fn contains(&self, t: i64) -> bool {
+        self.start <= t && self.end.is_none_or(|end| t <= end)
+    }
+}
+
+/// What a verified provenance attestation says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The statement's predicate type (`https://slsa.dev/provenance/v1`).
+    pub predicate_type: String,
+    /// The source repository the provenance names, if it names one.
+    pub source: Option<String>,
+    /// The transparency log entry's index.
+    pub log_index: i64,
+}
+
+/// The in-toto payload type of a DSSE envelope.
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The predicate types of SLSA provenance.
+const SLSA: &[&str] = &["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2"];
+/// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), the content of its DER OID.
+const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+
+impl TrustedRoot {
+    /// Reads a `trusted_root.json` (`application/vnd.dev.sigstore.trustedroot+json`).
+    pub fn parse(doc: &Value) -> Result<TrustedRoot, SigstoreError> {
+        let bad = |what: &str| SigstoreError::Malformed(format!("trusted root: {what}"));
+        let mut authorities = Vec::new();
+        for ca in doc
+            .get("certificateAuthorities")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("no certificateAuthorities"))?
+        {
+            let certs = ca
+                .pointer("/certChain/certificates")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("an authority has no certChain"))?;
+            let chain = certs
+                .iter()
+                .map(|c| c.get("rawBytes").and_then(Value::as_str).and_then(|b| B64.decode(b).ok()))
+                .collect::<Option<Vec<_>>>()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| bad("an authority's certificate is not base64 DER"))?;
+            authorities.push(Authority {
+                chain,
+                valid: validity(ca.get("validFor")).ok_or_else(|| bad("an authority's validFor"))?,
+            });
+        }
+        let mut logs = Vec::new();
+        for log in doc.get("tlogs").and_then(Value::as_array).ok_or_else(|| bad("no tlogs"))? {
+            let key_id = log
+                .pointer("/logId/keyId")
+                .and_then(Value::as_str)
+                .and_then(|k| B64.decode(k).ok())
+                .ok_or_else(|| bad("a log's keyId"))?;
+            let key = log.get("publicKey").ok_or_else(|| bad("a log without publicKey"))?;
+            let details = key.get("keyDetails").and_then(Value::as_str).unwrap_or_default().to_string();
+            let raw = key
+                .get("rawBytes")
+                .and_then(Value::as_str)
+                .and_then(|k| B64.decode(k).ok())
+                .ok_or_else(|| bad("a log key's rawBytes"))?;
+            let p256 = (details == "PKIX_ECDSA_P256_SHA_256").then_some(raw);
+            logs.push(Log {
+                key_id,
+                p256,
+                details,
+                valid: validity(key.get("validFor")).ok_or_else(|| bad("a log key's validFor"))?,
+            });
+        }
+        Ok(TrustedRoot { authorities, logs })
+    }
+
+    /// Sigstore's public-good instance, as shipped with mcpod.
+    pub fn public_good() -> TrustedRoot {
+        let doc: Value = serde_json::from_str(PUBLIC_GOOD).unwrap_or_default();
+        TrustedRoot::parse(&doc).unwrap_or(TrustedRoot { authorities: Vec::new(), logs: Vec::new() })
+    }
+}
+
+/// The trusted root of Sigstore's public-good instance (Fulcio and Rekor at
+/// sigstore.dev), from Sigstore's TUF repository as npm ships it.
+const PUBLIC_GOOD: &str = include_str!("sigstore_public_good.json");
+
+/// Checks npm's attestations document for `name@version`, whose tarball
+/// has `sha512` (raw bytes): at least one SLSA provenance bundle must
+/// verify against `root` and name this very tarball.
+pub fn verify_npm_provenance(
+    doc: &Value,
+    root: &TrustedRoot,
+    name: &str,
+    version: &str,
+    sha512: &[u8],
+) -> Result<Provenance, SigstoreError> {
+    let list = doc
+        .get("attestations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SigstoreError::Malformed("no `attestations` list".into()))?;
+    let provenance: Vec<&Value> = list
+        .iter()
+        .filter(|a| a.get("predicateType").and_then(Value::as_str).is_some_and(|t| SLSA.contains(&t)))
+        .collect();
+    let Some(first) = provenance.first() else {
+        return Err(SigstoreError::Mismatch("the registry lists no SLSA provenance attestation".into()));
+    };
+    let purl = format!("pkg:npm/{}@{version}", name.replacen('@', "%40", 1));
+    let digest = hex(sha512);
+    let mut last = None;
+    for a in std::iter::once(first).chain(provenance.iter().skip(1)) {
+        let bundle =
+            a.get("bundle").ok_or_else(|| SigstoreError::Malformed("an attestation without `bundle`".into()))?;
+        match verify_bundle(bundle, root).and_then(|signed| attests(&signed, &purl, "sha512", &digest)) {
+            Ok(p) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| SigstoreError::Mismatch("no provenance attestation".into())))
+}
+
+/// A bundle's envelope, checked: its statement and where the log has it.
+struct Signed {
+    statement: Value,
+    log_index: i64,
+}
+
+/// Verifies one bundle (`application/vnd.dev.sigstore.bundle…`, v0.1 to
+/// v0.3, with a DSSE envelope) against `root`.
+fn verify_bundle(bundle: &Value, root: &TrustedRoot) -> Result<Signed, SigstoreError> {
+    let malformed = |what: &str| SigstoreError::Malformed(format!("bundle: {what}"));
+    let material = bundle.get("verificationMaterial").ok_or_else(|| malformed("no verificationMaterial"))?;
+    let certs: Vec<Vec<u8>> =
+        match (material.pointer("/certificate/rawBytes"), material.pointer("/x509CertificateChain/certificates")) {
+            (Some(raw), _) => vec![b64(raw).ok_or_else(|| malformed("certificate is not base64"))?],
+            (None, Some(Value::Array(list))) => list
+                .iter()
+                .map(|c| c.get("rawBytes").and_then(b64))
+                .collect::<Option<Vec<_>>>()
+                .filter(|l| !l.is_empty())
+                .ok_or_else(|| malformed("x509CertificateChain is not base64 DER"))?,
+            _ => {
+                return Err(SigstoreError::Unsupported(
+                    "the bundle is signed by a key, not a Fulcio certificate".into(),
+                ));
+            }
+        };
+    let envelope = bundle
+        .get("dsseEnvelope")
+        .ok_or_else(|| malformed("no dsseEnvelope (a message signature is not an attestation)"))?;
+    let payload_type = envelope.get("payloadType").and_then(Value::as_str).unwrap_or_default();
+    if payload_type != IN_TOTO {
+        return Err(SigstoreError::Mismatch(format!("payload type {payload_type:?}, not an in-toto statement")));
+    }
+    let payload_b64 = envelope.get("payload").and_then(Value::as_str).ok_or_else(|| malformed("no payload"))?;
+    let payload = B64.decode(payload_b64).map_err(|_| malformed("payload is not base64"))?;
+    let sigs = envelope.get("signatures").and_then(Value::as_array).ok_or_else(|| malformed("no signatures"))?;
+    let [sig] = sigs.as_slice() else {
+        return Err(malformed("a DSSE envelope with other than one signature"));
+    };
+    let sig_b64 = sig.get("sig").and_then(Value::as_str).ok_or_else(|| malformed("a signature without `sig`"))?;
+    let signature = B64.decode(sig_b64).map_err(|_| malformed("signature is not base64"))?;
+
+    let entries = material.get("tlogEntries").and_then(Value::as_array).ok_or_else(|| malformed("no tlogEntries"))?;
+    let entry = entries.first().ok_or_else(|| malformed("no transparency log entry"))?;
+    let (integrated, log_index, body) = verify_entry(entry, root)?;
+    entry_names(&body, &payload, &signature, sig_b64, &certs[0])?;
+
+    let leaf = CertificateDer::from(certs[0].as_slice());
+    let ee = webpki::EndEntityCert::try_from(&leaf)
+        .map_err(|e| SigstoreError::Untrusted(format!("the certificate cannot be read: {e}")))?;
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(integrated).unwrap_or(0)));
+    chains_to_fulcio(&ee, &certs[1..], root, integrated, time)?;
+    let pae = pae(payload_type, &payload);
+    let signed_by_leaf =
+        [webpki::ring::ECDSA_P256_SHA256, webpki::ring::ECDSA_P384_SHA384, webpki::ring::ECDSA_P256_SHA384]
+            .iter()
+            .any(|alg| ee.verify_signature(*alg, &pae, &signature).is_ok());
+    if !signed_by_leaf {
+        return Err(SigstoreError::Untrusted("the envelope's signature is not the certificate's".into()));
+    }
+    let statement = serde_json::from_slice(&payload).map_err(|_| malformed("the payload is not JSON"))?;
+    Ok(Signed { statement, log_index })
+}
+
+/// Checks an entry's inclusion promise against the root's Rekor keys;
+/// its integrated time, log index and body.
+fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, i64, Value), SigstoreError> {
+    let malformed = |what: &str| SigstoreError::Malformed(format!("log entry: {what}"));
+    let number = |key: &str| {
+        entry
+            .get(key)
+            .and_then(|v| v.as_str().and_then(|s| s.parse::<i64>().ok()).or_else(|| v.as_i64()))
+            .ok_or_else(|| malformed(key))
+    };
+    let (integrated, log_index) = (number("integratedTime")?, number("logIndex")?);
+    let key_id = entry.pointer("/logId/keyId").and_then(b64).ok_or_else(|| malformed("logId"))?;
+    let body_b64 =
+        entry.get("canonicalizedBody").and_then(Value::as_str).ok_or_else(|| malformed("no canonicalizedBody"))?;
+    let log = root.logs.iter().find(|l| l.key_id == key_id).ok_or_else(|| {
+        SigstoreError::Untrusted(format!("no log of the trusted root has key id {}", B64.encode(&key_id)))
+    })?;
+    let Some(spki) = &log.p256 else {
+        return Err(SigstoreError::Unsupported(format!(
+            "a log with a {} key (Rekor v2): its entries are proved by inclusion proofs, which this host does not check",
+            log.details
+        )));
+    };
+    if !log.valid.contains(integrated) {
+        return Err(SigstoreError::Untrusted(format!("the log's key was not valid at the entry's time {integrated}")));
+    }
+    let set = entry.pointer("/inclusionPromise/signedEntryTimestamp").and_then(b64).ok_or_else(|| {
+        SigstoreError::Unsupported("the entry has no inclusion promise (signed entry timestamp)".into())
+    })?;
+    // What Rekor signs: the entry as canonical JSON (keys sorted, no space).
+    let promise = format!(
+        r#"{{"body":{},"integratedTime":{integrated},"logID":"{}","logIndex":{log_index}}}"#,
+        Value::String(body_b64.to_string()),
+        hex(&key_id)
+    );
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki)
+        .map_err(|_| SigstoreError::Malformed("the trusted root's log key is not a P-256 key".into()))?;
+    let sig = p256::ecdsa::Signature::from_der(&set)
+        .map_err(|_| malformed("the signed entry timestamp is not a DER signature"))?;
+    use p256::ecdsa::signature::Verifier as _;
+    key.verify(promise.as_bytes(), &sig).map_err(|_| {
+        SigstoreError::Untrusted(
+            "the log's signed entry timestamp does not verify: the entry is not the one the log took".into(),
+        )
+    })?;
+    let body = B64
+        .decode(body_b64)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| malformed("canonicalizedBody is not base64 JSON"))?;
+    Ok((integrated, log_index, body))
+}
+
+/// Whether the log entry's body is this envelope's: its payload hash, its
+/// signature and its certificate (kinds `dsse` 0.0.1 and `intoto` 0.0.2).
+fn entry_names(
+    body: &Value,
+    payload: &[u8],
+    signature: &[u8],
+    sig_b64: &str,
+    leaf: &[u8],
+) -> Result<(), SigstoreError> {
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let version = body.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let spec = body.get("spec").cloned().unwrap_or_default();
+    let (hash, sigs, sig_key, cert_key) = match (kind, version) {
+        ("dsse", "0.0.1") => (spec.pointer("/payloadHash/value"), spec.get("signatures"), "signature", "verifier"),
+        ("intoto", "0.0.2") => (
+            spec.pointer("/content/payloadHash/value"),
+            spec.pointer("/content/envelope/signatures"),
+            "sig",
+            "publicKey",
+        ),
+        _ => return Err(SigstoreError::Unsupported(format!("a log entry of kind {kind} {version}"))),
+    };
+    let wanted = hex(&Sha256::digest(payload));
+    if hash.and_then(Value::as_str) != Some(wanted.as_str()) {
+        return Err(SigstoreError::Untrusted("the log entry is of another payload".into()));
+    }
+    let ours = sigs.and_then(Value::as_array).into_iter().flatten().any(|s| {
+        let sig_ok = s.get(sig_key).and_then(Value::as_str).is_some_and(|v| {
+            // `intoto` 0.0.2 holds the envelope's base64 signature in base64 again.
+            v == sig_b64 || B64.decode(v).is_ok_and(|d| d == signature || d == sig_b64.as_bytes())
+        });
+        let cert_ok = s
+            .get(cert_key)
+            .and_then(Value::as_str)
+            .and_then(|v| B64.decode(v).ok())
+            .and_then(|pem| pem_der(&pem))
+            .is_some_and(|der| der == leaf);
+        sig_ok && cert_ok
+    });
+    if !ours {
+        return Err(SigstoreError::Untrusted("the log entry names another signature or certificate".into()));
+    }
+    Ok(())
+}
+
+/// Whether `ee` chains, for code signing, to one of the root's Fulcio
+/// authorities valid at `integrated`.
+fn chains_to_fulcio(
+    ee: &webpki::EndEntityCert,
+    extra: &[Vec<u8>],
+    root: &TrustedRoot,
+    integrated: i64,
+    time: UnixTime,
+) -> Result<(), SigstoreError> {
+    let algs = &[
+        webpki::ring::ECDSA_P256_SHA256,
+        webpki::ring::ECDSA_P256_SHA384,
+        webpki::ring::ECDSA_P384_SHA256,
+        webpki::ring::ECDSA_P384_SHA384,
+    ];
+    let mut last = String::from("the trusted root has no Fulcio authority for that time");
+    for ca in root.authorities.iter().filter(|a| a.valid.contains(integrated)) {
+        let Some((top, below)) = ca.chain.split_last() else { continue };
+        let top = CertificateDer::from(top.as_slice());
+        let anchor = match webpki::anchor_from_trusted_cert(&top) {
+            Ok(a) => a.to_owned(),
+            Err(e) => {
+                last = format!("a Fulcio root cannot be read: {e}");
+                continue;
+            }
+        };
+        let intermediates: Vec<CertificateDer> =
+            below.iter().chain(extra).map(|c| CertificateDer::from(c.as_slice())).collect();
+        match ee.verify_for_usage(
+            algs,
+            &[anchor],
+            &intermediates,
+            time,
+            webpki::KeyUsage::required(CODE_SIGNING),
+            None,
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                last = format!("the certificate does not chain to Fulcio for code signing at the log's time: {e}")
+            }
+        }
+    }
+    Err(SigstoreError::Untrusted(last))
+}
+
+/// Whether the statement's subject is `purl` with this digest, and what it says.
+fn attests(signed: &Signed, purl: &str, algorithm: &str, digest: &str) -> Result<Provenance, SigstoreError> {
+    let st = &signed.statement;
+    let predicate_type = st.get("predicateType").and_then(Value::as_str).unwrap_or_default().to_string();
+    if !SLSA.contains(&predicate_type.as_str()) {
+        return Err(SigstoreError::Mismatch(format!(
+            "the signed statement is a {predicate_type:?}, not SLSA provenance"
+        )));
+    }
+    let subjects = st.get("subject").and_then(Value::as_array).cloned().unwrap_or_default();
+    let named = subjects.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(purl));
+    let Some(subject) = named else {
+        let names: Vec<&str> = subjects.iter().filter_map(|s| s.get("name").and_then(Value::as_str)).collect();
+        return Err(SigstoreError::Mismatch(format!("it attests {names:?}, not {purl}")));
+    };
+    let got = subject.pointer(&format!("/digest/{algorithm}")).and_then(Value::as_str).unwrap_or_default();
+    if !got.eq_ignore_ascii_case(digest) {
+        return Err(SigstoreError::Mismatch(format!(
+            "it attests {purl} with {algorithm} {}…, not the registry's tarball ({}…)",
+            &got[..got.len().min(16)],
+            &digest[..digest.len().min(16)]
+        )));
+    }
+    let source = st
+        .pointer("/predicate/buildDefinition/externalParameters/workflow/repository")
+        .or_else(|| st.pointer("/predicate/invocation/configSource/uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(Provenance { predicate_type, source, log_index: signed.log_index })
+}
+
+/// DSSE's pre-authentication encoding of a payload.
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The DER of the first PEM certificate in `pem`.
+fn pem_der(pem: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let body = text.split("-----BEGIN CERTIFICATE-----").nth(1)?.split("-----END CERTIFICATE-----").next()?;
+    B64.decode(body.split_whitespace().collect::<String>()).ok()
+}
+
+fn b64(v: &Value) -> Option<Vec<u8>> {
+    v.as_str().and_then(|s| B64.decode(s).ok())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `2021-03-07T03:20:29Z` (fractions ignored) as seconds since the epoch.
+fn rfc3339(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split('.').next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + min * 60 + s)
+}
+
+fn validity(v: Option<&Value>) -> Option<Validity> {
+    let v = v?;
+    let start = rfc3339(v.get("start")?.as_str()?)?;
+    let end = match v.get("end") {
+        Some(e) => Some(rfc3339(e.as_str()?)?),
+        None => None,
+    };
+    Some(Validity { start, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::DecodePrivateKey as _;
+    use serde_json::json;
+
+    const ROOT: &str = include_str!("../../tests/data/sigstore/trusted_root.json");
+    const LEAF: &[u8] = include_bytes!("../../tests/data/sigstore/leaf.der");
+    const UNTRUSTED_LEAF: &[u8] = include_bytes!("../../tests/data/sigstore/untrusted_leaf.der");
+    const LEAF_KEY: &[u8] = include_bytes!("../../tests/data/sigstore/leaf_key.der");
+    const LOG_KEY: &[u8] = include_bytes!("../../tests/data/sigstore/log_key.der");
+    /// Inside the test leaf's ten minutes (2026-01-01T00:00Z to 00:10Z).
+    const LOGGED_AT: i64 = 1_767_225_900;
+    const NAME: &str = "@example/pkg";
+    const SHA512: [u8; 64] = [7; 64];
+
+    fn root() -> TrustedRoot {
+        TrustedRoot::parse(&serde_json::from_str(ROOT).unwrap()).unwrap()
+    }
+
+    fn statement(purl: &str, sha512: &[u8]) -> Value {
+        json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": purl, "digest": {"sha512": hex(sha512)}}],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"buildDefinition": {"externalParameters": {"workflow": {
+                "repository": "https://github.com/example/pkg", "path": ".github/workflows/publish.yml"}}}}
+        })
+    }
+
+    /// What a bundle is made of, each part replaceable by a test.
+    struct Parts {
+        statement: Value,
+        cert: Vec<u8>,
+        integrated: i64,
+        log_id: Vec<u8>,
+    }
+
+    impl Parts {
+        fn good() -> Parts {
+            Parts {
+                statement: statement("pkg:npm/%40example/pkg@1.0.0", &SHA512),
+                cert: LEAF.to_vec(),
+                integrated: LOGGED_AT,
+                log_id: root().logs[0].key_id.clone(),
+            }
+        }
+
+        /// The bundle as Sigstore's npm publishing writes it (v0.3, `dsse`
+        /// 0.0.1 log entry with its inclusion promise).
+        fn bundle(&self) -> Value {
+            let payload = serde_json::to_vec(&self.statement).unwrap();
+            let leaf_key = SigningKey::from_pkcs8_der(LEAF_KEY).unwrap();
+            let sig: p256::ecdsa::Signature = leaf_key.sign(&pae(IN_TOTO, &payload));
+            let sig_b64 = B64.encode(sig.to_der().as_bytes());
+            let pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", B64.encode(&self.cert));
+            let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": "00"},
+                "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&payload))},
+                "signatures": [{"signature": sig_b64, "verifier": B64.encode(pem)}]}});
+            let body_b64 = B64.encode(serde_json::to_vec(&body).unwrap());
+            let promise = format!(
+                r#"{{"body":"{body_b64}","integratedTime":{},"logID":"{}","logIndex":42}}"#,
+                self.integrated,
+                hex(&self.log_id)
+            );
+            let set: p256::ecdsa::Signature = SigningKey::from_pkcs8_der(LOG_KEY).unwrap().sign(promise.as_bytes());
+            json!({
+                "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "verificationMaterial": {
+                    "certificate": {"rawBytes": B64.encode(&self.cert)},
+                    "tlogEntries": [{
+                        "logIndex": "42", "logId": {"keyId": B64.encode(&self.log_id)},
+                        "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                        "integratedTime": self.integrated.to_string(),
+                        "inclusionPromise": {"signedEntryTimestamp": B64.encode(set.to_der().as_bytes())},
+                        "canonicalizedBody": body_b64}]},
+                "dsseEnvelope": {"payload": B64.encode(&payload), "payloadType": IN_TOTO,
+                    "signatures": [{"sig": sig_b64, "keyid": ""}]}
+            })
+        }
+    }
+
+    fn doc(bundle: Value) -> Value {
+        json!({"attestations": [
+            {"predicateType": "https://github.com/npm/attestation/tree/main/specs/publish/v0.1", "bundle": {}},
+            {"predicateType": "https://slsa.dev/provenance/v1", "bundle": bundle}]})
+    }
+
+    fn check(bundle: Value) -> Result<Provenance, SigstoreError> {
+        verify_npm_provenance(&doc(bundle), &root(), NAME, "1.0.0", &SHA512)
+    }
+
+    #[test]
+    fn a_bundle_signed_under_the_trusted_root_attests_the_tarball_and_names_its_source() {
+        let p = check(Parts::good().bundle()).unwrap();
+        assert_eq!(p.source.as_deref(), Some("https://github.com/example/pkg"));
+        assert_eq!((p.log_index, p.predicate_type.as_str()), (42, "https://slsa.dev/provenance/v1"));
+    }
+
+    /// Each part of a bundle that a registry or a mirror could change is
+    /// tried: every change is refused, and the error says which part.
+    #[test]
+    fn every_part_of_a_bundle_changed_is_refused_and_the_error_says_which() {
+        let untrusted = |b: Value, says: &str| {
+            let err = check(b).expect_err(says);
+            assert!(matches!(err, SigstoreError::Untrusted(_)), "{says}: {err}");
+            assert!(err.to_string().contains(says), "{err} should say {says:?}");
+        };
+        let mismatch = |b: Value, says: &str| {
+            let err = check(b).expect_err(says);
+            assert!(matches!(err, SigstoreError::Mismatch(_)), "{says}: {err}");
+            assert!(err.to_string().contains(says), "{err} should say {says:?}");
+        };
+        let good = Parts::good().bundle();
+
+        // Another statement put in the envelope: the log has another payload.
+        let mut b = good.clone();
+        let other = serde_json::to_vec(&statement("pkg:npm/%40example/pkg@1.0.0", &[8; 64])).unwrap();
+        b["dsseEnvelope"]["payload"] = json!(B64.encode(other));
+        untrusted(b, "another payload");
+
+        // The entry's time or index moved: the log's promise no longer holds.
+        for key in ["integratedTime", "logIndex"] {
+            let mut b = good.clone();
+            b["verificationMaterial"]["tlogEntries"][0][key] = json!("1767225901");
+            untrusted(b, "signed entry timestamp does not verify");
+        }
+        // A body the log never signed.
+        let mut b = good.clone();
+        let body = B64.encode(br#"{"apiVersion":"0.0.1","kind":"dsse","spec":{}}"#);
+        b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"] = json!(body);
+        untrusted(b, "signed entry timestamp does not verify");
+
+        // The envelope's signature replaced by another valid-looking one.
+        let mut b = good.clone();
+        let forged: p256::ecdsa::Signature = SigningKey::from_pkcs8_der(LOG_KEY).unwrap().sign(b"something else");
+        b["dsseEnvelope"]["signatures"][0]["sig"] = json!(B64.encode(forged.to_der().as_bytes()));
+        untrusted(b, "another signature or certificate");
+
+        // A log this root does not know.
+        untrusted(Parts { log_id: vec![9; 32], ..Parts::good() }.bundle(), "no log of the trusted root");
+
+        // The same key, certified by a CA nobody trusts; logged properly.
+        untrusted(Parts { cert: UNTRUSTED_LEAF.to_vec(), ..Parts::good() }.bundle(), "does not chain to Fulcio");
+
+        // A real certificate, logged after it expired.
+        untrusted(Parts { integrated: LOGGED_AT + 3600, ..Parts::good() }.bundle(), "does not chain to Fulcio");
+
+        // Properly signed, but of another tarball or another package.
+        mismatch(
+            Parts { statement: statement("pkg:npm/%40example/pkg@1.0.0", &[8; 64]), ..Parts::good() }.bundle(),
+            "not the registry's tarball",
+        );
+        mismatch(
+            Parts { statement: statement("pkg:npm/%40example/other@1.0.0", &SHA512), ..Parts::good() }.bundle(),
+            "not pkg:npm/%40example/pkg@1.0.0",
+        );
+        mismatch(
+            Parts { statement: statement("pkg:npm/%40example/pkg@1.0.1", &SHA512), ..Parts::good() }.bundle(),
+            "not pkg:npm/%40example/pkg@1.0.0",
+        );
+        let mut st = statement("pkg:npm/%40example/pkg@1.0.0", &SHA512);
+        st["predicateType"] = json!("https://example.com/anything");
+        mismatch(Parts { statement: st, ..Parts::good() }.bundle(), "not SLSA provenance");
+
+        // Only the publish attestation listed.
+        let only_publish = json!({"attestations": [{"predicateType": "https://github.com/npm/attestation/tree/main/specs/publish/v0.1", "bundle": good}]});
+        let err = verify_npm_provenance(&only_publish, &root(), NAME, "1.0.0", &SHA512).unwrap_err();
+        assert!(matches!(err, SigstoreError::Mismatch(_)) && err.to_string().contains("no SLSA provenance"), "{err}");
+
+        // Garbage in every field is malformed, never a panic.
+        for (path, value) in [
+            ("/dsseEnvelope/payload", json!("%%%")),
+            ("/verificationMaterial/certificate/rawBytes", json!(5)),
+            ("/verificationMaterial/tlogEntries", json!([])),
+        ] {
+            let mut b = good.clone();
+            *b.pointer_mut(path).unwrap() = value;
+            assert!(matches!(check(b), Err(SigstoreError::Malformed(_))), "{path}");
+        }
+        assert!(check(json!({})).is_err());
+        assert!(verify_npm_provenance(&json!([]), &root(), NAME, "1.0.0", &SHA512).is_err());
+    }
+
+    /// Sigstore's public-good root ships with mcpod: Fulcio's two
+    /// authorities and Rekor's two logs. An entry of the ed25519 log
+    /// (Rekor v2, no inclusion promise) cannot be checked here, and says so
+    /// rather than being taken for a forgery.
+    #[test]
+    fn the_public_good_root_ships_and_a_rekor_v2_entry_is_not_checkable_rather_than_forged() {
+        let public = TrustedRoot::public_good();
+        assert_eq!((public.authorities.len(), public.logs.len()), (2, 2));
+        assert_eq!(public.logs.iter().filter(|l| l.p256.is_some()).count(), 1);
+        let v2 = public.logs.iter().find(|l| l.p256.is_none()).unwrap().key_id.clone();
+        let b = Parts { log_id: v2, ..Parts::good() }.bundle();
+        let err = verify_npm_provenance(&doc(b), &public, NAME, "1.0.0", &SHA512).unwrap_err();
+        assert!(matches!(err, SigstoreError::Unsupported(_)), "{err}");
+        assert!(err.to_string().contains("Rekor v2"), "{err}");
+    }
+
+    #[test]
+    fn trusted_root_times_are_read_as_utc_seconds() {
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339("2026-01-01T00:05:00Z"), Some(LOGGED_AT));
+        assert_eq!(rfc3339("2022-12-31T23:59:59.999Z"), Some(1_672_531_199));
+        assert_eq!(rfc3339("yesterday"), None);
+        let bad = json!({"certificateAuthorities": [], "tlogs": [{"logId": {"keyId": "AA=="}}]});
+        assert!(matches!(TrustedRoot::parse(&bad), Err(SigstoreError::Malformed(_))));
+    }
+}
