@@ -367,11 +367,11 @@ pub struct PackagesSection {
     /// the registry's keys.
     pub require_signatures: bool,
     /// Refuse a version published without provenance attestations (npm
-    /// `dist.attestations`, PyPI PEP 740), or whose npm provenance cannot
-    /// be fetched and verified.
+    /// `dist.attestations`, PyPI PEP 740), or whose provenance cannot be
+    /// fetched and verified.
     pub require_provenance: bool,
-    /// Sigstore's `trusted_root.json` that npm provenance is checked
-    /// against; unset: Sigstore's public-good instance, shipped with mcpod.
+    /// Sigstore's `trusted_root.json` that npm and PyPI provenance is
+    /// checked against; unset: Sigstore's public-good instance, shipped with mcpod.
     pub sigstore_trusted_root_file: Option<PathBuf>,
     /// Download each package file and check its hash (false: trust the
     /// launcher's own check against the metadata verified here).

@@ -342,10 +342,74 @@ impl Supply {
                 },
             },
         };
-        if s.require_provenance {
+        self.provenance_unchecked(&resolved.id(), why_not, pinned)
+    }
+
+    /// Checks the PEP 740 attestation the index lists for `file` (the simple
+    /// API's `provenance`), as [`Supply::npm_provenance`] does npm's: one
+    /// that does not verify or attests another file starts nothing.
+    async fn pypi_provenance(
+        &self,
+        resolved: &pypi::Resolved,
+        file: &pypi::DistFile,
+        pinned: &mut Pinned,
+    ) -> Result<(), SupplyError> {
+        let s = &self.settings;
+        let base = s.pypi_index.trim_end_matches('/');
+        let id = format!("{}=={}", resolved.name, resolved.version);
+        let simple = format!("{base}/simple/{}/", resolved.name);
+        let listed = match self.fetch.simple(&simple, s.pypi_token.as_deref()).await {
+            Ok(doc) => pypi::files_with_provenance(&doc.unwrap_or_default()).unwrap_or_default(),
+            Err(e) => return self.provenance_unchecked(&id, format!("provenance not looked up: {e}"), pinned),
+        };
+        let Some(listed) = listed.into_iter().find(|p| p.filename == file.filename) else {
+            if s.require_provenance {
+                return Err(SupplyError::Refused(format!(
+                    "{id}: {} has no PEP 740 attestation in the index, and [packages] require_provenance is on; pin a version published with attestations",
+                    file.filename
+                )));
+            }
+            return Ok(());
+        };
+        let url = &listed.provenance_url;
+        let token = same_origin(url, base).then_some(s.pypi_token.as_deref()).flatten();
+        let why_not = match self.fetch.json("pypi", url, token, "PEP 740 provenance").await {
+            Ok(None) => format!("PEP 740 attestation of {} listed but not served (404 at {url})", file.filename),
+            Err(e) => format!("PEP 740 attestation of {} listed but not fetched: {e}", file.filename),
+            Ok(Some(doc)) => match npm::hex_decode(&file.sha256) {
+                None => format!("PEP 740 attestation of {} not checked: the index gives no SHA-256", file.filename),
+                Some(sha256) => {
+                    match sigstore::verify_pypi_provenance(&doc, &s.sigstore_root, &file.filename, &sha256) {
+                        Ok(p) => {
+                            let from = p.source.map(|src| format!(" from {src}")).unwrap_or_default();
+                            pinned.verified.push(format!(
+                                "PEP 740 attestation of {}{from} (Sigstore, Rekor entry {})",
+                                file.filename, p.log_index
+                            ));
+                            return Ok(());
+                        }
+                        Err(sigstore::SigstoreError::Unsupported(why)) => {
+                            format!("PEP 740 attestation of {} not checked: {why}", file.filename)
+                        }
+                        Err(e) => {
+                            return Err(SupplyError::Refused(format!(
+                                "{id}: {} {e}; nothing was started: the index's attestation does not vouch for the file it serves",
+                                file.filename
+                            )));
+                        }
+                    }
+                }
+            },
+        };
+        self.provenance_unchecked(&id, why_not, pinned)
+    }
+
+    /// Provenance that could not be had or checked here: refused when
+    /// `require_provenance` asks for it, else said in `unverified`.
+    fn provenance_unchecked(&self, id: &str, why_not: String, pinned: &mut Pinned) -> Result<(), SupplyError> {
+        if self.settings.require_provenance {
             return Err(SupplyError::Refused(format!(
-                "{}: {why_not}, and [packages] require_provenance is on; nothing was started",
-                resolved.id()
+                "{id}: {why_not}, and [packages] require_provenance is on; nothing was started"
             )));
         }
         pinned.unverified.push(why_not);
@@ -432,20 +496,7 @@ impl Supply {
             .or_else(|| resolved.files.iter().find(|f| f.kind == pypi::FileKind::Sdist))
             .or_else(|| resolved.files.first());
         if let Some(file) = file {
-            if s.require_provenance {
-                let simple = format!("{base}/simple/{}/", resolved.name);
-                let doc = self.fetch.simple(&simple, s.pypi_token.as_deref()).await?.unwrap_or_default();
-                let attested = pypi::files_with_provenance(&doc).unwrap_or_default();
-                if !attested.iter().any(|p| p.filename == file.filename) {
-                    return Err(SupplyError::Refused(format!(
-                        "{}=={}: {} has no PEP 740 attestation in the index, and [packages] require_provenance is on; pin a version published with attestations",
-                        resolved.name, resolved.version, file.filename
-                    )));
-                }
-                pinned
-                    .unverified
-                    .push(format!("PEP 740 attestation of {} present, not verified (Sigstore)", file.filename));
-            }
+            self.pypi_provenance(&resolved, file, &mut pinned).await?;
             if s.download {
                 // uv is handed the checked file itself where it can reach it.
                 let kept = match &s.files {

@@ -764,7 +764,8 @@ fn normalize_sri(integrity: &str) -> String {
     groups.into_iter().flat_map(|(_, list)| list).collect::<Vec<_>>().join(" ")
 }
 
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
+/// Hex text as bytes (`None` unless it is hex digits, in pairs).
+pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {
         return None;
@@ -776,7 +777,7 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 // Timestamps (what `Date.parse` reads from the registry)
 
 /// Milliseconds since the Unix epoch of an RFC 3339 date-time or a bare `YYYY-MM-DD` (UTC).
-fn parse_time_ms(s: &str) -> Result<i64, ()> {
+pub(crate) fn parse_time_ms(s: &str) -> Result<i64, ()> {
     let s = s.trim();
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Result<i64, ()> {

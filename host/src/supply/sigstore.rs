@@ -1,5 +1,6 @@
 //! Sigstore bundles, verified offline: the provenance attestations npm
-//! publishes beside a version (`/-/npm/v1/attestations/NAME@VERSION`).
+//! publishes beside a version (`/-/npm/v1/attestations/NAME@VERSION`)
+//! and PyPI beside a file (PEP 740, the same parts in another shape).
 //!
 //! A bundle is trusted when, against a trusted root (Fulcio's certificate
 //! authorities and Rekor's keys, Sigstore's `trusted_root.json`):
@@ -182,12 +183,77 @@ pub fn verify_npm_provenance(
     for a in std::iter::once(first).chain(provenance.iter().skip(1)) {
         let bundle =
             a.get("bundle").ok_or_else(|| SigstoreError::Malformed("an attestation without `bundle`".into()))?;
-        match verify_bundle(bundle, root).and_then(|signed| attests(&signed, &purl, "sha512", &digest)) {
+        match verify_bundle(bundle, root).and_then(|signed| attests(&signed, SLSA, &purl, "sha512", &digest)) {
             Ok(p) => return Ok(p),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| SigstoreError::Mismatch("no provenance attestation".into())))
+}
+
+/// The predicates a PEP 740 attestation may carry: PyPI's trusted-publisher
+/// upload, or SLSA provenance.
+const PEP740: &[&str] = &[
+    "https://docs.pypi.org/attestations/publish/v1",
+    "https://slsa.dev/provenance/v1",
+    "https://slsa.dev/provenance/v0.2",
+];
+
+/// Checks a PEP 740 provenance object (PyPI's integrity API) for the
+/// distribution `filename` whose SHA-256 is `sha256` (raw bytes): at least
+/// one attestation must verify against `root` and attest this very file.
+pub fn verify_pypi_provenance(
+    doc: &Value,
+    root: &TrustedRoot,
+    filename: &str,
+    sha256: &[u8],
+) -> Result<Provenance, SigstoreError> {
+    let bundles = doc
+        .get("attestation_bundles")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SigstoreError::Malformed("no `attestation_bundles` list".into()))?;
+    let digest = hex(sha256);
+    let mut last = None;
+    for b in bundles {
+        for a in b.get("attestations").and_then(Value::as_array).into_iter().flatten() {
+            let checked = pep740_bundle(a)
+                .and_then(|bundle| verify_bundle(&bundle, root))
+                .and_then(|signed| attests(&signed, PEP740, filename, "sha256", &digest));
+            match checked {
+                Ok(p) => {
+                    return Ok(Provenance { source: p.source.clone().or_else(|| publisher(b.get("publisher"))), ..p });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| SigstoreError::Mismatch("the provenance holds no attestation".into())))
+}
+
+/// A PEP 740 attestation in the shape of a Sigstore bundle: the same
+/// certificate, log entries and DSSE envelope (its payload the statement).
+fn pep740_bundle(a: &Value) -> Result<Value, SigstoreError> {
+    let malformed = |what: &str| SigstoreError::Malformed(format!("PEP 740 attestation: {what}"));
+    let material = a.get("verification_material").ok_or_else(|| malformed("no verification_material"))?;
+    let cert = material.get("certificate").and_then(Value::as_str).ok_or_else(|| malformed("no certificate"))?;
+    let entries = material.get("transparency_entries").cloned().ok_or_else(|| malformed("no transparency_entries"))?;
+    let envelope = a.get("envelope").ok_or_else(|| malformed("no envelope"))?;
+    let statement = envelope.get("statement").and_then(Value::as_str).ok_or_else(|| malformed("no statement"))?;
+    let signature = envelope.get("signature").and_then(Value::as_str).ok_or_else(|| malformed("no signature"))?;
+    Ok(serde_json::json!({
+        "verificationMaterial": {"certificate": {"rawBytes": cert}, "tlogEntries": entries},
+        "dsseEnvelope": {"payload": statement, "payloadType": IN_TOTO, "signatures": [{"sig": signature}]}
+    }))
+}
+
+/// The repository a PEP 740 publisher names, as a URL where its kind has one.
+fn publisher(p: Option<&Value>) -> Option<String> {
+    let repo = p?.get("repository")?.as_str()?;
+    match p?.get("kind").and_then(Value::as_str) {
+        Some("GitHub") => Some(format!("https://github.com/{repo}")),
+        Some("GitLab") => Some(format!("https://gitlab.com/{repo}")),
+        _ => Some(repo.to_string()),
+    }
 }
 
 /// A bundle's envelope, checked: its statement and where the log has it.
@@ -398,25 +464,32 @@ fn chains_to_fulcio(
     Err(SigstoreError::Untrusted(last))
 }
 
-/// Whether the statement's subject is `purl` with this digest, and what it says.
-fn attests(signed: &Signed, purl: &str, algorithm: &str, digest: &str) -> Result<Provenance, SigstoreError> {
+/// Whether the statement is one of `predicates` whose subject is `name`
+/// with this digest, and what it says.
+fn attests(
+    signed: &Signed,
+    predicates: &[&str],
+    name: &str,
+    algorithm: &str,
+    digest: &str,
+) -> Result<Provenance, SigstoreError> {
     let st = &signed.statement;
     let predicate_type = st.get("predicateType").and_then(Value::as_str).unwrap_or_default().to_string();
-    if !SLSA.contains(&predicate_type.as_str()) {
+    if !predicates.contains(&predicate_type.as_str()) {
         return Err(SigstoreError::Mismatch(format!(
-            "the signed statement is a {predicate_type:?}, not SLSA provenance"
+            "the signed statement is a {predicate_type:?}, not one of {predicates:?}"
         )));
     }
     let subjects = st.get("subject").and_then(Value::as_array).cloned().unwrap_or_default();
-    let named = subjects.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(purl));
+    let named = subjects.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name));
     let Some(subject) = named else {
         let names: Vec<&str> = subjects.iter().filter_map(|s| s.get("name").and_then(Value::as_str)).collect();
-        return Err(SigstoreError::Mismatch(format!("it attests {names:?}, not {purl}")));
+        return Err(SigstoreError::Mismatch(format!("it attests {names:?}, not {name}")));
     };
     let got = subject.pointer(&format!("/digest/{algorithm}")).and_then(Value::as_str).unwrap_or_default();
     if !got.eq_ignore_ascii_case(digest) {
         return Err(SigstoreError::Mismatch(format!(
-            "it attests {purl} with {algorithm} {}…, not the registry's tarball ({}…)",
+            "it attests {name} with {algorithm} {}…, not the file the registry serves ({}…)",
             &got[..got.len().min(16)],
             &digest[..digest.len().min(16)]
         )));
@@ -451,22 +524,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `2021-03-07T03:20:29Z` (fractions ignored) as seconds since the epoch.
+/// `2021-03-07T03:20:29Z` as seconds since the epoch (fractions dropped).
 fn rfc3339(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z');
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + min * 60 + s)
+    super::npm::parse_time_ms(text).ok().map(|ms| ms.div_euclid(1000))
 }
 
 fn validity(v: Option<&Value>) -> Option<Validity> {
@@ -633,7 +693,7 @@ mod tests {
         // Properly signed, but of another tarball or another package.
         mismatch(
             Parts { statement: statement("pkg:npm/%40example/pkg@1.0.0", &[8; 64]), ..Parts::good() }.bundle(),
-            "not the registry's tarball",
+            "not the file the registry serves",
         );
         mismatch(
             Parts { statement: statement("pkg:npm/%40example/other@1.0.0", &SHA512), ..Parts::good() }.bundle(),
@@ -645,7 +705,7 @@ mod tests {
         );
         let mut st = statement("pkg:npm/%40example/pkg@1.0.0", &SHA512);
         st["predicateType"] = json!("https://example.com/anything");
-        mismatch(Parts { statement: st, ..Parts::good() }.bundle(), "not SLSA provenance");
+        mismatch(Parts { statement: st, ..Parts::good() }.bundle(), "not one of");
 
         // Only the publish attestation listed.
         let only_publish = json!({"attestations": [{"predicateType": "https://github.com/npm/attestation/tree/main/specs/publish/v0.1", "bundle": good}]});
@@ -664,6 +724,43 @@ mod tests {
         }
         assert!(check(json!({})).is_err());
         assert!(verify_npm_provenance(&json!([]), &root(), NAME, "1.0.0", &SHA512).is_err());
+    }
+
+    /// A bundle as PyPI's integrity API serves it (PEP 740).
+    fn pep740(bundle: &Value) -> Value {
+        let m = &bundle["verificationMaterial"];
+        json!({"version": 1, "attestation_bundles": [{
+            "publisher": {"kind": "GitHub", "repository": "example/wheel", "workflow": "release.yml"},
+            "attestations": [{"version": 1,
+                "verification_material": {"certificate": m["certificate"]["rawBytes"], "transparency_entries": m["tlogEntries"]},
+                "envelope": {"statement": bundle["dsseEnvelope"]["payload"], "signature": bundle["dsseEnvelope"]["signatures"][0]["sig"]}}]}]})
+    }
+
+    #[test]
+    fn a_pep_740_attestation_attests_one_distribution_file_by_its_sha256() {
+        const WHEEL: &str = "example-1.0-py3-none-any.whl";
+        let sha256 = [5u8; 32];
+        let publish = |name: &str, digest: &[u8]| {
+            let st = json!({"_type": "https://in-toto.io/Statement/v1",
+                "subject": [{"name": name, "digest": {"sha256": hex(digest)}}],
+                "predicateType": "https://docs.pypi.org/attestations/publish/v1", "predicate": null});
+            pep740(&Parts { statement: st, ..Parts::good() }.bundle())
+        };
+        let p = verify_pypi_provenance(&publish(WHEEL, &sha256), &root(), WHEEL, &sha256).unwrap();
+        assert_eq!(p.source.as_deref(), Some("https://github.com/example/wheel"), "the publisher's repository");
+        assert_eq!(p.predicate_type, "https://docs.pypi.org/attestations/publish/v1");
+        let err = verify_pypi_provenance(&publish("example-1.0.tar.gz", &sha256), &root(), WHEEL, &sha256).unwrap_err();
+        assert!(matches!(err, SigstoreError::Mismatch(_)) && err.to_string().contains(WHEEL), "{err}");
+        let err = verify_pypi_provenance(&publish(WHEEL, &[6; 32]), &root(), WHEEL, &sha256).unwrap_err();
+        assert!(err.to_string().contains("not the file the registry serves"), "{err}");
+        let mut forged = publish(WHEEL, &sha256);
+        forged["attestation_bundles"][0]["attestations"][0]["envelope"]["statement"] = json!(B64.encode(b"{}"));
+        let err = verify_pypi_provenance(&forged, &root(), WHEEL, &sha256).unwrap_err();
+        assert!(matches!(err, SigstoreError::Untrusted(_)), "{err}");
+        assert!(matches!(
+            verify_pypi_provenance(&json!({}), &root(), WHEEL, &sha256),
+            Err(SigstoreError::Malformed(_))
+        ));
     }
 
     /// Sigstore's public-good root ships with mcpod: Fulcio's two

@@ -674,6 +674,92 @@ async fn npm_provenance_is_checked_against_sigstore_and_a_bundle_that_does_not_v
     assert!(body["error"]["message"].as_str().unwrap().contains("require_provenance is on"), "{body}");
 }
 
+/// PEP 740 through a host: the simple API lists the wheel's provenance,
+/// the host fetches it and checks it as npm's; an attestation of another
+/// file starts nothing, one not served is said.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pep_740_attestation_is_checked_against_sigstore_and_one_of_another_file_starts_nothing() {
+    const WHEEL: &str = "mcp_server_time-0.5.1-py3-none-any.whl";
+    let (base, reg) = registry::start().await;
+    let wheel = data(WHEEL);
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&wheel).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let provenance_path = format!("/integrity/mcp-server-time/0.5.1/{WHEEL}/provenance");
+    let simple = json!({"meta": {"api-version": "1.3"}, "name": "mcp-server-time", "files": [{
+        "filename": WHEEL, "url": format!("{base}/packages/{WHEEL}"), "hashes": {"sha256": sha},
+        "provenance": format!("{base}{provenance_path}")}]});
+    let project = json!({"info": {"name": "mcp-server-time", "version": "0.5.1"}, "releases": {"0.5.1": [{
+        "filename": WHEEL, "packagetype": "bdist_wheel", "url": format!("{base}/packages/{WHEEL}"),
+        "digests": {"sha256": sha}}]}});
+    let provenance: Value = serde_json::from_slice(&sigstore("mcp-server-time-provenance.json")).unwrap();
+    let serve = |attestation: Option<&Value>| {
+        let mut r = reg.lock().unwrap();
+        r.files.insert("/pypi/mcp-server-time/json".into(), serde_json::to_vec(&project).unwrap());
+        r.files.insert("/simple/mcp-server-time/".into(), serde_json::to_vec(&simple).unwrap());
+        r.files.insert(format!("/packages/{WHEEL}"), wheel.clone());
+        match attestation {
+            Some(doc) => r.files.insert(provenance_path.clone(), serde_json::to_vec(doc).unwrap()),
+            None => r.files.remove(&provenance_path),
+        };
+    };
+    let root = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(root.path(), sigstore("trusted_root.json")).unwrap();
+    let host = start_host(|c| {
+        c.packages.pypi_index = base.clone();
+        c.packages.cache_secs = 0;
+        c.packages.sigstore_trusted_root_file = Some(root.path().to_path_buf());
+        c.limits.max_restarts = 0;
+        c.limits.start_timeout_secs = 5;
+    })
+    .await;
+    let start = async || -> (u16, Value) {
+        let resp = host.post_server(json!({"server_type": "uv", "package": "mcp-server-time"})).await;
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    };
+
+    serve(Some(&provenance));
+    let (status, body) = start().await;
+    assert_eq!(status, 201, "{body}");
+    let verified = body["packages"][0]["verified"].to_string();
+    assert!(
+        verified.contains(&format!(
+            "PEP 740 attestation of {WHEEL} from https://github.com/example/mcp-server-time (Sigstore, Rekor entry 42)"
+        )),
+        "{verified}"
+    );
+
+    // The attestation of the sdist served for the wheel: its statement
+    // names another file, and the log took another payload.
+    let mut other = provenance.clone();
+    let statement = &mut other["attestation_bundles"][0]["attestations"][0]["envelope"]["statement"];
+    let text = String::from_utf8(base64_decode(statement.as_str().unwrap())).unwrap();
+    *statement = json!(base64_encode(text.replace(WHEEL, "mcp_server_time-0.5.1.tar.gz").as_bytes()));
+    serve(Some(&other));
+    let (status, body) = start().await;
+    assert_eq!(status, 403, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("another payload") && message.contains("nothing was started"), "{message}");
+    assert_eq!(servers(&host).await.len(), 1, "nothing more was started");
+
+    serve(None);
+    let (status, body) = start().await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["packages"][0]["unverified"].to_string().contains("listed but not served (404"), "{body}");
+    // Where provenance is required, the same answer starts nothing.
+    let strict = start_host(|c| {
+        c.packages.pypi_index = base.clone();
+        c.packages.require_provenance = true;
+        c.limits.max_restarts = 0;
+    })
+    .await;
+    let resp = strict.post_server(json!({"server_type": "uv", "package": "mcp-server-time"})).await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("require_provenance is on"), "{body}");
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap()

@@ -2,9 +2,11 @@
 root and intermediate (P-384), a 10-minute code-signing leaf (P-256), a
 leaf of the same key from a CA nobody trusts, and a Rekor-like log key
 (P-256), with a trusted_root.json naming the first CA and the log; and
-npm's attestations document for ../registry/namespace-test-1.0.0.tgz, an
-SLSA provenance bundle made with them as npm publishing makes one
-(bundle v0.3, a `dsse` 0.0.1 log entry with its signed entry timestamp).
+npm's attestations document for ../registry/namespace-test-1.0.0.tgz (an
+SLSA provenance bundle, v0.3, as npm publishing makes one) and PyPI's
+PEP 740 provenance of ../registry/mcp_server_time-0.5.1-py3-none-any.whl,
+each signed by the leaf and logged in a `dsse` 0.0.1 entry with the log's
+signed entry timestamp.
 
 Run from this directory with a Python that has `cryptography`:
     ../../../../tests/clients/.venv/bin/python make.py
@@ -88,42 +90,64 @@ root_doc = {
 json.dump(root_doc, open("trusted_root.json", "w"), indent=1)
 
 
-# The attestations document npm would serve for @isaacs/namespace-test@1.0.0.
+# Statements signed as Sigstore signs them: a DSSE envelope by the leaf,
+# logged in a `dsse` 0.0.1 entry with the log's signed entry timestamp.
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA
+IN_TOTO = "application/vnd.in-toto+json"
+LEAF_DER = open("leaf.der", "rb").read()
+LOG_ID = hashlib.sha256(log_spki).digest()
+
+
+def signed(statement):
+    payload = json.dumps(statement, separators=(",", ":")).encode()
+    pae = b"DSSEv1 %d %s %d " % (len(IN_TOTO), IN_TOTO.encode(), len(payload)) + payload
+    sig = b64(leaf_key.sign(pae, ECDSA(hashes.SHA256())))
+    pem = "-----BEGIN CERTIFICATE-----\n" + b64(LEAF_DER) + "\n-----END CERTIFICATE-----\n"
+    body = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+        "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+        "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+        "signatures": [{"signature": sig, "verifier": b64(pem.encode())}]}}
+    body_b64 = b64(json.dumps(body, separators=(",", ":")).encode())
+    integrated = int((LEAF_FROM + datetime.timedelta(minutes=5)).timestamp())
+    promise = '{"body":"%s","integratedTime":%d,"logID":"%s","logIndex":42}' % (body_b64, integrated, LOG_ID.hex())
+    entry = {
+        "logIndex": "42", "logId": {"keyId": b64(LOG_ID)},
+        "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+        "integratedTime": str(integrated),
+        "inclusionPromise": {"signedEntryTimestamp": b64(log_key.sign(promise.encode(), ECDSA(hashes.SHA256())))},
+        "canonicalizedBody": body_b64}
+    return b64(payload), sig, entry
+
+
+def statement(name, algorithm, digest, predicate_type, predicate):
+    return {"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": name, "digest": {algorithm: digest}}],
+            "predicateType": predicate_type, "predicate": predicate}
+
+
+# npm's attestations document for @isaacs/namespace-test@1.0.0 (bundle v0.3).
 tgz = open("../registry/namespace-test-1.0.0.tgz", "rb").read()
-statement = {
-    "_type": "https://in-toto.io/Statement/v1",
-    "subject": [{"name": "pkg:npm/%40isaacs/namespace-test@1.0.0", "digest": {"sha512": hashlib.sha512(tgz).hexdigest()}}],
-    "predicateType": "https://slsa.dev/provenance/v1",
-    "predicate": {"buildDefinition": {"externalParameters": {"workflow": {
-        "repository": "https://github.com/example/pkg", "path": ".github/workflows/publish.yml", "ref": "refs/tags/v1.0.0"}}}},
-}
-payload = json.dumps(statement, separators=(",", ":")).encode()
-in_toto = "application/vnd.in-toto+json"
-pae = b"DSSEv1 %d %s %d " % (len(in_toto), in_toto.encode(), len(payload)) + payload
-sig = b64(leaf_key.sign(pae, ECDSA(hashes.SHA256())))
-leaf_der = open("leaf.der", "rb").read()
-pem = "-----BEGIN CERTIFICATE-----\n" + b64(leaf_der) + "\n-----END CERTIFICATE-----\n"
-body = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {
-    "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-    "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-    "signatures": [{"signature": sig, "verifier": b64(pem.encode())}]}}
-body_b64 = b64(json.dumps(body, separators=(",", ":")).encode())
-integrated = int((LEAF_FROM + datetime.timedelta(minutes=5)).timestamp())
-log_id = hashlib.sha256(log_spki).digest()
-promise = '{"body":"%s","integratedTime":%d,"logID":"%s","logIndex":42}' % (body_b64, integrated, log_id.hex())
+payload, sig, entry = signed(statement(
+    "pkg:npm/%40isaacs/namespace-test@1.0.0", "sha512", hashlib.sha512(tgz).hexdigest(), "https://slsa.dev/provenance/v1",
+    {"buildDefinition": {"externalParameters": {"workflow": {
+        "repository": "https://github.com/example/pkg", "path": ".github/workflows/publish.yml", "ref": "refs/tags/v1.0.0"}}}}))
 bundle = {
     "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-    "verificationMaterial": {
-        "certificate": {"rawBytes": b64(leaf_der)},
-        "tlogEntries": [{
-            "logIndex": "42", "logId": {"keyId": b64(log_id)},
-            "kindVersion": {"kind": "dsse", "version": "0.0.1"},
-            "integratedTime": str(integrated),
-            "inclusionPromise": {"signedEntryTimestamp": b64(log_key.sign(promise.encode(), ECDSA(hashes.SHA256())))},
-            "canonicalizedBody": body_b64}],
-        "timestampVerificationData": {"rfc3161Timestamps": []}},
-    "dsseEnvelope": {"payload": b64(payload), "payloadType": in_toto, "signatures": [{"sig": sig, "keyid": ""}]},
+    "verificationMaterial": {"certificate": {"rawBytes": b64(LEAF_DER)}, "tlogEntries": [entry],
+                             "timestampVerificationData": {"rfc3161Timestamps": []}},
+    "dsseEnvelope": {"payload": payload, "payloadType": IN_TOTO, "signatures": [{"sig": sig, "keyid": ""}]},
 }
 json.dump({"attestations": [{"predicateType": "https://slsa.dev/provenance/v1", "bundle": bundle}]},
           open("namespace-test-provenance.json", "w"), indent=1)
+
+# PyPI's PEP 740 provenance of the real wheel mcp_server_time-0.5.1 (a
+# trusted-publisher upload attestation).
+WHEEL = "mcp_server_time-0.5.1-py3-none-any.whl"
+whl = open("../registry/" + WHEEL, "rb").read()
+payload, sig, entry = signed(statement(
+    WHEEL, "sha256", hashlib.sha256(whl).hexdigest(), "https://docs.pypi.org/attestations/publish/v1", None))
+json.dump({"version": 1, "attestation_bundles": [{
+    "publisher": {"kind": "GitHub", "repository": "example/mcp-server-time", "workflow": "release.yml", "environment": "pypi"},
+    "attestations": [{"version": 1,
+                      "verification_material": {"certificate": b64(LEAF_DER), "transparency_entries": [entry]},
+                      "envelope": {"statement": payload, "signature": sig}}]}]},
+          open("mcp-server-time-provenance.json", "w"), indent=1)
