@@ -48,6 +48,13 @@ impl Fetcher {
         self.cached_json(registry, url, token, what, "application/json").await
     }
 
+    /// A PEP 740 provenance object from PyPI's integrity API, which answers
+    /// 406 to an `Accept` it does not know; `None` on 404.
+    pub async fn provenance(&self, url: &str, token: Option<&str>) -> Result<Option<serde_json::Value>, SupplyError> {
+        let accept = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9";
+        self.cached_json("pypi", url, token, "PEP 740 provenance", accept).await
+    }
+
     /// A simple-API (PEP 691) project page; `None` on 404.
     pub async fn simple(&self, url: &str, token: Option<&str>) -> Result<Option<serde_json::Value>, SupplyError> {
         self.cached_json("pypi", url, token, "PyPI simple index page", "application/vnd.pypi.simple.v1+json").await

@@ -373,7 +373,7 @@ impl Supply {
         };
         let url = &listed.provenance_url;
         let token = same_origin(url, base).then_some(s.pypi_token.as_deref()).flatten();
-        let why_not = match self.fetch.json("pypi", url, token, "PEP 740 provenance").await {
+        let why_not = match self.fetch.provenance(url, token).await {
             Ok(None) => format!("PEP 740 attestation of {} listed but not served (404 at {url})", file.filename),
             Err(e) => format!("PEP 740 attestation of {} listed but not fetched: {e}", file.filename),
             Ok(Some(doc)) => match npm::hex_decode(&file.sha256) {
