@@ -294,6 +294,11 @@ pub struct PolicySection {
     /// remote servers), so that nobody points mcpod at addresses it must
     /// not reach (`mcp.example.com:443`, `*.internal.example:8080`).
     pub allow_remote_hosts: Vec<String>,
+    /// If not empty, every absolute path among a local server's arguments
+    /// and its working directory must lead to one of these or below one
+    /// (the filesystem server's directories a caller names, a script), so
+    /// callers reach only what the operator shares.
+    pub allowed_paths: Vec<PathBuf>,
 }
 
 impl Default for PolicySection {
@@ -312,6 +317,7 @@ impl Default for PolicySection {
             digest_only: false,
             allow_commands: false,
             allow_remote_hosts: Vec::new(),
+            allowed_paths: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod env;
 mod launch;
+mod paths;
 
 #[cfg(test)]
 pub(crate) use launch::test_spec;
@@ -127,6 +128,7 @@ impl Policy {
                  only the operator sets it, on the host"
             )));
         }
+        self.check_paths(plugin, spec)?;
         let runs = what_runs(spec).map_err(|e| PolicyError(format!("the `{plugin}` launch: {e}")))?;
         for (registry, launcher) in &runs.launchers {
             let (allowed, key) = match registry {
@@ -151,6 +153,22 @@ impl Policy {
             self.check_image(image)?;
         }
         Ok(runs)
+    }
+
+    /// Checks the paths a launch's process line names against
+    /// policy.allowed_paths (none set: any).
+    fn check_paths(&self, plugin: &str, spec: &LaunchSpec) -> Result<(), PolicyError> {
+        let allowed = &self.section.allowed_paths;
+        let Some(process) = spec.process.as_ref().filter(|_| !allowed.is_empty()) else { return Ok(()) };
+        let words = process.command.iter().skip(1).map(String::as_str).chain(spec.working_dir.as_deref());
+        match paths::first_outside(words, allowed) {
+            None => Ok(()),
+            Some(path) => Err(PolicyError(format!(
+                "the `{plugin}` launch names the path `{path}`, which is outside policy.allowed_paths ({}); \
+                 name a path below one of them, or ask the operator to share it",
+                allowed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
     }
 
     /// Checks where a launch's endpoint is: a launch that runs nothing names

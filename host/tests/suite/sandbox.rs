@@ -320,3 +320,32 @@ async fn naming_mcpods_caches_or_the_home_as_an_argument_does_not_make_them_writ
     let files = protection(&list, "files")["detail"].as_str().unwrap_or_default().to_string();
     assert!(files.contains("reads but never writes") && files.contains(&home), "{files}");
 }
+
+/// With policy.allowed_paths a caller names only what the operator
+/// shares: a directory outside, or a link out of a shared one, starts
+/// nothing and the error names the rule; one inside runs and is the
+/// server's to write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_outside_policy_allowed_paths_starts_nothing_and_one_inside_is_the_servers() {
+    let shared = tempfile::tempdir().unwrap();
+    let secret = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(secret.path(), shared.path().join("link")).unwrap();
+    let allowed = shared.path().to_path_buf();
+    let host = start_host(move |c| c.policy.allowed_paths = vec![allowed]).await;
+    let path = |p: &std::path::Path| p.display().to_string();
+    for arg in [path(secret.path()), path(&shared.path().join("link")), format!("--root={}", path(secret.path()))] {
+        let resp = host.post_server(json!({"server_type": "fixture-command", "args": [arg]})).await;
+        assert_eq!(resp.status().as_u16(), 403, "{arg}");
+        let body: Value = resp.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("outside policy.allowed_paths"), "{message}");
+    }
+    let list: Vec<Value> =
+        host.http.get(format!("{}/api/v1/servers", host.base)).send().await.unwrap().json().await.unwrap();
+    assert!(list.is_empty(), "nothing was started: {list:?}");
+    let work = shared.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let (_, inside) = fixture(&host, json!({"server_type": "fixture-command", "args": [path(&work)]})).await;
+    let notes = path(&work.join("notes.txt"));
+    assert!(attempt(&inside, "write", &notes, 1).await.starts_with("done"), "a shared directory is the server's");
+}
