@@ -68,7 +68,7 @@ mod tests {
             at("shared/./project"),
             at("shared/project/../project"),
         ] {
-            assert_eq!(outside(&[inside.clone()]), None, "{inside}");
+            assert_eq!(outside(std::slice::from_ref(&inside)), None, "{inside}");
         }
         assert_eq!(outside(&["-y".into(), "pkg".into(), "relative/dir".into(), "--port=8080".into()]), None);
         for escape in [
