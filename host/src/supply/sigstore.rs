@@ -483,15 +483,15 @@ fn attests(
     let subjects = st.get("subject").and_then(Value::as_array).cloned().unwrap_or_default();
     let named = subjects.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name));
     let Some(subject) = named else {
-        let names: Vec<&str> = subjects.iter().filter_map(|s| s.get("name").and_then(Value::as_str)).collect();
+        let names: Vec<&str> = subjects.iter().filter_map(|s| s.get("name").and_then(Value::as_str)).take(5).collect();
         return Err(SigstoreError::Mismatch(format!("it attests {names:?}, not {name}")));
     };
     let got = subject.pointer(&format!("/digest/{algorithm}")).and_then(Value::as_str).unwrap_or_default();
     if !got.eq_ignore_ascii_case(digest) {
         return Err(SigstoreError::Mismatch(format!(
             "it attests {name} with {algorithm} {}…, not the file the registry serves ({}…)",
-            &got[..got.len().min(16)],
-            &digest[..digest.len().min(16)]
+            got.chars().take(16).collect::<String>(),
+            digest.chars().take(16).collect::<String>()
         )));
     }
     let source = st
@@ -706,6 +706,11 @@ mod tests {
         let mut st = statement("pkg:npm/%40example/pkg@1.0.0", &SHA512);
         st["predicateType"] = json!("https://example.com/anything");
         mismatch(Parts { statement: st, ..Parts::good() }.bundle(), "not one of");
+
+        // A digest of other characters is a mismatch, not a panic.
+        let mut st = statement("pkg:npm/%40example/pkg@1.0.0", &SHA512);
+        st["subject"][0]["digest"]["sha512"] = json!("aéééééééééééééééé");
+        mismatch(Parts { statement: st, ..Parts::good() }.bundle(), "not the file the registry serves");
 
         // Only the publish attestation listed.
         let only_publish = json!({"attestations": [{"predicateType": "https://github.com/npm/attestation/tree/main/specs/publish/v0.1", "bundle": good}]});
