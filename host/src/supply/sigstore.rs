@@ -177,15 +177,22 @@ pub fn verify_npm_provenance(
     let Some(first) = provenance.first() else {
         return Err(SigstoreError::Mismatch("the registry lists no SLSA provenance attestation".into()));
     };
-    let purl = format!("pkg:npm/{}@{version}", name.replacen('@', "%40", 1));
+    // A purl percent-encodes the scope's `@` and a version's `+`; both
+    // spellings of the version are taken.
+    let scoped = name.replacen('@', "%40", 1);
+    let purls = [format!("pkg:npm/{scoped}@{version}"), format!("pkg:npm/{scoped}@{}", version.replace('+', "%2B"))];
     let digest = hex(sha512);
     let mut last = None;
     for a in std::iter::once(first).chain(provenance.iter().skip(1)) {
         let bundle =
             a.get("bundle").ok_or_else(|| SigstoreError::Malformed("an attestation without `bundle`".into()))?;
-        match verify_bundle(bundle, root).and_then(|signed| attests(&signed, SLSA, &purl, "sha512", &digest)) {
+        let checked = verify_bundle(bundle, root).and_then(|signed| {
+            let claimed = predicate_repository(&signed.statement).map(str::to_string);
+            attests(&signed, SLSA, &purls, "sha512", &digest, claimed.as_deref())
+        });
+        match checked {
             Ok(p) => return Ok(p),
-            Err(e) => last = Some(e),
+            Err(e) => last = Some(worse(last, e)),
         }
     }
     Err(last.unwrap_or_else(|| SigstoreError::Mismatch("no provenance attestation".into())))
@@ -216,14 +223,14 @@ pub fn verify_pypi_provenance(
     let mut last = None;
     for b in bundles {
         for a in b.get("attestations").and_then(Value::as_array).into_iter().flatten() {
+            let claimed = publisher(b.get("publisher"));
+            let names = [filename.to_string()];
             let checked = pep740_bundle(a)
                 .and_then(|bundle| verify_bundle(&bundle, root))
-                .and_then(|signed| attests(&signed, PEP740, filename, "sha256", &digest));
+                .and_then(|signed| attests(&signed, PEP740, &names, "sha256", &digest, claimed.as_deref()));
             match checked {
-                Ok(p) => {
-                    return Ok(Provenance { source: p.source.clone().or_else(|| publisher(b.get("publisher"))), ..p });
-                }
-                Err(e) => last = Some(e),
+                Ok(p) => return Ok(p),
+                Err(e) => last = Some(worse(last, e)),
             }
         }
     }
@@ -260,6 +267,9 @@ fn publisher(p: Option<&Value>) -> Option<String> {
 struct Signed {
     statement: Value,
     log_index: i64,
+    /// The source repository Fulcio wrote into the certificate (from the
+    /// CI's OIDC token), which the signer could not choose.
+    repository: Option<String>,
 }
 
 /// Verifies one bundle (`application/vnd.dev.sigstore.bundle…`, v0.1 to
@@ -317,7 +327,8 @@ fn verify_bundle(bundle: &Value, root: &TrustedRoot) -> Result<Signed, SigstoreE
         return Err(SigstoreError::Untrusted("the envelope's signature is not the certificate's".into()));
     }
     let statement = serde_json::from_slice(&payload).map_err(|_| malformed("the payload is not JSON"))?;
-    Ok(Signed { statement, log_index })
+    let repository = certificate_text(&certs[0], SOURCE_REPOSITORY);
+    Ok(Signed { statement, log_index, repository })
 }
 
 /// Checks an entry's inclusion promise against the root's Rekor keys;
@@ -334,8 +345,13 @@ fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, i64, Value), 
     let key_id = entry.pointer("/logId/keyId").and_then(b64).ok_or_else(|| malformed("logId"))?;
     let body_b64 =
         entry.get("canonicalizedBody").and_then(Value::as_str).ok_or_else(|| malformed("no canonicalizedBody"))?;
+    // A log the root does not know may be one newer than the root: not a
+    // forgery this host can tell, so not checkable rather than refused.
     let log = root.logs.iter().find(|l| l.key_id == key_id).ok_or_else(|| {
-        SigstoreError::Untrusted(format!("no log of the trusted root has key id {}", B64.encode(&key_id)))
+        SigstoreError::Unsupported(format!(
+            "no log of the trusted root has key id {}; if Sigstore added a log, give a newer trusted root with [packages] sigstore_trusted_root_file",
+            B64.encode(&key_id)
+        ))
     })?;
     let Some(spki) = &log.p256 else {
         return Err(SigstoreError::Unsupported(format!(
@@ -464,14 +480,17 @@ fn chains_to_fulcio(
     Err(SigstoreError::Untrusted(last))
 }
 
-/// Whether the statement is one of `predicates` whose subject is `name`
-/// with this digest, and what it says.
+/// Whether the statement is one of `predicates` whose subject is one of
+/// `names` with this digest, and what it says. `claimed`, the repository
+/// the signer-written or unsigned parts name (npm's predicate, PyPI's
+/// publisher), must be the one Fulcio certified, which is what is shown.
 fn attests(
     signed: &Signed,
     predicates: &[&str],
-    name: &str,
+    names: &[String],
     algorithm: &str,
     digest: &str,
+    claimed: Option<&str>,
 ) -> Result<Provenance, SigstoreError> {
     let st = &signed.statement;
     let predicate_type = st.get("predicateType").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -480,11 +499,13 @@ fn attests(
             "the signed statement is a {predicate_type:?}, not one of {predicates:?}"
         )));
     }
+    let name = names.first().map(String::as_str).unwrap_or_default();
     let subjects = st.get("subject").and_then(Value::as_array).cloned().unwrap_or_default();
-    let named = subjects.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name));
+    let named =
+        subjects.iter().find(|s| s.get("name").and_then(Value::as_str).is_some_and(|n| names.iter().any(|w| w == n)));
     let Some(subject) = named else {
-        let names: Vec<&str> = subjects.iter().filter_map(|s| s.get("name").and_then(Value::as_str)).take(5).collect();
-        return Err(SigstoreError::Mismatch(format!("it attests {names:?}, not {name}")));
+        let found: Vec<&str> = subjects.iter().filter_map(|s| s.get("name").and_then(Value::as_str)).take(5).collect();
+        return Err(SigstoreError::Mismatch(format!("it attests {found:?}, not {name}")));
     };
     let got = subject.pointer(&format!("/digest/{algorithm}")).and_then(Value::as_str).unwrap_or_default();
     if !got.eq_ignore_ascii_case(digest) {
@@ -494,12 +515,79 @@ fn attests(
             digest.chars().take(16).collect::<String>()
         )));
     }
-    let source = st
-        .pointer("/predicate/buildDefinition/externalParameters/workflow/repository")
+    if let (Some(certified), Some(claimed)) = (signed.repository.as_deref(), claimed)
+        && certified.trim_end_matches(".git") != claimed.trim_end_matches(".git")
+    {
+        return Err(SigstoreError::Mismatch(format!(
+            "it claims to be built from {claimed}, but its certificate was issued to {certified}"
+        )));
+    }
+    Ok(Provenance { predicate_type, source: signed.repository.clone(), log_index: signed.log_index })
+}
+
+/// The repository an npm provenance statement's predicate names.
+fn predicate_repository(st: &Value) -> Option<&str> {
+    st.pointer("/predicate/buildDefinition/externalParameters/workflow/repository")
         .or_else(|| st.pointer("/predicate/invocation/configSource/uri"))
         .and_then(Value::as_str)
-        .map(str::to_string);
-    Ok(Provenance { predicate_type, source, log_index: signed.log_index })
+        .map(|uri| uri.strip_prefix("git+").unwrap_or(uri).split('@').next().unwrap_or(uri))
+}
+
+/// Of two failures, the one that says more against the package: one that
+/// could not be checked here never hides a forgery beside it.
+fn worse(before: Option<SigstoreError>, now: SigstoreError) -> SigstoreError {
+    match before {
+        Some(b) if !matches!(b, SigstoreError::Unsupported(_)) && matches!(now, SigstoreError::Unsupported(_)) => b,
+        _ => now,
+    }
+}
+
+/// Fulcio's Source Repository URI extension (1.3.6.1.4.1.57264.1.12).
+const SOURCE_REPOSITORY: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01, 0x0c];
+
+/// The text of a certificate's extension `oid` (the content of its DER
+/// OID): a DER UTF8String, as Fulcio writes its v2 extensions.
+fn certificate_text(der: &[u8], oid: &[u8]) -> Option<String> {
+    let (_, cert, _) = tlv(der)?;
+    let (_, tbs, _) = tlv(cert)?;
+    let mut fields = tbs;
+    while let Some((tag, content, rest)) = tlv(fields) {
+        fields = rest;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (_, mut extensions, _) = tlv(content)?;
+        while let Some((_, extension, rest)) = tlv(extensions) {
+            extensions = rest;
+            let (tag, id, mut after) = tlv(extension)?;
+            if tag != 0x06 || id != oid {
+                continue;
+            }
+            if let Some((0x01, _, rest)) = tlv(after) {
+                after = rest;
+            }
+            let (0x04, value, _) = tlv(after)? else { return None };
+            let (0x0c, text, _) = tlv(value)? else { return None };
+            return String::from_utf8(text.to_vec()).ok();
+        }
+    }
+    None
+}
+
+/// One DER element: its tag, its content and what follows it.
+fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        0..=0x7f => (usize::from(first), rest),
+        0x81..=0x84 => {
+            let n = usize::from(first & 0x7f);
+            let (bytes, rest) = (rest.get(..n)?, rest.get(n..)?);
+            (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+        }
+        _ => return None,
+    };
+    Some((tag, rest.get(..len)?, rest.get(len..)?))
 }
 
 /// DSSE's pre-authentication encoding of a payload.
@@ -681,8 +769,31 @@ mod tests {
         b["dsseEnvelope"]["signatures"][0]["sig"] = json!(B64.encode(forged.to_der().as_bytes()));
         untrusted(b, "another signature or certificate");
 
-        // A log this root does not know.
-        untrusted(Parts { log_id: vec![9; 32], ..Parts::good() }.bundle(), "no log of the trusted root");
+        // A log this root does not know: perhaps newer than the root, so
+        // not checkable rather than a forgery; beside a forgery, the
+        // forgery is what is said.
+        let err = check(Parts { log_id: vec![9; 32], ..Parts::good() }.bundle()).unwrap_err();
+        assert!(
+            matches!(err, SigstoreError::Unsupported(_)) && err.to_string().contains("newer trusted root"),
+            "{err}"
+        );
+        let mut forged = good.clone();
+        forged["dsseEnvelope"]["payload"] = json!(B64.encode(b"{}"));
+        let unknown_log = Parts { log_id: vec![9; 32], ..Parts::good() }.bundle();
+        let both = json!({"attestations": [
+            {"predicateType": "https://slsa.dev/provenance/v1", "bundle": forged},
+            {"predicateType": "https://slsa.dev/provenance/v1", "bundle": unknown_log}]});
+        let err = verify_npm_provenance(&both, &root(), NAME, "1.0.0", &SHA512).unwrap_err();
+        assert!(matches!(err, SigstoreError::Untrusted(_)), "the forgery is not hidden: {err}");
+
+        // A predicate that names another repository than the certificate.
+        let mut st = statement("pkg:npm/%40example/pkg@1.0.0", &SHA512);
+        st["predicate"]["buildDefinition"]["externalParameters"]["workflow"]["repository"] =
+            json!("https://github.com/victim/pkg");
+        mismatch(
+            Parts { statement: st, ..Parts::good() }.bundle(),
+            "certificate was issued to https://github.com/example/pkg",
+        );
 
         // The same key, certified by a CA nobody trusts; logged properly.
         untrusted(Parts { cert: UNTRUSTED_LEAF.to_vec(), ..Parts::good() }.bundle(), "does not chain to Fulcio");
@@ -735,7 +846,7 @@ mod tests {
     fn pep740(bundle: &Value) -> Value {
         let m = &bundle["verificationMaterial"];
         json!({"version": 1, "attestation_bundles": [{
-            "publisher": {"kind": "GitHub", "repository": "example/wheel", "workflow": "release.yml"},
+            "publisher": {"kind": "GitHub", "repository": "example/pkg", "workflow": "release.yml"},
             "attestations": [{"version": 1,
                 "verification_material": {"certificate": m["certificate"]["rawBytes"], "transparency_entries": m["tlogEntries"]},
                 "envelope": {"statement": bundle["dsseEnvelope"]["payload"], "signature": bundle["dsseEnvelope"]["signatures"][0]["sig"]}}]}]})
@@ -752,7 +863,13 @@ mod tests {
             pep740(&Parts { statement: st, ..Parts::good() }.bundle())
         };
         let p = verify_pypi_provenance(&publish(WHEEL, &sha256), &root(), WHEEL, &sha256).unwrap();
-        assert_eq!(p.source.as_deref(), Some("https://github.com/example/wheel"), "the publisher's repository");
+        assert_eq!(p.source.as_deref(), Some("https://github.com/example/pkg"), "the certificate's repository");
+        // The publisher is not signed: one that names another repository
+        // than the certificate is refused, never shown.
+        let mut other = publish(WHEEL, &sha256);
+        other["attestation_bundles"][0]["publisher"]["repository"] = json!("victim/pkg");
+        let err = verify_pypi_provenance(&other, &root(), WHEEL, &sha256).unwrap_err();
+        assert!(matches!(err, SigstoreError::Mismatch(_)) && err.to_string().contains("victim/pkg"), "{err}");
         assert_eq!(p.predicate_type, "https://docs.pypi.org/attestations/publish/v1");
         let err = verify_pypi_provenance(&publish("example-1.0.tar.gz", &sha256), &root(), WHEEL, &sha256).unwrap_err();
         assert!(matches!(err, SigstoreError::Mismatch(_)) && err.to_string().contains(WHEEL), "{err}");

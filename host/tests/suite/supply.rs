@@ -725,7 +725,7 @@ async fn a_pep_740_attestation_is_checked_against_sigstore_and_one_of_another_fi
     let verified = body["packages"][0]["verified"].to_string();
     assert!(
         verified.contains(&format!(
-            "PEP 740 attestation of {WHEEL} from https://github.com/example/mcp-server-time (Sigstore, Rekor entry 42)"
+            "PEP 740 attestation of {WHEEL} from https://github.com/example/pkg (Sigstore, Rekor entry 42)"
         )),
         "{verified}"
     );

@@ -24,6 +24,8 @@ LONG = datetime.datetime(2040, 1, 1, tzinfo=UTC)
 LEAF_FROM = datetime.datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 LEAF_TO = LEAF_FROM + datetime.timedelta(minutes=10)
 SOURCE = "https://github.com/example/pkg/.github/workflows/publish.yml@refs/tags/v1.0.0"
+ISSUER = "https://token.actions.githubusercontent.com"
+REPOSITORY = "https://github.com/example/pkg"
 
 
 def name(cn):
@@ -47,7 +49,17 @@ def leaf(key, issuer, issuer_key):
             .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SOURCE)]), critical=True)
+            # Fulcio's own extensions: the OIDC issuer (v2) and the source
+            # repository, each a DER UTF8String.
+            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), utf8(ISSUER)), critical=False)
+            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.12"), utf8(REPOSITORY)), critical=False)
             .sign(issuer_key, hashes.SHA384()))
+
+
+def utf8(text):
+    raw = text.encode()
+    assert len(raw) < 128
+    return bytes([0x0C, len(raw)]) + raw
 
 
 def der(cert):
@@ -146,7 +158,7 @@ whl = open("../registry/" + WHEEL, "rb").read()
 payload, sig, entry = signed(statement(
     WHEEL, "sha256", hashlib.sha256(whl).hexdigest(), "https://docs.pypi.org/attestations/publish/v1", None))
 json.dump({"version": 1, "attestation_bundles": [{
-    "publisher": {"kind": "GitHub", "repository": "example/mcp-server-time", "workflow": "release.yml", "environment": "pypi"},
+    "publisher": {"kind": "GitHub", "repository": "example/pkg", "workflow": "release.yml", "environment": "pypi"},
     "attestations": [{"version": 1,
                       "verification_material": {"certificate": b64(LEAF_DER), "transparency_entries": [entry]},
                       "envelope": {"statement": payload, "signature": sig}}]}]},
