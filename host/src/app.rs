@@ -156,6 +156,12 @@ fn sandbox_settings(config: &Config) -> crate::runtime::sandbox::SandboxSettings
             absolute_state_dir(config).into_iter().chain(config_dir).collect()
         },
         kept_packages: kept_packages(config),
+        shared_paths: config
+            .policy
+            .allowed_paths
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect(),
         max_processes: (s.max_processes > 0).then_some(s.max_processes),
         internet_access: config.policy.internet_access,
         work_root,

@@ -5,7 +5,7 @@
 
 mod env;
 mod launch;
-mod paths;
+pub(crate) mod paths;
 
 #[cfg(test)]
 pub(crate) use launch::test_spec;
@@ -155,18 +155,31 @@ impl Policy {
         Ok(runs)
     }
 
-    /// Checks the paths a launch's process line names against
-    /// policy.allowed_paths (none set: any).
+    /// Checks the paths a launch's process line, its environment (but
+    /// secrets, which an error must not show) and its working directory
+    /// name against policy.allowed_paths (none set: any).
     fn check_paths(&self, plugin: &str, spec: &LaunchSpec) -> Result<(), PolicyError> {
         let allowed = &self.section.allowed_paths;
-        let Some(process) = spec.process.as_ref().filter(|_| !allowed.is_empty()) else { return Ok(()) };
-        let words = process.command.iter().skip(1).map(String::as_str).chain(spec.working_dir.as_deref());
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        let list = || allowed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        if let Some(dir) = spec.working_dir.as_deref().filter(|d| !d.starts_with('/')) {
+            return Err(PolicyError(format!(
+                "the `{plugin}` launch runs in the relative directory `{dir}`, which policy.allowed_paths ({}) cannot judge; \
+                 give an absolute working directory below one of them",
+                list()
+            )));
+        }
+        let args = spec.process.iter().flat_map(|p| p.command.iter().skip(1)).map(String::as_str);
+        let env = spec.env.iter().filter(|e| !e.secret).map(|e| e.value.as_str());
+        let words = args.chain(env).chain(spec.working_dir.as_deref());
         match paths::first_outside(words, allowed) {
             None => Ok(()),
             Some(path) => Err(PolicyError(format!(
-                "the `{plugin}` launch names the path `{path}`, which is outside policy.allowed_paths ({}); \
-                 name a path below one of them, or ask the operator to share it",
-                allowed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                "the `{plugin}` launch names the path `{path}`, which is outside policy.allowed_paths ({}) or cannot be judged \
+                 (`~`, `..`); name an absolute path below one of them, or ask the operator to share it",
+                list()
             ))),
         }
     }

@@ -1,28 +1,72 @@
-//! Which host paths a local launch may name. With `policy.allowed_paths`,
-//! every absolute path among a local server's arguments (the filesystem
-//! server's directories, a script, a `--flag=/path`, each item of a comma
-//! list) and its working directory must be one of those paths or below
-//! one, as it resolves: links followed, and no `..` climbing out. So a
-//! caller reaches only the files the operator shares, whatever a template
-//! lets them name; the sandbox then grants what is left.
+//! Which host paths a launch may name. With `policy.allowed_paths`, every
+//! path a server's arguments, its environment and its working directory
+//! name must be one of those paths or below one, as it resolves: links
+//! followed, no `..` climbing out. So a caller reaches only the files the
+//! operator shares, whatever a template lets them name. The sandbox checks
+//! again at launch ([`crate::runtime::sandbox`]), so a link swapped in
+//! between is not granted either.
 
 use std::path::{Component, Path, PathBuf};
 
+/// What a word names that a path policy must judge.
+#[derive(Debug, PartialEq, Eq)]
+enum Named<'a> {
+    /// An absolute path (`/srv/data`, `file:///srv/data`).
+    Absolute(&'a str),
+    /// A path that cannot be judged before it is used: relative with `..`,
+    /// or under a home (`~/x`) that the server's shell or program expands.
+    Unjudgeable(&'a str),
+}
+
 /// The first path among `words` that leads outside every one of `allowed`,
-/// as it was written; `None` when all stay inside.
+/// or cannot be judged, as it was written; `None` when all stay inside.
 pub fn first_outside<'a>(words: impl IntoIterator<Item = &'a str>, allowed: &[PathBuf]) -> Option<&'a str> {
     let roots: Vec<PathBuf> = allowed.iter().map(|r| resolve(r).unwrap_or_else(|| r.clone())).collect();
-    words.into_iter().flat_map(paths_in).find(|p| match resolve(Path::new(p)) {
-        Some(at) => !roots.iter().any(|root| at.starts_with(root)),
-        None => true,
+    words.into_iter().flat_map(named_in).find_map(|named| match named {
+        Named::Unjudgeable(p) => Some(p),
+        Named::Absolute(p) => match resolve(Path::new(p)) {
+            Some(at) if roots.iter().any(|root| at.starts_with(root)) => None,
+            _ => Some(p),
+        },
     })
 }
 
-/// The absolute paths a word names: itself, or the value of `--flag=VALUE`,
-/// split at commas (`/a,/b`).
-fn paths_in(word: &str) -> impl Iterator<Item = &str> {
-    let value = word.split_once('=').filter(|(flag, _)| flag.starts_with('-')).map_or(word, |(_, v)| v);
-    value.split(',').map(str::trim).filter(|p| p.starts_with('/'))
+/// Whether `path` resolves below one of `allowed` (the sandbox's second look).
+pub fn inside(path: &Path, allowed: &[PathBuf]) -> bool {
+    let Some(at) = resolve(path) else { return false };
+    allowed.iter().any(|root| at.starts_with(resolve(root).unwrap_or_else(|| root.clone())))
+}
+
+/// The paths one word names: the word, the value of `--flag=VALUE` or
+/// `KEY=VALUE`, the rest of a short flag (`-d/srv`), each item of a comma
+/// or colon list, and a `file://` URL's path; other URLs name no path.
+fn named_in(word: &str) -> Vec<Named<'_>> {
+    let mut out = Vec::new();
+    for piece in word.split(['=', ',']) {
+        let piece = piece.trim();
+        if let Some((scheme, rest)) = piece.split_once("://")
+            && !scheme.is_empty()
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            if scheme.eq_ignore_ascii_case("file") {
+                out.push(Named::Absolute(rest.find('/').map_or(rest, |at| &rest[at..])));
+            }
+            continue;
+        }
+        for part in piece.split(':') {
+            // `-d/srv`: a short flag run together with its value.
+            let part = match part.strip_prefix('-') {
+                Some(_) => part.find(['/', '~']).map_or("", |at| &part[at..]),
+                None => part,
+            };
+            if part.starts_with('/') {
+                out.push(Named::Absolute(part));
+            } else if part.starts_with('~') || Path::new(part).components().any(|c| c == Component::ParentDir) {
+                out.push(Named::Unjudgeable(part));
+            }
+        }
+    }
+    out
 }
 
 /// Where `path` leads: its canonical form when it exists (links followed),
@@ -48,7 +92,8 @@ mod tests {
     use super::*;
 
     /// Every way a caller could write a path that leads elsewhere: a name
-    /// that only shares a prefix, `..`, a link, a flag's value, a comma list.
+    /// that only shares a prefix, `..`, a link, a flag's value (long,
+    /// short, `KEY=`), a comma or colon list, a `file://` URL, a home.
     #[test]
     fn a_path_counts_where_it_leads_not_how_it_is_written() {
         let dir = tempfile::tempdir().unwrap();
@@ -67,10 +112,20 @@ mod tests {
             at("shared/new/dir"),
             at("shared/./project"),
             at("shared/project/../project"),
+            format!("file://{}", at("shared/project")),
+            format!("-d{}", at("shared")),
         ] {
             assert_eq!(outside(std::slice::from_ref(&inside)), None, "{inside}");
         }
-        assert_eq!(outside(&["-y".into(), "pkg".into(), "relative/dir".into(), "--port=8080".into()]), None);
+        let plain = [
+            "-y",
+            "@modelcontextprotocol/server-filesystem",
+            "relative/dir",
+            "--port=8080",
+            "https://example.com/a/../b",
+            "a:b",
+        ];
+        assert_eq!(outside(&plain.map(String::from)), None, "words that name no path of this host");
         for escape in [
             at("shared-not"),
             at("shared/../secret"),
@@ -78,12 +133,22 @@ mod tests {
             at("shared/link/new"),
             at("shared/missing/../../secret"),
             format!("--root={}", at("secret")),
+            format!("root={}", at("secret")),
+            format!("-d{}", at("secret")),
             format!("{},{}", at("shared/project"), at("secret")),
+            format!("{}:{}", at("shared/project"), at("secret")),
+            format!("file://{}", at("secret")),
+            format!("file://localhost{}", at("secret")),
+            "../../../../etc".to_string(),
+            "~/.ssh".to_string(),
+            "--dir=~".to_string(),
             "/etc".to_string(),
         ] {
             assert!(outside(&[at("shared/project"), escape.clone()]).is_some(), "{escape} leads outside");
         }
         // What is named is what the error shows.
         assert_eq!(outside(&[format!("--root={}", at("secret"))]), Some(at("secret")));
+        assert!(inside(&shared.join("project"), &allowed));
+        assert!(!inside(&shared.join("link"), &allowed), "a link out of a shared directory");
     }
 }

@@ -333,7 +333,15 @@ async fn a_path_outside_policy_allowed_paths_starts_nothing_and_one_inside_is_th
     let allowed = shared.path().to_path_buf();
     let host = start_host(move |c| c.policy.allowed_paths = vec![allowed]).await;
     let path = |p: &std::path::Path| p.display().to_string();
-    for arg in [path(secret.path()), path(&shared.path().join("link")), format!("--root={}", path(secret.path()))] {
+    let attempts = [
+        path(secret.path()),
+        path(&shared.path().join("link")),
+        format!("--root={}", path(secret.path())),
+        format!("file://{}", path(secret.path())),
+        "~/.ssh".to_string(),
+        "../../../../etc".to_string(),
+    ];
+    for arg in attempts {
         let resp = host.post_server(json!({"server_type": "fixture-command", "args": [arg]})).await;
         assert_eq!(resp.status().as_u16(), 403, "{arg}");
         let body: Value = resp.json().await.unwrap();

@@ -45,6 +45,11 @@ pub struct SandboxSettings {
     /// by its path below this, which names its content, so the servers of
     /// one package share their caches whichever state dir holds the file.
     pub kept_packages: Option<PathBuf>,
+    /// `policy.allowed_paths`: when not empty, a directory or file among a
+    /// server's arguments is granted only if it still resolves below one
+    /// of these at launch (the policy judged it at start; a link swapped
+    /// in since is not granted), kept package files aside.
+    pub shared_paths: Vec<PathBuf>,
     /// Processes and threads one instance may hold (the `pids` controller).
     pub max_processes: Option<u64>,
     /// Whether servers that ask for the network may have it.
@@ -67,6 +72,7 @@ impl SandboxSettings {
             write: Vec::new(),
             guarded: Vec::new(),
             kept_packages: None,
+            shared_paths: Vec::new(),
             max_processes: None,
             internet_access: true,
             work_root: std::env::temp_dir().join("mcpod-work"),
@@ -378,7 +384,7 @@ impl Sandbox {
 
     /// The name of the caches of `spec`'s command line ([`command_key`]).
     fn command_key(&self, spec: &LaunchSpec) -> String {
-        command_key(command_line(spec), self.settings.kept_packages.as_deref())
+        command_key(command_line(spec), spec.working_dir.as_deref(), self.settings.kept_packages.as_deref())
     }
 
     /// Removes the caches of command lines unused for longer than `keep`,
@@ -447,7 +453,7 @@ impl Sandbox {
             read.extend(installation(&program));
             read.extend(program.canonicalize().ok().as_deref().and_then(installation));
         }
-        for file in absolute_args(spec).filter(|a| a.is_file()) {
+        for file in absolute_args(spec).filter(|a| a.is_file() && self.shared(a)) {
             read.extend(file.parent().filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
             read.extend(self.package_of(file));
         }
@@ -509,12 +515,22 @@ impl Sandbox {
         // Other servers' homes (without a state_dir, under the temp directory).
         guarded.push(real(&self.settings.work_root));
         let home = self.home.as_deref().map(real);
-        absolute_args(spec).filter(|a| a.is_dir() && *a != Path::new("/")).map(Path::to_path_buf).partition(|dir| {
+        let dirs = absolute_args(spec).filter(|a| a.is_dir() && *a != Path::new("/") && self.shared(a));
+        dirs.map(Path::to_path_buf).partition(|dir| {
             let dir = real(dir);
             let overlaps = guarded.iter().any(|g| dir.starts_with(g) || g.starts_with(&dir));
             let holds_home = home.as_ref().is_some_and(|h| h.starts_with(&dir));
             !overlaps && !holds_home
         })
+    }
+
+    /// Whether an argument may be granted under `shared_paths` (none: any),
+    /// judged where it resolves now; kept package files always may.
+    fn shared(&self, arg: &Path) -> bool {
+        let shared = &self.settings.shared_paths;
+        shared.is_empty()
+            || self.settings.kept_packages.as_deref().is_some_and(|kept| arg.starts_with(kept))
+            || crate::policy::paths::inside(arg, shared)
     }
 
     /// Removes this runtime's directories (host shutdown).
@@ -547,10 +563,18 @@ fn command_line(spec: &LaunchSpec) -> &[String] {
 /// name only when they install the same. A word naming a file under `kept`
 /// (a checked package file, `npm/sha512-…/x.tgz`) is written as its path
 /// below `kept`, which names the file's content: the same package kept by
-/// another host (another state dir) shares the name.
-fn command_key(line: &[String], kept: Option<&Path>) -> String {
+/// another host (another state dir) shares the name. The working
+/// directory, where the installers read their configuration, is part of it.
+fn command_key(line: &[String], working_dir: Option<&str>, kept: Option<&Path>) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
+    // npx and uv read configuration (`.npmrc`) from where they run: a line
+    // run elsewhere may install otherwise.
+    if let Some(dir) = working_dir {
+        hash.update([2u8]);
+        hash.update((dir.len() as u64).to_le_bytes());
+        hash.update(dir.as_bytes());
+    }
     for word in installing_words(line) {
         let below = kept.and_then(|k| Path::new(word).strip_prefix(k).ok()).and_then(|p| p.to_str());
         let (kind, text) = match below {
@@ -853,6 +877,34 @@ mod tests {
         assert!(!read.iter().any(|p| p.starts_with(root.path().join("missing"))), "{read:?}");
     }
 
+    /// The policy judged a launch's paths at start; at launch a link put
+    /// in a shared directory since then (to the home's `.ssh`) is not
+    /// granted, while a real shared directory and a kept file are.
+    #[test]
+    fn with_shared_paths_only_what_still_resolves_inside_them_is_granted() {
+        let root = tempfile::tempdir().unwrap();
+        let (shared, secret, kept) = (root.path().join("shared"), root.path().join("secret"), root.path().join("kept"));
+        for d in [&shared.join("project"), &secret, &kept] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(kept.join("x.tgz"), b"").unwrap();
+        std::os::unix::fs::symlink(&secret, shared.join("swapped")).unwrap();
+        let mut sb = sandbox(6, false, Ok(()));
+        sb.settings.shared_paths = vec![shared.clone()];
+        sb.settings.kept_packages = Some(kept.clone());
+        let mut launch = spec(Transport::Stdio, None, true);
+        let args = [shared.join("project"), shared.join("swapped"), kept.join("x.tgz")];
+        launch.process = Some(ProcessLaunch {
+            command: ["npx".to_string()].into_iter().chain(args.iter().map(|p| p.display().to_string())).collect(),
+        });
+        let (write, read_only) = sb.argument_dirs(&launch);
+        assert_eq!(write, [shared.join("project")], "{read_only:?}");
+        assert!(read_only.is_empty());
+        let read = sb.readable(&launch, "npx", &read_only);
+        assert!(read.contains(&kept), "the kept file's directory: {read:?}");
+        assert!(!read.iter().any(|p| p.starts_with(&secret) || p.ends_with("swapped")), "{read:?}");
+    }
+
     /// A caller may name the filesystem server's directories: one that
     /// holds mcpod's own files (its state, the package caches another
     /// server runs from) or the host user's home is read, never written.
@@ -995,7 +1047,7 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
 
     #[test]
     fn two_command_lines_share_a_cache_name_only_when_they_are_the_same_line() {
-        let line = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None);
+        let line = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None, None);
         let npx = line(&["npx", "-y", "-p", "/k/x-1.0.0.tgz", "x"]);
         assert_eq!(npx, line(&["npx", "-y", "-p", "/k/x-1.0.0.tgz", "x"]));
         assert_eq!(npx.len(), 32);
@@ -1015,7 +1067,7 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
     #[test]
     fn a_kept_package_file_names_its_caches_by_its_content_whichever_state_dir_holds_it() {
         let key = |kept: &str, words: &[&str]| {
-            command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), Some(Path::new(kept)))
+            command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None, Some(Path::new(kept)))
         };
         let file = "npm/sha512-abc/x-1.0.0.tgz";
         let here = key("/a/packages", &["npx", "-y", "-p", &format!("/a/packages/{file}"), "x", "/data"]);
@@ -1036,7 +1088,7 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
     /// installed (another package) still makes the line its own.
     #[test]
     fn the_servers_of_one_package_share_its_caches_whatever_arguments_they_are_given() {
-        let key = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None);
+        let key = |words: &[&str]| command_key(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), None, None);
         let fs = |dir: &str| key(&["npx", "-y", "-p", "/k/fs.tgz", "mcp-server-filesystem", dir]);
         assert_eq!(fs("/home/a"), fs("/home/b"));
         assert_eq!(
@@ -1059,6 +1111,10 @@ print(os.geteuid(), open('/proc/self/uid_map').read().split()[1], r)";
         assert_ne!(key(&["npx", "-y", "--", "pkg", "a"]), key(&["npx", "-y", "--", "pkg", "b"]));
         // `-p=x` is not npx's way of giving a value: the whole line.
         assert_ne!(key(&["npx", "-p=x", "pkg", "a"]), key(&["npx", "-p=x", "pkg", "b"]));
+        // Run elsewhere, an installer reads another `.npmrc`: other caches.
+        let npx = ["npx", "-y", "pkg@1.0.0"].map(String::from);
+        assert_ne!(command_key(&npx, Some("/srv/shared/evil"), None), command_key(&npx, None, None));
+        assert_ne!(command_key(&npx, Some("/a"), None), command_key(&npx, Some("/b"), None));
         // Any other program: the whole line.
         assert_ne!(key(&["node", "/s/server.js", "a"]), key(&["node", "/s/server.js", "b"]));
         assert_ne!(key(&["uv", "run", "x", "a"]), key(&["uv", "run", "x", "b"]));
