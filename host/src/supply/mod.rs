@@ -16,7 +16,7 @@ use crate::launch::LaunchSpec;
 use crate::policy::{Package, Registry};
 use fetch::Fetcher;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -100,14 +100,27 @@ pub struct Pinned {
 /// installer is handed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodFetch {
-    /// Where the index serves it (`http` or `https`).
+    /// A PyPI file (uv's) or an npm tarball (npx's).
+    pub kind: PodFile,
+    /// Where the registry serves it (`http` or `https`).
     pub url: String,
-    /// Its SHA-256, 64 lowercase hex digits, as mcpod checked it.
-    pub sha256: String,
+    /// Its digest as mcpod checked it, lowercase hex: SHA-256 for a PyPI
+    /// file, SHA-512 for an npm tarball.
+    pub digest: String,
     /// Its file name (a plain name, which uv reads the wheel's tags from).
     pub filename: String,
-    /// The command uv runs from it.
+    /// The command the installer runs from it.
     pub command: String,
+}
+
+/// What a pod fetches, which decides the wrapper that fetches and checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodFile {
+    /// A PyPI file, checked by SHA-256 in [`POD_FETCH`], run by `uv run python`.
+    Wheel,
+    /// An npm tarball, fetched by `npm pack` and checked by SHA-512 in
+    /// [`NPM_POD_FETCH`], run by `sh`.
+    Tarball,
 }
 
 /// A checked file kept on this machine, and the command it provides.
@@ -138,6 +151,9 @@ pub struct Supply {
     /// Files whose hash was checked already (npm integrity strings, PyPI
     /// sha256 digests): a later start of the same version downloads nothing.
     checked: Mutex<HashSet<String>>,
+    /// The command each checked npm tarball provides, by its integrity: a
+    /// pod's later start, which downloads nothing here, still hands it.
+    commands: Mutex<HashMap<String, Option<String>>>,
     /// Held while a kept file is reused (read, checked, touched) and while
     /// the kept files are swept, so that a sweep never removes a file a
     /// start has just chosen.
@@ -151,7 +167,13 @@ impl Supply {
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Result<Supply, SupplyError> {
         let fetch = Fetcher::new(settings.cache, metrics)?;
-        Ok(Supply { settings, fetch, checked: Mutex::new(HashSet::new()), files_in_use: Mutex::new(()) })
+        Ok(Supply {
+            settings,
+            fetch,
+            checked: Mutex::new(HashSet::new()),
+            commands: Mutex::new(HashMap::new()),
+            files_in_use: Mutex::new(()),
+        })
     }
 
     /// Resolves and verifies every package in `packages` (what the launch
@@ -188,10 +210,10 @@ impl Supply {
                 p.file = None;
             }
             if pod {
-                p.verified.push(
-                    "in the pod, uv is handed that file downloaded again and checked against the same sha256 first"
-                        .into(),
-                );
+                let (installer, hash) = if p.registry == "npm" { ("npx", "sha512") } else { ("uv", "sha256") };
+                p.verified.push(format!(
+                    "in the pod, {installer} is handed that file downloaded again and checked against the same {hash} first"
+                ));
             } else {
                 p.fetch = None;
             }
@@ -280,18 +302,23 @@ impl Supply {
             // The command comes from the checked tarball's own package.json,
             // not from the registry's document; none: the version is pinned.
             let command = match bytes {
-                Some(b) if kept.is_some() => {
-                    match tokio::task::spawn_blocking(move || npm::command_in_tarball(&b)).await {
+                Some(b) if kept.is_some() || s.pods => {
+                    let command = match tokio::task::spawn_blocking(move || npm::command_in_tarball(&b)).await {
                         Ok(Ok(command)) => command,
                         Ok(Err(e)) => {
                             tracing::warn!(package = %resolved.id(), "cannot read the command from the tarball: {e}");
                             None
                         }
                         Err(_) => None,
+                    };
+                    if let Ok(mut known) = self.commands.lock() {
+                        known.insert(resolved.integrity.clone(), command.clone());
                     }
+                    command
                 }
-                _ => None,
+                _ => self.commands.lock().ok().and_then(|known| known.get(&resolved.integrity).cloned().flatten()),
             };
+            pinned.fetch = self.npm_pod_fetch(package, &resolved, command.as_ref());
             pinned.file = kept.map(|k| Kept { command, ..k });
             pinned.verified.push(format!("tarball matches its integrity {}", short(&resolved.integrity)));
         } else {
@@ -574,10 +601,36 @@ impl Supply {
                 matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none()
             });
         usable.then(|| PodFetch {
+            kind: PodFile::Wheel,
             url: file.url.clone(),
-            sha256,
+            digest: sha256,
             filename: file.filename.clone(),
             command: package.unversioned.clone(),
+        })
+    }
+
+    /// The npm tarball a pod's npx is handed, downloaded again in the pod
+    /// and checked against the SHA-512 mcpod checked; `None` where it cannot
+    /// be (no command known, no SHA-512, a token or credentials needed).
+    fn npm_pod_fetch(&self, package: &Package, resolved: &npm::Resolved, command: Option<&String>) -> Option<PodFetch> {
+        let token = same_origin(&resolved.tarball, &self.settings.npm_registry)
+            .then_some(())
+            .and(self.settings.npm_token.as_ref());
+        let usable = self.settings.pods
+            && package.via.starts_with("npx")
+            && token.is_none()
+            && url::Url::parse(&resolved.tarball).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none()
+            });
+        let sha512 = npm::sha512_of(&resolved.integrity)?;
+        let unscoped = resolved.name.rsplit('/').next().unwrap_or(&resolved.name);
+        let command = command?.clone();
+        usable.then(|| PodFetch {
+            kind: PodFile::Tarball,
+            url: resolved.tarball.clone(),
+            digest: sha512.iter().map(|b| format!("{b:02x}")).collect(),
+            filename: format!("{unscoped}-{}.tgz", resolved.version),
+            command,
         })
     }
 
@@ -683,6 +736,10 @@ fn rewrite_to(spec: &mut LaunchSpec, packages: &[Package], pinned: &[Pinned]) ->
         let mut fetched: Vec<&PodFetch> = Vec::new();
         for (i, (package, pin)) in pairs.iter().enumerate() {
             let Some(fetch) = &pin.fetch else { continue };
+            // One wrapper per line: files of another kind keep their versions.
+            if fetched.first().is_some_and(|first| first.kind != fetch.kind) {
+                continue;
+            }
             let slot = Kept { path: PathBuf::from(pod_slot(fetched.len())), command: Some(fetch.command.clone()) };
             if hand_file(&mut c.command, package, &slot) {
                 pod[i] = true;
@@ -738,18 +795,56 @@ for n in range(count):
 os.execvp(line[0], line)
 "#;
 
+/// [`POD_FETCH`] for npm tarballs, in a Node image (which has no Python):
+/// `npm pack` downloads each tarball as npm downloads (its registry, proxy
+/// and token settings), `sha512sum` checks it against the SHA-512 mcpod
+/// checked, and the line runs with each `{mcpod-file-N}` replaced by the
+/// checked file. Arguments after `$0`: N, N times `URL SHA512 FILENAME`,
+/// then the line. Run by `sh -c`, which ends in `exec`.
+pub const NPM_POD_FETCH: &str = r#"set -u
+n=$1; shift
+dir=$(mktemp -d "${TMPDIR:-/tmp}/mcpod-checked-XXXXXX") || { echo "mcpod: cannot make a temporary directory; nothing was run" >&2; exit 1; }
+i=0
+while [ "$i" -lt "$n" ]; do
+  url=$1; want=$2; name=$3; shift 3
+  mkdir "$dir/$i"
+  if ! npm pack --loglevel=error --pack-destination "$dir/$i" "$url" >/dev/null 2>"$dir/$i.log"; then
+    echo "mcpod: cannot download $name from $url: $(tail -n 3 "$dir/$i.log"); nothing was run" >&2; exit 1
+  fi
+  set -- "$dir/$i"/*.tgz "$@"
+  got=$(sha512sum "$1" | cut -d ' ' -f 1)
+  if [ "$got" != "$want" ]; then
+    echo "mcpod: $name from $url has sha512 $got, not $want as mcpod checked it; nothing was run" >&2; exit 1
+  fi
+  mv "$1" "$dir/$i.tgz"; shift
+  i=$((i + 1))
+done
+for word do
+  shift
+  case $word in
+    "{mcpod-file-"*"}") k=${word#"{mcpod-file-"}; k=${k%"}"}; set -- "$@" "$dir/$k.tgz" ;;
+    *) set -- "$@" "$word" ;;
+  esac
+done
+exec "$@"
+"#;
+
 /// The placeholder of the `n`th file a pod fetches, on its line.
 fn pod_slot(n: usize) -> String {
     format!("{{mcpod-file-{n}}}")
 }
 
-/// `line`, run by [`POD_FETCH`] once it has fetched and checked `files`.
+/// `line`, run by [`POD_FETCH`] (PyPI files) or [`NPM_POD_FETCH`] (npm
+/// tarballs) once it has fetched and checked `files`, all of one kind.
 fn pod_fetch_line(files: &[&PodFetch], line: &[String]) -> Vec<String> {
-    let mut out: Vec<String> =
-        ["uv", "run", "--no-project", "--quiet", "python", "-c", POD_FETCH].map(String::from).to_vec();
+    let wrapper: &[&str] = match files.first().map(|f| f.kind) {
+        Some(PodFile::Tarball) => &["sh", "-c", NPM_POD_FETCH, "mcpod-fetch"],
+        _ => &["uv", "run", "--no-project", "--quiet", "python", "-c", POD_FETCH],
+    };
+    let mut out: Vec<String> = wrapper.iter().map(|w| w.to_string()).collect();
     out.push(files.len().to_string());
     for f in files {
-        out.extend([f.url.clone(), f.sha256.clone(), f.filename.clone()]);
+        out.extend([f.url.clone(), f.digest.clone(), f.filename.clone()]);
     }
     out.extend(line.iter().cloned());
     out
@@ -1028,14 +1123,58 @@ mod tests {
     }
 
     #[test]
+    fn an_npm_pod_is_handed_the_tarball_it_fetches_and_checks_again_by_sh_and_npm_pack() {
+        let line = "npx -y @modelcontextprotocol/server-filesystem /data";
+        let mut spec = test_spec(line, Some(("node:22-slim", line)), &[]);
+        let packages = crate::policy::what_runs(&spec).unwrap().packages;
+        let fetch = PodFetch {
+            kind: PodFile::Tarball,
+            url: "https://registry.example/@modelcontextprotocol/server-filesystem/-/server-filesystem-1.0.0.tgz"
+                .into(),
+            digest: "cd".repeat(64),
+            filename: "server-filesystem-1.0.0.tgz".into(),
+            command: "mcp-server-filesystem".into(),
+        };
+        let pinned = [Pinned {
+            fetch: Some(fetch.clone()),
+            ..pinned("npm", "@modelcontextprotocol/server-filesystem", "1.0.0")
+        }];
+        assert_eq!(rewrite_to(&mut spec, &packages, &pinned).pod, [true]);
+        let pod = &spec.container.as_ref().unwrap().command;
+        assert_eq!(pod[..4], ["sh", "-c", NPM_POD_FETCH, "mcpod-fetch"]);
+        assert_eq!(
+            pod[4..],
+            [
+                "1",
+                fetch.url.as_str(),
+                &fetch.digest,
+                "server-filesystem-1.0.0.tgz",
+                "npx",
+                "-y",
+                "-p",
+                "{mcpod-file-0}",
+                "mcp-server-filesystem",
+                "/data"
+            ]
+        );
+        // A wheel and a tarball on one line (not a line any launcher
+        // writes): one wrapper, so the second kind keeps its version.
+        let wheel = PodFetch { kind: PodFile::Wheel, ..fetch.clone() };
+        let both = [fetch.clone(), wheel];
+        let refs: Vec<&PodFetch> = both.iter().take(1).collect();
+        assert_eq!(pod_fetch_line(&refs, &["x".into()])[..2], ["sh", "-c"]);
+    }
+
+    #[test]
     fn a_pod_is_handed_the_file_it_fetches_and_checks_again_and_the_rest_keeps_its_version() {
         let line = "uvx --with httpx mcp-server-time --tz mcp-server-time";
         let mut spec = test_spec(line, Some(("ghcr.io/astral-sh/uv:python3.12", line)), &[]);
         let packages = crate::policy::what_runs(&spec).unwrap().packages;
         let wheel = "mcp_server_time-2026.10.19-py3-none-any.whl";
         let fetch = PodFetch {
+            kind: PodFile::Wheel,
             url: format!("https://files.example/{wheel}"),
-            sha256: "ab".repeat(32),
+            digest: "ab".repeat(32),
             filename: wheel.into(),
             command: "mcp-server-time".into(),
         };
@@ -1051,7 +1190,7 @@ mod tests {
             [
                 "1",
                 fetch.url.as_str(),
-                &fetch.sha256,
+                &fetch.digest,
                 wheel,
                 "uvx",
                 "--with",

@@ -1076,10 +1076,10 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn npx_runs_the_very_tarball_mcpod_checked_and_never_a_download_of_its_own() {
-    // A Node MCP server with no dependencies, packed here as npm packs:
-    // `mcpod-test-echo` 1.0.0, which no real registry has.
+/// A Node MCP server with no dependencies, packed here as npm packs:
+/// `mcpod-test-echo` 1.0.0, which no real registry has; its bytes and SRI
+/// integrity.
+fn echo_tarball() -> (Vec<u8>, String) {
     let dir = tempfile::tempdir().unwrap();
     let package = dir.path().join("package");
     std::fs::create_dir(&package).unwrap();
@@ -1121,16 +1121,80 @@ require("readline").createInterface({ input: process.stdin }).on("line", (line) 
         use sha2::Digest;
         format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tarball)))
     };
+    (tarball, integrity)
+}
+
+/// The registry document of [`echo_tarball`] at `base`, whose `bin` names
+/// another command than the tarball does (no signature covers it).
+fn echo_packument(base: &str, integrity: &str) -> Vec<u8> {
+    let doc = json!({"name": "mcpod-test-echo", "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"name": "mcpod-test-echo", "version": "1.0.0", "bin": {"node": "index.js"},
+            "dist": {"tarball": format!("{base}{ECHO_TGZ}"), "integrity": integrity}}}});
+    serde_json::to_vec(&doc).unwrap()
+}
+
+const ECHO_TGZ: &str = "/mcpod-test-echo/-/mcpod-test-echo-1.0.0.tgz";
+
+/// On Kubernetes npx is handed the very tarball mcpod checked: the pod's
+/// line is wrapped in `sh -c` (`supply::NPM_POD_FETCH`), `npm pack`
+/// downloads it again and `sha512sum` checks it before npx runs; other
+/// bytes run nothing and the server's log says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_npm_pod_runs_the_tarball_mcpod_checked_and_nothing_when_the_registry_serves_it_other_bytes() {
+    let (tarball, integrity) = echo_tarball();
+    let (base, reg) = registry::start().await;
+    {
+        let mut r = reg.lock().unwrap();
+        r.files.insert("/mcpod-test-echo".into(), echo_packument(&base, &integrity));
+        r.files.insert(ECHO_TGZ.into(), tarball.clone());
+    }
+    let (_emu, _dir, kubeconfig, _) = cluster().await;
+    let host = kube_host_with(&kubeconfig, |c| {
+        c.packages.npm_registry = base.clone();
+        c.limits.max_restarts = 0;
+    })
+    .await;
+    let echo = json!({"server_type": "npx", "package": "mcpod-test-echo"});
+    let resp = host.post_server(echo.clone()).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let pinned = body["packages"][0].to_string();
+    assert!(
+        pinned
+            .contains("in the pod, npx is handed that file downloaded again and checked against the same sha512 first"),
+        "{pinned}"
+    );
+    let id = body["server_id"].as_str().unwrap();
+    let session = McpSession::open_any(&format!("{}/servers/{id}/mcp", host.base)).await;
+    assert_eq!(tool_text(&session.call(1, "echo", json!({})).await), "from the checked tarball");
+    let tarballs = |r: &registry::Files| r.asked.iter().filter(|p| p.ends_with(".tgz")).count();
+    // mcpod downloads it once; the pod's `npm pack` again (it reads a
+    // remote tarball's manifest from the tarball, so more than once).
+    let before = tarballs(&reg.lock().unwrap());
+    assert!(before >= 2, "by mcpod and by the pod: {:?}", reg.lock().unwrap().asked);
+
+    // The registry now serves the pod other bytes under the same name.
+    reg.lock().unwrap().files.insert(ECHO_TGZ.into(), data("is-number-7.0.0.tgz"));
+    let body: Value = host.post_server(echo).await.json().await.unwrap();
+    assert_eq!(body["status"], "failed", "{body}");
+    // The pod may have said why before mcpod attached: its status, from
+    // the pod's log, says it whichever came first.
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("as mcpod checked it; nothing was run"), "the server's status says why: {body}");
+    assert!(tarballs(&reg.lock().unwrap()) > before, "the pod asked again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn npx_runs_the_very_tarball_mcpod_checked_and_never_a_download_of_its_own() {
+    let (tarball, integrity) = echo_tarball();
     let (base, reg) = registry::start().await;
     {
         // The registry's document names another command than the tarball
         // does (no signature covers it): the tarball's own is run.
-        let doc = json!({"name": "mcpod-test-echo", "dist-tags": {"latest": "1.0.0"},
-            "versions": {"1.0.0": {"name": "mcpod-test-echo", "version": "1.0.0", "bin": {"node": "index.js"},
-                "dist": {"tarball": format!("{base}/mcpod-test-echo/-/mcpod-test-echo-1.0.0.tgz"), "integrity": integrity}}}});
         let mut r = reg.lock().unwrap();
-        r.files.insert("/mcpod-test-echo".into(), serde_json::to_vec(&doc).unwrap());
-        r.files.insert("/mcpod-test-echo/-/mcpod-test-echo-1.0.0.tgz".into(), tarball.clone());
+        r.files.insert("/mcpod-test-echo".into(), echo_packument(&base, &integrity));
+        r.files.insert(ECHO_TGZ.into(), tarball.clone());
     }
     let state = tempfile::tempdir().unwrap();
     let (_host, host) = serve_verifying(&format!("npm_registry = \"{base}\""), state.path());

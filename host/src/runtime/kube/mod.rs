@@ -17,7 +17,7 @@ use crate::launch::Transport;
 use health::Health;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{AttachParams, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{AttachParams, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use spec::PodSettings;
 use std::collections::{BTreeMap, HashMap};
@@ -268,6 +268,7 @@ impl KubeRuntime {
         let status = attached.take_status();
         let (tx, rx) = oneshot::channel();
         let pod = name.to_string();
+        let pods = self.pods.clone();
         tokio::spawn(async move {
             let joined = attached.join().await;
             let status = match status {
@@ -278,6 +279,10 @@ impl KubeRuntime {
                 (Err(e), _) => format!("the stream to pod {pod} failed: {e}"),
                 (Ok(()), Some(s)) => format!("the stream to pod {pod} ended: {s}"),
                 (Ok(()), None) => format!("the stream to pod {pod} ended"),
+            };
+            let how = match last_output(&pods, &pod).await {
+                Some(tail) => format!("{how}; its last output: {tail}"),
+                None => how,
             };
             let _ = tx.send(how);
         });
@@ -524,4 +529,19 @@ impl Runtime for KubeRuntime {
             }
         }
     }
+}
+
+/// The last lines pod `name`'s server wrote (its log's tail, at most 4 KiB,
+/// asked for at most 5 s), to say why its stream ended: what a process
+/// wrote before mcpod attached is in the log alone.
+async fn last_output(pods: &Api<Pod>, name: &str) -> Option<String> {
+    let params = LogParams {
+        container: Some(spec::CONTAINER.to_string()),
+        tail_lines: Some(5),
+        limit_bytes: Some(4096),
+        ..Default::default()
+    };
+    let text = tokio::time::timeout(std::time::Duration::from_secs(5), pods.logs(name, &params)).await.ok()?.ok()?;
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    (!lines.is_empty()).then(|| lines.join(" | "))
 }
