@@ -812,8 +812,8 @@ while [ "$i" -lt "$n" ]; do
     echo "mcpod: cannot download $name from $url: $(tail -n 3 "$dir/$i.log"); nothing was run" >&2; exit 1
   fi
   set -- "$dir/$i"/*.tgz "$@"
-  got=$(sha512sum "$1" | cut -d ' ' -f 1)
-  if [ "$got" != "$want" ]; then
+  got=$(sha512sum < "$1" | cut -d ' ' -f 1)
+  if [ -z "$got" ] || [ "$got" != "$want" ]; then
     echo "mcpod: $name from $url has sha512 $got, not $want as mcpod checked it; nothing was run" >&2; exit 1
   fi
   mv "$1" "$dir/$i.tgz"; shift
@@ -822,7 +822,12 @@ done
 for word do
   shift
   case $word in
-    "{mcpod-file-"*"}") k=${word#"{mcpod-file-"}; k=${k%"}"}; set -- "$@" "$dir/$k.tgz" ;;
+    "{mcpod-file-"*"}")
+      k=${word#"{mcpod-file-"}; k=${k%"}"}
+      case $k in
+        ""|*[!0-9]*) set -- "$@" "$word" ;;
+        *) if [ "$k" -lt "$n" ]; then set -- "$@" "$dir/$k.tgz"; else set -- "$@" "$word"; fi ;;
+      esac ;;
     *) set -- "$@" "$word" ;;
   esac
 done

@@ -310,14 +310,16 @@ fn verify_bundle(bundle: &Value, root: &TrustedRoot) -> Result<Signed, SigstoreE
 
     let entries = material.get("tlogEntries").and_then(Value::as_array).ok_or_else(|| malformed("no tlogEntries"))?;
     let entry = entries.first().ok_or_else(|| malformed("no transparency log entry"))?;
-    let (integrated, log_index, body) = verify_entry(entry, root)?;
-    entry_names(&body, &payload, &signature, sig_b64, &certs[0])?;
 
+    // The certificate and the signature first, at the time the entry
+    // claims (its promise, checked next, vouches for that time): a bundle
+    // that fails here is a forgery whatever log it names.
+    let claimed = entry_number(entry, "integratedTime")?;
     let leaf = CertificateDer::from(certs[0].as_slice());
     let ee = webpki::EndEntityCert::try_from(&leaf)
         .map_err(|e| SigstoreError::Untrusted(format!("the certificate cannot be read: {e}")))?;
-    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(integrated).unwrap_or(0)));
-    chains_to_fulcio(&ee, &certs[1..], root, integrated, time)?;
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(claimed).unwrap_or(0)));
+    chains_to_fulcio(&ee, &certs[1..], root, claimed, time)?;
     let pae = pae(payload_type, &payload);
     let signed_by_leaf =
         [webpki::ring::ECDSA_P256_SHA256, webpki::ring::ECDSA_P384_SHA384, webpki::ring::ECDSA_P256_SHA384]
@@ -326,6 +328,8 @@ fn verify_bundle(bundle: &Value, root: &TrustedRoot) -> Result<Signed, SigstoreE
     if !signed_by_leaf {
         return Err(SigstoreError::Untrusted("the envelope's signature is not the certificate's".into()));
     }
+    let (_, log_index, body) = verify_entry(entry, root)?;
+    entry_names(&body, &payload, &signature, sig_b64, &certs[0])?;
     let statement = serde_json::from_slice(&payload).map_err(|_| malformed("the payload is not JSON"))?;
     let repository = certificate_text(&certs[0], SOURCE_REPOSITORY);
     Ok(Signed { statement, log_index, repository })
@@ -335,13 +339,7 @@ fn verify_bundle(bundle: &Value, root: &TrustedRoot) -> Result<Signed, SigstoreE
 /// its integrated time, log index and body.
 fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, i64, Value), SigstoreError> {
     let malformed = |what: &str| SigstoreError::Malformed(format!("log entry: {what}"));
-    let number = |key: &str| {
-        entry
-            .get(key)
-            .and_then(|v| v.as_str().and_then(|s| s.parse::<i64>().ok()).or_else(|| v.as_i64()))
-            .ok_or_else(|| malformed(key))
-    };
-    let (integrated, log_index) = (number("integratedTime")?, number("logIndex")?);
+    let (integrated, log_index) = (entry_number(entry, "integratedTime")?, entry_number(entry, "logIndex")?);
     let key_id = entry.pointer("/logId/keyId").and_then(b64).ok_or_else(|| malformed("logId"))?;
     let body_b64 =
         entry.get("canonicalizedBody").and_then(Value::as_str).ok_or_else(|| malformed("no canonicalizedBody"))?;
@@ -387,6 +385,14 @@ fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, i64, Value), 
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| malformed("canonicalizedBody is not base64 JSON"))?;
     Ok((integrated, log_index, body))
+}
+
+/// A log entry's number field (`"123"`, as protobuf JSON writes int64s).
+fn entry_number(entry: &Value, key: &str) -> Result<i64, SigstoreError> {
+    entry
+        .get(key)
+        .and_then(|v| v.as_str().and_then(|s| s.parse::<i64>().ok()).or_else(|| v.as_i64()))
+        .ok_or_else(|| SigstoreError::Malformed(format!("log entry: {key}")))
 }
 
 /// Whether the log entry's body is this envelope's: its payload hash, its
@@ -515,12 +521,22 @@ fn attests(
             digest.chars().take(16).collect::<String>()
         )));
     }
-    if let (Some(certified), Some(claimed)) = (signed.repository.as_deref(), claimed)
-        && certified.trim_end_matches(".git") != claimed.trim_end_matches(".git")
-    {
-        return Err(SigstoreError::Mismatch(format!(
-            "it claims to be built from {claimed}, but its certificate was issued to {certified}"
-        )));
+    let same = |a: &str, b: &str| {
+        let plain = |r: &str| r.trim_end_matches('/').trim_end_matches(".git").to_ascii_lowercase();
+        plain(a) == plain(b)
+    };
+    match (signed.repository.as_deref(), claimed) {
+        (Some(certified), Some(claimed)) if !same(certified, claimed) => {
+            return Err(SigstoreError::Mismatch(format!(
+                "it claims to be built from {claimed}, but its certificate was issued to {certified}"
+            )));
+        }
+        (None, Some(claimed)) => {
+            return Err(SigstoreError::Mismatch(format!(
+                "it claims to be built from {claimed}, but its certificate names no source repository"
+            )));
+        }
+        _ => {}
     }
     Ok(Provenance { predicate_type, source: signed.repository.clone(), log_index: signed.log_index })
 }
@@ -665,6 +681,10 @@ mod tests {
         cert: Vec<u8>,
         integrated: i64,
         log_id: Vec<u8>,
+        /// What the log entry's body names instead of the envelope's own:
+        /// another payload, another signature.
+        logged_payload: Option<Vec<u8>>,
+        logged_signature: Option<String>,
     }
 
     impl Parts {
@@ -674,6 +694,8 @@ mod tests {
                 cert: LEAF.to_vec(),
                 integrated: LOGGED_AT,
                 log_id: root().logs[0].key_id.clone(),
+                logged_payload: None,
+                logged_signature: None,
             }
         }
 
@@ -687,8 +709,8 @@ mod tests {
             let pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", B64.encode(&self.cert));
             let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
                 "envelopeHash": {"algorithm": "sha256", "value": "00"},
-                "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&payload))},
-                "signatures": [{"signature": sig_b64, "verifier": B64.encode(pem)}]}});
+                "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(self.logged_payload.as_ref().unwrap_or(&payload)))},
+                "signatures": [{"signature": self.logged_signature.as_ref().unwrap_or(&sig_b64), "verifier": B64.encode(pem)}]}});
             let body_b64 = B64.encode(serde_json::to_vec(&body).unwrap());
             let promise = format!(
                 r#"{{"body":"{body_b64}","integratedTime":{},"logID":"{}","logIndex":42}}"#,
@@ -749,7 +771,7 @@ mod tests {
         let mut b = good.clone();
         let other = serde_json::to_vec(&statement("pkg:npm/%40example/pkg@1.0.0", &[8; 64])).unwrap();
         b["dsseEnvelope"]["payload"] = json!(B64.encode(other));
-        untrusted(b, "another payload");
+        untrusted(b, "the envelope's signature is not the certificate's");
 
         // The entry's time or index moved: the log's promise no longer holds.
         for key in ["integratedTime", "logIndex"] {
@@ -767,7 +789,14 @@ mod tests {
         let mut b = good.clone();
         let forged: p256::ecdsa::Signature = SigningKey::from_pkcs8_der(LOG_KEY).unwrap().sign(b"something else");
         b["dsseEnvelope"]["signatures"][0]["sig"] = json!(B64.encode(forged.to_der().as_bytes()));
-        untrusted(b, "another signature or certificate");
+        untrusted(b, "the envelope's signature is not the certificate's");
+
+        // A genuine envelope beside a genuine log entry of something else:
+        // another payload, another signature.
+        let other = Parts { logged_payload: Some(b"another statement".to_vec()), ..Parts::good() };
+        untrusted(other.bundle(), "the log entry is of another payload");
+        let other = Parts { logged_signature: Some(B64.encode(b"another signature")), ..Parts::good() };
+        untrusted(other.bundle(), "another signature or certificate");
 
         // A log this root does not know: perhaps newer than the root, so
         // not checkable rather than a forgery; beside a forgery, the
@@ -894,11 +923,38 @@ mod tests {
         let public = TrustedRoot::public_good();
         assert_eq!((public.authorities.len(), public.logs.len()), (2, 2));
         assert_eq!(public.logs.iter().filter(|l| l.p256.is_some()).count(), 1);
-        let v2 = public.logs.iter().find(|l| l.p256.is_none()).unwrap().key_id.clone();
-        let b = Parts { log_id: v2, ..Parts::good() }.bundle();
-        let err = verify_npm_provenance(&doc(b), &public, NAME, "1.0.0", &SHA512).unwrap_err();
+        let v2 = public.logs.iter().find(|l| l.p256.is_none()).unwrap().clone();
+        // The test Fulcio beside the public logs: a certificate that
+        // verifies, logged in the ed25519 log.
+        let mut beside = root();
+        beside.logs.push(v2.clone());
+        let b = Parts { log_id: v2.key_id, ..Parts::good() }.bundle();
+        let err = verify_npm_provenance(&doc(b), &beside, NAME, "1.0.0", &SHA512).unwrap_err();
         assert!(matches!(err, SigstoreError::Unsupported(_)), "{err}");
         assert!(err.to_string().contains("Rekor v2"), "{err}");
+    }
+
+    /// What the attestation claims (npm's predicate, PyPI's unsigned
+    /// publisher) must be the repository Fulcio certified, however it is
+    /// spelled; a claim the certificate cannot back is refused.
+    #[test]
+    fn a_claimed_repository_must_be_the_certified_one_however_it_is_spelled() {
+        let names = ["pkg:npm/%40example/pkg@1.0.0".to_string()];
+        let check = |certified: Option<&str>, claimed: Option<&str>| {
+            let signed = Signed {
+                statement: statement(&names[0], &SHA512),
+                log_index: 1,
+                repository: certified.map(String::from),
+            };
+            attests(&signed, SLSA, &names, "sha512", &hex(&SHA512), claimed)
+        };
+        let ok = check(Some("https://github.com/Example/Pkg"), Some("https://github.com/example/pkg.git/")).unwrap();
+        assert_eq!(ok.source.as_deref(), Some("https://github.com/Example/Pkg"), "the certified spelling is shown");
+        let err = check(None, Some("https://github.com/example/pkg")).unwrap_err();
+        assert!(err.to_string().contains("names no source repository"), "{err}");
+        let err = check(Some("https://github.com/example/pkg"), Some("https://github.com/example/pkg2")).unwrap_err();
+        assert!(matches!(err, SigstoreError::Mismatch(_)), "{err}");
+        assert_eq!(check(None, None).unwrap().source, None, "nothing claimed, nothing shown");
     }
 
     #[test]

@@ -268,7 +268,6 @@ impl KubeRuntime {
         let status = attached.take_status();
         let (tx, rx) = oneshot::channel();
         let pod = name.to_string();
-        let pods = self.pods.clone();
         tokio::spawn(async move {
             let joined = attached.join().await;
             let status = match status {
@@ -280,12 +279,9 @@ impl KubeRuntime {
                 (Ok(()), Some(s)) => format!("the stream to pod {pod} ended: {s}"),
                 (Ok(()), None) => format!("the stream to pod {pod} ended"),
             };
-            let how = match last_output(&pods, &pod).await {
-                Some(tail) => format!("{how}; its last output: {tail}"),
-                None => how,
-            };
             let _ = tx.send(how);
         });
+        let stderr = with_log_tail(stderr, self.pods.clone(), name.to_string());
         Ok((Connection::Stdio { stdin: Box::pin(stdin), stdout: Box::pin(stdout), stderr: Box::pin(stderr) }, rx))
     }
 
@@ -531,17 +527,42 @@ impl Runtime for KubeRuntime {
     }
 }
 
-/// The last lines pod `name`'s server wrote (its log's tail, at most 4 KiB,
-/// asked for at most 5 s), to say why its stream ended: what a process
-/// wrote before mcpod attached is in the log alone.
-async fn last_output(pods: &Api<Pod>, name: &str) -> Option<String> {
-    let params = LogParams {
-        container: Some(spec::CONTAINER.to_string()),
-        tail_lines: Some(5),
-        limit_bytes: Some(4096),
-        ..Default::default()
+/// `stderr`, then, once it ends, the last lines of the pod's log: an
+/// attach sees only what the process writes after it, so a pod that fails
+/// at once (a package that does not check out) would otherwise leave its
+/// reason in `kubectl logs` alone. They reach the server's log, which the
+/// operator reads, never a client.
+fn with_log_tail(
+    mut stderr: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    pods: Api<Pod>,
+    name: String,
+) -> tokio::io::DuplexStream {
+    use tokio::io::AsyncWriteExt;
+    let (mut to, from) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if tokio::io::copy(&mut stderr, &mut to).await.is_err() {
+            return;
+        }
+        for line in last_output(&pods, &name).await {
+            if to.write_all(format!("(from the pod's log) {line}\n").as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    from
+}
+
+/// The last lines pod `name`'s server wrote to its log (5 at most, each cut
+/// to 500 characters, asked for at most 5 s), but its protocol messages
+/// (the log holds its stdout too).
+async fn last_output(pods: &Api<Pod>, name: &str) -> Vec<String> {
+    let params = LogParams { container: Some(spec::CONTAINER.to_string()), tail_lines: Some(5), ..Default::default() };
+    let Ok(Ok(text)) = tokio::time::timeout(std::time::Duration::from_secs(5), pods.logs(name, &params)).await else {
+        return Vec::new();
     };
-    let text = tokio::time::timeout(std::time::Duration::from_secs(5), pods.logs(name, &params)).await.ok()?.ok()?;
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    (!lines.is_empty()).then(|| lines.join(" | "))
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !(l.is_empty() || l.starts_with('{') && l.contains("\"jsonrpc\"")))
+        .map(|l| l.chars().take(500).collect())
+        .collect()
 }
