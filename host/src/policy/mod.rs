@@ -155,33 +155,35 @@ impl Policy {
         Ok(runs)
     }
 
-    /// Checks the paths a launch's process line, its environment (but
-    /// secrets, which an error must not show) and its working directory
-    /// name against policy.allowed_paths (none set: any).
+    /// Checks the paths a launch's process line, its environment and its
+    /// working directory name against policy.allowed_paths (none set: any).
+    /// A launch with no process (an image) names paths of its pod alone.
     fn check_paths(&self, plugin: &str, spec: &LaunchSpec) -> Result<(), PolicyError> {
         let allowed = &self.section.allowed_paths;
-        if allowed.is_empty() {
-            return Ok(());
-        }
+        let Some(process) = spec.process.as_ref().filter(|_| !allowed.is_empty()) else { return Ok(()) };
         let list = || allowed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        let refuse = |what: String| {
+            PolicyError(format!(
+                "the `{plugin}` launch names {what}, which is outside policy.allowed_paths ({}) or cannot be judged \
+                 (`~`, `..`, a relative working directory); name an absolute path below one of them, or ask the operator to share it",
+                list()
+            ))
+        };
         if let Some(dir) = spec.working_dir.as_deref().filter(|d| !d.starts_with('/')) {
-            return Err(PolicyError(format!(
-                "the `{plugin}` launch runs in the relative directory `{dir}`, which policy.allowed_paths ({}) cannot judge; \
-                 give an absolute working directory below one of them",
-                list()
-            )));
+            return Err(refuse(format!("the working directory `{dir}`")));
         }
-        let args = spec.process.iter().flat_map(|p| p.command.iter().skip(1)).map(String::as_str);
-        let env = spec.env.iter().filter(|e| !e.secret).map(|e| e.value.as_str());
-        let words = args.chain(env).chain(spec.working_dir.as_deref());
-        match paths::first_outside(words, allowed) {
-            None => Ok(()),
-            Some(path) => Err(PolicyError(format!(
-                "the `{plugin}` launch names the path `{path}`, which is outside policy.allowed_paths ({}) or cannot be judged \
-                 (`~`, `..`); name an absolute path below one of them, or ask the operator to share it",
-                list()
-            ))),
+        let words = process.command.iter().skip(1).map(String::as_str).chain(spec.working_dir.as_deref());
+        if let Some(path) = paths::first_outside(words, allowed) {
+            return Err(refuse(format!("the path `{path}`")));
         }
+        for env in &spec.env {
+            if let Some(path) = paths::first_outside([env.value.as_str()], allowed) {
+                // A secret's value is never shown, not even in a refusal.
+                let what = if env.secret { "a path".to_string() } else { format!("the path `{path}`") };
+                return Err(refuse(format!("{what} in env `{}`", env.name)));
+            }
+        }
+        Ok(())
     }
 
     /// Checks where a launch's endpoint is: a launch that runs nothing names

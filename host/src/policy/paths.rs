@@ -10,21 +10,22 @@ use std::path::{Component, Path, PathBuf};
 
 /// What a word names that a path policy must judge.
 #[derive(Debug, PartialEq, Eq)]
-enum Named<'a> {
+enum Named {
     /// An absolute path (`/srv/data`, `file:///srv/data`).
-    Absolute(&'a str),
-    /// A path that cannot be judged before it is used: relative with `..`,
-    /// or under a home (`~/x`) that the server's shell or program expands.
-    Unjudgeable(&'a str),
+    Absolute(String),
+    /// A path that cannot be judged before it is used: one with `..`, one
+    /// under a home (`~/x`) that the server's shell or program expands, a
+    /// file URL with escapes.
+    Unjudgeable(String),
 }
 
 /// The first path among `words` that leads outside every one of `allowed`,
 /// or cannot be judged, as it was written; `None` when all stay inside.
-pub fn first_outside<'a>(words: impl IntoIterator<Item = &'a str>, allowed: &[PathBuf]) -> Option<&'a str> {
+pub fn first_outside<'a>(words: impl IntoIterator<Item = &'a str>, allowed: &[PathBuf]) -> Option<String> {
     let roots: Vec<PathBuf> = allowed.iter().map(|r| resolve(r).unwrap_or_else(|| r.clone())).collect();
     words.into_iter().flat_map(named_in).find_map(|named| match named {
         Named::Unjudgeable(p) => Some(p),
-        Named::Absolute(p) => match resolve(Path::new(p)) {
+        Named::Absolute(p) => match resolve(Path::new(&p)) {
             Some(at) if roots.iter().any(|root| at.starts_with(root)) => None,
             _ => Some(p),
         },
@@ -37,33 +38,58 @@ pub fn inside(path: &Path, allowed: &[PathBuf]) -> bool {
     allowed.iter().any(|root| at.starts_with(resolve(root).unwrap_or_else(|| root.clone())))
 }
 
-/// The paths one word names: the word, the value of `--flag=VALUE` or
-/// `KEY=VALUE`, the rest of a short flag (`-d/srv`), each item of a comma
-/// or colon list, and a `file://` URL's path; other URLs name no path.
-fn named_in(word: &str) -> Vec<Named<'_>> {
+/// What separates the paths of a word: blanks and the punctuation of
+/// flags, lists, assignments, quotes, brackets and queries.
+const SEPARATORS: &[char] =
+    &[' ', '\t', '\n', ';', ',', ':', '=', '"', '\'', '(', ')', '[', ']', '{', '}', '<', '>', '|', '?', '&', '#', '@'];
+
+/// The paths one word names, wherever they are in it: after a flag
+/// (`--root=/x`, `-d/x`), an assignment (`root=/x`), in a list (`/a,/b`,
+/// `/a:/b`, `/a /b`), quoted or bracketed; a URL with no host or a file
+/// URL names its path (`file:///x`, `sqlite:////x`), another URL none.
+fn named_in(word: &str) -> Vec<Named> {
     let mut out = Vec::new();
-    for piece in word.split(['=', ',']) {
-        let piece = piece.trim();
-        if let Some((scheme, rest)) = piece.split_once("://")
-            && !scheme.is_empty()
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        {
-            if scheme.eq_ignore_ascii_case("file") {
-                out.push(Named::Absolute(rest.find('/').map_or(rest, |at| &rest[at..])));
-            }
+    let mut text = word.to_string();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("://").map(|i| from + i) {
+        let scheme_start = text[..at]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let scheme = text[scheme_start..at].to_ascii_lowercase();
+        let after = at + 3;
+        let end = text[after..].find(char::is_whitespace).map_or(text.len(), |i| after + i);
+        let url = &text[after..end];
+        let host_end = url.find('/').unwrap_or(url.len());
+        if scheme.is_empty() {
+            from = after;
             continue;
         }
-        for part in piece.split(':') {
-            // `-d/srv`: a short flag run together with its value.
-            let part = match part.strip_prefix('-') {
-                Some(_) => part.find(['/', '~']).map_or("", |at| &part[at..]),
-                None => part,
-            };
-            if part.starts_with('/') {
-                out.push(Named::Absolute(part));
-            } else if part.starts_with('~') || Path::new(part).components().any(|c| c == Component::ParentDir) {
-                out.push(Named::Unjudgeable(part));
-            }
+        if scheme.ends_with("file") || host_end == 0 {
+            let path = &url[host_end..];
+            out.push(if path.contains('%') {
+                Named::Unjudgeable(path.to_string())
+            } else {
+                Named::Absolute(path.to_string())
+            });
+        }
+        // The URL is judged (or names nothing here): blank it out.
+        text.replace_range(scheme_start..end, &" ".repeat(end - scheme_start));
+        from = end;
+    }
+    for token in text.split(SEPARATORS).filter(|t| !t.is_empty()) {
+        // `-d/srv`, `-d..`: a short flag run together with its value.
+        let token = match token.strip_prefix('-') {
+            Some(_) => token.find(['/', '~', '.']).map_or("", |at| &token[at..]),
+            None => token,
+        };
+        let climbs = Path::new(token).components().any(|c| c == Component::ParentDir);
+        if token.starts_with('~') || climbs {
+            out.push(Named::Unjudgeable(token.to_string()));
+        } else if token.starts_with('/') {
+            out.push(Named::Absolute(token.to_string()));
         }
     }
     out
@@ -104,14 +130,13 @@ mod tests {
         std::os::unix::fs::symlink(&secret, shared.join("link")).unwrap();
         let allowed = [shared.clone()];
         let at = |p: &str| format!("{}/{p}", dir.path().display());
-        let outside = |words: &[String]| first_outside(words.iter().map(String::as_str), &allowed).map(str::to_string);
+        let outside = |words: &[String]| first_outside(words.iter().map(String::as_str), &allowed);
 
         for inside in [
             at("shared"),
             at("shared/project"),
             at("shared/new/dir"),
             at("shared/./project"),
-            at("shared/project/../project"),
             format!("file://{}", at("shared/project")),
             format!("-d{}", at("shared")),
         ] {
@@ -123,7 +148,10 @@ mod tests {
             "relative/dir",
             "--port=8080",
             "https://example.com/a/../b",
+            "--url=https://h.example/?next=/x",
             "a:b",
+            "--local-timezone=Europe/Paris",
+            "production",
         ];
         assert_eq!(outside(&plain.map(String::from)), None, "words that name no path of this host");
         for escape in [
@@ -143,6 +171,17 @@ mod tests {
             "~/.ssh".to_string(),
             "--dir=~".to_string(),
             "/etc".to_string(),
+            "-d..".to_string(),
+            // A server and the kernel may read `..` differently (through a
+            // link): never judged, even when it would stay inside.
+            at("shared/project/../project"),
+            format!("file://{}", at("shared/%2e%2e/secret")),
+            format!("{} {}", at("shared/project"), at("secret")),
+            format!("{};{}", at("shared/project"), at("secret")),
+            format!("{{\"root\":\"{}\"}}", at("secret")),
+            format!("@{}", at("secret")),
+            format!("sqlite:///{}", at("secret")),
+            format!("git+file://{}", at("secret")),
         ] {
             assert!(outside(&[at("shared/project"), escape.clone()]).is_some(), "{escape} leads outside");
         }

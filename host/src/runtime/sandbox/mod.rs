@@ -454,8 +454,20 @@ impl Sandbox {
             read.extend(program.canonicalize().ok().as_deref().and_then(installation));
         }
         for file in absolute_args(spec).filter(|a| a.is_file() && self.shared(a)) {
-            read.extend(file.parent().filter(|d| *d != Path::new("/")).map(Path::to_path_buf));
-            read.extend(self.package_of(file));
+            // Its directory and package, but with shared paths never above
+            // them: a file a caller may name opens only what is shared.
+            let around: Vec<PathBuf> = file
+                .parent()
+                .filter(|d| *d != Path::new("/"))
+                .map(Path::to_path_buf)
+                .into_iter()
+                .chain(self.package_of(file))
+                .collect();
+            let (inside, above): (Vec<PathBuf>, Vec<PathBuf>) = around.into_iter().partition(|d| self.shared(d));
+            if !above.is_empty() {
+                read.push(file.to_path_buf());
+            }
+            read.extend(inside);
         }
         read.extend(only_read.iter().cloned());
         read.extend(self.settings.read.iter().cloned());
@@ -496,7 +508,7 @@ impl Sandbox {
         if let Some(c) = caches {
             write.extend([c.npm.clone(), c.xdg.clone(), c.uv.clone()]);
         }
-        write.extend(spec.working_dir.iter().map(PathBuf::from));
+        write.extend(spec.working_dir.iter().map(PathBuf::from).filter(|d| self.shared(d)));
         write.extend(arguments.iter().cloned());
         write.extend(self.settings.write.iter().cloned());
         write
@@ -529,7 +541,11 @@ impl Sandbox {
     fn shared(&self, arg: &Path) -> bool {
         let shared = &self.settings.shared_paths;
         shared.is_empty()
-            || self.settings.kept_packages.as_deref().is_some_and(|kept| arg.starts_with(kept))
+            || self
+                .settings
+                .kept_packages
+                .as_ref()
+                .is_some_and(|kept| crate::policy::paths::inside(arg, std::slice::from_ref(kept)))
             || crate::policy::paths::inside(arg, shared)
     }
 
@@ -903,6 +919,23 @@ mod tests {
         let read = sb.readable(&launch, "npx", &read_only);
         assert!(read.contains(&kept), "the kept file's directory: {read:?}");
         assert!(!read.iter().any(|p| p.starts_with(&secret) || p.ends_with("swapped")), "{read:?}");
+
+        // Written as a kept file, leading elsewhere: judged where it leads.
+        let sneaky = kept.join("..").join("shared").join("swapped");
+        launch.process = Some(ProcessLaunch { command: vec!["npx".into(), sneaky.display().to_string()] });
+        assert!(sb.argument_dirs(&launch).0.is_empty(), "a link out of a shared directory, however written");
+        // A shared file whose package lies above the shared root: the file
+        // alone is read, not its package.
+        std::fs::write(root.path().join("package.json"), "{}").unwrap();
+        let data = shared.join("project").join("a.json");
+        std::fs::write(&data, "{}").unwrap();
+        launch.process = Some(ProcessLaunch { command: vec!["node".into(), data.display().to_string()] });
+        let read = sb.readable(&launch, "node", &[]);
+        assert!(read.contains(&shared.join("project")) && !read.contains(&root.path().to_path_buf()), "{read:?}");
+        // A working directory that leads outside is not written.
+        launch.working_dir = Some(shared.join("swapped").display().to_string());
+        let write = sb.writable(&launch, &root.path().join("work"), None, &[]);
+        assert!(!write.iter().any(|p| p.ends_with("swapped")), "{write:?}");
     }
 
     /// A caller may name the filesystem server's directories: one that
