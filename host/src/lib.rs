@@ -31,6 +31,7 @@ pub mod reread;
 pub mod rev_2026_07_28;
 pub mod runtime;
 pub mod servers;
+pub mod shared_paths;
 pub mod supply;
 pub mod sweep;
 pub mod telemetry;

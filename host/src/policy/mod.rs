@@ -5,7 +5,6 @@
 
 mod env;
 mod launch;
-pub(crate) mod paths;
 
 #[cfg(test)]
 pub(crate) use launch::test_spec;
@@ -173,11 +172,11 @@ impl Policy {
             return Err(refuse(format!("the working directory `{dir}`")));
         }
         let words = process.command.iter().skip(1).map(String::as_str).chain(spec.working_dir.as_deref());
-        if let Some(path) = paths::first_outside(words, allowed) {
+        if let Some(path) = crate::shared_paths::first_outside(words, allowed) {
             return Err(refuse(format!("the path `{path}`")));
         }
         for env in &spec.env {
-            if let Some(path) = paths::first_outside([env.value.as_str()], allowed) {
+            if let Some(path) = crate::shared_paths::first_outside([env.value.as_str()], allowed) {
                 // A secret's value is never shown, not even in a refusal.
                 let what = if env.secret { "a path".to_string() } else { format!("the path `{path}`") };
                 return Err(refuse(format!("{what} in env `{}`", env.name)));

@@ -11,7 +11,19 @@ use std::path::Path;
 
 /// Lowest first. Modules in one row are peers and may not use each other.
 const LAYERS: &[&[&str]] = &[
-    &["expose", "frame", "jsonrpc", "launch", "listen", "mcp_headers", "metrics", "reread", "sweep", "tls"],
+    &[
+        "expose",
+        "frame",
+        "jsonrpc",
+        "launch",
+        "listen",
+        "mcp_headers",
+        "metrics",
+        "reread",
+        "shared_paths",
+        "sweep",
+        "tls",
+    ],
     // Above the leaves whose types it reads (`[expose.templates]`).
     &["config"],
     &["auth", "rev_2026_07_28", "telemetry"],

@@ -545,8 +545,8 @@ impl Sandbox {
                 .settings
                 .kept_packages
                 .as_ref()
-                .is_some_and(|kept| crate::policy::paths::inside(arg, std::slice::from_ref(kept)))
-            || crate::policy::paths::inside(arg, shared)
+                .is_some_and(|kept| crate::shared_paths::inside(arg, std::slice::from_ref(kept)))
+            || crate::shared_paths::inside(arg, shared)
     }
 
     /// Removes this runtime's directories (host shutdown).

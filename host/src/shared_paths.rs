@@ -1,10 +1,8 @@
-//! Which host paths a launch may name. With `policy.allowed_paths`, every
-//! path a server's arguments, its environment and its working directory
-//! name must be one of those paths or below one, as it resolves: links
-//! followed, no `..` climbing out. So a caller reaches only the files the
-//! operator shares, whatever a template lets them name. The sandbox checks
-//! again at launch ([`crate::runtime::sandbox`]), so a link swapped in
-//! between is not granted either.
+//! Which host paths stay below the paths an operator shares
+//! (`policy.allowed_paths`), as they resolve: links followed, no `..`.
+//! The policy judges every path a launch names at start; the local
+//! sandbox judges its arguments again at launch, so a link swapped in
+//! between is not granted either. A leaf, so that both can use it.
 
 use std::path::{Component, Path, PathBuf};
 
