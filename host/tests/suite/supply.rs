@@ -927,6 +927,30 @@ with zipfile.ZipFile(out, "w") as z:
 print(out)
 "#;
 
+/// Starts `body` on `host`, which must answer 201; its answer.
+async fn started(host: &TestHost, body: &Value) -> Value {
+    let resp = host.post_server(body.clone()).await;
+    let status = resp.status();
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{answer}");
+    answer
+}
+
+/// Server `id`'s log once it holds `text`, or as it is after 10 s: a pod's
+/// last words may reach it a moment after the server failed.
+async fn log_once_it_says(host: &TestHost, id: &str, text: &str) -> String {
+    let mut logs = String::new();
+    for _ in 0..50 {
+        let got = host.http.get(format!("{}/api/v1/servers/{id}/logs", host.base)).send().await.unwrap();
+        logs = got.text().await.unwrap();
+        if logs.contains(text) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    logs
+}
+
 /// The wheel [`ECHO_WHEEL`] builds, and its SHA-256 in hex.
 fn echo_wheel() -> (Vec<u8>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -1015,10 +1039,7 @@ async fn a_pod_runs_the_wheel_mcpod_checked_and_nothing_when_the_index_serves_it
     })
     .await;
     let echo = json!({"server_type": "uv", "package": "mcpod-test-echo"});
-    let resp = host.post_server(echo.clone()).await;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
+    let body = started(&host, &echo).await;
     let pinned = body["packages"][0].to_string();
     assert!(
         pinned.contains("in the pod, uv is handed that file") && !pinned.contains("without re-checking"),
@@ -1035,9 +1056,7 @@ async fn a_pod_runs_the_wheel_mcpod_checked_and_nothing_when_the_index_serves_it
     reg.lock().unwrap().files.insert(file.into(), b"PK\x03\x04 not the wheel mcpod checked".to_vec());
     let body: Value = host.post_server(echo).await.json().await.unwrap();
     assert_eq!(body["status"], "failed", "{body}");
-    let id = body["server_id"].as_str().unwrap();
-    let logs = host.http.get(format!("{}/api/v1/servers/{id}/logs", host.base)).send().await.unwrap();
-    let logs = logs.text().await.unwrap();
+    let logs = log_once_it_says(&host, body["server_id"].as_str().unwrap(), "nothing was run").await;
     assert!(logs.contains("as mcpod checked it; nothing was run"), "the server's log says why: {logs}");
     assert_eq!(wheels(&reg.lock().unwrap()), 3, "only the pod asked again");
 }
@@ -1159,10 +1178,7 @@ async fn an_npm_pod_runs_the_tarball_mcpod_checked_and_nothing_when_the_registry
     })
     .await;
     let echo = json!({"server_type": "npx", "package": "mcpod-test-echo"});
-    let resp = host.post_server(echo.clone()).await;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
+    let body = started(&host, &echo).await;
     let pinned = body["packages"][0].to_string();
     assert!(
         pinned
@@ -1184,16 +1200,7 @@ async fn an_npm_pod_runs_the_tarball_mcpod_checked_and_nothing_when_the_registry
     assert_eq!(body["status"], "failed", "{body}");
     // The pod may have said why before mcpod attached: the server's log
     // has the pod log's last lines once the stream ends.
-    let id = body["server_id"].as_str().unwrap();
-    let mut logs = String::new();
-    for _ in 0..50 {
-        let got = host.http.get(format!("{}/api/v1/servers/{id}/logs", host.base)).send().await.unwrap();
-        logs = got.text().await.unwrap();
-        if logs.contains("nothing was run") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let logs = log_once_it_says(&host, body["server_id"].as_str().unwrap(), "nothing was run").await;
     assert!(logs.contains("as mcpod checked it; nothing was run"), "the server's log says why: {logs} {body}");
     assert!(tarballs(&reg.lock().unwrap()) > before, "the pod asked again");
 }
