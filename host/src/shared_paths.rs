@@ -20,7 +20,7 @@ enum Named {
 /// The first path among `words` that leads outside every one of `allowed`,
 /// or cannot be judged, as it was written; `None` when all stay inside.
 pub fn first_outside<'a>(words: impl IntoIterator<Item = &'a str>, allowed: &[PathBuf]) -> Option<String> {
-    let roots: Vec<PathBuf> = allowed.iter().map(|r| resolve(r).unwrap_or_else(|| r.clone())).collect();
+    let roots = roots(allowed);
     words.into_iter().flat_map(named_in).find_map(|named| match named {
         Named::Unjudgeable(p) => Some(p),
         Named::Absolute(p) => match resolve(Path::new(&p)) {
@@ -32,8 +32,12 @@ pub fn first_outside<'a>(words: impl IntoIterator<Item = &'a str>, allowed: &[Pa
 
 /// Whether `path` resolves below one of `allowed` (the sandbox's second look).
 pub fn inside(path: &Path, allowed: &[PathBuf]) -> bool {
-    let Some(at) = resolve(path) else { return false };
-    allowed.iter().any(|root| at.starts_with(resolve(root).unwrap_or_else(|| root.clone())))
+    resolve(path).is_some_and(|at| roots(allowed).iter().any(|root| at.starts_with(root)))
+}
+
+/// The shared paths as they resolve (as written, where they do not).
+fn roots(allowed: &[PathBuf]) -> Vec<PathBuf> {
+    allowed.iter().map(|r| resolve(r).unwrap_or_else(|| r.clone())).collect()
 }
 
 /// What separates the paths of a word: blanks and the punctuation of

@@ -51,8 +51,8 @@ pub struct SupplySettings {
     /// pinned version from the registry itself.
     pub files: Option<PathBuf>,
     /// Launches run in pods (the Kubernetes runtime), whose container
-    /// lines download a checked PyPI file again and check its SHA-256
-    /// before uv installs it.
+    /// lines download a checked file again and check its digest before
+    /// uv or npx installs it ([`POD_FETCH`], [`NPM_POD_FETCH`]).
     pub pods: bool,
 }
 
@@ -318,7 +318,7 @@ impl Supply {
                 }
                 _ => self.commands.lock().ok().and_then(|known| known.get(&resolved.integrity).cloned().flatten()),
             };
-            pinned.fetch = self.npm_pod_fetch(package, &resolved, command.as_ref());
+            pinned.fetch = self.npm_pod_fetch(package, &resolved, command.as_ref(), token);
             pinned.file = kept.map(|k| Kept { command, ..k });
             pinned.verified.push(format!("tarball matches its integrity {}", short(&resolved.integrity)));
         } else {
@@ -347,26 +347,25 @@ impl Supply {
             Err(e) => format!("provenance listed but not fetched: {e}"),
             Ok(Some(doc)) => match npm::sha512_of(&resolved.integrity) {
                 None => "provenance not checked: the integrity has no sha512".to_string(),
-                Some(sha512) => match sigstore::verify_npm_provenance(
-                    &doc,
-                    &s.sigstore_root,
-                    &resolved.name,
-                    &resolved.version,
-                    &sha512,
-                ) {
-                    Ok(p) => {
-                        let from = p.source.map(|src| format!(" from {src}")).unwrap_or_default();
-                        pinned.verified.push(format!("SLSA provenance{from} (Sigstore, Rekor entry {})", p.log_index));
-                        return Ok(());
-                    }
-                    Err(sigstore::SigstoreError::Unsupported(why)) => format!("provenance not checked: {why}"),
-                    Err(e) => {
-                        return Err(SupplyError::Refused(format!(
+                Some(sha512) => {
+                    let checked = sigstore::verify_npm_provenance(
+                        &doc,
+                        &s.sigstore_root,
+                        &resolved.name,
+                        &resolved.version,
+                        &sha512,
+                    );
+                    let refused = |e| {
+                        format!(
                             "{}: {e}; nothing was started: the registry's provenance does not vouch for what it serves",
                             resolved.id()
-                        )));
+                        )
+                    };
+                    match judged(checked, "SLSA provenance", "provenance", refused, pinned)? {
+                        None => return Ok(()),
+                        Some(why_not) => why_not,
                     }
-                },
+                }
             },
         };
         self.provenance_unchecked(&resolved.id(), why_not, pinned)
@@ -403,27 +402,20 @@ impl Supply {
         let why_not = match self.fetch.provenance(url, token).await {
             Ok(None) => format!("PEP 740 attestation of {} listed but not served (404 at {url})", file.filename),
             Err(e) => format!("PEP 740 attestation of {} listed but not fetched: {e}", file.filename),
-            Ok(Some(doc)) => match npm::hex_decode(&file.sha256) {
+            Ok(Some(doc)) => match hex_decode(&file.sha256) {
                 None => format!("PEP 740 attestation of {} not checked: the index gives no SHA-256", file.filename),
                 Some(sha256) => {
-                    match sigstore::verify_pypi_provenance(&doc, &s.sigstore_root, &file.filename, &sha256) {
-                        Ok(p) => {
-                            let from = p.source.map(|src| format!(" from {src}")).unwrap_or_default();
-                            pinned.verified.push(format!(
-                                "PEP 740 attestation of {}{from} (Sigstore, Rekor entry {})",
-                                file.filename, p.log_index
-                            ));
-                            return Ok(());
-                        }
-                        Err(sigstore::SigstoreError::Unsupported(why)) => {
-                            format!("PEP 740 attestation of {} not checked: {why}", file.filename)
-                        }
-                        Err(e) => {
-                            return Err(SupplyError::Refused(format!(
-                                "{id}: {} {e}; nothing was started: the index's attestation does not vouch for the file it serves",
-                                file.filename
-                            )));
-                        }
+                    let checked = sigstore::verify_pypi_provenance(&doc, &s.sigstore_root, &file.filename, &sha256);
+                    let what = format!("PEP 740 attestation of {}", file.filename);
+                    let refused = |e| {
+                        format!(
+                            "{id}: {} {e}; nothing was started: the index's attestation does not vouch for the file it serves",
+                            file.filename
+                        )
+                    };
+                    match judged(checked, &what, &what, refused, pinned)? {
+                        None => return Ok(()),
+                        Some(why_not) => why_not,
                     }
                 }
             },
@@ -597,9 +589,7 @@ impl Supply {
             && plain_file_name(&file.filename)
             && sha256.len() == 64
             && sha256.bytes().all(|b| b.is_ascii_hexdigit())
-            && url::Url::parse(&file.url).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none()
-            });
+            && fetchable_url(&file.url);
         usable.then(|| PodFetch {
             kind: PodFile::Wheel,
             url: file.url.clone(),
@@ -612,23 +602,22 @@ impl Supply {
     /// The npm tarball a pod's npx is handed, downloaded again in the pod
     /// and checked against the SHA-512 mcpod checked; `None` where it cannot
     /// be (no command known, no SHA-512, a token or credentials needed).
-    fn npm_pod_fetch(&self, package: &Package, resolved: &npm::Resolved, command: Option<&String>) -> Option<PodFetch> {
-        let token = same_origin(&resolved.tarball, &self.settings.npm_registry)
-            .then_some(())
-            .and(self.settings.npm_token.as_ref());
-        let usable = self.settings.pods
-            && package.via.starts_with("npx")
-            && token.is_none()
-            && url::Url::parse(&resolved.tarball).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none()
-            });
+    fn npm_pod_fetch(
+        &self,
+        package: &Package,
+        resolved: &npm::Resolved,
+        command: Option<&String>,
+        token: Option<&str>,
+    ) -> Option<PodFetch> {
+        let usable =
+            self.settings.pods && package.via.starts_with("npx") && token.is_none() && fetchable_url(&resolved.tarball);
         let sha512 = npm::sha512_of(&resolved.integrity)?;
         let unscoped = resolved.name.rsplit('/').next().unwrap_or(&resolved.name);
         let command = command?.clone();
         usable.then(|| PodFetch {
             kind: PodFile::Tarball,
             url: resolved.tarball.clone(),
-            digest: sha512.iter().map(|b| format!("{b:02x}")).collect(),
+            digest: hex(&sha512),
             filename: format!("{unscoped}-{}.tgz", resolved.version),
             command,
         })
@@ -915,6 +904,51 @@ fn kept_path(dir: &Path, registry: &str, key: &str, filename: &str) -> Result<Pa
     Ok(dir.join(registry).join(key).join(filename))
 }
 
+/// What a Sigstore check of `shown` (as status names it) came to, for
+/// npm's provenance and PyPI's attestations alike: verified (said in
+/// `verified`, `None`); one this host cannot check (`Some` of why not,
+/// `subject not checked: …`, which `require_provenance` decides on); or
+/// anything else, an attestation that does not vouch for the file, which
+/// refuses the start with `refused`'s message.
+fn judged(
+    checked: Result<sigstore::Provenance, sigstore::SigstoreError>,
+    shown: &str,
+    subject: &str,
+    refused: impl FnOnce(sigstore::SigstoreError) -> String,
+    pinned: &mut Pinned,
+) -> Result<Option<String>, SupplyError> {
+    match checked {
+        Ok(p) => {
+            let from = p.source.map(|src| format!(" from {src}")).unwrap_or_default();
+            pinned.verified.push(format!("{shown}{from} (Sigstore, Rekor entry {})", p.log_index));
+            Ok(None)
+        }
+        Err(sigstore::SigstoreError::Unsupported(why)) => Ok(Some(format!("{subject} not checked: {why}"))),
+        Err(e) => Err(SupplyError::Refused(refused(e))),
+    }
+}
+
+/// Bytes as lowercase hex (digests as registries and Sigstore write them).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex text as bytes (`None` unless it is hex digits, in pairs).
+pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
+}
+
+/// Whether a pod can download `url` as the pod's spec shows it: `http` or
+/// `https`, no credentials in it (which the spec would show).
+fn fetchable_url(url: &str) -> bool {
+    url::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none())
+}
+
 /// Whether a registry's file name is a plain name (no path, not hidden).
 fn plain_file_name(filename: &str) -> bool {
     !filename.is_empty()
@@ -1162,12 +1196,11 @@ mod tests {
                 "/data"
             ]
         );
-        // A wheel and a tarball on one line (not a line any launcher
-        // writes): one wrapper, so the second kind keeps its version.
+        // The kind of the files decides the wrapper: sh for tarballs, uv's
+        // Python for wheels.
         let wheel = PodFetch { kind: PodFile::Wheel, ..fetch.clone() };
-        let both = [fetch.clone(), wheel];
-        let refs: Vec<&PodFetch> = both.iter().take(1).collect();
-        assert_eq!(pod_fetch_line(&refs, &["x".into()])[..2], ["sh", "-c"]);
+        assert_eq!(pod_fetch_line(&[&fetch], &["x".into()])[..3], ["sh", "-c", NPM_POD_FETCH]);
+        assert_eq!(pod_fetch_line(&[&wheel], &["x".into()])[..2], ["uv", "run"]);
     }
 
     #[test]

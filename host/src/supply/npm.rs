@@ -627,7 +627,8 @@ fn build_resolved(packument: &Value, pkg: &str, version: &str, mani: &Value) -> 
                 .get("shasum")
                 .and_then(Value::as_str)
                 .ok_or_else(|| malformed("neither `dist.integrity` nor `dist.shasum`".to_owned()))?;
-            let bytes = hex_decode(shasum).ok_or_else(|| malformed(format!("`dist.shasum` {shasum:?} is not hex")))?;
+            let bytes =
+                super::hex_decode(shasum).ok_or_else(|| malformed(format!("`dist.shasum` {shasum:?} is not hex")))?;
             format!("sha1-{}", general_purpose::STANDARD.encode(bytes))
         }
     };
@@ -762,15 +763,6 @@ fn normalize_sri(integrity: &str) -> String {
         }
     }
     groups.into_iter().flat_map(|(_, list)| list).collect::<Vec<_>>().join(" ")
-}
-
-/// Hex text as bytes (`None` unless it is hex digits, in pairs).
-pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -283,7 +283,7 @@ pub fn requirement_lines(resolved: &Resolved) -> String {
 /// Checks downloaded bytes against a sha256 hex digest from PyPI.
 pub fn verify_file(sha256_hex: &str, bytes: &[u8]) -> Result<(), PypiError> {
     let expected = normalize_sha256(sha256_hex)?;
-    let actual: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let actual = super::hex(&Sha256::digest(bytes));
     if actual == expected { Ok(()) } else { Err(PypiError::HashMismatch { expected, actual }) }
 }
 

@@ -24,6 +24,8 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::hex;
+
 /// Why a bundle was not trusted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SigstoreError {
@@ -328,16 +330,16 @@ fn verify_bundle(bundle: &Value, root: &TrustedRoot) -> Result<Signed, SigstoreE
     if !signed_by_leaf {
         return Err(SigstoreError::Untrusted("the envelope's signature is not the certificate's".into()));
     }
-    let (_, log_index, body) = verify_entry(entry, root)?;
+    let (log_index, body) = verify_entry(entry, root)?;
     entry_names(&body, &payload, &signature, sig_b64, &certs[0])?;
     let statement = serde_json::from_slice(&payload).map_err(|_| malformed("the payload is not JSON"))?;
     let repository = certificate_text(&certs[0], SOURCE_REPOSITORY);
     Ok(Signed { statement, log_index, repository })
 }
 
-/// Checks an entry's inclusion promise against the root's Rekor keys;
-/// its integrated time, log index and body.
-fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, i64, Value), SigstoreError> {
+/// Checks an entry's inclusion promise (over its integrated time, log
+/// index and body) against the root's Rekor keys; its log index and body.
+fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, Value), SigstoreError> {
     let malformed = |what: &str| SigstoreError::Malformed(format!("log entry: {what}"));
     let (integrated, log_index) = (entry_number(entry, "integratedTime")?, entry_number(entry, "logIndex")?);
     let key_id = entry.pointer("/logId/keyId").and_then(b64).ok_or_else(|| malformed("logId"))?;
@@ -384,7 +386,7 @@ fn verify_entry(entry: &Value, root: &TrustedRoot) -> Result<(i64, i64, Value), 
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| malformed("canonicalizedBody is not base64 JSON"))?;
-    Ok((integrated, log_index, body))
+    Ok((log_index, body))
 }
 
 /// A log entry's number field (`"123"`, as protobuf JSON writes int64s).
@@ -622,10 +624,6 @@ fn pem_der(pem: &[u8]) -> Option<Vec<u8>> {
 
 fn b64(v: &Value) -> Option<Vec<u8>> {
     v.as_str().and_then(|s| B64.decode(s).ok())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `2021-03-07T03:20:29Z` as seconds since the epoch (fractions dropped).
