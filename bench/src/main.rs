@@ -69,15 +69,11 @@ fn one_kib_message() -> String {
     format!("{head}{}{tail}", "x".repeat(pad))
 }
 
-async fn plugins() -> anyhow::Result<()> {
-    let mut config = Config::default();
-    config.plugin_runtime.cache = false;
-    let host = PluginHost::load(&config).await?;
-    let stdio = host.adapter("stdio")?;
+/// Decode and encode of a 1 KiB message in a warm session of `stdio`.
+fn frame_costs(stdio: &mcpod::plugin::AdapterPlugin) -> anyhow::Result<(Samples, Samples)> {
     let msg = one_kib_message();
     let line = format!("{msg}\n");
     assert_eq!(msg.len(), 1024);
-
     let mut session = AdapterSession::open(stdio.clone(), 1 << 20)?;
     for _ in 0..2_000 {
         session.decode(line.as_bytes())?;
@@ -98,6 +94,20 @@ async fn plugins() -> anyhow::Result<()> {
         session.encode(frame)?;
         encode.push(t.elapsed());
     }
+    Ok((decode, encode))
+}
+
+async fn plugins() -> anyhow::Result<()> {
+    let mut config = Config::default();
+    config.plugin_runtime.cache = false;
+    // The plugin runtime's costs: the built-in stdio adapter in wasm.
+    config.plugin_runtime.native_adapters = false;
+    let host = PluginHost::load(&config).await?;
+    let stdio = host.adapter("stdio")?;
+    let (decode, encode) = frame_costs(&stdio)?;
+    config.plugin_runtime.native_adapters = true;
+    let native_host = PluginHost::load(&config).await?;
+    let (native_decode, native_encode) = frame_costs(&native_host.adapter("stdio")?)?;
     let mut open = Samples::default();
     for _ in 0..500 {
         let t = Instant::now();
@@ -114,6 +124,8 @@ async fn plugins() -> anyhow::Result<()> {
     println!("{}", Samples::header());
     println!("{}", decode.row("adapter decode, 1 KiB JSON-RPC (warm session)"));
     println!("{}", encode.row("adapter encode, 1 KiB JSON-RPC (warm session)"));
+    println!("{}", native_decode.row("the same decode, the built-in adapter run natively"));
+    println!("{}", native_encode.row("the same encode, the built-in adapter run natively"));
     println!("{}", open.row("adapter session open (store + instance + framer)"));
     println!("{}", info.row("fresh store + instantiate + one call (info)"));
     Ok(())

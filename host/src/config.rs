@@ -181,11 +181,22 @@ pub struct PluginRuntimeSection {
     pub max_instances: u32,
     /// Load every built-in plugin that `[[plugins]]` does not name.
     pub builtins: bool,
+    /// Run the built-in `stdio` adapter's code natively: the same Rust code
+    /// its wasm is built from, linked into the host, without two wasm calls
+    /// per proxied call. Off: it runs in wasm like any plugin.
+    pub native_adapters: bool,
 }
 
 impl Default for PluginRuntimeSection {
     fn default() -> Self {
-        PluginRuntimeSection { cache_dir: None, cache: true, pooling: true, max_instances: 1000, builtins: true }
+        PluginRuntimeSection {
+            cache_dir: None,
+            cache: true,
+            pooling: true,
+            max_instances: 1000,
+            builtins: true,
+            native_adapters: true,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::plugin::error::{CallError, HostError, LoadError};
 use crate::plugin::imports::config::ConfigValues;
 use crate::plugin::imports::http::{AllowHosts, HttpGate};
 use crate::plugin::instance::{Calls, guarded, guarded_sync, new_store};
+use crate::plugin::kinds::native::NativeAdapter;
 use crate::plugin::kinds::{AdapterPlugin, CatalogPlugin, RegistryPlugin, ServerTypePlugin};
 use crate::plugin::limits::Limits;
 use crate::plugin::state::{CallTimers, PluginContext, PluginState};
@@ -48,6 +49,9 @@ pub struct LoadedPlugin {
     pub(crate) engine: Engine,
     pub(crate) ctx: Arc<PluginContext>,
     pub(crate) pre: KindPre,
+    /// The built-in adapter whose code the host runs natively for this
+    /// plugin's sessions, if it is one (see `kinds::native`).
+    pub(crate) native: Option<NativeAdapter>,
 }
 
 impl LoadedPlugin {
@@ -74,6 +78,7 @@ struct Resolved {
     source_desc: String,
     wasm: Result<std::borrow::Cow<'static, [u8]>, String>,
     builtin: Option<&'static Builtin>,
+    native: Option<NativeAdapter>,
 }
 
 /// Every loaded plugin, and the ones that failed to load.
@@ -153,6 +158,7 @@ impl PluginHost {
             engine: engine.clone(),
             ctx,
             pre,
+            native: r.native,
         };
         plugin.info = plugin.call_info().await.map_err(|e| fail(format!("its `info` call failed: {e}")))?;
         let mut plugin = Arc::new(plugin);
@@ -367,13 +373,16 @@ fn resolve_entry(config: &Config, entry: PluginEntry) -> Resolved {
                 builtin::BUILTINS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
             )),
         };
-        return Resolved { source_desc: entry.source.clone(), entry, wasm, builtin };
+        let native = builtin
+            .filter(|b| b.kind == PluginKind::ProtocolAdapter && config.plugin_runtime.native_adapters)
+            .and_then(|b| NativeAdapter::of_builtin(b.name));
+        return Resolved { source_desc: entry.source.clone(), entry, wasm, builtin, native };
     }
     let path = resolve_path(&config.base_dir, Path::new(&entry.source));
     let wasm = std::fs::read(&path)
         .map(std::borrow::Cow::Owned)
         .map_err(|e| format!("cannot read {}: {e}; check the `source` path", path.display()));
-    Resolved { source_desc: path.display().to_string(), entry, wasm, builtin: None }
+    Resolved { source_desc: path.display().to_string(), entry, wasm, builtin: None, native: None }
 }
 
 fn resolve_path(base: &Path, p: &Path) -> PathBuf {

@@ -387,3 +387,114 @@ async fn a_stdin_writer_delivers_whole_messages_in_order_when_the_pipe_is_full()
     }
     assert_eq!(next, [50; 4]);
 }
+
+/// What a session gave back, comparable across the native and wasm paths.
+fn outcome<T: std::fmt::Debug>(r: Result<T, CallError>) -> String {
+    match r {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Two hosts with the built-ins: the stdio adapter run natively, and in wasm.
+async fn native_and_wasm(output_kib: Option<u32>) -> (PluginHost, PluginHost) {
+    let load = |native: bool| async move {
+        let mut config = bare_config();
+        config.plugin_runtime.builtins = true;
+        config.plugin_runtime.native_adapters = native;
+        if let Some(kib) = output_kib {
+            let mut entry = file_entry("stdio", PluginKind::ProtocolAdapter, std::path::Path::new("unused"));
+            entry.source = "builtin:stdio".into();
+            entry.limits.output_kib = Some(kib);
+            config.plugins.push(entry);
+        }
+        let host = PluginHost::load(&config).await.expect("engine");
+        assert!(host.failures().is_empty(), "{:?}", host.failures());
+        host
+    };
+    (load(true).await, load(false).await)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_wasm() {
+    let (native_host, wasm_host) = native_and_wasm(None).await;
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let long = format!(r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#, "a".repeat(100));
+    // Each stream: the reads it arrives in (finish follows the last).
+    let mut streams: Vec<Vec<Vec<u8>>> = vec![
+        vec![ping[..9].into(), format!("{}\r\n\n  \n{ping}\nnot json\n", &ping[9..]).into()],
+        vec![format!("{long}\n{ping}\n").into(), b"\xff\xfe\n[1]\n{\"jsonrpc\":\"2.0\"}\n".to_vec()],
+        vec![long[..50].into(), long[50..].into(), format!("\n{ping}\r").into(), b"\n{\"a\"".to_vec()],
+        vec![format!("[{ping},{ping}]\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{}}}}\r\r\n").into()],
+    ];
+    // The fuzz corpus of the stdio framer, whole and in 7-byte reads.
+    let dir = root().join("fuzz/corpus/stdio_framing");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no corpus in {}", dir.display());
+    for bytes in files.iter().map(|f| std::fs::read(f).unwrap()) {
+        streams.push(vec![bytes.clone()]);
+        streams.push(bytes.chunks(7).map(<[u8]>::to_vec).collect());
+    }
+    let (mut frames, mut errors) = (0, 0);
+    for reads in &streams {
+        let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
+        let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
+        assert!(native.is_native() && !wasm.is_native(), "native_adapters picks the path");
+        for read in reads.iter().map(Vec::as_slice).chain([&b""[..]]) {
+            let (n, w) = (native.decode(read), wasm.decode(read));
+            let (n, w) = (outcome(n.inspect(|f| count(f, &mut frames, &mut errors))), outcome(w));
+            assert_eq!(n, w, "the read {:?} decodes differently", String::from_utf8_lossy(read));
+        }
+        assert_eq!(outcome(native.finish()), outcome(wasm.finish()), "the end of {reads:?}");
+    }
+    assert!(frames >= 8 && errors >= 5, "the streams made frames ({frames}) and errors ({errors}) to compare");
+
+    let event = Frame { event: Some("endpoint".into()), id: Some("3".into()), data: "/post".into() };
+    let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
+    let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
+    for frame in [msg(ping), msg(&long), msg("{\"a\":\n1}"), event] {
+        assert_eq!(outcome(native.encode(frame.clone())), outcome(wasm.encode(frame.clone())), "{frame:?}");
+    }
+}
+
+/// Counts the frames and the error items of one decode.
+fn count(decoded: &[Result<Frame, mcpod::plugin::bindings::PluginError>], frames: &mut usize, errors: &mut usize) {
+    for item in decoded {
+        match item {
+            Ok(_) => *frames += 1,
+            Err(_) => *errors += 1,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_output_limit_holds_for_the_builtin_stdio_adapter_run_natively_as_in_wasm() {
+    let (native_host, wasm_host) = native_and_wasm(Some(1)).await;
+    let big = format!(r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#, "a".repeat(2000));
+    for host in [&native_host, &wasm_host] {
+        let mut session = AdapterSession::open(host.adapter("stdio").unwrap(), 64 * 1024).unwrap();
+        let err = session.decode(format!("{big}\n").as_bytes()).expect_err("2 KiB of frames over a 1 KiB limit");
+        assert!(matches!(err, CallError::OutputTooLarge { .. }), "native {}: {err}", session.is_native());
+        let err = session.encode(msg(&big)).expect_err("2 KiB of bytes over a 1 KiB limit");
+        assert!(matches!(err, CallError::OutputTooLarge { .. }), "native {}: {err}", session.is_native());
+        let ok = session.decode(b"{\"jsonrpc\":\"2.0\",\"method\":\"y\"}\n").expect("a small line still passes");
+        assert_eq!(ok.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adapter_loaded_from_a_file_runs_in_wasm_even_under_the_builtin_name() {
+    let mut config = bare_config();
+    config.plugin_runtime.builtins = true;
+    config.plugins.push(file_entry("stdio", PluginKind::ProtocolAdapter, &fixture("mcpod-test-misbehave-adapter")));
+    let host = PluginHost::load(&config).await.expect("engine");
+    let mut session = AdapterSession::open(host.adapter("stdio").unwrap(), 1024).unwrap();
+    assert!(!session.is_native(), "the file's code is what runs");
+    let err = session.decode(b"panic").expect_err("the file's adapter panics on this");
+    assert!(matches!(err, CallError::Panic { .. }), "{err}");
+    for name in ["sse", "http", "websocket"] {
+        let other = AdapterSession::open(host.adapter(name).unwrap(), 1024).unwrap();
+        assert!(!other.is_native(), "the built-in {name} adapter runs in wasm");
+    }
+}

@@ -2,8 +2,11 @@
 //! stream, kept warm across messages (a call costs a few microseconds), and
 //! rebuilt from the `InstancePre` after a fault. Adapter calls are
 //! synchronous: they run on the caller's stack, bounded by the CPU budget.
+//! A session of the built-in `stdio` adapter runs the same code natively
+//! ([`super::native`]) unless `plugin_runtime.native_adapters` is off.
 
 use super::AdapterPlugin;
+use super::native::NativeFramer;
 use crate::frame::Frame;
 use crate::plugin::bindings::protocol_adapter::ProtocolAdapter;
 use crate::plugin::bindings::{self, PluginError, Transport};
@@ -23,19 +26,29 @@ struct Live {
     framer: ResourceAny,
 }
 
-/// The framing state of one connection, inside one adapter instance.
+/// The framing state of one connection, inside one adapter instance (or,
+/// for the built-in `stdio` adapter, in its code linked into the host).
 pub struct AdapterSession {
     plugin: AdapterPlugin,
     max_message_bytes: u32,
     live: Option<Live>,
+    native: Option<NativeFramer>,
 }
 
 impl AdapterSession {
     /// A session of adapter `plugin` refusing messages over `max_message_bytes`.
     pub fn open(plugin: AdapterPlugin, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
-        let mut session = AdapterSession { plugin, max_message_bytes, live: None };
-        session.live()?;
+        let native = plugin.native.map(|n| n.framer(max_message_bytes));
+        let mut session = AdapterSession { plugin, max_message_bytes, live: None, native };
+        if session.native.is_none() {
+            session.live()?;
+        }
         Ok(session)
+    }
+
+    /// Whether this session runs the adapter's code natively, not in wasm.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
     }
 
     /// The live instance, instantiating it (again, after a fault) if needed.
@@ -64,6 +77,9 @@ impl AdapterSession {
         {
             tracing::warn!(plugin = %self.plugin.name, error = %e, "adapter instance faulted; it will be rebuilt");
             self.live = None;
+            if self.native.is_some() {
+                self.native = self.plugin.native.map(|n| n.framer(self.max_message_bytes));
+            }
         }
         r
     }
@@ -81,23 +97,32 @@ impl AdapterSession {
     }
 
     fn decode_inner(&mut self, input: &[u8], finish: bool) -> Result<Decoded, CallError> {
-        let plugin = self.plugin.clone();
-        let live = self.live()?;
-        let framer = live.framer;
-        let instance = &live.instance;
         let function = if finish { "framer.finish" } else { "framer.decode" };
-        let out = guarded_sync(&mut live.store, function, |s| {
-            let codec = instance.mcpod_plugin_codec().framer();
-            if finish { codec.call_finish(s, framer) } else { codec.call_decode(s, framer, input) }
-        })?;
-        let frames = plugin_result(&plugin.ctx, out)?;
-        if let Some(bad) = frames.iter().flatten().find(|f| f.event.is_none() && !is_json(&f.data)) {
-            return Err(CallError::BadOutput {
-                plugin: plugin.name.clone(),
-                function,
-                reason: format!("a message frame is not JSON: {:?}", truncate(&bad.data, 80)),
-            });
-        }
+        let plugin = self.plugin.clone();
+        let frames = match &self.native {
+            // The built-in code checks every message frame is JSON-RPC
+            // (`check_message`), so the host's check below is not repeated.
+            Some(native) if finish => native.finish(&plugin.name)?,
+            Some(native) => native.decode(&plugin.name, input)?,
+            None => {
+                let live = self.live()?;
+                let framer = live.framer;
+                let instance = &live.instance;
+                let out = guarded_sync(&mut live.store, function, |s| {
+                    let codec = instance.mcpod_plugin_codec().framer();
+                    if finish { codec.call_finish(s, framer) } else { codec.call_decode(s, framer, input) }
+                })?;
+                let frames = plugin_result(&plugin.ctx, out)?;
+                if let Some(bad) = frames.iter().flatten().find(|f| f.event.is_none() && !is_json(&f.data)) {
+                    return Err(CallError::BadOutput {
+                        plugin: plugin.name.clone(),
+                        function,
+                        reason: format!("a message frame is not JSON: {:?}", truncate(&bad.data, 80)),
+                    });
+                }
+                frames.into_iter().map(|f| f.map(from_wit)).collect()
+            }
+        };
         let size: usize = frames
             .iter()
             .map(|f| match f {
@@ -105,15 +130,8 @@ impl AdapterSession {
                 Err(e) => e.message.len(),
             })
             .sum();
-        if size > plugin.ctx.limits.output_bytes {
-            return Err(CallError::OutputTooLarge {
-                plugin: plugin.name.clone(),
-                function,
-                size,
-                limit: plugin.ctx.limits.output_bytes,
-            });
-        }
-        Ok(frames.into_iter().map(|f| f.map(from_wit)).collect())
+        within_output_limit(&plugin, function, size)?;
+        Ok(frames)
     }
 
     /// The bytes that carry `frame` to the peer.
@@ -123,25 +141,33 @@ impl AdapterSession {
     }
 
     fn encode_inner(&mut self, frame: Frame) -> Result<Vec<u8>, CallError> {
-        let frame = bindings::Frame { event: frame.event, id: frame.id, data: frame.data };
         let plugin = self.plugin.clone();
-        let live = self.live()?;
-        let framer = live.framer;
-        let instance = &live.instance;
-        let out = guarded_sync(&mut live.store, "framer.encode", |s| {
-            instance.mcpod_plugin_codec().framer().call_encode(s, framer, &frame)
-        })?;
-        let bytes = plugin_result(&plugin.ctx, out)?;
-        if bytes.len() > plugin.ctx.limits.output_bytes {
-            return Err(CallError::OutputTooLarge {
-                plugin: plugin.name.clone(),
-                function: "framer.encode",
-                size: bytes.len(),
-                limit: plugin.ctx.limits.output_bytes,
-            });
-        }
+        let bytes = match &self.native {
+            Some(native) => native.encode(&plugin.name, frame)?,
+            None => {
+                let frame = bindings::Frame { event: frame.event, id: frame.id, data: frame.data };
+                let live = self.live()?;
+                let framer = live.framer;
+                let instance = &live.instance;
+                let out = guarded_sync(&mut live.store, "framer.encode", |s| {
+                    instance.mcpod_plugin_codec().framer().call_encode(s, framer, &frame)
+                })?;
+                plugin_result(&plugin.ctx, out)?
+            }
+        };
+        within_output_limit(&plugin, "framer.encode", bytes.len())?;
         Ok(bytes)
     }
+}
+
+/// Refuses a call's output of `size` bytes over the plugin's output limit
+/// (natively too: the limit is the same whichever way the code runs).
+fn within_output_limit(plugin: &AdapterPlugin, function: &'static str, size: usize) -> Result<(), CallError> {
+    let limit = plugin.ctx.limits.output_bytes;
+    if size > limit {
+        return Err(CallError::OutputTooLarge { plugin: plugin.name.clone(), function, size, limit });
+    }
+    Ok(())
 }
 
 impl AdapterPlugin {

@@ -4,6 +4,7 @@
 //! its calls need no kind check and cannot reach another kind's exports.
 
 pub mod adapter;
+pub mod native;
 pub mod catalog;
 pub mod registry;
 pub mod server_type;

@@ -1,0 +1,135 @@
+//! The built-in `stdio` adapter, run natively. Its framer is a Rust crate
+//! of this workspace (`plugins/adapter-stdio`), built to wasm for the plugin
+//! host and linked into the host as well; a session of it (loaded as
+//! `builtin:stdio`, with `plugin_runtime.native_adapters` on) calls the
+//! linked code instead of its wasm instance. Same code, same frames and
+//! errors, the same output limit: what changes is the cost of a call on
+//! every stdio message's path (no store, no copies across the component
+//! boundary), about 20,000 instructions per proxied call (benchmarks.md).
+//!
+//! Only a framer whose output is bounded by its input runs outside wasm's
+//! memory cap: a line is copied once, and each bad line gives one short
+//! error. The `sse` and `http` adapters stay in wasm (an SSE `id:` is
+//! repeated in every later event, and an HTTP batch of tiny bad items gives
+//! an error per item: their output can be many times their input, which
+//! wasm's memory cap bounds). A plugin loaded from a file, even one named
+//! `stdio`, always runs in wasm.
+
+use crate::frame::Frame;
+use crate::plugin::bindings::{ErrorCode, PluginError};
+use crate::plugin::error::CallError;
+use mcpod_plugin_sdk::protocol_adapter::{self as sdk, Framer};
+
+/// A built-in adapter whose code the host runs natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeAdapter {
+    /// `stdio`: newline-delimited JSON-RPC.
+    Stdio,
+}
+
+impl NativeAdapter {
+    /// The adapter built in under `name`, if the host runs its code natively.
+    pub fn of_builtin(name: &str) -> Option<NativeAdapter> {
+        (name == "stdio").then_some(NativeAdapter::Stdio)
+    }
+
+    /// A fresh framer refusing messages over `max_message_bytes`.
+    pub fn framer(self, max_message_bytes: u32) -> NativeFramer {
+        match self {
+            NativeAdapter::Stdio => NativeFramer::Stdio(Framer::new(max_message_bytes)),
+        }
+    }
+}
+
+/// The framing state of one connection, in the built-in adapter's own code.
+pub enum NativeFramer {
+    /// See [`NativeAdapter::Stdio`].
+    Stdio(mcpod_adapter_stdio::LineFramer),
+}
+
+impl NativeFramer {
+    /// As the plugin's `framer.decode`: the frames `input` completes.
+    pub fn decode(&self, plugin: &str, input: &[u8]) -> Result<Vec<Result<Frame, PluginError>>, CallError> {
+        let NativeFramer::Stdio(f) = self;
+        decoded(plugin, guarded(plugin, "framer.decode", || f.decode(input.to_vec()))?)
+    }
+
+    /// As the plugin's `framer.finish`: what was still buffered.
+    pub fn finish(&self, plugin: &str) -> Result<Vec<Result<Frame, PluginError>>, CallError> {
+        let NativeFramer::Stdio(f) = self;
+        decoded(plugin, guarded(plugin, "framer.finish", || f.finish())?)
+    }
+
+    /// As the plugin's `framer.encode`: the bytes that carry `frame`.
+    pub fn encode(&self, plugin: &str, frame: Frame) -> Result<Vec<u8>, CallError> {
+        let NativeFramer::Stdio(f) = self;
+        let frame = sdk::Frame { event: frame.event, id: frame.id, data: frame.data };
+        guarded(plugin, "framer.encode", || f.encode(frame))?
+            .map_err(|e| CallError::Plugin { plugin: plugin.to_string(), error: error(e) })
+    }
+}
+
+/// Runs a framer call; a panic is reported as the plugin's, as a trap in
+/// its wasm would be, so that the session starts a fresh framer.
+fn guarded<T>(plugin: &str, function: &'static str, f: impl FnOnce() -> T) -> Result<T, CallError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with no message".to_string());
+        tracing::error!(plugin = %plugin, function, "plugin fault: {message}");
+        CallError::Panic { plugin: plugin.to_string(), function, message }
+    })
+}
+
+fn decoded(plugin: &str, out: sdk::Decoded) -> Result<Vec<Result<Frame, PluginError>>, CallError> {
+    let list = out.map_err(|e| CallError::Plugin { plugin: plugin.to_string(), error: error(e) })?;
+    Ok(list
+        .into_iter()
+        .map(|item| item.map(|f| Frame { event: f.event, id: f.id, data: f.data }).map_err(error))
+        .collect())
+}
+
+/// The SDK's error as the host's bindings spell it (one WIT type, two sides).
+fn error(e: sdk::PluginError) -> PluginError {
+    let code = match e.code {
+        sdk::ErrorCode::InvalidInput => ErrorCode::InvalidInput,
+        sdk::ErrorCode::NotFound => ErrorCode::NotFound,
+        sdk::ErrorCode::Denied => ErrorCode::Denied,
+        sdk::ErrorCode::Unavailable => ErrorCode::Unavailable,
+        sdk::ErrorCode::TooLarge => ErrorCode::TooLarge,
+        sdk::ErrorCode::Internal => ErrorCode::Internal,
+    };
+    PluginError { code, message: e.message, field: e.field }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_native_adapter_code_is_the_plugins_fault_not_the_hosts() {
+        let err = guarded("stdio", "framer.decode", || -> () { panic!("deliberate {}", 1) }).unwrap_err();
+        assert!(err.is_fault(), "the session rebuilds its framer after it: {err}");
+        assert_eq!(err.to_string(), "plugin `stdio` panicked in `framer.decode`: deliberate 1");
+    }
+
+    #[test]
+    fn only_the_stdio_adapter_runs_natively() {
+        assert_eq!(NativeAdapter::of_builtin("stdio"), Some(NativeAdapter::Stdio));
+        for name in ["sse", "http", "websocket", "npx"] {
+            assert_eq!(NativeAdapter::of_builtin(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_native_stdio_framer_frames_lines_with_the_plugins_errors() {
+        let f = NativeAdapter::Stdio.framer(64);
+        let out = f.decode("stdio", b"{\"jsonrpc\":\"2.0\",\"method\":\"x\"}\nnope\n").unwrap();
+        assert_eq!(out[0].as_ref().unwrap().data, r#"{"jsonrpc":"2.0","method":"x"}"#);
+        assert_eq!(out[1].as_ref().unwrap_err().code, ErrorCode::InvalidInput);
+        let err = f.encode("stdio", Frame::message("a\nb".into())).unwrap_err();
+        assert!(matches!(err, CallError::Plugin { .. }) && err.to_string().contains("newline"), "{err}");
+    }
+}
