@@ -151,22 +151,71 @@ pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     json_response(status, Message::error_response(None, code, message).to_text())
 }
 
+/// The media ranges `Accept` lists, in order, without their parameters.
+fn media_ranges(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| item.split(';').next().unwrap_or("").trim())
+}
+
 /// True if the `Accept` header lists `mime` (or a wildcard covering it).
+/// Media types compare without regard to case (RFC 9110, 8.3.1).
 pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     let (kind, _) = mime.split_once('/').unwrap_or((mime, ""));
-    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
-        let m = item.split(';').next().unwrap_or("").trim();
-        m == mime || m == "*/*" || m == format!("{kind}/*")
+    media_ranges(headers).any(|m| {
+        m.eq_ignore_ascii_case(mime)
+            || m == "*/*"
+            || m.strip_suffix("/*").is_some_and(|k| k.eq_ignore_ascii_case(kind))
     })
 }
 
 /// True if `Accept` names `application/json` before `text/event-stream`.
 pub(crate) fn prefers_json(headers: &HeaderMap) -> bool {
-    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    let position = |mime: &str| accept.split(',').position(|item| item.split(';').next().unwrap_or("").trim() == mime);
-    match (position("application/json"), position("text/event-stream")) {
-        (Some(j), Some(s)) => j < s,
-        (Some(_), None) => true,
-        _ => false,
+    for m in media_ranges(headers) {
+        if m.eq_ignore_ascii_case("application/json") {
+            return true;
+        }
+        if m.eq_ignore_ascii_case("text/event-stream") {
+            return false;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn accept_lists_a_type_by_name_by_wildcard_and_in_any_case() {
+        let h = accept(&["Application/JSON;q=0.9, text/*"]);
+        assert!(accepts(&h, "application/json"));
+        assert!(accepts(&h, "text/event-stream"), "text/* covers it");
+        assert!(!accepts(&h, "image/png"));
+        assert!(accepts(&accept(&["*/*"]), "image/png"));
+        assert!(!accepts(&accept(&["application/jsonx"]), "application/json"));
+        assert!(!accepts(&HeaderMap::new(), "application/json"));
+    }
+
+    #[test]
+    fn json_is_preferred_only_when_listed_before_event_streams_across_header_lines() {
+        assert!(prefers_json(&accept(&["application/json, text/event-stream"])));
+        assert!(!prefers_json(&accept(&["text/event-stream, application/json"])));
+        assert!(prefers_json(&accept(&["application/json"])));
+        assert!(!prefers_json(&accept(&["text/event-stream"])));
+        assert!(!prefers_json(&accept(&["text/event-stream", "application/json"])), "the earlier line first");
+        assert!(prefers_json(&accept(&["APPLICATION/JSON; q=1", "text/event-stream"])));
+        assert!(!prefers_json(&HeaderMap::new()));
     }
 }
