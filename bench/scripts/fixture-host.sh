@@ -21,7 +21,9 @@ select_upstream() {
 }
 
 # Writes FILE: mcpod on 127.0.0.1:PORT, audit records to AUDIT_SINK, and
-# the fixture-command server type running $program.
+# the fixture-command server type running $program. NATIVE_ADAPTERS=false
+# runs the built-in adapters in wasm; CGROUPS=false runs the server without
+# its control group (cpu_limit, memory_limit), as the pipe proxy runs it.
 write_config() { # FILE PORT AUDIT_SINK
   cat > "$1" <<TOML
 [server]
@@ -30,6 +32,10 @@ listen = "127.0.0.1:$2"
 level = "warn"
 [audit]
 sink = "$3"
+[plugin_runtime]
+native_adapters = ${NATIVE_ADAPTERS:-true}
+[sandbox]
+cgroups = ${CGROUPS:-true}
 [[plugins]]
 name = "fixture-command"
 kind = "server-type"

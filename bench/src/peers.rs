@@ -3,6 +3,10 @@
 //! `BENCH_UPSTREAM=everything` the npm `@modelcontextprotocol/server-everything`
 //! on Node that the tests install), driven by the same client code; plus the
 //! floor: the same client talking to the server over stdio directly.
+//! mcpod runs as `mcpod serve` does by default; `BENCH_AUDIT=off`,
+//! `BENCH_NATIVE_ADAPTERS=false` and `BENCH_CGROUPS=false` take away its
+//! audit records, its natively run stdio adapter, and its upstream's
+//! control group (docs/benchmarks.md).
 
 use crate::stats::Samples;
 use serde_json::{Value, json};
@@ -339,10 +343,16 @@ async fn start_mcpod(root: &Path, mcpod: &Path, upstream: &Upstream) -> anyhow::
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n[limits]\nmax_sessions_per_server = 1000\n[audit]\nsink = \"{}\"\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = \"{}\"\n[plugins.config]\nprogram = \"{}\"\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n[limits]\nmax_sessions_per_server = 1000\n[audit]\nsink = \"{}\"\n[plugin_runtime]\nnative_adapters = {}\n[sandbox]\ncgroups = {}\n[[plugins]]\nname = \"fixture-command\"\nkind = \"server-type\"\nsource = \"{}\"\n[plugins.config]\nprogram = \"{}\"\n",
             // BENCH_AUDIT=off measures mcpod without its audit records
             // (default: stdout, as `mcpod serve` runs; here to /dev/null).
             std::env::var("BENCH_AUDIT").unwrap_or_else(|_| "stdout".to_string()),
+            // BENCH_NATIVE_ADAPTERS=false runs the built-in stdio adapter in
+            // wasm, as before it was linked into the host.
+            std::env::var("BENCH_NATIVE_ADAPTERS").as_deref() != Ok("false"),
+            // BENCH_CGROUPS=false runs the upstream without its control
+            // group (cpu_limit, memory_limit), as the other paths run it.
+            std::env::var("BENCH_CGROUPS").as_deref() != Ok("false"),
             plugin.display(),
             upstream.program.display()
         ),
