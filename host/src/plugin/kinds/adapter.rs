@@ -101,7 +101,7 @@ impl AdapterSession {
         let plugin = self.plugin.clone();
         let frames = match &self.native {
             // The built-in code checks every message frame is JSON-RPC
-            // (`check_message`), so the host's check below is not repeated.
+            // (`check_message`), so the JSON check of the wasm arm is not repeated.
             Some(native) if finish => native.finish(&plugin.name)?,
             Some(native) => native.decode(&plugin.name, input)?,
             None => {
