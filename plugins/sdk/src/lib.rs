@@ -360,10 +360,22 @@ pub mod testing {
         CONFIG.with(|c| c.borrow_mut().clear());
     }
 
+    // Used by the kinds that import `config` and `http`; a protocol
+    // adapter alone (as the host links the stdio adapter) imports neither.
+    #[cfg_attr(
+        not(any(feature = "server-type", feature = "template-catalog", feature = "package-registry")),
+        allow(dead_code)
+    )]
     pub(crate) fn config_value(key: &str) -> Option<String> {
         CONFIG.with(|c| c.borrow().get(key).cloned())
     }
 
+    // Used by the kinds that import `config` and `http`; a protocol
+    // adapter alone (as the host links the stdio adapter) imports neither.
+    #[cfg_attr(
+        not(any(feature = "server-type", feature = "template-catalog", feature = "package-registry")),
+        allow(dead_code)
+    )]
     pub(crate) fn config_keys() -> Vec<String> {
         CONFIG.with(|c| c.borrow().keys().cloned().collect())
     }
@@ -373,6 +385,12 @@ pub mod testing {
         eprintln!("[{level}] {message}{}", fields.concat());
     }
 
+    // Used by the kinds that import `config` and `http`; a protocol
+    // adapter alone (as the host links the stdio adapter) imports neither.
+    #[cfg_attr(
+        not(any(feature = "server-type", feature = "template-catalog", feature = "package-registry")),
+        allow(dead_code)
+    )]
     pub(crate) fn no_http(url: &str) -> String {
         format!(
             "no HTTP in a native test (asked for {url}); the host performs `http_fetch` once the plugin runs in mcpod"
