@@ -22,7 +22,7 @@ select_upstream() {
 
 # Writes FILE: mcpod on 127.0.0.1:PORT, audit records to AUDIT_SINK, and
 # the fixture-command server type running $program. NATIVE_ADAPTERS=false
-# runs the built-in adapters in wasm; CGROUPS=false runs the server without
+# runs the built-in stdio adapter in wasm; CGROUPS=false runs the server without
 # its control group (cpu_limit, memory_limit), as the pipe proxy runs it.
 write_config() { # FILE PORT AUDIT_SINK
   cat > "$1" <<TOML

@@ -453,6 +453,7 @@ async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_w
     let event = Frame { event: Some("endpoint".into()), id: Some("3".into()), data: "/post".into() };
     let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
     let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
+    assert_eq!(native.encode(msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
     for frame in [msg(ping), msg(&long), msg("{\"a\":\n1}"), event] {
         assert_eq!(outcome(native.encode(frame.clone())), outcome(wasm.encode(frame.clone())), "{frame:?}");
     }
@@ -472,8 +473,9 @@ fn count(decoded: &[Result<Frame, mcpod::plugin::bindings::PluginError>], frames
 async fn the_output_limit_holds_for_the_builtin_stdio_adapter_run_natively_as_in_wasm() {
     let (native_host, wasm_host) = native_and_wasm(Some(1)).await;
     let big = format!(r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#, "a".repeat(2000));
-    for host in [&native_host, &wasm_host] {
+    for (host, native) in [(&native_host, true), (&wasm_host, false)] {
         let mut session = AdapterSession::open(host.adapter("stdio").unwrap(), 64 * 1024).unwrap();
+        assert_eq!(session.is_native(), native, "a `builtin:stdio` entry with limits runs as configured");
         let err = session.decode(format!("{big}\n").as_bytes()).expect_err("2 KiB of frames over a 1 KiB limit");
         assert!(matches!(err, CallError::OutputTooLarge { .. }), "native {}: {err}", session.is_native());
         let err = session.encode(msg(&big)).expect_err("2 KiB of bytes over a 1 KiB limit");

@@ -75,7 +75,7 @@ impl AdapterSession {
         if let Err(e) = &r
             && e.is_fault()
         {
-            tracing::warn!(plugin = %self.plugin.name, error = %e, "adapter instance faulted; it will be rebuilt");
+            tracing::warn!(plugin = %self.plugin.name, error = %e, "the adapter faulted; its framer starts afresh");
             self.live = None;
             if self.native.is_some() {
                 self.native = self.plugin.native.map(|n| n.framer(self.max_message_bytes));

@@ -7,13 +7,15 @@
 //! every stdio message's path (no store, no copies across the component
 //! boundary), about 20,000 instructions per proxied call (benchmarks.md).
 //!
-//! Only a framer whose output is bounded by its input runs outside wasm's
-//! memory cap: a line is copied once, and each bad line gives one short
-//! error. The `sse` and `http` adapters stay in wasm (an SSE `id:` is
-//! repeated in every later event, and an HTTP batch of tiny bad items gives
-//! an error per item: their output can be many times their input, which
-//! wasm's memory cap bounds). A plugin loaded from a file, even one named
-//! `stdio`, always runs in wasm.
+//! Outside wasm's memory cap, a call must not allocate much more than it
+//! is given: the stdio framer's output is the lines that call completed
+//! and one short error per bad line, so a 64 KiB read gives at most a few
+//! MiB. The `sse` and `http` adapters stay in wasm: an SSE `id:` of up to
+//! the message limit is repeated in every later event, and an HTTP body's
+//! `finish` gives an error per item of the whole body (4 MiB of tiny bad
+//! items, some 100 MB), which wasm's memory cap bounds. `websocket` stays
+//! too: it frames network upstreams, where its cost does not show. A
+//! plugin loaded from a file, even one named `stdio`, always runs in wasm.
 
 use crate::frame::Frame;
 use crate::plugin::bindings::{ErrorCode, PluginError};
