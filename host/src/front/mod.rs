@@ -166,9 +166,7 @@ fn media_ranges(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     let (kind, _) = mime.split_once('/').unwrap_or((mime, ""));
     media_ranges(headers).any(|m| {
-        m.eq_ignore_ascii_case(mime)
-            || m == "*/*"
-            || m.strip_suffix("/*").is_some_and(|k| k.eq_ignore_ascii_case(kind))
+        m.eq_ignore_ascii_case(mime) || m == "*/*" || m.strip_suffix("/*").is_some_and(|k| k.eq_ignore_ascii_case(kind))
     })
 }
 

@@ -4,8 +4,8 @@
 //! its calls need no kind check and cannot reach another kind's exports.
 
 pub mod adapter;
-pub mod native;
 pub mod catalog;
+pub mod native;
 pub mod registry;
 pub mod server_type;
 
