@@ -12,8 +12,7 @@ use crate::plugin::error::{CallError, HostError, LoadError};
 use crate::plugin::imports::config::ConfigValues;
 use crate::plugin::imports::http::{AllowHosts, HttpGate};
 use crate::plugin::instance::{Calls, guarded, guarded_sync, new_store};
-use crate::plugin::kinds::native::NativeAdapter;
-use crate::plugin::kinds::{AdapterPlugin, CatalogPlugin, RegistryPlugin, ServerTypePlugin};
+use crate::plugin::kinds::{AdapterPlugin, CatalogPlugin, RegistryPlugin, ServerTypePlugin, native};
 use crate::plugin::limits::Limits;
 use crate::plugin::state::{CallTimers, PluginContext, PluginState};
 use crate::plugin::world;
@@ -49,9 +48,8 @@ pub struct LoadedPlugin {
     pub(crate) engine: Engine,
     pub(crate) ctx: Arc<PluginContext>,
     pub(crate) pre: KindPre,
-    /// The built-in adapter whose code the host runs natively for this
-    /// plugin's sessions, if it is one (see `kinds::native`).
-    pub(crate) native: Option<NativeAdapter>,
+    /// Whether its sessions run the built-in adapter's code natively (see `kinds::native`).
+    pub(crate) native: bool,
 }
 
 impl LoadedPlugin {
@@ -78,7 +76,7 @@ struct Resolved {
     source_desc: String,
     wasm: Result<std::borrow::Cow<'static, [u8]>, String>,
     builtin: Option<&'static Builtin>,
-    native: Option<NativeAdapter>,
+    native: bool,
 }
 
 /// Every loaded plugin, and the ones that failed to load.
@@ -373,16 +371,15 @@ fn resolve_entry(config: &Config, entry: PluginEntry) -> Resolved {
                 builtin::BUILTINS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
             )),
         };
-        let native = builtin
-            .filter(|b| b.kind == PluginKind::ProtocolAdapter && config.plugin_runtime.native_adapters)
-            .and_then(|b| NativeAdapter::of_builtin(b.name));
+        let native = config.plugin_runtime.native_adapters
+            && builtin.is_some_and(|b| b.kind == PluginKind::ProtocolAdapter && native::runs_natively(b.name));
         return Resolved { source_desc: entry.source.clone(), entry, wasm, builtin, native };
     }
     let path = resolve_path(&config.base_dir, Path::new(&entry.source));
     let wasm = std::fs::read(&path)
         .map(std::borrow::Cow::Owned)
         .map_err(|e| format!("cannot read {}: {e}; check the `source` path", path.display()));
-    Resolved { source_desc: path.display().to_string(), entry, wasm, builtin: None, native: None }
+    Resolved { source_desc: path.display().to_string(), entry, wasm, builtin: None, native: false }
 }
 
 fn resolve_path(base: &Path, p: &Path) -> PathBuf {

@@ -38,7 +38,7 @@ pub struct AdapterSession {
 impl AdapterSession {
     /// A session of adapter `plugin` refusing messages over `max_message_bytes`.
     pub fn open(plugin: AdapterPlugin, max_message_bytes: u32) -> Result<AdapterSession, CallError> {
-        let native = plugin.native.map(|n| n.framer(max_message_bytes));
+        let native = plugin.native.then(|| NativeFramer::new(max_message_bytes));
         let mut session = AdapterSession { plugin, max_message_bytes, live: None, native };
         if session.native.is_none() {
             session.live()?;
@@ -77,8 +77,8 @@ impl AdapterSession {
         {
             tracing::warn!(plugin = %self.plugin.name, error = %e, "the adapter faulted; its framer starts afresh");
             self.live = None;
-            if self.native.is_some() {
-                self.native = self.plugin.native.map(|n| n.framer(self.max_message_bytes));
+            if let Some(native) = &mut self.native {
+                *native = NativeFramer::new(self.max_message_bytes);
             }
         }
         r
@@ -98,13 +98,13 @@ impl AdapterSession {
 
     fn decode_inner(&mut self, input: &[u8], finish: bool) -> Result<Decoded, CallError> {
         let function = if finish { "framer.finish" } else { "framer.decode" };
-        let plugin = self.plugin.clone();
         let frames = match &self.native {
             // The built-in code checks every message frame is JSON-RPC
             // (`check_message`), so the JSON check of the wasm arm is not repeated.
-            Some(native) if finish => native.finish(&plugin.name)?,
-            Some(native) => native.decode(&plugin.name, input)?,
+            Some(native) if finish => native.finish(&self.plugin.name)?,
+            Some(native) => native.decode(&self.plugin.name, input)?,
             None => {
+                let plugin = self.plugin.clone();
                 let live = self.live()?;
                 let framer = live.framer;
                 let instance = &live.instance;
@@ -130,7 +130,7 @@ impl AdapterSession {
                 Err(e) => e.message.len(),
             })
             .sum();
-        within_output_limit(&plugin, function, size)?;
+        within_output_limit(&self.plugin, function, size)?;
         Ok(frames)
     }
 
@@ -141,10 +141,10 @@ impl AdapterSession {
     }
 
     fn encode_inner(&mut self, frame: Frame) -> Result<Vec<u8>, CallError> {
-        let plugin = self.plugin.clone();
         let bytes = match &self.native {
-            Some(native) => native.encode(&plugin.name, frame)?,
+            Some(native) => native.encode(&self.plugin.name, frame)?,
             None => {
+                let plugin = self.plugin.clone();
                 let frame = bindings::Frame { event: frame.event, id: frame.id, data: frame.data };
                 let live = self.live()?;
                 let framer = live.framer;
@@ -155,7 +155,7 @@ impl AdapterSession {
                 plugin_result(&plugin.ctx, out)?
             }
         };
-        within_output_limit(&plugin, "framer.encode", bytes.len())?;
+        within_output_limit(&self.plugin, "framer.encode", bytes.len())?;
         Ok(bytes)
     }
 }

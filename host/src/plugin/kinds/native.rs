@@ -22,51 +22,34 @@ use crate::plugin::bindings::{ErrorCode, PluginError};
 use crate::plugin::error::CallError;
 use mcpod_plugin_sdk::protocol_adapter::{self as sdk, Framer};
 
-/// A built-in adapter whose code the host runs natively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NativeAdapter {
-    /// `stdio`: newline-delimited JSON-RPC.
-    Stdio,
+/// Whether the host runs the code of the adapter built in as `name` natively.
+pub fn runs_natively(name: &str) -> bool {
+    name == "stdio"
 }
 
-impl NativeAdapter {
-    /// The adapter built in under `name`, if the host runs its code natively.
-    pub fn of_builtin(name: &str) -> Option<NativeAdapter> {
-        (name == "stdio").then_some(NativeAdapter::Stdio)
-    }
-
-    /// A fresh framer refusing messages over `max_message_bytes`.
-    pub fn framer(self, max_message_bytes: u32) -> NativeFramer {
-        match self {
-            NativeAdapter::Stdio => NativeFramer::Stdio(Framer::new(max_message_bytes)),
-        }
-    }
-}
-
-/// The framing state of one connection, in the built-in adapter's own code.
-pub enum NativeFramer {
-    /// See [`NativeAdapter::Stdio`].
-    Stdio(mcpod_adapter_stdio::LineFramer),
-}
+/// The framing state of one connection, in the built-in stdio adapter's own code.
+pub struct NativeFramer(mcpod_adapter_stdio::LineFramer);
 
 impl NativeFramer {
+    /// A fresh framer refusing messages over `max_message_bytes`.
+    pub fn new(max_message_bytes: u32) -> NativeFramer {
+        NativeFramer(Framer::new(max_message_bytes))
+    }
+
     /// As the plugin's `framer.decode`: the frames `input` completes.
     pub fn decode(&self, plugin: &str, input: &[u8]) -> Result<Vec<Result<Frame, PluginError>>, CallError> {
-        let NativeFramer::Stdio(f) = self;
-        decoded(plugin, guarded(plugin, "framer.decode", || f.decode(input.to_vec()))?)
+        decoded(plugin, guarded(plugin, "framer.decode", || self.0.decode(input.to_vec()))?)
     }
 
     /// As the plugin's `framer.finish`: what was still buffered.
     pub fn finish(&self, plugin: &str) -> Result<Vec<Result<Frame, PluginError>>, CallError> {
-        let NativeFramer::Stdio(f) = self;
-        decoded(plugin, guarded(plugin, "framer.finish", || f.finish())?)
+        decoded(plugin, guarded(plugin, "framer.finish", || self.0.finish())?)
     }
 
     /// As the plugin's `framer.encode`: the bytes that carry `frame`.
     pub fn encode(&self, plugin: &str, frame: Frame) -> Result<Vec<u8>, CallError> {
-        let NativeFramer::Stdio(f) = self;
         let frame = sdk::Frame { event: frame.event, id: frame.id, data: frame.data };
-        guarded(plugin, "framer.encode", || f.encode(frame))?
+        guarded(plugin, "framer.encode", || self.0.encode(frame))?
             .map_err(|e| CallError::Plugin { plugin: plugin.to_string(), error: error(e) })
     }
 }
@@ -119,15 +102,15 @@ mod tests {
 
     #[test]
     fn only_the_stdio_adapter_runs_natively() {
-        assert_eq!(NativeAdapter::of_builtin("stdio"), Some(NativeAdapter::Stdio));
+        assert!(runs_natively("stdio"));
         for name in ["sse", "http", "websocket", "npx"] {
-            assert_eq!(NativeAdapter::of_builtin(name), None, "{name}");
+            assert!(!runs_natively(name), "{name}");
         }
     }
 
     #[test]
     fn a_native_stdio_framer_frames_lines_with_the_plugins_errors() {
-        let f = NativeAdapter::Stdio.framer(64);
+        let f = NativeFramer::new(64);
         let out = f.decode("stdio", b"{\"jsonrpc\":\"2.0\",\"method\":\"x\"}\nnope\n").unwrap();
         assert_eq!(out[0].as_ref().unwrap().data, r#"{"jsonrpc":"2.0","method":"x"}"#);
         assert_eq!(out[1].as_ref().unwrap_err().code, ErrorCode::InvalidInput);
