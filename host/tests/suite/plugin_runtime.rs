@@ -436,9 +436,9 @@ async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_w
         streams.push(vec![bytes.clone()]);
         streams.push(bytes.chunks(7).map(<[u8]>::to_vec).collect());
     }
+    let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
     let (mut frames, mut errors) = (0, 0);
     for reads in &streams {
-        let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
         let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
         assert!(native.is_native() && !wasm.is_native(), "native_adapters picks the path");
         for read in reads.iter().map(Vec::as_slice).chain([&b""[..]]) {
@@ -451,7 +451,6 @@ async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_w
     assert!(frames >= 8 && errors >= 5, "the streams made frames ({frames}) and errors ({errors}) to compare");
 
     let event = Frame { event: Some("endpoint".into()), id: Some("3".into()), data: "/post".into() };
-    let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
     let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
     assert_eq!(native.encode(msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
     for frame in [msg(ping), msg(&long), msg("{\"a\":\n1}"), event] {
