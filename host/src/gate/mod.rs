@@ -123,16 +123,20 @@ fn token_in_query(req: &Request) -> bool {
 /// The resource `req` is for: the host's base URL, and for MCP paths the
 /// server's URL (`…/servers/ID`).
 pub fn resource_of(public_url: Option<&str>, req: &Request) -> Resource {
+    resource_from(public_url, req.headers(), req.uri().path())
+}
+
+/// [`resource_of`] from the request's parts, which (unlike the request
+/// with its body) a future may hold across an await.
+fn resource_from(public_url: Option<&str>, headers: &axum::http::HeaderMap, path: &str) -> Resource {
     let base = match public_url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => {
-            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
             format!("http://{host}")
         }
     };
-    let server = req
-        .uri()
-        .path()
+    let server = path
         .strip_prefix("/servers/")
         .and_then(|rest| rest.split('/').next())
         .filter(|id| !id.is_empty())
@@ -181,16 +185,17 @@ fn refused(path: &str, status: StatusCode, message: &str, www: HeaderValue, metr
 /// 6750 and RFC 9728), a token sent in the URL, and on MCP paths a token
 /// without the required scopes (403 `insufficient_scope`).
 pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, next: Next) -> Response {
-    let resource = resource_of(check.public_url.as_deref(), &req);
-    let path = req.uri().path().to_string();
+    // Built only for the checks and refusals that name it, not per request.
+    let (headers, path) = (req.headers(), req.uri().path());
+    let resource = || resource_from(check.public_url.as_deref(), headers, path);
     if token_in_query(&req) {
         let message =
             "an access token in the URL is refused (URLs are logged and cached); send `Authorization: Bearer <token>`";
-        let www = challenge(&check, &resource, Some(("invalid_request", message)), &[]);
-        return refused(&path, StatusCode::UNAUTHORIZED, message, www, &check.metrics);
+        let www = challenge(&check, &resource(), Some(("invalid_request", message)), &[]);
+        return refused(path, StatusCode::UNAUTHORIZED, message, www, &check.metrics);
     }
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let principal = match check.auth.authenticate(crate::auth::bearer(authorization), &resource).await {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let principal = match check.auth.authenticate_for(crate::auth::bearer(authorization), &resource).await {
         Ok(p) => p,
         Err(e) => {
             let message = e.to_string();
@@ -199,18 +204,18 @@ pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, ne
                 Refused::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
                 _ => (StatusCode::UNAUTHORIZED, Some(("invalid_token", message.as_str()))),
             };
-            let www = challenge(&check, &resource, error, &[]);
-            return refused(&path, status, &message, www, &check.metrics);
+            let www = challenge(&check, &resource(), error, &[]);
+            return refused(path, status, &message, www, &check.metrics);
         }
     };
-    if is_mcp_path(&path)
+    if is_mcp_path(path)
         && let Some(oidc) = check.auth.oidc()
         && principal.issuer == oidc.issuer()
         && let Some(missing) = oidc.required_scopes().iter().find(|s| !principal.has_scope(s))
     {
         let message = format!("the token lacks the scope {missing:?} this host requires ([auth.oidc] scopes)");
-        let www = challenge(&check, &resource, Some(("insufficient_scope", &message)), oidc.required_scopes());
-        return refused(&path, StatusCode::FORBIDDEN, &message, www, &check.metrics);
+        let www = challenge(&check, &resource(), Some(("insufficient_scope", &message)), oidc.required_scopes());
+        return refused(path, StatusCode::FORBIDDEN, &message, www, &check.metrics);
     }
     let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
     req.extensions_mut().insert(Arc::new(principal));

@@ -181,6 +181,17 @@ impl Authenticator {
     /// off, a token that proves someone still names them, and anything else
     /// is [`Principal::unauthenticated`].
     pub async fn authenticate(&self, token: Option<&str>, resource: &Resource) -> Result<Principal, Refused> {
+        self.authenticate_for(token, &|| resource.clone()).await
+    }
+
+    /// [`Self::authenticate`] with the resource made only when a check needs
+    /// it (an issuer's token): the request path's two URLs are not built for
+    /// the admin token, a named token or no authentication.
+    pub async fn authenticate_for(
+        &self,
+        token: Option<&str>,
+        resource: &(dyn Fn() -> Resource + Sync),
+    ) -> Result<Principal, Refused> {
         if self.admin.is_none() {
             return Ok(match token {
                 Some(t) => self.check(t, resource).await.unwrap_or_else(|_| Principal::unauthenticated()),
@@ -190,7 +201,7 @@ impl Authenticator {
         self.check(token.ok_or(Refused::Missing)?, resource).await
     }
 
-    async fn check(&self, token: &str, resource: &Resource) -> Result<Principal, Refused> {
+    async fn check(&self, token: &str, resource: &(dyn Fn() -> Resource + Sync)) -> Result<Principal, Refused> {
         if let Some(admin) = &self.admin
             && crate::auth::constant_time_eq(token.as_bytes(), admin.as_bytes())
         {
@@ -209,7 +220,7 @@ impl Authenticator {
         };
         match oidc::unverified_issuer(token) {
             Some(iss) => match (&self.oidc, &self.kubernetes) {
-                (Some(v), _) if v.issuer() == iss => v.verify(token, resource).await,
+                (Some(v), _) if v.issuer() == iss => v.verify(token, &resource()).await,
                 (_, Some(k)) => k.review(token).await,
                 (Some(v), None) => {
                     Err(Refused::Invalid(format!("its issuer {iss:?} is not the accepted issuer {:?}", v.issuer())))
@@ -217,7 +228,7 @@ impl Authenticator {
                 (None, None) => Err(unknown()),
             },
             None => match &self.oidc {
-                Some(v) if v.introspects() => v.introspect(token, resource).await,
+                Some(v) if v.introspects() => v.introspect(token, &resource()).await,
                 _ => Err(unknown()),
             },
         }
