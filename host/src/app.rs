@@ -315,32 +315,29 @@ pub async fn build(config: &Config, runtime: Option<Arc<dyn Runtime>>) -> Result
     ));
     let auth = Arc::new(authenticator(config, admin.token.map(Arc::from), kube_client).await?);
     let public_url: Option<Arc<str>> = config.server.public_url.as_deref().map(Arc::from);
-    // Inside authentication: the principal is known when policies decide.
-    let front = front::router(front_state).layer(axum::middleware::from_fn_with_state(
-        gate::Policies { access: access.clone(), manager: manager.clone() },
-        gate::may_connect,
-    ));
-    let protected = api::routes(state.clone()).merge(front).layer(axum::middleware::from_fn_with_state(
-        gate::TokenCheck { auth: auth.clone(), public_url: public_url.clone(), metrics: metrics.clone() },
-        gate::require_token,
-    ));
-    let routes = api::open_routes(state).merge(gate::resource_metadata::routes(auth, public_url)).merge(protected);
-    // The layers every request passes go around the router as one stack,
-    // not through `Router::layer`, which boxes each route once per layer:
-    // there, every request cloned the boxed stack level by level (about 30
-    // allocations a call, `bench/scripts/instructions.sh`).
+    let routes = api::open_routes(state.clone())
+        .merge(gate::resource_metadata::routes(auth.clone(), public_url.clone()))
+        .merge(api::routes(state))
+        .merge(front::router(front_state));
+    // The layers every request passes go around the router as one stack of
+    // hand-written tower layers, not `Router::layer` calls or `from_fn`:
+    // those box every route once per layer and the next service and future
+    // once per request, and each request then cloned that boxed stack level
+    // by level (`bench/scripts/instructions.sh`).
     // Outermost: nothing, not even a preflight or a 404, answers a foreign
-    // Host or Origin. The one check of body size is inside it: the front's
-    // `Body` and the API turn its refusal into their JSON errors. CORS is
-    // outside the token, so that a preflight (which carries none) is answered.
+    // Host or Origin, and no refusal is plain text. The one check of body
+    // size is inside it: the front's `Body` and the API turn its refusal
+    // into their JSON errors. CORS is outside authentication, so that a
+    // preflight (which carries no token) is answered; the `connect` policy
+    // is inside it, where the principal is known.
     let stack = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(
-            gate::GuardCheck { guard: guard.clone(), metrics: metrics.clone() },
-            gate::guard,
-        ))
+        .layer(gate::GuardLayer(gate::GuardCheck { guard: guard.clone(), metrics: metrics.clone() }))
         .layer(axum::extract::DefaultBodyLimit::max(max))
-        .layer(axum::middleware::from_fn(gate::json_refusals))
         .option_layer(gate::cors(&guard))
+        .layer(gate::AuthLayer {
+            tokens: gate::TokenCheck { auth, public_url, metrics: metrics.clone() },
+            policies: gate::Policies { access: access.clone(), manager: manager.clone() },
+        })
         .service(routes);
     let router = Router::new().fallback_service(stack);
     Ok(App { plugins, manager, router, token_source: admin.source, audit, metrics })

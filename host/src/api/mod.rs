@@ -161,12 +161,17 @@ pub async fn admin_only(req: axum::extract::Request, next: axum::middleware::Nex
 /// `/healthz`, `/readyz` and `/metrics`, which probes and scrapers reach
 /// without a token (still behind the browser guard).
 pub fn open_routes(state: AppState) -> Router {
+    let [health, ready, metrics_path] = OPEN_PATHS;
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(health, get(healthz))
+        .route(ready, get(readyz))
+        .route(metrics_path, get(metrics))
         .with_state(state)
 }
+
+/// The paths [`open_routes`] serves, which `gate::AuthLayer` lets through
+/// without a token (probes and scrapers carry none).
+pub const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 async fn healthz() -> &'static str {
     "ok"

@@ -16,11 +16,14 @@ use crate::identity::{Authenticator, Refused, Resource};
 use crate::jsonrpc::code;
 use crate::mcp_headers;
 use crate::metrics::Metrics;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// True for the MCP front's paths, whose errors are JSON-RPC errors.
 fn is_mcp_path(path: &str) -> bool {
@@ -65,34 +68,113 @@ fn refuse(path: &str, r: Refusal, metrics: &Metrics) -> Response {
     }
 }
 
-/// The browser guard as a layer: refuses a foreign `Host`, a foreign
-/// `Origin`, and a POST that is not JSON, before the body is read.
-pub async fn guard(State(check): State<GuardCheck>, req: Request, next: Next) -> Response {
-    match check.guard.check(req.method(), req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(r) => refuse(req.uri().path(), r, &check.metrics),
+/// The browser guard and JSON refusals as one layer around every route:
+/// refuses a foreign `Host`, a foreign `Origin`, and a POST that is not
+/// JSON, before the body is read; and turns the plain-text refusals of
+/// axum's extractors (a path segment that is not UTF-8, a query string with
+/// a duplicated key, a body over the limit, ...) into JSON in the route's
+/// style, so that every client gets an error it can read: a JSON-RPC error
+/// on the MCP front, an API error elsewhere. Written as a tower layer, not
+/// `from_fn`, which boxed the next service and the future on every request.
+#[derive(Clone)]
+pub struct GuardLayer(pub GuardCheck);
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = Guarded<S>;
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded { inner, check: self.0.clone() }
+    }
+}
+
+/// The service [`GuardLayer`] wraps around the routes.
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    check: GuardCheck,
+}
+
+impl<S> tower::Service<Request> for Guarded<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let mcp = is_mcp_path(req.uri().path());
+        match self.check.guard.check(req.method(), req.headers()) {
+            Ok(()) => GuardedFuture::Inner { fut: self.inner.call(req), mcp },
+            Err(r) => GuardedFuture::Refused { resp: Some(refuse(req.uri().path(), r, &self.check.metrics)) },
+        }
+    }
+}
+
+pub use guarded::GuardedFuture;
+use guarded::GuardedProj;
+
+/// [`GuardedFuture`] in a module of its own: `pin_project!` cannot carry
+/// the fields' doc comments, which `missing_docs` asks for.
+#[allow(missing_docs)]
+mod guarded {
+    use super::*;
+    pin_project_lite::pin_project! {
+        /// [`Guarded`]'s answer: the guard's refusal, or the routes' answer
+        /// with a plain-text refusal turned into JSON (which reads its body).
+        #[project = GuardedProj]
+        pub enum GuardedFuture<F> {
+            /// Refused by the guard (the refusal is taken when answered).
+            Refused { resp: Option<Response> },
+            /// Passed on to the routes (`mcp`: JSON-RPC errors on this path).
+            Inner { #[pin] fut: F, mcp: bool },
+            /// A plain-text refusal being turned into JSON.
+            Converting { fut: futures_util::future::BoxFuture<'static, Response> },
+        }
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for GuardedFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let (resp, mcp) = match self.as_mut().project() {
+                GuardedProj::Refused { resp } => return Poll::Ready(Ok(resp.take().unwrap_or_default())),
+                GuardedProj::Converting { fut } => return fut.as_mut().poll(cx).map(Ok),
+                GuardedProj::Inner { fut, mcp } => match fut.poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(resp)) => (resp, *mcp),
+                },
+            };
+            if !is_plain_refusal(&resp) {
+                return Poll::Ready(Ok(resp));
+            }
+            self.set(GuardedFuture::Converting { fut: Box::pin(json_refusal(resp, mcp)) });
+        }
     }
 }
 
 /// The most of a plain-text refusal's body read to turn it into JSON.
 const PLAIN_REFUSAL_BYTES: usize = 4096;
 
-/// Turns the plain-text refusals of axum's extractors (a path segment that
-/// is not UTF-8, a query string with a duplicated key, ...) into JSON in the
-/// route's style, so that every client gets an error it can read: a
-/// JSON-RPC error on the MCP front, an API error elsewhere.
-pub async fn json_refusals(req: Request, next: Next) -> Response {
-    let mcp = is_mcp_path(req.uri().path());
-    let resp = next.run(req).await;
+/// True for an error answered in plain text (axum's extractors' refusals).
+fn is_plain_refusal(resp: &Response) -> bool {
     let status = resp.status();
-    let plain = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/plain"));
-    if !(status.is_client_error() || status.is_server_error()) || !plain {
-        return resp;
-    }
+    (status.is_client_error() || status.is_server_error())
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/plain"))
+}
+
+/// A plain-text refusal as JSON in the route's style, its text kept.
+async fn json_refusal(resp: Response, mcp: bool) -> Response {
+    let status = resp.status();
     let text = match axum::body::to_bytes(resp.into_body(), PLAIN_REFUSAL_BYTES).await {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
         Err(_) => status.canonical_reason().unwrap_or("refused").to_string(),
@@ -114,8 +196,8 @@ pub async fn json_refusals(req: Request, next: Next) -> Response {
 
 /// True if the query string carries an access token, which the MCP
 /// authorization specification forbids (URLs end up in logs and caches).
-fn token_in_query(req: &Request) -> bool {
-    req.uri().query().is_some_and(|q| {
+fn token_in_query(uri: &axum::http::Uri) -> bool {
+    uri.query().is_some_and(|q| {
         q.split('&').any(|pair| pair.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("access_token")))
     })
 }
@@ -178,21 +260,97 @@ fn refused(path: &str, status: StatusCode, message: &str, www: HeaderValue, metr
     resp
 }
 
-/// Authentication as a layer: proves who is calling and puts the
-/// [`Principal`] in the request's extensions for the handlers, the role
-/// checks and the logs (every line of the request carries its name).
-/// Refuses a request that proves no one (401 with the challenge of RFC
-/// 6750 and RFC 9728), a token sent in the URL, and on MCP paths a token
-/// without the required scopes (403 `insufficient_scope`).
-pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, next: Next) -> Response {
+/// Authentication and the `connect` policy as one layer, inside CORS (a
+/// preflight carries no token) and around the routes. Every path but the
+/// open ones ([`crate::api::OPEN_PATHS`] and the Protected Resource Metadata)
+/// must prove a principal, which is put in the request's extensions for the
+/// handlers, the role checks and the logs (every line of the request
+/// carries its name). Refuses a request that proves no one (401 with the
+/// challenge of RFC 6750 and RFC 9728), a token sent in the URL, and on MCP
+/// paths a token without the required scopes (403 `insufficient_scope`) or a
+/// principal no policy lets connect to the server (403). One boxed future a
+/// request, where two `from_fn` layers on their routers boxed six.
+#[derive(Clone)]
+pub struct AuthLayer {
+    /// The credentials and where refusals are counted.
+    pub tokens: TokenCheck,
+    /// The access policies `connect` is asked of.
+    pub policies: Policies,
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Authenticated<S>;
+    fn layer(&self, inner: S) -> Authenticated<S> {
+        Authenticated { inner, gate: Arc::new(self.clone()) }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around the routes.
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    gate: Arc<AuthLayer>,
+}
+
+impl<S> tower::Service<Request> for Authenticated<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        // The clone waits for its own readiness; the ready one serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            if is_open_path(req.uri().path()) {
+                return inner.call(req).await;
+            }
+            let principal = match authenticate(&gate.tokens, req.headers(), req.uri()).await {
+                Ok(p) => Arc::new(p),
+                Err(refusal) => return Ok(refusal),
+            };
+            let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
+            if let Some(refusal) = span.in_scope(|| may_connect(&gate.policies, &principal, req.uri().path())) {
+                return Ok(refusal);
+            }
+            req.extensions_mut().insert(principal);
+            tracing::Instrument::instrument(inner.call(req), span).await
+        })
+    }
+}
+
+/// True for the paths anyone may read: health, readiness, metrics, and the
+/// Protected Resource Metadata a 401 points to.
+fn is_open_path(path: &str) -> bool {
+    crate::api::OPEN_PATHS.contains(&path)
+        || path.strip_prefix(resource_metadata::PATH).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The principal a request with these headers proves for `uri`, or the
+/// refusal to answer with. (Its parts, not the request: a future that holds
+/// the request's body across an await cannot move between threads.)
+async fn authenticate(
+    check: &TokenCheck,
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<crate::identity::Principal, Response> {
+    let path = uri.path();
     // Built only for the checks and refusals that name it, not per request.
-    let (headers, path) = (req.headers(), req.uri().path());
     let resource = || resource_from(check.public_url.as_deref(), headers, path);
-    if token_in_query(&req) {
+    if token_in_query(uri) {
         let message =
             "an access token in the URL is refused (URLs are logged and cached); send `Authorization: Bearer <token>`";
-        let www = challenge(&check, &resource(), Some(("invalid_request", message)), &[]);
-        return refused(path, StatusCode::UNAUTHORIZED, message, www, &check.metrics);
+        let www = challenge(check, &resource(), Some(("invalid_request", message)), &[]);
+        return Err(refused(path, StatusCode::UNAUTHORIZED, message, www, &check.metrics));
     }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let principal = match check.auth.authenticate_for(crate::auth::bearer(authorization), &resource).await {
@@ -204,8 +362,8 @@ pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, ne
                 Refused::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
                 _ => (StatusCode::UNAUTHORIZED, Some(("invalid_token", message.as_str()))),
             };
-            let www = challenge(&check, &resource(), error, &[]);
-            return refused(path, status, &message, www, &check.metrics);
+            let www = challenge(check, &resource(), error, &[]);
+            return Err(refused(path, status, &message, www, &check.metrics));
         }
     };
     if is_mcp_path(path)
@@ -214,12 +372,10 @@ pub async fn require_token(State(check): State<TokenCheck>, mut req: Request, ne
         && let Some(missing) = oidc.required_scopes().iter().find(|s| !principal.has_scope(s))
     {
         let message = format!("the token lacks the scope {missing:?} this host requires ([auth.oidc] scopes)");
-        let www = challenge(&check, &resource(), Some(("insufficient_scope", &message)), oidc.required_scopes());
-        return refused(path, StatusCode::FORBIDDEN, &message, www, &check.metrics);
+        let www = challenge(check, &resource(), Some(("insufficient_scope", &message)), oidc.required_scopes());
+        return Err(refused(path, StatusCode::FORBIDDEN, &message, www, &check.metrics));
     }
-    let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
-    req.extensions_mut().insert(Arc::new(principal));
-    tracing::Instrument::instrument(next.run(req), span).await
+    Ok(principal)
 }
 
 /// What [`may_connect`] decides with: the policies, and the servers whose
@@ -232,29 +388,22 @@ pub struct Policies {
     pub manager: Arc<crate::servers::Manager>,
 }
 
-/// The access policies' `connect` as a layer on the MCP front: a
-/// principal no policy lets connect to `/servers/ID/…` gets a 403 JSON-RPC
+/// The access policies' `connect` on the MCP front: a principal no policy
+/// lets connect to `/servers/ID/…` (or `/virtual/ID/…`) gets a 403 JSON-RPC
 /// error naming the policy outcome, before any session opens.
-pub async fn may_connect(State(policies): State<Policies>, req: Request, next: Next) -> Response {
-    let Policies { access, manager } = policies;
-    if !access.is_on() {
-        return next.run(req).await;
+fn may_connect(policies: &Policies, who: &crate::identity::Principal, path: &str) -> Option<Response> {
+    if !policies.access.is_on() {
+        return None;
     }
-    let path = req.uri().path();
     let under = path.strip_prefix("/servers/").or_else(|| path.strip_prefix("/virtual/"));
-    let Some(server) = under.and_then(|r| r.split('/').next()) else {
-        return next.run(req).await;
-    };
-    let Some(who) = req.extensions().get::<Arc<crate::identity::Principal>>() else {
-        return next.run(req).await;
-    };
-    let verdict = access.decide_on(who, Act::Connect, &manager.policy_facts(server), None);
+    let server = under.and_then(|r| r.split('/').next())?;
+    let verdict = policies.access.decide_on(who, Act::Connect, &policies.manager.policy_facts(server), None);
     if verdict.allowed {
-        return next.run(req).await;
+        return None;
     }
     tracing::info!(principal = %who.name, server, reason = %verdict.reason, "refused: policy denies connect");
     let message = format!("denied by policy: `{}` may not connect to server `{server}` ({})", who.name, verdict.reason);
-    crate::front::rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &message)
+    Some(crate::front::rpc_error(StatusCode::FORBIDDEN, code::INVALID_REQUEST, &message))
 }
 
 /// CORS for the configured origins (`server.allowed_origins`), or `None`

@@ -246,6 +246,61 @@ async fn with_a_token_every_route_but_probes_and_metrics_wants_it_and_the_guard_
     assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
 }
 
+/// One raw HTTP/1.1 GET of `path` exactly as written (a client library
+/// would resolve its `..` segments): the status and the whole answer.
+async fn raw_get(host: &TestHost, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("GET {path}: no answer in 10 s"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("GET {path}: {text}"));
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_that_only_look_like_the_open_ones_reach_nothing_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "secret-admin-token\n").unwrap();
+    let host = start_host(|c| c.server.api_token_file = Some(file.clone())).await;
+    let auth = ("authorization", "Bearer secret-admin-token");
+    let (status, _, body) =
+        send(&host, "POST", "/api/v1/servers", &[auth, ("content-type", "application/json")], START).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["server_id"].as_str().unwrap().to_string();
+    // The open paths pass without a token, and so does the metadata a 401 points to.
+    for open in ["/healthz", "/readyz", "/metrics", "/healthz?then=/api/v1/servers"] {
+        assert_eq!(raw_get(&host, open).await.0, 200, "GET {open} needs no token");
+    }
+    let lookalikes = [
+        "/healthz/",
+        "/healthz/../api/v1/servers",
+        "/metrics/../api/v1/servers",
+        "/%68ealthz",
+        "//healthz",
+        "/HEALTHZ",
+        "/api/v1/servers/../../healthz",
+        "/.well-known/oauth-protected-resource/../../api/v1/servers",
+        "/.well-known/oauth-protected-resourcex/api/v1/servers",
+    ];
+    for path in lookalikes {
+        let (status, text) = raw_get(&host, path).await;
+        assert!(!text.contains(&id), "GET {path} without a token showed the server: {text}");
+        // Either refused for want of a token, or (the metadata's own
+        // wildcard route) a 404 from the metadata handler: never a route's answer.
+        assert!(
+            status == 401 || (status == 404 && path.starts_with("/.well-known/oauth-protected-resource/")),
+            "GET {path} without a token: {text}"
+        );
+    }
+}
+
 /// Runs `mcpod tokens ARGS` on the token file `file`; its stdout, trimmed.
 fn tokens_cli(file: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpod"))
