@@ -645,13 +645,23 @@ mod tests {
         let mut compared = 0;
         for (i, text) in odd.iter().enumerate() {
             let some = |n: usize| (i % n == 0).then_some(*text);
-            for (duration_ms, error_code) in
-                [(None, None), (Some(0.0), Some(-32603)), (Some(1e-7), Some(0)), (Some(123.456), None), (Some(f64::NAN), None), (Some(1e21), Some(i64::MIN))]
-            {
+            for (duration_ms, error_code) in [
+                (None, None),
+                (Some(0.0), Some(-32603)),
+                (Some(1e-7), Some(0)),
+                (Some(123.456), None),
+                (Some(f64::NAN), None),
+                (Some(1e21), Some(i64::MIN)),
+            ] {
                 let line = Line {
                     time: text.to_string(),
                     event: text,
-                    principal: Who { name: text, issuer: "iss", role: text, groups: if i % 2 == 0 { &groups } else { &[] } },
+                    principal: Who {
+                        name: text,
+                        issuer: "iss",
+                        role: text,
+                        groups: if i % 2 == 0 { &groups } else { &[] },
+                    },
                     server: text,
                     session: some(1),
                     request_id: some(2),
