@@ -203,6 +203,14 @@ fn json_strs(out: &mut String, items: &[String]) {
 /// and control characters; runs that need none are copied whole.
 fn json_str(out: &mut String, text: &str) {
     out.push('"');
+    // Nearly every string needs no escape: tell with a scan that has no
+    // early exit (the compiler runs it on whole vector words), copy it whole.
+    let plain = !text.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in text.bytes().enumerate() {
         let short = match b {
