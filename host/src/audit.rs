@@ -11,6 +11,7 @@
 //! writer is woken once per batch, not per record, and gathers for 10 ms.
 
 use crate::identity::Principal;
+use crate::jsonrpc::push_json_str;
 use crate::metrics::Metrics;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -131,10 +132,10 @@ impl Line<'_> {
         use std::fmt::Write;
         let mut out = String::with_capacity(256);
         out.push_str("{\"time\":");
-        json_str(&mut out, &self.time);
+        push_json_str(&mut out, &self.time);
         field(&mut out, "event", self.event);
         out.push_str(",\"principal\":{\"name\":");
-        json_str(&mut out, self.principal.name);
+        push_json_str(&mut out, self.principal.name);
         field(&mut out, "issuer", self.principal.issuer);
         field(&mut out, "role", self.principal.role);
         if !self.principal.groups.is_empty() {
@@ -184,7 +185,7 @@ fn field(out: &mut String, key: &str, value: &str) {
     out.push_str(",\"");
     out.push_str(key);
     out.push_str("\":");
-    json_str(out, value);
+    push_json_str(out, value);
 }
 
 /// A JSON array of strings.
@@ -194,51 +195,9 @@ fn json_strs(out: &mut String, items: &[String]) {
         if i > 0 {
             out.push(',');
         }
-        json_str(out, item);
+        push_json_str(out, item);
     }
     out.push(']');
-}
-
-/// `text` as a JSON string, escaped as serde_json escapes it: `"`, `\\`
-/// and control characters; runs that need none are copied whole.
-fn json_str(out: &mut String, text: &str) {
-    out.push('"');
-    // Nearly every string needs no escape: tell with a scan that has no
-    // early exit (the compiler runs it on whole vector words), copy it whole.
-    let plain = !text.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if plain {
-        out.push_str(text);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..0x20 => "",
-            _ => continue,
-        };
-        // Every byte escaped is ASCII, so `i` is a character boundary.
-        out.push_str(&text[start..i]);
-        match short.is_empty() {
-            false => out.push_str(short),
-            true => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
-            }
-        }
-        start = i + 1;
-    }
-    out.push_str(&text[start..]);
-    out.push('"');
 }
 
 /// Where audit lines go.
