@@ -193,8 +193,7 @@ impl HttpSession {
         }
         // Two requests of one batch with one id could not both be answered
         // (their answers are told apart by id): refuse the batch, run nothing.
-        let mut seen = std::collections::HashSet::with_capacity(requests.len());
-        if let Some(dup) = requests.iter().find(|id| !seen.insert(*id)) {
+        if let Some(dup) = first_repeated(requests) {
             return Err(FrontError::bad_request(format!(
                 "request id {dup} appears twice in this batch; give each request of a batch its own id (nothing in the batch was run)"
             )));
@@ -334,10 +333,34 @@ impl crate::servers::DirectSink for HttpSink {
     }
 }
 
+/// The first id `ids` holds twice. A POST holds one request, or a batch of
+/// a few: those are compared pairwise, without a set to build and hash into.
+fn first_repeated(ids: &[Id]) -> Option<&Id> {
+    if ids.len() <= 16 {
+        return ids.iter().enumerate().find(|(i, id)| ids[..*i].contains(id)).map(|(_, id)| id);
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().find(|id| !seen.insert(*id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::front::backlog::QUEUED_BYTES;
+
+    #[test]
+    fn the_first_repeated_id_is_found_in_a_small_batch_and_in_a_large_one() {
+        for n in [0usize, 1, 2, 16, 17, 40] {
+            let mut ids: Vec<Id> = (0..n as i64).map(Id::Num).collect();
+            assert_eq!(first_repeated(&ids), None, "{n} distinct ids");
+            if n >= 2 {
+                ids.push(Id::Num(n as i64 - 2));
+                ids.push(Id::Num(n as i64 - 1));
+                assert_eq!(first_repeated(&ids), Some(&Id::Num(n as i64 - 2)), "{n} ids and two repeats");
+            }
+        }
+        assert_eq!(first_repeated(&[Id::Str("7".into()), Id::Num(7)]), None, "a string is not a number");
+    }
 
     fn message(id: i64, bytes: usize) -> Message {
         let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"pad":"{}"}}}}"#, "x".repeat(bytes));

@@ -30,8 +30,8 @@ fn primes(headers: &HeaderMap) -> bool {
         .is_some_and(|v| HANDSHAKE_VERSIONS.contains(&v) && v >= "2025-11-25")
 }
 
-fn session_header(headers: &HeaderMap) -> Option<String> {
-    headers.get(crate::mcp_headers::SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_string)
+fn session_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(crate::mcp_headers::SESSION_ID).and_then(|v| v.to_str().ok())
 }
 
 /// Checks `MCP-Protocol-Version` when the client sends one.
@@ -50,7 +50,7 @@ fn find_session(st: &FrontState, server_id: &str, headers: &HeaderMap) -> Result
     let Some(token) = session_header(headers) else {
         return Err(FrontError::bad_request("Bad Request: Mcp-Session-Id header is required"));
     };
-    match st.http_sessions.get(&token) {
+    match st.http_sessions.get(token) {
         Some(s) if s.server_id == server_id => Ok(s),
         _ => Err(FrontError::new(
             StatusCode::NOT_FOUND,
