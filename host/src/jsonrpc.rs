@@ -417,7 +417,8 @@ impl Message {
 }
 
 /// What [`Message::to_text`] gives for a message that cannot be written.
-const UNSERIALIZABLE: &str = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"unserializable message"}}"#;
+const UNSERIALIZABLE: &str =
+    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"unserializable message"}}"#;
 
 /// Appends `text` as a JSON string, escaped as serde_json escapes it: `"`, `\\`
 /// and control characters; runs that need none are copied whole.
