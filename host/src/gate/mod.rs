@@ -222,8 +222,16 @@ fn resource_from(public_url: Option<&str>, headers: &axum::http::HeaderMap, path
         .strip_prefix("/servers/")
         .and_then(|rest| rest.split('/').next())
         .filter(|id| !id.is_empty())
-        .map(|id| format!("{base}/servers/{id}"));
+        .map(|id| format!("{base}/servers/{}", decoded(id)));
     Resource { base, server }
+}
+
+/// A path segment as the handlers' `Path` extractor reads it: percent-decoded
+/// (`%74ime-1` is `time-1`), or as it is when it does not decode to UTF-8
+/// (which the extractor refuses). The checks here must name the server the
+/// handler will serve, not the spelling of its id in the URL.
+fn decoded(segment: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(segment).decode_utf8().unwrap_or(std::borrow::Cow::Borrowed(segment))
 }
 
 /// An RFC 6750 `WWW-Authenticate` value: the metadata URL (when tokens of
@@ -396,7 +404,8 @@ fn may_connect(policies: &Policies, who: &crate::identity::Principal, path: &str
         return None;
     }
     let under = path.strip_prefix("/servers/").or_else(|| path.strip_prefix("/virtual/"));
-    let server = under.and_then(|r| r.split('/').next())?;
+    let server = decoded(under.and_then(|r| r.split('/').next())?);
+    let server = server.as_ref();
     let verdict = policies.access.decide_on(who, Act::Connect, &policies.manager.policy_facts(server), None);
     if verdict.allowed {
         return None;
