@@ -25,9 +25,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// True for the MCP front's paths, whose errors are JSON-RPC errors.
+/// True for the MCP front's paths (servers and virtual servers), whose
+/// errors are JSON-RPC errors and whose tokens need the required scopes.
 fn is_mcp_path(path: &str) -> bool {
-    path.starts_with("/servers/")
+    path.starts_with("/servers/") || path.starts_with("/virtual/")
 }
 
 /// The browser guard's state: the rules, and where refusals are counted.

@@ -181,6 +181,12 @@ async fn the_issuers_tokens_for_this_host_prove_who_calls_and_every_bad_token_is
     let (status, www, body) = mcp(&host, &path_a, Some(&unscoped)).await;
     assert_eq!(status, 403, "{body}");
     assert!(www.contains("error=\"insufficient_scope\"") && www.contains("scope=\"mcp:tools\""), "{www}");
+    // The same on a virtual server's endpoint (its resource is the host's).
+    let unscoped_host = p.token("alice", "alice-secret", &host.base, "").await;
+    let (status, www, body) = mcp(&host, "/virtual/any/mcp", Some(&unscoped_host)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(www.contains("error=\"insufficient_scope\""), "{www}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["jsonrpc"], "2.0", "a JSON-RPC error: {body}");
 
     // Groups map to roles: alice (developers) is a user, root an admin.
     let start = |token: String| {
