@@ -3,7 +3,7 @@
 # fixture-command server type.
 
 # Sets program, args (an array) and args_json from UPSTREAM: `fixture` (the
-# Rust fixture server), `everything` (server-everything on Node, from
+# Rust fixture server, with FIXTURE_ARGS such as `--echo-spin-us 70`), `everything` (server-everything on Node, from
 # tests/clients) or `npx` (the same version of it run by `npx -y`, as its
 # template runs it: mcpod verifies it and hands npx the checked tarball);
 # $1 is the default.
@@ -15,7 +15,7 @@ select_upstream() {
       program=npx
       args=(-y "@modelcontextprotocol/server-everything@$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$pkg/package.json")" stdio)
       ;;
-    *) program=$root/target/release/mcp-fixture; args=() ;;
+    *) program=$root/target/release/mcp-fixture; read -r -a args <<< "${FIXTURE_ARGS:-}" ;;
   esac
   args_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${args[@]}")
 }

@@ -3,6 +3,8 @@
 //! `BENCH_UPSTREAM=everything` the npm `@modelcontextprotocol/server-everything`
 //! on Node that the tests install), driven by the same client code; plus the
 //! floor: the same client talking to the server over stdio directly.
+//! `BENCH_FIXTURE_ARGS` passes the fixture its knobs (`--echo-spin-us 70`,
+//! `--echo-sleep-us 70`: a server that works or waits that long per call).
 //! mcpod runs as `mcpod serve` does by default; `BENCH_AUDIT=off`,
 //! `BENCH_NATIVE_ADAPTERS=false` and `BENCH_CGROUPS=false` take away its
 //! audit records, its natively run stdio adapter, and its upstream's
@@ -145,7 +147,18 @@ impl Upstream {
                     fixture.exists(),
                     "build the fixture first: cargo build --release -p mcpod-fixture-server"
                 );
-                Ok(Upstream { label: "the Rust fixture server".into(), program: fixture, args: Vec::new() })
+                // BENCH_FIXTURE_ARGS: the fixture's own knobs, such as
+                // `--echo-spin-us 70` (a server busy that long per call).
+                let args: Vec<String> = std::env::var("BENCH_FIXTURE_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                let label = match args.is_empty() {
+                    true => "the Rust fixture server".to_string(),
+                    false => format!("the Rust fixture server ({})", args.join(" ")),
+                };
+                Ok(Upstream { label, program: fixture, args })
             }
             Ok("everything") => {
                 let pkg = root.join("tests/clients/node_modules/@modelcontextprotocol/server-everything");

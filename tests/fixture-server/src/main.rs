@@ -5,7 +5,9 @@
 //! (exits), `limits` (this process's address-space and CPU rlimits),
 //! `attempt` (tries what a sandbox must stop: write or read a file, connect
 //! to an address, spawn processes, allocate memory, and says what happened);
-//! `EXTRA_TOOLS=N` lists N more (never called). One
+//! `EXTRA_TOOLS=N` lists N more (never called). `--echo-spin-us N` or
+//! `--echo-sleep-us N` makes `echo` busy or asleep for N µs before it
+//! answers, as a server doing real work is (a benchmark's knob). One
 //! resource, one prompt, logging. Like the SDKs' servers, it answers
 //! nothing but `ping` before `initialize`, so a proxy that restarts it must
 //! initialize it again.
@@ -24,6 +26,45 @@ struct Server {
     waiting: HashMap<u64, Value>,
     /// Whether `initialize` was received.
     initialized: bool,
+    /// What `echo` does before it answers (`--echo-spin-us`, `--echo-sleep-us`).
+    echo_delay: Delay,
+}
+
+/// A wait before an answer: none, the CPU kept busy, or asleep.
+#[derive(Clone, Copy)]
+enum Delay {
+    None,
+    Spin(std::time::Duration),
+    Sleep(std::time::Duration),
+}
+
+impl Delay {
+    /// The delay the command line names (the last of `--echo-spin-us N`, `--echo-sleep-us N`).
+    fn from_args(args: &[String]) -> Delay {
+        let mut delay = Delay::None;
+        for pair in args.windows(2) {
+            let us = || std::time::Duration::from_micros(pair[1].parse().unwrap_or(0));
+            match pair[0].as_str() {
+                "--echo-spin-us" => delay = Delay::Spin(us()),
+                "--echo-sleep-us" => delay = Delay::Sleep(us()),
+                _ => {}
+            }
+        }
+        delay
+    }
+
+    fn wait(self) {
+        match self {
+            Delay::None => {}
+            Delay::Sleep(d) => std::thread::sleep(d),
+            Delay::Spin(d) => {
+                let start = std::time::Instant::now();
+                while start.elapsed() < d {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
 }
 
 impl Server {
@@ -65,7 +106,10 @@ impl Server {
         self.calls += 1;
         let args = &params["arguments"];
         match params["name"].as_str().unwrap_or("") {
-            "echo" => self.reply(id, Self::text(args["message"].as_str().unwrap_or(""))),
+            "echo" => {
+                self.echo_delay.wait();
+                self.reply(id, Self::text(args["message"].as_str().unwrap_or("")))
+            }
             "add" => {
                 let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
                 self.reply(id, Self::text(format!("{sum}")))
@@ -269,8 +313,15 @@ fn main() {
         std::thread::sleep(std::time::Duration::from_secs(30));
         return;
     }
-    let mut server =
-        Server { out: std::io::stdout(), calls: 0, next_id: 0, waiting: HashMap::new(), initialized: false };
+    let args: Vec<String> = std::env::args().collect();
+    let mut server = Server {
+        out: std::io::stdout(),
+        calls: 0,
+        next_id: 0,
+        waiting: HashMap::new(),
+        initialized: false,
+        echo_delay: Delay::from_args(&args),
+    };
     // START_DELAY_MS: a server slow to start (as a Node or Python server
     // loading its modules is), telling when it began and when it is ready
     // (microseconds since the epoch) so that a test can see which starts overlapped.
