@@ -232,35 +232,24 @@ async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_e
     })
     .await;
     assert!(as_alice.call(200, "whoami", json!({})).await["result"].is_object());
-    let refused = host
-        .http
-        .post(format!("{}/servers/{b}/mcp", host.base))
-        .bearer_auth(&alice)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 403);
-    let body: Value = refused.json().await.unwrap();
-    assert!(error(&body).contains("forbidden by b-is-private"), "{body}");
-    // The same server with its id spelled otherwise in the URL (the handler
-    // decodes `%XX`): the policy must see the server it would serve.
+    // Server B by its id, and by the same id spelled otherwise in the URL
+    // (the handler decodes `%XX`): the policy must see the server served.
     let spelled = format!("%{:02X}{}", b.as_bytes()[0], &b[1..]);
-    let refused = host
-        .http
-        .post(format!("{}/servers/{spelled}/mcp", host.base))
-        .bearer_auth(&alice)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 403, "/servers/{spelled}/mcp is server {b}");
-    let body: Value = refused.json().await.unwrap();
-    assert!(error(&body).contains("forbidden by b-is-private"), "{body}");
+    for id in [b.as_str(), spelled.as_str()] {
+        let refused = host
+            .http
+            .post(format!("{}/servers/{id}/mcp", host.base))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "/servers/{id}/mcp is server {b}");
+        let body: Value = refused.json().await.unwrap();
+        assert!(error(&body).contains("forbidden by b-is-private"), "{body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

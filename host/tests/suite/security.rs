@@ -213,17 +213,25 @@ async fn no_cors_by_default_and_cors_for_configured_origins_only() {
     assert_eq!(resp.headers()["access-control-allow-origin"], "https://app.example");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn with_a_token_every_route_but_probes_and_metrics_wants_it_and_the_guard_still_comes_first() {
+/// A host whose admin token is `secret-admin-token` (its file in the
+/// directory returned), with one server started: the server's id.
+async fn host_with_admin_token() -> (tempfile::TempDir, TestHost, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "secret-admin-token\n").unwrap();
     let host = start_host(|c| c.server.api_token_file = Some(file.clone())).await;
-    let auth = ("authorization", "Bearer secret-admin-token");
-    let json_ct = ("content-type", "application/json");
-    let (status, _, body) = send(&host, "POST", "/api/v1/servers", &[auth, json_ct], START).await;
+    let headers = [("authorization", "Bearer secret-admin-token"), ("content-type", "application/json")];
+    let (status, _, body) = send(&host, "POST", "/api/v1/servers", &headers, START).await;
     assert_eq!(status, 201, "{body}");
     let id = body["server_id"].as_str().unwrap().to_string();
+    (dir, host, id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_token_every_route_but_probes_and_metrics_wants_it_and_the_guard_still_comes_first() {
+    let (_dir, host, id) = host_with_admin_token().await;
+    let auth = ("authorization", "Bearer secret-admin-token");
+    let json_ct = ("content-type", "application/json");
     for (method, path) in routes(&id, "0123456789abcdef0123456789abcdef") {
         let open = ["/healthz", "/readyz", "/metrics"].contains(&path.as_str());
         let (status, _, body) = send(&host, method, &path, &[json_ct], "{}").await;
@@ -265,15 +273,7 @@ async fn raw_get(host: &TestHost, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn paths_that_only_look_like_the_open_ones_reach_nothing_without_the_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("token");
-    std::fs::write(&file, "secret-admin-token\n").unwrap();
-    let host = start_host(|c| c.server.api_token_file = Some(file.clone())).await;
-    let auth = ("authorization", "Bearer secret-admin-token");
-    let (status, _, body) =
-        send(&host, "POST", "/api/v1/servers", &[auth, ("content-type", "application/json")], START).await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["server_id"].as_str().unwrap().to_string();
+    let (_dir, host, id) = host_with_admin_token().await;
     // The open paths pass without a token, and so does the metadata a 401 points to.
     for open in ["/healthz", "/readyz", "/metrics", "/healthz?then=/api/v1/servers"] {
         assert_eq!(raw_get(&host, open).await.0, 200, "GET {open} needs no token");
