@@ -386,9 +386,10 @@ impl Message {
                 out.push_str(",\"id\":");
                 push_json_str(&mut out, text);
             }
-            // Checked as serde checks it: text that is not a JSON number
-            // makes the message unserializable.
-            IdField::Value(Id::Number(text)) => match RawValue::from_string(text.clone()) {
+            // Checked as serde checks it (`RawValue::from_string` parses as
+            // this does, without the copy): text that is not JSON makes the
+            // message unserializable.
+            IdField::Value(Id::Number(text)) => match serde_json::from_str::<&RawValue>(text) {
                 Ok(_) => {
                     out.push_str(",\"id\":");
                     out.push_str(text);
