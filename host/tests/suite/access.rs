@@ -36,6 +36,26 @@ fn names(list: &Value) -> Vec<String> {
     tools.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
 }
 
+/// A handshake-era MCP POST of `body` to `url` with `token`, as a client sends it.
+async fn post_mcp(host: &TestHost, url: &str, token: &str, body: String) -> reqwest::Response {
+    host.http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
+/// An `initialize` request a session opens with.
+fn initialize_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    .to_string()
+}
+
 async fn list(s: &McpSession, id: u64) -> Value {
     let (_, _, msgs) = s.post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})).await;
     msgs.into_iter().find(|m| m.get("id").is_some()).unwrap()
@@ -236,16 +256,7 @@ async fn policies_decide_who_sees_and_calls_which_tools_on_every_transport_and_e
     // (the handler decodes `%XX`): the policy must see the server served.
     let spelled = format!("%{:02X}{}", b.as_bytes()[0], &b[1..]);
     for id in [b.as_str(), spelled.as_str()] {
-        let refused = host
-            .http
-            .post(format!("{}/servers/{id}/mcp", host.base))
-            .bearer_auth(&alice)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
-            .send()
-            .await
-            .unwrap();
+        let refused = post_mcp(&host, &format!("{}/servers/{id}/mcp", host.base), &alice, initialize_body()).await;
         assert_eq!(refused.status(), 403, "/servers/{id}/mcp is server {b}");
         let body: Value = refused.json().await.unwrap();
         assert!(error(&body).contains("forbidden by b-is-private"), "{body}");
@@ -351,16 +362,8 @@ permit(principal, action, resource) when { resource.started_by == principal.name
     assert!(!shown.is_empty() && shown.iter().all(|n| n.starts_with("trigger-")), "{shown:?}");
     let hidden = hers.call(2, "echo", json!({"message": "x"})).await;
     assert!(hidden["error"].is_object() || hidden["result"]["isError"] == true, "{hidden}");
-    let bobs = host
-        .http
-        .post(format!("{}/servers/{id}/mcp", host.base))
-        .bearer_auth(&bob)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
-        .send()
-        .await
-        .unwrap();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string();
+    let bobs = post_mcp(&host, &format!("{}/servers/{id}/mcp", host.base), &bob, list).await;
     assert_eq!(bobs.status(), 403, "bob did not start it; no policy lets him connect");
     let (status, _) = send("POST", "/api/v1/servers", &root, Some(json!({"server_type": "fixture-command"}))).await;
     assert_eq!(status, 201, "admins start anything");
@@ -468,26 +471,14 @@ async fn one_principal_holds_at_most_its_session_limit_open_and_an_ended_session
         .unwrap();
     assert_eq!(made.status().as_u16(), 201);
     let url = format!("{}/servers/{id}/mcp", host.base);
-    let initialize = |token: &str| {
-        host.http
-            .post(&url)
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(
-                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
-                    "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-                .to_string(),
-            )
-            .send()
-    };
+    let initialize = async |token: &str| post_mcp(&host, &url, token, initialize_body()).await;
 
     // A session on the server and one on a virtual server of it: two,
     // the virtual one counted once (not once more for its member).
     let first = McpSession::open_as(&url, &alice).await;
     let through_virtual = McpSession::open_as(&format!("{}/virtual/solo/mcp", host.base), &alice).await;
     assert!(through_virtual.call(1, "echo", json!({"message": "hi"})).await.get("result").is_some());
-    let over = initialize(&alice).await.unwrap();
+    let over = initialize(&alice).await;
     assert_eq!(over.status().as_u16(), 429);
     assert!(over.headers().get("retry-after").is_some(), "a 429 says when to retry");
     let why = over.text().await.unwrap();
@@ -506,9 +497,9 @@ async fn one_principal_holds_at_most_its_session_limit_open_and_an_ended_session
     assert_eq!(handle.status().as_u16(), 429, "{}", handle.text().await.unwrap());
 
     // Another user's, and an admin's, are not hers to fill.
-    assert_eq!(initialize(&bob).await.unwrap().status().as_u16(), 200);
+    assert_eq!(initialize(&bob).await.status().as_u16(), 200);
     for _ in 0..3 {
-        assert_eq!(initialize(&root).await.unwrap().status().as_u16(), 200, "admins are not counted");
+        assert_eq!(initialize(&root).await.status().as_u16(), 200, "admins are not counted");
     }
 
     // Ending a session (DELETE) gives its place back.
@@ -523,7 +514,7 @@ async fn one_principal_holds_at_most_its_session_limit_open_and_an_ended_session
     assert!(ended.status().is_success(), "{}", ended.status());
     let mut status = 0;
     for _ in 0..50 {
-        status = initialize(&alice).await.unwrap().status().as_u16();
+        status = initialize(&alice).await.status().as_u16();
         if status == 200 {
             break;
         }
