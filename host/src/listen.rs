@@ -18,6 +18,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+mod repoll;
+
 /// What bounds each connection (`[limits]` of the config).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -75,7 +77,9 @@ pub async fn serve(
         let mut closed = closed.clone();
         let open = open.clone();
         open.inc();
-        tokio::spawn(async move {
+        // hyper wakes a connection's task as its handler reads the body:
+        // polled again in place, not through the scheduler (`repoll`).
+        tokio::spawn(repoll::Repoll::new(async move {
             let _slot = slot;
             tokio::pin!(conn);
             let stopping = async move {
@@ -92,7 +96,7 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             open.dec();
-        });
+        }));
     }
     let _ = closing.send(true);
     drop(listener);
