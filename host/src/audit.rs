@@ -9,6 +9,8 @@
 //! stdout pipe nobody reads, a slow disk), and a record that finds the
 //! queue full is dropped and counted (`mcpod_audit_dropped_total`). The
 //! writer is woken once per batch, not per record, and gathers for 10 ms.
+//! A call's record is queued as it was taken and written out as a line by
+//! the writer: the answer it records waits for none of that text.
 
 use crate::identity::Principal;
 use crate::jsonrpc::push_json_str;
@@ -61,8 +63,8 @@ pub struct CallRecord {
     pub name: Option<String>,
     /// Hex SHA-256 of the arguments' JSON text, if there were any.
     pub args_sha256: Option<String>,
-    /// The client's request id, as JSON text.
-    pub request_id: String,
+    /// The client's request id.
+    pub request_id: crate::jsonrpc::Id,
     /// How it ended.
     pub outcome: Outcome,
     /// The JSON-RPC error code, for [`Outcome::Error`].
@@ -234,9 +236,58 @@ struct Queue {
     writer: std::sync::OnceLock<std::thread::Thread>,
 }
 
+/// A record waiting for the writer: a line already written, or a call,
+/// whose line the writer writes.
+enum Entry {
+    Line(String),
+    Call(Box<QueuedCall>),
+}
+
+/// A call's record as it was taken on the answer's path.
+struct QueuedCall {
+    at: SystemTime,
+    principal: Arc<Principal>,
+    server: String,
+    session: Option<String>,
+    record: CallRecord,
+}
+
+impl Entry {
+    /// The entry's line, its newline included; a call is counted in
+    /// `metrics` as its line is written.
+    fn into_text(self, metrics: &Metrics) -> String {
+        let c = match self {
+            Entry::Line(text) => return text,
+            Entry::Call(c) => c,
+        };
+        let outcome = c.record.outcome.as_str();
+        metrics.audit(&c.principal.name, outcome);
+        let request_id = serde_json::to_string(&c.record.request_id).unwrap_or_default();
+        let mut text = Line {
+            time: rfc3339(c.at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()),
+            event: "call",
+            principal: who(&c.principal),
+            server: &c.server,
+            session: c.session.as_deref(),
+            request_id: Some(&request_id),
+            method: Some(&c.record.method),
+            name: c.record.name.as_deref(),
+            args_sha256: c.record.args_sha256.as_deref(),
+            outcome,
+            error_code: c.record.error_code,
+            policy: c.record.policy.as_deref(),
+            duration_ms: Some(c.record.duration.as_secs_f64() * 1000.0),
+            packages: &[],
+        }
+        .to_json();
+        text.push('\n');
+        text
+    }
+}
+
 #[derive(Default)]
 struct Pending {
-    lines: Vec<String>,
+    lines: Vec<Entry>,
     /// Answered once every record before them is written.
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     /// Records queued or being written, against [`QUEUE`].
@@ -254,7 +305,7 @@ impl Queue {
 
     /// The writer thread: sleeps until woken, gathers for [`GATHER`], writes
     /// what is queued, answers flushes; ends when the log is dropped.
-    fn run(weak: std::sync::Weak<Queue>, mut writer: Writer) {
+    fn run(weak: std::sync::Weak<Queue>, mut writer: Writer, metrics: Arc<Metrics>) {
         use std::sync::atomic::Ordering;
         loop {
             std::thread::park();
@@ -275,11 +326,12 @@ impl Queue {
                     }
                     break;
                 }
-                for line in &lines {
-                    writer.write(line.as_bytes());
+                let written = lines.len();
+                for entry in lines {
+                    writer.write(entry.into_text(&metrics).as_bytes());
                 }
                 if let Ok(mut p) = queue.pending.lock() {
-                    p.waiting = p.waiting.saturating_sub(lines.len());
+                    p.waiting = p.waiting.saturating_sub(written);
                 }
                 for done in flushes {
                     let _ = done.send(());
@@ -318,8 +370,10 @@ impl AuditLog {
                 });
                 let weak = Arc::downgrade(&queue);
                 let writer = Writer { sink, file: None };
-                let spawned =
-                    std::thread::Builder::new().name("mcpod-audit".into()).spawn(move || Queue::run(weak, writer));
+                let counted = metrics.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("mcpod-audit".into())
+                    .spawn(move || Queue::run(weak, writer, counted));
                 match spawned {
                     Ok(handle) => {
                         let _ = queue.writer.set(handle.thread().clone());
@@ -336,26 +390,16 @@ impl AuditLog {
     }
 
     /// Records a call a server answered (or failed to) for `principal`.
-    pub fn call(&self, principal: &Principal, server: &str, session: Option<&str>, call: &CallRecord) {
-        self.write(
-            principal,
-            Line {
-                time: now_rfc3339(),
-                event: "call",
-                principal: who(principal),
-                server,
-                session,
-                request_id: Some(&call.request_id),
-                method: Some(&call.method),
-                name: call.name.as_deref(),
-                args_sha256: call.args_sha256.as_deref(),
-                outcome: call.outcome.as_str(),
-                error_code: call.error_code,
-                policy: call.policy.as_deref(),
-                duration_ms: Some(call.duration.as_secs_f64() * 1000.0),
-                packages: &[],
-            },
-        );
+    /// Only the time is taken here; the writer thread writes the line.
+    pub fn call(&self, principal: &Arc<Principal>, server: &str, session: Option<String>, record: CallRecord) {
+        let call = QueuedCall {
+            at: SystemTime::now(),
+            principal: principal.clone(),
+            server: server.to_string(),
+            session,
+            record,
+        };
+        self.queue_entry(&principal.name, Entry::Call(Box::new(call)));
     }
 
     /// Records a server start or stop (`event`: `server_start`, `server_stop`).
@@ -394,23 +438,31 @@ impl AuditLog {
     }
 
     fn write(&self, principal: &Principal, line: Line<'_>) {
-        let Some(queue) = &self.queue else { return };
+        if self.queue.is_none() {
+            return;
+        }
         self.metrics.audit(&principal.name, line.outcome);
         let mut text = line.to_json();
         text.push('\n');
+        self.queue_entry(&principal.name, Entry::Line(text));
+    }
+
+    /// Hands `entry` to the writer, or drops and counts it if the queue is full.
+    fn queue_entry(&self, principal: &str, entry: Entry) {
+        let Some(queue) = &self.queue else { return };
         let queued = queue.pending.lock().is_ok_and(|mut p| {
             if p.waiting >= QUEUE {
                 return false;
             }
             p.waiting += 1;
-            p.lines.push(text);
+            p.lines.push(entry);
             true
         });
         if queued {
             queue.wake();
         } else {
             self.metrics.audit_dropped.inc();
-            tracing::error!(principal = %principal.name, "the audit writer is behind (or gone); a record was dropped");
+            tracing::error!(principal = %principal, "the audit writer is behind (or gone); a record was dropped");
         }
     }
 
@@ -542,8 +594,8 @@ mod tests {
     use super::*;
     use crate::identity::Role;
 
-    fn alice() -> Principal {
-        Principal::new("alice", "static", Role::User)
+    fn alice() -> Arc<Principal> {
+        Arc::new(Principal::new("alice", "static", Role::User))
     }
 
     fn call(outcome: Outcome) -> CallRecord {
@@ -551,7 +603,7 @@ mod tests {
             method: "tools/call".into(),
             name: Some("echo".into()),
             args_sha256: Some(digest(r#"{"message":"hunter2"}"#)),
-            request_id: "7".into(),
+            request_id: crate::jsonrpc::Id::Num(7),
             outcome,
             error_code: None,
             policy: None,
@@ -565,7 +617,7 @@ mod tests {
         let path = dir.path().join("audit.log");
         let log =
             AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
-        log.call(&alice(), "s1", Some("sess"), &call(Outcome::ToolError));
+        log.call(&alice(), "s1", Some("sess".into()), call(Outcome::ToolError));
         log.server(&alice(), "server_stop", "s1", Ok(()));
         log.server_with(&alice(), "server_start", "s2", Ok(()), &["mcp-server-time==2026.10.19".to_string()]);
         log.flush(Duration::from_secs(10));
@@ -657,7 +709,7 @@ mod tests {
         let log =
             AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
         for i in 0..5 {
-            log.call(&alice(), &format!("s{i}"), None, &call(Outcome::Ok));
+            log.call(&alice(), &format!("s{i}"), None, call(Outcome::Ok));
             // Long enough for the writer to write it and go back to sleep.
             std::thread::sleep(GATHER * 3);
         }
@@ -672,7 +724,7 @@ mod tests {
         let path = dir.path().join("audit.log");
         let log = AuditLog::new(Sink::File { path: path.clone(), max_bytes: 400, keep: 2 }, Arc::new(Metrics::new()));
         for _ in 0..12 {
-            log.call(&alice(), "s1", None, &call(Outcome::Ok));
+            log.call(&alice(), "s1", None, call(Outcome::Ok));
         }
         log.flush(Duration::from_secs(10));
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -697,7 +749,7 @@ mod tests {
         // writer thread is stuck for good, as on a pipe nobody reads.
         let log = AuditLog::new(Sink::File { path: fifo, max_bytes: 1 << 30, keep: 0 }, metrics.clone());
         for _ in 0..QUEUE + 50 {
-            log.call(&alice(), "s1", None, &call(Outcome::Ok));
+            log.call(&alice(), "s1", None, call(Outcome::Ok));
         }
         assert!(metrics.audit_dropped.get() >= 40, "{}", metrics.audit_dropped.get());
         log.flush(Duration::from_millis(50));

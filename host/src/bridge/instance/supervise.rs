@@ -36,7 +36,7 @@ impl Instance {
         }
         if let Some(log) = &self.audit {
             for (principal, session, call) in audits {
-                log.call(&principal, &self.server_id, Some(&format!("{}/{session}", self.id)), &call);
+                log.call(&principal, &self.server_id, Some(format!("{}/{session}", self.id)), call);
             }
         }
         true

@@ -136,7 +136,7 @@ impl Audited {
             method: self.method,
             name: self.name,
             args_sha256: self.args_sha256,
-            request_id: serde_json::to_string(client_id).unwrap_or_default(),
+            request_id: client_id.clone(),
             outcome,
             error_code,
             policy: None,

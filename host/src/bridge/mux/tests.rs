@@ -354,7 +354,7 @@ fn an_answered_tool_call_is_audited_with_its_name_and_a_digest_of_its_arguments_
     let [(session, call)] = audits(&out)[..] else { panic!("one record: {out:?}") };
     assert_eq!(session, a);
     assert_eq!((call.method.as_str(), call.name.as_deref(), call.outcome), ("tools/call", Some("echo"), Outcome::Ok));
-    assert_eq!(call.request_id, r#""c1""#);
+    assert_eq!(call.request_id, Id::Str("c1".into()));
     assert_eq!(call.args_sha256.as_deref(), Some(crate::audit::digest(r#"{"message":"hunter2"}"#).as_str()));
     assert!(!format!("{call:?}").contains("hunter2"));
 }
