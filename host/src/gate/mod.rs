@@ -324,7 +324,7 @@ where
                 return inner.call(req).await;
             }
             let principal = match authenticate(&gate.tokens, req.headers(), req.uri()).await {
-                Ok(p) => Arc::new(p),
+                Ok(p) => p,
                 Err(refusal) => return Ok(refusal),
             };
             let span = tracing::info_span!("request", principal = %principal.name, role = principal.role.as_str());
@@ -351,7 +351,7 @@ async fn authenticate(
     check: &TokenCheck,
     headers: &axum::http::HeaderMap,
     uri: &axum::http::Uri,
-) -> Result<crate::identity::Principal, Response> {
+) -> Result<Arc<crate::identity::Principal>, Response> {
     let path = uri.path();
     // Built only for the checks and refusals that name it, not per request.
     let resource = || resource_from(check.public_url.as_deref(), headers, path);

@@ -153,6 +153,10 @@ pub struct Authenticator {
     oidc: Option<Arc<oidc::Verifier>>,
     /// ServiceAccount tokens.
     kubernetes: Option<Arc<service_account::Reviewer>>,
+    /// Who the admin token proves, and who everyone is with authentication
+    /// off: made once, shared by every request.
+    admin_principal: Arc<Principal>,
+    unauthenticated: Arc<Principal>,
 }
 
 impl Authenticator {
@@ -164,7 +168,14 @@ impl Authenticator {
         oidc: Option<Arc<oidc::Verifier>>,
         kubernetes: Option<Arc<service_account::Reviewer>>,
     ) -> Authenticator {
-        Authenticator { admin, named, oidc, kubernetes }
+        Authenticator {
+            admin,
+            named,
+            oidc,
+            kubernetes,
+            admin_principal: Arc::new(Principal::admin_token()),
+            unauthenticated: Arc::new(Principal::unauthenticated()),
+        }
     }
 
     /// The OIDC check, if one is configured (its metadata is published).
@@ -180,7 +191,7 @@ impl Authenticator {
     /// The principal `token` proves for `resource`. With authentication
     /// off, a token that proves someone still names them, and anything else
     /// is [`Principal::unauthenticated`].
-    pub async fn authenticate(&self, token: Option<&str>, resource: &Resource) -> Result<Principal, Refused> {
+    pub async fn authenticate(&self, token: Option<&str>, resource: &Resource) -> Result<Arc<Principal>, Refused> {
         self.authenticate_for(token, &|| resource.clone()).await
     }
 
@@ -191,21 +202,21 @@ impl Authenticator {
         &self,
         token: Option<&str>,
         resource: &(dyn Fn() -> Resource + Sync),
-    ) -> Result<Principal, Refused> {
+    ) -> Result<Arc<Principal>, Refused> {
         if self.admin.is_none() {
             return Ok(match token {
-                Some(t) => self.check(t, resource).await.unwrap_or_else(|_| Principal::unauthenticated()),
-                None => Principal::unauthenticated(),
+                Some(t) => self.check(t, resource).await.unwrap_or_else(|_| self.unauthenticated.clone()),
+                None => self.unauthenticated.clone(),
             });
         }
         self.check(token.ok_or(Refused::Missing)?, resource).await
     }
 
-    async fn check(&self, token: &str, resource: &(dyn Fn() -> Resource + Sync)) -> Result<Principal, Refused> {
+    async fn check(&self, token: &str, resource: &(dyn Fn() -> Resource + Sync)) -> Result<Arc<Principal>, Refused> {
         if let Some(admin) = &self.admin
             && crate::auth::constant_time_eq(token.as_bytes(), admin.as_bytes())
         {
-            return Ok(Principal::admin_token());
+            return Ok(self.admin_principal.clone());
         }
         if let Some(p) = self.named.principal(token) {
             return Ok(p);
@@ -218,7 +229,7 @@ impl Authenticator {
                 (Some(_), Some(_)) => ", not an access token of the configured issuer, not a ServiceAccount token",
             })
         };
-        match oidc::unverified_issuer(token) {
+        let checked = match oidc::unverified_issuer(token) {
             Some(iss) => match (&self.oidc, &self.kubernetes) {
                 (Some(v), _) if v.issuer() == iss => v.verify(token, &resource()).await,
                 (_, Some(k)) => k.review(token).await,
@@ -231,7 +242,8 @@ impl Authenticator {
                 Some(v) if v.introspects() => v.introspect(token, &resource()).await,
                 _ => Err(unknown()),
             },
-        }
+        };
+        checked.map(Arc::new)
     }
 }
 

@@ -188,7 +188,7 @@ pub struct TokenTable {
 #[derive(Default)]
 struct Loaded {
     modified: Option<SystemTime>,
-    by_hash: HashMap<String, Principal>,
+    by_hash: HashMap<String, Arc<Principal>>,
 }
 
 impl TokenTable {
@@ -207,15 +207,15 @@ impl TokenTable {
         let by_hash = file
             .tokens
             .iter()
-            .map(|t| (t.sha256.to_ascii_lowercase(), Principal::new(&t.name, "static", t.role)))
+            .map(|t| (t.sha256.to_ascii_lowercase(), Arc::new(Principal::new(&t.name, "static", t.role))))
             .collect();
         if let Ok(mut state) = self.state.write() {
             *state = Loaded { modified, by_hash };
         }
     }
 
-    /// The principal `token` proves, if any.
-    pub fn principal(&self, token: &str) -> Option<Principal> {
+    /// The principal `token` proves, if any (shared: one per token, not one per request).
+    pub fn principal(&self, token: &str) -> Option<Arc<Principal>> {
         let state = self.state.read().ok()?;
         if state.by_hash.is_empty() {
             return None;
