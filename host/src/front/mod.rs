@@ -141,6 +141,20 @@ impl axum::extract::FromRequest<FrontState> for Body {
     }
 }
 
+/// A request's headers, moved out of it (axum's `HeaderMap` extractor
+/// copies every header, on every POST), and its body read as [`Body`] is.
+pub struct HeadersAndBody(pub HeaderMap, pub axum::body::Bytes);
+
+impl axum::extract::FromRequest<FrontState> for HeadersAndBody {
+    type Rejection = Response;
+
+    async fn from_request(mut req: axum::extract::Request, st: &FrontState) -> Result<Self, Response> {
+        let headers = std::mem::take(req.headers_mut());
+        let Body(body) = Body::from_request(req, st).await?;
+        Ok(HeadersAndBody(headers, body))
+    }
+}
+
 /// A JSON body as an HTTP response with `status`.
 pub fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()

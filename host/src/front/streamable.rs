@@ -65,8 +65,7 @@ pub async fn post(
     State(st): State<FrontState>,
     Path(server_id): Path<String>,
     Extension(who): Extension<Arc<Principal>>,
-    headers: HeaderMap,
-    super::Body(body): super::Body,
+    super::HeadersAndBody(headers, body): super::HeadersAndBody,
 ) -> Response {
     let (mut msgs, sse_ok) = match checked_messages(&headers, &body) {
         Ok(m) => m,
@@ -236,8 +235,7 @@ pub async fn post_to_handle(
     State(st): State<FrontState>,
     Path((server_id, handle)): Path<(String, String)>,
     Extension(who): Extension<Arc<Principal>>,
-    headers: HeaderMap,
-    super::Body(body): super::Body,
+    super::HeadersAndBody(headers, body): super::HeadersAndBody,
 ) -> Response {
     let (mut msgs, sse_ok) = match checked_messages(&headers, &body) {
         Ok(m) => m,
