@@ -142,24 +142,27 @@ pub async fn read_loop(server: String, mut stdout: Reader, mut adapter: AdapterS
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        match adapter.decode(&buf[..n]) {
-            Ok(frames) => handle(&server, frames, &deliver),
+        match adapter.decode_messages(&buf[..n]) {
+            Ok(messages) => handle(&server, messages, &deliver),
             Err(e) => tracing::warn!(server = %server, error = %e, "the stdio adapter failed on server output"),
         }
     }
-    if let Ok(frames) = adapter.finish() {
-        handle(&server, frames, &deliver);
+    if let Ok(messages) = adapter.finish_messages() {
+        handle(&server, messages, &deliver);
     }
 }
 
-fn handle(server: &str, frames: crate::plugin::kinds::adapter::Decoded, deliver: &impl Fn(Message)) {
-    for frame in frames {
-        match frame {
-            Ok(f) => match Message::parse(&f.data) {
-                Ok(msg) => deliver(msg),
-                Err(e) => tracing::warn!(server = %server, error = %e, "ignored a server message that is not JSON-RPC"),
-            },
-            Err(e) => tracing::warn!(server = %server, error = %e.message, "ignored a malformed line on server stdout"),
+fn handle(server: &str, messages: crate::plugin::kinds::adapter::DecodedMessages, deliver: &impl Fn(Message)) {
+    use crate::plugin::kinds::adapter::Unparsed;
+    for message in messages {
+        match message {
+            Ok(msg) => deliver(msg),
+            Err(Unparsed::NotJsonRpc(e)) => {
+                tracing::warn!(server = %server, error = %e, "ignored a server message that is not JSON-RPC")
+            }
+            Err(Unparsed::Refused(e)) => {
+                tracing::warn!(server = %server, error = %e.message, "ignored a malformed line on server stdout")
+            }
         }
     }
 }

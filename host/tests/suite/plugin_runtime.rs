@@ -426,6 +426,12 @@ async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_w
         vec![format!("{long}\n{ping}\n").into(), b"\xff\xfe\n[1]\n{\"jsonrpc\":\"2.0\"}\n".to_vec()],
         vec![long[..50].into(), long[50..].into(), format!("\n{ping}\r").into(), b"\n{\"a\"".to_vec()],
         vec![format!("[{ping},{ping}]\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{}}}}\r\r\n").into()],
+        // JSON-RPC to the framer, but no message mcpod routes: a null
+        // request id, a null result.
+        vec![
+            b"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"x\"}\n{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":null}\n"
+                .to_vec(),
+        ],
     ];
     // The fuzz corpus of the stdio framer, whole and in 7-byte reads.
     let dir = root().join("fuzz/corpus/stdio_framing");
@@ -438,23 +444,48 @@ async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_w
     }
     let open = |host: &PluginHost| AdapterSession::open(host.adapter("stdio").unwrap(), 64).unwrap();
     let (mut frames, mut errors) = (0, 0);
+    let mut parsed = [0; 3];
     for reads in &streams {
         let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
         assert!(native.is_native() && !wasm.is_native(), "native_adapters picks the path");
+        // Messages parsed once natively (the framer's check skipped for
+        // what parses) against the wasm plugin's checked frames parsed.
+        let (mut native_m, mut wasm_m) = (open(&native_host), open(&wasm_host));
         for read in reads.iter().map(Vec::as_slice).chain([&b""[..]]) {
             let (n, w) = (native.decode(read), wasm.decode(read));
             let (n, w) = (outcome(n.inspect(|f| count(f, &mut frames, &mut errors))), outcome(w));
             assert_eq!(n, w, "the read {:?} decodes differently", String::from_utf8_lossy(read));
+            let (n, w) = (native_m.decode_messages(read), wasm_m.decode_messages(read));
+            let (n, w) = (outcome(n.inspect(|m| count_parsed(m, &mut parsed))), outcome(w));
+            assert_eq!(n, w, "the read {:?} parses differently", String::from_utf8_lossy(read));
         }
         assert_eq!(outcome(native.finish()), outcome(wasm.finish()), "the end of {reads:?}");
+        assert_eq!(outcome(native_m.finish_messages()), outcome(wasm_m.finish_messages()), "the end of {reads:?}");
     }
     assert!(frames >= 8 && errors >= 5, "the streams made frames ({frames}) and errors ({errors}) to compare");
+    let [messages, refused, not_routable] = parsed;
+    assert!(
+        messages >= 8 && refused >= 5 && not_routable >= 2,
+        "the streams made messages ({messages}), refused lines ({refused}) and unroutable ones ({not_routable})"
+    );
 
     let event = Frame { event: Some("endpoint".into()), id: Some("3".into()), data: "/post".into() };
     let (mut native, mut wasm) = (open(&native_host), open(&wasm_host));
     assert_eq!(native.encode(msg(ping)).unwrap(), format!("{ping}\n").into_bytes());
     for frame in [msg(ping), msg(&long), msg("{\"a\":\n1}"), event] {
         assert_eq!(outcome(native.encode(frame.clone())), outcome(wasm.encode(frame.clone())), "{frame:?}");
+    }
+}
+
+/// Counts the messages, refused lines and unroutable ones of one decode.
+fn count_parsed(decoded: &mcpod::plugin::kinds::adapter::DecodedMessages, counts: &mut [usize; 3]) {
+    use mcpod::plugin::kinds::adapter::Unparsed;
+    for item in decoded {
+        counts[match item {
+            Ok(_) => 0,
+            Err(Unparsed::Refused(_)) => 1,
+            Err(Unparsed::NotJsonRpc(_)) => 2,
+        }] += 1;
     }
 }
 
@@ -476,6 +507,8 @@ async fn the_output_limit_holds_for_the_builtin_stdio_adapter_run_natively_as_in
         let mut session = AdapterSession::open(host.adapter("stdio").unwrap(), 64 * 1024).unwrap();
         assert_eq!(session.is_native(), native, "a `builtin:stdio` entry with limits runs as configured");
         let err = session.decode(format!("{big}\n").as_bytes()).expect_err("2 KiB of frames over a 1 KiB limit");
+        assert!(matches!(err, CallError::OutputTooLarge { .. }), "native {}: {err}", session.is_native());
+        let err = session.decode_messages(format!("{big}\n").as_bytes()).expect_err("2 KiB of messages too");
         assert!(matches!(err, CallError::OutputTooLarge { .. }), "native {}: {err}", session.is_native());
         let err = session.encode(msg(&big)).expect_err("2 KiB of bytes over a 1 KiB limit");
         assert!(matches!(err, CallError::OutputTooLarge { .. }), "native {}: {err}", session.is_native());

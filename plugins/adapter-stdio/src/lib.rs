@@ -36,8 +36,13 @@ struct LineState {
     skipping: bool,
 }
 
+/// One line's text, or why it was refused.
+type Line = Result<String, PluginError>;
+
 impl LineState {
-    fn push(&mut self, input: &[u8], out: &mut Vec<Result<Frame, PluginError>>) {
+    /// Takes `input`; each line it completes goes to `out`, checked to be
+    /// JSON-RPC when `check` is set.
+    fn push(&mut self, input: &[u8], out: &mut Vec<Line>, check: bool) {
         self.buf.extend_from_slice(input);
         let mut start = 0;
         while let Some(pos) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
@@ -46,7 +51,7 @@ impl LineState {
                 self.skipping = false;
             } else {
                 let line = &self.buf[start..end];
-                if let Some(item) = self.line(line) {
+                if let Some(item) = self.line(line, check) {
                     out.push(item);
                 }
             }
@@ -67,8 +72,23 @@ impl LineState {
         }
     }
 
-    /// One complete line: a frame, an error, or nothing for a blank line.
-    fn line(&self, line: &[u8]) -> Option<Result<Frame, PluginError>> {
+    /// What is still buffered, as a last line, when the stream ends.
+    fn finish(&mut self, check: bool) -> Vec<Line> {
+        let mut out = Vec::new();
+        if !self.skipping && !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            if let Some(item) = self.line(&rest, check) {
+                out.push(item);
+            }
+        }
+        self.buf.clear();
+        self.scanned = 0;
+        self.skipping = false;
+        out
+    }
+
+    /// One complete line: its text, an error, or nothing for a blank line.
+    fn line(&self, line: &[u8], check: bool) -> Option<Line> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.len() > self.max {
             return Some(Err(too_long(self.max)));
@@ -83,10 +103,37 @@ impl LineState {
             Ok(text) => text,
             Err(e) => return Some(Err(PluginError::invalid("message", format!("line is not UTF-8: {e}")))),
         };
-        Some(match check_message(text) {
-            Ok(_) => Ok(Frame { event: None, id: None, data: text.to_string() }),
-            Err(rule) => Err(PluginError::invalid("message", rule)),
-        })
+        if check && let Err(rule) = check_message(text) {
+            return Some(Err(refused(rule)));
+        }
+        Some(Ok(text.to_string()))
+    }
+}
+
+/// The error of a line that is not a JSON-RPC message, naming the rule it breaks.
+pub fn refused(rule: String) -> PluginError {
+    PluginError::invalid("message", rule)
+}
+
+/// Message frames of lines.
+fn frames(lines: Vec<Line>) -> Decoded {
+    Ok(lines.into_iter().map(|l| l.map(|data| Frame { event: None, id: None, data })).collect())
+}
+
+impl LineFramer {
+    /// The lines `input` completes, as `decode` gives them but without its
+    /// check that each is JSON-RPC: for a host that parses every line
+    /// itself and asks [`check_message`] (and [`refused`]) only of a line it
+    /// could not parse, so that a line is parsed once, not twice.
+    pub fn decode_unchecked(&self, input: &[u8]) -> Vec<Line> {
+        let mut out = Vec::new();
+        self.state.borrow_mut().push(input, &mut out, false);
+        out
+    }
+
+    /// `finish` without the check, as [`LineFramer::decode_unchecked`].
+    pub fn finish_unchecked(&self) -> Vec<Line> {
+        self.state.borrow_mut().finish(false)
     }
 }
 
@@ -108,23 +155,12 @@ impl Framer for LineFramer {
 
     fn decode(&self, input: Vec<u8>) -> Decoded {
         let mut out = Vec::new();
-        self.state.borrow_mut().push(&input, &mut out);
-        Ok(out)
+        self.state.borrow_mut().push(&input, &mut out, true);
+        frames(out)
     }
 
     fn finish(&self) -> Decoded {
-        let mut state = self.state.borrow_mut();
-        let mut out = Vec::new();
-        if !state.skipping && !state.buf.is_empty() {
-            let rest = std::mem::take(&mut state.buf);
-            if let Some(item) = state.line(&rest) {
-                out.push(item);
-            }
-        }
-        state.buf.clear();
-        state.scanned = 0;
-        state.skipping = false;
-        Ok(out)
+        frames(self.state.borrow_mut().finish(true))
     }
 
     fn encode(&self, frame: Frame) -> Result<Vec<u8>, PluginError> {

@@ -8,6 +8,7 @@
 use super::AdapterPlugin;
 use super::native::NativeFramer;
 use crate::frame::Frame;
+use crate::jsonrpc::Message;
 use crate::plugin::bindings::protocol_adapter::ProtocolAdapter;
 use crate::plugin::bindings::{self, PluginError, Transport};
 use crate::plugin::error::CallError;
@@ -18,6 +19,19 @@ use wasmtime::component::ResourceAny;
 
 /// What `decode` and `finish` return: frames in order, with per-frame errors.
 pub type Decoded = Vec<Result<Frame, PluginError>>;
+
+/// What `decode_messages` and `finish_messages` return: messages in order,
+/// each parsed once, with per-line errors.
+pub type DecodedMessages = Vec<Result<Message, Unparsed>>;
+
+/// Why a frame is not a message.
+#[derive(Debug, Clone)]
+pub enum Unparsed {
+    /// The adapter refused it (a line too long, not UTF-8, not JSON-RPC).
+    Refused(PluginError),
+    /// The adapter passed it, but it is not a message mcpod can route.
+    NotJsonRpc(String),
+}
 
 /// A live instance and its framer.
 struct Live {
@@ -132,6 +146,56 @@ impl AdapterSession {
             .sum();
         within_output_limit(&self.plugin, function, size)?;
         Ok(frames)
+    }
+
+    /// Feeds bytes from the peer; returns the messages they complete, each
+    /// parsed once. Natively the framer's JSON-RPC check is not run on a
+    /// line that parses as a message (every such line passes it); a line
+    /// that does not parse is asked, so that its error is the one the
+    /// plugin in wasm gives. The outcome is the same either way.
+    pub fn decode_messages(&mut self, input: &[u8]) -> Result<DecodedMessages, CallError> {
+        let r = self.messages_inner(input, false);
+        self.after(r)
+    }
+
+    /// Ends the stream; returns the messages still buffered.
+    pub fn finish_messages(&mut self) -> Result<DecodedMessages, CallError> {
+        let r = self.messages_inner(&[], true);
+        self.after(r)
+    }
+
+    fn messages_inner(&mut self, input: &[u8], finish: bool) -> Result<DecodedMessages, CallError> {
+        let Some(native) = &self.native else {
+            let frames = self.decode_inner(input, finish)?;
+            return Ok(frames
+                .into_iter()
+                .map(|f| match f {
+                    Ok(f) => Message::parse(&f.data).map_err(|e| Unparsed::NotJsonRpc(e.message)),
+                    Err(e) => Err(Unparsed::Refused(e)),
+                })
+                .collect());
+        };
+        let function = if finish { "framer.finish" } else { "framer.decode" };
+        let mut size = 0;
+        let messages = native
+            .lines(&self.plugin.name, input, finish)?
+            .into_iter()
+            .map(|line| {
+                // Counted as `decode_inner` counts the frame or error the plugin gives.
+                let text = line.inspect_err(|e| size += e.message.len()).map_err(Unparsed::Refused)?;
+                let parsed = Message::parse(&text).map_err(|e| match super::native::refusal(&text) {
+                    Some(refused) => Unparsed::Refused(refused),
+                    None => Unparsed::NotJsonRpc(e.message),
+                });
+                size += match &parsed {
+                    Err(Unparsed::Refused(e)) => e.message.len(),
+                    _ => text.len(),
+                };
+                parsed
+            })
+            .collect();
+        within_output_limit(&self.plugin, function, size)?;
+        Ok(messages)
     }
 
     /// The bytes that carry `frame` to the peer.

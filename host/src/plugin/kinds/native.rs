@@ -46,6 +46,23 @@ impl NativeFramer {
         decoded(plugin, guarded(plugin, "framer.finish", || self.0.finish())?)
     }
 
+    /// The lines `input` completes, or with `finish` what was still
+    /// buffered, without the check that each is JSON-RPC: the caller parses
+    /// each line and asks [`refusal`] of one it cannot parse.
+    pub fn lines(
+        &self,
+        plugin: &str,
+        input: &[u8],
+        finish: bool,
+    ) -> Result<Vec<Result<String, PluginError>>, CallError> {
+        let lines = if finish {
+            guarded(plugin, "framer.finish", || self.0.finish_unchecked())?
+        } else {
+            guarded(plugin, "framer.decode", || self.0.decode_unchecked(input))?
+        };
+        Ok(lines.into_iter().map(|l| l.map_err(error)).collect())
+    }
+
     /// As the plugin's `framer.encode`: the bytes that carry `frame`.
     pub fn encode(&self, plugin: &str, frame: Frame) -> Result<Vec<u8>, CallError> {
         let frame = sdk::Frame { event: frame.event, id: frame.id, data: frame.data };
@@ -74,6 +91,12 @@ fn decoded(plugin: &str, out: sdk::Decoded) -> Result<Vec<Result<Frame, PluginEr
         .into_iter()
         .map(|item| item.map(|f| Frame { event: f.event, id: f.id, data: f.data }).map_err(error))
         .collect())
+}
+
+/// The framer's error for a line that is not JSON-RPC (what `decode` gives
+/// for it), or `None` for a line it takes as a message.
+pub fn refusal(text: &str) -> Option<PluginError> {
+    mcpod_plugin_sdk::protocol_adapter::check_message(text).err().map(|rule| error(mcpod_adapter_stdio::refused(rule)))
 }
 
 /// The SDK's error as the host's bindings spell it (one WIT type, two sides).
