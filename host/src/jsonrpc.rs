@@ -158,12 +158,19 @@ impl Serialize for Version2 {
 
 impl<'de> Deserialize<'de> for Version2 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        if v == "2.0" {
-            Ok(Version2)
-        } else {
-            Err(serde::de::Error::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}")))
+        // A visitor reads the string in place; `Cow<str>`'s own
+        // `Deserialize` always copies it, on every message.
+        struct Two;
+        impl serde::de::Visitor<'_> for Two {
+            type Value = Version2;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the string \"2.0\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Version2, E> {
+                if v == "2.0" { Ok(Version2) } else { Err(E::custom(format!("`jsonrpc` must be \"2.0\", not {v:?}"))) }
+            }
         }
+        d.deserialize_str(Two)
     }
 }
 
