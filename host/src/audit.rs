@@ -8,7 +8,8 @@
 //! by a bounded queue: a record never blocks the request that made it (a
 //! stdout pipe nobody reads, a slow disk), and a record that finds the
 //! queue full is dropped and counted (`mcpod_audit_dropped_total`). The
-//! writer is woken once per batch, not per record, and gathers for 10 ms.
+//! writer writes what gathered every 10 ms, in one write, and stays awake
+//! while records keep coming: a record wakes it only after 100 ms without any.
 //! A call's record is queued as it was taken and written out as a line by
 //! the writer: the answer it records waits for none of that text.
 
@@ -227,6 +228,10 @@ const QUEUE: usize = 8192;
 /// per call cost each call more than the record itself).
 const GATHER: Duration = Duration::from_millis(10);
 
+/// How many rounds of [`GATHER`] with nothing to write the writer waits
+/// before it sleeps until woken (100 ms).
+const AWAKE_ROUNDS: u32 = 10;
+
 /// The records waiting for the writer thread, and how to wake it.
 struct Queue {
     pending: Mutex<Pending>,
@@ -303,33 +308,41 @@ impl Queue {
         }
     }
 
-    /// The writer thread: sleeps until woken, gathers for [`GATHER`], writes
-    /// what is queued, answers flushes; ends when the log is dropped.
+    /// The writer thread: sleeps until woken, then every [`GATHER`] writes
+    /// what is queued and answers flushes, until [`AWAKE_ROUNDS`] rounds in
+    /// a row found nothing; ends when the log is dropped. While records keep
+    /// coming it is never woken: waking it was a system call on the path of
+    /// the answer whose record found it asleep.
     fn run(weak: std::sync::Weak<Queue>, mut writer: Writer, metrics: Arc<Metrics>) {
         use std::sync::atomic::Ordering;
         loop {
             std::thread::park();
-            std::thread::sleep(GATHER);
+            let mut idle = 0;
             loop {
+                std::thread::sleep(GATHER);
                 let Some(queue) = weak.upgrade() else { return };
                 let (lines, flushes) = match queue.pending.lock() {
                     Ok(mut p) => (std::mem::take(&mut p.lines), std::mem::take(&mut p.flushes)),
                     Err(_) => return,
                 };
                 if lines.is_empty() && flushes.is_empty() {
+                    idle += 1;
+                    if idle < AWAKE_ROUNDS {
+                        continue;
+                    }
                     queue.awake.store(false, Ordering::Release);
                     // A record queued before `awake` turned false woke no one.
                     let more = queue.pending.lock().map(|p| !p.lines.is_empty() || !p.flushes.is_empty());
                     if more.unwrap_or(false) {
                         queue.awake.store(true, Ordering::Release);
+                        idle = 0;
                         continue;
                     }
                     break;
                 }
+                idle = 0;
                 let written = lines.len();
-                for entry in lines {
-                    writer.write(entry.into_text(&metrics).as_bytes());
-                }
+                writer.write_lines(lines.into_iter().map(|entry| entry.into_text(&metrics)));
                 if let Ok(mut p) = queue.pending.lock() {
                     p.waiting = p.waiting.saturating_sub(written);
                 }
@@ -489,6 +502,34 @@ struct Writer {
 }
 
 impl Writer {
+    /// Writes `lines` in as few writes as the sink allows: one for stdout;
+    /// for a file, one per run of lines that fits before the file rotates,
+    /// so that it rotates where it would line by line. (A write per line
+    /// was a system call per audited call, on a machine its servers share.)
+    fn write_lines(&mut self, lines: impl Iterator<Item = String>) {
+        let mut chunk = String::new();
+        for line in lines {
+            if !chunk.is_empty() && !self.takes(chunk.len() + line.len()) {
+                self.write(chunk.as_bytes());
+                chunk.clear();
+            }
+            chunk.push_str(&line);
+        }
+        if !chunk.is_empty() {
+            self.write(chunk.as_bytes());
+        }
+    }
+
+    /// Whether `n` more bytes go in one write with no rotation before it.
+    fn takes(&self, n: usize) -> bool {
+        match &self.sink {
+            Sink::File { max_bytes, .. } => {
+                self.file.as_ref().is_some_and(|(_, size)| size.saturating_add(n as u64) <= *max_bytes)
+            }
+            _ => true,
+        }
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         match &self.sink {
             Sink::Off => {}
@@ -711,11 +752,32 @@ mod tests {
         for i in 0..5 {
             log.call(&alice(), &format!("s{i}"), None, call(Outcome::Ok));
             // Long enough for the writer to write it and go back to sleep.
-            std::thread::sleep(GATHER * 3);
+            std::thread::sleep(GATHER * (AWAKE_ROUNDS + 3));
         }
         log.flush(Duration::from_secs(10));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 5, "{text}");
+    }
+
+    #[test]
+    fn the_writer_stays_awake_while_records_keep_coming_and_sleeps_once_they_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log =
+            AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
+        let awake =
+            |log: &AuditLog| log.queue.as_ref().is_some_and(|q| q.awake.load(std::sync::atomic::Ordering::Acquire));
+        log.call(&alice(), "s1", None, call(Outcome::Ok));
+        std::thread::sleep(GATHER * 3);
+        assert!(awake(&log), "a record soon after the last finds the writer awake: no wake-up on its path");
+        let asleep = (0..500).any(|_| {
+            std::thread::sleep(GATHER);
+            !awake(&log)
+        });
+        assert!(asleep, "an idle writer sleeps until woken");
+        log.call(&alice(), "s2", None, call(Outcome::Ok));
+        log.flush(Duration::from_secs(10));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2, "the record that woke it is written");
     }
 
     #[test]
