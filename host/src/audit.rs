@@ -639,6 +639,18 @@ mod tests {
         Arc::new(Principal::new("alice", "static", Role::User))
     }
 
+    /// A directory for a test's log, and the log's path in it.
+    fn log_dir() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        (dir, path)
+    }
+
+    /// An audit log to `path`, rotated past `max_bytes`, keeping two.
+    fn file_log(path: &Path, max_bytes: u64) -> Arc<AuditLog> {
+        AuditLog::new(Sink::File { path: path.to_path_buf(), max_bytes, keep: 2 }, Arc::new(Metrics::new()))
+    }
+
     fn call(outcome: Outcome) -> CallRecord {
         CallRecord {
             method: "tools/call".into(),
@@ -654,10 +666,8 @@ mod tests {
 
     #[test]
     fn a_call_is_one_json_line_with_who_where_what_and_a_digest_never_the_arguments() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let log =
-            AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
+        let (_dir, path) = log_dir();
+        let log = file_log(&path, 1 << 20);
         log.call(&alice(), "s1", Some("sess".into()), call(Outcome::ToolError));
         log.server(&alice(), "server_stop", "s1", Ok(()));
         log.server_with(&alice(), "server_start", "s2", Ok(()), &["mcp-server-time==2026.10.19".to_string()]);
@@ -745,10 +755,8 @@ mod tests {
 
     #[test]
     fn records_written_one_by_one_with_the_writer_idle_between_them_all_arrive() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let log =
-            AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
+        let (_dir, path) = log_dir();
+        let log = file_log(&path, 1 << 20);
         for i in 0..5 {
             log.call(&alice(), &format!("s{i}"), None, call(Outcome::Ok));
             // Long enough for the writer to write it and go back to sleep.
@@ -761,10 +769,8 @@ mod tests {
 
     #[test]
     fn the_writer_stays_awake_while_records_keep_coming_and_sleeps_once_they_stop() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let log =
-            AuditLog::new(Sink::File { path: path.clone(), max_bytes: 1 << 20, keep: 2 }, Arc::new(Metrics::new()));
+        let (_dir, path) = log_dir();
+        let log = file_log(&path, 1 << 20);
         let awake =
             |log: &AuditLog| log.queue.as_ref().is_some_and(|q| q.awake.load(std::sync::atomic::Ordering::Acquire));
         log.call(&alice(), "s1", None, call(Outcome::Ok));
@@ -782,9 +788,8 @@ mod tests {
 
     #[test]
     fn the_file_rotates_by_size_and_keeps_as_many_as_configured() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let log = AuditLog::new(Sink::File { path: path.clone(), max_bytes: 400, keep: 2 }, Arc::new(Metrics::new()));
+        let (dir, path) = log_dir();
+        let log = file_log(&path, 400);
         for _ in 0..12 {
             log.call(&alice(), "s1", None, call(Outcome::Ok));
         }
