@@ -426,6 +426,12 @@ async fn the_builtin_stdio_adapter_frames_every_stream_the_same_natively_as_in_w
         vec![format!("{long}\n{ping}\n").into(), b"\xff\xfe\n[1]\n{\"jsonrpc\":\"2.0\"}\n".to_vec()],
         vec![long[..50].into(), long[50..].into(), format!("\n{ping}\r").into(), b"\n{\"a\"".to_vec()],
         vec![format!("[{ping},{ping}]\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{}}}}\r\r\n").into()],
+        // Messages to serde that the framer refuses: an array read as the
+        // struct's fields, a `null` result or error beside a method or a result.
+        vec![
+            b"[\"2.0\",1,\"ping\"]\n{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"result\":null}\n".to_vec(),
+            b"{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{},\"error\":null}\n".to_vec(),
+        ],
         // JSON-RPC to the framer, but no message mcpod routes: a null
         // request id, a null result.
         vec![

@@ -150,9 +150,9 @@ impl AdapterSession {
 
     /// Feeds bytes from the peer; returns the messages they complete, each
     /// parsed once. Natively the framer's JSON-RPC check is not run on a
-    /// line that parses as a message (every such line passes it); a line
-    /// that does not parse is asked, so that its error is the one the
-    /// plugin in wasm gives. The outcome is the same either way.
+    /// line that parses as a message and could not fail it
+    /// ([`needs_no_check`]); any other line is asked, so that its error is
+    /// the one the plugin in wasm gives. The outcome is the same either way.
     pub fn decode_messages(&mut self, input: &[u8]) -> Result<DecodedMessages, CallError> {
         let r = self.messages_inner(input, false);
         self.after(r)
@@ -183,10 +183,13 @@ impl AdapterSession {
             .map(|line| {
                 // Counted as `decode_inner` counts the frame or error the plugin gives.
                 let text = line.inspect_err(|e| size += e.message.len()).map_err(Unparsed::Refused)?;
-                let parsed = Message::parse(&text).map_err(|e| match super::native::refusal(&text) {
-                    Some(refused) => Unparsed::Refused(refused),
-                    None => Unparsed::NotJsonRpc(e.message),
-                });
+                let parsed = match Message::parse(&text) {
+                    Ok(msg) if needs_no_check(&text) => Ok(msg),
+                    parsed => match super::native::refusal(&text) {
+                        Some(refused) => Err(Unparsed::Refused(refused)),
+                        None => parsed.map_err(|e| Unparsed::NotJsonRpc(e.message)),
+                    },
+                };
                 size += match &parsed {
                     Err(Unparsed::Refused(e)) => e.message.len(),
                     _ => text.len(),
@@ -222,6 +225,14 @@ impl AdapterSession {
         within_output_limit(&self.plugin, "framer.encode", bytes.len())?;
         Ok(bytes)
     }
+}
+
+/// Whether a line that parsed as a message passes the framer's JSON-RPC
+/// check without asking it: an object with no `null` in it. serde reads a
+/// message from an array too, which the check refuses, and takes a `null`
+/// `result` or `error` for none, where the check counts the key as there.
+fn needs_no_check(text: &str) -> bool {
+    text.trim_start().starts_with('{') && !text.contains("null")
 }
 
 /// Refuses a call's output of `size` bytes over the plugin's output limit
