@@ -264,6 +264,10 @@ impl ParseError {
 impl Message {
     /// Parses one message (not a batch).
     pub fn parse(text: &str) -> Result<Message, ParseError> {
+        // serde reads a struct from an array of its fields as well.
+        if text.trim_start().starts_with('[') {
+            return Err(ParseError::invalid("a JSON-RPC message must be a JSON object, not an array"));
+        }
         let msg: Message =
             serde_json::from_str(text).map_err(|e| ParseError::from_json("invalid JSON-RPC message", &e))?;
         if msg.method.is_none() && msg.result.is_none() && msg.error.is_none() {
@@ -585,6 +589,7 @@ mod tests {
             (r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#, "both"),
             ("42", "invalid"),
             (r#"[{"jsonrpc":"2.0","method":"a"},[1]]"#, "batch item 1"),
+            (r#"[["2.0",1,"tools/call"]]"#, "must be a JSON object"),
         ] {
             let e = Message::parse_batch(text).unwrap_err();
             assert_eq!(e.code(), code::INVALID_REQUEST, "{text}: {e}");
