@@ -403,7 +403,9 @@ impl AuditLog {
     }
 
     /// Records a call a server answered (or failed to) for `principal`.
-    /// Only the time is taken here; the writer thread writes the line.
+    /// Only the time is taken here; the writer thread writes the line and
+    /// counts the event (`mcpod_audit_events_total`), or this call does if
+    /// the queue is full and the record is dropped.
     pub fn call(&self, principal: &Arc<Principal>, server: &str, session: Option<String>, record: CallRecord) {
         let call = QueuedCall {
             at: SystemTime::now(),
@@ -463,17 +465,23 @@ impl AuditLog {
     /// Hands `entry` to the writer, or drops and counts it if the queue is full.
     fn queue_entry(&self, principal: &str, entry: Entry) {
         let Some(queue) = &self.queue else { return };
+        let mut entry = Some(entry);
         let queued = queue.pending.lock().is_ok_and(|mut p| {
             if p.waiting >= QUEUE {
                 return false;
             }
             p.waiting += 1;
-            p.lines.push(entry);
+            p.lines.extend(entry.take());
             true
         });
         if queued {
             queue.wake();
         } else {
+            // A call is counted as its line is written; one that never will
+            // be is counted here (a server event was counted before).
+            if let Some(Entry::Call(c)) = &entry {
+                self.metrics.audit(&c.principal.name, c.record.outcome.as_str());
+            }
             self.metrics.audit_dropped.inc();
             tracing::error!(principal = %principal, "the audit writer is behind (or gone); a record was dropped");
         }
@@ -818,7 +826,11 @@ mod tests {
         for _ in 0..QUEUE + 50 {
             log.call(&alice(), "s1", None, call(Outcome::Ok));
         }
-        assert!(metrics.audit_dropped.get() >= 40, "{}", metrics.audit_dropped.get());
+        let dropped = metrics.audit_dropped.get();
+        assert!(dropped >= 40, "{dropped}");
+        let labels = crate::metrics::AuditLabels { principal: "alice".into(), outcome: "ok".into() };
+        let events = metrics.audited.get_or_create(&labels).get();
+        assert!(events >= dropped, "a dropped call is still an event: {events} counted, {dropped} dropped");
         log.flush(Duration::from_millis(50));
     }
 
