@@ -47,7 +47,5 @@ timeline "pipe proxy" /mcp
 pkill -f "mcpod-bench pipe-proxy $port"; sleep 0.5
 (cd "$work"; XDG_CACHE_HOME=$work XDG_STATE_HOME=$work setsid "$bin" serve --insecure-no-auth --config "$work/mcpod.toml" >"$work/log" 2>&1 &)
 for _ in $(seq 50); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
-server=$(curl -sf -XPOST "localhost:$port/api/v1/servers" -H 'content-type: application/json' \
-  -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])')
+server=$(start_server "$port")
 timeline mcpod "/servers/$server/mcp"

@@ -44,3 +44,12 @@ source = "$root/target/wasm/wasm32-wasip2/plugin/mcpod_test_fixture_command.wasm
 program = "$program"
 TOML
 }
+
+# Starts the fixture-command server (shared, with $args_json) on the mcpod
+# listening on 127.0.0.1:PORT, and prints its id (server numbers go on across
+# a host's restarts, so the id is read from the start's answer).
+start_server() { # PORT
+  curl -sf -XPOST "http://127.0.0.1:$1/api/v1/servers" -H 'content-type: application/json' \
+    -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])'
+}

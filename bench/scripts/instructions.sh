@@ -80,9 +80,7 @@ kill %% 2>/dev/null || true; wait 2>/dev/null || true
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
   "$bin" serve --insecure-no-auth --config "$work/mcpod.toml" >/dev/null 2>&1 &
 wait_ready "http://127.0.0.1:$port/readyz"
-server=$(curl -sf -XPOST "http://127.0.0.1:$port/api/v1/servers" -H 'content-type: application/json' \
-  -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])')
+server=$(start_server "$port")
 count mcpod "$(pid_of "$bin")" "/servers/$server/mcp"
 
 if [ -n "${TOP:-}" ]; then

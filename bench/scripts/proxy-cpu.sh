@@ -38,13 +38,10 @@ for _ in $(seq "$rounds"); do
   sleep 1.5
   measure "pipe proxy" "$(pgrep -f 'mcpod-bench pipe-proxy 18122' | head -1)" 18122 /mcp
   pkill -f "mcpod-bench pipe-proxy 18122"; sleep 0.3
-  # Its own state directory: server numbers go on across a host's
-  # restarts, so the server's id is read from the start's answer.
+  # Its own state directory, so that it starts afresh each round.
   (cd "$work"; XDG_CACHE_HOME=$work XDG_STATE_HOME=$work ${PIN:-} setsid "$root/target/release/mcpod" serve --insecure-no-auth --config "$work/mcpod.toml" >"$work/log" 2>&1 &)
   for _ in $(seq 50); do curl -sf localhost:18121/healthz >/dev/null && break; sleep 0.1; done
-  server=$(curl -sf -XPOST localhost:18121/api/v1/servers -H 'content-type: application/json' \
-    -d "{\"server_type\":\"fixture-command\",\"sharing\":\"shared\",\"args\":$args_json}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["server_id"])')
+  server=$(start_server 18121)
   measure mcpod "$(pgrep -f "mcpod serve --insecure-no-auth --config $work" | head -1)" 18121 "/servers/$server/mcp"
   pkill -f "mcpod serve --insecure-no-auth --config $work"; sleep 0.5
 done
