@@ -14,7 +14,7 @@
 //! the writer: the answer it records waits for none of that text.
 
 use crate::identity::Principal;
-use crate::jsonrpc::push_json_str;
+use crate::jsonrpc::{push_hex, push_json_str};
 use crate::metrics::Metrics;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -78,11 +78,9 @@ pub struct CallRecord {
 
 /// Hex SHA-256 of `text`.
 pub fn digest(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(64);
     for b in Sha256::digest(text.as_bytes()) {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
+        push_hex(&mut out, b);
     }
     out
 }

@@ -462,16 +462,21 @@ pub fn push_json_str(out: &mut String, text: &str) {
         match short.is_empty() {
             false => out.push_str(short),
             true => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
+                push_hex(out, b);
             }
         }
         start = i + 1;
     }
     out.push_str(&text[start..]);
     out.push('"');
+}
+
+/// Appends `b` as two lowercase hex digits.
+pub fn push_hex(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0xf)]));
 }
 
 /// A raw JSON value from a `serde_json::Value`.
