@@ -43,7 +43,13 @@ impl Delay {
     fn from_args(args: &[String]) -> Delay {
         let mut delay = Delay::None;
         for pair in args.windows(2) {
-            let us = || std::time::Duration::from_micros(pair[1].parse().unwrap_or(0));
+            let us = || match pair[1].parse() {
+                Ok(n) => std::time::Duration::from_micros(n),
+                Err(_) => {
+                    eprintln!("{} takes a whole number of microseconds, not {:?}", pair[0], pair[1]);
+                    std::process::exit(2)
+                }
+            };
             match pair[0].as_str() {
                 "--echo-spin-us" => delay = Delay::Spin(us()),
                 "--echo-sleep-us" => delay = Delay::Sleep(us()),
